@@ -1,0 +1,22 @@
+# The two commands of the README: `make run` and `make test`. Both create the virtual environment
+# and install what they need on first use (and again whenever pyproject.toml changes).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[desktop,test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/ollacache serve
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

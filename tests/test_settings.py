@@ -1,0 +1,91 @@
+"""Settings: defaults, then config.toml, then OLLACACHE_* variables, then flags; bad values are named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.settings import SPECS, SettingError, load, parse_bytes, parse_seconds
+
+
+def write_config(tmp_path: Path, text: str) -> None:
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "config" / "config.toml").write_text(text)
+
+
+def test_defaults_match_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OLLACACHE_CACHE_DIR")
+    settings = load()
+    assert settings["proxy.host"] == "127.0.0.1" and settings["proxy.port"] == 11435
+    assert settings["proxy.upstream"] == "http://127.0.0.1:11434"
+    assert settings["cache.size_limit"] == 2 * 2**30 and settings["cache.ttl"] == 30 * 86400
+    assert settings["ollama.manage"] == "auto"
+    assert settings.cache_dir.name == "ollacache"
+
+
+def test_file_then_environment_then_flags_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(tmp_path, '[proxy]\nport = 12000\nupstream = "http://10.0.0.5:11434"\n[cache]\nttl = "12h"\n')
+    settings = load()
+    assert (settings["proxy.port"], settings["proxy.upstream"], settings["cache.ttl"]) == (12000, "http://10.0.0.5:11434", 43200)
+    monkeypatch.setenv("OLLACACHE_PORT", "13000")
+    assert load()["proxy.port"] == 13000
+    assert load({"proxy.port": "14000"})["proxy.port"] == 14000
+    assert load({"proxy.port": None})["proxy.port"] == 13000
+
+
+def test_every_flag_has_an_environment_variable_named_after_it() -> None:
+    for spec in SPECS:
+        if spec.flag:
+            assert spec.env == "OLLACACHE_" + spec.flag.strip("-").replace("-", "_").upper()
+
+
+@pytest.mark.parametrize(("text", "expected"), [("2GiB", 2**31), ("500MB", 500 * 10**6), ("1048576", 2**20),
+                                                (4096, 4096), ("1.5 KiB", 1536)])
+def test_sizes_take_units(text: object, expected: int) -> None:
+    assert parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [("30d", 2592000), ("12h", 43200), ("90s", 90), (0, 0), ("5m", 300)])
+def test_durations_take_units(text: object, expected: int) -> None:
+    assert parse_seconds(text) == expected
+
+
+@pytest.mark.parametrize(("env", "value", "name"), [
+    ("OLLACACHE_PORT", "70000", "proxy.port"), ("OLLACACHE_PORT", "http", "proxy.port"),
+    ("OLLACACHE_UPSTREAM", "localhost:11434", "proxy.upstream"), ("OLLACACHE_CACHE_SIZE", "-1", "cache.size_limit"),
+    ("OLLACACHE_TTL", "forever", "cache.ttl"), ("OLLACACHE_MANAGE_OLLAMA", "sometimes", "ollama.manage"),
+])
+def test_an_invalid_value_names_the_setting_its_source_and_what_is_accepted(
+        monkeypatch: pytest.MonkeyPatch, env: str, value: str, name: str) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SettingError) as caught:
+        load()
+    assert caught.value.name == name
+    assert name in str(caught.value) and env in str(caught.value) and "accepted:" in str(caught.value)
+
+
+def test_unknown_names_and_broken_toml_in_the_file_are_refused(tmp_path: Path) -> None:
+    write_config(tmp_path, "[proxy]\nprot = 1\n")
+    with pytest.raises(SettingError, match="proxy.prot"):
+        load()
+    write_config(tmp_path, "[proxy\n")
+    with pytest.raises(SettingError, match="config.toml"):
+        load()
+
+
+@pytest.mark.parametrize("args", [["serve", "--port", "abc"], ["serve", "--manage-ollama", "maybe"],
+                                  ["serve", "--upstream", "ftp://x"]])
+def test_the_cli_exits_2_with_the_message(args: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "invalid value" in result.stderr and "accepted:" in result.stderr
+
+
+def test_version_prints_the_version() -> None:
+    from core import __version__
+
+    result = subprocess.run([sys.executable, "-m", "core", "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == f"ollacache {__version__}"
