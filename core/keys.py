@@ -1,0 +1,151 @@
+"""Cache keys: a hash of the canonical form of a request (pure, no I/O).
+
+Two requests get the same key exactly when the model would answer them the same way. The canonical
+form therefore drops what cannot change the output (``stream``, ``keep_alive``, performance-only
+options such as ``num_thread``), makes the defaults that the API itself fixes explicit (absent
+``options`` is ``{}``, absent ``raw`` is ``false``), sorts JSON object keys, writes integral floats
+as integers (``0.0`` is ``0``) and normalises model names as Ollama does (``llama3.2`` is
+``llama3.2:latest``, names are case-insensitive). Everything else in the body stays in the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+KEY_VERSION = 1
+
+# Options that change speed or memory but never the tokens produced (Ollama's api.Runner fields and
+# the legacy ones it still accepts). num_ctx is a runner option too, but it truncates long prompts,
+# so it changes the output and stays in the key.
+PERFORMANCE_OPTIONS = frozenset({
+    "num_thread", "num_gpu", "main_gpu", "num_batch", "use_mmap", "use_mlock", "low_vram",
+    "numa", "f16_kv", "vocab_only", "logits_all", "embedding_only", "draft_num_predict",
+})
+
+
+@dataclass(frozen=True)
+class Route:
+    """A cached route: its API family, what it does, and whether it streams when ``stream`` is absent."""
+
+    path: str
+    api: Literal["ollama", "openai"]
+    kind: Literal["chat", "generate", "embed", "embeddings"]
+    stream_default: bool
+    # Fields the API treats as absent when they hold these values (Go zero values, pointer defaults).
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    # Fields that never change the output.
+    ignored: frozenset[str] = frozenset({"stream", "keep_alive"})
+
+
+_OPENAI_IGNORED = frozenset({"stream", "stream_options"})
+
+ROUTES: dict[str, Route] = {r.path: r for r in (
+    Route("/api/generate", "ollama", "generate", True,
+          {"options": {}, "prompt": "", "suffix": "", "system": "", "template": "", "context": [],
+           "raw": False, "images": []}),
+    Route("/api/chat", "ollama", "chat", True, {"options": {}, "messages": [], "tools": []}),
+    Route("/api/embed", "ollama", "embed", False, {"options": {}, "truncate": True, "dimensions": 0}),
+    Route("/api/embeddings", "ollama", "embeddings", False, {"options": {}, "prompt": ""}),
+    Route("/v1/chat/completions", "openai", "chat", False, ignored=_OPENAI_IGNORED),
+    Route("/v1/completions", "openai", "generate", False, ignored=_OPENAI_IGNORED),
+    Route("/v1/embeddings", "openai", "embed", False, ignored=_OPENAI_IGNORED),
+)}
+
+# Fields of an Ollama chat message that mean the same when absent, null or empty.
+_MESSAGE_OPTIONAL = ("images", "tool_calls", "thinking", "tool_name", "tool_call_id")
+
+
+class NotCacheable(ValueError):
+    """The body is not a request the cache can key (not an object, no model...): pass it through."""
+
+
+_DEFAULT_HOST = "registry.ollama.ai"
+_DEFAULT_NAMESPACE = "library"
+
+
+def normalize_model(name: str) -> str:
+    """Ollama's shortest display form of a model name, lower-cased.
+
+    ``llama3.2``, ``library/llama3.2``, ``registry.ollama.ai/library/llama3.2:latest`` and
+    ``Llama3.2:Latest`` all become ``llama3.2:latest``; ``hf.co/org/model:q4`` keeps its host.
+    """
+    text = name.strip().lower()
+    tag = ""
+    if text.rfind(":") > text.rfind("/"):
+        text, tag = text.rsplit(":", 1)
+    parts = text.split("/")
+    model = parts[-1]
+    namespace = parts[-2] if len(parts) >= 2 else _DEFAULT_NAMESPACE
+    host = "/".join(parts[:-2]) if len(parts) >= 3 else _DEFAULT_HOST
+    host = host.split("://", 1)[-1]
+    tag = tag or "latest"
+    if host != _DEFAULT_HOST:
+        return f"{host}/{namespace}/{model}:{tag}"
+    if namespace != _DEFAULT_NAMESPACE:
+        return f"{namespace}/{model}:{tag}"
+    return f"{model}:{tag}"
+
+
+def _canonical_value(value: Any) -> Any:
+    """Integral floats as ints, objects without null members, recursively."""
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() else value
+    if isinstance(value, dict):
+        return {k: _canonical_value(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_canonical_value(v) for v in value]
+    return value
+
+
+def canonical_request(path: str, body: Any, context: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The canonical form of ``body`` sent to cached route ``path``, plus ``context``.
+
+    ``context`` carries what is not in the body but changes the answer (later: the model's digest,
+    a namespace, a hashed credential); its values are added under ``"context"``.
+    Raises :class:`NotCacheable` when the body has no usable shape; the caller then forwards it
+    untouched so that the upstream's own error reaches the client.
+    """
+    route = ROUTES[path]
+    if not isinstance(body, dict):
+        raise NotCacheable("the request body is not a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise NotCacheable("the request has no model name")
+    request = _canonical_value({k: v for k, v in body.items() if k not in route.ignored})
+    request["model"] = normalize_model(model)
+    if route.api == "ollama":
+        options = request.get("options", {})
+        if not isinstance(options, dict):
+            raise NotCacheable("options is not a JSON object")
+        request["options"] = {k: v for k, v in options.items() if k not in PERFORMANCE_OPTIONS}
+        if route.kind == "chat" and isinstance(request.get("messages"), list):
+            request["messages"] = [_canonical_message(m) for m in request["messages"]]
+        request = {**route.defaults, **request}
+    return {"v": KEY_VERSION, "route": path, "request": request, "context": dict(context or {})}
+
+
+def _canonical_message(message: Any) -> Any:
+    if not isinstance(message, dict):
+        return message
+    return {k: v for k, v in message.items() if not (k in _MESSAGE_OPTIONAL and v in ("", []))}
+
+
+def canonical_bytes(form: Mapping[str, Any]) -> bytes:
+    """Deterministic JSON for a canonical form: sorted keys, no spaces, UTF-8."""
+    return json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def cache_key(path: str, body: Any, context: Mapping[str, str] | None = None) -> str:
+    """The hex SHA-256 of the canonical form of ``body`` on route ``path``."""
+    return hashlib.sha256(canonical_bytes(canonical_request(path, body, context))).hexdigest()
+
+
+def request_model(body: Any) -> str | None:
+    """The normalised model name of a request body, if it has one."""
+    model = body.get("model") if isinstance(body, dict) else None
+    return normalize_model(model) if isinstance(model, str) and model.strip() else None
