@@ -1,0 +1,88 @@
+"""A stored answer: the recorded chunks with their timing, and the metadata shown to users.
+
+An entry is written as one blob so a store can replace it atomically: a JSON header line with the
+metadata and the chunk lengths, then the chunks' bytes back to back. ``decode`` checks the lengths,
+so a truncated or damaged blob is refused (:class:`CorruptEntry`) instead of replaying wrong bytes.
+Credentials are never part of an entry: only the upstream's answer and what describes it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+MAGIC = b"OLLACACHE-ENTRY-1\n"
+
+
+class CorruptEntry(ValueError):
+    """A stored blob that is not a whole entry."""
+
+
+@dataclass(slots=True)
+class Entry:
+    """One cached answer.
+
+    ``chunks`` are the response body as it arrived from the upstream, one element per chunk of a
+    stream (NDJSON lines or SSE events), or a single element for a non-streamed answer.
+    ``offsets_s`` holds, for each chunk, the seconds since the request was sent upstream, so a
+    replay can keep the recorded pace. ``duration_s`` is the upstream's total time, which a hit saves.
+    """
+
+    key: str
+    route: str
+    model: str
+    streamed: bool
+    content_type: str
+    chunks: list[bytes]
+    offsets_s: list[float] = field(default_factory=list)
+    status: int = 200
+    created: float = 0.0
+    duration_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def size(self) -> int:
+        """Bytes of the answer body."""
+        return sum(len(chunk) for chunk in self.chunks)
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def info(self) -> dict[str, object]:
+        """Metadata for listings (no body)."""
+        data = asdict(self)
+        del data["chunks"], data["offsets_s"]
+        data["size"] = self.size
+        return data
+
+    def encode(self) -> bytes:
+        header = self.info()
+        header["lengths"] = [len(chunk) for chunk in self.chunks]
+        header["offsets_s"] = [round(offset, 6) for offset in self.offsets_s]
+        return b"".join((MAGIC, json.dumps(header, separators=(",", ":")).encode(), b"\n", *self.chunks))
+
+    @classmethod
+    def decode(cls, blob: bytes) -> Entry:
+        """Parse a blob made by :meth:`encode`; raises :class:`CorruptEntry` if it is not whole."""
+        if not blob.startswith(MAGIC):
+            raise CorruptEntry("not an Ollacache entry")
+        end = blob.find(b"\n", len(MAGIC))
+        try:
+            header = json.loads(blob[len(MAGIC):end])
+            lengths: list[int] = header.pop("lengths")
+            header.pop("size", None)
+        except (ValueError, KeyError, AttributeError) as error:
+            raise CorruptEntry(f"unreadable header: {error}") from None
+        body = memoryview(blob)[end + 1:]
+        if end < 0 or sum(lengths) != len(body):
+            raise CorruptEntry("the body's length does not match its header")
+        chunks, position = [], 0
+        for length in lengths:
+            chunks.append(bytes(body[position:position + length]))
+            position += length
+        try:
+            return cls(chunks=chunks, **header)
+        except TypeError as error:
+            raise CorruptEntry(f"unexpected header: {error}") from None

@@ -1,0 +1,111 @@
+"""The disk store: entries round-trip, survive a reopen, expire, stay within their byte bound."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from core.diskstore import DiskStore
+from core.entry import CorruptEntry, Entry
+
+
+def make_entry(key: str = "k1", model: str = "llama3.2:latest", body: bytes = b'{"done":true}\n', **extra: object) -> Entry:
+    return Entry(key=key, route="/api/chat", model=model, streamed=True, content_type="application/x-ndjson",
+                 chunks=[b'{"message":{"content":"hi"}}\n', body], offsets_s=[0.01, 0.02], created=1_700_000_000.0,
+                 duration_s=1.5, prompt_tokens=10, completion_tokens=2, **extra)  # type: ignore[arg-type]
+
+
+def test_an_entry_round_trips_with_its_chunk_boundaries() -> None:
+    entry = make_entry()
+    decoded = Entry.decode(entry.encode())
+    assert decoded == entry
+    assert decoded.chunks == entry.chunks and decoded.tokens == 12
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[:-1], lambda b: b + b"x", lambda b: b"garbage", lambda b: b[:30],
+                                    lambda b: b.replace(b'"lengths"', b'"lenghts"')])
+def test_a_damaged_blob_is_refused_not_replayed(damage) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CorruptEntry):
+        Entry.decode(damage(make_entry().encode()))
+
+
+def test_entries_survive_closing_and_reopening(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "c", 10**8)
+    store.put(make_entry(), ttl_s=None)
+    store.close()
+    again = DiskStore(tmp_path / "c", 10**8)
+    assert again.get("k1") == make_entry()
+    assert again.count() == 1
+    again.close()
+    assert (os.stat(tmp_path / "c").st_mode & 0o777) == 0o700
+
+
+def test_an_expired_entry_is_not_served(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "c", 10**8)
+    with mock.patch("time.time", return_value=1_000.0):  # diskcache reads the clock through time.time
+        store.put(make_entry(), ttl_s=60)
+    with mock.patch("time.time", return_value=1_059.0):
+        assert store.get("k1") is not None
+    with mock.patch("time.time", return_value=1_061.0):
+        assert store.get("k1") is None
+    store.close()
+
+
+def test_the_byte_bound_evicts_the_least_recently_used(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "c", size_limit=2_000_000)
+    big = b"x" * 100_000  # stored as files, counted in full against the limit
+    for i in range(40):
+        store.put(make_entry(key=f"k{i}", body=big), ttl_s=None)
+        store.get("k0")  # keep the first one in use
+    assert store.volume() <= 2_000_000 * 1.5
+    assert store.get("k0") is not None
+    assert store.get("k1") is None
+    store.close()
+
+
+def test_clear_by_model_and_delete(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "c", 10**8)
+    store.put(make_entry("a", model="llama3.2:latest"), None)
+    store.put(make_entry("b", model="qwen3:0.6b"), None)
+    store.put(make_entry("c", model="qwen3:0.6b"), None)
+    assert store.clear("qwen3:0.6b") == 2
+    assert [info["key"] for info in store.recent()] == ["a"]
+    assert store.delete("a") and not store.delete("a")
+    assert store.count() == 0
+    store.close()
+
+
+def test_recent_lists_newest_first_with_hit_counts(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "c", 10**8)
+    for key in ("old", "new"):
+        store.put(make_entry(key), None)
+    store.note_hit("old", 123.0)
+    store.note_hit("old", 124.0)
+    assert [(i["key"], i["hits"]) for i in store.recent()] == [("new", 0), ("old", 2)]
+    store.close()
+    again = DiskStore(tmp_path / "c", 10**8)
+    assert {i["key"]: (i["hits"], i["last_hit"]) for i in again.recent()}["old"] == (2, 124.0)
+    assert again.recent(model="other:latest") == []
+    again.close()
+
+
+def test_a_corrupt_blob_in_the_store_reads_as_a_miss_and_is_dropped(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "c", 10**8)
+    store._cache.set("k1", make_entry().encode()[:-3])
+    assert store.get("k1") is None
+    assert store.count() == 0
+    store.close()
+
+
+def test_a_damaged_database_is_moved_aside_and_recreated(tmp_path: Path) -> None:
+    directory = tmp_path / "c"
+    directory.mkdir()
+    (directory / "cache.db").write_bytes(b"this is not a sqlite database" * 100)
+    store = DiskStore(directory, 10**8)
+    store.put(make_entry(), None)
+    assert store.get("k1") is not None
+    store.close()
+    assert [p.name.startswith("c.corrupt-") for p in tmp_path.iterdir() if p.name != "c"] == [True]
