@@ -1,0 +1,168 @@
+"""Configuration of the fake Ollama server and its catalogue of installed models.
+
+Everything tunable lives in :data:`DEFAULT_CONFIG`; ``FakeOllama.configure`` and
+``POST /_fake/config`` merge into a copy of it.  Model names are matched the way
+Ollama matches them (``llama3.2`` == ``llama3.2:latest`` ==
+``registry.ollama.ai/library/LLAMA3.2:latest``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+DEFAULT_MODELS: list[dict[str, Any]] = [
+    {
+        "name": "llama3.2:latest",
+        "family": "llama",
+        "parameter_size": "3.2B",
+        "quantization_level": "Q4_K_M",
+        "size": 2019393189,  # bytes on disk
+        "modified_at": "2025-06-03T09:12:45.553081147+02:00",
+        "capabilities": ["completion", "tools"],
+        "context_length": 131072,  # tokens
+        "embedding_length": 8,  # floats per embedding vector
+    },
+    {
+        "name": "qwen3:0.6b",
+        "family": "qwen3",
+        "parameter_size": "751.63M",
+        "quantization_level": "Q4_K_M",
+        "size": 522653767,
+        "modified_at": "2025-06-02T18:40:01.120466398+02:00",
+        "capabilities": ["completion", "tools", "thinking"],
+        "context_length": 40960,
+        "embedding_length": 8,
+    },
+    {
+        "name": "nomic-embed-text:latest",
+        "family": "nomic-bert",
+        "parameter_size": "137M",
+        "quantization_level": "F16",
+        "size": 274302450,
+        "modified_at": "2025-06-01T07:30:00.5+02:00",
+        "capabilities": ["embedding"],
+        "context_length": 2048,
+        "embedding_length": 16,
+    },
+]
+
+#: Default configuration; the comment on each key gives its unit.
+DEFAULT_CONFIG: dict[str, Any] = {
+    # list of installed models: dicts like DEFAULT_MODELS or bare names (str)
+    "models": DEFAULT_MODELS,
+    # HTTP status for injected failures; None disables failure injection
+    "fail_status": None,
+    # error message sent with fail_status (Ollama: {"error": msg}; /v1: OpenAI shape)
+    "fail_message": "llama runner process has terminated: exit status 2",
+    # number of inference calls still to fail (count); None = fail every call
+    "fail_count": None,
+    # streamed answers: frames (NDJSON lines / SSE events) sent before the TCP
+    # connection is aborted mid-body; None = never abort
+    "drop_after_chunks": None,
+    # pause between streamed frames (milliseconds); also the simulated per-token time
+    "chunk_delay_ms": 0,
+    # pause before the response headers of inference calls (milliseconds)
+    "first_byte_delay_ms": 0,
+    # accept every request but never answer until reset(), hang=False or shutdown (bool)
+    "hang": False,
+    # tokens generated per answer (count) unless capped by num_predict / max_tokens
+    "tokens": 12,
+    # False makes /api/tags answer 404 like an OpenAI-only server (bool)
+    "tags_enabled": True,
+    # value served by GET /api/version (str)
+    "version": "0.12.0",
+}
+
+#: Routes whose answers a caching proxy would cache; fail_* only applies to these.
+INFERENCE_PATHS: frozenset[str] = frozenset(
+    {
+        "/api/generate",
+        "/api/chat",
+        "/api/embed",
+        "/api/embeddings",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+    }
+)
+
+
+def default_config() -> dict[str, Any]:
+    """A deep copy of :data:`DEFAULT_CONFIG` that callers may mutate."""
+    return copy.deepcopy(DEFAULT_CONFIG)
+
+
+def merge_config(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``current`` updated with ``changes``; unknown keys raise ``KeyError``."""
+    unknown = sorted(set(changes) - set(DEFAULT_CONFIG))
+    if unknown:
+        raise KeyError(f"unknown fake config key(s): {', '.join(unknown)}")
+    merged = copy.deepcopy(dict(current))
+    merged.update(copy.deepcopy(dict(changes)))
+    return merged
+
+
+def parse_name(raw: str) -> tuple[str, str, str, str]:
+    """Split a model reference into (host, namespace, model, tag) with Ollama's defaults."""
+    s = raw.strip()
+    tag = ""
+    if s.rfind(":") > s.rfind("/"):
+        s, _, tag = s.rpartition(":")
+    parts = s.split("/")
+    model = parts[-1]
+    namespace = parts[-2] if len(parts) >= 2 else ""
+    host = "/".join(parts[:-2]) if len(parts) >= 3 else ""
+    host = host.split("://", 1)[-1]
+    return (host or "registry.ollama.ai", namespace or "library", model, tag or "latest")
+
+
+def display_shortest(raw: str) -> str:
+    """Ollama's shortest display form: ``llama3.2`` -> ``llama3.2:latest``."""
+    host, namespace, model, tag = parse_name(raw)
+    if host.lower() != "registry.ollama.ai":
+        return f"{host}/{namespace}/{model}:{tag}"
+    if namespace.lower() != "library":
+        return f"{namespace}/{model}:{tag}"
+    return f"{model}:{tag}"
+
+
+def full_name(raw: str) -> str:
+    """Fully qualified name, e.g. ``registry.ollama.ai/library/llama3.2:latest``."""
+    host, namespace, model, tag = parse_name(raw)
+    return f"{host}/{namespace}/{model}:{tag}"
+
+
+def model_entry(spec: str | Mapping[str, Any]) -> dict[str, Any]:
+    """Fill in defaults for one configured model (a bare name or a partial dict)."""
+    entry: dict[str, Any] = {"name": spec} if isinstance(spec, str) else dict(spec)
+    name = display_shortest(str(entry["name"]))
+    entry["name"] = name
+    entry.setdefault("family", parse_name(name)[2].split(".")[0].rstrip("0123456789") or "llama")
+    entry.setdefault("parameter_size", "1B")
+    entry.setdefault("quantization_level", "Q4_K_M")
+    entry.setdefault("size", 1_000_000_000)
+    entry.setdefault("modified_at", "2025-06-01T00:00:00Z")
+    entry.setdefault("capabilities", ["completion", "tools"])
+    entry.setdefault("context_length", 4096)
+    entry.setdefault("embedding_length", 8)
+    entry.setdefault("digest", hashlib.sha256(f"fake-ollama:{name}".encode()).hexdigest())
+    return entry
+
+
+def installed_models(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """All configured models with defaults filled in, in configuration order."""
+    return [model_entry(spec) for spec in config["models"]]
+
+
+def find_model(config: Mapping[str, Any], raw: str) -> dict[str, Any] | None:
+    """The installed model ``raw`` refers to (case-insensitive, defaults applied), or None."""
+    if not raw.strip():
+        return None
+    wanted = tuple(part.lower() for part in parse_name(raw))
+    for entry in installed_models(config):
+        if tuple(part.lower() for part in parse_name(entry["name"])) == wanted:
+            return entry
+    return None

@@ -1,0 +1,197 @@
+"""Ollama's native ``/api/*`` routes (plus ``/``) on top of :mod:`fake_turns`.
+
+Every handler has the signature ``(host, cfg, request) -> Response`` where
+``cfg`` is the configuration snapshot taken when the request arrived.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .fake_config import display_shortest, find_model, installed_models, model_entry
+from .fake_text import embedding_vector
+from .fake_turns import Host, Turn, native_chunks, native_whole, prepare_chat, prepare_embed, prepare_generate
+from .fake_wire import (NDJSON, RequestError, check_field_types, gin_plain, json_response, ndjson_line,
+                        go_quote, ollama_error, pause, read_json_object, rfc3339_local, stream_response,
+                        unix_seconds)
+
+Handler = Callable[[Host, dict[str, Any], Request], Awaitable[Response]]
+_STR, _BOOL = ("string", "string"), ("bool", "bool")
+
+
+async def _body(request: Request, struct: str) -> dict[str, Any]:
+    return await read_json_object(request, struct, empty_message="missing request body")
+
+
+async def answer_turn(host: Host, cfg: Mapping[str, Any], turn: Turn) -> Response:
+    """Put a generate/chat turn on the wire as NDJSON or as one JSON object."""
+    if turn.special:
+        return json_response(native_whole(turn))
+    delay = float(cfg["chunk_delay_ms"])
+    if not turn.stream:
+        await pause(delay * len(turn.answer.pieces), host.closing)
+        return json_response(native_whole(turn))
+    frames = (ndjson_line(chunk) for chunk in native_chunks(turn))
+    return stream_response(frames, media_type=NDJSON, delay_ms=delay,
+                           drop_after=cfg["drop_after_chunks"], closing=host.closing)
+
+
+async def generate(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``POST /api/generate``."""
+    turn = prepare_generate(host, cfg, await _body(request, "api.GenerateRequest"))
+    return await answer_turn(host, cfg, turn)
+
+
+async def chat(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``POST /api/chat``."""
+    turn = prepare_chat(host, cfg, await _body(request, "api.ChatRequest"))
+    return await answer_turn(host, cfg, turn)
+
+
+async def embed(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``POST /api/embed``: normalised float32 vectors."""
+    return json_response(prepare_embed(host, cfg, await _body(request, "api.EmbedRequest")))
+
+
+async def embeddings(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``POST /api/embeddings`` (legacy): one un-normalised vector printed as float64."""
+    body = await _body(request, "api.EmbeddingRequest")
+    check_field_types(body, {"model": _STR, "prompt": _STR}, "api.EmbeddingRequest")
+    raw_model = body.get("model") or ""
+    if not raw_model.strip():
+        raise RequestError(400, "model is required")
+    entry = find_model(cfg, raw_model)
+    if entry is None:
+        raise RequestError(404, f"model {go_quote(raw_model)} not found, try pulling it first")
+    host.mark_loaded(entry)
+    prompt = body.get("prompt") or ""
+    vector = embedding_vector(prompt, int(entry["embedding_length"]), normalize=False) if prompt else []
+    return json_response({"embedding": vector})
+
+
+def details(entry: Mapping[str, Any], *, lengths: bool = True) -> dict[str, Any]:
+    """``api.ModelDetails`` of an installed model."""
+    out: dict[str, Any] = {
+        "parent_model": "",
+        "format": "gguf",
+        "family": entry["family"],
+        "families": [entry["family"]],
+        "parameter_size": entry["parameter_size"],
+        "quantization_level": entry["quantization_level"],
+    }
+    if lengths:
+        out["context_length"] = entry["context_length"]
+        out["embedding_length"] = entry["embedding_length"]
+    return out
+
+
+def sorted_models(cfg: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Installed models, most recently modified first (Ollama's /api/tags order)."""
+    return sorted(installed_models(cfg), key=lambda e: unix_seconds(e["modified_at"]), reverse=True)
+
+
+async def tags(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``GET|HEAD /api/tags``; 404 text when ``tags_enabled`` is false."""
+    if not cfg["tags_enabled"]:
+        return gin_plain(404)
+    models = [{"name": e["name"], "model": e["name"], "modified_at": e["modified_at"], "size": e["size"],
+               "digest": e["digest"], "details": details(e), "capabilities": e["capabilities"]}
+              for e in sorted_models(cfg)]
+    return json_response({"models": models})
+
+
+async def ps(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``GET /api/ps``: models used since the last reset, expiring 5 minutes after last use."""
+    rows = [{"name": e["name"], "model": e["name"], "size": e["size"], "digest": e["digest"],
+             "details": details(e, lengths=False), "expires_at": rfc3339_local(used + 300),
+             "size_vram": e["size"], "context_length": 4096, "_expires": used + 300}
+            for e, used in host.loaded_models()]
+    rows.sort(key=lambda r: r.pop("_expires"), reverse=True)
+    return json_response({"models": rows})
+
+
+async def show(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``POST /api/show``: a small but valid ``api.ShowResponse``."""
+    body = await _body(request, "api.ShowRequest")
+    check_field_types(body, {"model": _STR, "name": _STR, "verbose": _BOOL}, "api.ShowRequest")
+    raw_model = body.get("model") or body.get("name") or ""
+    if not raw_model:
+        raise RequestError(400, "model is required")
+    entry = find_model(cfg, raw_model)
+    if entry is None:
+        raise RequestError(404, f"model '{display_shortest(raw_model)}' not found")
+    arch = entry["family"].replace("-", "")
+    return json_response({
+        "license": "Fake license for tests.",
+        "modelfile": f"# Modelfile generated by \"ollama show\"\nFROM {entry['name']}\n",
+        "parameters": 'stop                           "<|eot|>"',
+        "template": "{{ .Prompt }}",
+        "details": details(entry, lengths=False),
+        "model_info": {"general.architecture": arch, "general.parameter_count": entry["size"] // 2,
+                       f"{arch}.context_length": entry["context_length"],
+                       f"{arch}.embedding_length": entry["embedding_length"]},
+        "capabilities": entry["capabilities"],
+        "modified_at": entry["modified_at"],
+    })
+
+
+def _pull_frames(name: str, digest: str, size: int) -> Iterator[dict[str, Any]]:
+    yield {"status": "pulling manifest"}
+    yield {"status": f"pulling {digest[:12]}", "digest": f"sha256:{digest}", "total": size}
+    yield {"status": f"pulling {digest[:12]}", "digest": f"sha256:{digest}", "total": size, "completed": size}
+    yield {"status": "verifying sha256 digest"}
+    yield {"status": "writing manifest"}
+    yield {"status": "success"}
+
+
+async def pull(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``POST /api/pull``: progress lines ending with success; installs unknown models."""
+    body = await _body(request, "api.PullRequest")
+    check_field_types(body, {"model": _STR, "name": _STR, "stream": _BOOL}, "api.PullRequest")
+    raw_model = body.get("model") or body.get("name") or ""
+    if not raw_model.strip():
+        raise RequestError(400, "invalid model name")
+    entry = find_model(cfg, raw_model)
+    if entry is None:
+        host.add_model(raw_model)
+        entry = model_entry(raw_model)
+    frames = _pull_frames(entry["name"], entry["digest"], entry["size"])
+    if body.get("stream") is False:
+        return json_response(list(frames)[-1], media_type="application/json")
+    return stream_response((ndjson_line(f) for f in frames), media_type=NDJSON,
+                           delay_ms=float(cfg["chunk_delay_ms"]), drop_after=cfg["drop_after_chunks"],
+                           closing=host.closing)
+
+
+async def version(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``GET|HEAD /api/version``."""
+    return json_response({"version": cfg["version"]})
+
+
+async def root(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``GET|HEAD /``: gin's ``c.String`` reply."""
+    return Response(b"Ollama is running", headers={"content-type": "text/plain; charset=utf-8"})
+
+
+def native_error(err: RequestError) -> Response:
+    """How the native routes report a :class:`RequestError`."""
+    return ollama_error(err.status, err.message)
+
+
+#: (path, methods, handler) for every native route.
+ROUTES: list[tuple[str, list[str], Handler]] = [
+    ("/", ["GET", "HEAD"], root),
+    ("/api/version", ["GET", "HEAD"], version),
+    ("/api/tags", ["GET", "HEAD"], tags),
+    ("/api/ps", ["GET"], ps),
+    ("/api/show", ["POST"], show),
+    ("/api/pull", ["POST"], pull),
+    ("/api/generate", ["POST"], generate),
+    ("/api/chat", ["POST"], chat),
+    ("/api/embed", ["POST"], embed),
+    ("/api/embeddings", ["POST"], embeddings),
+]
