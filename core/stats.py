@@ -1,0 +1,349 @@
+"""Request statistics: what the proxy did, counted cheaply on the hit path and persisted across restarts.
+
+One `Stats` object lives in the engine process. The proxy calls `Stats.record` once per answered request;
+`/-/stats`, `/-/events` and `/-/metrics` read `Stats.snapshot`. All calls come from the one asyncio event
+loop thread, so nothing here takes a lock: `record` is a handful of int/float additions and a deque append
+(a few microseconds), because it sits inside the ~100 us budget of a cache hit.
+
+What persists (the JSON file at ``path``): totals, per-model and per-route counters, and ``since``.
+What starts fresh with each process: the per-second rate ring (15 minutes) and the latency windows.
+
+Model ``None`` (requests that name no model, e.g. ``/api/tags``) is counted in the totals and per route,
+and left out of ``by_model``, so the per-model table lists only real models. Distinct model and route names
+are capped at `MAX_KEYS` each; further names are counted under `OTHER_KEY`, so a client sending random
+names cannot grow memory or the metrics page without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["hit", "miss", "bypass", "error"]
+#: Counter name of each outcome in snapshots and in the stats file. To add an outcome, add it to
+#: `Outcome` and give it a row here; snapshots, rates, latency windows and metrics pick it up.
+OUTCOME_FIELDS: dict[str, str] = {"hit": "hits", "miss": "misses", "bypass": "bypass", "error": "errors"}
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
+if set(OUTCOMES) != set(OUTCOME_FIELDS):  # pragma: no cover - a programming error caught at import
+    raise RuntimeError("Outcome and OUTCOME_FIELDS disagree")
+
+RATE_WINDOWS_S: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900}  # window name -> length in seconds
+RING_SECONDS: int = max(RATE_WINDOWS_S.values())  # per-second buckets kept for the rolling rates
+LATENCY_SAMPLES: int = 10_000  # most recent latencies kept per outcome for percentiles
+PERCENTILES: tuple[int, ...] = (50, 95, 99)
+MAX_KEYS: int = 1_000  # distinct model names (and, separately, route names) tracked individually
+OTHER_KEY: str = "(other)"
+FILE_FORMAT: int = 1
+
+_INDEX: dict[str, int] = {name: i for i, name in enumerate(OUTCOMES)}
+_N = len(OUTCOMES)
+_HIT, _MISS = _INDEX["hit"], _INDEX["miss"]
+_NEVER = -(1 << 62)  # ring stamp of a bucket that has never been used
+
+
+def _hit_rate(hits: int, misses: int) -> float:
+    """Fraction of cacheable lookups answered from the cache: hits / (hits + misses), 0.0 when none."""
+    lookups = hits + misses
+    return hits / lookups if lookups else 0.0
+
+
+class _Tally:
+    """Counters for one scope (all traffic, one model or one route)."""
+
+    __slots__ = ("counts", "saved_s", "saved_tokens")
+
+    def __init__(self) -> None:
+        self.counts: list[int] = [0] * _N  # requests per outcome, indexed like OUTCOMES
+        self.saved_s: float = 0.0  # upstream seconds saved by hits
+        self.saved_tokens: int = 0  # prompt + completion tokens saved by hits
+
+    def add(self, index: int, saved_s: float, saved_tokens: int) -> None:
+        self.counts[index] += 1
+        self.saved_s += saved_s
+        self.saved_tokens += saved_tokens
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"requests": sum(self.counts)}
+        for name, count in zip(OUTCOMES, self.counts):
+            out[OUTCOME_FIELDS[name]] = count
+        out["hit_rate"] = _hit_rate(self.counts[_HIT], self.counts[_MISS])
+        out["time_saved_s"] = self.saved_s
+        out["tokens_saved"] = self.saved_tokens
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> _Tally:
+        """Rebuild from `to_json` output; missing counters (an outcome added since) read as 0.
+
+        Raises ValueError when a field has the wrong type or a negative value.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"expected an object, got {type(data).__name__}")
+        tally = cls()
+        for i, name in enumerate(OUTCOMES):
+            tally.counts[i] = _count(data.get(OUTCOME_FIELDS[name], 0))
+        tally.saved_tokens = _count(data.get("tokens_saved", 0))
+        saved_s = data.get("time_saved_s", 0.0)
+        if isinstance(saved_s, bool) or not isinstance(saved_s, (int, float)) or not 0 <= saved_s < math.inf:
+            raise ValueError(f"bad time_saved_s {saved_s!r}")
+        tally.saved_s = float(saved_s)
+        return tally
+
+
+def _count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"bad counter {value!r}")
+    return value
+
+
+def _percentiles(samples: deque[float]) -> dict[str, float | int | None]:
+    """Nearest-rank percentiles of latencies in seconds, returned in milliseconds (None when empty)."""
+    ordered = sorted(samples)
+    n = len(ordered)
+    out: dict[str, float | int | None] = {}
+    for q in PERCENTILES:
+        # Nearest rank: the smallest sample with at least q% of samples at or below it (integer maths).
+        out[f"p{q}"] = ordered[max(0, -(-q * n // 100) - 1)] * 1000.0 if n else None
+    out["count"] = n
+    return out
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so a crash leaves the old or the new file, never a mix; mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # created 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class Stats:
+    """Counters, rolling rates and latency percentiles of the proxy's requests.
+
+    Args:
+        path: JSON file where totals persist, or None to keep them in memory only. Loaded here when
+            present; a corrupt or unreadable file is moved aside as ``<name>.corrupt`` (a warning is
+            logged) and stats start from zero.
+        clock: monotonic seconds, for rates and uptime (tests inject a fake).
+        wall: Unix seconds, for ``since``.
+    """
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._path = path
+        self._clock = clock
+        self._wall = wall
+        self._started = clock()
+        self.reset()
+        if path is not None:
+            self._load(path)
+
+    @property
+    def path(self) -> Path | None:
+        """The stats file, or None when totals are not persisted."""
+        return self._path
+
+    def reset(self) -> None:
+        """Zero everything (totals, per model and route, rates, latencies) and restart ``since`` now.
+
+        The file keeps the old totals until the next `save`.
+        """
+        self._total = _Tally()
+        self._by_model: dict[str, _Tally] = {}
+        self._by_route: dict[str, _Tally] = {}
+        self._since = datetime.fromtimestamp(self._wall(), tz=timezone.utc).isoformat(timespec="seconds")
+        self._ring_sec: list[int] = [_NEVER] * RING_SECONDS  # second stamped on each bucket
+        self._ring: list[list[int]] = [[0] * _N for _ in range(RING_SECONDS)]  # per-outcome counts
+        self._latency: list[deque[float]] = [deque(maxlen=LATENCY_SAMPLES) for _ in OUTCOMES]
+
+    def record(
+        self,
+        outcome: Outcome,
+        *,
+        route: str,
+        model: str | None,
+        latency_s: float,
+        saved_s: float = 0.0,
+        saved_tokens: int = 0,
+    ) -> None:
+        """Count one answered request.
+
+        Args:
+            outcome: what the proxy did; see `Outcome`.
+            route: the API route, e.g. ``"/api/chat"`` (a route name, not a raw path with ids in it).
+            model: the requested model, or None when the request names none (left out of ``by_model``).
+            latency_s: seconds the proxy took to answer the client (for a miss: until the last byte).
+            saved_s: on a hit, the upstream seconds the original answer took.
+            saved_tokens: on a hit, the prompt + completion tokens the original answer cost.
+
+        Raises:
+            ValueError: ``outcome`` is not one of `OUTCOMES`.
+        """
+        try:
+            i = _INDEX[outcome]
+        except KeyError:
+            raise ValueError(f"unknown outcome {outcome!r}; expected one of {OUTCOMES}") from None
+        sec = int(self._clock())
+        slot = sec % RING_SECONDS
+        if self._ring_sec[slot] != sec:  # bucket last used a ring-length ago (or never): reuse it
+            self._ring_sec[slot] = sec
+            self._ring[slot] = [0] * _N
+        self._ring[slot][i] += 1
+        self._latency[i].append(latency_s)
+        self._total.add(i, saved_s, saved_tokens)
+        _tally_for(self._by_route, route).add(i, saved_s, saved_tokens)
+        if model is not None:
+            _tally_for(self._by_model, model).add(i, saved_s, saved_tokens)
+
+    def snapshot(self, *, entries: int | None = None, bytes_: int | None = None) -> dict[str, Any]:
+        """Everything the dashboard, ``ollacache stats`` and ``/-/metrics`` show, as JSON-ready data.
+
+        Args:
+            entries: number of entries in the store (passed through as ``store.entries``).
+            bytes_: size of the store in bytes (passed through as ``store.bytes``).
+
+        Rates are requests per second over the last 1, 5 and 15 minutes (or over the uptime, when the
+        process is younger than the window). Latency percentiles are in milliseconds over the most
+        recent `LATENCY_SAMPLES` requests of each outcome. Costs a sort of those samples: call it about
+        once a second, not per request.
+        """
+        now = self._clock()
+        return {
+            "totals": self._total.to_json(),
+            "rates": self._rates(now),
+            "latency_ms": {name: _percentiles(samples) for name, samples in zip(OUTCOMES, self._latency)},
+            "by_model": {model: tally.to_json() for model, tally in self._by_model.items()},
+            "by_route": {route: tally.to_json() for route, tally in self._by_route.items()},
+            "store": {"entries": entries, "bytes": bytes_},
+            "since": self._since,
+            "uptime_s": now - self._started,
+        }
+
+    def _rates(self, now: float) -> dict[str, dict[str, float]]:
+        now_sec = int(now)
+        sums = {name: [0] * _N for name in RATE_WINDOWS_S}
+        for stamp, counts in zip(self._ring_sec, self._ring):
+            age = now_sec - stamp  # 0 for the current (partial) second
+            if not 0 <= age < RING_SECONDS:
+                continue
+            for name, window_s in RATE_WINDOWS_S.items():
+                if age < window_s:
+                    window_sums = sums[name]
+                    for i in range(_N):
+                        window_sums[i] += counts[i]
+        uptime_s = max(1.0, now - self._started)
+        out: dict[str, dict[str, float]] = {}
+        for name, window_s in RATE_WINDOWS_S.items():
+            span_s = min(float(window_s), uptime_s)
+            counts = sums[name]
+            rates = {"requests_per_s": sum(counts) / span_s}
+            for outcome, count in zip(OUTCOMES, counts):
+                rates[f"{OUTCOME_FIELDS[outcome]}_per_s"] = count / span_s
+            rates["hit_rate"] = _hit_rate(counts[_HIT], counts[_MISS])
+            out[name] = rates
+        return out
+
+    def save(self) -> None:
+        """Write totals to the file atomically (temp file + ``os.replace``, mode 0600); no-op without a path.
+
+        Blocks for an fsync; from the event loop prefer `save_async`.
+
+        Raises:
+            OSError: the file or its directory cannot be written.
+        """
+        if self._path is not None:
+            _write_atomic(self._path, self._encode())
+
+    async def save_async(self) -> None:
+        """Like `save`, but encodes on the loop thread and writes in a worker thread (no fsync on the loop)."""
+        if self._path is not None:
+            await asyncio.to_thread(_write_atomic, self._path, self._encode())
+
+    def _encode(self) -> bytes:
+        state = {
+            "format": FILE_FORMAT,
+            "since": self._since,
+            "totals": self._total.to_json(),
+            "by_model": {model: tally.to_json() for model, tally in self._by_model.items()},
+            "by_route": {route: tally.to_json() for route, tally in self._by_route.items()},
+        }
+        return json.dumps(state, indent=1, sort_keys=True).encode()
+
+    def _load(self, path: Path) -> None:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            self._set_aside(path, exc)
+            return
+        try:
+            state = json.loads(raw)
+            if not isinstance(state, dict):
+                raise ValueError("top level is not an object")
+            since = state.get("since")
+            if not isinstance(since, str):
+                raise ValueError("missing 'since'")
+            datetime.fromisoformat(since)
+            total = _Tally.from_json(state.get("totals"))
+            by_model = _tallies_from_json(state.get("by_model", {}))
+            by_route = _tallies_from_json(state.get("by_route", {}))
+        except ValueError as exc:  # includes JSONDecodeError and UnicodeDecodeError
+            self._set_aside(path, exc)
+            return
+        self._since, self._total, self._by_model, self._by_route = since, total, by_model, by_route
+
+    @staticmethod
+    def _set_aside(path: Path, reason: Exception) -> None:
+        aside = path.with_name(path.name + ".corrupt")
+        try:
+            os.replace(path, aside)
+        except OSError as exc:
+            log.warning("stats file %s is unusable (%s) and could not be moved aside (%s); "
+                        "starting from zero", path, reason, exc)
+        else:
+            log.warning("stats file %s is unusable (%s); moved it to %s and started from zero",
+                        path, reason, aside)
+
+
+def _tally_for(table: dict[str, _Tally], key: str) -> _Tally:
+    """The tally for ``key``, created on first use; past `MAX_KEYS` names, the shared `OTHER_KEY` one."""
+    tally = table.get(key)
+    if tally is None:
+        if len(table) >= MAX_KEYS:
+            key = OTHER_KEY
+            tally = table.get(key)
+        if tally is None:
+            tally = table[key] = _Tally()
+    return tally
+
+
+def _tallies_from_json(data: Any) -> dict[str, _Tally]:
+    if not isinstance(data, dict):
+        raise ValueError(f"expected an object, got {type(data).__name__}")
+    return {str(key): _Tally.from_json(value) for key, value in data.items()}
