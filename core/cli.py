@@ -1,0 +1,121 @@
+"""The ``ollacache`` command: ``serve``, ``stats``, ``clear`` and ``--version``.
+
+Every ``serve`` flag also reads an environment variable (``--port`` -> ``OLLACACHE_PORT``) and the
+config file; flags win. An invalid value stops with a message naming the setting, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from core import __version__
+from core import token as tokens
+from core.report import format_stats
+from core.settings import SPECS, Settings, SettingError, load
+
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ollacache", description="A caching proxy for local Ollama.")
+    parser.add_argument("--version", action="version", version=f"ollacache {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the caching proxy until SIGINT or SIGTERM")
+    for spec in SPECS:
+        if spec.flag:
+            serve.add_argument(spec.flag, dest=spec.name, metavar=spec.flag.strip("-").split("-")[-1].upper(),
+                               help=f"{spec.help} (env {spec.env}; accepted: {spec.accepted})")
+
+    stats = commands.add_parser("stats", help="summarise what a running proxy has done")
+    stats.add_argument("--url", help="the proxy's address (default: from the settings)")
+    stats.add_argument("--json", action="store_true", help="print the raw /-/stats JSON")
+
+    clear = commands.add_parser("clear", help="remove cached entries (all, or one model's)")
+    clear.add_argument("--model", help="only this model's entries, e.g. llama3.2")
+    clear.add_argument("--url", help="the proxy's address (default: from the settings)")
+    clear.add_argument("--cache-dir", dest="cache.dir", metavar="DIR",
+                       help="clear this cache directory directly when no proxy is running")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    flags = {spec.name: getattr(args, spec.name, None) for spec in SPECS}
+    try:
+        settings = load(flags)
+    except SettingError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "serve":
+        from core.server import serve  # uvicorn is imported only when serving
+
+        return serve(settings)
+    if args.command == "stats":
+        return _stats(settings, args.url, args.json)
+    return _clear(settings, args.url, args.model)
+
+
+def _control_url(settings: Settings, url: str | None) -> str:
+    return (url or settings.url).rstrip("/")
+
+
+def _stats(settings: Settings, url: str | None, as_json: bool) -> int:
+    base = _control_url(settings, url)
+    try:
+        answer = httpx.get(f"{base}/-/stats", timeout=5.0)
+        answer.raise_for_status()
+    except httpx.HTTPError as error:
+        print(f"ollacache: no proxy answers at {base} ({error}); start one with `ollacache serve`",
+              file=sys.stderr)
+        return EXIT_UNREACHABLE
+    if as_json:
+        print(answer.text)
+    else:
+        print(format_stats(answer.json(), base))
+    return 0
+
+
+def _clear(settings: Settings, url: str | None, model: str | None) -> int:
+    base = _control_url(settings, url)
+    token = tokens.read(settings.config_dir) or ""
+    payload: dict[str, Any] = {"model": model} if model else {}
+    try:
+        answer = httpx.post(f"{base}/-/clear", json=payload, timeout=60.0,
+                            headers={"authorization": f"Bearer {token}"})
+    except httpx.TransportError:
+        return _clear_directly(settings, model)
+    if answer.status_code != 200:
+        print(f"ollacache: the proxy at {base} refused: {answer.json().get('error', answer.text)}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    result = answer.json()
+    print(f"removed {result['removed']} entries" + (f" of {result['model']}" if result.get("model") else ""))
+    return 0
+
+
+def _clear_directly(settings: Settings, model: str | None) -> int:
+    from core.diskstore import DiskStore
+    from core.keys import normalize_model
+
+    store = DiskStore(settings.cache_dir, settings["cache.size_limit"])
+    try:
+        removed = store.clear(normalize_model(model) if model else None)
+    finally:
+        store.close()
+    print(f"no proxy running; removed {removed} entries from {settings.cache_dir}"
+          + (f" of {normalize_model(model)}" if model else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

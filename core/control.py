@@ -1,0 +1,129 @@
+"""The control API under ``/-/`` on the proxy's port (SPEC §4), built with Starlette routing.
+
+Reads are open to local clients; calls that change state need the per-install token as
+``Authorization: Bearer <token>`` (401 otherwise). The desktop app and ``ollacache stats``/``clear``
+use nothing else to talk to the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from core import token as tokens
+from core.keys import normalize_model
+from core.metrics import CONTENT_TYPE, render_prometheus
+
+if TYPE_CHECKING:
+    from core.engine import Engine
+
+EVENT_INTERVAL_S = 1.0
+
+
+def control_app(engine: Engine) -> Starlette:
+    """The Starlette app answering ``/-/...``; anything else under the prefix is a JSON 404.
+
+    Its lifespan starts and stops the engine, so uvicorn's shutdown waits for the engine's writes.
+    """
+
+    def refused(request: Request) -> Response | None:
+        if tokens.authorized(request.headers.get("authorization"), engine.token):
+            return None
+        return JSONResponse({"error": "this control call needs the token from the Ollacache config directory "
+                             "as 'Authorization: Bearer <token>'"}, status_code=401)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse(await engine.health())
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(engine.snapshot))
+
+    async def metrics(request: Request) -> Response:
+        snapshot = await run_in_threadpool(engine.snapshot)
+        return Response(render_prometheus(snapshot, snapshot.get("resources")),
+                        headers={"content-type": CONTENT_TYPE})
+
+    async def events(request: Request) -> Response:
+        async def stream() -> AsyncIterator[bytes]:
+            while not engine.stopping.is_set():
+                snapshot = await run_in_threadpool(engine.snapshot)
+                yield b"event: stats\ndata: " + json.dumps(snapshot).encode() + b"\n\n"
+                try:
+                    await asyncio.wait_for(engine.stopping.wait(), EVENT_INTERVAL_S)
+                except TimeoutError:
+                    pass
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+    async def entries(request: Request) -> Response:
+        try:
+            limit = int(request.query_params.get("limit", "100"))
+            if not 1 <= limit <= 10_000:
+                raise ValueError
+        except ValueError:
+            return JSONResponse({"error": "limit must be a whole number from 1 to 10000"}, status_code=400)
+        model = request.query_params.get("model")
+        model = normalize_model(model) if model else None
+        return JSONResponse({"entries": await run_in_threadpool(engine.store.recent, limit, model)})
+
+    async def delete_entry(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        key = request.path_params["key"]
+        if not await run_in_threadpool(engine.delete, key):
+            return JSONResponse({"error": f"no entry with key {key}"}, status_code=404)
+        return JSONResponse({"deleted": key})
+
+    async def clear(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        body: Any = {}
+        if await request.body():
+            try:
+                body = await request.json()
+            except ValueError:
+                return JSONResponse({"error": "the body must be JSON, e.g. {\"model\": \"llama3.2\"}"}, status_code=400)
+        model = body.get("model") if isinstance(body, dict) else None
+        model = model or request.query_params.get("model")
+        if model is not None and not isinstance(model, str):
+            return JSONResponse({"error": "model must be a string"}, status_code=400)
+        removed = await run_in_threadpool(engine.clear, normalize_model(model) if model else None)
+        return JSONResponse({"removed": removed, "model": normalize_model(model) if model else None})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": f"no control endpoint {request.method} {request.url.path}"}, status_code=404)
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    return Starlette(
+        lifespan=lifespan,
+        routes=[
+            Route("/-/health", health),
+            Route("/-/stats", stats),
+            Route("/-/metrics", metrics),
+            Route("/-/events", events),
+            Route("/-/entries", entries),
+            Route("/-/entries/{key}", delete_entry, methods=["DELETE"]),
+            Route("/-/clear", clear, methods=["POST"]),
+        ],
+        exception_handlers={404: not_found, 405: not_allowed},
+    )

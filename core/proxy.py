@@ -1,0 +1,267 @@
+"""The caching proxy: a lean ASGI callable in front of Ollama.
+
+Cached routes (``core.keys.ROUTES``, POST) are answered from the cache when an entry exists; otherwise
+they are forwarded chunk by chunk while a :class:`~core.recorder.Recorder` keeps a copy, which is
+stored only if the answer turns out complete. Every other method and path is relayed untouched, with
+bodies streamed both ways. ``/-/`` belongs to the control API. The hit path avoids framework
+routing and does only what a hit needs: a memo lookup of the body's key, a hot-tier lookup, a send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import httpx
+
+from core.entry import Entry
+from core.hot import HotTier
+from core.hostcheck import HostRule
+from core.keys import ROUTES, NotCacheable, Route, cache_key, request_model
+from core.recorder import Recorder, error_body, error_chunk
+from core.relay import ClientWatch, forward_headers, read_body, request_stream, response_headers
+from core.stats import Stats
+from core.store import Store
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+MEMO_SIZE = 4096
+
+
+class Proxy:
+    """The ASGI application serving the proxy port.
+
+    ``ttl_s`` is the lifetime of new entries (0 = forever); ``host_rule`` is set while bound to
+    loopback and refuses requests whose ``Host`` would not reach Ollama itself (403).
+    """
+
+    def __init__(self, *, upstream: str, store: Store, stats: Stats, ttl_s: float, hot: HotTier,
+                 control: ASGIApp, host_rule: HostRule | None = None) -> None:
+        self.upstream = upstream
+        self.store = store
+        self.stats = stats
+        self.ttl_s = ttl_s
+        self.hot = hot
+        self.control = control
+        self.host_rule = host_rule
+        self.client = httpx.AsyncClient(
+            base_url=upstream, timeout=httpx.Timeout(10.0, read=None, write=None, pool=None),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+        )
+        self.store_error: str | None = None
+        self.writes: set[asyncio.Task[None]] = set()
+        self._memo: dict[tuple[str, bytes], tuple[str, str, bool]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.control(scope, receive, send)
+        if self.host_rule is not None and not self._host_allowed(scope):
+            return await _send_json(send, 403, {"error": "ollacache: this Host is not allowed while bound to "
+                                                "loopback (DNS-rebinding protection, as in Ollama)"})
+        path: str = scope["path"]
+        if path.startswith("/-/"):
+            return await self.control(scope, receive, send)
+        route = ROUTES.get(path)
+        if route is None or scope["method"] != "POST":
+            return await self._relay(scope, receive, send, body=None, route=None, key=None)
+        body = await read_body(receive)
+        started = time.perf_counter()
+        memo = self._memo.get((path, body))
+        if memo is None:
+            memo = self._key(route, body)
+            if memo is None:
+                self.stats.record("bypass", route=path, model=None, latency_s=0.0)
+                return await self._relay(scope, receive, send, body=body, route=route, key=None)
+        key, model, streamed = memo
+        entry = self._lookup(key)
+        if entry is not None and entry.streamed == streamed:
+            await self._replay(send, entry)
+            self.store.note_hit(key, time.time())
+            self.stats.record("hit", route=path, model=model, latency_s=time.perf_counter() - started,
+                              saved_s=entry.duration_s, saved_tokens=entry.tokens)
+            return None
+        recorder = Recorder(route, streamed, started)
+        await self._relay(scope, receive, send, body=body, route=route, key=key, recorder=recorder, model=model)
+
+    def _host_allowed(self, scope: Scope) -> bool:
+        assert self.host_rule is not None
+        for name, value in scope["headers"]:
+            if name == b"host":
+                return self.host_rule.allows(value.decode("latin-1"))
+        return True
+
+    def _key(self, route: Route, body: bytes) -> tuple[str, str, bool] | None:
+        """(key, model, streamed) for a body, or None when it cannot be keyed (pass it through)."""
+        try:
+            request = json.loads(body)
+            key = cache_key(route.path, request)
+        except (ValueError, NotCacheable, RecursionError):
+            return None
+        streamed = route.kind in ("chat", "generate") and request.get("stream", route.stream_default) is not False
+        result = (key, request_model(request) or "", streamed)
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.clear()
+        self._memo[(route.path, body)] = result
+        return result
+
+    def _lookup(self, key: str) -> Entry | None:
+        now = time.time()
+        entry = self.hot.get(key, now)
+        if entry is not None:
+            return entry
+        try:
+            entry = self.store.get(key)
+        except Exception as error:  # noqa: BLE001 - any store failure degrades to pass-through
+            self._store_failed(error)
+            return None
+        if entry is not None:
+            self.hot.put(entry, now + self.ttl_s if self.ttl_s else 0.0)
+        return entry
+
+    async def _replay(self, send: Send, entry: Entry) -> None:
+        age = str(max(0, int(time.time() - entry.created))).encode()
+        headers = [(b"content-type", entry.content_type.encode()), (b"x-cache", b"HIT"),
+                   (b"x-cache-key", entry.key.encode()), (b"age", age)]
+        if not entry.streamed:
+            headers.append((b"content-length", str(entry.size).encode()))
+            await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+            await send({"type": "http.response.body", "body": b"".join(entry.chunks)})
+            return
+        await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+        for chunk in entry.chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
+                     route: Route | None, key: str | None, recorder: Recorder | None = None,
+                     model: str = "") -> None:
+        """Forward the request upstream and stream the answer back, recording it if asked."""
+        watch = ClientWatch(receive)
+        content: Any = body if body is not None else request_stream(watch, scope, receive)
+        if body is not None:
+            watch.start()
+        request = self.client.build_request(
+            scope["method"], scope["raw_path"].decode("latin-1") + _query(scope),
+            headers=forward_headers(scope["headers"], body is not None), content=content)
+        started = time.perf_counter()
+        extra: list[tuple[bytes, bytes]] = []
+        if route is not None:
+            extra.append((b"x-cache", b"MISS" if key else b"BYPASS"))
+            if key:
+                extra.append((b"x-cache-key", key.encode()))
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.TransportError as error:
+            watch.stop()
+            if route is not None:
+                self.stats.record("error", route=route.path, model=model or None,
+                                  latency_s=time.perf_counter() - started)
+            message = f"ollacache: cannot reach the upstream at {self.upstream}: {error or type(error).__name__}"
+            return await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
+        except asyncio.CancelledError:
+            if not watch.gone:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            return None
+        try:
+            await self._stream_back(send, response, extra, watch, route, recorder)
+        except asyncio.CancelledError:
+            if not watch.gone:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            recorder = None  # the client left: nothing partial is ever stored
+        finally:
+            watch.stop()
+            await response.aclose()
+        if route is not None and recorder is not None and key is not None:
+            self._finish_miss(route, key, model, recorder, started)
+
+    async def _stream_back(self, send: Send, response: httpx.Response, extra: list[tuple[bytes, bytes]],
+                           watch: ClientWatch, route: Route | None, recorder: Recorder | None) -> None:
+        if recorder is not None:
+            recorder.status = response.status_code
+            recorder.content_type = response.headers.get("content-type", "")
+        headers = response_headers(response.headers.raw) + extra
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        try:
+            async for chunk in response.aiter_raw():
+                if recorder is not None:
+                    recorder.feed(chunk, time.perf_counter())
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except httpx.TransportError as error:
+            log.warning("upstream %s broke off %s: %s", self.upstream, response.request.url.path, error)
+            if recorder is not None:
+                recorder.status = 0  # never store a cut answer
+            if route is None or response.headers.get("content-length"):
+                raise  # no way to tell the client in-band: let the connection drop
+            message = f"ollacache: the upstream at {self.upstream} closed the stream before it finished"
+            watch.finishing()
+            await send({"type": "http.response.body", "body": error_chunk(route, message), "more_body": False})
+            return
+        watch.finishing()
+        await send({"type": "http.response.body", "body": b""})
+
+    def _finish_miss(self, route: Route, key: str, model: str, recorder: Recorder, started: float) -> None:
+        finished = time.perf_counter()
+        verdict = recorder.verdict()
+        outcome = "miss" if recorder.status == 200 else "error"
+        self.stats.record(outcome, route=route.path, model=model or None, latency_s=finished - started)
+        if not verdict.storable:
+            log.debug("not storing %s: %s", key, verdict.reason)
+            return
+        entry = recorder.entry(key, model, verdict, created=time.time(), finished=finished)
+        self.hot.put(entry, entry.created + self.ttl_s if self.ttl_s else 0.0)
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write, entry))
+        self.writes.add(task)
+        task.add_done_callback(self.writes.discard)
+
+    def _write(self, entry: Entry) -> None:
+        try:
+            self.store.put(entry, self.ttl_s or None)
+            self.store_error = None
+        except Exception as error:  # noqa: BLE001 - a store failure must not fail the request
+            self._store_failed(error)
+
+    def _store_failed(self, error: BaseException) -> None:
+        self.store_error = f"{type(error).__name__}: {error}"
+        log.error("cache store at %s failed, serving as a pass-through: %s", self.store.location, error)
+
+    def forget(self, key: str | None = None, model: str | None = None) -> None:
+        """Drop entries from the hot tier and the key memo after a delete or clear."""
+        if key is not None:
+            self.hot.discard(key)
+        else:
+            self.hot.clear(model)
+        self._memo.clear()
+
+    async def drain(self) -> None:
+        """Wait for every store write under way (used at shutdown)."""
+        while self.writes:
+            await asyncio.gather(*list(self.writes), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        await self.drain()
+        await self.client.aclose()
+
+
+def _query(scope: Scope) -> str:
+    query: bytes = scope.get("query_string", b"")
+    return "?" + query.decode("latin-1") if query else ""
+
+
+async def _send_raw(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_json(send: Send, status: int, payload: object) -> None:
+    await _send_raw(send, status, json.dumps(payload).encode())

@@ -1,0 +1,41 @@
+"""Shared fixtures: every test gets its own config and cache directories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakes.ollama_server import FakeOllama, serve_in_thread
+from tests.harness import RunningProxy, proxy_in_thread
+
+
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point Ollacache's config and cache directories into this test's temp dir."""
+    monkeypatch.setenv("OLLACACHE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("OLLACACHE_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("OLLACACHE_HOST", "OLLACACHE_PORT", "OLLACACHE_UPSTREAM", "OLLACACHE_MANAGE_OLLAMA",
+                 "OLLACACHE_CACHE_SIZE", "OLLACACHE_TTL", "OLLACACHE_MEMORY_LIMIT", "OLLACACHE_ORIGINS"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[FakeOllama, str]]:
+    """A fake Ollama server on 127.0.0.1:0 in a thread: (fake, base URL)."""
+    with serve_in_thread() as running:
+        yield running
+
+
+@pytest.fixture
+def proxy(upstream: tuple[FakeOllama, str]) -> Iterator[RunningProxy]:
+    """The real proxy, in a thread of the test process, in front of the fake upstream."""
+    with proxy_in_thread(upstream[1]) as running:
+        yield running
+
+
+@pytest.fixture
+def fake(upstream: tuple[FakeOllama, str]) -> FakeOllama:
+    return upstream[0]

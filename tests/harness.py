@@ -1,0 +1,93 @@
+"""Running the real proxy for tests: in a thread of this process, or as an `ollacache serve` subprocess.
+
+Both listen on 127.0.0.1 with port 0 and are waited on by condition (the server's ready event, or its
+"serving on" line), never by sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from core import token as tokens
+from core.server import _Server, build_server
+from core.settings import load
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVING = re.compile(r"ollacache: serving on (http://\S+)")
+
+
+@dataclass
+class RunningProxy:
+    """A proxy under test: its URL, control token, and (in-process) its engine."""
+
+    url: str
+    token: str
+    server: _Server | None = None
+    process: subprocess.Popen[str] | None = None
+    output: list[str] = field(default_factory=list)
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30.0)
+
+    def stats(self) -> dict[str, object]:
+        return httpx.get(f"{self.url}/-/stats", timeout=30.0).json()
+
+
+@contextmanager
+def proxy_in_thread(upstream: str, **flags: str) -> Iterator[RunningProxy]:
+    """The proxy served by uvicorn in a background thread of this process (fast, and its engine is reachable)."""
+    settings = load({"proxy.port": "0", "proxy.upstream": upstream, **flags})
+    server = build_server(settings)
+    thread = threading.Thread(target=server.run, name="ollacache-proxy", daemon=True)
+    thread.start()
+    while not server.ready.wait(0.05):
+        if not thread.is_alive():
+            raise RuntimeError("the proxy stopped before it was ready")
+    try:
+        yield RunningProxy(server.url, server.engine.token, server=server)
+    finally:
+        server.should_exit = True
+        server.engine.stopping.set()
+        thread.join(timeout=60)
+        assert not thread.is_alive(), "the proxy did not shut down"
+
+
+@contextmanager
+def proxy_process(upstream: str, *args: str, env: Mapping[str, str] | None = None) -> Iterator[RunningProxy]:
+    """`python -m core serve` as a real subprocess; stopped with SIGTERM at the end if still running."""
+    command = [sys.executable, "-m", "core", "serve", "--port", "0", "--upstream", upstream, *args]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert process.stdout is not None
+    output: list[str] = []
+    for line in process.stdout:
+        output.append(line)
+        if match := SERVING.search(line):
+            break
+    else:
+        process.wait(timeout=60)
+        raise RuntimeError("ollacache serve exited before serving:\n" + "".join(output))
+    token = tokens.read(Path(os.environ["OLLACACHE_CONFIG_DIR"])) or ""
+    running = RunningProxy(match.group(1), token, process=process, output=output)
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        output.extend(process.stdout.readlines())
+        process.wait(timeout=60)

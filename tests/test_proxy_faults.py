@@ -1,0 +1,113 @@
+"""Faults: nothing partial or failed is stored, clients get clear errors, hits survive a dead upstream."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from unittest import mock
+
+import httpx
+import ollama
+import openai
+import pytest
+
+from tests.fakes.ollama_server import FakeOllama, serve_in_thread
+from tests.harness import RunningProxy, proxy_in_thread
+
+CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0}}
+
+
+def test_a_stream_cut_by_the_upstream_ends_in_an_error_line_and_is_not_stored(
+        proxy: RunningProxy, fake: FakeOllama) -> None:
+    fake.configure(drop_after_chunks=2)
+    with ollama.Client(host=proxy.url) as client, pytest.raises(ollama.ResponseError) as caught:
+        list(client.chat(**CHAT, stream=True))
+    assert "closed the stream before it finished" in caught.value.error
+    fake.configure(drop_after_chunks=None)
+    with proxy.client() as http:
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "HIT"
+    assert fake.total_calls("/api/chat") == 2
+
+
+def test_a_cut_openai_stream_raises_in_the_openai_client(proxy: RunningProxy, fake: FakeOllama) -> None:
+    fake.configure(drop_after_chunks=2)
+    with openai.OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0) as client:
+        with pytest.raises(openai.APIError, match="closed the stream"):
+            list(client.chat.completions.create(model="llama3.2", messages=CHAT["messages"], stream=True))
+    assert proxy.stats()["store"]["entries"] == 0
+
+
+def test_upstream_errors_pass_through_and_are_never_stored(proxy: RunningProxy, fake: FakeOllama) -> None:
+    fake.configure(fail_status=500, fail_message="CUDA out of memory", fail_count=1)
+    with proxy.client() as http:
+        failed = http.post("/api/chat", json={**CHAT, "stream": False})
+        assert failed.status_code == 500 and failed.json() == {"error": "CUDA out of memory"}
+        assert http.post("/api/chat", json={**CHAT, "stream": False}).headers["x-cache"] == "MISS"
+    assert fake.total_calls("/api/chat") == 2
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"messages": []}', b""])
+def test_bad_requests_reach_ollama_and_its_answer_reaches_the_client(
+        proxy: RunningProxy, upstream: tuple[FakeOllama, str], body: bytes) -> None:
+    direct = httpx.post(upstream[1] + "/api/chat", content=body)
+    through = httpx.post(proxy.url + "/api/chat", content=body)
+    assert through.status_code == direct.status_code and 400 <= through.status_code < 500
+    assert through.json() == direct.json()
+    assert through.headers["x-cache"] == "BYPASS"
+    assert proxy.stats()["store"]["entries"] == 0
+
+
+def test_an_unreachable_upstream_gives_502_naming_it_while_hits_are_still_served() -> None:
+    with contextlib.ExitStack() as stack:
+        fake_cm = serve_in_thread()
+        fake, url = fake_cm.__enter__()
+        proxy = stack.enter_context(proxy_in_thread(url))
+        with proxy.client() as http:
+            assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+            fake_cm.__exit__(None, None, None)
+            hit = http.post("/api/chat", json=CHAT)
+            assert hit.status_code == 200 and hit.headers["x-cache"] == "HIT"
+            miss = http.post("/api/chat", json={**CHAT, "messages": [{"role": "user", "content": "other"}]})
+            assert miss.status_code == 502 and url in miss.json()["error"]
+            tags = http.get("/api/tags")
+            assert tags.status_code == 502 and url in tags.json()["error"]
+            health = http.get("/-/health").json()
+            assert health["upstream"]["reachable"] is False and health["status"] == "degraded"
+
+
+def test_the_host_rule_refuses_rebinding_names(proxy: RunningProxy) -> None:
+    with proxy.client() as http:
+        refused = http.post("/api/chat", json=CHAT, headers={"Host": "attacker.example:11435"})
+        assert refused.status_code == 403 and "Host" in refused.json()["error"]
+        assert http.get("/api/version", headers={"Host": "localhost:11434"}).status_code == 200
+
+
+def test_a_failing_store_degrades_to_a_pass_through_and_health_says_so(proxy: RunningProxy, fake: FakeOllama) -> None:
+    assert proxy.server is not None
+    store = proxy.server.engine.store
+    broken = sqlite3.OperationalError("database or disk is full")
+    with mock.patch.object(store, "put", side_effect=broken), mock.patch.object(store, "get", side_effect=broken):
+        with proxy.client() as http:
+            for _ in range(2):
+                answer = http.post("/api/chat", json={**CHAT, "options": {"temperature": 0, "seed": 1}})
+                assert answer.status_code == 200 and answer.text.strip().endswith("}")
+            # the first answer waits in the memory tier: drop it, so only the broken store remains
+            proxy.server.engine.proxy.forget()
+            again = http.post("/api/chat", json={**CHAT, "options": {"temperature": 0, "seed": 1}})
+            assert again.status_code == 200 and again.headers["x-cache"] == "MISS"
+            health = http.get("/-/health").json()
+    assert health["store"]["ok"] is False and "disk is full" in health["store"]["error"]
+    assert health["status"] == "degraded"
+
+
+def test_a_client_leaving_mid_stream_stores_nothing(proxy: RunningProxy, fake: FakeOllama) -> None:
+    fake.configure(chunk_delay_ms=50, tokens=40)
+    with httpx.Client(base_url=proxy.url) as http:
+        with http.stream("POST", "/api/chat", json=CHAT) as response:
+            first = next(response.iter_lines())
+            assert first.startswith("{")
+    fake.configure(chunk_delay_ms=0)
+    with proxy.client() as http:
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+    assert fake.total_calls("/api/chat") == 2

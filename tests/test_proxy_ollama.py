@@ -1,0 +1,113 @@
+"""The proxy with Ollama's own Python client: the second identical call is answered from the cache."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import ollama
+import pytest
+
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import RunningProxy
+
+DETERMINISTIC = {"temperature": 0, "seed": 7}
+MESSAGES = [{"role": "user", "content": "Why is the sky blue?"}]
+
+
+@pytest.fixture
+def client(proxy: RunningProxy) -> Iterator[ollama.Client]:
+    with ollama.Client(host=proxy.url) as client:
+        yield client
+
+
+def test_a_repeated_chat_is_answered_once_by_ollama(client: ollama.Client, fake: FakeOllama) -> None:
+    first = client.chat(model="llama3.2", messages=MESSAGES, options=DETERMINISTIC)
+    second = client.chat(model="llama3.2", messages=MESSAGES, options=DETERMINISTIC)
+    assert second.message.content == first.message.content and first.message.content
+    assert second.eval_count == first.eval_count
+    assert fake.total_calls("/api/chat") == 1
+
+
+def test_a_streamed_chat_replays_the_same_chunks(client: ollama.Client, fake: FakeOllama) -> None:
+    first = list(client.chat(model="llama3.2", messages=MESSAGES, options=DETERMINISTIC, stream=True))
+    second = list(client.chat(model="llama3.2", messages=MESSAGES, options=DETERMINISTIC, stream=True))
+    assert [c.message.content for c in second] == [c.message.content for c in first]
+    assert len(first) > 2 and second[-1].done and second[-1].done_reason == first[-1].done_reason
+    assert fake.total_calls("/api/chat") == 1
+
+
+def test_streamed_hits_keep_the_recorded_chunk_boundaries(proxy: RunningProxy, fake: FakeOllama) -> None:
+    body = {"model": "llama3.2", "prompt": "Count to five", "options": DETERMINISTIC}
+    with proxy.client() as client:
+        answers = []
+        for _ in range(2):
+            with client.stream("POST", "/api/generate", json=body) as response:
+                answers.append((response.headers["x-cache"], list(response.iter_lines())))
+    (miss, miss_lines), (hit, hit_lines) = answers
+    assert (miss, hit) == ("MISS", "HIT")
+    assert hit_lines == miss_lines and len(hit_lines) > 2
+    assert json.loads(hit_lines[-1])["done"] is True and "context" in json.loads(hit_lines[-1])
+    assert fake.total_calls("/api/generate") == 1
+
+
+def test_equivalent_requests_share_one_entry(client: ollama.Client, fake: FakeOllama) -> None:
+    client.generate(model="llama3.2", prompt="hello", options={"temperature": 0}, stream=False)
+    answer = client.generate(model="llama3.2:latest", prompt="hello", stream=False, keep_alive="10m",
+                            options={"temperature": 0.0, "num_thread": 3})
+    assert answer.response
+    assert fake.total_calls("/api/generate") == 1
+
+
+def test_a_different_option_is_a_different_answer(client: ollama.Client, fake: FakeOllama) -> None:
+    client.generate(model="llama3.2", prompt="hello", options={"temperature": 0, "num_predict": 5}, stream=False)
+    client.generate(model="llama3.2", prompt="hello", options={"temperature": 0, "num_predict": 6}, stream=False)
+    assert fake.total_calls("/api/generate") == 2
+
+
+def test_embeddings_are_cached_on_both_routes(client: ollama.Client, fake: FakeOllama) -> None:
+    first = client.embed(model="nomic-embed-text", input=["alpha", "beta"])
+    second = client.embed(model="nomic-embed-text", input=["alpha", "beta"])
+    assert second.embeddings == first.embeddings and len(first.embeddings) == 2
+    legacy = [client.embeddings(model="nomic-embed-text", prompt="alpha") for _ in range(2)]
+    assert legacy[0].embedding == legacy[1].embedding
+    assert fake.total_calls("/api/embed") == 1 and fake.total_calls("/api/embeddings") == 1
+
+
+def test_hits_carry_cache_headers_and_age(proxy: RunningProxy) -> None:
+    body = {"model": "llama3.2", "messages": MESSAGES, "stream": False, "options": DETERMINISTIC}
+    with proxy.client() as client:
+        miss = client.post("/api/chat", json=body)
+        hit = client.post("/api/chat", json=body)
+    assert miss.headers["x-cache"] == "MISS" and hit.headers["x-cache"] == "HIT"
+    assert hit.headers["x-cache-key"] == miss.headers["x-cache-key"] and len(miss.headers["x-cache-key"]) == 64
+    assert int(hit.headers["age"]) >= 0 and "age" not in miss.headers
+    assert hit.json() == miss.json()
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/api/tags"), ("GET", "/api/version"), ("GET", "/"),
+                                              ("HEAD", "/"), ("GET", "/api/ps"), ("GET", "/v1/models")])
+def test_other_routes_pass_through_untouched(proxy: RunningProxy, upstream: tuple[FakeOllama, str],
+                                             method: str, path: str) -> None:
+    direct = httpx.request(method, upstream[1] + path)
+    through = httpx.request(method, proxy.url + path)
+    assert through.status_code == direct.status_code == 200
+    assert through.content == direct.content or path == "/api/ps"
+    assert through.headers.get("content-type") == direct.headers.get("content-type")
+    assert "x-cache" not in through.headers
+
+
+def test_the_client_lists_models_and_pulls_through_the_proxy(client: ollama.Client, fake: FakeOllama) -> None:
+    assert "llama3.2:latest" in [m.model for m in client.list().models]
+    progress = list(client.pull("llama3.2", stream=True))
+    assert progress[-1].status == "success" and len(progress) > 2
+    assert fake.total_calls("/api/pull") == 1
+
+
+def test_an_unknown_model_error_reaches_the_client_and_is_not_stored(client: ollama.Client, fake: FakeOllama) -> None:
+    for _ in range(2):
+        with pytest.raises(ollama.ResponseError) as caught:
+            client.chat(model="no-such-model", messages=MESSAGES)
+        assert caught.value.status_code == 404 and "not found" in caught.value.error
+    assert fake.total_calls("/api/chat") == 2
