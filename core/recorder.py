@@ -15,6 +15,11 @@ from core.entry import Entry
 from core.keys import Route
 
 
+# Ollama answers an empty prompt or message list by loading (or, with keep_alive 0, unloading) the
+# model: a single {"done": true, "done_reason": "load"}, even when a stream was asked for.
+NOT_ANSWERS = frozenset({"load", "unload"})
+
+
 @dataclass(frozen=True)
 class Verdict:
     """Whether a recorded answer may be stored, why not, and the tokens it cost."""
@@ -93,6 +98,8 @@ def _judge_ollama(route: Route, body: bytes, streamed: bool) -> Verdict:
         field = required[route.kind]
         if last.get(field) in (None, False):
             return Verdict(False, f"the answer has no {field!r}")
+    if last.get("done_reason") in NOT_ANSWERS:
+        return Verdict(False, f"a model {last['done_reason']}, not an answer")
     return Verdict(True, prompt_tokens=_int(last.get("prompt_eval_count")),
                    completion_tokens=_int(last.get("eval_count")))
 

@@ -76,9 +76,12 @@ def build_server(settings: Settings) -> _Server:
 def serve(settings: Settings) -> int:
     """Serve until a signal; returns the process exit code (0 after a clean shutdown)."""
     server = build_server(settings)
-    server.run()
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind; say which setting to change
+        pass
     if not server.started:
         print(f"ollacache: could not listen on {settings['proxy.host']}:{settings['proxy.port']} "
-              "(is the port in use?)", file=sys.stderr)
+              "(is the port in use? choose another with --port or OLLACACHE_PORT)", file=sys.stderr)
         return 1
     return 0

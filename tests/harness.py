@@ -81,6 +81,7 @@ def proxy_process(upstream: str, *args: str, env: Mapping[str, str] | None = Non
             break
     else:
         process.wait(timeout=60)
+        process.stdout.close()
         raise RuntimeError("ollacache serve exited before serving:\n" + "".join(output))
     token = tokens.read(Path(os.environ["OLLACACHE_CONFIG_DIR"])) or ""
     running = RunningProxy(match.group(1), token, process=process, output=output)
@@ -90,4 +91,5 @@ def proxy_process(upstream: str, *args: str, env: Mapping[str, str] | None = Non
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
         output.extend(process.stdout.readlines())
+        process.stdout.close()
         process.wait(timeout=60)

@@ -111,3 +111,11 @@ def test_an_unknown_model_error_reaches_the_client_and_is_not_stored(client: oll
             client.chat(model="no-such-model", messages=MESSAGES)
         assert caught.value.status_code == 404 and "not found" in caught.value.error
     assert fake.total_calls("/api/chat") == 2
+
+
+def test_loading_a_model_with_an_empty_prompt_is_never_stored(proxy: RunningProxy, fake: FakeOllama) -> None:
+    with proxy.client() as http:
+        for _ in range(2):
+            answer = http.post("/api/generate", json={"model": "llama3.2"})
+            assert answer.json()["done_reason"] == "load" and answer.headers["x-cache"] == "MISS"
+    assert fake.total_calls("/api/generate") == 2

@@ -93,3 +93,10 @@ def test_the_error_line_for_a_cut_stream_is_in_the_routes_own_format(path: str) 
     text = line.decode()
     payload = json.loads(text.removeprefix("data: "))
     assert "the upstream closed the stream" in json.dumps(payload["error"])
+
+
+@pytest.mark.parametrize("reason", ["load", "unload"])
+def test_a_model_load_or_unload_is_not_an_answer_to_store(reason: str) -> None:
+    line = json.dumps({"model": "m", "created_at": "x", "response": "", "done": True, "done_reason": reason}).encode()
+    assert not record("/api/generate", [line], True).verdict().storable
+    assert not record("/api/generate", [line], False).verdict().storable

@@ -1,0 +1,204 @@
+"""Shared plumbing of the bench scripts: start the fake Ollama, the proxy and nginx, pinned to cores.
+
+Everything listens on 127.0.0.1 with a port picked by the kernel, lives in one temporary directory and
+is stopped (SIGTERM, then SIGKILL) when the :class:`Stack` closes, whatever happened in between.
+Nothing here times anything; the scripts do that.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = str(REPO / ".venv" / "bin" / "python")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+URL_RE = re.compile(rb"http://127\.0\.0\.1:\d+")
+
+#: ~1.1 KB non-streamed /api/chat answer (with the fake's default "tokens" set to ANSWER_TOKENS).
+CHAT_BODY = json.dumps({
+    "model": "llama3.2", "stream": False, "options": {"temperature": 0},
+    "messages": [{"role": "user", "content": "Why is a cache hit cheaper than a model call?"}],
+}, separators=(",", ":")).encode()
+#: A streamed /api/generate request (Ollama streams by default), replayed chunk by chunk on a hit.
+GENERATE_BODY = json.dumps({
+    "model": "llama3.2", "prompt": "Describe a caching proxy.", "options": {"temperature": 0},
+}, separators=(",", ":")).encode()
+ANSWER_TOKENS = 110
+
+SERVER_CPU = 0  # proxy / fake / nginx
+CLIENT_CPU = 1  # the measuring client or wrk
+
+
+def pin_self(cpu: int) -> None:
+    """Pin the calling process to ``cpu`` when the machine has it (no-op on a 1-core machine)."""
+    if hasattr(os, "sched_setaffinity") and cpu in os.sched_getaffinity(0):
+        os.sched_setaffinity(0, {cpu})
+
+
+def taskset(cpu: int) -> list[str]:
+    """A command prefix pinning a child (and all its threads) to ``cpu``, if taskset exists."""
+    tool = shutil.which("taskset")
+    return [tool, "-c", str(cpu)] if tool and cpu < (os.cpu_count() or 1) else []
+
+
+def post(url: str, path: str, body: bytes, timeout: float = 30.0) -> tuple[int, dict[str, str], bytes]:
+    """One POST with the standard library: (status, lower-cased headers, body)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+    finally:
+        conn.close()
+
+
+def raw_request(url: str, path: str, body: bytes) -> bytes:
+    """A pre-built HTTP/1.1 keep-alive POST, as bytes ready for ``sendall``."""
+    host = urlsplit(url).netloc
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode() + body
+
+
+class Stack:
+    """The processes a bench run needs, in one temporary directory, stopped on :meth:`close`."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="ollacache-bench-"))
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.fake_url = self.proxy_url = self.nginx_url = ""
+        self.proxy_pid = 0
+
+    def __enter__(self) -> Stack:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _exit_on_signal)  # so `finally` / __exit__ still run
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
+
+    def _start(self, name: str, cmd: list[str], env: dict[str, str] | None = None,
+               timeout: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
+        """Start ``cmd`` and wait for the first URL it prints on stdout."""
+        log = open(self.dir / f"{name}.err", "wb")  # noqa: SIM115 - kept open for the child's lifetime
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=log,
+                                env={**os.environ, **(env or {})}, start_new_session=True)
+        self.procs.append(proc)
+        deadline = time.monotonic() + timeout
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            found = URL_RE.search(line)
+            if found:
+                return proc, found.group().decode()
+        raise RuntimeError(f"{name} did not start: {(self.dir / f'{name}.err').read_text()[-2000:]}")
+
+    def start_fake(self, cpu: int | None = SERVER_CPU, tokens: int = ANSWER_TOKENS) -> str:
+        """The fake Ollama upstream; answers carry ``tokens`` words."""
+        cmd = [*(taskset(cpu) if cpu is not None else []), PYTHON, "-m", "tests.fakes.ollama_server", "--port", "0"]
+        _, self.fake_url = self._start("fake", cmd)
+        post(self.fake_url, "/_fake/config", json.dumps({"tokens": tokens}).encode())
+        return self.fake_url
+
+    def start_proxy(self, cpu: int | None = SERVER_CPU, prefix: list[str] | None = None) -> str:
+        """The proxy in front of the fake, with fresh config and cache dirs (``prefix``: e.g. py-spy)."""
+        (self.dir / "config").mkdir(exist_ok=True)
+        cmd = [*(prefix or []), *(taskset(cpu) if cpu is not None else []), PYTHON, "-m", "core", "serve",
+               "--port", "0", "--upstream", self.fake_url, "--cache-dir", str(self.dir / "cache")]
+        proc, self.proxy_url = self._start("proxy", cmd, env={"OLLACACHE_CONFIG_DIR": str(self.dir / "config")})
+        self.proxy_pid = proc.pid
+        return self.proxy_url
+
+    def start_nginx(self, path: str, body: bytes, content_type: str, cpu: int = SERVER_CPU) -> str:
+        """nginx, one worker, serving ``body`` as a static file at ``path`` for POST (and GET) with 200."""
+        root = self.dir / "www"
+        target = root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        port = _free_port()
+        conf = self.dir / "nginx.conf"
+        conf.write_text(f"""
+daemon off; master_process off; worker_processes 1;
+pid {self.dir}/nginx.pid; error_log {self.dir}/nginx.error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off; server_tokens off; etag off; keepalive_requests 1000000;
+  types {{ }} default_type {content_type.split(";")[0]};
+  charset utf-8; charset_types *;
+  server {{
+    listen 127.0.0.1:{port} reuseport; root {root};
+    # the static handler refuses POST (405); redirect that to the same file, served with 200
+    location / {{ error_page 405 =200 $uri; add_header X-Cache HIT; }}
+  }}
+}}
+""")
+        cmd = [*taskset(cpu), NGINX, "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / "nginx.error.log")]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.dir / "nginx.err", "wb"),  # noqa: SIM115
+                                start_new_session=True)
+        self.procs.append(proc)
+        self.nginx_url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                status, _, got = post(self.nginx_url, path, CHAT_BODY, timeout=1)
+                if status != 200 or got != body:
+                    raise RuntimeError(f"nginx answered {status} with {len(got)} bytes, not the proxy's bytes")
+                return self.nginx_url
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"nginx exited: {(self.dir / 'nginx.err').read_text()}") from None
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not start")
+
+    def prime(self, path: str, body: bytes) -> tuple[dict[str, str], bytes]:
+        """Send ``body`` twice through the proxy; check MISS then HIT (200); return the hit."""
+        status, headers, _ = post(self.proxy_url, path, body)
+        if status != 200 or headers.get("x-cache") != "MISS":
+            raise RuntimeError(f"priming {path}: expected 200 MISS, got {status} {headers.get('x-cache')}")
+        for _ in range(50):  # the entry is in the hot tier at once; allow for a slow store write anyway
+            status, headers, answer = post(self.proxy_url, path, body)
+            if status == 200 and headers.get("x-cache") == "HIT":
+                return headers, answer
+            time.sleep(0.05)
+        raise RuntimeError(f"{path}: no HIT after priming (last: {status} {headers.get('x-cache')})")
+
+    def close(self) -> None:
+        """Stop every process (SIGTERM, then SIGKILL after 5 s) and remove the temporary directory."""
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM if "nginx" not in str(proc.args) else signal.SIGQUIT)
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs.clear()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _exit_on_signal(sig: int, frame: Any) -> None:
+    sys.exit(128 + sig)
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,102 @@
+"""The `ollacache` command as a user runs it: real subprocesses, real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import ROOT, SERVING, proxy_process
+
+CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0}}
+
+
+def ollacache(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, **(env or {})})
+
+
+def test_sigterm_lets_a_streaming_miss_finish_and_be_stored_then_exits_0(upstream: tuple[FakeOllama, str]) -> None:
+    fake, url = upstream
+    fake.configure(chunk_delay_ms=40, tokens=20)
+    lines: list[str] = []
+    with proxy_process(url) as proxy:
+        def stream() -> None:
+            with httpx.stream("POST", proxy.url + "/api/chat", json=CHAT, timeout=60) as answer:
+                lines.extend(answer.iter_lines())
+
+        client = threading.Thread(target=stream)
+        client.start()
+        assert fake.wait_for_calls(1, "/api/chat", timeout=60)
+        assert proxy.process is not None
+        proxy.process.send_signal(signal.SIGTERM)
+        client.join(timeout=60)
+        assert proxy.process.wait(timeout=60) == 0
+    assert json.loads(lines[-1])["done"] is True and len(lines) > 10
+    fake.configure(chunk_delay_ms=0)
+    with proxy_process(url) as again, httpx.Client(base_url=again.url) as http:
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "HIT"
+    assert fake.total_calls("/api/chat") == 1
+
+
+def test_sigint_also_exits_0(upstream: tuple[FakeOllama, str]) -> None:
+    with proxy_process(upstream[1]) as proxy:
+        assert proxy.process is not None
+        proxy.process.send_signal(signal.SIGINT)
+        assert proxy.process.wait(timeout=60) == 0
+
+
+def test_serve_reads_its_flags_from_the_environment(upstream: tuple[FakeOllama, str], tmp_path: Path) -> None:
+    env = {**os.environ, "OLLACACHE_UPSTREAM": upstream[1], "OLLACACHE_PORT": "0",
+           "OLLACACHE_CACHE_DIR": str(tmp_path / "env-cache")}
+    with subprocess.Popen([sys.executable, "-m", "core", "serve"], cwd=ROOT, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process:
+        assert process.stdout is not None
+        match = SERVING.search(process.stdout.readline())
+        assert match and f"(upstream {upstream[1]})" in match.string
+        health = httpx.get(match.group(1) + "/-/health").json()
+        process.terminate()
+        assert process.wait(timeout=60) == 0
+    assert health["store"]["location"] == str(tmp_path / "env-cache")
+
+
+def test_a_port_in_use_is_reported_with_a_non_zero_exit(upstream: tuple[FakeOllama, str]) -> None:
+    port = upstream[1].rsplit(":", 1)[1]
+    result = ollacache("serve", "--port", port, "--upstream", upstream[1])
+    assert result.returncode != 0 and f"could not listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_stats_summarises_a_running_proxy(upstream: tuple[FakeOllama, str]) -> None:
+    with proxy_process(upstream[1]) as proxy, httpx.Client(base_url=proxy.url) as http:
+        for _ in range(4):
+            http.post("/api/chat", json=CHAT)
+        result = ollacache("stats", "--url", proxy.url)
+        raw = ollacache("stats", "--url", proxy.url, "--json")
+    assert result.returncode == 0
+    assert "requests  4 (hits 3, misses 1" in result.stdout and "hit rate  75.0 %" in result.stdout
+    assert "llama3.2:latest" in result.stdout
+    assert json.loads(raw.stdout)["totals"]["hits"] == 3
+
+
+def test_stats_without_a_proxy_says_how_to_start_one() -> None:
+    result = ollacache("stats", "--url", "http://127.0.0.1:9")
+    assert result.returncode == 1 and "ollacache serve" in result.stderr
+
+
+def test_clear_through_the_proxy_and_directly(upstream: tuple[FakeOllama, str], tmp_path: Path) -> None:
+    with proxy_process(upstream[1]) as proxy, httpx.Client(base_url=proxy.url) as http:
+        for model in ("llama3.2", "qwen3:0.6b", "qwen3:0.6b"):
+            http.post("/api/chat", json={**CHAT, "model": model, "messages": [{"role": "user", "content": model}]})
+        http.post("/api/chat", json={**CHAT, "model": "qwen3:0.6b"})
+        cleared = ollacache("clear", "--model", "qwen3:0.6b", "--url", proxy.url)
+        assert cleared.returncode == 0 and cleared.stdout.strip() == "removed 2 entries of qwen3:0.6b"
+        assert http.post("/api/chat", json={**CHAT, "model": "qwen3:0.6b"}).headers["x-cache"] == "MISS"
+    offline = ollacache("clear", "--url", "http://127.0.0.1:9")
+    assert offline.returncode == 0 and "no proxy running; removed 2 entries" in offline.stdout

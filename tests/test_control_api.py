@@ -1,0 +1,115 @@
+"""The control API under /-/: what the dashboard and the CLI read and do."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import RunningProxy, proxy_in_thread
+
+CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0},
+        "stream": False}
+
+
+def one_miss_two_hits(proxy: RunningProxy, body: dict[str, object] = CHAT) -> str:
+    with proxy.client() as http:
+        keys = {http.post("/api/chat", json=body).headers["x-cache-key"] for _ in range(3)}
+    (key,) = keys
+    return key
+
+
+def test_health_reports_the_proxy_store_and_upstream(proxy: RunningProxy, upstream: tuple[FakeOllama, str]) -> None:
+    health = httpx.get(proxy.url + "/-/health").json()
+    assert health["status"] == "ok"
+    assert health["upstream"] == {"url": upstream[1], "reachable": True, "version": "0.12.0", "error": None}
+    assert health["store"]["ok"] is True and health["store"]["location"].endswith("cache")
+    assert health["pid"] > 0 and health["uptime_s"] >= 0
+
+
+def test_stats_count_hits_misses_and_what_was_saved(proxy: RunningProxy, fake: FakeOllama) -> None:
+    one_miss_two_hits(proxy)
+    stats = proxy.stats()
+    totals = stats["totals"]
+    assert (totals["requests"], totals["hits"], totals["misses"]) == (3, 2, 1)
+    assert totals["hit_rate"] == 2 / 3
+    assert totals["tokens_saved"] > 0 and totals["time_saved_s"] > 0
+    assert stats["by_model"]["llama3.2:latest"]["hits"] == 2 and stats["by_route"]["/api/chat"]["misses"] == 1
+    assert stats["latency_ms"]["hit"]["count"] == 2 and stats["latency_ms"]["hit"]["p50"] > 0
+    assert stats["store"]["entries"] == 1 and stats["store"]["bytes"] > 0
+    resources = stats["resources"]
+    assert resources["system"]["memory_total_bytes"] > 0 and resources["proxy"]["rss_bytes"] > 10 * 2**20
+
+
+def test_events_push_stats_as_server_sent_events(proxy: RunningProxy) -> None:
+    one_miss_two_hits(proxy)
+    with httpx.stream("GET", proxy.url + "/-/events", timeout=30) as events:
+        assert events.headers["content-type"].startswith("text/event-stream")
+        lines = events.iter_lines()
+        assert next(lines) == "event: stats"
+        data = next(lines)
+    assert json.loads(data.removeprefix("data: "))["totals"]["hits"] == 2
+
+
+def test_metrics_are_prometheus_text(proxy: RunningProxy) -> None:
+    one_miss_two_hits(proxy)
+    text = httpx.get(proxy.url + "/-/metrics").text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    assert samples[("ollacache_requests_total", (("outcome", "hit"),))] == 2
+    assert samples[("ollacache_entries", ())] == 1
+
+
+def test_entries_list_metadata_and_filter_by_model(proxy: RunningProxy) -> None:
+    key = one_miss_two_hits(proxy)
+    one_miss_two_hits(proxy, {**CHAT, "model": "qwen3:0.6b"})
+    listing = httpx.get(proxy.url + "/-/entries", params={"model": "llama3.2"}).json()["entries"]
+    assert [e["key"] for e in listing] == [key]
+    entry = listing[0]
+    assert entry["model"] == "llama3.2:latest" and entry["route"] == "/api/chat" and entry["hits"] == 2
+    assert entry["size"] > 0 and entry["completion_tokens"] > 0 and "chunks" not in entry
+    assert len(httpx.get(proxy.url + "/-/entries").json()["entries"]) == 2
+    assert httpx.get(proxy.url + "/-/entries", params={"limit": "0"}).status_code == 400
+
+
+def test_deleting_an_entry_needs_the_token_and_makes_the_next_call_a_miss(proxy: RunningProxy) -> None:
+    key = one_miss_two_hits(proxy)
+    assert httpx.delete(f"{proxy.url}/-/entries/{key}").status_code == 401
+    assert httpx.delete(f"{proxy.url}/-/entries/{key}", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert httpx.delete(f"{proxy.url}/-/entries/{key}", headers=proxy.auth).json() == {"deleted": key}
+    assert httpx.delete(f"{proxy.url}/-/entries/{key}", headers=proxy.auth).status_code == 404
+    with proxy.client() as http:
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+
+
+def test_clear_by_model_then_everything(proxy: RunningProxy) -> None:
+    one_miss_two_hits(proxy)
+    one_miss_two_hits(proxy, {**CHAT, "model": "qwen3:0.6b"})
+    assert httpx.post(proxy.url + "/-/clear").status_code == 401
+    cleared = httpx.post(proxy.url + "/-/clear", json={"model": "Qwen3:0.6b"}, headers=proxy.auth).json()
+    assert cleared == {"removed": 1, "model": "qwen3:0.6b"}
+    with proxy.client() as http:
+        assert http.post("/api/chat", json={**CHAT, "model": "qwen3:0.6b"}).headers["x-cache"] == "MISS"
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "HIT"
+        assert http.post("/-/clear", headers=proxy.auth).json()["removed"] == 2
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+        assert http.post("/-/clear", content=b"{oops", headers=proxy.auth).status_code == 400
+
+
+def test_unknown_control_calls_get_a_json_404(proxy: RunningProxy) -> None:
+    answer = httpx.get(proxy.url + "/-/nothing-here")
+    assert answer.status_code == 404 and "no control endpoint" in answer.json()["error"]
+    assert httpx.get(proxy.url + "/-/clear").status_code == 405
+
+
+def test_totals_and_entries_survive_a_restart(upstream: tuple[FakeOllama, str]) -> None:
+    with proxy_in_thread(upstream[1]) as first:
+        one_miss_two_hits(first)
+    with proxy_in_thread(upstream[1]) as second:
+        with second.client() as http:
+            assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "HIT"
+        totals = second.stats()["totals"]
+    assert (totals["hits"], totals["misses"]) == (3, 1)
+    assert upstream[0].total_calls("/api/chat") == 1
