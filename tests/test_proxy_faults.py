@@ -101,12 +101,14 @@ def test_a_failing_store_degrades_to_a_pass_through_and_health_says_so(proxy: Ru
     assert health["status"] == "degraded"
 
 
-def test_a_client_leaving_mid_stream_stores_nothing(proxy: RunningProxy, fake: FakeOllama) -> None:
-    fake.configure(chunk_delay_ms=50, tokens=40)
+def test_a_client_leaving_mid_stream_cancels_the_upstream_and_stores_nothing(
+        proxy: RunningProxy, fake: FakeOllama) -> None:
+    fake.configure(chunk_delay_ms=50, tokens=200)
     with httpx.Client(base_url=proxy.url) as http:
         with http.stream("POST", "/api/chat", json=CHAT) as response:
             first = next(response.iter_lines())
             assert first.startswith("{")
+    assert fake.wait_for_abandoned(1, timeout=30), "the upstream went on generating for a client that left"
     fake.configure(chunk_delay_ms=0)
     with proxy.client() as http:
         assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"

@@ -37,7 +37,8 @@ async def answer_turn(host: Host, cfg: Mapping[str, Any], turn: Turn) -> Respons
         return json_response(native_whole(turn))
     frames = (ndjson_line(chunk) for chunk in native_chunks(turn))
     return stream_response(frames, media_type=NDJSON, delay_ms=delay,
-                           drop_after=cfg["drop_after_chunks"], closing=host.closing)
+                           drop_after=cfg["drop_after_chunks"], closing=host.closing,
+                           abandoned=host.stream_abandoned)
 
 
 async def generate(host: Host, cfg: dict[str, Any], request: Request) -> Response:
@@ -164,7 +165,7 @@ async def pull(host: Host, cfg: dict[str, Any], request: Request) -> Response:
         return json_response(list(frames)[-1], media_type="application/json")
     return stream_response((ndjson_line(f) for f in frames), media_type=NDJSON,
                            delay_ms=float(cfg["chunk_delay_ms"]), drop_after=cfg["drop_after_chunks"],
-                           closing=host.closing)
+                           closing=host.closing, abandoned=host.stream_abandoned)
 
 
 async def version(host: Host, cfg: dict[str, Any], request: Request) -> Response:

@@ -153,7 +153,7 @@ async def _respond(host: Host, cfg: Mapping[str, Any], turn: Turn, body: Mapping
     if body.get("stream") is True:
         frames = (_chat_frames if chat else _completion_frames)(turn, ident, usage)
         return stream_response(frames, media_type=SSE, delay_ms=delay, drop_after=cfg["drop_after_chunks"],
-                               closing=host.closing)
+                               closing=host.closing, abandoned=host.stream_abandoned)
     await pause(delay * len(turn.answer.pieces), host.closing)
     a: Answer = turn.answer
     head = {"id": ident, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),

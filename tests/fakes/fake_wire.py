@@ -203,8 +203,12 @@ def stream_response(
     delay_ms: float,
     drop_after: int | None,
     closing: Callable[[], bool],
+    abandoned: Callable[[], None] = lambda: None,
 ) -> StreamingResponse:
     """Send ``frames`` one per chunk; after ``drop_after`` frames abort the TCP connection.
+
+    ``abandoned`` is called when the client goes away before the last frame (Starlette then
+    cancels the body), which is how a proxy cancelling its upstream request shows up here.
 
     Frames are produced lazily so timestamps reflect when each one is sent.
     ``delay_ms`` (milliseconds) separates consecutive frames.
@@ -212,16 +216,20 @@ def stream_response(
 
     async def body() -> AsyncIterator[bytes]:
         sent = 0
-        while True:
-            if sent and delay_ms:
-                await pause(delay_ms, closing)
-            frame = next(frames, None)
-            if frame is None:
-                return
-            if drop_after is not None and sent >= drop_after:
-                raise SimulatedCrash(f"dropped after {sent} chunk(s)")
-            yield frame
-            sent += 1
+        try:
+            while True:
+                if sent and delay_ms:
+                    await pause(delay_ms, closing)
+                frame = next(frames, None)
+                if frame is None:
+                    return
+                if drop_after is not None and sent >= drop_after:
+                    raise SimulatedCrash(f"dropped after {sent} chunk(s)")
+                yield frame
+                sent += 1
+        except (asyncio.CancelledError, GeneratorExit):
+            abandoned()
+            raise
 
     return StreamingResponse(body(), headers={"content-type": media_type})
 

@@ -57,6 +57,7 @@ class FakeOllama:
         self._epoch = 0  # bumped by reset() to release hung requests
         self._closing = threading.Event()
         self.calls: Counter[str] = Counter()
+        self.abandoned_streams = 0  # streamed answers whose client left before the end
         self._starlette = self._build_app()
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:  # a plain function: ASGI 3
@@ -81,6 +82,7 @@ class FakeOllama:
         with self._cond:
             self._config = default_config()
             self.calls.clear()
+            self.abandoned_streams = 0
             self._loaded.clear()
             self._epoch += 1
             self._cond.notify_all()
@@ -95,6 +97,11 @@ class FakeOllama:
         with self._cond:
             return self._cond.wait_for(lambda: self._total_locked(path) >= count, timeout)
 
+    def wait_for_abandoned(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until at least ``count`` streamed answers were abandoned by their client."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self.abandoned_streams >= count, timeout)
+
     def _total_locked(self, path: str | None) -> int:
         return self.calls[path] if path is not None else sum(self.calls.values())
 
@@ -102,6 +109,12 @@ class FakeOllama:
     def closing(self) -> bool:
         """True once the server serving this fake is shutting down."""
         return self._closing.is_set()
+
+    def stream_abandoned(self) -> None:
+        """Called when a client leaves in the middle of a streamed answer."""
+        with self._cond:
+            self.abandoned_streams += 1
+            self._cond.notify_all()
 
     def begin_serving(self) -> None:
         """Called when a server starts serving this fake."""
