@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CHAT_BODY, CLIENT_CPU, GENERATE_BODY, Stack, pin_self, post, raw_request  # noqa: E402
+from common import CHAT_BODY, CLIENT_CPU, GENERATE_BODY, Stack, machine_busy, pin_self, post, raw_request  # noqa: E402
 
 TARGET_P50_US = 250.0
 TARGET_P99_US = 1000.0
@@ -86,7 +86,7 @@ def summary(samples: list[float]) -> dict[str, float]:
 def run(requests: int, warmup: int, with_nginx: bool) -> dict[str, object]:
     """Start everything, measure every target, stop everything; returns the results."""
     pin_self(CLIENT_CPU)
-    results: dict[str, object] = {"requests": requests, "warmup": warmup}
+    results: dict[str, object] = {"requests": requests, "warmup": warmup, "busy_before": machine_busy()}
     rows: dict[str, dict[str, float]] = {}
     with Stack() as stack:
         stack.start_fake()
@@ -129,6 +129,8 @@ def print_table(results: dict[str, object]) -> None:
     ratios: dict[str, float] = results["ratios"]  # type: ignore[assignment]
     print(f"hit latency, one keep-alive connection, {results['requests']} requests after {results['warmup']} "
           f"warm-up; answer body {results['answer_bytes']} B; servers on core 0, client on core 1")
+    busy: float = results["busy_before"]  # type: ignore[assignment]
+    print(f"machine busy before the run: {busy:.0%}{'  (other work running: figures are skewed)' if busy > 0.05 else ''}")
     width = max(len(name) for name in rows)
     print(f"{'target':<{width}}  {'p50':>8} {'p90':>8} {'p99':>8} {'max':>9} {'mean':>8}  (us)  wire B")
     for name, row in rows.items():

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CHAT_BODY, CLIENT_CPU, REPO, Stack, taskset  # noqa: E402
+from common import CHAT_BODY, CLIENT_CPU, REPO, Stack, machine_busy, taskset  # noqa: E402
 
 TARGET_RPS = 10_000
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -84,7 +84,8 @@ def proxy_hits(stack: Stack) -> int:
 
 def run(duration: int, connections: int, with_fake: bool, profile: Path | None) -> dict[str, Any]:
     """Start everything, run wrk against each target, stop everything; returns the results."""
-    results: dict[str, Any] = {"duration_s": duration, "connections": connections, "rows": {}}
+    results: dict[str, Any] = {"duration_s": duration, "connections": connections, "rows": {},
+                               "busy_before": machine_busy()}
     rows: dict[str, dict[str, Any]] = results["rows"]
     with Stack() as stack:
         stack.start_fake()  # core 0 like the servers; idle while the proxy and nginx are measured
@@ -131,6 +132,8 @@ def print_report(results: dict[str, Any]) -> None:
     """The human-readable report."""
     print(f"hit throughput: wrk -t1 -c{results['connections']} -d{results['duration_s']}s, POST /api/chat, "
           f"answer body {results['answer_bytes']} B; server on core 0 (one core), wrk on core 1")
+    busy = results["busy_before"]
+    print(f"machine busy before the run: {busy:.0%}{'  (other work running: figures are skewed)' if busy > 0.05 else ''}")
     print(f"{'target':<32} {'req/s':>9} {'p50':>8} {'p90':>8} {'p99':>8} {'max':>9} (us) {'non-2xx':>7} sock-err")
     for name, row in results["rows"].items():
         lat = row.get("latency_us", {})

@@ -33,7 +33,8 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger(__name__)
-MEMO_SIZE = 4096
+MEMO_SIZE = 4096  # request bodies whose key is remembered, so a repeated body skips JSON parsing
+MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are keyed each time
 
 
 class Proxy:
@@ -107,9 +108,10 @@ class Proxy:
             return None
         streamed = route.kind in ("chat", "generate") and request.get("stream", route.stream_default) is not False
         result = (key, request_model(request) or "", streamed)
-        if len(self._memo) >= MEMO_SIZE:
-            self._memo.clear()
-        self._memo[(route.path, body)] = result
+        if len(body) <= MEMO_MAX_BODY:
+            if len(self._memo) >= MEMO_SIZE:
+                self._memo.clear()
+            self._memo[(route.path, body)] = result
         return result
 
     def _lookup(self, key: str) -> Entry | None:

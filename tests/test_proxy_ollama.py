@@ -119,3 +119,16 @@ def test_loading_a_model_with_an_empty_prompt_is_never_stored(proxy: RunningProx
             answer = http.post("/api/generate", json={"model": "llama3.2"})
             assert answer.json()["done_reason"] == "load" and answer.headers["x-cache"] == "MISS"
     assert fake.total_calls("/api/generate") == 2
+
+
+def test_large_uploads_pass_through_streamed(proxy: RunningProxy, upstream: tuple[FakeOllama, str]) -> None:
+    blob = bytes(range(256)) * 32 * 1024  # 8 MiB, as `ollama create` uploads model layers to /api/blobs
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(blob), 1 << 20):
+            yield blob[start:start + (1 << 20)]
+
+    direct = httpx.post(upstream[1] + "/api/blobs/sha256:abc", content=chunks())
+    through = httpx.post(proxy.url + "/api/blobs/sha256:abc", content=chunks())
+    assert (through.status_code, through.content) == (direct.status_code, direct.content)
+    assert upstream[0].total_calls("/api/blobs/sha256:abc") == 2
