@@ -18,6 +18,8 @@ from core import __version__
 from core import token as tokens
 from core.control import control_app
 from core.diskstore import DiskStore
+from core.cors import CorsRule
+from core.gate import Gate
 from core.hostcheck import HostRule, is_loopback_bind
 from core.hot import HotTier
 from core.proxy import Proxy
@@ -47,7 +49,7 @@ class Engine:
         self.proxy = Proxy(
             upstream=settings["proxy.upstream"], store=self.store, stats=self.stats,
             ttl_s=settings["cache.ttl"], hot=HotTier(settings["cache.memory_limit"]),
-            control=control_app(self), host_rule=host_rule,
+            control=control_app(self), gate=Gate(host_rule, CorsRule(settings["proxy.cors_origins"])),
         )
         self._housekeeping: asyncio.Task[None] | None = None
 

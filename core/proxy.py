@@ -20,7 +20,8 @@ import httpx
 
 from core.entry import Entry
 from core.hot import HotTier
-from core.hostcheck import HostRule
+from core.cors import CorsRule
+from core.gate import Gate
 from core.keys import ROUTES, NotCacheable, Route, cache_key, request_model
 from core.recorder import Recorder, error_body, error_chunk
 from core.relay import ClientWatch, forward_headers, read_body, request_stream, response_headers
@@ -40,19 +41,19 @@ MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are k
 class Proxy:
     """The ASGI application serving the proxy port.
 
-    ``ttl_s`` is the lifetime of new entries (0 = forever); ``host_rule`` is set while bound to
-    loopback and refuses requests whose ``Host`` would not reach Ollama itself (403).
+    ``ttl_s`` is the lifetime of new entries (0 = forever); ``gate`` refuses requests whose ``Host``
+    or ``Origin`` Ollama itself would refuse (403) and supplies the CORS headers.
     """
 
     def __init__(self, *, upstream: str, store: Store, stats: Stats, ttl_s: float, hot: HotTier,
-                 control: ASGIApp, host_rule: HostRule | None = None) -> None:
+                 control: ASGIApp, gate: Gate) -> None:
         self.upstream = upstream
         self.store = store
         self.stats = stats
         self.ttl_s = ttl_s
         self.hot = hot
         self.control = control
-        self.host_rule = host_rule
+        self.gate = gate
         self.client = httpx.AsyncClient(
             base_url=upstream, timeout=httpx.Timeout(10.0, read=None, write=None, pool=None),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
@@ -64,15 +65,19 @@ class Proxy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.control(scope, receive, send)
-        if self.host_rule is not None and not self._host_allowed(scope):
-            return await _send_json(send, 403, {"error": "ollacache: this Host is not allowed while bound to "
-                                                "loopback (DNS-rebinding protection, as in Ollama)"})
+        admission = self.gate.admit(scope["headers"])
+        if admission.refusal is not None:
+            return await _send_json(send, 403, {"error": admission.refusal})
+        cors = admission.cors
+        if admission.origin is not None and scope["method"] == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204, "headers": CorsRule.preflight(admission.origin)})
+            return await send({"type": "http.response.body", "body": b""})
         path: str = scope["path"]
         if path.startswith("/-/"):
-            return await self.control(scope, receive, send)
+            return await self.control(scope, receive, _adding(send, cors) if cors else send)
         route = ROUTES.get(path)
         if route is None or scope["method"] != "POST":
-            return await self._relay(scope, receive, send, body=None, route=None, key=None)
+            return await self._relay(scope, receive, send, body=None, route=None, key=None, cors=cors)
         body = await read_body(receive)
         started = time.perf_counter()
         memo = self._memo.get((path, body))
@@ -80,24 +85,18 @@ class Proxy:
             memo = self._key(route, body)
             if memo is None:
                 self.stats.record("bypass", route=path, model=None, latency_s=0.0)
-                return await self._relay(scope, receive, send, body=body, route=route, key=None)
+                return await self._relay(scope, receive, send, body=body, route=route, key=None, cors=cors)
         key, model, streamed = memo
         entry = self._lookup(key)
         if entry is not None and entry.streamed == streamed:
-            await self._replay(send, entry)
+            await self._replay(send, entry, cors)
             self.store.note_hit(key, time.time())
             self.stats.record("hit", route=path, model=model, latency_s=time.perf_counter() - started,
                               saved_s=entry.duration_s, saved_tokens=entry.tokens)
             return None
         recorder = Recorder(route, streamed, started)
-        await self._relay(scope, receive, send, body=body, route=route, key=key, recorder=recorder, model=model)
-
-    def _host_allowed(self, scope: Scope) -> bool:
-        assert self.host_rule is not None
-        for name, value in scope["headers"]:
-            if name == b"host":
-                return self.host_rule.allows(value.decode("latin-1"))
-        return True
+        await self._relay(scope, receive, send, body=body, route=route, key=key, recorder=recorder, model=model,
+                          cors=cors)
 
     def _key(self, route: Route, body: bytes) -> tuple[str, str, bool] | None:
         """(key, model, streamed) for a body, or None when it cannot be keyed (pass it through)."""
@@ -128,10 +127,10 @@ class Proxy:
             self.hot.put(entry, now + self.ttl_s if self.ttl_s else 0.0)
         return entry
 
-    async def _replay(self, send: Send, entry: Entry) -> None:
+    async def _replay(self, send: Send, entry: Entry, cors: list[tuple[bytes, bytes]]) -> None:
         age = str(max(0, int(time.time() - entry.created))).encode()
         headers = [(b"content-type", entry.content_type.encode()), (b"x-cache", b"HIT"),
-                   (b"x-cache-key", entry.key.encode()), (b"age", age)]
+                   (b"x-cache-key", entry.key.encode()), (b"age", age), *cors]
         if not entry.streamed:
             headers.append((b"content-length", str(entry.size).encode()))
             await send({"type": "http.response.start", "status": entry.status, "headers": headers})
@@ -144,7 +143,7 @@ class Proxy:
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
                      route: Route | None, key: str | None, recorder: Recorder | None = None,
-                     model: str = "") -> None:
+                     model: str = "", cors: list[tuple[bytes, bytes]]) -> None:
         """Forward the request upstream and stream the answer back, recording it if asked."""
         watch = ClientWatch(receive)
         content: Any = body if body is not None else request_stream(watch, scope, receive)
@@ -154,7 +153,7 @@ class Proxy:
             scope["method"], scope["raw_path"].decode("latin-1") + _query(scope),
             headers=forward_headers(scope["headers"], body is not None), content=content)
         started = time.perf_counter()
-        extra: list[tuple[bytes, bytes]] = []
+        extra: list[tuple[bytes, bytes]] = list(cors)
         if route is not None:
             extra.append((b"x-cache", b"MISS" if key else b"BYPASS"))
             if key:
@@ -257,6 +256,17 @@ class Proxy:
 def _query(scope: Scope) -> str:
     query: bytes = scope.get("query_string", b"")
     return "?" + query.decode("latin-1") if query else ""
+
+
+def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` with ``headers`` added to the response start (CORS on control answers)."""
+
+    async def sending(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *headers]}
+        await send(message)
+
+    return sending
 
 
 async def _send_raw(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:

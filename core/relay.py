@@ -13,7 +13,9 @@ HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
     b"transfer-encoding", b"upgrade", b"proxy-connection",
 })
-_NOT_FORWARDED = HOP_BY_HOP | {b"host"}
+# Origin is not forwarded: the proxy answers CORS itself (core.cors), so the upstream's own rule and
+# its access-control-* headers never interfere.
+_NOT_FORWARDED = HOP_BY_HOP | {b"host", b"origin"}
 _NOT_RETURNED = HOP_BY_HOP | {b"date", b"server"}
 
 
@@ -32,7 +34,8 @@ def forward_headers(headers: Iterable[tuple[bytes, bytes]], buffered: bool) -> l
 
 def response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The upstream's response headers as returned to the client (the server adds its own date)."""
-    return [(name.lower(), value) for name, value in headers if name.lower() not in _NOT_RETURNED]
+    return [(name.lower(), value) for name, value in headers
+            if name.lower() not in _NOT_RETURNED and not name.lower().startswith(b"access-control-")]
 
 
 async def read_body(receive: Receive) -> bytes:
