@@ -18,5 +18,9 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
 
+bench: $(VENV)/.installed
+	$(BIN)/python bench/hit_latency.py
+	$(BIN)/python bench/hit_throughput.py
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info

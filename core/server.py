@@ -68,7 +68,7 @@ def build_server(settings: Settings) -> _Server:
     config = uvicorn.Config(
         engine.proxy, host=settings["proxy.host"], port=settings["proxy.port"],
         loop="uvloop", http="httptools", ws="none", lifespan="on", access_log=False, log_level="warning",
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, server_header=False, proxy_headers=False,
     )
     return _Server(config, engine)
 
