@@ -1,9 +1,14 @@
 """The embedded store: a ``diskcache.Cache`` in a directory, bounded in bytes with LRU eviction.
 
 Entries are stored as encoded blobs (:mod:`core.entry`) tagged with their model, so clearing one model
-is one indexed delete. Hit counts are kept in memory and written in batches to a small side cache
-(``meta/``): a hit then costs a read only. A database that cannot be opened is moved aside
-(``<dir>.corrupt-<time>``) and a fresh one created, as the spec asks.
+is one indexed delete. A database that cannot be opened is moved aside (``<dir>.corrupt-<time>``) and a
+fresh one created, as the spec asks.
+
+A hit costs a read only. diskcache's own LRU policy writes the access time on every ``get`` (a SQLite
+transaction, ~140 us here, against ~12 us for a plain read), so the cache runs diskcache's
+"least-recently-stored" policy, and :meth:`DiskStore.flush` moves the store time of the entries hit
+since the last flush to the time of their last hit, in one transaction. Eviction then goes by last use,
+to within one flush interval. Hit counts are kept the same way, in a small side cache (``meta/``).
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ class DiskStore:
     def _open(self) -> tuple[diskcache.Cache, diskcache.Cache]:
         cache = diskcache.Cache(
             str(self.directory), size_limit=self.size_limit,
-            eviction_policy="least-recently-used", tag_index=True,
+            eviction_policy="least-recently-stored", tag_index=True,
         )
         meta = diskcache.Cache(str(self.directory / "meta"), eviction_policy="none")
         os.chmod(self.directory, 0o700)
@@ -82,6 +87,7 @@ class DiskStore:
         return self._cache.evict(model)
 
     def recent(self, limit: int = 100, model: str | None = None) -> list[dict[str, object]]:
+        """Entries by last use (stored or hit), most recent first."""
         # diskcache has no public "newest first" query; its table is documented in its source
         # (Cache.__init__) and read here directly instead of decoding every entry in the store.
         query = "SELECT key FROM Cache WHERE (expire_time IS NULL OR expire_time > ?)"
@@ -116,6 +122,10 @@ class DiskStore:
         pending, self._hits = self._hits, {}
         if not pending:
             return
+        with self._cache.transact():
+            for key, (_, last) in pending.items():
+                # store_time orders eviction under the least-recently-stored policy (see module doc)
+                self._cache._sql("UPDATE Cache SET store_time = ? WHERE key = ? AND raw = 1", (last, key))
         with self._meta.transact():
             for key, (count, last) in pending.items():
                 stored_count, _ = self._meta.get(key, (0, None))

@@ -57,12 +57,26 @@ def test_an_expired_entry_is_not_served(tmp_path: Path) -> None:
 def test_the_byte_bound_evicts_the_least_recently_used(tmp_path: Path) -> None:
     store = DiskStore(tmp_path / "c", size_limit=2_000_000)
     big = b"x" * 100_000  # stored as files, counted in full against the limit
+    clock = iter(range(10**9, 2 * 10**9, 10))
     for i in range(40):
-        store.put(make_entry(key=f"k{i}", body=big), ttl_s=None)
-        store.get("k0")  # keep the first one in use
+        with mock.patch("time.time", return_value=next(clock)):
+            store.put(make_entry(key=f"k{i}", body=big), ttl_s=None)
+        store.note_hit("k0", next(clock))  # the first one stays in use
+        store.flush()
     assert store.volume() <= 2_000_000 * 1.5
     assert store.get("k0") is not None
-    assert store.get("k1") is None
+    assert store.get("k1") is None and store.get("k39") is not None
+    store.close()
+
+
+def test_reads_write_nothing(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "c", 10**8)
+    store.put(make_entry(), None)
+    wal = tmp_path / "c" / "cache.db-wal"
+    before = wal.stat().st_size, wal.stat().st_mtime_ns
+    for _ in range(50):
+        assert store.get("k1") is not None
+    assert (wal.stat().st_size, wal.stat().st_mtime_ns) == before
     store.close()
 
 
