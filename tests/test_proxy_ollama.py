@@ -38,16 +38,17 @@ def test_a_streamed_chat_replays_the_same_chunks(client: ollama.Client, fake: Fa
     assert fake.total_calls("/api/chat") == 1
 
 
-def test_streamed_hits_keep_the_recorded_chunk_boundaries(proxy: RunningProxy, fake: FakeOllama) -> None:
+def test_streamed_hits_replay_the_recorded_lines_byte_for_byte(proxy: RunningProxy, fake: FakeOllama) -> None:
     body = {"model": "llama3.2", "prompt": "Count to five", "options": DETERMINISTIC}
     with proxy.client() as client:
         answers = []
         for _ in range(2):
             with client.stream("POST", "/api/generate", json=body) as response:
-                answers.append((response.headers["x-cache"], list(response.iter_lines())))
-    (miss, miss_lines), (hit, hit_lines) = answers
+                raw = b"".join(response.iter_raw())
+                answers.append((response.headers["x-cache"], raw, raw.decode().splitlines()))
+    (miss, miss_raw, miss_lines), (hit, hit_raw, hit_lines) = answers
     assert (miss, hit) == ("MISS", "HIT")
-    assert hit_lines == miss_lines and len(hit_lines) > 2
+    assert hit_raw == miss_raw and len(hit_lines) > 2
     assert json.loads(hit_lines[-1])["done"] is True and "context" in json.loads(hit_lines[-1])
     assert fake.total_calls("/api/generate") == 1
 
