@@ -29,9 +29,12 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the caching proxy until SIGINT or SIGTERM")
     for spec in SPECS:
-        if spec.flag:
-            serve.add_argument(spec.flag, dest=spec.name, metavar=spec.flag.strip("-").split("-")[-1].upper(),
-                               help=f"{spec.help} (env {spec.env}; accepted: {spec.accepted})")
+        if spec.flag and spec.is_switch:
+            serve.add_argument(spec.flag, dest=spec.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"{spec.help} (env {spec.env}=1 or 0)")
+        elif spec.flag:
+            serve.add_argument(spec.flag, dest=spec.name, help=f"{spec.help} (env {spec.env}; accepted: {spec.accepted})",
+                               metavar=spec.metavar or spec.flag.strip("-").split("-")[-1].upper())
 
     stats = commands.add_parser("stats", help="summarise what a running proxy has done")
     stats.add_argument("--url", help="the proxy's address (default: from the settings)")

@@ -9,15 +9,27 @@ names the setting, where the value came from and what is accepted; the CLI exits
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import platformdirs
+
+from core.parsing import (
+    choice,
+    parse_bool,
+    parse_bytes,
+    parse_env_map,
+    parse_host,
+    parse_origins,
+    parse_path,
+    parse_port,
+    parse_positive_int,
+    parse_seconds,
+    parse_url,
+)
 
 APP_NAME = "ollacache"
 
@@ -28,83 +40,6 @@ class SettingError(ValueError):
     def __init__(self, name: str, value: object, source: str, accepted: str) -> None:
         super().__init__(f"invalid value {value!r} for setting {name} (from {source}); accepted: {accepted}")
         self.name = name
-
-
-_SIZE_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
-_TIME_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _parse_quantity(value: object, units: Mapping[str, int]) -> int:
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, int):
-        number, unit = value, ""
-    else:
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(value))
-        if not match or match.group(2).lower() not in units:
-            raise ValueError(value)
-        number, unit = float(match.group(1)), match.group(2).lower()
-    result = int(number * units[unit])
-    if result < 0:
-        raise ValueError(value)
-    return result
-
-
-def parse_bytes(value: object) -> int:
-    """A byte count: an int, or a string such as ``"2GiB"``, ``"500MB"``, ``"1048576"``."""
-    return _parse_quantity(value, _SIZE_UNITS)
-
-
-def parse_seconds(value: object) -> int:
-    """A duration in whole seconds: an int, or a string such as ``"30d"``, ``"12h"``, ``"90s"``."""
-    return _parse_quantity(value, _TIME_UNITS)
-
-
-def parse_port(value: object) -> int:
-    port = int(str(value)) if not isinstance(value, bool) else -1
-    if not 0 <= port <= 65535:
-        raise ValueError(value)
-    return port
-
-
-def parse_url(value: object) -> str:
-    text = str(value).strip().rstrip("/")
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(value)
-    parts.port  # noqa: B018 - raises ValueError on a malformed port
-    return text
-
-
-def _choice(*choices: str) -> Callable[[object], str]:
-    def parse(value: object) -> str:
-        if str(value) not in choices:
-            raise ValueError(value)
-        return str(value)
-
-    return parse
-
-
-def _host(value: object) -> str:
-    text = str(value).strip()
-    if not text or any(c.isspace() for c in text):
-        raise ValueError(value)
-    return text
-
-
-def _path(value: object) -> str:
-    text = str(value).strip()
-    if not text:
-        raise ValueError(value)
-    return str(Path(text).expanduser())
-
-
-def _origins(value: object) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)):
-        raise ValueError(value)
-    return tuple(str(item).strip() for item in items if str(item).strip())
 
 
 @dataclass(frozen=True)
@@ -118,18 +53,24 @@ class Spec:
     env: str | None = None
     flag: str | None = None
     help: str = ""
+    metavar: str | None = None
+
+    @property
+    def is_switch(self) -> bool:
+        """A true/false setting: its flag takes no value (``--x`` / ``--no-x``)."""
+        return self.parse is parse_bool
 
 
 SPECS: tuple[Spec, ...] = (
-    Spec("proxy.host", "127.0.0.1", _host, "a host name or IP address to listen on",
+    Spec("proxy.host", "127.0.0.1", parse_host, "a host name or IP address to listen on",
          "OLLACACHE_HOST", "--host", "address the proxy listens on"),
     Spec("proxy.port", 11435, parse_port, "a port number from 0 to 65535 (0 picks a free port)",
          "OLLACACHE_PORT", "--port", "port the proxy listens on"),
     Spec("proxy.upstream", "http://127.0.0.1:11434", parse_url, "an http:// or https:// URL",
          "OLLACACHE_UPSTREAM", "--upstream", "the Ollama server the proxy forwards to"),
-    Spec("proxy.cors_origins", (), _origins, "a list of origins, or a comma-separated string",
+    Spec("proxy.cors_origins", (), parse_origins, "a list of origins, or a comma-separated string",
          "OLLACACHE_ORIGINS", None, "extra origins allowed by CORS, as OLLAMA_ORIGINS"),
-    Spec("cache.dir", None, _path, "a directory path",
+    Spec("cache.dir", None, parse_path, "a directory path",
          "OLLACACHE_CACHE_DIR", "--cache-dir", "where the cache lives (default: the user cache dir)"),
     Spec("cache.size_limit", 2 * 2**30, parse_bytes, "a byte count such as 2147483648, 500MB or 2GiB",
          "OLLACACHE_CACHE_SIZE", "--cache-size", "the most the cache may hold, in bytes (LRU beyond)"),
@@ -137,8 +78,36 @@ SPECS: tuple[Spec, ...] = (
          "OLLACACHE_MEMORY_LIMIT", None, "answers kept in memory in front of the store, in bytes"),
     Spec("cache.ttl", 30 * 86400, parse_seconds, "seconds, or a duration such as 90s, 12h or 30d (0 = never)",
          "OLLACACHE_TTL", "--ttl", "how long an entry lives"),
-    Spec("ollama.manage", "auto", _choice("auto", "always", "never"), "one of auto, always, never",
-         "OLLACACHE_MANAGE_OLLAMA", "--manage-ollama", "whether Ollacache starts and supervises Ollama"),
+    Spec("ollama.manage", "auto", choice("auto", "always", "never"), "one of auto, always, never",
+         "OLLACACHE_MANAGE_OLLAMA", "--manage-ollama", "whether Ollacache starts and supervises Ollama",
+         "auto|always|never"),
+    Spec("ollama.binary", None, parse_path, "the path of the ollama executable",
+         "OLLACACHE_OLLAMA_BINARY", "--ollama-binary", "the ollama executable (default: PATH, then the usual places)",
+         "PATH"),
+    Spec("ollama.port_takeover", True, parse_bool, "true or false (also 1/0, on/off, yes/no)",
+         "OLLACACHE_PORT_TAKEOVER", "--port-takeover",
+         "when Ollacache starts Ollama and 11434 is free: Ollama on 11444, the proxy on 11434"),
+    Spec("ollama.env", {}, parse_env_map, "a table of NAME = value, or NAME=value,NAME2=value2",
+         "OLLACACHE_OLLAMA_ENV", None, "extra environment for a supervised Ollama (wins over the tuning)"),
+    Spec("log.dir", None, parse_path, "a directory path",
+         "OLLACACHE_LOG_DIR", "--log-dir", "where Ollama's log goes (default: the user log dir)"),
+    Spec("tuning.num_thread", None, parse_positive_int, "a whole number of threads, at least 1",
+         "OLLACACHE_NUM_THREAD", "--num-thread", "threads per model (default: the physical performance cores)", "N"),
+    Spec("tuning.num_ctx", None, parse_positive_int, "a context length in tokens, at least 1",
+         "OLLACACHE_NUM_CTX", None, "context length (default: by memory)"),
+    Spec("tuning.keep_alive", None, parse_host, "a duration as Ollama takes it, e.g. 30m, 1h, -1",
+         "OLLACACHE_KEEP_ALIVE", None, "how long Ollama keeps a model loaded"),
+    Spec("tuning.num_parallel", None, parse_positive_int, "a whole number, at least 1",
+         "OLLACACHE_NUM_PARALLEL", None, "OLLAMA_NUM_PARALLEL"),
+    Spec("tuning.max_loaded_models", None, parse_positive_int, "a whole number, at least 1",
+         "OLLACACHE_MAX_LOADED_MODELS", None, "OLLAMA_MAX_LOADED_MODELS"),
+    Spec("tuning.flash_attention", None, parse_bool, "true or false",
+         "OLLACACHE_FLASH_ATTENTION", None, "OLLAMA_FLASH_ATTENTION"),
+    Spec("tuning.kv_cache_type", None, choice("f16", "q8_0", "q4_0"), "one of f16, q8_0, q4_0",
+         "OLLACACHE_KV_CACHE_TYPE", None, "OLLAMA_KV_CACHE_TYPE"),
+    Spec("tuning.inject_options", False, parse_bool, "true or false (also 1/0, on/off, yes/no)",
+         "OLLACACHE_INJECT_OPTIONS", "--inject-options",
+         "add the tuned num_thread to requests (for an attached Ollama; makes models reload, see README)"),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 
@@ -177,7 +146,7 @@ class Settings:
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in table.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and f"{prefix}{key}" not in SPEC_BY_NAME:
             flat.update(_flatten(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,12 +14,14 @@ from tests.harness import RunningProxy, proxy_in_thread
 
 @pytest.fixture(autouse=True)
 def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point Ollacache's config and cache directories into this test's temp dir."""
+    """A clean Ollacache environment: no OLLACACHE_* from outside, private config, cache and log dirs."""
+    for name in [name for name in os.environ if name.startswith("OLLACACHE_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("OLLACACHE_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("OLLACACHE_CACHE_DIR", str(tmp_path / "cache"))
-    for name in ("OLLACACHE_HOST", "OLLACACHE_PORT", "OLLACACHE_UPSTREAM", "OLLACACHE_MANAGE_OLLAMA",
-                 "OLLACACHE_CACHE_SIZE", "OLLACACHE_TTL", "OLLACACHE_MEMORY_LIMIT", "OLLACACHE_ORIGINS"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OLLACACHE_LOG_DIR", str(tmp_path / "logs"))
+    # never start a real Ollama that happens to be installed; supervision tests opt in with the fake one
+    monkeypatch.setenv("OLLACACHE_MANAGE_OLLAMA", "never")
     return tmp_path
 
 

@@ -18,6 +18,7 @@ def write_config(tmp_path: Path, text: str) -> None:
 
 def test_defaults_match_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OLLACACHE_CACHE_DIR")
+    monkeypatch.delenv("OLLACACHE_MANAGE_OLLAMA")
     settings = load()
     assert settings["proxy.host"] == "127.0.0.1" and settings["proxy.port"] == 11435
     assert settings["proxy.upstream"] == "http://127.0.0.1:11434"
@@ -89,3 +90,27 @@ def test_version_prints_the_version() -> None:
 
     result = subprocess.run([sys.executable, "-m", "core", "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == f"ollacache {__version__}"
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1", True), ("on", True), ("Yes", True), ("0", False),
+                                                ("off", False), ("false", False)])
+def test_switches_take_the_usual_spellings(monkeypatch: pytest.MonkeyPatch, text: str, expected: bool) -> None:
+    monkeypatch.setenv("OLLACACHE_INJECT_OPTIONS", text)
+    assert load()["tuning.inject_options"] is expected
+
+
+def test_ollama_environment_overrides_from_the_file_or_a_variable(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(tmp_path, '[ollama.env]\nOLLAMA_DEBUG = "1"\nOLLAMA_NUM_PARALLEL = 2\n')
+    assert load()["ollama.env"] == {"OLLAMA_DEBUG": "1", "OLLAMA_NUM_PARALLEL": "2"}
+    monkeypatch.setenv("OLLACACHE_OLLAMA_ENV", "OLLAMA_DEBUG=0, HTTPS_PROXY=http://proxy:3128")
+    assert load()["ollama.env"] == {"OLLAMA_DEBUG": "0", "HTTPS_PROXY": "http://proxy:3128"}
+    monkeypatch.setenv("OLLACACHE_OLLAMA_ENV", "not an assignment")
+    with pytest.raises(SettingError, match="ollama.env"):
+        load()
+
+
+def test_switch_flags_turn_things_on_and_off() -> None:
+    assert load({"ollama.port_takeover": False})["ollama.port_takeover"] is False
+    assert load({"tuning.inject_options": True})["tuning.inject_options"] is True
+    assert load()["ollama.port_takeover"] is True and load()["tuning.inject_options"] is False
