@@ -78,30 +78,41 @@ def _stats(settings: Settings, url: str | None, as_json: bool) -> int:
     try:
         answer = httpx.get(f"{base}/-/stats", timeout=5.0)
         answer.raise_for_status()
-    except httpx.HTTPError as error:
-        print(f"ollacache: no proxy answers at {base} ({error}); start one with `ollacache serve`",
+        snapshot = answer.json()
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
+        print(f"ollacache: no Ollacache proxy answers at {base} ({error}); start one with `ollacache serve`",
               file=sys.stderr)
         return EXIT_UNREACHABLE
-    if as_json:
-        print(answer.text)
-    else:
-        print(format_stats(answer.json(), base))
+    print(answer.text if as_json else format_stats(snapshot, base))
     return 0
 
 
 def _clear(settings: Settings, url: str | None, model: str | None) -> int:
+    """Clear through the running proxy; only when none runs at the configured address, the directory."""
+    if model is not None and not model.strip():
+        print("ollacache: --model needs a model name such as llama3.2", file=sys.stderr)
+        return EXIT_USAGE
     base = _control_url(settings, url)
-    token = tokens.read(settings.config_dir) or ""
+    token = tokens.read(settings.config_dir)
     payload: dict[str, Any] = {"model": model} if model else {}
     try:
         answer = httpx.post(f"{base}/-/clear", json=payload, timeout=60.0,
-                            headers={"authorization": f"Bearer {token}"})
-    except httpx.TransportError:
+                            headers={"authorization": f"Bearer {token}"} if token else {})
+    except httpx.ConnectError:
+        if url is not None:  # an address the user gave: clearing something else instead would surprise
+            print(f"ollacache: no proxy answers at {base}", file=sys.stderr)
+            return EXIT_UNREACHABLE
         return _clear_directly(settings, model)
-    if answer.status_code != 200:
-        print(f"ollacache: the proxy at {base} refused: {answer.json().get('error', answer.text)}", file=sys.stderr)
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        print(f"ollacache: could not ask the proxy at {base}: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    result = answer.json()
+    try:
+        result = answer.json()
+    except ValueError:
+        result = {"error": f"HTTP {answer.status_code}; is {base} an Ollacache proxy?"}
+    if answer.status_code != 200:
+        print(f"ollacache: the proxy at {base} refused: {result.get('error', answer.text)}", file=sys.stderr)
+        return EXIT_UNREACHABLE
     print(f"removed {result['removed']} entries" + (f" of {result['model']}" if result.get("model") else ""))
     return 0
 
@@ -109,14 +120,19 @@ def _clear(settings: Settings, url: str | None, model: str | None) -> int:
 def _clear_directly(settings: Settings, model: str | None) -> int:
     from core.diskstore import DiskStore
     from core.keys import normalize_model
+    from core.store import StoreError
 
-    store = DiskStore(settings.cache_dir, settings["cache.size_limit"])
+    model = normalize_model(model) if model else None
     try:
-        removed = store.clear(normalize_model(model) if model else None)
+        store = DiskStore(settings.cache_dir, settings["cache.size_limit"])
+    except StoreError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    try:
+        removed = store.clear(model)
     finally:
         store.close()
-    print(f"no proxy running; removed {removed} entries from {settings.cache_dir}"
-          + (f" of {normalize_model(model)}" if model else ""))
+    print(f"no proxy running; removed {removed} entries from {settings.cache_dir}" + (f" of {model}" if model else ""))
     return 0
 
 

@@ -45,17 +45,17 @@ def control_app(engine: Engine) -> Starlette:
         return JSONResponse(await engine.health())
 
     async def stats(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(engine.snapshot))
+        return JSONResponse(await engine.snapshot())
 
     async def metrics(request: Request) -> Response:
-        snapshot = await run_in_threadpool(engine.snapshot)
+        snapshot = await engine.snapshot()
         return Response(render_prometheus(snapshot, snapshot.get("resources")),
                         headers={"content-type": CONTENT_TYPE})
 
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[bytes]:
             while not engine.stopping.is_set():
-                snapshot = await run_in_threadpool(engine.snapshot)
+                snapshot = await engine.snapshot()
                 yield b"event: stats\ndata: " + json.dumps(snapshot).encode() + b"\n\n"
                 try:
                     await asyncio.wait_for(engine.stopping.wait(), EVENT_INTERVAL_S)
@@ -80,7 +80,7 @@ def control_app(engine: Engine) -> Starlette:
         if (answer := refused(request)) is not None:
             return answer
         key = request.path_params["key"]
-        if not await run_in_threadpool(engine.delete, key):
+        if not await engine.delete(key):
             return JSONResponse({"error": f"no entry with key {key}"}, status_code=404)
         return JSONResponse({"deleted": key})
 
@@ -93,12 +93,13 @@ def control_app(engine: Engine) -> Starlette:
                 body = await request.json()
             except ValueError:
                 return JSONResponse({"error": "the body must be JSON, e.g. {\"model\": \"llama3.2\"}"}, status_code=400)
-        model = body.get("model") if isinstance(body, dict) else None
-        model = model or request.query_params.get("model")
-        if model is not None and not isinstance(model, str):
-            return JSONResponse({"error": "model must be a string"}, status_code=400)
-        removed = await run_in_threadpool(engine.clear, normalize_model(model) if model else None)
-        return JSONResponse({"removed": removed, "model": normalize_model(model) if model else None})
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+        model = body["model"] if "model" in body else request.query_params.get("model")
+        if model is not None and (not isinstance(model, str) or not model.strip()):
+            return JSONResponse({"error": "model must be a model name such as \"llama3.2\""}, status_code=400)
+        model = normalize_model(model) if model is not None else None
+        return JSONResponse({"removed": await engine.clear(model), "model": model})
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": f"no control endpoint {request.method} {request.url.path}"}, status_code=404)

@@ -42,13 +42,16 @@ class DiskStore:
         self._hits: dict[str, tuple[int, float]] = {}
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._cache, self._meta = self._open()
-        except (sqlite3.DatabaseError, diskcache.Timeout) as error:
-            log.error("cache database at %s is damaged (%s); moving it aside", self.directory, error)
-            self.directory.rename(self.directory.with_name(f"{self.directory.name}.corrupt-{int(time.time())}"))
-            self.directory.mkdir(parents=True, mode=0o700)
-            self._cache, self._meta = self._open()
-        except OSError as error:
+            try:
+                self._cache, self._meta = self._open()
+            except sqlite3.DatabaseError as error:
+                if isinstance(error, sqlite3.OperationalError):
+                    raise  # locked or read-only: a healthy database that cannot be used right now
+                log.error("cache database at %s is damaged (%s); moving it aside", self.directory, error)
+                self.directory.rename(self.directory.with_name(f"{self.directory.name}.corrupt-{int(time.time())}"))
+                self.directory.mkdir(parents=True, mode=0o700)
+                self._cache, self._meta = self._open()
+        except (OSError, sqlite3.Error, diskcache.Timeout) as error:
             raise StoreError(f"cannot open the cache at {self.directory}: {error}") from error
 
     def _open(self) -> tuple[diskcache.Cache, diskcache.Cache]:
@@ -84,7 +87,11 @@ class DiskStore:
         if model is None:
             self._meta.clear()
             return self._cache.clear()
-        return self._cache.evict(model)
+        keys = [key for (key,) in self._cache._sql("SELECT key FROM Cache WHERE tag = ?", (model,)).fetchall()]
+        removed = self._cache.evict(model)
+        for key in keys:
+            self._meta.delete(key)
+        return removed
 
     def recent(self, limit: int = 100, model: str | None = None) -> list[dict[str, object]]:
         """Entries by last use (stored or hit), most recent first."""
@@ -128,6 +135,9 @@ class DiskStore:
                 self._cache._sql("UPDATE Cache SET store_time = ? WHERE key = ? AND raw = 1", (last, key))
         with self._meta.transact():
             for key, (count, last) in pending.items():
+                if key not in self._cache:
+                    self._meta.delete(key)  # evicted or expired since: its count goes with it
+                    continue
                 stored_count, _ = self._meta.get(key, (0, None))
                 self._meta.set(key, (stored_count + count, last))
 

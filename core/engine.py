@@ -26,7 +26,7 @@ from core.proxy import Proxy
 from core.resources import ResourceSampler
 from core.settings import Settings
 from core.stats import Stats
-from core.store import Store, StoreError
+from core.store import NullStore, Store, StoreError
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 5.0
@@ -41,16 +41,23 @@ class Engine:
         self.started = time.time()
         self.token = tokens.load_or_create(settings.config_dir)
         cache_dir = settings.cache_dir
-        self.store: Store = DiskStore(cache_dir, settings["cache.size_limit"])
-        self.stats = Stats(cache_dir / STATS_FILE)
+        self.url = settings.url  # the address actually bound, once serving (see core.server)
+        store_error = None
+        try:
+            self.store: Store = DiskStore(cache_dir, settings["cache.size_limit"])
+        except StoreError as error:  # serve as a pass-through rather than not at all
+            log.error("%s; serving without a cache", error)
+            self.store, store_error = NullStore(str(cache_dir), str(error)), str(error)
+        self.stats = Stats(cache_dir / STATS_FILE if store_error is None else None)
         self.sampler = ResourceSampler()
         self.stopping = asyncio.Event()
         host_rule = HostRule() if is_loopback_bind(settings["proxy.host"]) else None
         self.proxy = Proxy(
             upstream=settings["proxy.upstream"], store=self.store, stats=self.stats,
-            ttl_s=settings["cache.ttl"], hot=HotTier(settings["cache.memory_limit"]),
+            ttl_s=settings["cache.ttl"], hot=HotTier(0 if store_error else settings["cache.memory_limit"]),
             control=control_app(self), gate=Gate(host_rule, CorsRule(settings["proxy.cors_origins"])),
         )
+        self.proxy.store_error = store_error
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -74,55 +81,66 @@ class Engine:
                 return
             except TimeoutError:
                 pass
-            await asyncio.to_thread(self._save)
+            try:
+                await self.stats.save_async()
+                await asyncio.to_thread(self.store.flush)
+            except Exception as error:  # noqa: BLE001 - keep house next time; say what is wrong meanwhile
+                log.error("could not save totals or hit counts: %s", error)
+                self.proxy.store_error = f"{type(error).__name__}: {error}"
 
     def _save(self) -> None:
         try:
             self.stats.save()
             self.store.flush()
-        except (OSError, StoreError) as error:
+        except Exception as error:  # noqa: BLE001 - shutting down: report, never hang
             log.error("could not save totals or hit counts: %s", error)
 
     # --- what the control API reports and does ---------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
         upstream = self.settings["proxy.upstream"]
+        shown = self.proxy.shown_upstream
         try:
             async with httpx.AsyncClient(timeout=2.0) as client:
                 answer = await client.get(f"{upstream}/api/version")
             version = answer.json().get("version") if answer.status_code == 200 else None
             reachable, error = True, None if answer.status_code == 200 else f"HTTP {answer.status_code}"
         except (httpx.HTTPError, ValueError, AttributeError) as failure:
-            reachable, version, error = False, None, f"cannot reach {upstream}: {failure or type(failure).__name__}"
+            reachable, version, error = False, None, f"cannot reach {shown}: {failure or type(failure).__name__}"
         store_error = self.proxy.store_error
         return {
             "status": "ok" if store_error is None and reachable else "degraded",
             "version": __version__,
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 3),
-            "proxy": {"url": self.settings.url, "upstream": upstream},
+            "proxy": {"url": self.url, "upstream": shown},
             "store": {"ok": store_error is None, "error": store_error, "location": self.store.location},
-            "upstream": {"url": upstream, "reachable": reachable, "version": version, "error": error},
+            "upstream": {"url": shown, "reachable": reachable, "version": version, "error": error},
             "ollama": {"state": "attached" if reachable else "unreachable", "managed": False},
         }
 
-    def snapshot(self) -> dict[str, Any]:
+    async def snapshot(self) -> dict[str, Any]:
+        """Stats, store size and resource use; the blocking reads run off the event loop."""
+        entries, volume, resources = await asyncio.to_thread(self._measure)
+        snapshot = self.stats.snapshot(entries=entries, bytes_=volume)
+        snapshot["resources"] = resources
+        snapshot["hot"] = {"entries": len(self.proxy.hot), "bytes": self.proxy.hot.bytes}
+        return snapshot
+
+    def _measure(self) -> tuple[int | None, int | None, dict[str, Any]]:
         try:
             entries, volume = self.store.count(), self.store.volume()
         except Exception as error:  # noqa: BLE001 - stats must answer even with a broken store
             self.proxy.store_error = self.proxy.store_error or f"{type(error).__name__}: {error}"
             entries = volume = None
-        snapshot = self.stats.snapshot(entries=entries, bytes_=volume)
-        snapshot["resources"] = self.sampler.sample()
-        snapshot["hot"] = {"entries": len(self.proxy.hot), "bytes": self.proxy.hot.bytes}
-        return snapshot
+        return entries, volume, self.sampler.sample()
 
-    def clear(self, model: str | None) -> int:
-        removed = self.store.clear(model)
+    async def clear(self, model: str | None) -> int:
+        removed = await asyncio.to_thread(self.proxy.remove, model=model)
         self.proxy.forget(model=model)
         return removed
 
-    def delete(self, key: str) -> bool:
-        removed = self.store.delete(key)
+    async def delete(self, key: str) -> bool:
+        removed = await asyncio.to_thread(self.proxy.remove, key=key)
         self.proxy.forget(key=key)
-        return removed
+        return bool(removed)

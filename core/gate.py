@@ -17,14 +17,15 @@ MEMO_SIZE = 256
 
 @dataclass(frozen=True, slots=True)
 class Admission:
-    """The gate's answer: a refusal message (403), or the CORS headers to add (empty if none)."""
+    """The gate's answer: a refusal message (403), or the CORS headers to add (empty if none).
+
+    ``authorization`` is the request's credential, if any, which keys the cache (never stored).
+    """
 
     refusal: str | None
     cors: list[tuple[bytes, bytes]]
     origin: bytes | None
-
-
-OPEN = Admission(None, [], None)
+    authorization: bytes | None = None
 
 
 class Gate:
@@ -37,22 +38,24 @@ class Gate:
         self._origins: dict[bytes, bool] = {}
 
     def admit(self, headers: Iterable[tuple[bytes, bytes]]) -> Admission:
-        host = origin = None
+        host = origin = authorization = None
         for name, value in headers:
             if name == b"host":
                 host = value
             elif name == b"origin":
                 origin = value
+            elif name == b"authorization":
+                authorization = value
         if self.host_rule is not None and host is not None and not self._remember(
                 self._hosts, host, self.host_rule.allows):
             return Admission(f"ollacache: Host {host.decode('latin-1')!r} is not allowed while bound to loopback "
                              "(DNS-rebinding protection, the same rule as Ollama's)", [], None)
         if origin is None or (host is not None and origin == b"http://" + host):
-            return OPEN
+            return Admission(None, [], None, authorization)
         if not self._remember(self._origins, origin, self.cors.allows):
             return Admission(f"ollacache: origin {origin.decode('latin-1')!r} is not allowed; add it to the "
                              "proxy.cors_origins setting (OLLACACHE_ORIGINS)", [], None)
-        return Admission(None, CorsRule.headers(origin), origin)
+        return Admission(None, CorsRule.headers(origin), origin, authorization)
 
     @staticmethod
     def _remember(memo: dict[bytes, bool], value: bytes, decide: Callable[[str], bool]) -> bool:

@@ -41,10 +41,10 @@ class HotTier:
         return item.entry
 
     def put(self, entry: Entry, expires: float) -> None:
+        self.discard(entry.key)  # an older answer under this key must not outlive the new one
         size = entry.size
         if size > self.max_bytes // 4:
             return  # one huge answer must not flush everything else out
-        self.discard(entry.key)
         self._items[entry.key] = HotEntry(entry, expires, size)
         self.bytes += size
         while self.bytes > self.max_bytes:

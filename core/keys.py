@@ -118,6 +118,8 @@ def canonical_request(path: str, body: Any, context: Mapping[str, str] | None = 
         raise NotCacheable("the request has no model name")
     request = _canonical_value({k: v for k, v in body.items() if k not in route.ignored})
     request["model"] = normalize_model(model)
+    if route.api == "openai" and _include_usage(body.get("stream_options")):
+        request["stream_options"] = {"include_usage": True}  # adds a usage chunk to the stream
     if route.api == "ollama":
         options = request.get("options", {})
         if not isinstance(options, dict):
@@ -127,6 +129,10 @@ def canonical_request(path: str, body: Any, context: Mapping[str, str] | None = 
             request["messages"] = [_canonical_message(m) for m in request["messages"]]
         request = {**route.defaults, **request}
     return {"v": KEY_VERSION, "route": path, "request": request, "context": dict(context or {})}
+
+
+def _include_usage(options: Any) -> bool:
+    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 def _canonical_message(message: Any) -> Any:

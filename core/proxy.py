@@ -10,8 +10,10 @@ routing and does only what a hit needs: a memo lookup of the body's key, a hot-t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -23,6 +25,7 @@ from core.hot import HotTier
 from core.cors import CorsRule
 from core.gate import Gate
 from core.keys import ROUTES, NotCacheable, Route, cache_key, request_model
+from core.parsing import redact
 from core.recorder import Recorder, error_body, error_chunk
 from core.relay import ClientWatch, forward_headers, read_body, request_stream, response_headers
 from core.stats import Stats
@@ -34,7 +37,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger(__name__)
-MEMO_SIZE = 4096  # request bodies whose key is remembered, so a repeated body skips JSON parsing
+MEMO_BYTES = 4 * 2**20  # request bodies whose key is remembered, so a repeated body skips JSON parsing
 MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are keyed each time
 
 
@@ -54,13 +57,20 @@ class Proxy:
         self.hot = hot
         self.control = control
         self.gate = gate
+        self.shown_upstream = redact(upstream)
+        self._upstream = httpx.URL(upstream)
         self.client = httpx.AsyncClient(
-            base_url=upstream, timeout=httpx.Timeout(10.0, read=None, write=None, pool=None),
+            timeout=httpx.Timeout(10.0, read=None, write=None, pool=None),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
         )
         self.store_error: str | None = None
         self.writes: set[asyncio.Task[None]] = set()
-        self._memo: dict[tuple[str, bytes], tuple[str, str, bool]] = {}
+        # A clear or delete bumps the generation under the write lock; answers to requests that began
+        # before it are then neither stored nor kept in memory, so a clear is never undone.
+        self.write_lock = threading.Lock()
+        self.generation = 0
+        self._memo: dict[tuple[str, bytes, bytes | None], tuple[str, str, bool]] = {}
+        self._memo_bytes = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,9 +90,9 @@ class Proxy:
             return await self._relay(scope, receive, send, body=None, route=None, key=None, cors=cors)
         body = await read_body(receive)
         started = time.perf_counter()
-        memo = self._memo.get((path, body))
+        memo = self._memo.get((path, body, admission.authorization))
         if memo is None:
-            memo = self._key(route, body)
+            memo = self._key(route, body, admission.authorization)
             if memo is None:
                 self.stats.record("bypass", route=path, model=None, latency_s=0.0)
                 return await self._relay(scope, receive, send, body=body, route=route, key=None, cors=cors)
@@ -95,22 +105,30 @@ class Proxy:
                               saved_s=entry.duration_s, saved_tokens=entry.tokens)
             return None
         recorder = Recorder(route, streamed, started)
+        recorder.generation = self.generation
         await self._relay(scope, receive, send, body=body, route=route, key=key, recorder=recorder, model=model,
                           cors=cors)
 
-    def _key(self, route: Route, body: bytes) -> tuple[str, str, bool] | None:
-        """(key, model, streamed) for a body, or None when it cannot be keyed (pass it through)."""
+    def _key(self, route: Route, body: bytes, authorization: bytes | None) -> tuple[str, str, bool] | None:
+        """(key, model, streamed) for a body, or None when it cannot be keyed (pass it through).
+
+        A credential is hashed into the key, so two API keys never share entries.
+        """
+        context = {"credential": hashlib.sha256(authorization).hexdigest()} if authorization else None
         try:
             request = json.loads(body)
-            key = cache_key(route.path, request)
+            key = cache_key(route.path, request, context)
         except (ValueError, NotCacheable, RecursionError):
             return None
-        streamed = route.kind in ("chat", "generate") and request.get("stream", route.stream_default) is not False
+        stream = request.get("stream")
+        streamed = route.kind in ("chat", "generate") and (route.stream_default if stream is None else bool(stream))
         result = (key, request_model(request) or "", streamed)
         if len(body) <= MEMO_MAX_BODY:
-            if len(self._memo) >= MEMO_SIZE:
+            if self._memo_bytes + len(body) > MEMO_BYTES:
                 self._memo.clear()
-            self._memo[(route.path, body)] = result
+                self._memo_bytes = 0
+            self._memo[(route.path, body, authorization)] = result
+            self._memo_bytes += len(body)
         return result
 
     def _lookup(self, key: str) -> Entry | None:
@@ -124,7 +142,7 @@ class Proxy:
             self._store_failed(error)
             return None
         if entry is not None:
-            self.hot.put(entry, now + self.ttl_s if self.ttl_s else 0.0)
+            self.hot.put(entry, entry.created + self.ttl_s if self.ttl_s else 0.0)
         return entry
 
     async def _replay(self, send: Send, entry: Entry, cors: list[tuple[bytes, bytes]]) -> None:
@@ -150,8 +168,8 @@ class Proxy:
         if body is not None:
             watch.start()
         request = self.client.build_request(
-            scope["method"], scope["raw_path"].decode("latin-1") + _query(scope),
-            headers=forward_headers(scope["headers"], body is not None), content=content)
+            scope["method"], self._url(scope), headers=forward_headers(scope["headers"], body is not None),
+            content=content)
         started = time.perf_counter()
         extra: list[tuple[bytes, bytes]] = list(cors)
         if route is not None:
@@ -160,12 +178,16 @@ class Proxy:
                 extra.append((b"x-cache-key", key.encode()))
         try:
             response = await self.client.send(request, stream=True)
+        except httpx.LocalProtocolError as error:
+            watch.stop()
+            message = f"ollacache: this request cannot be forwarded: {error}"
+            return await _send_raw(send, 400, error_body(route.api if route else "ollama", message), extra)
         except httpx.TransportError as error:
             watch.stop()
             if route is not None:
                 self.stats.record("error", route=route.path, model=model or None,
                                   latency_s=time.perf_counter() - started)
-            message = f"ollacache: cannot reach the upstream at {self.upstream}: {error or type(error).__name__}"
+            message = f"ollacache: cannot reach the upstream at {self.shown_upstream}: {error or type(error).__name__}"
             return await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
         except asyncio.CancelledError:
             if not watch.gone:
@@ -198,12 +220,11 @@ class Proxy:
                     recorder.feed(chunk, time.perf_counter())
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except httpx.TransportError as error:
-            log.warning("upstream %s broke off %s: %s", self.upstream, response.request.url.path, error)
-            if recorder is not None:
-                recorder.status = 0  # never store a cut answer
-            if route is None or response.headers.get("content-length"):
-                raise  # no way to tell the client in-band: let the connection drop
-            message = f"ollacache: the upstream at {self.upstream} closed the stream before it finished"
+            log.warning("upstream %s broke off %s: %s", self.shown_upstream, response.request.url.path, error)
+            if recorder is None or not recorder.streamed or route is None:
+                raise  # not a stream: no way to tell the client in-band, so let the connection drop
+            recorder.status = 0  # never store a cut answer
+            message = f"ollacache: the upstream at {self.shown_upstream} closed the stream before it finished"
             watch.finishing()
             await send({"type": "http.response.body", "body": error_chunk(route, message), "more_body": False})
             return
@@ -218,15 +239,20 @@ class Proxy:
         if not verdict.storable:
             log.debug("not storing %s: %s", key, verdict.reason)
             return
+        if recorder.generation != self.generation:
+            return  # a clear or delete came while this answer was on its way
         entry = recorder.entry(key, model, verdict, created=time.time(), finished=finished)
         self.hot.put(entry, entry.created + self.ttl_s if self.ttl_s else 0.0)
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write, entry))
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write, entry, recorder.generation))
         self.writes.add(task)
         task.add_done_callback(self.writes.discard)
 
-    def _write(self, entry: Entry) -> None:
+    def _write(self, entry: Entry, generation: int) -> None:
         try:
-            self.store.put(entry, self.ttl_s or None)
+            with self.write_lock:
+                if generation != self.generation:
+                    return
+                self.store.put(entry, self.ttl_s or None)
             self.store_error = None
         except Exception as error:  # noqa: BLE001 - a store failure must not fail the request
             self._store_failed(error)
@@ -235,13 +261,32 @@ class Proxy:
         self.store_error = f"{type(error).__name__}: {error}"
         log.error("cache store at %s failed, serving as a pass-through: %s", self.store.location, error)
 
+    def remove(self, key: str | None = None, model: str | None = None) -> int:
+        """Delete one entry, one model's or all from the store (blocking: call it off the loop).
+
+        Answers still on their way are not stored afterwards (see :attr:`generation`); call
+        :meth:`forget` on the event loop afterwards for the memory tier.
+        """
+        with self.write_lock:
+            self.generation += 1
+            if key is not None:
+                return int(self.store.delete(key))
+            return self.store.clear(model)
+
     def forget(self, key: str | None = None, model: str | None = None) -> None:
-        """Drop entries from the hot tier and the key memo after a delete or clear."""
+        """Drop entries from the hot tier and the key memo after a delete or clear (on the event loop)."""
         if key is not None:
             self.hot.discard(key)
         else:
             self.hot.clear(model)
         self._memo.clear()
+        self._memo_bytes = 0
+
+    def _url(self, scope: Scope) -> httpx.URL:
+        """The upstream URL for a request, its path kept byte for byte (no ``..`` or ``//`` folding)."""
+        query: bytes = scope.get("query_string", b"")
+        raw = self._upstream.raw_path.rstrip(b"/") + scope["raw_path"] + (b"?" + query if query else b"")
+        return self._upstream.copy_with(raw_path=raw)
 
     async def drain(self) -> None:
         """Wait for every store write under way (used at shutdown)."""
@@ -251,11 +296,6 @@ class Proxy:
     async def aclose(self) -> None:
         await self.drain()
         await self.client.aclose()
-
-
-def _query(scope: Scope) -> str:
-    query: bytes = scope.get("query_string", b"")
-    return "?" + query.decode("latin-1") if query else ""
 
 
 def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:

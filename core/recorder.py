@@ -45,6 +45,7 @@ class Recorder:
         self.offsets_s: list[float] = []
         self.status = 0
         self.content_type = ""
+        self.generation = 0  # the proxy's clear generation when the request began
 
     def feed(self, chunk: bytes, now: float) -> None:
         if chunk:

@@ -26,7 +26,8 @@ def forward_headers(headers: Iterable[tuple[bytes, bytes]], buffered: bool) -> l
     library and the answer is asked for without compression, so it can be parsed and recorded.
     """
     dropped = _NOT_FORWARDED | {b"content-length", b"accept-encoding"} if buffered else _NOT_FORWARDED
-    forwarded = [(name, value) for name, value in headers if name.lower() not in dropped]
+    # Values are trimmed: the server side accepts "Bearer " (an empty API key), the client library not.
+    forwarded = [(name, value.strip(b" \t")) for name, value in headers if name.lower() not in dropped]
     if buffered:
         forwarded.append((b"accept-encoding", b"identity"))
     return forwarded

@@ -39,8 +39,8 @@ class _Server(uvicorn.Server):
             return
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
-        self.url = f"http://{host}:{port}"
-        print(f"ollacache: serving on {self.url} (upstream {self.engine.settings['proxy.upstream']})", flush=True)
+        self.url = self.engine.url = f"http://{host}:{port}"
+        print(f"ollacache: serving on {self.url} (upstream {self.engine.proxy.shown_upstream})", flush=True)
         self.ready.set()
 
     @contextlib.contextmanager

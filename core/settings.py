@@ -139,8 +139,8 @@ class Settings:
     def url(self) -> str:
         """The proxy's own base URL, as clients should use it."""
         host = self.values["proxy.host"]
-        host = "127.0.0.1" if host in ("0.0.0.0", "") else ("[::1]" if host == "::" else host)
-        return f"http://{host}:{self.values['proxy.port']}"
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+        return f"http://[{host}]:{self.values['proxy.port']}" if ":" in host else f"http://{host}:{self.values['proxy.port']}"
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

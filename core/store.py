@@ -51,3 +51,41 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Flush and release files or connections."""
+
+
+class NullStore:
+    """A store that keeps nothing: the proxy serves as a plain pass-through when the real one cannot open."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+
+    def get(self, key: str) -> Entry | None:
+        return None
+
+    def put(self, entry: Entry, ttl_s: float | None) -> None:
+        raise StoreError(self.reason)
+
+    def delete(self, key: str) -> bool:
+        return False
+
+    def clear(self, model: str | None = None) -> int:
+        return 0
+
+    def recent(self, limit: int = 100, model: str | None = None) -> list[dict[str, object]]:
+        return []
+
+    def note_hit(self, key: str, when: float) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def count(self) -> int:
+        return 0
+
+    def volume(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass

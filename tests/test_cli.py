@@ -98,5 +98,10 @@ def test_clear_through_the_proxy_and_directly(upstream: tuple[FakeOllama, str], 
         cleared = ollacache("clear", "--model", "qwen3:0.6b", "--url", proxy.url)
         assert cleared.returncode == 0 and cleared.stdout.strip() == "removed 2 entries of qwen3:0.6b"
         assert http.post("/api/chat", json={**CHAT, "model": "qwen3:0.6b"}).headers["x-cache"] == "MISS"
-    offline = ollacache("clear", "--url", "http://127.0.0.1:9")
+    wrong_address = ollacache("clear", "--url", "http://127.0.0.1:9")
+    assert wrong_address.returncode == 1 and "no proxy answers at http://127.0.0.1:9" in wrong_address.stderr
+    not_ollacache = ollacache("clear", "--url", upstream[1])
+    assert not_ollacache.returncode == 1 and "is " in not_ollacache.stderr and "Traceback" not in not_ollacache.stderr
+    assert ollacache("clear", "--model", " ").returncode == 2
+    offline = ollacache("clear", env={"OLLACACHE_PORT": "9"})
     assert offline.returncode == 0 and "no proxy running; removed 2 entries" in offline.stdout

@@ -54,8 +54,14 @@ def test_stream_keep_alive_and_performance_options_do_not_change_the_key() -> No
              "options": {**CHAT["options"], **{name: 4 for name in PERFORMANCE_OPTIONS}}}
     assert cache_key("/api/chat", noisy) == cache_key("/api/chat", CHAT)
     openai = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}
-    streamed = {**openai, "stream": True, "stream_options": {"include_usage": True}}
+    streamed = {**openai, "stream": True, "stream_options": {"include_usage": False}}
     assert cache_key("/v1/chat/completions", streamed) == cache_key("/v1/chat/completions", openai)
+
+
+def test_asking_for_a_usage_chunk_changes_the_key() -> None:
+    openai = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    with_usage = {**openai, "stream_options": {"include_usage": True}}
+    assert cache_key("/v1/chat/completions", with_usage) != cache_key("/v1/chat/completions", openai)
 
 
 def test_api_defaults_spelled_out_or_left_out_share_a_key() -> None:
