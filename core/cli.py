@@ -7,6 +7,7 @@ config file; flags win. An invalid value stops with a message naming the setting
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -40,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--url", help="the proxy's address (default: from the settings)")
     stats.add_argument("--json", action="store_true", help="print the raw /-/stats JSON")
 
+    hardware = commands.add_parser("hardware", help="what this machine has, and the tuning recommended for it")
+    hardware.add_argument("--json", action="store_true", help="print JSON (the same as GET /-/hardware)")
+
     clear = commands.add_parser("clear", help="remove cached entries (all, or one model's)")
     clear.add_argument("--model", help="only this model's entries, e.g. llama3.2")
     clear.add_argument("--url", help="the proxy's address (default: from the settings)")
@@ -66,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(settings)
     if args.command == "stats":
         return _stats(settings, args.url, args.json)
+    if args.command == "hardware":
+        return _hardware(settings, args.json)
     return _clear(settings, args.url, args.model)
 
 
@@ -84,6 +90,20 @@ def _stats(settings: Settings, url: str | None, as_json: bool) -> int:
               file=sys.stderr)
         return EXIT_UNREACHABLE
     print(answer.text if as_json else format_stats(snapshot, base))
+    return 0
+
+
+def _hardware(settings: Settings, as_json: bool) -> int:
+    from core.hardware_report import format_report, hardware_json
+    from core.tuning import TuningError
+    from core.tuned import detect_and_recommend
+
+    try:
+        hw, recommendation = detect_and_recommend(settings)
+    except TuningError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(hardware_json(hw, recommendation), indent=2) if as_json else format_report(hw, recommendation))
     return 0
 
 

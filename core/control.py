@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from core import token as tokens
+from core.hardware_report import hardware_json
 from core.keys import normalize_model
 from core.metrics import CONTENT_TYPE, render_prometheus
 
@@ -64,6 +65,9 @@ def control_app(engine: Engine) -> Starlette:
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+    async def hardware(request: Request) -> Response:
+        return JSONResponse(hardware_json(engine.hardware, engine.tuning))
 
     async def entries(request: Request) -> Response:
         try:
@@ -123,6 +127,7 @@ def control_app(engine: Engine) -> Starlette:
             Route("/-/metrics", metrics),
             Route("/-/events", events),
             Route("/-/entries", entries),
+            Route("/-/hardware", hardware),
             Route("/-/entries/{key}", delete_entry, methods=["DELETE"]),
             Route("/-/clear", clear, methods=["POST"]),
         ],

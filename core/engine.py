@@ -27,6 +27,7 @@ from core.resources import ResourceSampler
 from core.settings import Settings
 from core.stats import Stats
 from core.store import NullStore, Store, StoreError
+from core.tuned import detect_and_recommend
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 5.0
@@ -42,6 +43,7 @@ class Engine:
         self.token = tokens.load_or_create(settings.config_dir)
         cache_dir = settings.cache_dir
         self.url = settings.url  # the address actually bound, once serving (see core.server)
+        self.hardware, self.tuning = detect_and_recommend(settings)
         store_error = None
         try:
             self.store: Store = DiskStore(cache_dir, settings["cache.size_limit"])

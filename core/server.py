@@ -19,6 +19,7 @@ import uvicorn
 
 from core.engine import Engine
 from core.settings import Settings
+from core.tuning import TuningError
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACEFUL_SHUTDOWN_S = 10
@@ -75,7 +76,11 @@ def build_server(settings: Settings) -> _Server:
 
 def serve(settings: Settings) -> int:
     """Serve until a signal; returns the process exit code (0 after a clean shutdown)."""
-    server = build_server(settings)
+    try:
+        server = build_server(settings)
+    except TuningError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
+        return 2
     try:
         server.run()
     except SystemExit:  # uvicorn exits when it cannot bind; say which setting to change

@@ -105,3 +105,37 @@ def test_clear_through_the_proxy_and_directly(upstream: tuple[FakeOllama, str], 
     assert ollacache("clear", "--model", " ").returncode == 2
     offline = ollacache("clear", env={"OLLACACHE_PORT": "9"})
     assert offline.returncode == 0 and "no proxy running; removed 2 entries" in offline.stdout
+
+
+def test_hardware_prints_what_was_found_and_recommended() -> None:
+    text = ollacache("hardware")
+    raw = ollacache("hardware", "--json")
+    assert text.returncode == raw.returncode == 0
+    report = json.loads(raw.stdout)
+    assert report["logical_cpus"] == os.cpu_count()
+    assert {"physical_cores", "performance_cores", "efficiency_cores", "memory_bytes", "gpus"} <= set(report)
+    recommended = report["recommended"]
+    assert {"num_thread", "num_ctx", "keep_alive", "env"} <= set(recommended)
+    assert recommended["env"]["LLAMA_ARG_THREADS"] == str(recommended["num_thread"])
+    assert f"LLAMA_ARG_THREADS={recommended['num_thread']}" in text.stdout and "physical" in text.stdout
+
+
+def test_hardware_on_a_recorded_hybrid_machine_counts_only_performance_cores() -> None:
+    root = ROOT / "tests" / "data" / "hw"
+    hybrid = next(p for p in root.iterdir() if p.is_dir() and "meteor" in p.name.lower())
+    report = json.loads(ollacache("hardware", "--json", env={"OLLACACHE_HW_ROOT": str(hybrid)}).stdout)
+    assert report["efficiency_cores"] > 0 and report["performance_cores"] < report["physical_cores"]
+    assert report["recommended"]["num_thread"] == report["performance_cores"]
+
+
+def test_a_thread_override_above_the_machines_cpus_is_refused(upstream: tuple[FakeOllama, str]) -> None:
+    too_many = str((os.cpu_count() or 1) + 1)
+    for args in (["hardware"], ["serve", "--port", "0", "--upstream", upstream[1]]):
+        result = ollacache(*args, env={"OLLACACHE_NUM_THREAD": too_many})
+        assert result.returncode == 2 and "tuning.num_thread" in result.stderr and too_many in result.stderr
+
+
+def test_the_control_api_serves_the_same_hardware_json(upstream: tuple[FakeOllama, str]) -> None:
+    with proxy_process(upstream[1]) as proxy:
+        served = httpx.get(proxy.url + "/-/hardware").json()
+    assert served == json.loads(ollacache("hardware", "--json").stdout)

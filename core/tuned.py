@@ -1,0 +1,17 @@
+"""The tuning in force: this machine's hardware and the settings' overrides, combined once."""
+
+from __future__ import annotations
+
+from core.hardware import Hardware, detect
+from core.settings import Settings
+from core.tuning import SETTINGS, Recommendation, recommend
+
+
+def detect_and_recommend(settings: Settings) -> tuple[Hardware, Recommendation]:
+    """Detect the hardware and recommend for it, with every ``tuning.*`` setting as an override.
+
+    Raises :class:`core.tuning.TuningError` for an override the machine cannot honour.
+    """
+    hardware = detect()
+    overrides = {name: settings[name] for name in SETTINGS if settings[name] is not None}
+    return hardware, recommend(hardware, overrides)
