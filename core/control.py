@@ -66,6 +66,14 @@ def control_app(engine: Engine) -> Starlette:
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
 
+    async def restart_ollama(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        refusal = await engine.supervisor.restart()
+        if refusal is not None:
+            return JSONResponse({"error": refusal}, status_code=409)
+        return JSONResponse({"ollama": engine.supervisor.to_json()})
+
     async def hardware(request: Request) -> Response:
         return JSONResponse(hardware_json(engine.hardware, engine.tuning))
 
@@ -128,6 +136,7 @@ def control_app(engine: Engine) -> Starlette:
             Route("/-/events", events),
             Route("/-/entries", entries),
             Route("/-/hardware", hardware),
+            Route("/-/ollama/restart", restart_ollama, methods=["POST"]),
             Route("/-/entries/{key}", delete_entry, methods=["DELETE"]),
             Route("/-/clear", clear, methods=["POST"]),
         ],

@@ -24,10 +24,12 @@ from core.hostcheck import HostRule, is_loopback_bind
 from core.hot import HotTier
 from core.proxy import Proxy
 from core.resources import ResourceSampler
-from core.settings import Settings
+from core.startup import Startup
 from core.stats import Stats
 from core.store import NullStore, Store, StoreError
+from core.supervisor import Supervisor
 from core.tuned import detect_and_recommend
+from core.tuning import output_settings
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 5.0
@@ -37,8 +39,10 @@ STATS_FILE = "stats.json"
 class Engine:
     """Everything ``ollacache serve`` runs, built from resolved :class:`Settings`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, startup: Startup) -> None:
+        settings = startup.settings
         self.settings = settings
+        self.startup = startup
         self.started = time.time()
         self.token = tokens.load_or_create(settings.config_dir)
         cache_dir = settings.cache_dir
@@ -60,12 +64,22 @@ class Engine:
             control=control_app(self), gate=Gate(host_rule, CorsRule(settings["proxy.cors_origins"])),
         )
         self.proxy.store_error = store_error
+        if startup.will_start:
+            # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
+            self.proxy.key_context = output_settings(self.tuning)
+        if settings["tuning.inject_options"]:
+            self.proxy.inject_threads = self.tuning.num_thread.value
+        self.supervisor = Supervisor(
+            manage=settings["ollama.manage"], binary=startup.binary, upstream=settings["proxy.upstream"],
+            shown_upstream=self.proxy.shown_upstream, env={**self.tuning.env, **settings["ollama.env"]},
+            log_path=startup.log_path)
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.stopping = asyncio.Event()
         self.sampler.sample()  # primes CPU percentages
         self._housekeeping = asyncio.get_running_loop().create_task(self._keep_house())
+        await self.supervisor.start()
 
     async def stop(self) -> None:
         """Finish store writes in flight, save totals and hit counts, close the store."""
@@ -73,6 +87,7 @@ class Engine:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         await self.proxy.aclose()
+        await self.supervisor.stop()
         self._save()
         self.store.close()
 
@@ -118,7 +133,8 @@ class Engine:
             "proxy": {"url": self.url, "upstream": shown},
             "store": {"ok": store_error is None, "error": store_error, "location": self.store.location},
             "upstream": {"url": shown, "reachable": reachable, "version": version, "error": error},
-            "ollama": {"state": "attached" if reachable else "unreachable", "managed": False},
+            "ollama": self.supervisor.to_json(),
+            "takeover": {"on": self.startup.plan.takeover, "reason": self.startup.plan.reason},
         }
 
     async def snapshot(self) -> dict[str, Any]:
@@ -127,6 +143,7 @@ class Engine:
         snapshot = self.stats.snapshot(entries=entries, bytes_=volume)
         snapshot["resources"] = resources
         snapshot["hot"] = {"entries": len(self.proxy.hot), "bytes": self.proxy.hot.bytes}
+        snapshot["ollama"] = self.supervisor.to_json()
         return snapshot
 
     def _measure(self) -> tuple[int | None, int | None, dict[str, Any]]:
@@ -135,7 +152,7 @@ class Engine:
         except Exception as error:  # noqa: BLE001 - stats must answer even with a broken store
             self.proxy.store_error = self.proxy.store_error or f"{type(error).__name__}: {error}"
             entries = volume = None
-        return entries, volume, self.sampler.sample()
+        return entries, volume, self.sampler.sample(trees={"ollama": self.supervisor.pid})
 
     async def clear(self, model: str | None) -> int:
         removed = await asyncio.to_thread(self.proxy.remove, model=model)

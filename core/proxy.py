@@ -24,6 +24,7 @@ from core.entry import Entry
 from core.hot import HotTier
 from core.cors import CorsRule
 from core.gate import Gate
+from core.inject import with_threads
 from core.keys import ROUTES, NotCacheable, Route, cache_key, request_model
 from core.parsing import redact
 from core.recorder import Recorder, error_body, error_chunk
@@ -69,6 +70,8 @@ class Proxy:
         # before it are then neither stored nor kept in memory, so a clear is never undone.
         self.write_lock = threading.Lock()
         self.generation = 0
+        self.key_context: dict[str, str] = {}  # output-changing server settings Ollacache applies
+        self.inject_threads: int | None = None  # opt-in: num_thread added to requests that set none
         self._memo: dict[tuple[str, bytes, bytes | None], tuple[str, str, bool]] = {}
         self._memo_bytes = 0
 
@@ -104,6 +107,8 @@ class Proxy:
             self.stats.record("hit", route=path, model=model, latency_s=time.perf_counter() - started,
                               saved_s=entry.duration_s, saved_tokens=entry.tokens)
             return None
+        if self.inject_threads is not None and route.api == "ollama":
+            body = with_threads(body, self.inject_threads)
         recorder = Recorder(route, streamed, started)
         recorder.generation = self.generation
         await self._relay(scope, receive, send, body=body, route=route, key=key, recorder=recorder, model=model,
@@ -114,7 +119,9 @@ class Proxy:
 
         A credential is hashed into the key, so two API keys never share entries.
         """
-        context = {"credential": hashlib.sha256(authorization).hexdigest()} if authorization else None
+        context = dict(self.key_context)
+        if authorization:
+            context["credential"] = hashlib.sha256(authorization).hexdigest()
         try:
             request = json.loads(body)
             key = cache_key(route.path, request, context)

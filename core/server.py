@@ -19,6 +19,7 @@ import uvicorn
 
 from core.engine import Engine
 from core.settings import Settings
+from core.startup import prepare
 from core.tuning import TuningError
 
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -38,6 +39,8 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if self.should_exit or not self.servers:
             return
+        if self.engine.startup.plan.takeover:
+            print(f"ollacache: port takeover: {self.engine.startup.plan.reason}", flush=True)
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
         self.url = self.engine.url = f"http://{host}:{port}"
@@ -64,8 +67,13 @@ class _Server(uvicorn.Server):
 
 
 def build_server(settings: Settings) -> _Server:
-    """The uvicorn server for ``settings`` (not started)."""
-    engine = Engine(settings)
+    """The uvicorn server for ``settings`` (not started); finds Ollama and applies port takeover first.
+
+    Raises :class:`TuningError` for a tuning override the machine cannot honour and ``OSError`` when
+    Ollama's log directory cannot be written.
+    """
+    engine = Engine(prepare(settings))
+    settings = engine.settings
     config = uvicorn.Config(
         engine.proxy, host=settings["proxy.host"], port=settings["proxy.port"],
         loop="uvloop", http="httptools", ws="none", lifespan="on", access_log=False, log_level="warning",
@@ -80,6 +88,10 @@ def serve(settings: Settings) -> int:
         server = build_server(settings)
     except TuningError as error:
         print(f"ollacache: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"ollacache: cannot write Ollama's log ({error}); set log.dir (--log-dir, OLLACACHE_LOG_DIR) "
+              "to a writable directory", file=sys.stderr)
         return 2
     try:
         server.run()

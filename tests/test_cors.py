@@ -54,13 +54,13 @@ def test_a_preflight_is_answered_without_reaching_ollama(proxy: RunningProxy, fa
     assert answer.status_code == 204
     assert "POST" in answer.headers["access-control-allow-methods"]
     assert "Content-Type" in answer.headers["access-control-allow-headers"]
-    assert fake.total_calls() == 0
+    assert fake.total_calls("/api/chat") == 0
 
 
 def test_a_foreign_origin_is_refused_like_ollama_does(proxy: RunningProxy, fake: FakeOllama) -> None:
     answer = httpx.post(proxy.url + "/api/chat", json=CHAT, headers={"Origin": "https://evil.example"})
     assert answer.status_code == 403 and "cors_origins" in answer.json()["error"]
-    assert fake.total_calls() == 0
+    assert fake.total_calls("/api/chat") == 0
 
 
 def test_extra_origins_come_from_the_environment(upstream: tuple[FakeOllama, str],

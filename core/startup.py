@@ -1,0 +1,73 @@
+"""Before serving: find Ollama, see whether one already answers, and decide the addresses.
+
+This runs once, before the proxy binds, because port takeover changes where the proxy listens.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import platformdirs
+
+from core.ollama_binary import Found, find_ollama
+from core.settings import APP_NAME, Settings
+from core.takeover import OLLAMA_DEFAULT_PORT, Plan, plan
+
+PROBE_TIMEOUT_S = 1.0
+LOG_FILE = "ollama.log"
+
+
+@dataclass(frozen=True)
+class Startup:
+    """The settings to serve with (takeover applied), the binary, and what the probe found."""
+
+    settings: Settings
+    binary: Found | None
+    upstream_answered: bool
+    will_start: bool
+    plan: Plan
+    log_path: Path
+
+
+def answers(upstream: str) -> bool:
+    """Whether an Ollama (or anything speaking its API) answers ``GET /api/version`` at ``upstream``."""
+    try:
+        return httpx.get(f"{upstream}/api/version", timeout=PROBE_TIMEOUT_S).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def log_dir(settings: Settings) -> Path:
+    return Path(settings["log.dir"]) if settings["log.dir"] else Path(platformdirs.user_log_dir(APP_NAME))
+
+
+def prepare(settings: Settings) -> Startup:
+    """Probe and decide; raises OSError when the log directory cannot be written."""
+    manage = settings["ollama.manage"]
+    binary = find_ollama(settings["ollama.binary"]) if manage != "never" else None
+    upstream = settings["proxy.upstream"]
+    answered = answers(upstream)
+    will_start = binary is not None and (manage == "always" or (manage == "auto" and not answered))
+    decided = plan(setting_on=settings["ollama.port_takeover"], will_start_ollama=will_start,
+                   default_port_free=will_start and port_free("127.0.0.1", OLLAMA_DEFAULT_PORT),
+                   proxy_host=settings["proxy.host"], proxy_port=settings["proxy.port"], upstream=upstream)
+    if decided.takeover:
+        settings = replace(settings, values={**settings.values, "proxy.port": decided.proxy_port,
+                                             "proxy.upstream": decided.upstream})
+    path = log_dir(settings) / LOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a"):
+        pass
+    return Startup(settings, binary, answered, will_start, decided, path)

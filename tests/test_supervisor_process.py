@@ -1,0 +1,165 @@
+"""Ollama supervision with real processes: `ollacache serve` and the fake `ollama` executable."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import ROOT, RunningProxy, proxy_process
+
+FAKE_OLLAMA = str(ROOT / "tests" / "fakes" / "bin" / "ollama")
+CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
+        "options": {"temperature": 0}}
+BOUND_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], what: str) -> Any:
+    """Poll ``condition`` until it returns something truthy (bounded; the supervisor works on its own clock)."""
+    deadline = time.monotonic() + BOUND_S
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ollama_state(proxy: RunningProxy) -> dict[str, Any]:
+    return httpx.get(proxy.url + "/-/health", timeout=10).json()["ollama"]
+
+
+def running(proxy: RunningProxy, not_pid: int | None = None) -> Callable[[], dict[str, Any] | None]:
+    def check() -> dict[str, Any] | None:
+        state = ollama_state(proxy)
+        return state if state["state"] == "running" and state["pid"] != not_pid else None
+    return check
+
+
+def supervised(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    upstream = f"http://127.0.0.1:{free_port()}"
+    return proxy_process(upstream, "--manage-ollama", "auto", *args,
+                         env={"OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA, **(env or {})}), upstream
+
+
+def test_auto_starts_ollama_with_the_tuned_environment_and_stops_it_on_exit(tmp_path: Path) -> None:
+    context, upstream = supervised(env={"OLLACACHE_OLLAMA_ENV": "OLLAMA_DEBUG=1,OLLAMA_KEEP_ALIVE=2h"})
+    with context as proxy:
+        state = wait_for(running(proxy), "Ollama to run")
+        started = httpx.get(upstream + "/_fake/env").json()
+        hardware = httpx.get(proxy.url + "/-/hardware").json()["recommended"]
+        assert started["pid"] == state["pid"] and state["version"] == "0.12.0"
+        env = started["env"]
+        assert env["OLLAMA_HOST"] == upstream.removeprefix("http://")
+        assert env["LLAMA_ARG_THREADS"] == str(hardware["num_thread"])
+        assert env["OLLAMA_CONTEXT_LENGTH"] == str(hardware["num_ctx"])
+        assert env["OLLAMA_DEBUG"] == "1" and env["OLLAMA_KEEP_ALIVE"] == "2h"  # the user's overrides win
+        with httpx.Client(base_url=proxy.url) as http:
+            assert [http.post("/api/chat", json=CHAT).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
+        resources = httpx.get(proxy.url + "/-/stats").json()["resources"]
+        assert resources["ollama"]["pid"] == state["pid"] and resources["ollama"]["rss_bytes"] > 0
+        log = Path(state["log"])
+        assert "Listening on" in log.read_text()
+        pid = state["pid"]
+    assert proxy.process is not None and proxy.process.returncode == 0
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_crashed_ollama_is_restarted_and_health_shows_its_last_words() -> None:
+    context, upstream = supervised()
+    with context as proxy:
+        first = wait_for(running(proxy), "Ollama to run")
+        httpx.post(upstream + "/_fake/crash")
+        again = wait_for(running(proxy, not_pid=first["pid"]), "Ollama to be restarted")
+        assert again["restarts"] == 1 and "status 2" in again["last_exit"]
+        assert any(line.startswith("panic:") for line in again["log_tail"])
+
+
+def test_restart_on_request_needs_the_token() -> None:
+    context, _ = supervised()
+    with context as proxy:
+        first = wait_for(running(proxy), "Ollama to run")
+        assert httpx.post(proxy.url + "/-/ollama/restart").status_code == 401
+        assert httpx.post(proxy.url + "/-/ollama/restart", headers=proxy.auth).status_code == 200
+        wait_for(running(proxy, not_pid=first["pid"]), "Ollama to be restarted")
+
+
+def test_an_ollama_already_running_is_attached_and_left_running(upstream: tuple[FakeOllama, str]) -> None:
+    with proxy_process(upstream[1], "--manage-ollama", "auto", env={"OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA}) as proxy:
+        state = wait_for(lambda: (s := ollama_state(proxy))["state"] == "attached" and s, "attach")
+        assert state["pid"] is None
+        refused = httpx.post(proxy.url + "/-/ollama/restart", headers=proxy.auth)
+        assert refused.status_code == 409 and refused.json()["error"]
+    assert httpx.get(upstream[1] + "/api/version").status_code == 200
+
+
+def test_no_binary_is_reported_with_the_install_hint_and_hits_are_still_served(
+        upstream: tuple[FakeOllama, str], tmp_path: Path) -> None:
+    with proxy_process(upstream[1]) as priming, httpx.Client(base_url=priming.url) as http:
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    with proxy_process(nowhere, "--manage-ollama", "auto",
+                       env={"OLLACACHE_OLLAMA_BINARY": str(tmp_path / "no-such-ollama")}) as proxy:
+        with httpx.Client(base_url=proxy.url) as http:
+            assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "HIT"
+        state = ollama_state(proxy)
+    assert state["state"] == "stopped" and "binary not found" in state["reason"]
+    assert "ollama.binary" in state["install_hint"]
+
+
+def test_an_unwritable_log_directory_stops_serve_with_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "core", "serve", "--port", "0", "--log-dir",
+                             str(tmp_path / "file" / "logs")], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120, env={**os.environ, "OLLACACHE_UPSTREAM": "http://127.0.0.1:9"})
+    assert result.returncode == 2 and "log.dir" in result.stderr
+
+
+def ports_free(*ports: int) -> bool:
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+@pytest.mark.skipif(not ports_free(11434, 11444, 11435), reason="Ollama's ports are in use on this machine")
+def test_port_takeover_puts_the_proxy_on_ollamas_own_port() -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA}
+    with subprocess.Popen([sys.executable, "-m", "core", "serve"], cwd=ROOT, env=env, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(2)]
+        try:
+            assert "port takeover" in lines[0] and "serving on http://127.0.0.1:11434" in lines[1]
+            state = wait_for(lambda: (s := httpx.get("http://127.0.0.1:11434/-/health").json())["ollama"]["state"]
+                             == "running" and s, "Ollama to run on 11444")
+            assert state["upstream"]["url"] == "http://127.0.0.1:11444" and state["takeover"]["on"] is True
+            assert json.loads(httpx.get("http://127.0.0.1:11444/_fake/env").text)["env"]["OLLAMA_HOST"] == \
+                "127.0.0.1:11444"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
