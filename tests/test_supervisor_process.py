@@ -163,3 +163,13 @@ def test_port_takeover_puts_the_proxy_on_ollamas_own_port() -> None:
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=60) == 0
+
+
+def test_settings_applied_to_a_supervised_ollama_are_part_of_the_key(upstream: tuple[FakeOllama, str]) -> None:
+    with proxy_process(upstream[1]) as attached, httpx.Client(base_url=attached.url) as http:
+        attached_key = http.post("/api/chat", json=CHAT).headers["x-cache-key"]
+    context, _ = supervised()
+    with context as proxy, httpx.Client(base_url=proxy.url) as http:
+        wait_for(running(proxy), "Ollama to run")
+        supervised_key = http.post("/api/chat", json=CHAT).headers["x-cache-key"]
+    assert supervised_key != attached_key
