@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     hardware = commands.add_parser("hardware", help="what this machine has, and the tuning recommended for it")
     hardware.add_argument("--json", action="store_true", help="print JSON (the same as GET /-/hardware)")
 
+    commands.add_parser("doctor", help="check the binary, upstream, ports, cache directory and tuning; say what to fix")
+
     clear = commands.add_parser("clear", help="remove cached entries (all, or one model's)")
     clear.add_argument("--model", help="only this model's entries, e.g. llama3.2")
     clear.add_argument("--url", help="the proxy's address (default: from the settings)")
@@ -72,6 +74,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _stats(settings, args.url, args.json)
     if args.command == "hardware":
         return _hardware(settings, args.json)
+    if args.command == "doctor":
+        from core.doctor import check, format_findings
+
+        findings = check(settings)
+        print(format_findings(findings))
+        return 1 if any(f.verdict == "fail" for f in findings) else 0
     return _clear(settings, args.url, args.model)
 
 

@@ -139,3 +139,22 @@ def test_the_control_api_serves_the_same_hardware_json(upstream: tuple[FakeOllam
     with proxy_process(upstream[1]) as proxy:
         served = httpx.get(proxy.url + "/-/hardware").json()
     assert served == json.loads(ollacache("hardware", "--json").stdout)
+
+
+def test_doctor_checks_everything_and_says_what_to_fix(upstream: tuple[FakeOllama, str], tmp_path: Path) -> None:
+    with proxy_process(upstream[1]) as proxy:
+        port = proxy.url.rsplit(":", 1)[1]
+        healthy = ollacache("doctor", env={"OLLACACHE_PORT": port, "OLLAMA_HOST": proxy.url})
+        bypassed = ollacache("doctor", env={"OLLACACHE_PORT": port, "OLLAMA_HOST": upstream[1],
+                                            "OLLACACHE_INJECT_OPTIONS": "1"})
+    assert healthy.returncode == 0, healthy.stdout
+    assert "[ok  ] proxy" in healthy.stdout and f"[ok  ] upstream: Ollama 0.12.0 answers at {upstream[1]}" \
+        in healthy.stdout
+    assert "[warn] clients" in bypassed.stdout and f"OLLAMA_HOST={proxy.url}" in bypassed.stdout
+    assert "[warn] tuning" in bypassed.stdout and "reload" in bypassed.stdout
+    (tmp_path / "file").write_text("")
+    broken = ollacache("doctor", env={"OLLACACHE_UPSTREAM": "http://127.0.0.1:9", "OLLACACHE_PORT": "9",
+                                      "OLLACACHE_CACHE_DIR": str(tmp_path / "file" / "cache")})
+    assert broken.returncode == 1
+    assert "[FAIL] upstream: nothing answers at http://127.0.0.1:9" in broken.stdout
+    assert "[FAIL] cache directory" in broken.stdout and "fix:" in broken.stdout
