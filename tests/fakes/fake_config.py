@@ -74,6 +74,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "tags_enabled": True,
     # value served by GET /api/version (str)
     "version": "0.12.0",
+    # generation speed by thread count: {num_thread: tokens per second}, keys ints or their decimal
+    # strings (JSON); when set, a request's options.num_thread shapes the reported eval_duration and
+    # prompt_eval_duration (see fake_text.timing_stats); None = the chunk_delay_ms timing
+    "speed_curve": None,
 }
 
 #: Routes whose answers a caching proxy would cache; fail_* only applies to these.
@@ -96,13 +100,28 @@ def default_config() -> dict[str, Any]:
 
 
 def merge_config(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Return ``current`` updated with ``changes``; unknown keys raise ``KeyError``."""
+    """Return ``current`` updated with ``changes``; unknown keys raise ``KeyError``, a bad
+    ``speed_curve`` ``ValueError``."""
     unknown = sorted(set(changes) - set(DEFAULT_CONFIG))
     if unknown:
         raise KeyError(f"unknown fake config key(s): {', '.join(unknown)}")
+    if changes.get("speed_curve") is not None:
+        check_speed_curve(changes["speed_curve"])
     merged = copy.deepcopy(dict(current))
     merged.update(copy.deepcopy(dict(changes)))
     return merged
+
+
+def check_speed_curve(curve: object) -> None:
+    """Raise ``ValueError`` unless ``curve`` is a non-empty mapping of whole thread counts (at least 1,
+    as ints or decimal strings) to speeds in tokens per second above 0."""
+    if not isinstance(curve, Mapping) or not curve:
+        raise ValueError("speed_curve must be a non-empty mapping of num_thread to tokens per second")
+    for key, speed in curve.items():
+        if isinstance(key, bool) or not (str(key).strip().isascii() and str(key).strip().isdigit()) or int(key) < 1:
+            raise ValueError(f"speed_curve key {key!r} is not a thread count of at least 1")
+        if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0:
+            raise ValueError(f"speed_curve speed {speed!r} for {key} threads is not a number above 0")
 
 
 def parse_name(raw: str) -> tuple[str, str, str, str]:

@@ -30,6 +30,7 @@ _UNSAMPLED_OPTIONS = frozenset(
      "use_mmap", "use_mlock", "numa", "low_vram", "num_keep"}
 )
 _VOLATILE_FIELDS = frozenset({"model", "stream", "stream_options", "keep_alive", "options"})
+PROMPT_SPEEDUP = 10  # under a speed_curve, prompt tokens/s = generated tokens/s x this
 
 
 @dataclass
@@ -217,19 +218,46 @@ def embedding_vector(text: str, dim: int, *, normalize: bool = True) -> list[flo
     return [_f32(v / norm) for v in raw]
 
 
+def curve_speed(curve: Mapping[Any, float], num_thread: Any) -> float:
+    """Tokens per second at ``num_thread`` on a ``speed_curve`` ({thread count: tokens/s}).
+
+    Between two keys the speed is interpolated linearly; beyond the lowest or highest key it is that
+    key's speed (a flat extension: no extrapolation). A missing or non-numeric ``num_thread`` reads
+    as the lowest key.
+    """
+    points = sorted((int(key), float(speed)) for key, speed in curve.items())
+    if isinstance(num_thread, bool) or not isinstance(num_thread, (int, float)):
+        return points[0][1]
+    if num_thread <= points[0][0]:
+        return points[0][1]
+    for (low, low_speed), (high, high_speed) in zip(points, points[1:]):
+        if num_thread <= high:
+            return low_speed + (high_speed - low_speed) * (num_thread - low) / (high - low)
+    return points[-1][1]
+
+
 def timing_stats(*, prompt_eval_count: int, eval_count: int, options: Mapping[str, Any],
                  config: Mapping[str, Any]) -> dict[str, int]:
     """Ollama's metrics (durations in nanoseconds, counts in tokens) for one answer.
 
-    The single place timings are computed: a future ``speed_curve`` over
-    ``options["num_thread"]`` would change ``ns_per_token`` here.  The values
-    depend only on the counts and config, so a streamed and a non-streamed
-    answer to the same deterministic request report identical statistics.
+    The single place timings are computed. Without a ``speed_curve`` a generated token takes
+    ``chunk_delay_ms`` (20 ms when that is 0) and a prompt token 0.2 ms. With one, generation runs
+    at `curve_speed` of ``options["num_thread"]`` tokens per second and prompt evaluation
+    `PROMPT_SPEEDUP` times faster, as prompt tokens are evaluated in batches. The durations are
+    synthetic: nothing sleeps for them. The values depend only on the counts, options and config,
+    so a streamed and a non-streamed answer to the same deterministic request report identical
+    statistics.
     """
-    ns_per_token = int(float(config["chunk_delay_ms"]) * 1_000_000) or 20_000_000
+    curve = config.get("speed_curve")
+    if curve:
+        speed = curve_speed(curve, options.get("num_thread"))
+        evaluation = round(eval_count * 1e9 / speed)
+        prompt_eval = round(max(prompt_eval_count, 1) * 1e9 / (speed * PROMPT_SPEEDUP))
+    else:
+        ns_per_token = int(float(config["chunk_delay_ms"]) * 1_000_000) or 20_000_000
+        evaluation = eval_count * ns_per_token
+        prompt_eval = max(prompt_eval_count, 1) * 200_000
     load = 2_000_000
-    prompt_eval = max(prompt_eval_count, 1) * 200_000
-    evaluation = eval_count * ns_per_token
     return {
         "total_duration": load + prompt_eval + evaluation + 1_000_000,
         "load_duration": load,

@@ -22,12 +22,13 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import json
 import signal
 import socket
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
@@ -45,6 +46,7 @@ from .fake_wire import (RequestError, SimulatedCrash, gin_plain, install_crash_l
 
 ErrorRenderer = Callable[[RequestError], Response]
 _RAW_SEND = "fake_ollama.server_send"  # scope key: the server's own send callable
+BODIES_KEPT = 10_000  # inference request bodies kept for `FakeOllama.received` (count)
 
 
 class FakeOllama:
@@ -57,6 +59,7 @@ class FakeOllama:
         self._epoch = 0  # bumped by reset() to release hung requests
         self._closing = threading.Event()
         self.calls: Counter[str] = Counter()
+        self._bodies: deque[tuple[str, dict[str, Any]]] = deque(maxlen=BODIES_KEPT)
         self.abandoned_streams = 0  # streamed answers whose client left before the end
         self._starlette = self._build_app()
 
@@ -82,6 +85,7 @@ class FakeOllama:
         with self._cond:
             self._config = default_config()
             self.calls.clear()
+            self._bodies.clear()
             self.abandoned_streams = 0
             self._loaded.clear()
             self._epoch += 1
@@ -91,6 +95,12 @@ class FakeOllama:
         """Requests received (failed ones included) on ``path``, or on all paths."""
         with self._cond:
             return self.calls[path] if path is not None else sum(self.calls.values())
+
+    def received(self, path: str) -> list[dict[str, Any]]:
+        """JSON object bodies of the requests on inference route ``path`` since the last reset, oldest
+        first (the last `BODIES_KEPT` over all routes; other bodies are not kept)."""
+        with self._cond:
+            return [copy.deepcopy(body) for seen, body in self._bodies if seen == path]
 
     def wait_for_calls(self, count: int, path: str | None = None, timeout: float = 5.0) -> bool:
         """Block until at least ``count`` requests arrived (on ``path``); timeout in seconds."""
@@ -172,6 +182,7 @@ class FakeOllama:
                 await self._hang_gate()
                 cfg = self.config()
                 if path in INFERENCE_PATHS:
+                    self._keep_body(path, await request.body())  # cached: the handler reads it again
                     await pause(float(cfg["first_byte_delay_ms"]), self.closing)
                     failure = self._take_failure()
                     if failure is not None:
@@ -184,6 +195,15 @@ class FakeOllama:
                 raise
 
         return endpoint
+
+    def _keep_body(self, path: str, raw: bytes) -> None:
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return
+        if isinstance(body, dict):
+            with self._cond:
+                self._bodies.append((path, body))
 
     def _build_app(self) -> Starlette:
         routes = [Route(path, self._endpoint(path, handler, fake_native.native_error), methods=methods)
@@ -206,7 +226,7 @@ class FakeOllama:
                 self.configure(**await read_json_object(request, "config", empty_message="missing request body"))
             except RequestError as err:
                 return json_response({"error": err.message}, err.status)
-            except KeyError as err:
+            except (KeyError, ValueError) as err:
                 return json_response({"error": str(err.args[0])}, 400)
         return json_response(self.config())
 
