@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     hardware = commands.add_parser("hardware", help="what this machine has, and the tuning recommended for it")
     hardware.add_argument("--json", action="store_true", help="print JSON (the same as GET /-/hardware)")
 
+    tune = commands.add_parser("tune", help="measure which thread count runs your model fastest here")
+    tune.add_argument("--model", help="the model to measure (default: the newest that can generate text)")
+    tune.add_argument("--upstream", help="Ollama's address (default: the running proxy's upstream, else the setting)")
+    tune.add_argument("--runs", type=int, default=3, help="measured runs per thread count, after one warm-up")
+    tune.add_argument("--apply", action="store_true", help="keep the winner as tuning.num_thread and restart Ollama")
+    tune.add_argument("--json", action="store_true", help="print only the result as JSON")
+
     commands.add_parser("doctor", help="check the binary, upstream, ports, cache directory and tuning; say what to fix")
 
     clear = commands.add_parser("clear", help="remove cached entries (all, or one model's)")
@@ -74,6 +81,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _stats(settings, args.url, args.json)
     if args.command == "hardware":
         return _hardware(settings, args.json)
+    if args.command == "tune":
+        from core.tune_command import run_tune
+
+        return run_tune(settings, model=args.model, upstream=args.upstream, runs=args.runs, apply=args.apply,
+                        as_json=args.json)
     if args.command == "doctor":
         from core.doctor import check, format_findings
 

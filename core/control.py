@@ -23,6 +23,7 @@ from core import token as tokens
 from core.hardware_report import hardware_json
 from core.keys import normalize_model
 from core.metrics import CONTENT_TYPE, render_prometheus
+from core.tuning import TuningError
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -73,6 +74,46 @@ def control_app(engine: Engine) -> Starlette:
         if refusal is not None:
             return JSONResponse({"error": refusal}, status_code=409)
         return JSONResponse({"ollama": engine.supervisor.to_json()})
+
+    async def json_body(request: Request) -> dict[str, Any] | Response:
+        try:
+            body = await request.json() if await request.body() else {}
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+        return body
+
+    async def tune(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse(engine.tuning_control.status)
+        if (answer := refused(request)) is not None:
+            return answer
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        model, runs, apply = body.get("model"), body.get("runs", 3), body.get("apply", False)
+        if (model is not None and not isinstance(model, str)) or not isinstance(runs, int) or runs < 1 \
+                or not isinstance(apply, bool):
+            return JSONResponse({"error": "expected {\"model\": name (optional), \"runs\": a whole number from 1, "
+                                 "\"apply\": true or false}"}, status_code=400)
+        if not engine.tuning_control.start(model, runs, apply):
+            return JSONResponse({"error": "a measurement is already running"}, status_code=409)
+        return JSONResponse(engine.tuning_control.status, status_code=202)
+
+    async def tuning(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        threads = body.get("num_thread")
+        if not isinstance(threads, int) or isinstance(threads, bool):
+            return JSONResponse({"error": "expected {\"num_thread\": a whole number}"}, status_code=400)
+        try:
+            return JSONResponse(await engine.tuning_control.apply_threads(threads))
+        except TuningError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
 
     async def hardware(request: Request) -> Response:
         return JSONResponse(hardware_json(engine.hardware, engine.tuning))
@@ -137,6 +178,8 @@ def control_app(engine: Engine) -> Starlette:
             Route("/-/entries", entries),
             Route("/-/hardware", hardware),
             Route("/-/ollama/restart", restart_ollama, methods=["POST"]),
+            Route("/-/tune", tune, methods=["GET", "POST"]),
+            Route("/-/tuning", tuning, methods=["POST"]),
             Route("/-/entries/{key}", delete_entry, methods=["DELETE"]),
             Route("/-/clear", clear, methods=["POST"]),
         ],

@@ -29,6 +29,7 @@ from core.stats import Stats
 from core.store import NullStore, Store, StoreError
 from core.supervisor import Supervisor
 from core.tuned import detect_and_recommend
+from core.tuning_control import TuningControl
 from core.tuning import output_settings
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class Engine:
             manage=settings["ollama.manage"], binary=startup.binary, upstream=settings["proxy.upstream"],
             shown_upstream=self.proxy.shown_upstream, env={**self.tuning.env, **settings["ollama.env"]},
             log_path=startup.log_path)
+        self.tuning_control = TuningControl(self)
         self._housekeeping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -86,6 +88,7 @@ class Engine:
         self.stopping.set()
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        await self.tuning_control.stop()
         await self.proxy.aclose()
         await self.supervisor.stop()
         self._save()
@@ -144,6 +147,7 @@ class Engine:
         snapshot["resources"] = resources
         snapshot["hot"] = {"entries": len(self.proxy.hot), "bytes": self.proxy.hot.bytes}
         snapshot["ollama"] = self.supervisor.to_json()
+        snapshot["tune"] = self.tuning_control.status
         return snapshot
 
     def _measure(self) -> tuple[int | None, int | None, dict[str, Any]]:
