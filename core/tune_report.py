@@ -48,7 +48,7 @@ def format_table(result: TuneResult) -> str:
     else:
         gain = (best.tokens_per_s / slowest.tokens_per_s - 1) * 100 if slowest.tokens_per_s > 0 else 0.0
         lines.append(f"Best: {threads} at {_speed(best.tokens_per_s)} tokens/s, {gain:.0f} % faster than the"
-                     f" slowest ({slowest.num_thread} threads).")
+                     f" slowest ({slowest.num_thread} thread{'s' if slowest.num_thread != 1 else ''}).")
     return "\n".join(lines)
 
 
