@@ -137,7 +137,7 @@ class Supervisor:
             case Terminate(pid=pid):
                 self._signal(pid, signal.SIGTERM)
             case Kill(pid=pid):
-                self._signal(pid, signal.SIGKILL)
+                self._signal(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
             case ScheduleCheck(after_s=after, seq=seq):
                 loop.call_later(after, lambda: self._spawn_task(self._check(seq)))
             case Wait(until=until):
@@ -162,7 +162,7 @@ class Supervisor:
         try:
             process = await asyncio.create_subprocess_exec(
                 self.binary.path, "serve", env={**os.environ, **self.env}, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True)
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=os.name == "posix")
         except OSError as error:
             self._exited.set()
             self._feed(SpawnFailed(f"{self.binary.path}: {error.strerror or error}"))
@@ -184,9 +184,13 @@ class Supervisor:
         self._exited.set()
         self._feed(Exited(process.pid, code))
 
-    def _signal(self, pid: int, sig: signal.Signals) -> None:
+    def _signal(self, pid: int, sig: int) -> None:
         try:
-            os.killpg(pid, sig)  # its own session: the runners it started go too
+            if hasattr(os, "killpg"):
+                os.killpg(pid, sig)  # its own session: the runners it started go too
+            elif self._process is not None and self._process.pid == pid:
+                # Windows: no process groups to signal; terminate() and kill() both end the process
+                self._process.terminate() if sig == signal.SIGTERM else self._process.kill()
         except ProcessLookupError:
             pass
 

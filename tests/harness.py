@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,10 +49,16 @@ class RunningProxy:
 
 
 @contextmanager
-def proxy_in_thread(upstream: str, **flags: str) -> Iterator[RunningProxy]:
-    """The proxy served by uvicorn in a background thread of this process (fast, and its engine is reachable)."""
+def proxy_in_thread(upstream: str, configure: Callable[[_Server], None] | None = None,
+                    **flags: str) -> Iterator[RunningProxy]:
+    """The proxy served by uvicorn in a background thread of this process (fast, and its engine is reachable).
+
+    ``configure`` may adjust the server before it starts (e.g. a faster supervision policy).
+    """
     settings = load({"proxy.port": "0", "proxy.upstream": upstream, **flags})
     server = build_server(settings)
+    if configure is not None:
+        configure(server)
     thread = threading.Thread(target=server.run, name="ollacache-proxy", daemon=True)
     thread.start()
     while not server.ready.wait(0.05):

@@ -16,7 +16,9 @@ import psutil
 import pytest
 
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import ROOT, RunningProxy, proxy_process
+from core.server import _Server
+from core.supervision import Policy
+from tests.harness import ROOT, RunningProxy, proxy_in_thread, proxy_process
 
 FAKE_OLLAMA = str(ROOT / "tests" / "fakes" / "bin" / "ollama")
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
@@ -173,3 +175,34 @@ def test_settings_applied_to_a_supervised_ollama_are_part_of_the_key(upstream: t
         wait_for(running(proxy), "Ollama to run")
         supervised_key = http.post("/api/chat", json=CHAT).headers["x-cache-key"]
     assert supervised_key != attached_key
+
+
+QUICK = Policy(check_interval_s=0.2, startup_check_interval_s=0.1, health_timeout_s=0.5, hang_checks=2,
+               hang_timeout_s=1.0, terminate_grace_s=1.0)
+
+
+def quick_supervision(server: _Server) -> None:
+    server.engine.supervisor.policy = QUICK  # the same machine, on a shorter clock
+
+
+def test_a_hung_ollama_is_terminated_and_restarted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLACACHE_MANAGE_OLLAMA", "auto")
+    monkeypatch.setenv("OLLACACHE_OLLAMA_BINARY", FAKE_OLLAMA)
+    upstream = f"http://127.0.0.1:{free_port()}"
+    with proxy_in_thread(upstream, configure=quick_supervision) as proxy:
+        first = wait_for(running(proxy), "Ollama to run")
+        httpx.post(upstream + "/_fake/hang")
+        again = wait_for(running(proxy, not_pid=first["pid"]), "the hung Ollama to be replaced")
+    assert again["restarts"] == 1
+    assert not psutil.pid_exists(first["pid"]) or psutil.Process(first["pid"]).status() == psutil.STATUS_ZOMBIE
+
+
+def test_an_ollama_ignoring_sigterm_is_killed_after_the_grace_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLACACHE_MANAGE_OLLAMA", "auto")
+    monkeypatch.setenv("OLLACACHE_OLLAMA_BINARY", FAKE_OLLAMA)
+    monkeypatch.setenv("FAKE_OLLAMA_IGNORE_TERM", "1")
+    upstream = f"http://127.0.0.1:{free_port()}"
+    with proxy_in_thread(upstream, configure=quick_supervision) as proxy:
+        state = wait_for(running(proxy), "Ollama to run")
+    assert not psutil.pid_exists(state["pid"]) or psutil.Process(state["pid"]).status() == psutil.STATUS_ZOMBIE
+    assert "ignoring" in Path(state["log"]).read_text()  # it did get SIGTERM first, then SIGKILL
