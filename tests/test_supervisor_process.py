@@ -206,3 +206,19 @@ def test_an_ollama_ignoring_sigterm_is_killed_after_the_grace_period(monkeypatch
         state = wait_for(running(proxy), "Ollama to run")
     assert not psutil.pid_exists(state["pid"]) or psutil.Process(state["pid"]).status() == psutil.STATUS_ZOMBIE
     assert "ignoring" in Path(state["log"]).read_text()  # it did get SIGTERM first, then SIGKILL
+
+
+def test_five_quick_crashes_give_up_with_the_last_lines_of_the_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLACACHE_MANAGE_OLLAMA", "auto")
+    monkeypatch.setenv("OLLACACHE_OLLAMA_BINARY", FAKE_OLLAMA)
+    monkeypatch.setenv("FAKE_OLLAMA_EXIT_AT_START", "3")
+
+    def crash_quickly(server: _Server) -> None:
+        server.engine.supervisor.policy = Policy(backoff_initial_s=0.05, backoff_max_s=0.2, startup_check_interval_s=0.1)
+
+    with proxy_in_thread(f"http://127.0.0.1:{free_port()}", configure=crash_quickly) as proxy:
+        state = wait_for(lambda: (s := ollama_state(proxy))["state"] == "failed" and s, "supervision to give up")
+        assert httpx.post(proxy.url + "/-/ollama/restart").status_code == 401
+    assert state["restarts"] == 4 and "status 3" in state["last_exit"]
+    assert state["reason"].startswith("crashed 5 times within 120 s, not restarting")
+    assert any("FAKE_OLLAMA_EXIT_AT_START" in line for line in state["log_tail"])
