@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from core import __version__
+from core import runtime
 from core import token as tokens
 from core.report import format_stats
 from core.settings import SPECS, Settings, SettingError, load
@@ -96,7 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _control_url(settings: Settings, url: str | None) -> str:
-    return (url or settings.url).rstrip("/")
+    """The given address, else where a running engine said it serves, else the settings' address."""
+    return (url or runtime.engine_url(settings.config_dir, settings.url)).rstrip("/")
 
 
 def _stats(settings: Settings, url: str | None, as_json: bool) -> int:

@@ -93,9 +93,9 @@ def control_app(engine: Engine) -> Starlette:
         if isinstance(body, Response):
             return body
         model, runs, apply = body.get("model"), body.get("runs", 3), body.get("apply", False)
-        if (model is not None and not isinstance(model, str)) or not isinstance(runs, int) or runs < 1 \
-                or not isinstance(apply, bool):
-            return JSONResponse({"error": "expected {\"model\": name (optional), \"runs\": a whole number from 1, "
+        if (model is not None and (not isinstance(model, str) or not model.strip())) or not isinstance(runs, int) \
+                or isinstance(runs, bool) or not 1 <= runs <= 100 or not isinstance(apply, bool):
+            return JSONResponse({"error": "expected {\"model\": name (optional), \"runs\": a whole number from 1 to 100, "
                                  "\"apply\": true or false}"}, status_code=400)
         if not engine.tuning_control.start(model, runs, apply):
             return JSONResponse({"error": "a measurement is already running"}, status_code=409)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from core import runtime
 from core.ollama_binary import find_ollama, install_hint
 from core.settings import Settings
 from core.startup import answers, port_free
@@ -52,16 +53,19 @@ def check(settings: Settings, env: dict[str, str] | None = None) -> list[Finding
     else:
         where = f"ollama.binary = {settings['ollama.binary']} does not exist" if settings["ollama.binary"] else \
             "not on PATH nor in the usual install locations"
-        findings.append(Finding("ollama binary", "warn" if manage == "never" else "fail", where, install_hint()))
+        serving = answers(settings["proxy.upstream"])  # an Ollama elsewhere (a container, a service) is fine
+        findings.append(Finding("ollama binary", "warn" if manage == "never" or serving else "fail", where,
+                                install_hint()))
 
-    health = _get_json(f"{settings.url}/-/health")
+    url = runtime.engine_url(settings.config_dir, settings.url)
+    health = _get_json(f"{url}/-/health")
     upstream = str((health or {}).get("proxy", {}).get("upstream") if health else settings["proxy.upstream"])  # type: ignore[union-attr]
     if health is not None:
         ollama = health.get("ollama", {})
-        findings.append(Finding("proxy", "ok", f"Ollacache answers at {settings.url} ({health.get('status')}); "
+        findings.append(Finding("proxy", "ok", f"Ollacache answers at {url} ({health.get('status')}); "
                                 f"Ollama {ollama.get('state')}: {ollama.get('reason')}"))  # type: ignore[union-attr]
     elif port_free(settings["proxy.host"], settings["proxy.port"]):
-        findings.append(Finding("proxy", "warn", f"no Ollacache proxy runs at {settings.url}",
+        findings.append(Finding("proxy", "warn", f"no Ollacache proxy runs at {url}",
                                 "start it with `ollacache serve` (or `make run`)"))
     else:
         findings.append(Finding("proxy", "fail", f"port {settings['proxy.port']} is taken by something else",
@@ -77,8 +81,8 @@ def check(settings: Settings, env: dict[str, str] | None = None) -> list[Finding
                                 "or set --upstream"))
 
     findings.append(_cache_dir(settings.cache_dir))
-    findings.append(_tuning(settings))
-    findings.append(_bypass(settings, health, env))
+    findings.append(_tuning(settings, health))
+    findings.append(_bypass(url, health, env))
     return findings
 
 
@@ -93,7 +97,7 @@ def _cache_dir(directory: Path) -> Finding:
     return Finding("cache directory", "ok", str(directory))
 
 
-def _tuning(settings: Settings) -> Finding:
+def _tuning(settings: Settings, health: dict[str, object] | None) -> Finding:
     try:
         _, recommendation = detect_and_recommend(settings)
     except TuningError as error:
@@ -104,21 +108,26 @@ def _tuning(settings: Settings) -> Finding:
                        "Ollama reloads a model whenever a request's num_thread differs from the loaded one, so "
                        "clients reaching Ollama directly make it reload back and forth; prefer a supervised "
                        "Ollama, whose environment carries the tuning")
+    ollama = health.get("ollama") if health else None
+    if isinstance(ollama, dict) and ollama.get("state") == "attached":
+        return Finding("tuning", "warn", "Ollama runs on its own, so its environment is not Ollacache's to tune",
+                       f"start it with {env}, let Ollacache start it (ollama.manage = auto), or use "
+                       "--inject-options (see the README for the reload caveat)")
     return Finding("tuning", "ok", f"applied through a supervised Ollama's environment: {env}")
 
 
-def _bypass(settings: Settings, health: dict[str, object] | None, env: dict[str, str]) -> Finding:
-    proxy_port = urlsplit(settings.url).port
+def _bypass(url: str, health: dict[str, object] | None, env: dict[str, str]) -> Finding:
+    proxy_port = urlsplit(url).port
     ollama_host = env.get("OLLAMA_HOST", "")
     if ollama_host and str(proxy_port) not in ollama_host:
         return Finding("clients", "warn", f"OLLAMA_HOST={ollama_host} in this environment points past the proxy",
-                       f"set OLLAMA_HOST={settings.url} so the ollama CLI and clients go through the cache")
+                       f"set OLLAMA_HOST={url} so the ollama CLI and clients go through the cache")
     takeover = bool(health and isinstance(health.get("takeover"), dict) and health["takeover"].get("on"))  # type: ignore[union-attr]
     if not takeover and proxy_port != OLLAMA_DEFAULT_PORT and answers(f"http://127.0.0.1:{OLLAMA_DEFAULT_PORT}"):
         return Finding("clients", "warn", f"Ollama answers on its default port {OLLAMA_DEFAULT_PORT}, so tools "
                        "using the default address bypass the cache",
-                       f"point them at {settings.url}, or let Ollacache start Ollama with port takeover on")
-    return Finding("clients", "ok", f"no sign of clients bypassing the proxy at {settings.url}")
+                       f"point them at {url}, or let Ollacache start Ollama with port takeover on")
+    return Finding("clients", "ok", f"no sign of clients bypassing the proxy at {url}")
 
 
 def format_findings(findings: list[Finding]) -> str:

@@ -17,12 +17,14 @@ from collections.abc import Generator
 
 import uvicorn
 
+from core import runtime
 from core.engine import Engine
 from core.settings import Settings
 from core.startup import prepare
 from core.tuning import TuningError
 
-HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP (the terminal closed) ends serve as cleanly as SIGTERM, stopping the Ollama it started
+HANDLED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 GRACEFUL_SHUTDOWN_S = 10
 
 
@@ -44,6 +46,7 @@ class _Server(uvicorn.Server):
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
         self.url = self.engine.url = f"http://{host}:{port}"
+        runtime.write_url(self.engine.settings.config_dir, self.url)
         print(f"ollacache: serving on {self.url} (upstream {self.engine.proxy.shown_upstream})", flush=True)
         self.ready.set()
 
@@ -97,8 +100,10 @@ def serve(settings: Settings) -> int:
         server.run()
     except SystemExit:  # uvicorn exits when it cannot bind; say which setting to change
         pass
+    finally:
+        runtime.remove(settings.config_dir)
     if not server.started:
-        print(f"ollacache: could not listen on {settings['proxy.host']}:{settings['proxy.port']} "
+        print(f"ollacache: could not listen on {server.config.host}:{server.config.port} "
               "(is the port in use? choose another with --port or OLLACACHE_PORT)", file=sys.stderr)
         return 1
     return 0

@@ -5,13 +5,16 @@ This runs once, before the proxy binds, because port takeover changes where the 
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import platformdirs
 
+from core.hostcheck import local_addresses
 from core.ollama_binary import Found, find_ollama
 from core.settings import APP_NAME, Settings
 from core.takeover import OLLAMA_DEFAULT_PORT, Plan, plan
@@ -49,6 +52,22 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def should_start(manage: str, binary_found: bool, answered: bool, local: bool) -> bool:
+    """Whether Ollacache starts Ollama: only one for this machine; a remote upstream is attached to or not at all."""
+    return binary_found and local and (manage == "always" or (manage == "auto" and not answered))
+
+
+def is_local(host: str) -> bool:
+    """Whether ``host`` names this machine (loopback, or one of its interface addresses)."""
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host.lower() == socket.gethostname().lower()
+    return address.is_loopback or address.is_unspecified or host in local_addresses()
+
+
 def log_dir(settings: Settings) -> Path:
     return Path(settings["log.dir"]) if settings["log.dir"] else Path(platformdirs.user_log_dir(APP_NAME))
 
@@ -59,7 +78,7 @@ def prepare(settings: Settings) -> Startup:
     binary = find_ollama(settings["ollama.binary"]) if manage != "never" else None
     upstream = settings["proxy.upstream"]
     answered = answers(upstream)
-    will_start = binary is not None and (manage == "always" or (manage == "auto" and not answered))
+    will_start = should_start(manage, binary is not None, answered, is_local(urlsplit(upstream).hostname or ""))
     decided = plan(setting_on=settings["ollama.port_takeover"], will_start_ollama=will_start,
                    default_port_free=will_start and port_free("127.0.0.1", OLLAMA_DEFAULT_PORT),
                    proxy_host=settings["proxy.host"], proxy_port=settings["proxy.port"], upstream=upstream)

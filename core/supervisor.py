@@ -9,10 +9,12 @@ every outcome back as an event. All of it runs on the engine's event loop; times
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import logging.handlers
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,6 +29,7 @@ from core.supervision import (POLICY, Action, Event, Exited, HealthFailed, Healt
                               StopRequested, Supervision, Terminate, Tick, Wait, step)
 
 log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 LOG_BYTES = 10 * 2**20  # one Ollama log file, before it is rotated
 LOG_BACKUPS = 3
 TAIL_LINES = 40  # lines of Ollama's output kept in memory for health and the dashboard
@@ -38,6 +41,12 @@ def ollama_host(upstream: str) -> str:
     host = parts.hostname or "127.0.0.1"
     host = f"[{host}]" if ":" in host else host
     return f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM it if Ollacache dies, even by SIGKILL, so no Ollama is orphaned."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def open_log(path: Path) -> logging.Logger:
@@ -67,7 +76,8 @@ class Supervisor:
         self.binary = binary
         self.upstream = upstream
         self.shown_upstream = shown_upstream
-        self.env = {**env, "OLLAMA_HOST": ollama_host(upstream)}
+        self.env: dict[str, str] = {}
+        self.set_env(env)
         self.log_path = log_path
         self.policy = policy
         self.on_report = on_report
@@ -79,7 +89,19 @@ class Supervisor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refusal: str | None = None
         self._client: httpx.AsyncClient | None = None
+        self._checks: set[asyncio.TimerHandle] = set()
+        self._stopped = False
         self._exited = asyncio.Event()
+
+    def set_env(self, env: Mapping[str, str]) -> None:
+        """The environment for the next start; ``OLLAMA_HOST`` always names the upstream address."""
+        self.env = {**env, "OLLAMA_HOST": ollama_host(self.upstream)}
+
+    @property
+    def supervising(self) -> bool:
+        """Whether Ollacache runs (or will run again) its own Ollama, as opposed to attaching or not managing."""
+        return self.sv.owned or self.sv.state in ("starting", "backing-off") or (
+            self.sv.state == "failed" and self.binary is not None and self.manage != "never")
 
     @property
     def pid(self) -> int | None:
@@ -105,8 +127,11 @@ class Supervisor:
         self._feed(StopRequested())
         if self._process is not None and self._process.returncode is None:
             await asyncio.wait_for(self._exited.wait(), self.policy.terminate_grace_s + 5)
+        self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
+        for handle in self._checks:
+            handle.cancel()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -139,7 +164,8 @@ class Supervisor:
             case Kill(pid=pid):
                 self._signal(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
             case ScheduleCheck(after_s=after, seq=seq):
-                loop.call_later(after, lambda: self._spawn_task(self._check(seq)))
+                self._checks = {handle for handle in self._checks if not handle.cancelled()}
+                self._checks.add(loop.call_later(after, lambda: self._spawn_task(self._check(seq))))
             case Wait(until=until):
                 if self._timer is not None:
                     self._timer.cancel()
@@ -152,6 +178,9 @@ class Supervisor:
                 self._refusal = reason
 
     def _spawn_task(self, coroutine: Any) -> None:
+        if self._stopped:
+            coroutine.close()
+            return
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -162,7 +191,8 @@ class Supervisor:
         try:
             process = await asyncio.create_subprocess_exec(
                 self.binary.path, "serve", env={**os.environ, **self.env}, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=os.name == "posix")
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=os.name == "posix",
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         except OSError as error:
             self._exited.set()
             self._feed(SpawnFailed(f"{self.binary.path}: {error.strerror or error}"))

@@ -7,6 +7,7 @@ import sys
 
 import httpx
 
+from core import runtime
 from core import token as tokens
 from core.config_file import write_setting
 from core.hardware import detect
@@ -20,7 +21,8 @@ EXIT_FAILED = 1
 def resolve_upstream(settings: Settings, given: str | None) -> str:
     """Ollama's own address: never an Ollacache proxy, whose cache would answer every run after the first."""
     upstream = (given or settings["proxy.upstream"]).rstrip("/")
-    for address in (upstream, settings.url):
+    engine = runtime.engine_url(settings.config_dir, settings.url)
+    for address in (upstream, engine):
         try:
             health = httpx.get(f"{address}/-/health", timeout=2.0).json()
         except (httpx.HTTPError, ValueError):
@@ -30,7 +32,7 @@ def resolve_upstream(settings: Settings, given: str | None) -> str:
             print(f"ollacache: {upstream} is an Ollacache proxy; measuring its upstream {behind} instead",
                   file=sys.stderr)
             return str(behind)
-        if address == settings.url and behind and given is None:
+        if address == engine and behind and given is None:
             return str(behind)
     return upstream
 
@@ -49,19 +51,27 @@ def run_tune(settings: Settings, *, model: str | None, upstream: str | None, run
         print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(json.dumps(result.to_json()) if as_json else format_table(result))
-    if apply:
-        _apply(settings, result.best.num_thread)
-    return 0
+    return _apply(settings, result.best.num_thread) if apply else 0
 
 
-def _apply(settings: Settings, num_thread: int) -> None:
-    path = write_setting(settings.config_dir, "tuning.num_thread", num_thread)
+def _apply(settings: Settings, num_thread: int) -> int:
+    try:
+        path = write_setting(settings.config_dir, "tuning.num_thread", num_thread)
+    except (OSError, ValueError) as error:
+        print(f"ollacache: could not keep tuning.num_thread = {num_thread}: {error}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"kept tuning.num_thread = {num_thread} in {path}", file=sys.stderr)
     token = tokens.read(settings.config_dir)
+    engine = runtime.engine_url(settings.config_dir, settings.url)
     try:
-        answer = httpx.post(f"{settings.url}/-/tuning", json={"num_thread": num_thread}, timeout=60.0,
+        answer = httpx.post(f"{engine}/-/tuning", json={"num_thread": num_thread}, timeout=60.0,
                             headers={"authorization": f"Bearer {token}"} if token else {})
-        outcome = answer.json().get("ollama_restart") or answer.json().get("error")
+        reply = answer.json()
     except (httpx.HTTPError, ValueError):
-        outcome = "no proxy running; the next `ollacache serve` starts Ollama with it"
-    print(f"Ollama: {outcome}", file=sys.stderr)
+        print("Ollama: no proxy running; the next `ollacache serve` starts Ollama with it", file=sys.stderr)
+        return 0
+    if answer.status_code != 200:
+        print(f"ollacache: the running proxy refused the new thread count: {reply.get('error')}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Ollama: {reply.get('ollama_restart')}", file=sys.stderr)
+    return 0

@@ -43,8 +43,11 @@ def format_table(result: TuneResult) -> str:
     lines.append("")
     threads = f"{best.num_thread} thread{'s' if best.num_thread != 1 else ''}"
     slowest = min(result.results, key=lambda row: (row.tokens_per_s, row.num_thread))
-    if slowest is best:
+    if len(result.results) == 1:
         lines.append(f"Best: {threads} at {_speed(best.tokens_per_s)} tokens/s (the only thread count measured).")
+    elif slowest.tokens_per_s >= best.tokens_per_s:
+        lines.append(f"Best: {threads} at {_speed(best.tokens_per_s)} tokens/s; every thread count ran as fast,"
+                     " so the fewest threads win.")
     else:
         gain = (best.tokens_per_s / slowest.tokens_per_s - 1) * 100 if slowest.tokens_per_s > 0 else 0.0
         lines.append(f"Best: {threads} at {_speed(best.tokens_per_s)} tokens/s, {gain:.0f} % faster than the"

@@ -37,13 +37,19 @@ class TuningControl:
         engine = self.engine
         overrides = {name: engine.settings[name] for name in SETTINGS if engine.settings[name] is not None}
         engine.tuning = recommend(engine.hardware, {**overrides, "tuning.num_thread": num_thread})
-        engine.supervisor.env.update(engine.tuning.env)
-        engine.supervisor.env.update(engine.settings["ollama.env"])
+        engine.supervisor.set_env({**engine.tuning.env, **engine.settings["ollama.env"]})
         if engine.proxy.inject_threads is not None:
             engine.proxy.inject_threads = num_thread
-        refusal = await engine.supervisor.restart() if engine.supervisor.pid is not None else \
-            "Ollama is not supervised by Ollacache: restart it yourself with LLAMA_ARG_THREADS set"
-        return {"num_thread": num_thread, "ollama_restart": refusal or "restarted"}
+        reply: dict[str, Any] = {"num_thread": num_thread}
+        if "LLAMA_ARG_THREADS" in engine.settings["ollama.env"]:
+            reply["note"] = "ollama.env sets LLAMA_ARG_THREADS, which wins over this value"
+        if not engine.supervisor.supervising:
+            reply["ollama_restart"] = ("Ollama is not supervised by Ollacache: restart it yourself with "
+                                       f"LLAMA_ARG_THREADS={num_thread}")
+            return reply
+        refusal = await engine.supervisor.restart()
+        reply["ollama_restart"] = refusal or "restarting with the new environment"
+        return reply
 
     def start(self, model: str | None, runs: int, apply: bool) -> bool:
         """Begin a measurement unless one is running; returns whether it began."""
@@ -65,11 +71,16 @@ class TuningControl:
         except TuneError as error:
             self.status = {"state": "failed", "error": str(error)}
             return
-        self.status = {"state": "done", "result": result.to_json()}
+        status: dict[str, Any] = {"state": "done", "result": result.to_json()}
         if apply:
             best = result.best.num_thread
-            write_setting(engine.settings.config_dir, "tuning.num_thread", best)
-            self.status["applied"] = await self.apply_threads(best)
+            try:
+                write_setting(engine.settings.config_dir, "tuning.num_thread", best)
+                status["applied"] = await self.apply_threads(best)
+            except (OSError, ValueError) as error:  # TuningError is a ValueError
+                status = {"state": "failed", "result": result.to_json(),
+                          "error": f"measured, but could not apply {best} threads: {error}"}
+        self.status = status
 
     async def stop(self) -> None:
         if self._task is not None:

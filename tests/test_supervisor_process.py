@@ -222,3 +222,49 @@ def test_five_quick_crashes_give_up_with_the_last_lines_of_the_log(monkeypatch: 
     assert state["restarts"] == 4 and "status 3" in state["last_exit"]
     assert state["reason"].startswith("crashed 5 times within 120 s, not restarting")
     assert any("FAKE_OLLAMA_EXIT_AT_START" in line for line in state["log_tail"])
+
+
+def test_client_commands_find_an_engine_wherever_it_listens(upstream: tuple[FakeOllama, str]) -> None:
+    import subprocess
+    import sys
+
+    with proxy_process(upstream[1]) as proxy:  # --port 0: not where the settings say
+        stats = subprocess.run([sys.executable, "-m", "core", "stats"], cwd=ROOT, capture_output=True, text=True,
+                               timeout=120)
+    assert stats.returncode == 0 and proxy.url in stats.stdout
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGHUP])
+def test_ollama_does_not_outlive_serve_however_it_ends(how: signal.Signals) -> None:
+    context, _ = supervised()
+    with context as proxy:
+        pid = wait_for(running(proxy), "Ollama to run")["pid"]
+        assert proxy.process is not None
+        proxy.process.send_signal(how)
+        proxy.process.wait(timeout=60)
+        wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+                 "Ollama to end with serve")
+    if how == signal.SIGHUP:
+        assert proxy.process.returncode == 0
+
+
+def test_a_new_thread_count_never_moves_ollama_off_the_upstream() -> None:
+    context, upstream = supervised(env={"OLLACACHE_OLLAMA_ENV": f"OLLAMA_HOST=127.0.0.1:{free_port()}"})
+    with context as proxy:
+        first = wait_for(running(proxy), "Ollama to run")
+        assert httpx.get(upstream + "/_fake/env").json()["env"]["OLLAMA_HOST"] == upstream.removeprefix("http://")
+        reply = httpx.post(proxy.url + "/-/tuning", json={"num_thread": 1}, headers=proxy.auth).json()
+        assert reply["ollama_restart"].startswith("restarting")
+        wait_for(running(proxy, not_pid=first["pid"]), "Ollama to restart")
+        env = httpx.get(upstream + "/_fake/env").json()["env"]
+    assert env["OLLAMA_HOST"] == upstream.removeprefix("http://") and env["LLAMA_ARG_THREADS"] == "1"
+
+
+def test_a_remote_upstream_is_never_started_here() -> None:
+    from core.startup import is_local, should_start
+
+    assert is_local("127.0.0.1") and is_local("localhost") and is_local("::1")
+    assert not is_local("192.0.2.10") and not is_local("ollama.example.com")
+    assert should_start("auto", binary_found=True, answered=False, local=True)
+    assert not should_start("auto", binary_found=True, answered=False, local=False)
+    assert not should_start("always", binary_found=True, answered=False, local=False)
