@@ -152,6 +152,9 @@ def test_doctor_checks_everything_and_says_what_to_fix(upstream: tuple[FakeOllam
         in healthy.stdout
     assert "[warn] clients" in bypassed.stdout and f"OLLAMA_HOST={proxy.url}" in bypassed.stdout
     assert "[warn] tuning" in bypassed.stdout and "reload" in bypassed.stdout
+    elsewhere = ollacache("doctor", env={"OLLACACHE_UPSTREAM": upstream[1], "OLLACACHE_MANAGE_OLLAMA": "auto",
+                                         "OLLACACHE_OLLAMA_BINARY": str(tmp_path / "none")})
+    assert "[warn] ollama binary" in elsewhere.stdout  # Ollama answers, so a missing local binary is no failure
     (tmp_path / "file").write_text("")
     broken = ollacache("doctor", env={"OLLACACHE_UPSTREAM": "http://127.0.0.1:9", "OLLACACHE_PORT": "9",
                                       "OLLACACHE_CACHE_DIR": str(tmp_path / "file" / "cache")})
