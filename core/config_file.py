@@ -15,7 +15,7 @@ def write_setting(config_dir: Path, name: str, value: Any) -> Path:
     The file and directory are created private to the user (0600/0700) and replaced atomically.
     """
     config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = config_dir / "config.toml"
+    path = (config_dir / "config.toml").resolve()  # a symlinked file (dotfiles) is updated where it lives
     document = tomlkit.parse(path.read_text()) if path.exists() else tomlkit.document()
     section, key = name.split(".", 1)
     table = document.get(section)

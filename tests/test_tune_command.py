@@ -89,3 +89,18 @@ def test_the_control_api_measures_in_the_background(upstream: tuple[FakeOllama, 
         bad = httpx.post(proxy.url + "/-/tune", json={"runs": 0}, headers=proxy.auth)
     assert done["result"]["best"]["num_thread"] == 1 and seen["state"] == "done"
     assert bad.status_code == 400
+
+
+def test_keeping_a_setting_keeps_the_users_file(tmp_path: Path) -> None:
+    from core.config_file import write_setting
+
+    dotfiles = tmp_path / "dotfiles" / "ollacache.toml"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text('# my settings\n[proxy]\nport = 12000  # chosen\n')
+    (tmp_path / "config").mkdir(exist_ok=True)
+    (tmp_path / "config" / "config.toml").symlink_to(dotfiles)
+    write_setting(tmp_path / "config", "tuning.num_thread", 6)
+    text = dotfiles.read_text()
+    assert (tmp_path / "config" / "config.toml").is_symlink()
+    assert "# my settings" in text and "port = 12000  # chosen" in text
+    assert tomllib.loads(text)["tuning"]["num_thread"] == 6
