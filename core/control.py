@@ -56,13 +56,18 @@ def control_app(engine: Engine) -> Starlette:
 
     async def events(request: Request) -> Response:
         async def stream() -> AsyncIterator[bytes]:
-            while not engine.stopping.is_set():
-                snapshot = await engine.snapshot()
-                yield b"event: stats\ndata: " + json.dumps(snapshot).encode() + b"\n\n"
-                try:
-                    await asyncio.wait_for(engine.stopping.wait(), EVENT_INTERVAL_S)
-                except TimeoutError:
-                    pass
+            loop = asyncio.get_running_loop()
+            with engine.events.subscribe() as queue:
+                while not engine.stopping.is_set():
+                    snapshot = await engine.snapshot()
+                    yield b"event: stats\ndata: " + json.dumps(snapshot).encode() + b"\n\n"
+                    due = loop.time() + EVENT_INTERVAL_S
+                    while (left := due - loop.time()) > 0 and not engine.stopping.is_set():
+                        try:
+                            name, payload = await asyncio.wait_for(queue.get(), left)
+                        except TimeoutError:
+                            break
+                        yield f"event: {name}\ndata: ".encode() + json.dumps(payload).encode() + b"\n\n"
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache", "x-accel-buffering": "no"})

@@ -19,6 +19,7 @@ from core import token as tokens
 from core.control import control_app
 from core.diskstore import DiskStore
 from core.cors import CorsRule
+from core.events import EventHub
 from core.gate import Gate
 from core.hostcheck import HostRule, is_loopback_bind
 from core.hot import HotTier
@@ -70,10 +71,14 @@ class Engine:
             self.proxy.key_context = output_settings(self.tuning)
         if settings["tuning.inject_options"]:
             self.proxy.inject_threads = self.tuning.num_thread.value
+        self.events = EventHub()
+        self.proxy.events = self.events
         self.supervisor = Supervisor(
             manage=settings["ollama.manage"], binary=startup.binary, upstream=settings["proxy.upstream"],
             shown_upstream=self.proxy.shown_upstream, env={**self.tuning.env, **settings["ollama.env"]},
-            log_path=startup.log_path)
+            log_path=startup.log_path,
+            on_report=lambda report: self.events.publish(report.name, {
+                "message": report.message, "ollama": self.supervisor.to_json()}))
         self.tuning_control = TuningControl(self)
         self._housekeeping: asyncio.Task[None] | None = None
 

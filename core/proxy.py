@@ -23,6 +23,7 @@ import httpx
 from core.entry import Entry
 from core.hot import HotTier
 from core.cors import CorsRule
+from core.events import EventHub
 from core.gate import Gate
 from core.inject import with_threads
 from core.keys import ROUTES, NotCacheable, Route, cache_key, request_model
@@ -72,6 +73,7 @@ class Proxy:
         self.generation = 0
         self.key_context: dict[str, str] = {}  # output-changing server settings Ollacache applies
         self.inject_threads: int | None = None  # opt-in: num_thread added to requests that set none
+        self.events: EventHub = EventHub()  # the engine's, for entry_did_store
         self._memo: dict[tuple[str, bytes, bytes | None], tuple[str, str, bool]] = {}
         self._memo_bytes = 0
 
@@ -250,6 +252,8 @@ class Proxy:
             return  # a clear or delete came while this answer was on its way
         entry = recorder.entry(key, model, verdict, created=time.time(), finished=finished)
         self.hot.put(entry, entry.created + self.ttl_s if self.ttl_s else 0.0)
+        if self.events:
+            self.events.publish("entry_did_store", entry.info())
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write, entry, recorder.generation))
         self.writes.add(task)
         task.add_done_callback(self.writes.discard)

@@ -64,6 +64,7 @@ class TuningControl:
 
         def progress(event: Progress) -> None:
             self.status["progress"] = event.to_json()
+            engine.events.publish("tune_did_progress", event.to_json())
 
         try:
             result = await measure(engine.settings["proxy.upstream"], model, candidates(engine.hardware), runs,
@@ -81,6 +82,7 @@ class TuningControl:
                 status = {"state": "failed", "result": result.to_json(),
                           "error": f"measured, but could not apply {best} threads: {error}"}
         self.status = status
+        engine.events.publish("tune_did_finish", status)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -113,3 +113,21 @@ def test_totals_and_entries_survive_a_restart(upstream: tuple[FakeOllama, str]) 
         totals = second.stats()["totals"]
     assert (totals["hits"], totals["misses"]) == (3, 1)
     assert upstream[0].total_calls("/api/chat") == 1
+
+
+def test_events_also_name_what_happened(proxy: RunningProxy) -> None:
+    seen: list[tuple[str, dict[str, object]]] = []
+    with httpx.stream("GET", proxy.url + "/-/events", timeout=30) as events:
+        lines = events.iter_lines()
+        assert next(lines) == "event: stats"  # subscribed: what happens from now on is pushed
+        with proxy.client() as http:
+            http.post("/api/chat", json=CHAT)
+        name = "stats"
+        for line in lines:
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: ") and name != "stats":
+                seen.append((name, json.loads(line.removeprefix("data: "))))
+                break
+    assert seen[0][0] == "entry_did_store"
+    assert seen[0][1]["model"] == "llama3.2:latest" and seen[0][1]["route"] == "/api/chat"

@@ -268,3 +268,15 @@ def test_a_remote_upstream_is_never_started_here() -> None:
     assert should_start("auto", binary_found=True, answered=False, local=True)
     assert not should_start("auto", binary_found=True, answered=False, local=False)
     assert not should_start("always", binary_found=True, answered=False, local=False)
+
+
+def test_a_crash_is_pushed_to_event_subscribers_as_ollama_did_exit() -> None:
+    context, upstream = supervised()
+    with context as proxy:
+        wait_for(running(proxy), "Ollama to run")
+        with httpx.stream("GET", proxy.url + "/-/events", timeout=30) as events:
+            lines = events.iter_lines()
+            assert next(lines) == "event: stats"
+            httpx.post(upstream + "/_fake/crash")
+            names = (line.removeprefix("event: ") for line in lines if line.startswith("event: "))
+            assert next(name for name in names if name.startswith("ollama_")) == "ollama_did_exit"
