@@ -21,6 +21,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python bench/hit_latency.py
 	$(BIN)/python bench/hit_throughput.py
+	$(BIN)/python bench/startup.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

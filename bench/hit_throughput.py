@@ -87,13 +87,19 @@ def run_wrk(url: str, script: Path, duration: int, connections: int) -> tuple[di
     return parse_wrk(output), output
 
 
-def proxy_hits(stack: Stack) -> int:
-    """The proxy's hit total, from ``/-/stats``."""
+def proxy_stats(stack: Stack) -> dict[str, Any]:
+    """The proxy's own ``/-/stats``."""
     import urllib.request
     with urllib.request.urlopen(f"{stack.proxy_url}/-/stats", timeout=10) as answer:
-        return int(json.load(answer)["totals"]["hits"])
+        return dict(json.load(answer))
 
 
+def proxy_hits(stack: Stack) -> int:
+    """The proxy's hit total, from ``/-/stats``."""
+    return int(proxy_stats(stack)["totals"]["hits"])
+
+
+TARGET_RSS_MIB = 80  # SPEC §10: proxy RSS after 100,000 hits
 PROXY = "proxy hit"
 NGINX = "nginx (physical floor)"
 FAKE = "fake Ollama (Starlette+generation)"
@@ -123,6 +129,9 @@ def run(duration: int, connections: int, rounds: int, with_fake: bool, profile: 
                 if name == PROXY:
                     figures["proxy_counted_hits"] = proxy_hits(stack) - before
                 results["runs"].append({"target": name, "round": r, **figures, "wrk_output": output})
+        stats = proxy_stats(stack)
+        results["proxy_rss_bytes"] = stats["resources"]["proxy"]["rss_bytes"]
+        results["proxy_total_hits"] = stats["totals"]["hits"]
         if profile is not None:
             results["profile"] = profile_proxy(stack, script, duration, connections, profile)
     results["rows"] = {name: _median_run([run for run in results["runs"] if run["target"] == name])
@@ -193,6 +202,8 @@ def print_report(results: dict[str, Any], raw: bool = False) -> None:
     print(f"proxy counted {proxy['proxy_counted_hits']} hits for wrk's {proxy['requests']} requests "
           "(wrk leaves out those in flight at the end)")
     print(f"nginx: one worker, {results['nginx_mode']}, same bytes and content-type as the proxy's hit")
+    print(f"proxy RSS after {results['proxy_total_hits']:,} hits: {results['proxy_rss_bytes'] / 2**20:.1f} MiB"
+          f" (target <= {TARGET_RSS_MIB} MiB: {results['proxy_rss_bytes'] / 2**20 / TARGET_RSS_MIB:.2f}x)")
     print(f"proxy / nginx: {results['ratio_proxy_over_nginx']:.3f}")
     print(f"proxy {proxy['requests_per_s']:.0f}/s vs target {TARGET_RPS}/s: {results['ratio_proxy_over_target']:.2f}x "
           f"({'meets' if results['meets_target'] else 'MISSES'})")
