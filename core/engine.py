@@ -79,6 +79,7 @@ class Engine:
             log_path=startup.log_path,
             on_report=lambda report: self.events.publish(report.name, {
                 "message": report.message, "ollama": self.supervisor.to_json()}))
+        self.proxy.upstream_note = self.supervisor.note
         self.tuning_control = TuningControl(self)
         self._housekeeping: asyncio.Task[None] | None = None
 

@@ -74,6 +74,7 @@ class Proxy:
         self.key_context: dict[str, str] = {}  # output-changing server settings Ollacache applies
         self.inject_threads: int | None = None  # opt-in: num_thread added to requests that set none
         self.events: EventHub = EventHub()  # the engine's, for entry_did_store
+        self.upstream_note: Callable[[], str | None] = lambda: None  # why the upstream may be down
         self._memo: dict[tuple[str, bytes, bytes | None], tuple[str, str, bool]] = {}
         self._memo_bytes = 0
 
@@ -197,6 +198,8 @@ class Proxy:
                 self.stats.record("error", route=route.path, model=model or None,
                                   latency_s=time.perf_counter() - started)
             message = f"ollacache: cannot reach the upstream at {self.shown_upstream}: {error or type(error).__name__}"
+            if (note := self.upstream_note()) is not None:
+                message += f" ({note})"
             return await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
         except asyncio.CancelledError:
             if not watch.gone:

@@ -138,6 +138,12 @@ class Supervisor:
         if self._client is not None:
             await self._client.aclose()
 
+    def note(self) -> str | None:
+        """Why Ollama may not answer, for error messages, when supervision knows: ``None`` if it should."""
+        if self.sv.state in ("running", "attached") or self.manage == "never":
+            return None
+        return f"Ollama is {self.sv.state}: {self.sv.reason}"
+
     def to_json(self) -> dict[str, Any]:
         data = self.sv.to_json(self._now())
         data.update(binary=self.binary.path if self.binary else None, log=str(self.log_path),

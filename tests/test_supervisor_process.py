@@ -219,6 +219,8 @@ def test_five_quick_crashes_give_up_with_the_last_lines_of_the_log(monkeypatch: 
     with proxy_in_thread(f"http://127.0.0.1:{free_port()}", configure=crash_quickly) as proxy:
         state = wait_for(lambda: (s := ollama_state(proxy))["state"] == "failed" and s, "supervision to give up")
         assert httpx.post(proxy.url + "/-/ollama/restart").status_code == 401
+        refused = httpx.post(proxy.url + "/api/chat", json=CHAT)
+    assert refused.status_code == 502 and "Ollama is failed: crashed 5 times" in refused.json()["error"]
     assert state["restarts"] == 4 and "status 3" in state["last_exit"]
     assert state["reason"].startswith("crashed 5 times within 120 s, not restarting")
     assert any("FAKE_OLLAMA_EXIT_AT_START" in line for line in state["log_tail"])
