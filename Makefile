@@ -22,6 +22,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/hit_latency.py
 	$(BIN)/python bench/hit_throughput.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/miss_overhead.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
