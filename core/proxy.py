@@ -52,7 +52,6 @@ class Proxy:
 
     def __init__(self, *, upstream: str, store: Store, stats: Stats, ttl_s: float, hot: HotTier,
                  control: ASGIApp, gate: Gate) -> None:
-        self.upstream = upstream
         self.store = store
         self.stats = stats
         self.ttl_s = ttl_s
