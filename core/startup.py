@@ -6,6 +6,7 @@ This runs once, before the proxy binds, because port takeover changes where the 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,7 +45,14 @@ def answers(upstream: str) -> bool:
 
 
 def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now.
+
+    Like uvicorn's own bind, the probe sets SO_REUSEADDR on POSIX, so the TIME_WAIT connections a
+    just-stopped Ollacache leaves on 11434 do not count as the port being in use.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if os.name == "posix":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

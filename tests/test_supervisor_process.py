@@ -136,13 +136,9 @@ def test_an_unwritable_log_directory_stops_serve_with_exit_2(tmp_path: Path) -> 
 
 
 def ports_free(*ports: int) -> bool:
-    for port in ports:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
+    from core.startup import port_free
+
+    return all(port_free("127.0.0.1", port) for port in ports)
 
 
 @pytest.mark.skipif(not ports_free(11434, 11444, 11435), reason="Ollama's ports are in use on this machine")
