@@ -190,7 +190,7 @@ class Stack:
         else:
             self.nginx_mode = "static file via error_page 405 =200"
             handler = "error_page 405 =200 $uri;"
-        port = _free_port()
+        port = free_port()
         conf = self.dir / "nginx.conf"
         conf.write_text(f"""
 daemon off; master_process off; worker_processes 1;
@@ -257,7 +257,7 @@ def _exit_on_signal(sig: int, frame: Any) -> None:
     sys.exit(128 + sig)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

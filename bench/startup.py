@@ -21,13 +21,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from common import free_port  # noqa: E402 - bench scripts run as plain files
+
 TARGET_S = 1.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _health_answers(port: int) -> bool:
@@ -41,13 +38,13 @@ def _health_answers(port: int) -> bool:
 
 def time_serve() -> float:
     """Seconds from launching ``serve`` until ``/-/health`` answers 200."""
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
         env = {**os.environ, "OLLACACHE_CONFIG_DIR": f"{scratch}/config", "OLLACACHE_CACHE_DIR": f"{scratch}/cache",
                "OLLACACHE_LOG_DIR": f"{scratch}/logs", "OLLACACHE_MANAGE_OLLAMA": "never"}
         started = time.perf_counter()
         process = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port), "--upstream",
-                                    f"http://127.0.0.1:{_free_port()}"], cwd=ROOT, env=env,
+                                    f"http://127.0.0.1:{free_port()}"], cwd=ROOT, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             while not _health_answers(port):

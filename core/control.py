@@ -145,14 +145,9 @@ def control_app(engine: Engine) -> Starlette:
     async def clear(request: Request) -> Response:
         if (answer := refused(request)) is not None:
             return answer
-        body: Any = {}
-        if await request.body():
-            try:
-                body = await request.json()
-            except ValueError:
-                return JSONResponse({"error": "the body must be JSON, e.g. {\"model\": \"llama3.2\"}"}, status_code=400)
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
         model = body["model"] if "model" in body else request.query_params.get("model")
         if model is not None and (not isinstance(model, str) or not model.strip()):
             return JSONResponse({"error": "model must be a model name such as \"llama3.2\""}, status_code=400)

@@ -26,11 +26,10 @@ LOG_FILE = "ollama.log"
 
 @dataclass(frozen=True)
 class Startup:
-    """The settings to serve with (takeover applied), the binary, and what the probe found."""
+    """The settings to serve with (takeover applied), the binary, and the decisions taken."""
 
     settings: Settings
     binary: Found | None
-    upstream_answered: bool
     will_start: bool
     plan: Plan
     log_path: Path
@@ -97,4 +96,4 @@ def prepare(settings: Settings) -> Startup:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a"):
         pass
-    return Startup(settings, binary, answered, will_start, decided, path)
+    return Startup(settings, binary, will_start, decided, path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from core.hardware import Hardware, detect
 from core.settings import Settings
 from core.tuning import SETTINGS, Recommendation, recommend
@@ -13,5 +15,9 @@ def detect_and_recommend(settings: Settings) -> tuple[Hardware, Recommendation]:
     Raises :class:`core.tuning.TuningError` for an override the machine cannot honour.
     """
     hardware = detect()
-    overrides = {name: settings[name] for name in SETTINGS if settings[name] is not None}
-    return hardware, recommend(hardware, overrides)
+    return hardware, recommend(hardware, overrides(settings))
+
+
+def overrides(settings: Settings) -> dict[str, Any]:
+    """The ``tuning.*`` settings the user set (the rest are left to the recommendation)."""
+    return {name: settings[name] for name in SETTINGS if settings[name] is not None}

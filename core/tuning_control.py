@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from core.config_file import write_setting
 from core.tune import Progress, TuneError, candidates, measure
-from core.tuning import SETTINGS, recommend
+from core.tuned import overrides
+from core.tuning import recommend
 
 if TYPE_CHECKING:
     from core.engine import Engine
@@ -35,8 +36,7 @@ class TuningControl:
         Raises :class:`core.tuning.TuningError` for a count the machine cannot honour.
         """
         engine = self.engine
-        overrides = {name: engine.settings[name] for name in SETTINGS if engine.settings[name] is not None}
-        engine.tuning = recommend(engine.hardware, {**overrides, "tuning.num_thread": num_thread})
+        engine.tuning = recommend(engine.hardware, {**overrides(engine.settings), "tuning.num_thread": num_thread})
         engine.supervisor.set_env({**engine.tuning.env, **engine.settings["ollama.env"]})
         if engine.proxy.inject_threads is not None:
             engine.proxy.inject_threads = num_thread
