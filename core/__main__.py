@@ -1,3 +1,3 @@
-from core.cli import main
+from core.cli.commands import main
 
 raise SystemExit(main())

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import httpx
 
-from core import token as tokens
-from core.server import _Server, build_server
-from core.settings import load
+from core.control import token as tokens
+from core.engine.server import _Server, build_server
+from core.config.settings import load
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVING = re.compile(r"ollacache: serving on (http://\S+)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from core.cors import CorsRule
+from core.http.cors import CorsRule
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy, proxy_in_thread
 

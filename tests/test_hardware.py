@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core.hardware import detect
-from core.hw_cpu import format_cpulist, parse_cpulist
-from core.hw_windows import parse_processor_cores, topology
+from core.hardware.detect import detect
+from core.hardware.cpu import format_cpulist, parse_cpulist
+from core.hardware.windows import parse_processor_cores, topology
 from tests.data.hw.machines import (AMD, ARM, DATA, MTL, VM, alder_lake_12900h, build_processor_information,
                                     copy_tree, core_record, linux, nvidia_failing, output, recorded, write)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.hostcheck import HostRule, is_loopback_bind, split_host
+from core.http.hostcheck import HostRule, is_loopback_bind, split_host
 
 RULE = HostRule(hostname="Workstation", addresses={"203.0.113.7", "2001:db8::7"})
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from core.inject import with_threads
+from core.http.inject import with_threads
 
 
 def options(body: bytes) -> object:

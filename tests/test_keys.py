@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.keys import PERFORMANCE_OPTIONS, ROUTES, NotCacheable, cache_key, canonical_request, normalize_model
+from core.cache.keys import PERFORMANCE_OPTIONS, ROUTES, NotCacheable, cache_key, canonical_request, normalize_model
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "Why is the sky blue?"}],
         "options": {"temperature": 0, "seed": 42}}

@@ -20,7 +20,7 @@ import core
 for module in pkgutil.walk_packages(core.__path__, 'core.'):
     if module.name != 'core.__main__':
         __import__(module.name)
-from core.cli import main
+from core.cli.commands import main
 assert main(['--version']) == 0
 """
 

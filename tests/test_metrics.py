@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.metrics import CONTENT_TYPE, render_prometheus
-from core.resources import ResourceSampler
-from core.stats import Stats
+from core.observe.metrics import CONTENT_TYPE, render_prometheus
+from core.observe.resources import ResourceSampler
+from core.observe.stats import Stats
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

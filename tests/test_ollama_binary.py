@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.ollama_binary import find_ollama, install_hint
+from core.supervision.binary import find_ollama, install_hint
 
 
 def finder(present: set[str], on_path: str | None = None, platform: str = "linux", **extra: object):  # type: ignore[no-untyped-def]

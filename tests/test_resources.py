@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from core.resources import ResourceSampler
+from core.observe.resources import ResourceSampler
 
 BLOCK_MB = 40
 

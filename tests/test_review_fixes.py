@@ -10,11 +10,11 @@ from unittest import mock
 import httpx
 import pytest
 
-from core.diskstore import DiskStore
-from core.entry import Entry
-from core.hot import HotTier
-from core.parsing import redact
-from core.settings import load
+from core.cache.diskstore import DiskStore
+from core.cache.entry import Entry
+from core.cache.hot import HotTier
+from core.config.parsing import redact
+from core.config.settings import load
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy, proxy_process
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import SPECS, SettingError, load, parse_bytes, parse_seconds
+from core.config.settings import SPECS, SettingError, load, parse_bytes, parse_seconds
 
 
 def write_config(tmp_path: Path, text: str) -> None:

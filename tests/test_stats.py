@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.stats import LATENCY_SAMPLES, MAX_KEYS, OTHER_KEY, Stats
+from core.observe.stats import LATENCY_SAMPLES, MAX_KEYS, OTHER_KEY, Stats
 
 
 class Clock:
@@ -195,7 +195,7 @@ def test_a_corrupt_file_is_moved_aside_and_stats_start_fresh(
 ) -> None:
     path = tmp_path / "stats.json"
     path.write_bytes(content)
-    with caplog.at_level(logging.WARNING, logger="core.stats"):
+    with caplog.at_level(logging.WARNING, logger="core.observe.stats"):
         stats = make(path)
     assert "moved it to" in caplog.text
     assert (tmp_path / "stats.json.corrupt").read_bytes() == content
@@ -210,7 +210,7 @@ def test_a_corrupt_file_is_moved_aside_and_stats_start_fresh(
 def test_an_unreadable_file_is_moved_aside(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "stats.json"
     path.mkdir()  # reading a directory fails with an OSError on every platform
-    with caplog.at_level(logging.WARNING, logger="core.stats"):
+    with caplog.at_level(logging.WARNING, logger="core.observe.stats"):
         stats = make(path)
     assert "unusable" in caplog.text
     assert (tmp_path / "stats.json.corrupt").is_dir()

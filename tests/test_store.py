@@ -8,8 +8,8 @@ from unittest import mock
 
 import pytest
 
-from core.diskstore import DiskStore
-from core.entry import CorruptEntry, Entry
+from core.cache.diskstore import DiskStore
+from core.cache.entry import CorruptEntry, Entry
 
 
 def make_entry(key: str = "k1", model: str = "llama3.2:latest", body: bytes = b'{"done":true}\n', **extra: object) -> Entry:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from unittest.mock import ANY
 
-from core.supervision import (Action, Event, Exited, HealthFailed, HealthOk, Kill, Refuse, Report,
+from core.supervision.machine import (Action, Event, Exited, HealthFailed, HealthOk, Kill, Refuse, Report,
                               RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start, State,
                               StopRequested, Supervision, Terminate, Tick, Wait, step)
 

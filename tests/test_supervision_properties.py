@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.supervision import (Event, Exited, HealthFailed, HealthOk, Kill, Manage, RestartRequested, Spawn, Spawned,
+from core.supervision.machine import (Event, Exited, HealthFailed, HealthOk, Kill, Manage, RestartRequested, Spawn, Spawned,
                               SpawnFailed, Start, StopRequested, Supervision, Terminate, Tick, Wait, step)
 
 KINDS = ["start", "spawned", "spawn_failed", "exited", "exited", "stray_exit", "ok", "ok", "ok", "failed", "failed",

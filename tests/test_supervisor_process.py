@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from tests.fakes.ollama_server import FakeOllama
-from core.server import _Server
-from core.supervision import Policy
+from core.engine.server import _Server
+from core.supervision.machine import Policy
 from tests.harness import ROOT, RunningProxy, proxy_in_thread, proxy_process
 
 FAKE_OLLAMA = str(ROOT / "tests" / "fakes" / "bin" / "ollama")
@@ -136,7 +136,7 @@ def test_an_unwritable_log_directory_stops_serve_with_exit_2(tmp_path: Path) -> 
 
 
 def ports_free(*ports: int) -> bool:
-    from core.startup import port_free
+    from core.engine.startup import port_free
 
     return all(port_free("127.0.0.1", port) for port in ports)
 
@@ -259,7 +259,7 @@ def test_a_new_thread_count_never_moves_ollama_off_the_upstream() -> None:
 
 
 def test_a_remote_upstream_is_never_started_here() -> None:
-    from core.startup import is_local, should_start
+    from core.engine.startup import is_local, should_start
 
     assert is_local("127.0.0.1") and is_local("localhost") and is_local("::1")
     assert not is_local("192.0.2.10") and not is_local("ollama.example.com")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.takeover import plan
+from core.supervision.takeover import plan
 
 DEFAULTS = {"setting_on": True, "will_start_ollama": True, "default_port_free": True, "proxy_host": "127.0.0.1",
             "proxy_port": 11435, "upstream": "http://127.0.0.1:11434"}

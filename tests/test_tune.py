@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.tune import Progress, TuneError, TuneResult, candidates, measure, measure_sync, pick_model
-from core.tune_ollama import NUM_PREDICT
-from core.tune_report import BAR_WIDTH, FULL, WINNER, bar, format_progress, format_table
+from core.tuning.measure import Progress, TuneError, TuneResult, candidates, measure, measure_sync, pick_model
+from core.tuning.generation import NUM_PREDICT
+from core.cli.tune_text import BAR_WIDTH, FULL, WINNER, bar, format_progress, format_table
 from tests.data.hw.machines import AMD, ARM, MTL, VM, copy_tree, linux, write
 from tests.fakes.fake_text import curve_speed
 from tests.fakes.ollama_server import FakeOllama

@@ -92,7 +92,7 @@ def test_the_control_api_measures_in_the_background(upstream: tuple[FakeOllama, 
 
 
 def test_keeping_a_setting_keeps_the_users_file(tmp_path: Path) -> None:
-    from core.config_file import write_setting
+    from core.config.file import write_setting
 
     dotfiles = tmp_path / "dotfiles" / "ollacache.toml"
     dotfiles.parent.mkdir()

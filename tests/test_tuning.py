@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core.hardware import Hardware, detect
-from core.hardware_report import format_report, hardware_json
-from core.hw_windows import topology
-from core.tuning import TuningError, output_settings, recommend
+from core.hardware.detect import Hardware, detect
+from core.cli.hardware_text import format_report, hardware_json
+from core.hardware.windows import topology
+from core.tuning.recommend import TuningError, output_settings, recommend
 from tests.data.hw.machines import (AMD, LINUX_MACHINES, MTL, VM, alder_lake_12900h, copy_tree, linux, output,
                                     recorded, write)
 

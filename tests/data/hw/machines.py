@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from core.hardware import Hardware, Runner, detect
+from core.hardware.detect import Hardware, Runner, detect
 
 DATA = Path(__file__).resolve().parent
 MTL = "linux-intel-meteorlake-155h"

@@ -1,0 +1,91 @@
+"""The ``Store`` protocol: what the proxy needs from a place that keeps entries.
+
+Implementations: :class:`core.cache.diskstore.DiskStore` (embedded, the default). A Redis store follows in
+a later issue with the same protocol. Calls are blocking; the proxy runs writes off the event loop.
+Any method may raise :class:`StoreError` (or an ``OSError``); the proxy then serves as a plain
+pass-through and reports the failure on ``/-/health`` instead of failing requests.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from core.cache.entry import Entry
+
+
+class StoreError(RuntimeError):
+    """The store cannot do what was asked (disk full, permissions, a damaged database)."""
+
+
+class Store(Protocol):
+    """A key-value home for entries, bounded in bytes, with a time to live per entry."""
+
+    location: str
+
+    def get(self, key: str) -> Entry | None:
+        """The live entry for ``key``, or ``None`` when absent, expired or unreadable."""
+
+    def put(self, entry: Entry, ttl_s: float | None) -> None:
+        """Store ``entry`` under ``entry.key``, replacing any; ``ttl_s`` None or 0 means no expiry."""
+
+    def delete(self, key: str) -> bool:
+        """Remove one entry; ``True`` if it existed."""
+
+    def clear(self, model: str | None = None) -> int:
+        """Remove every entry, or those of one (normalised) model; returns how many."""
+
+    def recent(self, limit: int = 100, model: str | None = None) -> list[dict[str, object]]:
+        """Metadata of the newest entries, newest first (see :meth:`Entry.info`)."""
+
+    def note_hit(self, key: str, when: float) -> None:
+        """Count a hit in memory; :meth:`flush` persists counts, so a hit costs no write."""
+
+    def flush(self) -> None:
+        """Persist counts gathered by :meth:`note_hit`."""
+
+    def count(self) -> int:
+        """Number of entries."""
+
+    def volume(self) -> int:
+        """Bytes the store occupies."""
+
+    def close(self) -> None:
+        """Flush and release files or connections."""
+
+
+class NullStore:
+    """A store that keeps nothing: the proxy serves as a plain pass-through when the real one cannot open."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        self.location = location
+        self.reason = reason
+
+    def get(self, key: str) -> Entry | None:
+        return None
+
+    def put(self, entry: Entry, ttl_s: float | None) -> None:
+        raise StoreError(self.reason)
+
+    def delete(self, key: str) -> bool:
+        return False
+
+    def clear(self, model: str | None = None) -> int:
+        return 0
+
+    def recent(self, limit: int = 100, model: str | None = None) -> list[dict[str, object]]:
+        return []
+
+    def note_hit(self, key: str, when: float) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def count(self) -> int:
+        return 0
+
+    def volume(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,182 @@
+"""The ``ollacache`` command: ``serve``, ``stats``, ``clear`` and ``--version``.
+
+Every ``serve`` flag also reads an environment variable (``--port`` -> ``OLLACACHE_PORT``) and the
+config file; flags win. An invalid value stops with a message naming the setting, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from core import __version__
+from core.control import running
+from core.control import token as tokens
+from core.cli.stats_text import format_stats
+from core.config.settings import SPECS, Settings, SettingError, load
+
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ollacache", description="A caching proxy for local Ollama.")
+    parser.add_argument("--version", action="version", version=f"ollacache {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the caching proxy until SIGINT or SIGTERM")
+    for spec in SPECS:
+        if spec.flag and spec.is_switch:
+            serve.add_argument(spec.flag, dest=spec.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=f"{spec.help} (env {spec.env}=1 or 0)")
+        elif spec.flag:
+            serve.add_argument(spec.flag, dest=spec.name, help=f"{spec.help} (env {spec.env}; accepted: {spec.accepted})",
+                               metavar=spec.metavar or spec.flag.strip("-").split("-")[-1].upper())
+
+    stats = commands.add_parser("stats", help="summarise what a running proxy has done")
+    stats.add_argument("--url", help="the proxy's address (default: from the settings)")
+    stats.add_argument("--json", action="store_true", help="print the raw /-/stats JSON")
+
+    hardware = commands.add_parser("hardware", help="what this machine has, and the tuning recommended for it")
+    hardware.add_argument("--json", action="store_true", help="print JSON (the same as GET /-/hardware)")
+
+    tune = commands.add_parser("tune", help="measure which thread count runs your model fastest here")
+    tune.add_argument("--model", help="the model to measure (default: the newest that can generate text)")
+    tune.add_argument("--upstream", help="Ollama's address (default: the running proxy's upstream, else the setting)")
+    tune.add_argument("--runs", type=int, default=3, help="measured runs per thread count, after one warm-up")
+    tune.add_argument("--apply", action="store_true", help="keep the winner as tuning.num_thread and restart Ollama")
+    tune.add_argument("--json", action="store_true", help="print only the result as JSON")
+
+    commands.add_parser("doctor", help="check the binary, upstream, ports, cache directory and tuning; say what to fix")
+
+    clear = commands.add_parser("clear", help="remove cached entries (all, or one model's)")
+    clear.add_argument("--model", help="only this model's entries, e.g. llama3.2")
+    clear.add_argument("--url", help="the proxy's address (default: from the settings)")
+    clear.add_argument("--cache-dir", dest="cache.dir", metavar="DIR",
+                       help="clear this cache directory directly when no proxy is running")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    flags = {spec.name: getattr(args, spec.name, None) for spec in SPECS}
+    try:
+        settings = load(flags)
+    except SettingError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "serve":
+        from core.engine.server import serve  # uvicorn is imported only when serving
+
+        return serve(settings)
+    if args.command == "stats":
+        return _stats(settings, args.url, args.json)
+    if args.command == "hardware":
+        return _hardware(settings, args.json)
+    if args.command == "tune":
+        from core.cli.tune import run_tune
+
+        return run_tune(settings, model=args.model, upstream=args.upstream, runs=args.runs, apply=args.apply,
+                        as_json=args.json)
+    if args.command == "doctor":
+        from core.cli.doctor import check, format_findings
+
+        findings = check(settings)
+        print(format_findings(findings))
+        return 1 if any(f.verdict == "fail" for f in findings) else 0
+    return _clear(settings, args.url, args.model)
+
+
+def _control_url(settings: Settings, url: str | None) -> str:
+    """The given address, else where a running engine said it serves, else the settings' address."""
+    return (url or running.engine_url(settings.config_dir, settings.url)).rstrip("/")
+
+
+def _stats(settings: Settings, url: str | None, as_json: bool) -> int:
+    base = _control_url(settings, url)
+    try:
+        answer = httpx.get(f"{base}/-/stats", timeout=5.0)
+        answer.raise_for_status()
+        snapshot = answer.json()
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
+        print(f"ollacache: no Ollacache proxy answers at {base} ({error}); start one with `ollacache serve`",
+              file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(answer.text if as_json else format_stats(snapshot, base))
+    return 0
+
+
+def _hardware(settings: Settings, as_json: bool) -> int:
+    from core.cli.hardware_text import format_report, hardware_json
+    from core.tuning.recommend import TuningError
+    from core.tuning.in_force import detect_and_recommend
+
+    try:
+        hw, recommendation = detect_and_recommend(settings)
+    except TuningError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(hardware_json(hw, recommendation), indent=2) if as_json else format_report(hw, recommendation))
+    return 0
+
+
+def _clear(settings: Settings, url: str | None, model: str | None) -> int:
+    """Clear through the running proxy; only when none runs at the configured address, the directory."""
+    if model is not None and not model.strip():
+        print("ollacache: --model needs a model name such as llama3.2", file=sys.stderr)
+        return EXIT_USAGE
+    base = _control_url(settings, url)
+    token = tokens.read(settings.config_dir)
+    payload: dict[str, Any] = {"model": model} if model else {}
+    try:
+        answer = httpx.post(f"{base}/-/clear", json=payload, timeout=60.0,
+                            headers={"authorization": f"Bearer {token}"} if token else {})
+    except httpx.ConnectError:
+        if url is not None:  # an address the user gave: clearing something else instead would surprise
+            print(f"ollacache: no proxy answers at {base}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        return _clear_directly(settings, model)
+    except (httpx.HTTPError, httpx.InvalidURL) as error:
+        print(f"ollacache: could not ask the proxy at {base}: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    try:
+        result = answer.json()
+    except ValueError:
+        result = {"error": f"HTTP {answer.status_code}; is {base} an Ollacache proxy?"}
+    if answer.status_code != 200:
+        print(f"ollacache: the proxy at {base} refused: {result.get('error', answer.text)}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(f"removed {result['removed']} entries" + (f" of {result['model']}" if result.get("model") else ""))
+    return 0
+
+
+def _clear_directly(settings: Settings, model: str | None) -> int:
+    from core.cache.diskstore import DiskStore
+    from core.cache.keys import normalize_model
+    from core.cache.store import StoreError
+
+    model = normalize_model(model) if model else None
+    try:
+        store = DiskStore(settings.cache_dir, settings["cache.size_limit"])
+    except StoreError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    try:
+        removed = store.clear(model)
+    finally:
+        store.close()
+    print(f"no proxy running; removed {removed} entries from {settings.cache_dir}" + (f" of {model}" if model else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""``ollacache doctor``: checks what Ollacache depends on and says what to fix.
+
+Each check gives a verdict (``ok``, ``warn`` or ``fail``), what it found, and for anything but ``ok`` the
+fix. The command exits 1 when any check fails, so scripts can use it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from core.control import running
+from core.supervision.binary import find_ollama, install_hint
+from core.config.settings import Settings
+from core.engine.startup import answers, port_free
+from core.supervision.takeover import OLLAMA_DEFAULT_PORT
+from core.tuning.recommend import TuningError
+from core.tuning.in_force import detect_and_recommend
+
+Verdict = Literal["ok", "warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    verdict: Verdict
+    found: str
+    fix: str = ""
+
+
+def _get_json(url: str) -> dict[str, object] | None:
+    try:
+        answer = httpx.get(url, timeout=2.0)
+        return answer.json() if answer.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def check(settings: Settings, env: dict[str, str] | None = None) -> list[Finding]:
+    """Run every check against ``settings`` (``env``: the environment clients here would see)."""
+    env = dict(os.environ) if env is None else env
+    findings: list[Finding] = []
+    manage = settings["ollama.manage"]
+    binary = find_ollama(settings["ollama.binary"])
+    if binary is not None:
+        findings.append(Finding("ollama binary", "ok", f"{binary.path} (from {binary.source})"))
+    else:
+        where = f"ollama.binary = {settings['ollama.binary']} does not exist" if settings["ollama.binary"] else \
+            "not on PATH nor in the usual install locations"
+        serving = answers(settings["proxy.upstream"])  # an Ollama elsewhere (a container, a service) is fine
+        findings.append(Finding("ollama binary", "warn" if manage == "never" or serving else "fail", where,
+                                install_hint()))
+
+    url = running.engine_url(settings.config_dir, settings.url)
+    health = _get_json(f"{url}/-/health")
+    upstream = str((health or {}).get("proxy", {}).get("upstream") if health else settings["proxy.upstream"])  # type: ignore[union-attr]
+    if health is not None:
+        ollama = health.get("ollama", {})
+        findings.append(Finding("proxy", "ok", f"Ollacache answers at {url} ({health.get('status')}); "
+                                f"Ollama {ollama.get('state')}: {ollama.get('reason')}"))  # type: ignore[union-attr]
+    elif port_free(settings["proxy.host"], settings["proxy.port"]):
+        findings.append(Finding("proxy", "warn", f"no Ollacache proxy runs at {url}",
+                                "start it with `ollacache serve` (or `make run`)"))
+    else:
+        findings.append(Finding("proxy", "fail", f"port {settings['proxy.port']} is taken by something else",
+                                "free it, or choose another with --port / OLLACACHE_PORT"))
+
+    version = _get_json(f"{upstream}/api/version")
+    if version is not None:
+        findings.append(Finding("upstream", "ok", f"Ollama {version.get('version')} answers at {upstream}"))
+    else:
+        findings.append(Finding("upstream", "warn" if manage != "never" and binary else "fail",
+                                f"nothing answers at {upstream}",
+                                "start Ollama (`ollama serve`), let Ollacache start it (ollama.manage = auto), "
+                                "or set --upstream"))
+
+    findings.append(_cache_dir(settings.cache_dir))
+    findings.append(_tuning(settings, health))
+    findings.append(_bypass(url, health, env))
+    return findings
+
+
+def _cache_dir(directory: Path) -> Finding:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        return Finding("cache directory", "fail", f"{directory} is not writable ({error.strerror or error})",
+                       "choose another with --cache-dir / OLLACACHE_CACHE_DIR")
+    return Finding("cache directory", "ok", str(directory))
+
+
+def _tuning(settings: Settings, health: dict[str, object] | None) -> Finding:
+    try:
+        _, recommendation = detect_and_recommend(settings)
+    except TuningError as error:
+        return Finding("tuning", "fail", str(error), "fix or remove the tuning setting")
+    env = " ".join(f"{name}={value}" for name, value in recommendation.env.items())
+    if settings["tuning.inject_options"]:
+        return Finding("tuning", "warn", f"num_thread={recommendation.num_thread.value} is added to requests",
+                       "Ollama reloads a model whenever a request's num_thread differs from the loaded one, so "
+                       "clients reaching Ollama directly make it reload back and forth; prefer a supervised "
+                       "Ollama, whose environment carries the tuning")
+    ollama = health.get("ollama") if health else None
+    if isinstance(ollama, dict) and ollama.get("state") == "attached":
+        return Finding("tuning", "warn", "Ollama runs on its own, so its environment is not Ollacache's to tune",
+                       f"start it with {env}, let Ollacache start it (ollama.manage = auto), or use "
+                       "--inject-options (see the README for the reload caveat)")
+    return Finding("tuning", "ok", f"applied through a supervised Ollama's environment: {env}")
+
+
+def _bypass(url: str, health: dict[str, object] | None, env: dict[str, str]) -> Finding:
+    proxy_port = urlsplit(url).port
+    ollama_host = env.get("OLLAMA_HOST", "")
+    if ollama_host and str(proxy_port) not in ollama_host:
+        return Finding("clients", "warn", f"OLLAMA_HOST={ollama_host} in this environment points past the proxy",
+                       f"set OLLAMA_HOST={url} so the ollama CLI and clients go through the cache")
+    takeover = bool(health and isinstance(health.get("takeover"), dict) and health["takeover"].get("on"))  # type: ignore[union-attr]
+    if not takeover and proxy_port != OLLAMA_DEFAULT_PORT and answers(f"http://127.0.0.1:{OLLAMA_DEFAULT_PORT}"):
+        return Finding("clients", "warn", f"Ollama answers on its default port {OLLAMA_DEFAULT_PORT}, so tools "
+                       "using the default address bypass the cache",
+                       f"point them at {url}, or let Ollacache start Ollama with port takeover on")
+    return Finding("clients", "ok", f"no sign of clients bypassing the proxy at {url}")
+
+
+def format_findings(findings: list[Finding]) -> str:
+    marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}
+    lines = []
+    for finding in findings:
+        lines.append(f"[{marks[finding.verdict]}] {finding.name}: {finding.found}")
+        if finding.fix:
+            lines.append(f"       fix: {finding.fix}")
+    return "\n".join(lines)

@@ -1,0 +1,195 @@
+"""Every setting in one place: name, default, unit, and where it can be set.
+
+Precedence, lowest first: the defaults below, the TOML file ``config.toml`` in the platform config
+directory (``[proxy] port = 11435`` sets ``proxy.port``), ``OLLACACHE_*`` environment variables, and
+command-line flags. An invalid value from any of them raises :class:`SettingError`, whose message
+names the setting, where the value came from and what is accepted; the CLI exits 2 on it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from core.config.parsing import (
+    choice,
+    parse_bool,
+    parse_bytes,
+    parse_env_map,
+    parse_host,
+    parse_origins,
+    parse_path,
+    parse_port,
+    parse_positive_int,
+    parse_seconds,
+    parse_url,
+)
+
+APP_NAME = "ollacache"
+
+
+class SettingError(ValueError):
+    """A setting has a value outside what it accepts."""
+
+    def __init__(self, name: str, value: object, source: str, accepted: str) -> None:
+        super().__init__(f"invalid value {value!r} for setting {name} (from {source}); accepted: {accepted}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One setting: ``name`` in the TOML file, its env variable and CLI flag, parser and default."""
+
+    name: str
+    default: Any
+    parse: Callable[[object], Any]
+    accepted: str
+    env: str | None = None
+    flag: str | None = None
+    help: str = ""
+    metavar: str | None = None
+
+    @property
+    def is_switch(self) -> bool:
+        """A true/false setting: its flag takes no value (``--x`` / ``--no-x``)."""
+        return self.parse is parse_bool
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("proxy.host", "127.0.0.1", parse_host, "a host name or IP address to listen on",
+         "OLLACACHE_HOST", "--host", "address the proxy listens on"),
+    Spec("proxy.port", 11435, parse_port, "a port number from 0 to 65535 (0 picks a free port)",
+         "OLLACACHE_PORT", "--port", "port the proxy listens on"),
+    Spec("proxy.upstream", "http://127.0.0.1:11434", parse_url, "an http:// or https:// URL",
+         "OLLACACHE_UPSTREAM", "--upstream", "the Ollama server the proxy forwards to"),
+    Spec("proxy.cors_origins", (), parse_origins, "a list of origins, or a comma-separated string",
+         "OLLACACHE_ORIGINS", None, "extra origins allowed by CORS, as OLLAMA_ORIGINS"),
+    Spec("cache.dir", None, parse_path, "a directory path",
+         "OLLACACHE_CACHE_DIR", "--cache-dir", "where the cache lives (default: the user cache dir)"),
+    Spec("cache.size_limit", 2 * 2**30, parse_bytes, "a byte count such as 2147483648, 500MB or 2GiB",
+         "OLLACACHE_CACHE_SIZE", "--cache-size", "the most the cache may hold, in bytes (LRU beyond)"),
+    Spec("cache.memory_limit", 16 * 2**20, parse_bytes, "a byte count such as 16MiB (0 turns the memory tier off)",
+         "OLLACACHE_MEMORY_LIMIT", None, "answers kept in memory in front of the store, in bytes"),
+    Spec("cache.ttl", 30 * 86400, parse_seconds, "seconds, or a duration such as 90s, 12h or 30d (0 = never)",
+         "OLLACACHE_TTL", "--ttl", "how long an entry lives"),
+    Spec("ollama.manage", "auto", choice("auto", "always", "never"), "one of auto, always, never",
+         "OLLACACHE_MANAGE_OLLAMA", "--manage-ollama", "whether Ollacache starts and supervises Ollama",
+         "auto|always|never"),
+    Spec("ollama.binary", None, parse_path, "the path of the ollama executable",
+         "OLLACACHE_OLLAMA_BINARY", "--ollama-binary", "the ollama executable (default: PATH, then the usual places)",
+         "PATH"),
+    Spec("ollama.port_takeover", True, parse_bool, "true or false (also 1/0, on/off, yes/no)",
+         "OLLACACHE_PORT_TAKEOVER", "--port-takeover",
+         "when Ollacache starts Ollama and 11434 is free: Ollama on 11444, the proxy on 11434"),
+    Spec("ollama.env", {}, parse_env_map, "a table of NAME = value, or NAME=value,NAME2=value2",
+         "OLLACACHE_OLLAMA_ENV", None, "extra environment for a supervised Ollama (wins over the tuning)"),
+    Spec("log.dir", None, parse_path, "a directory path",
+         "OLLACACHE_LOG_DIR", "--log-dir", "where Ollama's log goes (default: the user log dir)"),
+    Spec("tuning.num_thread", None, parse_positive_int, "a whole number of threads, at least 1",
+         "OLLACACHE_NUM_THREAD", "--num-thread", "threads per model (default: the physical performance cores)", "N"),
+    Spec("tuning.num_ctx", None, parse_positive_int, "a context length in tokens, at least 1",
+         "OLLACACHE_NUM_CTX", None, "context length (default: by memory)"),
+    Spec("tuning.keep_alive", None, parse_host, "a duration as Ollama takes it, e.g. 30m, 1h, -1",
+         "OLLACACHE_KEEP_ALIVE", None, "how long Ollama keeps a model loaded"),
+    Spec("tuning.num_parallel", None, parse_positive_int, "a whole number, at least 1",
+         "OLLACACHE_NUM_PARALLEL", None, "OLLAMA_NUM_PARALLEL"),
+    Spec("tuning.max_loaded_models", None, parse_positive_int, "a whole number, at least 1",
+         "OLLACACHE_MAX_LOADED_MODELS", None, "OLLAMA_MAX_LOADED_MODELS"),
+    Spec("tuning.flash_attention", None, parse_bool, "true or false",
+         "OLLACACHE_FLASH_ATTENTION", None, "OLLAMA_FLASH_ATTENTION"),
+    Spec("tuning.kv_cache_type", None, choice("f16", "q8_0", "q4_0"), "one of f16, q8_0, q4_0",
+         "OLLACACHE_KV_CACHE_TYPE", None, "OLLAMA_KV_CACHE_TYPE"),
+    Spec("tuning.inject_options", False, parse_bool, "true or false (also 1/0, on/off, yes/no)",
+         "OLLACACHE_INJECT_OPTIONS", "--inject-options",
+         "add the tuned num_thread to requests (for an attached Ollama; makes models reload, see README)"),
+)
+SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
+
+
+def config_dir() -> Path:
+    """The directory of ``config.toml`` and the control token (``OLLACACHE_CONFIG_DIR`` overrides)."""
+    return Path(os.environ.get("OLLACACHE_CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME))
+
+
+def default_cache_dir() -> Path:
+    return Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; ``values`` maps each setting name to its parsed value."""
+
+    values: Mapping[str, Any]
+    config_dir: Path
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.values["cache.dir"]) if self.values["cache.dir"] else default_cache_dir()
+
+    @property
+    def url(self) -> str:
+        """The proxy's own base URL, as clients should use it."""
+        host = self.values["proxy.host"]
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+        return f"http://[{host}]:{self.values['proxy.port']}" if ":" in host else f"http://{host}:{self.values['proxy.port']}"
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict) and f"{prefix}{key}" not in SPEC_BY_NAME:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return _flatten(tomllib.load(handle))
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, OSError) as error:
+        raise SettingError("config file", str(path), str(path), f"a readable TOML file ({error})") from None
+
+
+def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Resolve every setting from defaults, ``config.toml``, the environment and ``flags``.
+
+    ``flags`` maps setting names to CLI values; ``None`` values count as not given.
+    Raises :class:`SettingError` for an invalid value or an unknown name in the file.
+    """
+    env = os.environ if env is None else env
+    directory = config_dir()
+    path = directory / "config.toml"
+    from_file = _read_file(path)
+    for name in from_file:
+        if name not in SPEC_BY_NAME:
+            raise SettingError(name, from_file[name], str(path), "one of " + ", ".join(SPEC_BY_NAME))
+    values: dict[str, Any] = {}
+    for spec in SPECS:
+        raw, source = spec.default, "default"
+        if spec.name in from_file:
+            raw, source = from_file[spec.name], str(path)
+        if spec.env and env.get(spec.env, "") != "":
+            raw, source = env[spec.env], spec.env
+        if flags and flags.get(spec.name) is not None:
+            raw, source = flags[spec.name], spec.flag or spec.name
+        if raw is None:
+            values[spec.name] = None
+            continue
+        try:
+            values[spec.name] = spec.parse(raw)
+        except (ValueError, TypeError):
+            raise SettingError(spec.name, raw, source, spec.accepted) from None
+    return Settings(values, directory)

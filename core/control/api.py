@@ -1,0 +1,187 @@
+"""The control API under ``/-/`` on the proxy's port (SPEC §4), built with Starlette routing.
+
+Reads are open to local clients; calls that change state need the per-install token as
+``Authorization: Bearer <token>`` (401 otherwise). The desktop app and ``ollacache stats``/``clear``
+use nothing else to talk to the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from core.control import token as tokens
+from core.cli.hardware_text import hardware_json
+from core.cache.keys import normalize_model
+from core.observe.metrics import CONTENT_TYPE, render_prometheus
+from core.tuning.recommend import TuningError
+
+if TYPE_CHECKING:
+    from core.engine.engine import Engine
+
+EVENT_INTERVAL_S = 1.0
+
+
+def control_app(engine: Engine) -> Starlette:
+    """The Starlette app answering ``/-/...``; anything else under the prefix is a JSON 404.
+
+    Its lifespan starts and stops the engine, so uvicorn's shutdown waits for the engine's writes.
+    """
+
+    def refused(request: Request) -> Response | None:
+        if tokens.authorized(request.headers.get("authorization"), engine.token):
+            return None
+        return JSONResponse({"error": "this control call needs the token from the Ollacache config directory "
+                             "as 'Authorization: Bearer <token>'"}, status_code=401)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse(await engine.health())
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse(await engine.snapshot())
+
+    async def metrics(request: Request) -> Response:
+        snapshot = await engine.snapshot()
+        return Response(render_prometheus(snapshot, snapshot.get("resources")),
+                        headers={"content-type": CONTENT_TYPE})
+
+    async def events(request: Request) -> Response:
+        async def stream() -> AsyncIterator[bytes]:
+            loop = asyncio.get_running_loop()
+            with engine.events.subscribe() as queue:
+                while not engine.stopping.is_set():
+                    snapshot = await engine.snapshot()
+                    yield b"event: stats\ndata: " + json.dumps(snapshot).encode() + b"\n\n"
+                    due = loop.time() + EVENT_INTERVAL_S
+                    while (left := due - loop.time()) > 0 and not engine.stopping.is_set():
+                        try:
+                            name, payload = await asyncio.wait_for(queue.get(), left)
+                        except TimeoutError:
+                            break
+                        yield f"event: {name}\ndata: ".encode() + json.dumps(payload).encode() + b"\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+    async def restart_ollama(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        refusal = await engine.supervisor.restart()
+        if refusal is not None:
+            return JSONResponse({"error": refusal}, status_code=409)
+        return JSONResponse({"ollama": engine.supervisor.to_json()})
+
+    async def json_body(request: Request) -> dict[str, Any] | Response:
+        try:
+            body = await request.json() if await request.body() else {}
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "the body must be a JSON object"}, status_code=400)
+        return body
+
+    async def tune(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse(engine.tuning_control.status)
+        if (answer := refused(request)) is not None:
+            return answer
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        model, runs, apply = body.get("model"), body.get("runs", 3), body.get("apply", False)
+        if (model is not None and (not isinstance(model, str) or not model.strip())) or not isinstance(runs, int) \
+                or isinstance(runs, bool) or not 1 <= runs <= 100 or not isinstance(apply, bool):
+            return JSONResponse({"error": "expected {\"model\": name (optional), \"runs\": a whole number from 1 to 100, "
+                                 "\"apply\": true or false}"}, status_code=400)
+        if not engine.tuning_control.start(model, runs, apply):
+            return JSONResponse({"error": "a measurement is already running"}, status_code=409)
+        return JSONResponse(engine.tuning_control.status, status_code=202)
+
+    async def tuning(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        threads = body.get("num_thread")
+        if not isinstance(threads, int) or isinstance(threads, bool):
+            return JSONResponse({"error": "expected {\"num_thread\": a whole number}"}, status_code=400)
+        try:
+            return JSONResponse(await engine.tuning_control.apply_threads(threads))
+        except TuningError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+
+    async def hardware(request: Request) -> Response:
+        return JSONResponse(hardware_json(engine.hardware, engine.tuning))
+
+    async def entries(request: Request) -> Response:
+        try:
+            limit = int(request.query_params.get("limit", "100"))
+            if not 1 <= limit <= 10_000:
+                raise ValueError
+        except ValueError:
+            return JSONResponse({"error": "limit must be a whole number from 1 to 10000"}, status_code=400)
+        model = request.query_params.get("model")
+        model = normalize_model(model) if model else None
+        return JSONResponse({"entries": await run_in_threadpool(engine.store.recent, limit, model)})
+
+    async def delete_entry(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        key = request.path_params["key"]
+        if not await engine.delete(key):
+            return JSONResponse({"error": f"no entry with key {key}"}, status_code=404)
+        return JSONResponse({"deleted": key})
+
+    async def clear(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        model = body["model"] if "model" in body else request.query_params.get("model")
+        if model is not None and (not isinstance(model, str) or not model.strip()):
+            return JSONResponse({"error": "model must be a model name such as \"llama3.2\""}, status_code=400)
+        model = normalize_model(model) if model is not None else None
+        return JSONResponse({"removed": await engine.clear(model), "model": model})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": f"no control endpoint {request.method} {request.url.path}"}, status_code=404)
+
+    async def not_allowed(request: Request, exc: Exception) -> Response:
+        return JSONResponse({"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=405)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await engine.start()
+        try:
+            yield
+        finally:
+            await engine.stop()
+
+    return Starlette(
+        lifespan=lifespan,
+        routes=[
+            Route("/-/health", health),
+            Route("/-/stats", stats),
+            Route("/-/metrics", metrics),
+            Route("/-/events", events),
+            Route("/-/entries", entries),
+            Route("/-/hardware", hardware),
+            Route("/-/ollama/restart", restart_ollama, methods=["POST"]),
+            Route("/-/tune", tune, methods=["GET", "POST"]),
+            Route("/-/tuning", tuning, methods=["POST"]),
+            Route("/-/entries/{key}", delete_entry, methods=["DELETE"]),
+            Route("/-/clear", clear, methods=["POST"]),
+        ],
+        exception_handlers={404: not_found, 405: not_allowed},
+    )

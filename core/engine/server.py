@@ -1,0 +1,109 @@
+"""Running the engine: uvicorn (uvloop + httptools) serving the proxy until SIGINT or SIGTERM.
+
+On a signal the server stops accepting, lets requests in flight finish, then the engine finishes its
+store writes and saves its totals; the process then exits 0. Once listening it prints one line,
+``ollacache: serving on http://HOST:PORT (upstream URL)``, which tells a caller (the tray app, a test)
+the actual port when ``--port 0`` was asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Generator
+
+import uvicorn
+
+from core.control import running
+from core.engine.engine import Engine
+from core.config.settings import Settings
+from core.engine.startup import prepare
+from core.tuning.recommend import TuningError
+
+# SIGHUP (the terminal closed) ends serve as cleanly as SIGTERM, stopping the Ollama it started
+HANDLED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+GRACEFUL_SHUTDOWN_S = 10
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, announcing its address and exiting normally after a signal."""
+
+    def __init__(self, config: uvicorn.Config, engine: Engine) -> None:
+        super().__init__(config)
+        self.engine = engine
+        self.ready = threading.Event()  # set once listening; lets an embedding thread wait on it
+        self.url = ""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit or not self.servers:
+            return
+        if self.engine.startup.plan.takeover:
+            print(f"ollacache: port takeover: {self.engine.startup.plan.reason}", flush=True)
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        host = f"[{host}]" if ":" in host else host
+        self.url = self.engine.url = f"http://{host}:{port}"
+        running.write_url(self.engine.settings.config_dir, self.url)
+        print(f"ollacache: serving on {self.url} (upstream {self.engine.proxy.shown_upstream})", flush=True)
+        self.ready.set()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        # uvicorn re-raises the signal after shutting down, which ends the process with that signal;
+        # a clean shutdown on SIGTERM should exit 0 instead, so only capture here.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        self.engine.stopping.set()
+        super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+
+def build_server(settings: Settings) -> _Server:
+    """The uvicorn server for ``settings`` (not started); finds Ollama and applies port takeover first.
+
+    Raises :class:`TuningError` for a tuning override the machine cannot honour and ``OSError`` when
+    Ollama's log directory cannot be written.
+    """
+    engine = Engine(prepare(settings))
+    settings = engine.settings
+    config = uvicorn.Config(
+        engine.proxy, host=settings["proxy.host"], port=settings["proxy.port"],
+        loop="uvloop", http="httptools", ws="none", lifespan="on", access_log=False, log_level="warning",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, server_header=False, proxy_headers=False,
+    )
+    return _Server(config, engine)
+
+
+def serve(settings: Settings) -> int:
+    """Serve until a signal; returns the process exit code (0 after a clean shutdown)."""
+    try:
+        server = build_server(settings)
+    except TuningError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"ollacache: cannot write Ollama's log ({error}); set log.dir (--log-dir, OLLACACHE_LOG_DIR) "
+              "to a writable directory", file=sys.stderr)
+        return 2
+    try:
+        server.run()
+    except SystemExit:  # uvicorn exits when it cannot bind; say which setting to change
+        pass
+    finally:
+        running.remove(settings.config_dir)
+    if not server.started:
+        print(f"ollacache: could not listen on {server.config.host}:{server.config.port} "
+              "(is the port in use? choose another with --port or OLLACACHE_PORT)", file=sys.stderr)
+        return 1
+    return 0

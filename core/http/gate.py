@@ -1,0 +1,68 @@
+"""Who may talk to the proxy: the Host rule (DNS rebinding) and the CORS rule, decided per request.
+
+Both decisions depend only on a header value, so they are remembered per value: a client sends the
+same ``Host`` and ``Origin`` on every request, and the hit path then pays a dict lookup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from core.http.cors import CorsRule
+from core.http.hostcheck import HostRule
+
+MEMO_SIZE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The gate's answer: a refusal message (403), or the CORS headers to add (empty if none).
+
+    ``authorization`` is the request's credential, if any, which keys the cache (never stored).
+    """
+
+    refusal: str | None
+    cors: list[tuple[bytes, bytes]]
+    origin: bytes | None
+    authorization: bytes | None = None
+
+
+class Gate:
+    """Applies ``host_rule`` (only while bound to loopback; ``None`` otherwise) and ``cors``."""
+
+    def __init__(self, host_rule: HostRule | None, cors: CorsRule) -> None:
+        self.host_rule = host_rule
+        self.cors = cors
+        self._hosts: dict[bytes, bool] = {}
+        self._origins: dict[bytes, bool] = {}
+
+    def admit(self, headers: Iterable[tuple[bytes, bytes]]) -> Admission:
+        host = origin = authorization = None
+        for name, value in headers:
+            if name == b"host":
+                host = value
+            elif name == b"origin":
+                origin = value
+            elif name == b"authorization":
+                authorization = value
+        if self.host_rule is not None and host is not None and not self._remember(
+                self._hosts, host, self.host_rule.allows):
+            return Admission(f"ollacache: Host {host.decode('latin-1')!r} is not allowed while bound to loopback "
+                             "(DNS-rebinding protection, the same rule as Ollama's)", [], None)
+        if origin is None or (host is not None and origin == b"http://" + host):
+            return Admission(None, [], None, authorization)
+        if not self._remember(self._origins, origin, self.cors.allows):
+            return Admission(f"ollacache: origin {origin.decode('latin-1')!r} is not allowed; add it to the "
+                             "proxy.cors_origins setting (OLLACACHE_ORIGINS)", [], None)
+        return Admission(None, CorsRule.headers(origin), origin, authorization)
+
+    @staticmethod
+    def _remember(memo: dict[bytes, bool], value: bytes, decide: Callable[[str], bool]) -> bool:
+        allowed = memo.get(value)
+        if allowed is None:
+            allowed = decide(value.decode("latin-1"))
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[value] = allowed
+        return allowed

@@ -1,0 +1,332 @@
+"""The caching proxy: a lean ASGI callable in front of Ollama.
+
+Cached routes (``core.cache.keys.ROUTES``, POST) are answered from the cache when an entry exists; otherwise
+they are forwarded chunk by chunk while a :class:`~core.cache.recorder.Recorder` keeps a copy, which is
+stored only if the answer turns out complete. Every other method and path is relayed untouched, with
+bodies streamed both ways. ``/-/`` belongs to the control API. The hit path avoids framework
+routing and does only what a hit needs: a memo lookup of the body's key, a hot-tier lookup, a send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import httpx
+
+from core.cache.entry import Entry
+from core.cache.hot import HotTier
+from core.http.cors import CorsRule
+from core.observe.events import EventHub
+from core.http.gate import Gate
+from core.http.inject import with_threads
+from core.cache.keys import ROUTES, NotCacheable, Route, cache_key, request_model
+from core.config.parsing import redact
+from core.cache.recorder import Recorder, error_body, error_chunk
+from core.http.relay import ClientWatch, forward_headers, read_body, request_stream, response_headers
+from core.observe.stats import Stats
+from core.cache.store import Store
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+MEMO_BYTES = 4 * 2**20  # request bodies whose key is remembered, so a repeated body skips JSON parsing
+MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are keyed each time
+
+
+class Proxy:
+    """The ASGI application serving the proxy port.
+
+    ``ttl_s`` is the lifetime of new entries (0 = forever); ``gate`` refuses requests whose ``Host``
+    or ``Origin`` Ollama itself would refuse (403) and supplies the CORS headers.
+    """
+
+    def __init__(self, *, upstream: str, store: Store, stats: Stats, ttl_s: float, hot: HotTier,
+                 control: ASGIApp, gate: Gate) -> None:
+        self.store = store
+        self.stats = stats
+        self.ttl_s = ttl_s
+        self.hot = hot
+        self.control = control
+        self.gate = gate
+        self.shown_upstream = redact(upstream)
+        self._upstream = httpx.URL(upstream)
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(10.0, read=None, write=None, pool=None),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+        )
+        self.store_error: str | None = None
+        self.writes: set[asyncio.Task[None]] = set()
+        # A clear or delete bumps the generation under the write lock; answers to requests that began
+        # before it are then neither stored nor kept in memory, so a clear is never undone.
+        self.write_lock = threading.Lock()
+        self.generation = 0
+        self.key_context: dict[str, str] = {}  # output-changing server settings Ollacache applies
+        self.inject_threads: int | None = None  # opt-in: num_thread added to requests that set none
+        self.events: EventHub = EventHub()  # the engine's, for entry_did_store
+        self.upstream_note: Callable[[], str | None] = lambda: None  # why the upstream may be down
+        self._memo: dict[tuple[str, bytes, bytes | None], tuple[str, str, bool]] = {}
+        self._memo_bytes = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.control(scope, receive, send)
+        admission = self.gate.admit(scope["headers"])
+        if admission.refusal is not None:
+            return await _send_json(send, 403, {"error": admission.refusal})
+        cors = admission.cors
+        if admission.origin is not None and scope["method"] == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204, "headers": CorsRule.preflight(admission.origin)})
+            return await send({"type": "http.response.body", "body": b""})
+        path: str = scope["path"]
+        if path.startswith("/-/"):
+            return await self.control(scope, receive, _adding(send, cors) if cors else send)
+        route = ROUTES.get(path)
+        if route is None or scope["method"] != "POST":
+            return await self._relay(scope, receive, send, body=None, route=None, key=None, cors=cors)
+        body = await read_body(receive)
+        started = time.perf_counter()
+        memo = self._memo.get((path, body, admission.authorization))
+        if memo is None:
+            memo = self._key(route, body, admission.authorization)
+            if memo is None:
+                self.stats.record("bypass", route=path, model=None, latency_s=0.0)
+                return await self._relay(scope, receive, send, body=body, route=route, key=None, cors=cors)
+        key, model, streamed = memo
+        entry = self._lookup(key)
+        if entry is not None and entry.streamed == streamed:
+            await self._replay(send, entry, cors)
+            self.store.note_hit(key, time.time())
+            self.stats.record("hit", route=path, model=model, latency_s=time.perf_counter() - started,
+                              saved_s=entry.duration_s, saved_tokens=entry.tokens)
+            return None
+        if self.inject_threads is not None and route.api == "ollama":
+            body = with_threads(body, self.inject_threads)
+        recorder = Recorder(route, streamed, started)
+        recorder.generation = self.generation
+        await self._relay(scope, receive, send, body=body, route=route, key=key, recorder=recorder, model=model,
+                          cors=cors)
+
+    def _key(self, route: Route, body: bytes, authorization: bytes | None) -> tuple[str, str, bool] | None:
+        """(key, model, streamed) for a body, or None when it cannot be keyed (pass it through).
+
+        A credential is hashed into the key, so two API keys never share entries.
+        """
+        context = dict(self.key_context)
+        if authorization:
+            context["credential"] = hashlib.sha256(authorization).hexdigest()
+        try:
+            request = json.loads(body)
+            key = cache_key(route.path, request, context)
+        except (ValueError, NotCacheable, RecursionError):
+            return None
+        stream = request.get("stream")
+        streamed = route.kind in ("chat", "generate") and (route.stream_default if stream is None else bool(stream))
+        result = (key, request_model(request) or "", streamed)
+        if len(body) <= MEMO_MAX_BODY:
+            if self._memo_bytes + len(body) > MEMO_BYTES:
+                self._memo.clear()
+                self._memo_bytes = 0
+            self._memo[(route.path, body, authorization)] = result
+            self._memo_bytes += len(body)
+        return result
+
+    def _lookup(self, key: str) -> Entry | None:
+        now = time.time()
+        entry = self.hot.get(key, now)
+        if entry is not None:
+            return entry
+        try:
+            entry = self.store.get(key)
+        except Exception as error:  # noqa: BLE001 - any store failure degrades to pass-through
+            self._store_failed(error)
+            return None
+        if entry is not None:
+            self.hot.put(entry, entry.created + self.ttl_s if self.ttl_s else 0.0)
+        return entry
+
+    async def _replay(self, send: Send, entry: Entry, cors: list[tuple[bytes, bytes]]) -> None:
+        """Answer from an entry at once: the recorded bytes, every NDJSON line and SSE event intact.
+
+        A streamed entry goes out in one write rather than one per recorded chunk: a client reads
+        the same lines either way, and a 100-chunk answer then takes ~0.15 ms instead of ~1 ms. The
+        recorded chunks and their timing stay in the entry for a paced replay.
+        """
+        body = b"".join(entry.chunks)
+        headers = [(b"content-type", entry.content_type.encode()), (b"content-length", str(len(body)).encode()),
+                   (b"x-cache", b"HIT"), (b"x-cache-key", entry.key.encode()),
+                   (b"age", str(max(0, int(time.time() - entry.created))).encode()), *cors]
+        await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
+                     route: Route | None, key: str | None, recorder: Recorder | None = None,
+                     model: str = "", cors: list[tuple[bytes, bytes]]) -> None:
+        """Forward the request upstream and stream the answer back, recording it if asked."""
+        watch = ClientWatch(receive)
+        content: Any = body if body is not None else request_stream(watch, scope, receive)
+        if body is not None:
+            watch.start()
+        request = self.client.build_request(
+            scope["method"], self._url(scope), headers=forward_headers(scope["headers"], body is not None),
+            content=content)
+        started = time.perf_counter()
+        extra: list[tuple[bytes, bytes]] = list(cors)
+        if route is not None:
+            extra.append((b"x-cache", b"MISS" if key else b"BYPASS"))
+            if key:
+                extra.append((b"x-cache-key", key.encode()))
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.LocalProtocolError as error:
+            watch.stop()
+            message = f"ollacache: this request cannot be forwarded: {error}"
+            return await _send_raw(send, 400, error_body(route.api if route else "ollama", message), extra)
+        except httpx.TransportError as error:
+            watch.stop()
+            if route is not None:
+                self.stats.record("error", route=route.path, model=model or None,
+                                  latency_s=time.perf_counter() - started)
+            message = f"ollacache: cannot reach the upstream at {self.shown_upstream}: {error or type(error).__name__}"
+            if (note := self.upstream_note()) is not None:
+                message += f" ({note})"
+            return await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
+        except asyncio.CancelledError:
+            if not watch.gone:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            return None
+        try:
+            await self._stream_back(send, response, extra, watch, route, recorder)
+        except asyncio.CancelledError:
+            if not watch.gone:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            recorder = None  # the client left: nothing partial is ever stored
+        finally:
+            watch.stop()
+            await response.aclose()
+        if route is not None and recorder is not None and key is not None:
+            self._finish_miss(route, key, model, recorder, started)
+
+    async def _stream_back(self, send: Send, response: httpx.Response, extra: list[tuple[bytes, bytes]],
+                           watch: ClientWatch, route: Route | None, recorder: Recorder | None) -> None:
+        if recorder is not None:
+            recorder.status = response.status_code
+            recorder.content_type = response.headers.get("content-type", "")
+        headers = response_headers(response.headers.raw) + extra
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        try:
+            async for chunk in response.aiter_raw():
+                if recorder is not None:
+                    recorder.feed(chunk, time.perf_counter())
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except httpx.TransportError as error:
+            log.warning("upstream %s broke off %s: %s", self.shown_upstream, response.request.url.path, error)
+            if recorder is None or not recorder.streamed or route is None:
+                raise  # not a stream: no way to tell the client in-band, so let the connection drop
+            recorder.status = 0  # never store a cut answer
+            message = f"ollacache: the upstream at {self.shown_upstream} closed the stream before it finished"
+            watch.finishing()
+            await send({"type": "http.response.body", "body": error_chunk(route, message), "more_body": False})
+            return
+        watch.finishing()
+        await send({"type": "http.response.body", "body": b""})
+
+    def _finish_miss(self, route: Route, key: str, model: str, recorder: Recorder, started: float) -> None:
+        finished = time.perf_counter()
+        verdict = recorder.verdict()
+        outcome = "miss" if recorder.status == 200 else "error"
+        self.stats.record(outcome, route=route.path, model=model or None, latency_s=finished - started)
+        if not verdict.storable:
+            log.debug("not storing %s: %s", key, verdict.reason)
+            return
+        if recorder.generation != self.generation:
+            return  # a clear or delete came while this answer was on its way
+        entry = recorder.entry(key, model, verdict, created=time.time(), finished=finished)
+        self.hot.put(entry, entry.created + self.ttl_s if self.ttl_s else 0.0)
+        if self.events:
+            self.events.publish("entry_did_store", entry.info())
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write, entry, recorder.generation))
+        self.writes.add(task)
+        task.add_done_callback(self.writes.discard)
+
+    def _write(self, entry: Entry, generation: int) -> None:
+        try:
+            with self.write_lock:
+                if generation != self.generation:
+                    return
+                self.store.put(entry, self.ttl_s or None)
+            self.store_error = None
+        except Exception as error:  # noqa: BLE001 - a store failure must not fail the request
+            self._store_failed(error)
+
+    def _store_failed(self, error: BaseException) -> None:
+        self.store_error = f"{type(error).__name__}: {error}"
+        log.error("cache store at %s failed, serving as a pass-through: %s", self.store.location, error)
+
+    def remove(self, key: str | None = None, model: str | None = None) -> int:
+        """Delete one entry, one model's or all from the store (blocking: call it off the loop).
+
+        Answers still on their way are not stored afterwards (see :attr:`generation`); call
+        :meth:`forget` on the event loop afterwards for the memory tier.
+        """
+        with self.write_lock:
+            self.generation += 1
+            if key is not None:
+                return int(self.store.delete(key))
+            return self.store.clear(model)
+
+    def forget(self, key: str | None = None, model: str | None = None) -> None:
+        """Drop entries from the hot tier and the key memo after a delete or clear (on the event loop)."""
+        if key is not None:
+            self.hot.discard(key)
+        else:
+            self.hot.clear(model)
+        self._memo.clear()
+        self._memo_bytes = 0
+
+    def _url(self, scope: Scope) -> httpx.URL:
+        """The upstream URL for a request, its path kept byte for byte (no ``..`` or ``//`` folding)."""
+        query: bytes = scope.get("query_string", b"")
+        raw = self._upstream.raw_path.rstrip(b"/") + scope["raw_path"] + (b"?" + query if query else b"")
+        return self._upstream.copy_with(raw_path=raw)
+
+    async def drain(self) -> None:
+        """Wait for every store write under way (used at shutdown)."""
+        while self.writes:
+            await asyncio.gather(*list(self.writes), return_exceptions=True)
+
+    async def aclose(self) -> None:
+        await self.drain()
+        await self.client.aclose()
+
+
+def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` with ``headers`` added to the response start (CORS on control answers)."""
+
+    async def sending(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *headers]}
+        await send(message)
+
+    return sending
+
+
+async def _send_raw(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_json(send: Send, status: int, payload: object) -> None:
+    await _send_raw(send, status, json.dumps(payload).encode())

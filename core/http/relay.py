@@ -1,0 +1,115 @@
+"""The plumbing of relaying HTTP through the proxy: headers, request bodies, and noticing a client leave."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) and those the HTTP libraries on each side set themselves.
+HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
+    b"transfer-encoding", b"upgrade", b"proxy-connection",
+})
+# Origin is not forwarded: the proxy answers CORS itself (core.http.cors), so the upstream's own rule and
+# its access-control-* headers never interfere.
+_NOT_FORWARDED = HOP_BY_HOP | {b"host", b"origin"}
+_NOT_RETURNED = HOP_BY_HOP | {b"date", b"server"}
+
+
+def forward_headers(headers: Iterable[tuple[bytes, bytes]], buffered: bool) -> list[tuple[bytes, bytes]]:
+    """The client's headers as sent upstream.
+
+    For a body the proxy has read whole (``buffered``), the length is recomputed by the client
+    library and the answer is asked for without compression, so it can be parsed and recorded.
+    """
+    dropped = _NOT_FORWARDED | {b"content-length", b"accept-encoding"} if buffered else _NOT_FORWARDED
+    # Values are trimmed: the server side accepts "Bearer " (an empty API key), the client library not.
+    forwarded = [(name, value.strip(b" \t")) for name, value in headers if name.lower() not in dropped]
+    if buffered:
+        forwarded.append((b"accept-encoding", b"identity"))
+    return forwarded
+
+
+def response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The upstream's response headers as returned to the client (the server adds its own date)."""
+    return [(name.lower(), value) for name, value in headers
+            if name.lower() not in _NOT_RETURNED and not name.lower().startswith(b"access-control-")]
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole request body (cached routes carry small JSON documents)."""
+    message = await receive()
+    body = message.get("body", b"")
+    if not message.get("more_body"):
+        return body
+    parts = [body]
+    while message.get("more_body"):
+        message = await receive()
+        parts.append(message.get("body", b""))
+    return b"".join(parts)
+
+
+class ClientWatch:
+    """Cancels the task relaying a request when its client disconnects.
+
+    Once the request body has been read, the only message ASGI can still deliver is
+    ``http.disconnect``: either the client left, or the response is complete. :meth:`finishing` marks
+    the latter before the last byte is sent, so only a real departure sets :attr:`gone` and cancels.
+    """
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._target = asyncio.current_task()
+        self._task: asyncio.Task[None] | None = None
+        self._finishing = False
+        self.gone = False
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while (await self._receive())["type"] != "http.disconnect":
+            pass
+        if not self._finishing and self._target is not None:
+            self.gone = True
+            self._target.cancel()
+
+    def finishing(self) -> None:
+        self._finishing = True
+
+    def stop(self) -> None:
+        self._finishing = True
+        if self._task is not None:
+            self._task.cancel()
+
+
+def request_stream(watch: ClientWatch, scope: MutableMapping[str, Any], receive: Receive) -> AsyncIterator[bytes] | None:
+    """The client's request body as an async stream, or ``None`` when the request has none.
+
+    When the stream ends, ``watch`` starts listening for the client leaving.
+    """
+    headers = dict(scope["headers"])
+    if b"content-length" not in headers and b"transfer-encoding" not in headers:
+        watch.start()
+        return None
+    if headers.get(b"content-length") == b"0":
+        watch.start()
+        return None
+
+    async def stream() -> AsyncIterator[bytes]:
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                watch.gone = True
+                raise asyncio.CancelledError
+            more = message.get("more_body", False)
+            if message.get("body"):
+                yield message["body"]
+        watch.start()
+
+    return stream()

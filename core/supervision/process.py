@@ -1,0 +1,246 @@
+"""The process side of Ollama supervision: carries out what :func:`core.supervision.machine.step` decides.
+
+It starts ``ollama serve`` in its own session (so a Ctrl-C meant for Ollacache does not reach it, and
+stopping it takes its runner processes too), pipes its output into a rotating log file and a short
+tail kept in memory, runs the health checks, keeps the one timer the state machine asks for, and feeds
+every outcome back as an event. All of it runs on the engine's event loop; times are the loop's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from core.supervision.binary import Found, install_hint
+from core.supervision.machine import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy, Refuse,
+                              Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start,
+                              StopRequested, Supervision, Terminate, Tick, Wait, step)
+
+log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+LOG_BYTES = 10 * 2**20  # one Ollama log file, before it is rotated
+LOG_BACKUPS = 3
+TAIL_LINES = 40  # lines of Ollama's output kept in memory for health and the dashboard
+
+
+def ollama_host(upstream: str) -> str:
+    """``OLLAMA_HOST`` for an upstream URL: ``http://127.0.0.1:11444`` -> ``127.0.0.1:11444``."""
+    parts = urlsplit(upstream)
+    host = parts.hostname or "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM it if Ollacache dies, even by SIGKILL, so no Ollama is orphaned."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def open_log(path: Path) -> logging.Logger:
+    """A logger writing Ollama's output to ``path``, rotated at :data:`LOG_BYTES`; raises OSError if unwritable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS,
+                                                   encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger(f"ollacache.ollama.{path}")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    return logger
+
+
+class Supervisor:
+    """Supervises the Ollama at ``upstream`` according to ``manage``.
+
+    ``env`` is the environment added to ours for a started Ollama (the tuning, then the user's
+    overrides); ``on_report`` receives each :class:`Report` (for ``/-/events``).
+    """
+
+    def __init__(self, *, manage: Manage, binary: Found | None, upstream: str, shown_upstream: str,
+                 env: Mapping[str, str], log_path: Path, policy: Policy = POLICY,
+                 on_report: Callable[[Report], None] | None = None) -> None:
+        self.manage = manage
+        self.binary = binary
+        self.upstream = upstream
+        self.shown_upstream = shown_upstream
+        self.env: dict[str, str] = {}
+        self.set_env(env)
+        self.log_path = log_path
+        self.policy = policy
+        self.on_report = on_report
+        self.sv = Supervision()
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._log = open_log(log_path)
+        self._process: asyncio.subprocess.Process | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._refusal: str | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._checks: set[asyncio.TimerHandle] = set()
+        self._stopped = False
+        self._exited = asyncio.Event()
+
+    def set_env(self, env: Mapping[str, str]) -> None:
+        """The environment for the next start; ``OLLAMA_HOST`` always names the upstream address."""
+        self.env = {**env, "OLLAMA_HOST": ollama_host(self.upstream)}
+
+    @property
+    def supervising(self) -> bool:
+        """Whether Ollacache runs (or will run again) its own Ollama, as opposed to attaching or not managing."""
+        return self.sv.owned or self.sv.state in ("starting", "backing-off") or (
+            self.sv.state == "failed" and self.binary is not None and self.manage != "never")
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the Ollama we started, while it runs."""
+        return self.sv.pid if self.sv.owned else None
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(timeout=self.policy.health_timeout_s)
+        self._feed(Start(self.manage, self.binary is not None, await self._answers(), upstream=self.shown_upstream,
+                         install_hint=install_hint()))
+
+    async def restart(self) -> str | None:
+        """Restart an Ollama we started; returns the reason when that is refused."""
+        self._refusal = None
+        self._feed(RestartRequested(binary_found=self.binary is not None, upstream_answers=await self._answers()))
+        return self._refusal
+
+    async def stop(self) -> None:
+        """Stop the Ollama we started (terminate, then kill after the grace period); leave others alone."""
+        self._feed(StopRequested())
+        if self._process is not None and self._process.returncode is None:
+            await asyncio.wait_for(self._exited.wait(), self.policy.terminate_grace_s + 5)
+        self._stopped = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for handle in self._checks:
+            handle.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+
+    def note(self) -> str | None:
+        """Why Ollama may not answer, for error messages, when supervision knows: ``None`` if it should."""
+        if self.sv.state in ("running", "attached") or self.manage == "never":
+            return None
+        return f"Ollama is {self.sv.state}: {self.sv.reason}"
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.sv.to_json(self._now())
+        data.update(binary=self.binary.path if self.binary else None, log=str(self.log_path),
+                    managed=self.manage != "never")
+        if self.sv.state == "failed" or self.sv.last_exit:
+            data["log_tail"] = list(self.tail)[-10:]
+        if self.binary is None and self.manage != "never":
+            data["install_hint"] = install_hint()
+        return data
+
+    # -- carrying out actions ------------------------------------------------------------------
+    def _feed(self, event: Event) -> None:
+        self.sv, actions = step(self.sv, event, self._now(), self.policy)
+        for action in actions:
+            self._do(action)
+
+    def _do(self, action: Action) -> None:
+        loop = asyncio.get_running_loop()
+        match action:
+            case Spawn():
+                self._spawn_task(self._spawn())
+            case Terminate(pid=pid):
+                self._signal(pid, signal.SIGTERM)
+            case Kill(pid=pid):
+                self._signal(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+            case ScheduleCheck(after_s=after, seq=seq):
+                self._checks = {handle for handle in self._checks if not handle.cancelled()}
+                self._checks.add(loop.call_later(after, lambda: self._spawn_task(self._check(seq))))
+            case Wait(until=until):
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = loop.call_at(until, lambda: self._feed(Tick()))
+            case Report(name=name, message=message):
+                log.info("%s: %s", name, message)
+                if self.on_report is not None:
+                    self.on_report(action)
+            case Refuse(reason=reason):
+                self._refusal = reason
+
+    def _spawn_task(self, coroutine: Any) -> None:
+        if self._stopped:
+            coroutine.close()
+            return
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _spawn(self) -> None:
+        assert self.binary is not None
+        self._exited.clear()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                self.binary.path, "serve", env={**os.environ, **self.env}, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=os.name == "posix",
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        except OSError as error:
+            self._exited.set()
+            self._feed(SpawnFailed(f"{self.binary.path}: {error.strerror or error}"))
+            return
+        self._process = process
+        self._feed(Spawned(process.pid))
+        self._spawn_task(self._pump(process))
+        self._spawn_task(self._reap(process))
+
+    async def _pump(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            line = raw.decode("utf-8", "replace").rstrip()
+            self.tail.append(line)
+            self._log.info(line)
+
+    async def _reap(self, process: asyncio.subprocess.Process) -> None:
+        code = await process.wait()
+        self._exited.set()
+        self._feed(Exited(process.pid, code))
+
+    def _signal(self, pid: int, sig: int) -> None:
+        try:
+            if hasattr(os, "killpg"):
+                os.killpg(pid, sig)  # its own session: the runners it started go too
+            elif self._process is not None and self._process.pid == pid:
+                # Windows: no process groups to signal; terminate() and kill() both end the process
+                self._process.terminate() if sig == signal.SIGTERM else self._process.kill()
+        except ProcessLookupError:
+            pass
+
+    async def _check(self, seq: int) -> None:
+        self._feed(await self._probe(seq))
+
+    async def _probe(self, seq: int) -> HealthOk | HealthFailed:
+        assert self._client is not None
+        try:
+            answer = await self._client.get(f"{self.upstream}/api/version")
+            answer.raise_for_status()
+            return HealthOk(str(answer.json().get("version", "?")), seq)
+        except (httpx.HTTPError, ValueError, AttributeError) as error:
+            return HealthFailed(f"{type(error).__name__}: {error}", seq)
+
+    async def _answers(self) -> bool:
+        return isinstance(await self._probe(-1), HealthOk)
