@@ -11,7 +11,7 @@ from typing import Any
 
 from core.hardware.detect import Hardware
 from core.hardware.cpu import format_cpulist
-from core.cli.stats_text import human_bytes
+from core.units import human_bytes
 from core.tuning.recommend import Recommendation
 
 # Recommendation field -> the environment variable that applies it to a supervised Ollama.

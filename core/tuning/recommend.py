@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
 from core.hardware.detect import Hardware
-from core.cli.stats_text import human_bytes
+from core.units import human_bytes
 
 T = TypeVar("T")
 GIB = 1024**3

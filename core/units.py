@@ -1,0 +1,24 @@
+"""Numbers for people: byte counts and durations with their units, as the CLI, the tuning reasons and the
+desktop app show them (thousands separators, binary units). Imports nothing of the engine, so every layer
+may use it."""
+
+from __future__ import annotations
+
+
+def human_bytes(count: float | None) -> str:
+    if count is None:
+        return "?"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(count) < 1024 or unit == "GiB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return f"{count:,.1f} TiB"  # pragma: no cover - the loop returns at GiB
+
+
+def human_seconds(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
