@@ -30,6 +30,9 @@ def test_import_linter_contract_holds() -> None:
     result = subprocess.run([str(linter)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "The engine never imports the GUI KEPT" in result.stdout
+    for contract in ("Layers: the CLI above the engine", "Decisions are pure", "No import cycles"):
+        assert contract in result.stdout
+    assert "0 broken" in result.stdout
 
 
 def test_every_core_module_imports_and_runs_with_the_gui_libraries_absent() -> None:

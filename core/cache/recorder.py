@@ -37,7 +37,7 @@ class Recorder:
     ``started`` so a replay can reproduce the pace.
     """
 
-    def __init__(self, route: Route, streamed: bool, started: float) -> None:
+    def __init__(self, route: Route, streamed: bool, started: float, generation: int = 0) -> None:
         self.route = route
         self.streamed = streamed
         self.started = started
@@ -45,7 +45,7 @@ class Recorder:
         self.offsets_s: list[float] = []
         self.status = 0
         self.content_type = ""
-        self.generation = 0  # the proxy's clear generation when the request began
+        self.generation = generation  # the proxy's clear generation when the request began
 
     def feed(self, chunk: bytes, now: float) -> None:
         if chunk:

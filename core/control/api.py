@@ -1,8 +1,11 @@
-"""The control API under ``/-/`` on the proxy's port (SPEC §4), built with Starlette routing.
+"""The control API under ``/-/`` on the proxy's port, built with Starlette routing.
 
-Reads are open to local clients; calls that change state need the per-install token as
-``Authorization: Bearer <token>`` (401 otherwise). The desktop app and ``ollacache stats``/``clear``
-use nothing else to talk to the engine.
+Reads are open to local clients while the proxy is bound to loopback; calls that change state, and
+every call when it is bound to another address, need the per-install token as
+``Authorization: Bearer <token>`` (401 otherwise). The desktop app and the CLI reach the engine only
+through this API (with :mod:`core.control.client`).
+
+The API serves whatever satisfies :class:`Controlled` (the engine does); it never imports the engine.
 """
 
 from __future__ import annotations
@@ -11,27 +14,49 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from core.control import token as tokens
-from core.cli.hardware_text import hardware_json
 from core.cache.keys import normalize_model
+from core.observe.events import EventHub
 from core.observe.metrics import CONTENT_TYPE, render_prometheus
 from core.tuning.recommend import TuningError
 
-if TYPE_CHECKING:
-    from core.engine.engine import Engine
 
-EVENT_INTERVAL_S = 1.0
+class Tuner(Protocol):
+    status: dict[str, Any]
+
+    def start(self, model: str | None, runs: int, apply: bool) -> bool: ...
 
 
-def control_app(engine: Engine) -> Starlette:
+class Controlled(Protocol):
+    """What the control API needs of the engine it serves."""
+
+    token: str
+    loopback: bool  # bound to loopback: reads need no token
+    events: EventHub
+    stopping: asyncio.Event
+    tuning_runs: Tuner
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def health(self) -> dict[str, Any]: ...
+    async def snapshot(self) -> dict[str, Any]: ...
+    async def recent(self, limit: int, model: str | None) -> list[dict[str, Any]]: ...
+    async def delete(self, key: str) -> bool: ...
+    async def clear(self, model: str | None) -> int: ...
+    async def restart_ollama(self) -> str | None: ...
+    def ollama_json(self) -> dict[str, Any]: ...
+    def hardware_json(self) -> dict[str, Any]: ...
+    async def apply_threads(self, num_thread: int) -> dict[str, Any]: ...
+
+
+def control_app(engine: Controlled) -> Starlette:
     """The Starlette app answering ``/-/...``; anything else under the prefix is a JSON 404.
 
     Its lifespan starts and stops the engine, so uvicorn's shutdown waits for the engine's writes.
@@ -43,31 +68,43 @@ def control_app(engine: Engine) -> Starlette:
         return JSONResponse({"error": "this control call needs the token from the Ollacache config directory "
                              "as 'Authorization: Bearer <token>'"}, status_code=401)
 
+    def unreadable(request: Request) -> Response | None:
+        """Reads are open on loopback; on any other address they show prompts' metadata to the network."""
+        return None if engine.loopback else refused(request)
+
     async def health(request: Request) -> Response:
-        return JSONResponse(await engine.health())
+        return unreadable(request) or JSONResponse(await engine.health())
 
     async def stats(request: Request) -> Response:
-        return JSONResponse(await engine.snapshot())
+        return unreadable(request) or JSONResponse(await engine.snapshot())
 
     async def metrics(request: Request) -> Response:
+        if (answer := unreadable(request)) is not None:
+            return answer
         snapshot = await engine.snapshot()
         return Response(render_prometheus(snapshot, snapshot.get("resources")),
                         headers={"content-type": CONTENT_TYPE})
 
     async def events(request: Request) -> Response:
+        if (answer := unreadable(request)) is not None:
+            return answer
+
         async def stream() -> AsyncIterator[bytes]:
-            loop = asyncio.get_running_loop()
+            # the engine publishes one stats snapshot a second for all subscribers; a new one gets one now
             with engine.events.subscribe() as queue:
-                while not engine.stopping.is_set():
-                    snapshot = await engine.snapshot()
-                    yield b"event: stats\ndata: " + json.dumps(snapshot).encode() + b"\n\n"
-                    due = loop.time() + EVENT_INTERVAL_S
-                    while (left := due - loop.time()) > 0 and not engine.stopping.is_set():
-                        try:
-                            name, payload = await asyncio.wait_for(queue.get(), left)
-                        except TimeoutError:
+                yield b"event: stats\ndata: " + json.dumps(await engine.snapshot()).encode() + b"\n\n"
+                stopping = asyncio.ensure_future(engine.stopping.wait())
+                try:
+                    while not engine.stopping.is_set():
+                        getting = asyncio.ensure_future(queue.get())
+                        await asyncio.wait((getting, stopping), return_when=asyncio.FIRST_COMPLETED)
+                        if not getting.done():
+                            getting.cancel()
                             break
+                        name, payload = getting.result()
                         yield f"event: {name}\ndata: ".encode() + json.dumps(payload).encode() + b"\n\n"
+                finally:
+                    stopping.cancel()
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
@@ -75,10 +112,10 @@ def control_app(engine: Engine) -> Starlette:
     async def restart_ollama(request: Request) -> Response:
         if (answer := refused(request)) is not None:
             return answer
-        refusal = await engine.supervisor.restart()
+        refusal = await engine.restart_ollama()
         if refusal is not None:
             return JSONResponse({"error": refusal}, status_code=409)
-        return JSONResponse({"ollama": engine.supervisor.to_json()})
+        return JSONResponse({"ollama": engine.ollama_json()})
 
     async def json_body(request: Request) -> dict[str, Any] | Response:
         try:
@@ -91,7 +128,7 @@ def control_app(engine: Engine) -> Starlette:
 
     async def tune(request: Request) -> Response:
         if request.method == "GET":
-            return JSONResponse(engine.tuning_control.status)
+            return unreadable(request) or JSONResponse(engine.tuning_runs.status)
         if (answer := refused(request)) is not None:
             return answer
         body = await json_body(request)
@@ -102,9 +139,9 @@ def control_app(engine: Engine) -> Starlette:
                 or isinstance(runs, bool) or not 1 <= runs <= 100 or not isinstance(apply, bool):
             return JSONResponse({"error": "expected {\"model\": name (optional), \"runs\": a whole number from 1 to 100, "
                                  "\"apply\": true or false}"}, status_code=400)
-        if not engine.tuning_control.start(model, runs, apply):
+        if not engine.tuning_runs.start(model, runs, apply):
             return JSONResponse({"error": "a measurement is already running"}, status_code=409)
-        return JSONResponse(engine.tuning_control.status, status_code=202)
+        return JSONResponse(engine.tuning_runs.status, status_code=202)
 
     async def tuning(request: Request) -> Response:
         if (answer := refused(request)) is not None:
@@ -116,14 +153,16 @@ def control_app(engine: Engine) -> Starlette:
         if not isinstance(threads, int) or isinstance(threads, bool):
             return JSONResponse({"error": "expected {\"num_thread\": a whole number}"}, status_code=400)
         try:
-            return JSONResponse(await engine.tuning_control.apply_threads(threads))
+            return JSONResponse(await engine.apply_threads(threads))
         except TuningError as error:
             return JSONResponse({"error": str(error)}, status_code=400)
 
     async def hardware(request: Request) -> Response:
-        return JSONResponse(hardware_json(engine.hardware, engine.tuning))
+        return unreadable(request) or JSONResponse(engine.hardware_json())
 
     async def entries(request: Request) -> Response:
+        if (answer := unreadable(request)) is not None:
+            return answer
         try:
             limit = int(request.query_params.get("limit", "100"))
             if not 1 <= limit <= 10_000:
@@ -132,7 +171,7 @@ def control_app(engine: Engine) -> Starlette:
             return JSONResponse({"error": "limit must be a whole number from 1 to 10000"}, status_code=400)
         model = request.query_params.get("model")
         model = normalize_model(model) if model else None
-        return JSONResponse({"entries": await run_in_threadpool(engine.store.recent, limit, model)})
+        return JSONResponse({"entries": await engine.recent(limit, model)})
 
     async def delete_entry(request: Request) -> Response:
         if (answer := refused(request)) is not None:

@@ -25,21 +25,30 @@ from core.http.hostcheck import HostRule, is_loopback_bind
 from core.cache.hot import HotTier
 from core.http.proxy import Proxy
 from core.observe.resources import ResourceSampler
+from core.config.parsing import redact
+from core.config.settings import Settings
 from core.engine.startup import Startup
 from core.observe.stats import Stats
 from core.cache.store import NullStore, Store, StoreError
 from core.supervision.process import Supervisor
-from core.tuning.in_force import detect_and_recommend
-from core.engine.tuning_runs import TuningControl
-from core.tuning.recommend import output_settings
+from core.supervision.vocabulary import Report
+from core.tuning.in_force import detect_and_recommend, overrides
+from core.engine.tuning_runs import TuningRuns
+from core.tuning.measure import candidates
+from core.tuning.recommend import output_settings, recommend
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 5.0
+EVENT_INTERVAL_S = 1.0  # seconds between stats snapshots on /-/events
 STATS_FILE = "stats.json"
 
 
 class Engine:
-    """Everything ``ollacache serve`` runs, built from resolved :class:`Settings`."""
+    """Everything ``ollacache serve`` runs, built from the decisions taken at :class:`Startup`.
+
+    Each part is given what it needs when it is built; later changes (a new thread count) go through the
+    engine's own methods, which tell each part that owns the value.
+    """
 
     def __init__(self, startup: Startup) -> None:
         settings = startup.settings
@@ -47,54 +56,50 @@ class Engine:
         self.startup = startup
         self.started = time.time()
         self.token = tokens.load_or_create(settings.config_dir)
-        cache_dir = settings.cache_dir
+        # Bound to another address than loopback, the control API's reads need the token too.
+        self.loopback = is_loopback_bind(settings["proxy.host"])
         self.url = settings.url  # the address actually bound, once serving (see core.engine.server)
         self.hardware, self.tuning = detect_and_recommend(settings)
-        store_error = None
-        try:
-            self.store: Store = DiskStore(cache_dir, settings["cache.size_limit"])
-        except StoreError as error:  # serve as a pass-through rather than not at all
-            log.error("%s; serving without a cache", error)
-            self.store, store_error = NullStore(str(cache_dir), str(error)), str(error)
-        self.stats = Stats(cache_dir / STATS_FILE if store_error is None else None)
+        self.store, store_error = _open_store(settings)
+        self.stats = Stats(settings.cache_dir / STATS_FILE if store_error is None else None)
         self.sampler = ResourceSampler()
-        self.stopping = asyncio.Event()
-        host_rule = HostRule() if is_loopback_bind(settings["proxy.host"]) else None
-        self.proxy = Proxy(
-            upstream=settings["proxy.upstream"], store=self.store, stats=self.stats,
-            ttl_s=settings["cache.ttl"], hot=HotTier(0 if store_error else settings["cache.memory_limit"]),
-            control=control_app(self), gate=Gate(host_rule, CorsRule(settings["proxy.cors_origins"])),
-        )
-        self.proxy.store_error = store_error
-        if startup.will_start:
-            # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
-            self.proxy.key_context = output_settings(self.tuning)
-        if settings["tuning.inject_options"]:
-            self.proxy.inject_threads = self.tuning.num_thread.value
         self.events = EventHub()
-        self.proxy.events = self.events
+        self.stopping = asyncio.Event()
+        upstream = settings["proxy.upstream"]
         self.supervisor = Supervisor(
-            manage=settings["ollama.manage"], binary=startup.binary, upstream=settings["proxy.upstream"],
-            shown_upstream=self.proxy.shown_upstream, env={**self.tuning.env, **settings["ollama.env"]},
-            log_path=startup.log_path,
-            on_report=lambda report: self.events.publish(report.name, {
-                "message": report.message, "ollama": self.supervisor.to_json()}))
-        self.proxy.upstream_note = self.supervisor.note
-        self.tuning_control = TuningControl(self)
-        self._housekeeping: asyncio.Task[None] | None = None
+            manage=settings["ollama.manage"], binary=startup.binary, upstream=upstream,
+            shown_upstream=redact(upstream), env={**self.tuning.env, **settings["ollama.env"]},
+            log_path=startup.log_path, on_report=self._ollama_did)
+        self.proxy = Proxy(
+            upstream=upstream, store=self.store, stats=self.stats, ttl_s=settings["cache.ttl"],
+            hot=HotTier(0 if store_error else settings["cache.memory_limit"]), control=control_app(self),
+            gate=Gate(HostRule() if self.loopback else None, CorsRule(settings["proxy.cors_origins"])),
+            events=self.events, upstream_state=self.supervisor,
+            # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
+            key_context=output_settings(self.tuning) if startup.will_start else None,
+            inject_threads=self.tuning.num_thread.value if settings["tuning.inject_options"] else None,
+            store_error=store_error)
+        self.tuning_runs = TuningRuns(upstream=upstream, candidates=candidates(self.hardware),
+                                      config_dir=settings.config_dir, events=self.events,
+                                      apply_threads=self.apply_threads)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _ollama_did(self, report: Report) -> None:
+        self.events.publish(report.name, {"message": report.message, "ollama": self.supervisor.to_json()})
 
     async def start(self) -> None:
         self.stopping = asyncio.Event()
-        self.sampler.sample()  # primes CPU percentages
-        self._housekeeping = asyncio.get_running_loop().create_task(self._keep_house())
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._keep_house()), loop.create_task(self._feed_events())]
         await self.supervisor.start()
 
     async def stop(self) -> None:
         """Finish store writes in flight, save totals and hit counts, close the store."""
         self.stopping.set()
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-        await self.tuning_control.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.tuning_runs.stop()
         await self.proxy.aclose()
         await self.supervisor.stop()
         self._save()
@@ -112,7 +117,17 @@ class Engine:
                 await asyncio.to_thread(self.store.flush)
             except Exception as error:  # noqa: BLE001 - keep house next time; say what is wrong meanwhile
                 log.error("could not save totals or hit counts: %s", error)
-                self.proxy.store_error = f"{type(error).__name__}: {error}"
+                self.proxy.store_failed(error)
+
+    async def _feed_events(self) -> None:
+        """One stats snapshot a second for every ``/-/events`` subscriber, taken once for all of them."""
+        while not self.stopping.is_set():
+            if self.events:
+                self.events.publish("stats", await self.snapshot())
+            try:
+                await asyncio.wait_for(self.stopping.wait(), EVENT_INTERVAL_S)
+            except TimeoutError:
+                pass
 
     def _save(self) -> None:
         try:
@@ -153,16 +168,16 @@ class Engine:
         snapshot["resources"] = resources
         snapshot["hot"] = {"entries": len(self.proxy.hot), "bytes": self.proxy.hot.bytes}
         snapshot["ollama"] = self.supervisor.to_json()
-        snapshot["tune"] = self.tuning_control.status
+        snapshot["tune"] = self.tuning_runs.status
         return snapshot
 
     def _measure(self) -> tuple[int | None, int | None, dict[str, Any]]:
         try:
             entries, volume = self.store.count(), self.store.volume()
         except Exception as error:  # noqa: BLE001 - stats must answer even with a broken store
-            self.proxy.store_error = self.proxy.store_error or f"{type(error).__name__}: {error}"
+            self.proxy.store_failed(error, keep_first=True)
             entries = volume = None
-        return entries, volume, self.sampler.sample(trees={"ollama": self.supervisor.pid})
+        return entries, volume, self.sampler.latest(trees={"ollama": self.supervisor.pid})
 
     async def clear(self, model: str | None) -> int:
         removed = await asyncio.to_thread(self.proxy.remove, model=model)
@@ -173,3 +188,46 @@ class Engine:
         removed = await asyncio.to_thread(self.proxy.remove, key=key)
         self.proxy.forget(key=key)
         return bool(removed)
+
+    async def recent(self, limit: int, model: str | None) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.store.recent, limit, model)
+
+    def hardware_json(self) -> dict[str, Any]:
+        """The detected hardware and the tuning in force (the document of ``ollacache hardware --json``)."""
+        return {**self.hardware.to_json(), "recommended": self.tuning.to_json()}
+
+    async def restart_ollama(self) -> str | None:
+        """Restart the Ollama that Ollacache started; the reason it cannot, otherwise."""
+        return await self.supervisor.restart()
+
+    def ollama_json(self) -> dict[str, Any]:
+        return self.supervisor.to_json()
+
+    async def apply_threads(self, num_thread: int) -> dict[str, Any]:
+        """Use ``num_thread`` from now on: a supervised Ollama's environment (it restarts) and injection.
+
+        Raises :class:`core.tuning.recommend.TuningError` for a count the machine cannot honour.
+        """
+        settings = self.settings
+        self.tuning = recommend(self.hardware, {**overrides(settings), "tuning.num_thread": num_thread})
+        self.supervisor.set_env({**self.tuning.env, **settings["ollama.env"]})
+        self.proxy.use_threads(num_thread)
+        reply: dict[str, Any] = {"num_thread": num_thread}
+        if "LLAMA_ARG_THREADS" in settings["ollama.env"]:
+            reply["note"] = "ollama.env sets LLAMA_ARG_THREADS, which wins over this value"
+        if not self.supervisor.supervising:
+            reply["ollama_restart"] = ("Ollama is not supervised by Ollacache: restart it yourself with "
+                                       f"LLAMA_ARG_THREADS={num_thread}")
+            return reply
+        refusal = await self.supervisor.restart()
+        reply["ollama_restart"] = refusal or "restarting with the new environment"
+        return reply
+
+
+def _open_store(settings: Settings) -> tuple[Store, str | None]:
+    """The configured store, or a pass-through one and the reason when it cannot open."""
+    try:
+        return DiskStore(settings.cache_dir, settings["cache.size_limit"]), None
+    except StoreError as error:  # serve as a pass-through rather than not at all
+        log.error("%s; serving without a cache", error)
+        return NullStore(str(settings.cache_dir), str(error)), str(error)

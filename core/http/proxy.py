@@ -15,11 +15,12 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any, Protocol
 
 import httpx
 
+from core.cache.decision import Outcome, Request, decide
 from core.cache.entry import Entry
 from core.cache.hot import HotTier
 from core.http.cors import CorsRule
@@ -43,6 +44,13 @@ MEMO_BYTES = 4 * 2**20  # request bodies whose key is remembered, so a repeated 
 MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are keyed each time
 
 
+class UpstreamState(Protocol):
+    """What the proxy may ask about the upstream (the supervisor of Ollama answers it)."""
+
+    def note(self) -> str | None:
+        """Why the upstream may be down right now (starting, failed...), or None."""
+
+
 class Proxy:
     """The ASGI application serving the proxy port.
 
@@ -51,31 +59,38 @@ class Proxy:
     """
 
     def __init__(self, *, upstream: str, store: Store, stats: Stats, ttl_s: float, hot: HotTier,
-                 control: ASGIApp, gate: Gate) -> None:
+                 control: ASGIApp, gate: Gate, events: EventHub, upstream_state: UpstreamState,
+                 key_context: Mapping[str, str] | None = None, inject_threads: int | None = None,
+                 store_error: str | None = None) -> None:
         self.store = store
         self.stats = stats
         self.ttl_s = ttl_s
         self.hot = hot
         self.control = control
         self.gate = gate
+        self.events = events  # entry_did_store goes out through it
+        self.upstream_state = upstream_state
         self.shown_upstream = redact(upstream)
         self._upstream = httpx.URL(upstream)
         self.client = httpx.AsyncClient(
             timeout=httpx.Timeout(10.0, read=None, write=None, pool=None),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
         )
-        self.store_error: str | None = None
+        self.store_error = store_error
         self.writes: set[asyncio.Task[None]] = set()
         # A clear or delete bumps the generation under the write lock; answers to requests that began
         # before it are then neither stored nor kept in memory, so a clear is never undone.
         self.write_lock = threading.Lock()
         self.generation = 0
-        self.key_context: dict[str, str] = {}  # output-changing server settings Ollacache applies
-        self.inject_threads: int | None = None  # opt-in: num_thread added to requests that set none
-        self.events: EventHub = EventHub()  # the engine's, for entry_did_store
-        self.upstream_note: Callable[[], str | None] = lambda: None  # why the upstream may be down
-        self._memo: dict[tuple[str, bytes, bytes | None], tuple[str, str, bool]] = {}
+        self.key_context: dict[str, str] = dict(key_context or {})  # output-changing server settings applied
+        self.inject_threads = inject_threads  # opt-in: num_thread added to requests that set none
+        self._memo: dict[tuple[str, bytes, bytes | None], Request] = {}
         self._memo_bytes = 0
+
+    def use_threads(self, num_thread: int) -> None:
+        """A new tuned thread count: injected from now on, if injection is on."""
+        if self.inject_threads is not None:
+            self.inject_threads = num_thread
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -92,53 +107,55 @@ class Proxy:
             return await self.control(scope, receive, _adding(send, cors) if cors else send)
         route = ROUTES.get(path)
         if route is None or scope["method"] != "POST":
-            return await self._relay(scope, receive, send, body=None, route=None, key=None, cors=cors)
+            return await self._relay(scope, receive, send, body=None, route=None, outcome=None, cors=cors)
         body = await read_body(receive)
         started = time.perf_counter()
-        memo = self._memo.get((path, body, admission.authorization))
-        if memo is None:
-            memo = self._key(route, body, admission.authorization)
-            if memo is None:
-                self.stats.record("bypass", route=path, model=None, latency_s=0.0)
-                return await self._relay(scope, receive, send, body=body, route=route, key=None, cors=cors)
-        key, model, streamed = memo
-        entry = self._lookup(key)
-        if entry is not None and entry.streamed == streamed:
-            await self._replay(send, entry, cors)
-            self.store.note_hit(key, time.time())
-            self.stats.record("hit", route=path, model=model, latency_s=time.perf_counter() - started,
-                              saved_s=entry.duration_s, saved_tokens=entry.tokens)
+        memo_key = (path, body, admission.authorization)
+        request = self._memo.get(memo_key) or self._key(route, body, memo_key)
+        found = self._lookup(request.key) if request is not None else None
+        decision = decide(request, found)
+        if decision.outcome is Outcome.HIT:
+            assert request is not None and found is not None
+            await self._replay(send, found, cors)
+            self.store.note_hit(request.key, time.time())
+            self.stats.record("hit", route=path, model=request.model, latency_s=time.perf_counter() - started,
+                              saved_s=found.duration_s, saved_tokens=found.tokens)
             return None
+        if request is None or decision.outcome is Outcome.BYPASS:
+            self.stats.record("bypass", route=path, model=request.model if request else None, latency_s=0.0)
+            return await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
+                                     cors=cors)
         if self.inject_threads is not None and route.api == "ollama":
             body = with_threads(body, self.inject_threads)
-        recorder = Recorder(route, streamed, started)
-        recorder.generation = self.generation
-        await self._relay(scope, receive, send, body=body, route=route, key=key, recorder=recorder, model=model,
-                          cors=cors)
+        recorder = Recorder(route, request.streamed, started, self.generation) if decision.records else None
+        await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome, key=request.key,
+                          recorder=recorder, model=request.model, cors=cors)
 
-    def _key(self, route: Route, body: bytes, authorization: bytes | None) -> tuple[str, str, bool] | None:
-        """(key, model, streamed) for a body, or None when it cannot be keyed (pass it through).
+    def _key(self, route: Route, body: bytes, memo_key: tuple[str, bytes, bytes | None]) -> Request | None:
+        """The decision's facts for a body, or None when it cannot be keyed (it passes through).
 
-        A credential is hashed into the key, so two API keys never share entries.
+        A credential is hashed into the key, so two API keys never share entries. Small bodies are
+        remembered, so a repeated body skips JSON parsing.
         """
+        authorization = memo_key[2]
         context = dict(self.key_context)
         if authorization:
             context["credential"] = hashlib.sha256(authorization).hexdigest()
         try:
-            request = json.loads(body)
-            key = cache_key(route.path, request, context)
+            parsed = json.loads(body)
+            key = cache_key(route.path, parsed, context)
         except (ValueError, NotCacheable, RecursionError):
             return None
-        stream = request.get("stream")
+        stream = parsed.get("stream")
         streamed = route.kind in ("chat", "generate") and (route.stream_default if stream is None else bool(stream))
-        result = (key, request_model(request) or "", streamed)
+        request = Request(key, request_model(parsed) or "", streamed)
         if len(body) <= MEMO_MAX_BODY:
             if self._memo_bytes + len(body) > MEMO_BYTES:
                 self._memo.clear()
                 self._memo_bytes = 0
-            self._memo[(route.path, body, authorization)] = result
+            self._memo[memo_key] = request
             self._memo_bytes += len(body)
-        return result
+        return request
 
     def _lookup(self, key: str) -> Entry | None:
         now = time.time()
@@ -148,7 +165,7 @@ class Proxy:
         try:
             entry = self.store.get(key)
         except Exception as error:  # noqa: BLE001 - any store failure degrades to pass-through
-            self._store_failed(error)
+            self.store_failed(error)
             return None
         if entry is not None:
             self.hot.put(entry, entry.created + self.ttl_s if self.ttl_s else 0.0)
@@ -169,9 +186,12 @@ class Proxy:
         await send({"type": "http.response.body", "body": body})
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
-                     route: Route | None, key: str | None, recorder: Recorder | None = None,
-                     model: str = "", cors: list[tuple[bytes, bytes]]) -> None:
-        """Forward the request upstream and stream the answer back, recording it if asked."""
+                     route: Route | None, outcome: Outcome | None, key: str | None = None,
+                     recorder: Recorder | None = None, model: str = "", cors: list[tuple[bytes, bytes]]) -> None:
+        """Forward the request upstream and stream the answer back, recording it if asked.
+
+        ``outcome`` is the cache decision for a cached route (its ``X-Cache`` header), ``None`` elsewhere.
+        """
         watch = ClientWatch(receive)
         content: Any = body if body is not None else request_stream(watch, scope, receive)
         if body is not None:
@@ -181,8 +201,8 @@ class Proxy:
             content=content)
         started = time.perf_counter()
         extra: list[tuple[bytes, bytes]] = list(cors)
-        if route is not None:
-            extra.append((b"x-cache", b"MISS" if key else b"BYPASS"))
+        if outcome is not None:
+            extra.append((b"x-cache", outcome.header))
             if key:
                 extra.append((b"x-cache-key", key.encode()))
         try:
@@ -197,7 +217,7 @@ class Proxy:
                 self.stats.record("error", route=route.path, model=model or None,
                                   latency_s=time.perf_counter() - started)
             message = f"ollacache: cannot reach the upstream at {self.shown_upstream}: {error or type(error).__name__}"
-            if (note := self.upstream_note()) is not None:
+            if (note := self.upstream_state.note()) is not None:
                 message += f" ({note})"
             return await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
         except asyncio.CancelledError:
@@ -268,9 +288,12 @@ class Proxy:
                 self.store.put(entry, self.ttl_s or None)
             self.store_error = None
         except Exception as error:  # noqa: BLE001 - a store failure must not fail the request
-            self._store_failed(error)
+            self.store_failed(error)
 
-    def _store_failed(self, error: BaseException) -> None:
+    def store_failed(self, error: BaseException, *, keep_first: bool = False) -> None:
+        """Serve as a pass-through and report ``error`` on health (the first one, with ``keep_first``)."""
+        if keep_first and self.store_error is not None:
+            return
         self.store_error = f"{type(error).__name__}: {error}"
         log.error("cache store at %s failed, serving as a pass-through: %s", self.store.location, error)
 

@@ -6,19 +6,23 @@ appears) reads 0.0. Sample at a steady pace (the dashboard feed does it once a s
 per-interval averages. System CPU is 0-100 across all cores; process CPU is per core like ``top``
 (100 = one full core, up to 100 x ``cpu_count``).
 
-A sampler keeps psutil.Process objects between calls (that is where the previous CPU times live), so use
-one sampler from one thread at a time. Each call reads /proc (or the OS equivalent) and takes about a
+A sampler keeps psutil.Process objects between calls (that is where the previous CPU times live): the
+engine has one, and its readers go through :meth:`ResourceSampler.latest`, which shares one sample per
+second between them. Each call reads /proc (or the OS equivalent) and takes about a
 millisecond per process: fine once a second, not on the request path.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import psutil
 
+SHARED_INTERVAL_S = 1.0  # seconds one sample is shared for (see ResourceSampler.latest)
 _GONE = (psutil.NoSuchProcess, psutil.AccessDenied)  # ZombieProcess is a NoSuchProcess
 
 
@@ -35,6 +39,22 @@ class ResourceSampler:
         self._trees: dict[int, dict[int, psutil.Process]] = {}  # root pid -> {pid: Process} seen last time
         psutil.cpu_percent(interval=None)  # prime: the next call measures from here
         self._proxy.cpu_percent(interval=None)
+        self._lock = threading.Lock()
+        self._latest: tuple[float, dict[str, Any]] | None = None
+
+    def latest(self, trees: Mapping[str, int | None] | None = None,
+               max_age_s: float = SHARED_INTERVAL_S) -> dict[str, Any]:
+        """The newest sample if it is younger than ``max_age_s`` seconds, else a new one.
+
+        Every reader (``/-/stats`` callers, the ``/-/events`` feed, ``/-/metrics``) shares one sample per
+        interval, so CPU percentages always cover a whole interval, however many clients ask. Safe to
+        call from several threads.
+        """
+        with self._lock:
+            now = time.monotonic()
+            if self._latest is None or now - self._latest[0] >= max_age_s:
+                self._latest = (now, self.sample(trees))
+            return self._latest[1]
 
     def sample(self, trees: Mapping[str, int | None] | None = None) -> dict[str, Any]:
         """Current resource use.
