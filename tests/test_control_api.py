@@ -131,3 +131,43 @@ def test_events_also_name_what_happened(proxy: RunningProxy) -> None:
                 break
     assert seen[0][0] == "entry_did_store"
     assert seen[0][1]["model"] == "llama3.2:latest" and seen[0][1]["route"] == "/api/chat"
+
+
+def _stats_events(url: str, count: int) -> list[dict[str, object]]:
+    snapshots: list[dict[str, object]] = []
+    with httpx.stream("GET", url + "/-/events", timeout=30) as events:
+        name = ""
+        for line in events.iter_lines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: ") and name == "stats":
+                snapshots.append(json.loads(line.removeprefix("data: ")))
+                if len(snapshots) == count:
+                    return snapshots
+    raise AssertionError("the event stream ended early")
+
+
+def test_every_subscriber_gets_the_same_snapshot_each_second(proxy: RunningProxy) -> None:
+    """One snapshot (and one resource sample) a second serves every dashboard, however many are open."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        feeds = list(pool.map(lambda _: _stats_events(proxy.url, 4), range(3)))
+    # past each subscriber's own first snapshot, the pushed ones are shared: the same uptime, CPU and memory
+    shared = [{json.dumps(s, sort_keys=True) for s in feed[1:]} for feed in feeds]
+    assert shared[0] & shared[1] & shared[2]
+
+
+def test_off_loopback_even_reads_need_the_token(upstream: tuple[FakeOllama, str]) -> None:
+    """Bound to 0.0.0.0, the proxy's cached answers' metadata would be open to the network."""
+    with proxy_in_thread(upstream[1], **{"proxy.host": "0.0.0.0"}) as running:
+        url = running.url.replace("0.0.0.0", "127.0.0.1")
+        for path in ("/-/stats", "/-/entries", "/-/health", "/-/hardware", "/-/metrics", "/-/tune", "/-/events"):
+            refused = httpx.get(url + path, timeout=30)
+            assert refused.status_code == 401, path
+            assert "token" in refused.json()["error"]
+        assert httpx.get(url + "/-/stats", headers=running.auth, timeout=30).status_code == 200
+
+
+def test_on_loopback_reads_are_open(proxy: RunningProxy) -> None:
+    assert httpx.get(proxy.url + "/-/entries", timeout=30).status_code == 200
