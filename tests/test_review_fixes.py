@@ -52,10 +52,10 @@ def test_a_clear_while_an_answer_is_being_written_is_not_undone(proxy: RunningPr
     writing, release = threading.Event(), threading.Event()
     real_put = store.put
 
-    def slow_put(entry: Entry, ttl_s: float | None) -> None:
+    def slow_put(entry: Entry) -> None:
         writing.set()
         release.wait(30)
-        real_put(entry, ttl_s)
+        real_put(entry)
 
     with mock.patch.object(store, "put", side_effect=slow_put), proxy.client() as http:
         assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
@@ -124,19 +124,19 @@ def test_ipv6_listen_addresses_make_valid_urls(monkeypatch: pytest.MonkeyPatch) 
 def test_a_new_answer_too_big_for_memory_replaces_the_old_one(tmp_path: Path) -> None:
     hot = HotTier(max_bytes=4000)
     small = Entry("k", "/api/chat", "m", False, "application/json", [b"x" * 10])
-    hot.put(small, expires=0)
-    hot.put(Entry("k", "/api/chat", "m", True, "application/x-ndjson", [b"y" * 3000]), expires=0)
+    hot.put(small)
+    hot.put(Entry("k", "/api/chat", "m", True, "application/x-ndjson", [b"y" * 3000]))
     assert hot.get("k", now=1.0) is None
 
 
 def test_hit_counts_go_with_cleared_entries(tmp_path: Path) -> None:
     store = DiskStore(tmp_path / "c", 10**8)
     entry = Entry("k", "/api/chat", "m:latest", False, "application/json", [b"{}"])
-    store.put(entry, None)
+    store.put(entry)
     for when in (1.0, 2.0, 3.0):
         store.note_hit("k", when)
     store.flush()
     store.clear("m:latest")
-    store.put(entry, None)
+    store.put(entry)
     assert store.recent()[0]["hits"] == 0
     store.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from unittest import mock
 
 import pytest
 
@@ -34,7 +33,7 @@ def test_a_damaged_blob_is_refused_not_replayed(damage) -> None:  # type: ignore
 
 def test_entries_survive_closing_and_reopening(tmp_path: Path) -> None:
     store = DiskStore(tmp_path / "c", 10**8)
-    store.put(make_entry(), ttl_s=None)
+    store.put(make_entry())
     store.close()
     again = DiskStore(tmp_path / "c", 10**8)
     assert again.get("k1") == make_entry()
@@ -43,25 +42,37 @@ def test_entries_survive_closing_and_reopening(tmp_path: Path) -> None:
     assert (os.stat(tmp_path / "c").st_mode & 0o777) == 0o700
 
 
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_an_expired_entry_is_not_served(tmp_path: Path) -> None:
-    store = DiskStore(tmp_path / "c", 10**8)
-    with mock.patch("time.time", return_value=1_000.0):  # diskcache reads the clock through time.time
-        store.put(make_entry(), ttl_s=60)
-    with mock.patch("time.time", return_value=1_059.0):
-        assert store.get("k1") is not None
-    with mock.patch("time.time", return_value=1_061.0):
-        assert store.get("k1") is None
+    clock = Clock(1_000.0)
+    store = DiskStore(tmp_path / "c", 10**8, clock=clock)
+    entry = make_entry()
+    entry.expires = 1_060.0  # stored at 1,000 with a 60 s lifetime
+    store.put(entry)
+    clock.now = 1_059.0
+    assert store.get("k1") is not None
+    clock.now = 1_061.0
+    assert store.get("k1") is None
+    assert store.recent() == []
     store.close()
 
 
 def test_the_byte_bound_evicts_the_least_recently_used(tmp_path: Path) -> None:
-    store = DiskStore(tmp_path / "c", size_limit=2_000_000)
+    clock = Clock(10**9)
+    store = DiskStore(tmp_path / "c", size_limit=2_000_000, clock=clock)
     big = b"x" * 100_000  # stored as files, counted in full against the limit
-    clock = iter(range(10**9, 2 * 10**9, 10))
     for i in range(40):
-        with mock.patch("time.time", return_value=next(clock)):
-            store.put(make_entry(key=f"k{i}", body=big), ttl_s=None)
-        store.note_hit("k0", next(clock))  # the first one stays in use
+        clock.now += 10
+        store.put(make_entry(key=f"k{i}", body=big))
+        clock.now += 10
+        store.note_hit("k0", clock.now)  # the first one stays in use
         store.flush()
     assert store.volume() <= 2_000_000 * 1.5
     assert store.get("k0") is not None
@@ -71,7 +82,7 @@ def test_the_byte_bound_evicts_the_least_recently_used(tmp_path: Path) -> None:
 
 def test_reads_write_nothing(tmp_path: Path) -> None:
     store = DiskStore(tmp_path / "c", 10**8)
-    store.put(make_entry(), None)
+    store.put(make_entry())
     wal = tmp_path / "c" / "cache.db-wal"
     before = wal.stat().st_size, wal.stat().st_mtime_ns
     for _ in range(50):
@@ -82,9 +93,9 @@ def test_reads_write_nothing(tmp_path: Path) -> None:
 
 def test_clear_by_model_and_delete(tmp_path: Path) -> None:
     store = DiskStore(tmp_path / "c", 10**8)
-    store.put(make_entry("a", model="llama3.2:latest"), None)
-    store.put(make_entry("b", model="qwen3:0.6b"), None)
-    store.put(make_entry("c", model="qwen3:0.6b"), None)
+    store.put(make_entry("a", model="llama3.2:latest"))
+    store.put(make_entry("b", model="qwen3:0.6b"))
+    store.put(make_entry("c", model="qwen3:0.6b"))
     assert store.clear("qwen3:0.6b") == 2
     assert [info["key"] for info in store.recent()] == ["a"]
     assert store.delete("a") and not store.delete("a")
@@ -95,7 +106,7 @@ def test_clear_by_model_and_delete(tmp_path: Path) -> None:
 def test_recent_lists_newest_first_with_hit_counts(tmp_path: Path) -> None:
     store = DiskStore(tmp_path / "c", 10**8)
     for key in ("old", "new"):
-        store.put(make_entry(key), None)
+        store.put(make_entry(key))
     store.note_hit("old", 123.0)
     store.note_hit("old", 124.0)
     assert [(i["key"], i["hits"]) for i in store.recent()] == [("new", 0), ("old", 2)]
@@ -119,7 +130,20 @@ def test_a_damaged_database_is_moved_aside_and_recreated(tmp_path: Path) -> None
     directory.mkdir()
     (directory / "cache.db").write_bytes(b"this is not a sqlite database" * 100)
     store = DiskStore(directory, 10**8)
-    store.put(make_entry(), None)
+    store.put(make_entry())
     assert store.get("k1") is not None
     store.close()
     assert [p.name.startswith("c.corrupt-") for p in tmp_path.iterdir() if p.name != "c"] == [True]
+
+
+def test_the_diskcache_parts_the_store_reads_directly_are_still_there(tmp_path: Path) -> None:
+    """diskcache is pinned because the store queries its table: this fails first when an upgrade changes it."""
+    import diskcache
+
+    assert diskcache.__version__ == "5.6.3"
+    cache = diskcache.Cache(str(tmp_path / "raw"), tag_index=True)
+    columns = {row[1] for row in cache._sql("PRAGMA table_info(Cache)").fetchall()}
+    assert {"key", "raw", "store_time", "expire_time", "tag"} <= columns
+    cache.set("k", b"v", tag="m")
+    assert cache._sql("SELECT key FROM Cache WHERE tag = ? AND raw = 1", ("m",)).fetchall() == [("k",)]
+    cache.close()

@@ -9,6 +9,12 @@ transaction, ~140 us here, against ~12 us for a plain read), so the cache runs d
 "least-recently-stored" policy, and :meth:`DiskStore.flush` moves the store time of the entries hit
 since the last flush to the time of their last hit, in one transaction. Eviction then goes by last use,
 to within one flush interval. Hit counts are kept the same way, in a small side cache (``meta/``).
+
+The store reads the clock it is given (wall-clock seconds): an entry is served until its own
+``expires``, and its store time (which orders eviction) is that clock's. diskcache's own expiry is set as
+well, so expired entries are culled from disk. A few queries read diskcache's ``Cache`` table directly
+(``key``, ``raw``, ``store_time``, ``expire_time``, ``tag``) through ``Cache._sql``, for which diskcache has
+no public API; the version is pinned in pyproject.toml and tests/test_store.py checks those parts.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import diskcache
@@ -35,7 +42,8 @@ class DiskStore:
     and processes, so a running proxy and ``ollacache clear`` can open the same directory.
     """
 
-    def __init__(self, directory: Path, size_limit: int) -> None:
+    def __init__(self, directory: Path, size_limit: int, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
         self.directory = Path(directory)
         self.location = str(self.directory)
         self.size_limit = size_limit
@@ -68,14 +76,22 @@ class DiskStore:
         if blob is None:
             return None
         try:
-            return Entry.decode(blob)
+            entry = Entry.decode(blob)
         except CorruptEntry as error:
             log.warning("dropping unreadable entry %s: %s", key, error)
             self._cache.delete(key)
             return None
+        return entry if entry.live(self.clock()) else None  # a read never writes: diskcache culls it later
 
-    def put(self, entry: Entry, ttl_s: float | None) -> None:
-        self._cache.set(entry.key, entry.encode(), expire=ttl_s or None, tag=entry.model)
+    def put(self, entry: Entry) -> None:
+        now = self.clock()
+        if not entry.live(now):
+            return
+        with self._cache.transact():
+            self._cache.set(entry.key, entry.encode(), expire=entry.expires - now if entry.expires else None,
+                            tag=entry.model)
+            # store_time orders eviction under the least-recently-stored policy: the store's clock, not diskcache's
+            self._cache._sql("UPDATE Cache SET store_time = ? WHERE key = ? AND raw = 1", (now, entry.key))
 
     def delete(self, key: str) -> bool:
         self._hits.pop(key, None)
@@ -98,7 +114,7 @@ class DiskStore:
         # diskcache has no public "newest first" query; its table is documented in its source
         # (Cache.__init__) and read here directly instead of decoding every entry in the store.
         query = "SELECT key FROM Cache WHERE (expire_time IS NULL OR expire_time > ?)"
-        args: list[object] = [time.time()]
+        args: list[object] = [time.time()]  # diskcache's own expiry runs on the real clock
         if model is not None:
             query += " AND tag = ?"
             args.append(model)

@@ -15,7 +15,6 @@ from core.cache.entry import Entry
 @dataclass(slots=True)
 class HotEntry:
     entry: Entry
-    expires: float  # wall-clock seconds; 0 = never
     size: int
 
 
@@ -34,18 +33,18 @@ class HotTier:
         item = self._items.get(key)
         if item is None:
             return None
-        if item.expires and now >= item.expires:
+        if not item.entry.live(now):
             self.discard(key)
             return None
         self._items.move_to_end(key)
         return item.entry
 
-    def put(self, entry: Entry, expires: float) -> None:
+    def put(self, entry: Entry) -> None:
         self.discard(entry.key)  # an older answer under this key must not outlive the new one
         size = entry.size
         if size > self.max_bytes // 4:
             return  # one huge answer must not flush everything else out
-        self._items[entry.key] = HotEntry(entry, expires, size)
+        self._items[entry.key] = HotEntry(entry, size)
         self.bytes += size
         while self.bytes > self.max_bytes:
             _, oldest = self._items.popitem(last=False)

@@ -64,13 +64,14 @@ class Recorder:
         except ValueError as error:
             return Verdict(False, f"unreadable answer: {error}")
 
-    def entry(self, key: str, model: str, verdict: Verdict, created: float, finished: float) -> Entry:
-        """The entry to store for a storable verdict."""
+    def entry(self, key: str, model: str, verdict: Verdict, created: float, finished: float,
+              expires: float = 0.0) -> Entry:
+        """The entry to store for a storable verdict; ``created`` and ``expires`` are wall-clock seconds."""
         return Entry(
             key=key, route=self.route.path, model=model, streamed=self.streamed,
             content_type=self.content_type, chunks=self.chunks, offsets_s=self.offsets_s,
             created=created, duration_s=finished - self.started,
-            prompt_tokens=verdict.prompt_tokens, completion_tokens=verdict.completion_tokens,
+            prompt_tokens=verdict.prompt_tokens, completion_tokens=verdict.completion_tokens, expires=expires,
         )
 
 

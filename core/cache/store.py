@@ -23,10 +23,10 @@ class Store(Protocol):
     location: str
 
     def get(self, key: str) -> Entry | None:
-        """The live entry for ``key``, or ``None`` when absent, expired or unreadable."""
+        """The live entry for ``key``, or ``None`` when absent, expired (by the store's clock) or unreadable."""
 
-    def put(self, entry: Entry, ttl_s: float | None) -> None:
-        """Store ``entry`` under ``entry.key``, replacing any; ``ttl_s`` None or 0 means no expiry."""
+    def put(self, entry: Entry) -> None:
+        """Store ``entry`` under ``entry.key``, replacing any, until ``entry.expires`` (0: no expiry)."""
 
     def delete(self, key: str) -> bool:
         """Remove one entry; ``True`` if it existed."""
@@ -63,7 +63,7 @@ class NullStore:
     def get(self, key: str) -> Entry | None:
         return None
 
-    def put(self, entry: Entry, ttl_s: float | None) -> None:
+    def put(self, entry: Entry) -> None:
         raise StoreError(self.reason)
 
     def delete(self, key: str) -> bool:

@@ -168,7 +168,7 @@ class Proxy:
             self.store_failed(error)
             return None
         if entry is not None:
-            self.hot.put(entry, entry.created + self.ttl_s if self.ttl_s else 0.0)
+            self.hot.put(entry)
         return entry
 
     async def _replay(self, send: Send, entry: Entry, cors: list[tuple[bytes, bytes]]) -> None:
@@ -272,8 +272,10 @@ class Proxy:
             return
         if recorder.generation != self.generation:
             return  # a clear or delete came while this answer was on its way
-        entry = recorder.entry(key, model, verdict, created=time.time(), finished=finished)
-        self.hot.put(entry, entry.created + self.ttl_s if self.ttl_s else 0.0)
+        created = time.time()
+        entry = recorder.entry(key, model, verdict, created=created, finished=finished,
+                               expires=created + self.ttl_s if self.ttl_s else 0.0)
+        self.hot.put(entry)
         if self.events:
             self.events.publish("entry_did_store", entry.info())
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write, entry, recorder.generation))
@@ -285,7 +287,7 @@ class Proxy:
             with self.write_lock:
                 if generation != self.generation:
                     return
-                self.store.put(entry, self.ttl_s or None)
+                self.store.put(entry)
             self.store_error = None
         except Exception as error:  # noqa: BLE001 - a store failure must not fail the request
             self.store_failed(error)
