@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from unittest import mock
 
@@ -113,3 +114,47 @@ def test_a_client_leaving_mid_stream_cancels_the_upstream_and_stores_nothing(
     with proxy.client() as http:
         assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
     assert fake.total_calls("/api/chat") == 2
+
+
+def test_a_stream_still_running_when_the_shutdown_grace_ends_closes_with_an_error_line(
+        upstream: tuple[FakeOllama, str]) -> None:
+    fake, url = upstream
+    fake.configure(chunk_delay_ms=300, tokens=40)  # ~12 s: longer than the grace period below
+
+    def short_grace(server: object) -> None:
+        server.config.timeout_graceful_shutdown = 0.3  # type: ignore[attr-defined]
+
+    with proxy_in_thread(url, configure=short_grace) as running:
+        with httpx.stream("POST", running.url + "/api/chat", json={**CHAT, "stream": True}, timeout=60) as answer:
+            lines = answer.iter_lines()
+            assert '"done":false' in next(lines).replace(" ", "")
+            running.server.should_exit = True  # type: ignore[union-attr]  # as SIGTERM does
+            rest = [line for line in lines if line.strip()]
+    assert "shutting down" in json.loads(rest[-1])["error"]
+    assert all('"done": true' not in line and '"done":true' not in line for line in rest)
+
+
+def test_an_unreachable_upstream_names_the_cause_even_when_the_error_has_no_message() -> None:
+    with serve_in_thread() as (_, url), proxy_in_thread(url) as running:
+        with mock.patch.object(running.server.engine.proxy.client, "send",  # type: ignore[union-attr]
+                               side_effect=httpx.ConnectError("")):
+            answer = httpx.post(running.url + "/api/chat", json=CHAT, timeout=30)
+    assert answer.status_code == 502
+    assert answer.json()["error"].endswith("ConnectError")
+
+
+def test_a_connection_refused_once_is_retried_before_it_becomes_a_502(proxy: RunningProxy, fake: FakeOllama) -> None:
+    engine_client = proxy.server.engine.proxy.client  # type: ignore[union-attr]
+    real_send = engine_client.send
+    calls: list[str] = []
+
+    async def refuse_once(request: httpx.Request, **kwargs: object) -> httpx.Response:
+        calls.append(request.url.path)
+        if len(calls) == 1:
+            raise httpx.ConnectError("All connection attempts failed")  # a full backlog, a stale connection
+        return await real_send(request, **kwargs)
+
+    with mock.patch.object(engine_client, "send", side_effect=refuse_once):
+        answer = httpx.post(proxy.url + "/api/chat", json={**CHAT, "stream": False}, timeout=30)
+    assert answer.status_code == 200 and answer.headers["x-cache"] == "MISS"
+    assert calls == ["/api/chat", "/api/chat"] and fake.total_calls("/api/chat") == 1

@@ -15,7 +15,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Protocol
 
 import httpx
@@ -206,7 +206,7 @@ class Proxy:
             if key:
                 extra.append((b"x-cache-key", key.encode()))
         try:
-            response = await self.client.send(request, stream=True)
+            response = await self._send(request, replayable=not isinstance(content, AsyncIterator))
         except httpx.LocalProtocolError as error:
             watch.stop()
             message = f"ollacache: this request cannot be forwarded: {error}"
@@ -216,7 +216,7 @@ class Proxy:
             if route is not None:
                 self.stats.record("error", route=route.path, model=model or None,
                                   latency_s=time.perf_counter() - started)
-            message = f"ollacache: cannot reach the upstream at {self.shown_upstream}: {error or type(error).__name__}"
+            message = f"ollacache: cannot reach the upstream at {self.shown_upstream}: {_cause(error)}"
             if (note := self.upstream_state.note()) is not None:
                 message += f" ({note})"
             return await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
@@ -238,6 +238,20 @@ class Proxy:
         if route is not None and recorder is not None and key is not None:
             self._finish_miss(route, key, model, recorder, started)
 
+    async def _send(self, request: httpx.Request, *, replayable: bool) -> httpx.Response:
+        """Send ``request`` upstream, once more if the first try failed before it reached the upstream.
+
+        A refused connection (Ollama still starting, a full listen backlog) or, for a body that can be
+        sent again, a kept-alive connection the upstream had closed, is retried once.
+        """
+        try:
+            return await self.client.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as error:
+            if isinstance(error, httpx.RemoteProtocolError) and not replayable:
+                raise
+            log.debug("retrying %s once after %s", request.url.path, _cause(error))
+        return await self.client.send(request, stream=True)
+
     async def _stream_back(self, send: Send, response: httpx.Response, extra: list[tuple[bytes, bytes]],
                            watch: ClientWatch, route: Route | None, recorder: Recorder | None) -> None:
         if recorder is not None:
@@ -252,15 +266,28 @@ class Proxy:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except httpx.TransportError as error:
             log.warning("upstream %s broke off %s: %s", self.shown_upstream, response.request.url.path, error)
-            if recorder is None or not recorder.streamed or route is None:
+            if route is None or not _is_stream(response):
                 raise  # not a stream: no way to tell the client in-band, so let the connection drop
-            recorder.status = 0  # never store a cut answer
-            message = f"ollacache: the upstream at {self.shown_upstream} closed the stream before it finished"
-            watch.finishing()
-            await send({"type": "http.response.body", "body": error_chunk(route, message), "more_body": False})
+            await self._end_with_error(send, watch, route, recorder, f"ollacache: the upstream at "
+                                       f"{self.shown_upstream} closed the stream before it finished")
             return
+        except asyncio.CancelledError:
+            # the client left (nothing to tell), or serving stops and its grace period ran out
+            if not watch.gone and route is not None and _is_stream(response):
+                await self._end_with_error(send, watch, route, recorder, "ollacache: the proxy is shutting down; "
+                                           "this answer was cut off before it finished")
+            raise
         watch.finishing()
         await send({"type": "http.response.body", "body": b""})
+
+    @staticmethod
+    async def _end_with_error(send: Send, watch: ClientWatch, route: Route, recorder: Recorder | None,
+                              message: str) -> None:
+        """End a cut-off stream with an error in its own format, so no client takes it for a whole answer."""
+        if recorder is not None:
+            recorder.status = 0  # never store a cut answer
+        watch.finishing()
+        await send({"type": "http.response.body", "body": error_chunk(route, message), "more_body": False})
 
     def _finish_miss(self, route: Route, key: str, model: str, recorder: Recorder, started: float) -> None:
         finished = time.perf_counter()
@@ -334,6 +361,16 @@ class Proxy:
     async def aclose(self) -> None:
         await self.drain()
         await self.client.aclose()
+
+
+def _cause(error: BaseException) -> str:
+    """What went wrong, never empty: an exception without a message is named by its type."""
+    return str(error) or type(error).__name__
+
+
+def _is_stream(response: httpx.Response) -> bool:
+    content_type = response.headers.get("content-type", "")
+    return content_type.startswith(("application/x-ndjson", "text/event-stream"))
 
 
 def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
