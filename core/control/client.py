@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+from core.config.parsing import redact
 from core.control import running
 from core.control import token as tokens
 
@@ -162,6 +163,7 @@ class _Call(Generic[T]):
     body: Mapping[str, Any] | None = None
     timeout: float = DEFAULT_TIMEOUT_S
     text: bool = False  # the answer is text (metrics), not a JSON object
+    keys: tuple[str, ...] = ()  # an engine's answer has these keys (anything else is not an engine)
     pick: str | None = None  # return only this key of the answer
     headers: dict[str, str] = field(default_factory=dict)
 
@@ -171,11 +173,11 @@ class _Calls:
 
     @staticmethod
     def health() -> _Call[Health]:
-        return _Call("GET", "/-/health")
+        return _Call("GET", "/-/health", keys=("status", "proxy", "upstream", "ollama"))
 
     @staticmethod
     def stats() -> _Call[dict[str, Any]]:
-        return _Call("GET", "/-/stats")
+        return _Call("GET", "/-/stats", keys=("totals",))
 
     @staticmethod
     def metrics() -> _Call[str]:
@@ -184,37 +186,38 @@ class _Calls:
     @staticmethod
     def entries(model: str | None, limit: int) -> _Call[list[Entry]]:
         params: dict[str, str | int] = {"limit": limit, **({"model": model} if model else {})}
-        return _Call("GET", "/-/entries", params=params, pick="entries")
+        return _Call("GET", "/-/entries", params=params, keys=("entries",), pick="entries")
 
     @staticmethod
     def delete_entry(key: str) -> _Call[Deleted]:
-        return _Call("DELETE", f"/-/entries/{quote(key, safe='')}", needs_token=True)
+        return _Call("DELETE", f"/-/entries/{quote(key, safe='')}", needs_token=True, keys=("deleted",))
 
     @staticmethod
     def clear(model: str | None) -> _Call[Cleared]:
         return _Call("POST", "/-/clear", needs_token=True, body={"model": model} if model else {},
-                     timeout=SLOW_TIMEOUT_S)
+                     timeout=SLOW_TIMEOUT_S, keys=("removed", "model"))
 
     @staticmethod
     def hardware() -> _Call[dict[str, Any]]:
-        return _Call("GET", "/-/hardware")
+        return _Call("GET", "/-/hardware", keys=("recommended",))
 
     @staticmethod
     def restart_ollama() -> _Call[Restarted]:
-        return _Call("POST", "/-/ollama/restart", needs_token=True, timeout=SLOW_TIMEOUT_S)
+        return _Call("POST", "/-/ollama/restart", needs_token=True, timeout=SLOW_TIMEOUT_S, keys=("ollama",))
 
     @staticmethod
     def tune_start(model: str | None, runs: int, apply: bool) -> _Call[TuneStatus]:
         body = {"runs": runs, "apply": apply, **({"model": model} if model else {})}
-        return _Call("POST", "/-/tune", needs_token=True, body=body)
+        return _Call("POST", "/-/tune", needs_token=True, body=body, keys=("state",))
 
     @staticmethod
     def tune_status() -> _Call[TuneStatus]:
-        return _Call("GET", "/-/tune")
+        return _Call("GET", "/-/tune", keys=("state",))
 
     @staticmethod
     def set_threads(num_thread: int) -> _Call[ThreadsApplied]:
-        return _Call("POST", "/-/tuning", needs_token=True, body={"num_thread": num_thread}, timeout=SLOW_TIMEOUT_S)
+        return _Call("POST", "/-/tuning", needs_token=True, body={"num_thread": num_thread}, timeout=SLOW_TIMEOUT_S,
+                     keys=("num_thread",))
 
     @staticmethod
     def events() -> _Call[None]:
@@ -234,6 +237,14 @@ def _dialable(url: str) -> str:
         loopback = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
         parts = parts._replace(netloc=loopback + (f":{port}" if port else ""))
     return urlunsplit(parts)
+
+
+def upstream_of(health: Health, configured: str) -> str:
+    """The Ollama a running engine forwards to, from its ``/-/health``. The engine shows it with any
+    ``user:password@`` part hidden; when that is the ``configured`` upstream, the configured URL (which
+    can still be dialled) is returned instead."""
+    shown = str(health["upstream"].get("url") or health["proxy"].get("upstream") or configured)
+    return configured if redact(configured) == shown else shown
 
 
 class _Base:
@@ -308,7 +319,7 @@ class _Base:
         except ValueError:
             raise self._not_ollacache(f"the answer from {self.url} to {call.path} is not JSON",
                                       response.status_code) from None
-        if not isinstance(body, dict) or (call.pick is not None and call.pick not in body):
+        if not isinstance(body, dict) or any(key not in body for key in call.keys):
             raise self._not_ollacache(f"the answer from {self.url} to {call.path} is not what Ollacache sends",
                                       response.status_code)
         return cast(T, body[call.pick] if call.pick is not None else body)
@@ -484,4 +495,4 @@ async def _server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[
 
 
 __all__ = ["AsyncControlClient", "Cleared", "ControlClient", "ControlError", "Deleted", "Entry",
-           "Health", "OllamaState", "Restarted", "ThreadsApplied", "TuneStatus"]
+           "Health", "OllamaState", "Restarted", "ThreadsApplied", "TuneStatus", "upstream_of"]
