@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import ROOT, SERVING, proxy_process
+from tests.harness import ROOT, SERVING, RunningProxy, proxy_process
+from tests.test_supervisor_process import free_port, wait_for
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0}}
 
@@ -161,3 +162,52 @@ def test_doctor_checks_everything_and_says_what_to_fix(upstream: tuple[FakeOllam
     assert broken.returncode == 1
     assert "[FAIL] upstream: nothing answers at http://127.0.0.1:9" in broken.stdout
     assert "[FAIL] cache directory" in broken.stdout and "fix:" in broken.stdout
+
+
+def test_stats_into_a_closed_pipe_ends_quietly(proxy: RunningProxy) -> None:
+    reader, writer = os.pipe()
+    os.close(reader)  # as `ollacache stats | head` once head has exited: every write fails with EPIPE
+    try:
+        result = subprocess.run([sys.executable, "-m", "core", "stats"], cwd=ROOT, stdout=writer,
+                                stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(writer)
+    assert result.stderr == "" and result.returncode == 1
+
+
+def test_clearing_a_model_with_no_entries_says_so_plainly(proxy: RunningProxy) -> None:
+    with httpx.Client(base_url=proxy.url) as http:
+        http.post("/api/chat", json=CHAT)
+    wait_for(lambda: httpx.get(proxy.url + "/-/entries").json()["entries"], "the answer to be stored")
+    nothing = ollacache("clear", "--model", "nosuch")  # the engine is found through running.json
+    one = ollacache("clear", "--model", "llama3.2")
+    again = ollacache("clear")
+    assert nothing.returncode == one.returncode == again.returncode == 0
+    assert nothing.stdout.strip() == "nothing removed: the cache holds no entries of nosuch:latest"
+    assert one.stdout.strip() == "removed 1 entry of llama3.2:latest"
+    assert again.stdout.strip() == "nothing removed: the cache was already empty"
+
+
+def test_clearing_the_directory_directly_reads_well(tmp_path: Path) -> None:
+    offline = ollacache("clear", "--model", "nosuch", env={"OLLACACHE_PORT": str(free_port())})
+    assert offline.returncode == 0
+    assert offline.stdout.strip() == f"no proxy running; nothing removed: {tmp_path / 'cache'} holds no entries of " \
+        "nosuch:latest"
+
+
+def test_doctor_checks_the_upstream_of_the_running_proxy(proxy: RunningProxy, upstream: tuple[FakeOllama, str],
+                                                         tmp_path: Path) -> None:
+    # the configured upstream is the default 127.0.0.1:11434; the running proxy forwards to the fake one
+    result = ollacache("doctor", env={"OLLACACHE_MANAGE_OLLAMA": "auto",
+                                      "OLLACACHE_OLLAMA_BINARY": str(tmp_path / "no-ollama")})
+    assert result.returncode == 0, result.stdout
+    assert f"[ok  ] proxy: Ollacache answers at {proxy.url}" in result.stdout
+    assert f"[ok  ] upstream: Ollama 0.12.0 answers at {upstream[1]}" in result.stdout
+    assert "[warn] ollama binary" in result.stdout  # Ollama answers behind the proxy: a missing binary is no failure
+    assert "[ok  ] network: the proxy listens only on this machine" in result.stdout
+
+
+def test_doctor_warns_when_the_proxy_would_listen_on_the_network() -> None:
+    result = ollacache("doctor", env={"OLLACACHE_HOST": "0.0.0.0", "OLLACACHE_PORT": str(free_port())})
+    assert "[warn] network: proxy.host is 0.0.0.0, so other machines can use the proxy" in result.stdout
+    assert "/-/entries" in result.stdout and "fix: set proxy.host = 127.0.0.1" in result.stdout

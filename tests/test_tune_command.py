@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import ROOT, proxy_process
+from tests.harness import ROOT, RunningProxy, proxy_process
 from tests.test_supervisor_process import running, supervised, wait_for
 
 HYBRID = str(ROOT / "tests" / "data" / "hw" / "linux-intel-meteorlake-155h")
@@ -104,3 +104,15 @@ def test_keeping_a_setting_keeps_the_users_file(tmp_path: Path) -> None:
     assert (tmp_path / "config" / "config.toml").is_symlink()
     assert "# my settings" in text and "port = 12000  # chosen" in text
     assert tomllib.loads(text)["tuning"]["num_thread"] == 6
+
+
+def test_apply_with_a_wrong_token_keeps_the_setting_and_says_which_file(proxy: RunningProxy, fake: FakeOllama,
+                                                                         tmp_path: Path) -> None:
+    fake.configure(speed_curve={"1": 7.0, "2": 3.0})
+    (tmp_path / "config" / "token").write_text("not-the-engines-token\n")
+    result = tune("--runs", "1", "--apply", "--json")  # finds the engine, and Ollama behind it, via running.json
+    assert result.returncode == 1
+    assert f"the engine at {proxy.url} refused the control token" in result.stderr
+    assert str(tmp_path / "config" / "token") in result.stderr and "Traceback" not in result.stderr
+    best = json.loads(result.stdout)["best"]["num_thread"]
+    assert tomllib.loads((tmp_path / "config" / "config.toml").read_text())["tuning"]["num_thread"] == best

@@ -1,4 +1,7 @@
-"""The ``ollacache`` command: ``serve``, ``stats``, ``clear`` and ``--version``.
+"""The ``ollacache`` command: ``serve``, ``stats``, ``hardware``, ``tune``, ``doctor``, ``clear`` and ``--version``.
+
+Commands that talk to a running engine (``stats``, ``clear``, ``doctor``, ``tune --apply``) do so through
+:mod:`core.control.client`, which finds it through ``running.json`` and reads the control token.
 
 Every ``serve`` flag also reads an environment variable (``--port`` -> ``OLLACACHE_PORT``) and the
 config file; flags win. An invalid value stops with a message naming the setting, exit code 2.
@@ -8,16 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
-
-import httpx
 
 from core import __version__
-from core.control import running
-from core.control import token as tokens
 from core.cli.stats_text import format_stats
+from core.control.client import ControlClient, ControlError
 from core.config.settings import SPECS, Settings, SettingError, load
 
 EXIT_USAGE = 2
@@ -63,6 +63,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit code. Output cut short by the reader (``ollacache stats | head``) ends quietly."""
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # the recipe of the Python docs (signal module, "Note on SIGPIPE"): point stdout at devnull so the
+        # interpreter's own flush at exit does not fail again, and exit 1 as on a write error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -96,22 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _clear(settings, args.url, args.model)
 
 
-def _control_url(settings: Settings, url: str | None) -> str:
-    """The given address, else where a running engine said it serves, else the settings' address."""
-    return (url or running.engine_url(settings.config_dir, settings.url)).rstrip("/")
-
-
 def _stats(settings: Settings, url: str | None, as_json: bool) -> int:
-    base = _control_url(settings, url)
     try:
-        answer = httpx.get(f"{base}/-/stats", timeout=5.0)
-        answer.raise_for_status()
-        snapshot = answer.json()
-    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as error:
-        print(f"ollacache: no Ollacache proxy answers at {base} ({error}); start one with `ollacache serve`",
-              file=sys.stderr)
+        with ControlClient.from_settings(settings, url) as client:
+            snapshot = client.stats()
+    except ControlError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    print(answer.text if as_json else format_stats(snapshot, base))
+    print(json.dumps(snapshot) if as_json else format_stats(snapshot, client.url))
     return 0
 
 
@@ -134,28 +141,15 @@ def _clear(settings: Settings, url: str | None, model: str | None) -> int:
     if model is not None and not model.strip():
         print("ollacache: --model needs a model name such as llama3.2", file=sys.stderr)
         return EXIT_USAGE
-    base = _control_url(settings, url)
-    token = tokens.read(settings.config_dir)
-    payload: dict[str, Any] = {"model": model} if model else {}
     try:
-        answer = httpx.post(f"{base}/-/clear", json=payload, timeout=60.0,
-                            headers={"authorization": f"Bearer {token}"} if token else {})
-    except httpx.ConnectError:
-        if url is not None:  # an address the user gave: clearing something else instead would surprise
-            print(f"ollacache: no proxy answers at {base}", file=sys.stderr)
-            return EXIT_UNREACHABLE
-        return _clear_directly(settings, model)
-    except (httpx.HTTPError, httpx.InvalidURL) as error:
-        print(f"ollacache: could not ask the proxy at {base}: {error}", file=sys.stderr)
+        with ControlClient.from_settings(settings, url) as client:
+            cleared = client.clear(model)
+    except ControlError as error:
+        if error.unreachable and url is None:  # with --url, clearing a directory instead would surprise
+            return _clear_directly(settings, model)
+        print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    try:
-        result = answer.json()
-    except ValueError:
-        result = {"error": f"HTTP {answer.status_code}; is {base} an Ollacache proxy?"}
-    if answer.status_code != 200:
-        print(f"ollacache: the proxy at {base} refused: {result.get('error', answer.text)}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    print(f"removed {result['removed']} entries" + (f" of {result['model']}" if result.get("model") else ""))
+    print(removed_text(cleared["removed"], cleared["model"]))
     return 0
 
 
@@ -174,8 +168,19 @@ def _clear_directly(settings: Settings, model: str | None) -> int:
         removed = store.clear(model)
     finally:
         store.close()
-    print(f"no proxy running; removed {removed} entries from {settings.cache_dir}" + (f" of {model}" if model else ""))
+    print("no proxy running; " + removed_text(removed, model, str(settings.cache_dir)))
     return 0
+
+
+def removed_text(removed: int, model: str | None, directory: str | None = None) -> str:
+    """What a clear did, as a sentence: "removed 2 entries of qwen3:0.6b [from DIR]", or that there was
+    nothing to remove (``model`` is the normalised name, ``directory`` the cache cleared directly)."""
+    if removed == 0:
+        where = directory or "the cache"
+        return f"nothing removed: {where} holds no entries of {model}" if model else \
+            f"nothing removed: {where} was already empty"
+    text = f"removed {removed} {'entry' if removed == 1 else 'entries'}" + (f" of {model}" if model else "")
+    return f"{text} from {directory}" if directory else text
 
 
 if __name__ == "__main__":

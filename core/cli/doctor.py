@@ -6,7 +6,9 @@ fix. The command exits 1 when any check fails, so scripts can use it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +17,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from core.control import running
-from core.supervision.binary import find_ollama, install_hint
+from core.config.parsing import redact
 from core.config.settings import Settings
+from core.control.client import ControlClient, ControlError, Health, upstream_of
+from core.supervision.binary import find_ollama, install_hint
 from core.engine.startup import answers, port_free
 from core.supervision.takeover import OLLAMA_DEFAULT_PORT
 from core.tuning.recommend import TuningError
@@ -43,40 +46,51 @@ def _get_json(url: str) -> dict[str, object] | None:
 
 
 def check(settings: Settings, env: dict[str, str] | None = None) -> list[Finding]:
-    """Run every check against ``settings`` (``env``: the environment clients here would see)."""
+    """Run every check against ``settings`` (``env``: the environment clients here would see).
+
+    A running engine (found through ``running.json``) is asked for its ``/-/health`` first: the upstream
+    checked, and the address checked for exposure, are then the ones it actually uses.
+    """
     env = dict(os.environ) if env is None else env
     findings: list[Finding] = []
     manage = settings["ollama.manage"]
+    with ControlClient.from_settings(settings) as client:
+        url = client.url
+        try:
+            health: Health | None = client.health()
+        except ControlError:
+            health = None
+    upstream = upstream_of(health, settings["proxy.upstream"]) if health else settings["proxy.upstream"]
+
     binary = find_ollama(settings["ollama.binary"])
     if binary is not None:
         findings.append(Finding("ollama binary", "ok", f"{binary.path} (from {binary.source})"))
     else:
         where = f"ollama.binary = {settings['ollama.binary']} does not exist" if settings["ollama.binary"] else \
             "not on PATH nor in the usual install locations"
-        serving = answers(settings["proxy.upstream"])  # an Ollama elsewhere (a container, a service) is fine
+        serving = answers(upstream)  # an Ollama elsewhere (a container, a service) is fine
         findings.append(Finding("ollama binary", "warn" if manage == "never" or serving else "fail", where,
                                 install_hint()))
 
-    url = running.engine_url(settings.config_dir, settings.url)
-    health = _get_json(f"{url}/-/health")
-    upstream = str((health or {}).get("proxy", {}).get("upstream") if health else settings["proxy.upstream"])  # type: ignore[union-attr]
     if health is not None:
         ollama = health.get("ollama", {})
         findings.append(Finding("proxy", "ok", f"Ollacache answers at {url} ({health.get('status')}); "
-                                f"Ollama {ollama.get('state')}: {ollama.get('reason')}"))  # type: ignore[union-attr]
+                                f"Ollama {ollama.get('state')}: {ollama.get('reason')}"))
     elif port_free(settings["proxy.host"], settings["proxy.port"]):
         findings.append(Finding("proxy", "warn", f"no Ollacache proxy runs at {url}",
                                 "start it with `ollacache serve` (or `make run`)"))
     else:
         findings.append(Finding("proxy", "fail", f"port {settings['proxy.port']} is taken by something else",
                                 "free it, or choose another with --port / OLLACACHE_PORT"))
+    findings.append(_exposure(settings, health))
 
     version = _get_json(f"{upstream}/api/version")
+    shown = redact(upstream)
     if version is not None:
-        findings.append(Finding("upstream", "ok", f"Ollama {version.get('version')} answers at {upstream}"))
+        findings.append(Finding("upstream", "ok", f"Ollama {version.get('version')} answers at {shown}"))
     else:
         findings.append(Finding("upstream", "warn" if manage != "never" and binary else "fail",
-                                f"nothing answers at {upstream}",
+                                f"nothing answers at {shown}",
                                 "start Ollama (`ollama serve`), let Ollacache start it (ollama.manage = auto), "
                                 "or set --upstream"))
 
@@ -84,6 +98,38 @@ def check(settings: Settings, env: dict[str, str] | None = None) -> list[Finding
     findings.append(_tuning(settings, health))
     findings.append(_bypass(url, health, env))
     return findings
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` (an address or a name) means this machine only."""
+    host = host.strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return True  # a name that does not resolve cannot be listened on either; `serve` says so
+    return all(ipaddress.ip_address(address.split("%")[0]).is_loopback for address in addresses)
+
+
+def _exposure(settings: Settings, health: Health | None) -> Finding:
+    """Warn when the proxy listens beyond loopback: its answers and ``/-/entries`` are then the network's."""
+    exposed = []
+    if health is not None and (bound := urlsplit(str(health["proxy"].get("url", ""))).hostname) \
+            and not _loopback(bound):
+        exposed.append(f"the running proxy listens on {bound}")
+    if not _loopback(settings["proxy.host"]):
+        exposed.append(f"proxy.host is {settings['proxy.host']}")
+    if not exposed:
+        return Finding("network", "ok", f"the proxy listens only on this machine ({settings['proxy.host']})")
+    return Finding("network", "warn", "; ".join(exposed) + ", so other machines can use the proxy, read its "
+                   "cached answers and list them at /-/entries",
+                   "set proxy.host = 127.0.0.1 (--host / OLLACACHE_HOST) unless the network is meant to reach "
+                   "it; then only behind a firewall or an authenticating reverse proxy")
 
 
 def _cache_dir(directory: Path) -> Finding:
@@ -97,7 +143,7 @@ def _cache_dir(directory: Path) -> Finding:
     return Finding("cache directory", "ok", str(directory))
 
 
-def _tuning(settings: Settings, health: dict[str, object] | None) -> Finding:
+def _tuning(settings: Settings, health: Health | None) -> Finding:
     try:
         _, recommendation = detect_and_recommend(settings)
     except TuningError as error:
@@ -116,13 +162,13 @@ def _tuning(settings: Settings, health: dict[str, object] | None) -> Finding:
     return Finding("tuning", "ok", f"applied through a supervised Ollama's environment: {env}")
 
 
-def _bypass(url: str, health: dict[str, object] | None, env: dict[str, str]) -> Finding:
+def _bypass(url: str, health: Health | None, env: dict[str, str]) -> Finding:
     proxy_port = urlsplit(url).port
     ollama_host = env.get("OLLAMA_HOST", "")
     if ollama_host and str(proxy_port) not in ollama_host:
         return Finding("clients", "warn", f"OLLAMA_HOST={ollama_host} in this environment points past the proxy",
                        f"set OLLAMA_HOST={url} so the ollama CLI and clients go through the cache")
-    takeover = bool(health and isinstance(health.get("takeover"), dict) and health["takeover"].get("on"))  # type: ignore[union-attr]
+    takeover = bool(health and isinstance(health.get("takeover"), dict) and health["takeover"].get("on"))
     if not takeover and proxy_port != OLLAMA_DEFAULT_PORT and answers(f"http://127.0.0.1:{OLLAMA_DEFAULT_PORT}"):
         return Finding("clients", "warn", f"Ollama answers on its default port {OLLAMA_DEFAULT_PORT}, so tools "
                        "using the default address bypass the cache",

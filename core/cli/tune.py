@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-import httpx
-
-from core.control import running
-from core.control import token as tokens
 from core.config.file import write_setting
+from core.config.parsing import redact
+from core.control.client import ControlClient, ControlError, upstream_of
 from core.hardware.detect import detect
 from core.config.settings import Settings
 from core.tuning.measure import TuneError, candidates, measure_sync
@@ -21,20 +19,26 @@ EXIT_FAILED = 1
 def resolve_upstream(settings: Settings, given: str | None) -> str:
     """Ollama's own address: never an Ollacache proxy, whose cache would answer every run after the first."""
     upstream = (given or settings["proxy.upstream"]).rstrip("/")
-    engine = running.engine_url(settings.config_dir, settings.url)
-    for address in (upstream, engine):
-        try:
-            health = httpx.get(f"{address}/-/health", timeout=2.0).json()
-        except (httpx.HTTPError, ValueError):
-            continue
-        behind = health.get("upstream", {}).get("url") if isinstance(health, dict) else None
-        if address == upstream and behind:
-            print(f"ollacache: {upstream} is an Ollacache proxy; measuring its upstream {behind} instead",
-                  file=sys.stderr)
-            return str(behind)
-        if address == engine and behind and given is None:
-            return str(behind)
+    with ControlClient(upstream, None) as client:
+        behind = _upstream_behind(client, settings)
+    if behind is not None:
+        print(f"ollacache: {redact(upstream)} is an Ollacache proxy; measuring its upstream {redact(behind)} instead",
+              file=sys.stderr)
+        return behind
+    if given is None:
+        with ControlClient.from_settings(settings) as engine:
+            behind = _upstream_behind(engine, settings)
+        if behind is not None:
+            return behind
     return upstream
+
+
+def _upstream_behind(client: ControlClient, settings: Settings) -> str | None:
+    """The Ollama the engine at ``client.url`` forwards to, or None when no engine answers there."""
+    try:
+        return upstream_of(client.health(), settings["proxy.upstream"])
+    except ControlError:
+        return None
 
 
 def run_tune(settings: Settings, *, model: str | None, upstream: str | None, runs: int, apply: bool,
@@ -61,17 +65,16 @@ def _apply(settings: Settings, num_thread: int) -> int:
         print(f"ollacache: could not keep tuning.num_thread = {num_thread}: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(f"kept tuning.num_thread = {num_thread} in {path}", file=sys.stderr)
-    token = tokens.read(settings.config_dir)
-    engine = running.engine_url(settings.config_dir, settings.url)
     try:
-        answer = httpx.post(f"{engine}/-/tuning", json={"num_thread": num_thread}, timeout=60.0,
-                            headers={"authorization": f"Bearer {token}"} if token else {})
-        reply = answer.json()
-    except (httpx.HTTPError, ValueError):
-        print("Ollama: no proxy running; the next `ollacache serve` starts Ollama with it", file=sys.stderr)
-        return 0
-    if answer.status_code != 200:
-        print(f"ollacache: the running proxy refused the new thread count: {reply.get('error')}", file=sys.stderr)
+        with ControlClient.from_settings(settings) as engine:
+            reply = engine.set_threads(num_thread)
+    except ControlError as error:
+        if error.unreachable:
+            print("Ollama: no proxy running; the next `ollacache serve` starts Ollama with it", file=sys.stderr)
+            return 0
+        print(f"ollacache: the running proxy did not take the new thread count: {error}", file=sys.stderr)
         return EXIT_FAILED
+    if "note" in reply:
+        print(f"ollacache: {reply['note']}", file=sys.stderr)
     print(f"Ollama: {reply.get('ollama_restart')}", file=sys.stderr)
     return 0

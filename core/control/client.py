@@ -1,0 +1,498 @@
+"""The one typed client of a running engine's control API (the ``/-/`` routes of :mod:`core.control.api`).
+
+:class:`ControlClient` (on ``httpx.Client``) serves the command line, :class:`AsyncControlClient` (on
+``httpx.AsyncClient``) the desktop app, which also follows ``/-/events`` with it. Each call is described
+once, in :class:`_Calls` (method, path, whether it needs the token, what to send and which part of the
+answer to return); the two clients only carry those descriptions out. Build a client with a base URL and
+the token, or with :meth:`ControlClient.from_settings`, which finds the engine through ``running.json``
+and reads the token from the config directory.
+
+Every failure raises :class:`ControlError`, whose message is one sentence a person can act on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypedDict, TypeVar, cast
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+
+from core.config.parsing import redact
+from core.control import running
+from core.control import token as tokens
+
+if TYPE_CHECKING:
+    from core.config.settings import Settings
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT_S = 10.0
+SLOW_TIMEOUT_S = 60.0  # calls that clear a large store or restart Ollama
+EVENTS_READ_TIMEOUT_S = 30.0  # the engine sends stats every second; this much silence means it hangs
+
+
+class ControlError(Exception):
+    """A control call failed; the message says why in one sentence.
+
+    ``status`` is the HTTP status of the answer, or ``None`` when none came; ``unreachable`` is true
+    when nothing listens at the address at all (so no engine runs there).
+    """
+
+    def __init__(self, message: str, *, url: str, status: int | None = None, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.unreachable = unreachable
+
+
+class ProxyInfo(TypedDict):
+    url: str
+    upstream: str
+
+
+class StoreHealth(TypedDict):
+    ok: bool
+    error: str | None
+    location: str
+
+
+class UpstreamHealth(TypedDict):
+    url: str
+    reachable: bool
+    version: str | None
+    error: str | None
+
+
+class Takeover(TypedDict):
+    on: bool
+    reason: str
+
+
+class OllamaState(TypedDict, total=False):
+    """What the engine knows of Ollama (``state`` is one of stopped, starting, running, unhealthy,
+    backing-off, failed, attached); more keys may come along."""
+
+    state: str
+    reason: str
+    manage: str
+    pid: int | None
+    version: str | None
+    restarts: int
+    uptime_s: float | None
+    binary: str | None
+    log: str
+    managed: bool
+    log_tail: list[str]
+    install_hint: str
+
+
+class Health(TypedDict):
+    status: Literal["ok", "degraded"]
+    version: str
+    pid: int
+    uptime_s: float
+    proxy: ProxyInfo
+    store: StoreHealth
+    upstream: UpstreamHealth
+    ollama: OllamaState
+    takeover: Takeover
+
+
+class Entry(TypedDict):
+    """One cached answer's metadata (never its body); times are seconds since the epoch."""
+
+    key: str
+    route: str
+    model: str
+    streamed: bool
+    content_type: str
+    status: int
+    created: float
+    duration_s: float
+    prompt_tokens: int
+    completion_tokens: int
+    size: int
+    hits: int
+    last_hit: float | None
+
+
+class Cleared(TypedDict):
+    removed: int
+    model: str | None
+
+
+class Deleted(TypedDict):
+    deleted: str
+
+
+class Restarted(TypedDict):
+    ollama: OllamaState
+
+
+class ThreadsApplied(TypedDict, total=False):
+    num_thread: int
+    ollama_restart: str
+    note: str
+
+
+class TuneStatus(TypedDict, total=False):
+    """A background measurement: ``state`` idle, running, done or failed, with its progress, result
+    (as ``ollacache tune --json``), what was applied, or the error."""
+
+    state: Literal["idle", "running", "done", "failed"]
+    model: str | None
+    progress: dict[str, Any] | None
+    result: dict[str, Any]
+    applied: ThreadsApplied
+    error: str
+
+
+@dataclass(frozen=True)
+class _Call(Generic[T]):
+    """One control call: what to send, and how to read the answer (``T`` is what it returns)."""
+
+    method: str
+    path: str
+    needs_token: bool = False
+    params: Mapping[str, str | int] | None = None
+    body: Mapping[str, Any] | None = None
+    timeout: float = DEFAULT_TIMEOUT_S
+    text: bool = False  # the answer is text (metrics), not a JSON object
+    keys: tuple[str, ...] = ()  # an engine's answer has these keys (anything else is not an engine)
+    pick: str | None = None  # return only this key of the answer
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class _Calls:
+    """Every route of the control API, once."""
+
+    @staticmethod
+    def health() -> _Call[Health]:
+        return _Call("GET", "/-/health", keys=("status", "proxy", "upstream", "ollama"))
+
+    @staticmethod
+    def stats() -> _Call[dict[str, Any]]:
+        return _Call("GET", "/-/stats", keys=("totals",))
+
+    @staticmethod
+    def metrics() -> _Call[str]:
+        return _Call("GET", "/-/metrics", text=True)
+
+    @staticmethod
+    def entries(model: str | None, limit: int) -> _Call[list[Entry]]:
+        params: dict[str, str | int] = {"limit": limit, **({"model": model} if model else {})}
+        return _Call("GET", "/-/entries", params=params, keys=("entries",), pick="entries")
+
+    @staticmethod
+    def delete_entry(key: str) -> _Call[Deleted]:
+        return _Call("DELETE", f"/-/entries/{quote(key, safe='')}", needs_token=True, keys=("deleted",))
+
+    @staticmethod
+    def clear(model: str | None) -> _Call[Cleared]:
+        return _Call("POST", "/-/clear", needs_token=True, body={"model": model} if model else {},
+                     timeout=SLOW_TIMEOUT_S, keys=("removed", "model"))
+
+    @staticmethod
+    def hardware() -> _Call[dict[str, Any]]:
+        return _Call("GET", "/-/hardware", keys=("recommended",))
+
+    @staticmethod
+    def restart_ollama() -> _Call[Restarted]:
+        return _Call("POST", "/-/ollama/restart", needs_token=True, timeout=SLOW_TIMEOUT_S, keys=("ollama",))
+
+    @staticmethod
+    def tune_start(model: str | None, runs: int, apply: bool) -> _Call[TuneStatus]:
+        body = {"runs": runs, "apply": apply, **({"model": model} if model else {})}
+        return _Call("POST", "/-/tune", needs_token=True, body=body, keys=("state",))
+
+    @staticmethod
+    def tune_status() -> _Call[TuneStatus]:
+        return _Call("GET", "/-/tune", keys=("state",))
+
+    @staticmethod
+    def set_threads(num_thread: int) -> _Call[ThreadsApplied]:
+        return _Call("POST", "/-/tuning", needs_token=True, body={"num_thread": num_thread}, timeout=SLOW_TIMEOUT_S,
+                     keys=("num_thread",))
+
+    @staticmethod
+    def events() -> _Call[None]:
+        return _Call("GET", "/-/events", headers={"accept": "text/event-stream"},
+                     timeout=EVENTS_READ_TIMEOUT_S)
+
+
+def _dialable(url: str) -> str:
+    """``url`` without a trailing slash, a wildcard listen address (0.0.0.0, ::) replaced by loopback."""
+    url = url.strip().rstrip("/")
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return url  # not a URL; the first call says so
+    if host in ("0.0.0.0", "::"):
+        loopback = "127.0.0.1" if host == "0.0.0.0" else "[::1]"
+        parts = parts._replace(netloc=loopback + (f":{port}" if port else ""))
+    return urlunsplit(parts)
+
+
+def upstream_of(health: Health, configured: str) -> str:
+    """The Ollama a running engine forwards to, from its ``/-/health``. The engine shows it with any
+    ``user:password@`` part hidden; when that is the ``configured`` upstream, the configured URL (which
+    can still be dialled) is returned instead."""
+    shown = str(health["upstream"].get("url") or health["proxy"].get("upstream") or configured)
+    return configured if redact(configured) == shown else shown
+
+
+class _Base:
+    """What both clients share: the address, the token, and reading answers into values or errors."""
+
+    def __init__(self, url: str, token: str | None, *, token_file: Path | None = None) -> None:
+        self.url = _dialable(url)
+        self.token = token
+        self.token_file = token_file
+
+    @classmethod
+    def from_settings(cls, settings: Settings, url: str | None = None) -> Self:
+        """A client of the engine at ``url``, else where ``running.json`` says one serves, else the
+        settings' address; with the token from the config directory (if there is one)."""
+        address = url or running.engine_url(settings.config_dir, settings.url)
+        return cls(address, tokens.read(settings.config_dir), token_file=settings.config_dir / tokens.TOKEN_FILE)
+
+    def _request(self, http: httpx.Client | httpx.AsyncClient, call: _Call[Any]) -> httpx.Request:
+        headers = dict(call.headers)
+        if call.needs_token and self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        timeout = httpx.Timeout(DEFAULT_TIMEOUT_S, read=call.timeout)
+        try:
+            return http.build_request(call.method, self.url + call.path, params=call.params, json=call.body,
+                                      headers=headers, timeout=timeout)
+        except httpx.InvalidURL:
+            raise self._bad_address() from None
+
+    def _error(self, message: str, status: int | None = None, *, unreachable: bool = False) -> ControlError:
+        return ControlError(message, url=self.url, status=status, unreachable=unreachable)
+
+    def _bad_address(self) -> ControlError:
+        return self._error(f"{self.url} is not the address of an engine; give one such as http://127.0.0.1:11435")
+
+    def _not_ollacache(self, what: str, status: int | None) -> ControlError:
+        return self._error(f"{what}; is {self.url} an Ollacache engine?", status)
+
+    def _failure(self, error: httpx.HTTPError, call: _Call[Any]) -> ControlError:
+        """The one-sentence error for a request that got no usable answer."""
+        if isinstance(error, (httpx.ConnectError, httpx.ConnectTimeout)):
+            return self._error(f"no proxy answers at {self.url}; start one with `ollacache serve`", unreachable=True)
+        if isinstance(error, httpx.UnsupportedProtocol):
+            return self._bad_address()
+        if isinstance(error, httpx.TimeoutException):
+            return self._error(f"the engine at {self.url} did not answer {call.method} {call.path} "
+                               f"within {call.timeout:g} s")
+        return self._not_ollacache(f"the exchange with {self.url} broke off ({error or type(error).__name__})", None)
+
+    def _refusal(self, response: httpx.Response) -> ControlError:
+        """The error for an answer with a failing status."""
+        status = response.status_code
+        if status == 401:
+            where = f" ({self.token_file})" if self.token_file else ""
+            return self._error(f"the engine at {self.url} refused the control token: the token file in the "
+                               f"Ollacache config directory{where} is missing or wrong", status)
+        try:
+            body = response.json()
+        except ValueError:
+            return self._not_ollacache(f"{self.url} answered HTTP {status} with no JSON", status)
+        if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+            return self._not_ollacache(f"{self.url} answered HTTP {status} without an Ollacache error", status)
+        return self._error(f"the engine at {self.url} refused: {body['error']}", status)
+
+    def _read(self, call: _Call[T], response: httpx.Response) -> T:
+        """The value ``call`` returns from ``response`` (already read), or the error it means."""
+        if response.status_code >= 400:
+            raise self._refusal(response)
+        if call.text:
+            return cast(T, response.text)
+        try:
+            body = response.json()
+        except ValueError:
+            raise self._not_ollacache(f"the answer from {self.url} to {call.path} is not JSON",
+                                      response.status_code) from None
+        if not isinstance(body, dict) or any(key not in body for key in call.keys):
+            raise self._not_ollacache(f"the answer from {self.url} to {call.path} is not what Ollacache sends",
+                                      response.status_code)
+        return cast(T, body[call.pick] if call.pick is not None else body)
+
+    def _check_stream(self, response: httpx.Response) -> None:
+        if not response.headers.get("content-type", "").startswith("text/event-stream"):
+            raise self._not_ollacache(f"{self.url} answered /-/events with no event stream",
+                                      response.status_code)
+
+
+class ControlClient(_Base):
+    """The blocking client (for the command line); use it as a context manager, or call :meth:`close`."""
+
+    def __init__(self, url: str, token: str | None, *, token_file: Path | None = None) -> None:
+        super().__init__(url, token, token_file=token_file)
+        self._http = httpx.Client()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _run(self, call: _Call[T]) -> T:
+        request = self._request(self._http, call)
+        try:
+            response = self._http.send(request)
+        except httpx.HTTPError as error:
+            raise self._failure(error, call) from None
+        return self._read(call, response)
+
+    def health(self) -> Health:
+        return self._run(_Calls.health())
+
+    def stats(self) -> dict[str, Any]:
+        """The ``/-/stats`` document (totals, latency, per model and route, store, resources, ...)."""
+        return self._run(_Calls.stats())
+
+    def metrics(self) -> str:
+        """The Prometheus exposition text."""
+        return self._run(_Calls.metrics())
+
+    def entries(self, model: str | None = None, limit: int = 100) -> list[Entry]:
+        """The newest entries first (of ``model`` only, if given)."""
+        return self._run(_Calls.entries(model, limit))
+
+    def delete_entry(self, key: str) -> Deleted:
+        return self._run(_Calls.delete_entry(key))
+
+    def clear(self, model: str | None = None) -> Cleared:
+        """Remove every entry, or ``model``'s; ``model`` in the answer is the normalised name."""
+        return self._run(_Calls.clear(model))
+
+    def hardware(self) -> dict[str, Any]:
+        """As ``ollacache hardware --json``."""
+        return self._run(_Calls.hardware())
+
+    def restart_ollama(self) -> Restarted:
+        return self._run(_Calls.restart_ollama())
+
+    def tune_start(self, model: str | None = None, runs: int = 3, apply: bool = False) -> TuneStatus:
+        return self._run(_Calls.tune_start(model, runs, apply))
+
+    def tune_status(self) -> TuneStatus:
+        return self._run(_Calls.tune_status())
+
+    def set_threads(self, num_thread: int) -> ThreadsApplied:
+        return self._run(_Calls.set_threads(num_thread))
+
+
+class AsyncControlClient(_Base):
+    """The asyncio client (for the desktop app); ``async with`` it, or await :meth:`aclose`."""
+
+    def __init__(self, url: str, token: str | None, *, token_file: Path | None = None) -> None:
+        super().__init__(url, token, token_file=token_file)
+        self._http = httpx.AsyncClient()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _run(self, call: _Call[T]) -> T:
+        request = self._request(self._http, call)
+        try:
+            response = await self._http.send(request)
+        except httpx.HTTPError as error:
+            raise self._failure(error, call) from None
+        return self._read(call, response)
+
+    async def health(self) -> Health:
+        return await self._run(_Calls.health())
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._run(_Calls.stats())
+
+    async def metrics(self) -> str:
+        return await self._run(_Calls.metrics())
+
+    async def entries(self, model: str | None = None, limit: int = 100) -> list[Entry]:
+        return await self._run(_Calls.entries(model, limit))
+
+    async def delete_entry(self, key: str) -> Deleted:
+        return await self._run(_Calls.delete_entry(key))
+
+    async def clear(self, model: str | None = None) -> Cleared:
+        return await self._run(_Calls.clear(model))
+
+    async def hardware(self) -> dict[str, Any]:
+        return await self._run(_Calls.hardware())
+
+    async def restart_ollama(self) -> Restarted:
+        return await self._run(_Calls.restart_ollama())
+
+    async def tune_start(self, model: str | None = None, runs: int = 3, apply: bool = False) -> TuneStatus:
+        return await self._run(_Calls.tune_start(model, runs, apply))
+
+    async def tune_status(self) -> TuneStatus:
+        return await self._run(_Calls.tune_status())
+
+    async def set_threads(self, num_thread: int) -> ThreadsApplied:
+        return await self._run(_Calls.set_threads(num_thread))
+
+    async def events(self) -> AsyncIterator[tuple[str, Any]]:
+        """Follow ``/-/events``: ``(name, data)`` pairs, ``("stats", the /-/stats document)`` every second
+        and the engine's events as they happen. Ends when the engine shuts down; raises
+        :class:`ControlError` when the connection fails or the engine falls silent. Stopping early:
+        wrap it in ``contextlib.aclosing`` so the connection closes at once."""
+        call = _Calls.events()
+        request = self._request(self._http, call)
+        try:
+            response = await self._http.send(request, stream=True)
+            try:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._refusal(response)
+                self._check_stream(response)
+                async for name, data in _server_sent_events(response.aiter_lines()):
+                    try:
+                        yield name, json.loads(data)
+                    except ValueError:
+                        raise self._not_ollacache(f"an event from {self.url} carries no JSON", 200) from None
+            finally:
+                await response.aclose()
+        except httpx.HTTPError as error:
+            raise self._failure(error, call) from None
+
+
+async def _server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:
+    """``(event name, data)`` for each event of a ``text/event-stream`` (the WHATWG rules: ``data`` lines
+    joined by newlines, a blank line ends an event, lines starting with ``:`` are comments)."""
+    name, data = "", []
+    async for line in lines:
+        if not line:
+            if data:
+                yield name or "message", "\n".join(data)
+            name, data = "", []
+            continue
+        field_name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field_name == "event":
+            name = value
+        elif field_name == "data":
+            data.append(value)
+
+
+__all__ = ["AsyncControlClient", "Cleared", "ControlClient", "ControlError", "Deleted", "Entry",
+           "Health", "OllamaState", "Restarted", "ThreadsApplied", "TuneStatus", "upstream_of"]
