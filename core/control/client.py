@@ -17,12 +17,15 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, Self, TypedDict, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
 from core.config.parsing import redact
+from core.control.answers import (
+    OllamaState, Health, Entry, Cleared, Deleted, Restarted, ThreadsApplied, TuneStatus,
+)
 from core.control import running
 from core.control import token as tokens
 
@@ -48,108 +51,6 @@ class ControlError(Exception):
         self.url = url
         self.status = status
         self.unreachable = unreachable
-
-
-class ProxyInfo(TypedDict):
-    url: str
-    upstream: str
-
-
-class StoreHealth(TypedDict):
-    ok: bool
-    error: str | None
-    location: str
-
-
-class UpstreamHealth(TypedDict):
-    url: str
-    reachable: bool
-    version: str | None
-    error: str | None
-
-
-class Takeover(TypedDict):
-    on: bool
-    reason: str
-
-
-class OllamaState(TypedDict, total=False):
-    """What the engine knows of Ollama (``state`` is one of stopped, starting, running, unhealthy,
-    backing-off, failed, attached); more keys may come along."""
-
-    state: str
-    reason: str
-    manage: str
-    pid: int | None
-    version: str | None
-    restarts: int
-    uptime_s: float | None
-    binary: str | None
-    log: str
-    managed: bool
-    log_tail: list[str]
-    install_hint: str
-
-
-class Health(TypedDict):
-    status: Literal["ok", "degraded"]
-    version: str
-    pid: int
-    uptime_s: float
-    proxy: ProxyInfo
-    store: StoreHealth
-    upstream: UpstreamHealth
-    ollama: OllamaState
-    takeover: Takeover
-
-
-class Entry(TypedDict):
-    """One cached answer's metadata (never its body); times are seconds since the epoch."""
-
-    key: str
-    route: str
-    model: str
-    streamed: bool
-    content_type: str
-    status: int
-    created: float
-    duration_s: float
-    prompt_tokens: int
-    completion_tokens: int
-    size: int
-    hits: int
-    last_hit: float | None
-
-
-class Cleared(TypedDict):
-    removed: int
-    model: str | None
-
-
-class Deleted(TypedDict):
-    deleted: str
-
-
-class Restarted(TypedDict):
-    ollama: OllamaState
-
-
-class ThreadsApplied(TypedDict, total=False):
-    num_thread: int
-    ollama_restart: str
-    note: str
-
-
-class TuneStatus(TypedDict, total=False):
-    """A background measurement: ``state`` idle, running, done or failed, with its progress, result
-    (as ``ollacache tune --json``), what was applied, or the error."""
-
-    state: Literal["idle", "running", "done", "failed"]
-    model: str | None
-    progress: dict[str, Any] | None
-    result: dict[str, Any]
-    applied: ThreadsApplied
-    error: str
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,110 @@
+"""The shapes of the control API's answers, as the control client returns them (TypedDicts).
+
+Times are seconds since the epoch unless a name says otherwise (``uptime_s``, ``duration_s``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+
+class ProxyInfo(TypedDict):
+    url: str
+    upstream: str
+
+
+class StoreHealth(TypedDict):
+    ok: bool
+    error: str | None
+    location: str
+
+
+class UpstreamHealth(TypedDict):
+    url: str
+    reachable: bool
+    version: str | None
+    error: str | None
+
+
+class Takeover(TypedDict):
+    on: bool
+    reason: str
+
+
+class OllamaState(TypedDict, total=False):
+    """What the engine knows of Ollama (``state`` is one of stopped, starting, running, unhealthy,
+    backing-off, failed, attached); more keys may come along."""
+
+    state: str
+    reason: str
+    manage: str
+    pid: int | None
+    version: str | None
+    restarts: int
+    uptime_s: float | None
+    binary: str | None
+    log: str
+    managed: bool
+    log_tail: list[str]
+    install_hint: str
+
+
+class Health(TypedDict):
+    status: Literal["ok", "degraded"]
+    version: str
+    pid: int
+    uptime_s: float
+    proxy: ProxyInfo
+    store: StoreHealth
+    upstream: UpstreamHealth
+    ollama: OllamaState
+    takeover: Takeover
+
+
+class Entry(TypedDict):
+    """One cached answer's metadata (never its body); times are seconds since the epoch."""
+
+    key: str
+    route: str
+    model: str
+    streamed: bool
+    content_type: str
+    status: int
+    created: float
+    duration_s: float
+    prompt_tokens: int
+    completion_tokens: int
+    size: int
+    hits: int
+    last_hit: float | None
+
+
+class Cleared(TypedDict):
+    removed: int
+    model: str | None
+
+
+class Deleted(TypedDict):
+    deleted: str
+
+
+class Restarted(TypedDict):
+    ollama: OllamaState
+
+
+class ThreadsApplied(TypedDict, total=False):
+    num_thread: int
+    ollama_restart: str
+    note: str
+
+
+class TuneStatus(TypedDict, total=False):
+    """A background measurement: ``state`` idle, running, done or failed, with its progress, result
+    (as ``ollacache tune --json``), what was applied, or the error."""
+
+    state: Literal["idle", "running", "done", "failed"]
+    model: str | None
+    progress: dict[str, Any] | None
+    result: dict[str, Any]
+    applied: ThreadsApplied
+    error: str
