@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
+from unittest import mock
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.cache.entry import Entry
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy, proxy_in_thread
 
@@ -171,3 +175,35 @@ def test_off_loopback_even_reads_need_the_token(upstream: tuple[FakeOllama, str]
 
 def test_on_loopback_reads_are_open(proxy: RunningProxy) -> None:
     assert httpx.get(proxy.url + "/-/entries", timeout=30).status_code == 200
+
+
+def test_a_clear_while_an_answer_is_being_written_is_not_undone(proxy: RunningProxy) -> None:
+    assert proxy.server is not None
+    store = proxy.server.engine.store
+    writing, release = threading.Event(), threading.Event()
+    real_put = store.put
+
+    def slow_put(entry: Entry) -> None:
+        writing.set()
+        release.wait(30)
+        real_put(entry)
+
+    with mock.patch.object(store, "put", side_effect=slow_put), proxy.client() as http:
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+        assert writing.wait(30)
+        cleared: list[httpx.Response] = []
+        clearing = threading.Thread(target=lambda: cleared.append(http.post("/-/clear", headers=proxy.auth)))
+        clearing.start()
+        release.set()
+        clearing.join(30)
+        assert cleared[0].status_code == 200
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+
+
+@pytest.mark.parametrize("model", ["", 0, False, [], "  "])
+def test_clear_refuses_a_model_that_is_not_a_name(proxy: RunningProxy, model: object) -> None:
+    with proxy.client() as http:
+        http.post("/api/chat", json=CHAT)
+        refused = http.post("/-/clear", json={"model": model}, headers=proxy.auth)
+        assert refused.status_code == 400
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "HIT"

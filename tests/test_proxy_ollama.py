@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Iterator
 
 import httpx
@@ -133,3 +134,39 @@ def test_large_uploads_pass_through_streamed(proxy: RunningProxy, upstream: tupl
     through = httpx.post(proxy.url + "/api/blobs/sha256:abc", content=chunks())
     assert (through.status_code, through.content) == (direct.status_code, direct.content)
     assert upstream[0].total_calls("/api/blobs/sha256:abc") == 2
+
+
+CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
+        "options": {"temperature": 0}}
+
+
+def raw_post(url: str, path: str, body: bytes, extra_headers: bytes) -> bytes:
+    """A request with header bytes exactly as given (httpx refuses to send some that servers accept)."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                     + extra_headers + b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n"
+                     + body)
+        return b"".join(iter(lambda: conn.recv(65536), b""))
+
+
+def test_an_empty_bearer_token_is_forwarded_not_answered_502(proxy: RunningProxy) -> None:
+    answer = raw_post(proxy.url, "/api/chat", httpx.Request("POST", "/", json=CHAT).content, b"Authorization: Bearer \r\n")
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+
+
+def test_different_credentials_never_share_entries(proxy: RunningProxy, fake: FakeOllama) -> None:
+    with proxy.client() as http:
+        caches = [http.post("/api/chat", json=CHAT, headers=headers).headers["x-cache"]
+                  for headers in ({"Authorization": "Bearer alice"}, {"Authorization": "Bearer mallory"}, {},
+                                  {"Authorization": "Bearer alice"})]
+    assert caches == ["MISS", "MISS", "MISS", "HIT"]
+    assert fake.total_calls("/api/chat") == 3
+
+
+def test_paths_are_not_read_as_hosts(proxy: RunningProxy, upstream: tuple[FakeOllama, str]) -> None:
+    for path in ("//api/tags", "//other-host/api/tags"):
+        with socket.create_connection(tuple(proxy.url.removeprefix("http://").split(":")), timeout=30) as conn:  # type: ignore[arg-type]
+            conn.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+            answer = b"".join(iter(lambda: conn.recv(65536), b""))
+        assert upstream[0].total_calls(path) == 1, answer[:100]

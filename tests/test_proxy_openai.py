@@ -53,3 +53,9 @@ def test_openai_errors_reach_the_client_in_openai_shape(client: openai.OpenAI, f
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="missing-model", messages=MESSAGES)
     assert fake.total_calls("/v1/chat/completions") == 2
+
+
+def test_stream_null_on_openai_routes_means_not_streamed(proxy: RunningProxy, fake: FakeOllama) -> None:
+    body = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "temperature": 0, "stream": None}
+    with proxy.client() as http:
+        assert [http.post("/v1/chat/completions", json=body).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]

@@ -147,3 +147,16 @@ def test_the_diskcache_parts_the_store_reads_directly_are_still_there(tmp_path: 
     cache.set("k", b"v", tag="m")
     assert cache._sql("SELECT key FROM Cache WHERE tag = ? AND raw = 1", ("m",)).fetchall() == [("k",)]
     cache.close()
+
+
+def test_hit_counts_go_with_cleared_entries(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "c", 10**8)
+    entry = Entry("k", "/api/chat", "m:latest", False, "application/json", [b"{}"])
+    store.put(entry)
+    for when in (1.0, 2.0, 3.0):
+        store.note_hit("k", when)
+    store.flush()
+    store.clear("m:latest")
+    store.put(entry)
+    assert store.recent()[0]["hits"] == 0
+    store.close()
