@@ -11,7 +11,7 @@ import pytest
 from core.config.parsing import redact
 from core.config.settings import load
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import RunningProxy, proxy_process
+from tests.harness import RunningProxy, proxy_in_thread, proxy_process
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
         "options": {"temperature": 0}}
@@ -44,3 +44,10 @@ def test_ipv6_listen_addresses_make_valid_urls(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("OLLACACHE_HOST", "::1")
     assert load().url == "http://[::1]:11435"
     assert httpx.URL(load().url).port == 11435
+
+
+def test_a_cache_size_of_zero_keeps_nothing_not_even_in_memory(upstream: tuple[FakeOllama, str]) -> None:
+    fake, url = upstream
+    with proxy_in_thread(url, **{"cache.size_limit": "0"}) as running, running.client() as http:
+        assert [http.post("/api/chat", json=CHAT).headers["x-cache"] for _ in range(2)] == ["MISS", "MISS"]
+    assert fake.total_calls("/api/chat") == 2

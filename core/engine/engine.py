@@ -72,7 +72,9 @@ class Engine:
             log_path=startup.log_path, on_report=self._ollama_did)
         self.proxy = Proxy(
             upstream=upstream, store=self.store, stats=self.stats, ttl_s=settings["cache.ttl"],
-            hot=HotTier(0 if store_error else settings["cache.memory_limit"]), control=control_app(self),
+            # no store, or one bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
+            hot=HotTier(0 if store_error or not settings["cache.size_limit"] else settings["cache.memory_limit"]),
+            control=control_app(self),
             gate=Gate(HostRule() if self.loopback else None, CorsRule(settings["proxy.cors_origins"])),
             events=self.events, upstream_state=self.supervisor,
             # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
