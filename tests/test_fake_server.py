@@ -195,6 +195,20 @@ def test_list_ps_show_share_stable_digests(oll: ollama.Client) -> None:
     assert (err.value.status_code, err.value.error) == (404, "model 'missing:latest' not found")
 
 
+def test_an_unload_request_takes_the_model_out_of_ps_like_ollama(oll: ollama.Client) -> None:
+    oll.generate(model="qwen3:0.6b", prompt="hi")
+    oll.chat(model="llama3.2", messages=[{"role": "user", "content": "hi"}])
+    assert {m.model for m in oll.ps().models} == {"qwen3:0.6b", "llama3.2:latest"}
+    unloaded = oll.generate(model="qwen3:0.6b", keep_alive=0)  # Ollama's way: no prompt, keep_alive 0
+    assert (unloaded.done, unloaded.done_reason, unloaded.response) == (True, "unload", "")
+    assert [m.model for m in oll.ps().models] == ["llama3.2:latest"]
+    assert oll.chat(model="llama3.2", messages=[], keep_alive=0).done_reason == "unload"  # chat's way
+    assert oll.ps().models == []
+    with pytest.raises(ollama.ResponseError) as err:
+        oll.generate(model="missing", keep_alive=0)
+    assert (err.value.status_code, err.value.error) == (404, "model 'missing' not found")
+
+
 def test_pull_streams_progress_and_installs_the_model(oll: ollama.Client) -> None:
     statuses = [p.status for p in oll.pull("mistral:7b", stream=True)]
     assert statuses[0] == "pulling manifest" and statuses[-1] == "success"

@@ -6,8 +6,10 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,17 @@ from core.supervision.machine import Policy
 from tests.harness import ROOT, RunningProxy, proxy_in_thread, proxy_process
 
 FAKE_OLLAMA = str(ROOT / "tests" / "fakes" / "bin" / "ollama")
+FAKE_PYTHON = {"OLLACACHE_TEST_PYTHON": sys.executable}  # the fake runs on our interpreter (a worktree has no .venv)
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
         "options": {"temperature": 0}}
 BOUND_S = 60.0
+
+
+@pytest.fixture(autouse=True)
+def fake_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fake `ollama` started in this module, however, runs on the test's interpreter."""
+    for name, value in FAKE_PYTHON.items():
+        monkeypatch.setenv(name, value)
 
 
 def free_port() -> int:
@@ -56,7 +66,7 @@ def running(proxy: RunningProxy, not_pid: int | None = None) -> Callable[[], dic
 def supervised(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     upstream = f"http://127.0.0.1:{free_port()}"
     return proxy_process(upstream, "--manage-ollama", "auto", *args,
-                         env={"OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA, **(env or {})}), upstream
+                         env={"OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA, **FAKE_PYTHON, **(env or {})}), upstream
 
 
 def test_auto_starts_ollama_with_the_tuned_environment_and_stops_it_on_exit(tmp_path: Path) -> None:
@@ -220,6 +230,34 @@ def test_five_quick_crashes_give_up_with_the_last_lines_of_the_log(monkeypatch: 
     assert state["restarts"] == 4 and "status 3" in state["last_exit"]
     assert state["reason"].startswith("crashed 5 times within 120 s, not restarting")
     assert any("FAKE_OLLAMA_EXIT_AT_START" in line for line in state["log_tail"])
+
+
+def wall_now() -> datetime:
+    """Now in UTC, to the second (as health shows moments)."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def test_health_shows_moments_as_wall_clock_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = wall_now()
+    context, _ = supervised()
+    with context as proxy:
+        state = wait_for(running(proxy), "Ollama to run")
+    started, healthy = datetime.fromisoformat(state["started_at"]), datetime.fromisoformat(state["healthy_since"])
+    assert before <= started <= healthy <= wall_now() and started.utcoffset() == timedelta(0)
+    assert state["unhealthy_since"] is None and state["crash_times"] == [] and state["uptime_s"] >= 0
+
+    monkeypatch.setenv("OLLACACHE_MANAGE_OLLAMA", "auto")
+    monkeypatch.setenv("OLLACACHE_OLLAMA_BINARY", FAKE_OLLAMA)
+    monkeypatch.setenv("FAKE_OLLAMA_EXIT_AT_START", "3")
+
+    def crash_quickly(server: _Server) -> None:
+        server.engine.supervisor.policy = Policy(backoff_initial_s=0.05, backoff_max_s=0.2, startup_check_interval_s=0.1)
+
+    before = wall_now()
+    with proxy_in_thread(f"http://127.0.0.1:{free_port()}", configure=crash_quickly) as proxy:
+        state = wait_for(lambda: (s := ollama_state(proxy))["state"] == "failed" and s, "supervision to give up")
+    crashes = [datetime.fromisoformat(at) for at in state["crash_times"]]
+    assert len(crashes) == 5 and before <= crashes[0] and crashes == sorted(crashes) and crashes[-1] <= wall_now()
 
 
 def test_client_commands_find_an_engine_wherever_it_listens(upstream: tuple[FakeOllama, str]) -> None:

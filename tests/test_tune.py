@@ -11,6 +11,7 @@ import socket
 from pathlib import Path
 
 import httpx
+import ollama
 import pytest
 
 from core.tuning.measure import Progress, TuneError, TuneResult, candidates, measure, measure_sync, pick_model
@@ -94,9 +95,11 @@ def test_each_candidate_gets_one_warm_up_and_the_measured_runs_of_the_same_reque
     assert fake.total_calls("/api/generate") == len(bodies) == 4 * (3 + 1)
     assert fake.total_calls() == 4 * 4  # nothing else: the model was named
     assert [body["options"]["num_thread"] for body in bodies] == [n for n in MTL_CANDIDATES for _ in range(4)]
-    assert {json.dumps({**body, "options": {**body["options"], "num_thread": 0}}) for body in bodies} == {
+    assert {json.dumps({**body, "options": {**body["options"], "num_thread": 0}}, sort_keys=True)
+            for body in bodies} == {
         json.dumps({"model": "llama3.2", "prompt": bodies[0]["prompt"], "stream": False, "keep_alive": "5m",
-                    "options": {"num_thread": 0, "temperature": 0, "seed": 42, "num_predict": NUM_PREDICT}})}
+                    "options": {"num_thread": 0, "temperature": 0, "seed": 42, "num_predict": NUM_PREDICT}},
+                   sort_keys=True)}  # the official client orders the keys its own way
     finished = [event for event in events if event.event == "run_did_finish"]
     assert [event.event for event in events] == ["run_did_start", "run_did_finish"] * 16
     assert [(event.num_thread, event.run, event.step) for event in finished] == [
@@ -121,9 +124,9 @@ def test_without_a_model_the_first_that_can_generate_is_used(upstream: tuple[Fak
 async def test_the_coroutine_uses_the_callers_client_and_leaves_it_open(upstream: tuple[FakeOllama, str]) -> None:
     fake, url = upstream
     fake.configure(speed_curve={"1": 4.0, "2": 7.0})
-    async with httpx.AsyncClient() as client:
+    async with ollama.AsyncClient(url) as client:
         result = await measure(url + "/", "llama3.2", [1, 2, 2], 1, client=client)
-        assert not client.is_closed
+        assert (await client.list()).models  # still open
     assert result.best.num_thread == 2 and [row.num_thread for row in result.results] == [1, 2]
 
 

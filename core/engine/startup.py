@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import platformdirs
 
 from core.http.hostcheck import local_addresses
 from core.supervision.binary import Found, find_ollama
+from core.supervision.ollama_api import OllamaError, version_sync
 from core.config.settings import APP_NAME, Settings
 from core.supervision.takeover import OLLAMA_DEFAULT_PORT, Plan, plan
 
@@ -36,11 +36,12 @@ class Startup:
 
 
 def answers(upstream: str) -> bool:
-    """Whether an Ollama (or anything speaking its API) answers ``GET /api/version`` at ``upstream``."""
+    """Whether an Ollama (or anything speaking its API) tells its version (``GET /api/version``) at ``upstream``."""
     try:
-        return httpx.get(f"{upstream}/api/version", timeout=PROBE_TIMEOUT_S).status_code == 200
-    except httpx.HTTPError:
+        version_sync(upstream, timeout=PROBE_TIMEOUT_S)
+    except OllamaError:
         return False
+    return True
 
 
 def port_free(host: str, port: int) -> bool:

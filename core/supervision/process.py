@@ -2,8 +2,9 @@
 
 It starts ``ollama serve`` in its own session (so a Ctrl-C meant for Ollacache does not reach it, and
 stopping it takes its runner processes too), pipes its output into a rotating log file and a short
-tail kept in memory, runs the health checks, keeps the one timer the state machine asks for, and feeds
-every outcome back as an event. All of it runs on the engine's event loop; times are the loop's clock.
+tail kept in memory, runs the health checks (:meth:`core.supervision.ollama_api.OllamaAPI.version`),
+keeps the one timer the state machine asks for, and feeds every outcome back as an event. All of it runs
+on the engine's event loop; times are the loop's clock inside, and wall-clock times in :meth:`Supervisor.to_json`.
 """
 
 from __future__ import annotations
@@ -15,24 +16,26 @@ import logging.handlers
 import os
 import signal
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-import httpx
 
 from core.supervision.binary import Found, install_hint
 from core.supervision.machine import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy, Refuse,
                               Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start,
                               StopRequested, Supervision, Terminate, Tick, Wait, step)
+from core.supervision.ollama_api import OllamaAPI, OllamaError
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 LOG_BYTES = 10 * 2**20  # one Ollama log file, before it is rotated
 LOG_BACKUPS = 3
 TAIL_LINES = 40  # lines of Ollama's output kept in memory for health and the dashboard
+CLOCK_FIELDS = ("started_at", "healthy_since", "unhealthy_since", "retry_at", "kill_at")  # loop times in Supervision
 
 
 def ollama_host(upstream: str) -> str:
@@ -41,6 +44,11 @@ def ollama_host(upstream: str) -> str:
     host = parts.hostname or "127.0.0.1"
     host = f"[{host}]" if ":" in host else host
     return f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _iso(at: float) -> str:
+    """Unix seconds as ISO 8601 in UTC, to the second."""
+    return datetime.fromtimestamp(at, tz=timezone.utc).isoformat(timespec="seconds")
 
 
 def _die_with_parent() -> None:
@@ -88,7 +96,7 @@ class Supervisor:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refusal: str | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._api: OllamaAPI | None = None
         self._checks: set[asyncio.TimerHandle] = set()
         self._stopped = False
         self._exited = asyncio.Event()
@@ -112,7 +120,7 @@ class Supervisor:
         return asyncio.get_running_loop().time()
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=self.policy.health_timeout_s)
+        self._api = OllamaAPI(self.upstream, timeout=self.policy.health_timeout_s)
         self._feed(Start(self.manage, self.binary is not None, await self._answers(), upstream=self.shown_upstream,
                          install_hint=install_hint()))
 
@@ -135,8 +143,8 @@ class Supervisor:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._client is not None:
-            await self._client.aclose()
+        if self._api is not None:
+            await self._api.aclose()
 
     def note(self) -> str | None:
         """Why Ollama may not answer, for error messages, when supervision knows: ``None`` if it should."""
@@ -145,7 +153,18 @@ class Supervisor:
         return f"Ollama is {self.sv.state}: {self.sv.reason}"
 
     def to_json(self) -> dict[str, Any]:
-        data = self.sv.to_json(self._now())
+        """The supervision state for ``/-/health``.
+
+        Moments (``started_at``, ``healthy_since``, ``unhealthy_since``, ``retry_at``, ``kill_at`` and each of
+        ``crash_times``) are wall-clock times, ISO 8601 in UTC to the second like the stats' ``since``
+        (``"2025-07-01T12:00:00+00:00"``), or None; ``uptime_s`` and ``next_retry_in_s`` are seconds from now.
+        """
+        now = self._now()
+        data = self.sv.to_json(now)
+        wall = time.time() - now  # the wall-clock time at loop time 0
+        for key in CLOCK_FIELDS:
+            data[key] = _iso(wall + data[key]) if data[key] is not None else None
+        data["crash_times"] = [_iso(wall + at) for at in data["crash_times"]]
         data.update(binary=self.binary.path if self.binary else None, log=str(self.log_path),
                     managed=self.manage != "never")
         if self.sv.state == "failed" or self.sv.last_exit:
@@ -234,13 +253,11 @@ class Supervisor:
         self._feed(await self._probe(seq))
 
     async def _probe(self, seq: int) -> HealthOk | HealthFailed:
-        assert self._client is not None
+        assert self._api is not None
         try:
-            answer = await self._client.get(f"{self.upstream}/api/version")
-            answer.raise_for_status()
-            return HealthOk(str(answer.json().get("version", "?")), seq)
-        except (httpx.HTTPError, ValueError, AttributeError) as error:
-            return HealthFailed(f"{type(error).__name__}: {error}", seq)
+            return HealthOk(await self._api.version(), seq)
+        except OllamaError as error:
+            return HealthFailed(str(error), seq)
 
     async def _answers(self) -> bool:
         return isinstance(await self._probe(-1), HealthOk)

@@ -1,18 +1,21 @@
-"""The calls a tuning measurement makes to Ollama, each failure turned into a `TuneError` for people.
+"""The calls a tuning measurement makes to Ollama, through the official client, each failure a `TuneError` for people.
 
-Every run sends the same request (`request_body`): a short, deterministic generation, not streamed,
-with the candidate's ``num_thread``. `OllamaClient` names the upstream (credentials hidden) in every
-message, lists the installed models when the one asked for is missing, and passes Ollama's own error on.
+Every run sends the same request (`generation_options` and the constants here): a short, deterministic
+generation, not streamed, with the candidate's ``num_thread``. `OllamaClient` names the upstream
+(credentials hidden) in every message, lists the installed models when the one asked for is missing,
+and passes Ollama's own error on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import httpx
+import ollama
 
 from core.config.parsing import redact
+from core.supervision.ollama_api import CAUSE_CHARS, client_options
 
 PROMPT = "Count from one to one hundred in English words, separated by commas."
 NUM_PREDICT = 32  # tokens generated per run
@@ -21,16 +24,16 @@ KEEP_ALIVE = "5m"  # keep the model loaded between runs
 CONNECT_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 600.0  # a warm-up may load a large model from a slow disk
 EMBEDDING_MARK = "embed"  # in a model's name: an embedding model, when Ollama does not list capabilities
+T = TypeVar("T")
 
 
 class TuneError(Exception):
     """A measurement that cannot run or finish; the message says why, in words for people."""
 
 
-def request_body(model: str, num_thread: int) -> dict[str, Any]:
-    """The ``POST /api/generate`` body of every run: the same short, deterministic generation."""
-    return {"model": model, "prompt": PROMPT, "stream": False, "keep_alive": KEEP_ALIVE,
-            "options": {"num_thread": num_thread, "temperature": 0, "seed": SEED, "num_predict": NUM_PREDICT}}
+def generation_options(num_thread: int) -> dict[str, Any]:
+    """The ``options`` of every run: the same short, deterministic generation on ``num_thread`` threads."""
+    return {"num_thread": num_thread, "temperature": 0, "seed": SEED, "num_predict": NUM_PREDICT}
 
 
 def check_url(upstream: str) -> None:
@@ -44,29 +47,40 @@ def check_url(upstream: str) -> None:
         raise TuneError(f"the upstream {upstream!r} is not an http:// or https:// URL with a host and a port")
 
 
-def _error_text(answer: httpx.Response) -> str:
-    """Ollama's ``{"error": ...}`` message, or the start of whatever else the body is."""
-    try:
-        error = answer.json().get("error")
-    except (ValueError, AttributeError):
-        error = None
-    return str(error) if error else (answer.text.strip()[:200] or f"HTTP {answer.status_code}")
+def new_client(upstream: str) -> ollama.AsyncClient:
+    """An official client for ``upstream`` (checked by `check_url`) with the measurement's timeouts."""
+    return ollama.AsyncClient(**client_options(upstream),
+                              timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
+
+
+def _said(error: Exception) -> str:
+    """What Ollama said in a refusal, or why its answer could not be read."""
+    if isinstance(error, ollama.ResponseError):
+        return str(error.error).strip()[:CAUSE_CHARS] or f"HTTP {error.status_code}"
+    return f"not Ollama's answer: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
 
 
 class OllamaClient:
     """The few calls a measurement makes, each failure turned into a `TuneError` naming the address."""
 
-    def __init__(self, client: httpx.AsyncClient, upstream: str) -> None:
-        """``upstream``: Ollama's base URL (checked by `check_url`); ``client`` is used, never closed."""
+    def __init__(self, client: ollama.AsyncClient, upstream: str) -> None:
+        """``upstream``: Ollama's base URL, as ``client`` was made for; ``client`` is used, never closed."""
         self.client = client
-        self.upstream = upstream.rstrip("/")
-        self.shown = redact(self.upstream)
+        self.shown = redact(upstream.rstrip("/"))
 
-    async def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        """Ollama's answer, whatever its status; raises `TuneError` when there is none."""
+    async def call(self, path: str, answer: Awaitable[T]) -> T:
+        """``answer`` (a call of the client on ``path``) awaited; raises `TuneError` when Ollama gave none.
+
+        Ollama's refusals (`ollama.ResponseError`) and answers that are not its JSON (`ValueError`)
+        pass through for the caller to word.
+        """
         try:
-            return await self.client.request(method, self.upstream + path, json=body)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            return await answer
+        except ConnectionError as error:  # the client's own, for httpx.ConnectError: its cause is the context
+            cause = error.__context__ or error
+            raise TuneError(f"cannot reach Ollama at {self.shown}: {cause or type(cause).__name__};"
+                            " is it running there?") from error
+        except httpx.ConnectTimeout as error:
             raise TuneError(f"cannot reach Ollama at {self.shown}: {error or type(error).__name__};"
                             " is it running there?") from error
         except httpx.TimeoutException as error:
@@ -75,46 +89,64 @@ class OllamaClient:
             raise TuneError(f"the request to Ollama at {self.shown}{path} failed:"
                             f" {error or type(error).__name__}") from error
 
-    async def models(self) -> list[dict[str, Any]]:
-        """Installed models as ``GET /api/tags`` lists them (most recently modified first)."""
-        answer = await self.call("GET", "/api/tags")
+    async def models(self) -> list[str]:
+        """The names of the installed models as ``GET /api/tags`` lists them (most recently modified first)."""
         try:
-            models = answer.json()["models"] if answer.status_code == 200 else None
-        except (ValueError, KeyError, TypeError):
-            models = None
-        if not isinstance(models, list):
+            listed = await self.call("/api/tags", self.client.list())
+        except (ollama.ResponseError, ValueError) as error:
             raise TuneError(f"{self.shown} did not list its models like Ollama"
-                            f" (GET /api/tags: {_error_text(answer)})")
-        return [model for model in models if isinstance(model, dict) and model.get("name")]
+                            f" (GET /api/tags: {_said(error)})") from error
+        return [model.model for model in listed.models if model.model]
 
-    async def generate(self, model: str, num_thread: int) -> dict[str, Any]:
-        """One run's answer; raises `TuneError` for an unknown model, a refusal or an answer without timings."""
-        answer = await self.call("POST", "/api/generate", request_body(model, num_thread))
-        if answer.status_code == 404:
-            names = [str(m["name"]) for m in await self.models()]
-            installed = f"installed: {', '.join(names)}" if names else "no model is installed"
-            raise TuneError(f"model {model!r} is not installed in Ollama at {self.shown} ({installed})")
-        if answer.status_code != 200:
-            raise TuneError(f"Ollama at {self.shown} refused to generate with {model!r}:"
-                            f" {_error_text(answer)} (HTTP {answer.status_code})")
+    async def capabilities(self, model: str) -> Sequence[str] | None:
+        """What ``model`` can do (``POST /api/show``), or None when Ollama does not say."""
         try:
-            stats: dict[str, Any] = answer.json()
-            if int(stats["eval_count"]) < 1 or int(stats["eval_duration"]) < 1:
-                raise ValueError("no tokens")
-        except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise TuneError(f"Ollama at {self.shown} answered without a generation timing"
-                            " (eval_count, eval_duration)") from error
-        return stats
+            return (await self.call("/api/show", self.client.show(model))).capabilities
+        except (ollama.ResponseError, ValueError):
+            return None
+
+    async def pick(self) -> str | None:
+        """The first installed model that can generate text (see `can_generate`), or None."""
+        for name in await self.models():
+            if can_generate(name, await self.capabilities(name)):
+                return name
+        return None
+
+    async def generate(self, model: str, num_thread: int) -> ollama.GenerateResponse:
+        """One run's answer; raises `TuneError` for an unknown model, a refusal or an answer without timings."""
+        try:
+            answer = await self.call("/api/generate", self.client.generate(
+                model, PROMPT, options=generation_options(num_thread), keep_alive=KEEP_ALIVE, stream=False))
+        except ollama.ResponseError as error:
+            if error.status_code == 404:
+                names = await self.models()
+                installed = f"installed: {', '.join(names)}" if names else "no model is installed"
+                raise TuneError(f"model {model!r} is not installed in Ollama at {self.shown} ({installed})") from error
+            raise TuneError(f"Ollama at {self.shown} refused to generate with {model!r}:"
+                            f" {_said(error)} (HTTP {error.status_code})") from error
+        except ValueError as error:
+            raise self._untimed() from error
+        if (answer.eval_count or 0) < 1 or (answer.eval_duration or 0) < 1:
+            raise self._untimed()
+        return answer
+
+    def _untimed(self) -> TuneError:
+        return TuneError(f"Ollama at {self.shown} answered without a generation timing (eval_count, eval_duration)")
 
 
-def pick_model(models: Sequence[dict[str, Any]]) -> str | None:
-    """The first model that can generate text: with ``capabilities`` listed, one having ``"completion"``;
-    without, one whose name does not contain ``"embed"``. None when there is none."""
+def can_generate(name: str, capabilities: Sequence[str] | None) -> bool:
+    """Whether a model can generate text: with ``capabilities`` known, it has ``"completion"``; without,
+    its name does not contain ``"embed"``."""
+    if capabilities is not None:
+        return "completion" in capabilities
+    return EMBEDDING_MARK not in name.lower()
+
+
+def pick_model(models: Sequence[Mapping[str, Any]]) -> str | None:
+    """The first model that can generate text (`can_generate`) of ``models``, each a mapping with ``"name"`` and
+    perhaps ``"capabilities"`` (a list). None when there is none."""
     for model in models:
         capabilities = model.get("capabilities")
-        if isinstance(capabilities, list):
-            if "completion" in capabilities:
-                return str(model["name"])
-        elif EMBEDDING_MARK not in str(model["name"]).lower():
+        if can_generate(str(model["name"]), capabilities if isinstance(capabilities, list) else None):
             return str(model["name"])
     return None

@@ -1,9 +1,9 @@
 """Tuning by measurement: which thread count generates fastest on this machine, measured through Ollama.
 
 `candidates` picks the thread counts worth trying from the detected hardware (pure). `measure` sends
-the same short deterministic generation (`core.tuning.generation.request_body`) straight to Ollama — the
-upstream, never through the cache — once as a warm-up and then ``runs`` times per candidate, and reads
-the speeds from Ollama's own counters (``eval_count`` / ``eval_duration``, ``prompt_eval_count`` /
+the same short deterministic generation (`core.tuning.generation`) straight to Ollama through the official
+``ollama`` client — the upstream, never through the cache — once as a warm-up and then ``runs`` times per
+candidate, and reads the speeds from Ollama's own counters (``eval_count`` / ``eval_duration``, ``prompt_eval_count`` /
 ``prompt_eval_duration``), so model loading and HTTP overhead are left out. Changing ``num_thread``
 makes Ollama reload the model; the warm-up absorbs that, and candidates are measured one after the
 other rather than interleaved so each costs one reload.
@@ -31,10 +31,10 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import httpx
+import ollama
 
 from core.hardware.detect import Hardware
-from core.tuning.generation import CONNECT_TIMEOUT_S, REQUEST_TIMEOUT_S, OllamaClient, TuneError, check_url, pick_model
+from core.tuning.generation import OllamaClient, TuneError, check_url, new_client, pick_model
 
 __all__ = ["CandidateResult", "Progress", "TuneError", "TuneResult", "candidates", "measure", "measure_sync",
            "pick_model"]
@@ -143,20 +143,20 @@ def candidates(hw: Hardware) -> list[int]:
 
 
 
-async def _measure_one(ollama: OllamaClient, model: str, num_thread: int, runs: int, first_step: int, steps: int,
+async def _measure_one(api: OllamaClient, model: str, num_thread: int, runs: int, first_step: int, steps: int,
                        progress: Callable[[Progress], None]) -> CandidateResult:
     speeds: list[float] = []
     generated = prompt_tokens = prompt_ns = 0
     for run in range(runs + 1):
         step = first_step + run
         progress(Progress("run_did_start", num_thread, run, runs, step, steps))
-        stats = await ollama.generate(model, num_thread)
-        speed = int(stats["eval_count"]) * NS_PER_S / int(stats["eval_duration"])
-        prompt_tokens += int(stats.get("prompt_eval_count") or 0)  # Ollama omits it when 0
-        prompt_ns += int(stats.get("prompt_eval_duration") or 0)
+        stats = await api.generate(model, num_thread)  # eval_count and eval_duration are at least 1
+        speed = (stats.eval_count or 0) * NS_PER_S / (stats.eval_duration or 1)
+        prompt_tokens += stats.prompt_eval_count or 0  # Ollama omits it when 0
+        prompt_ns += stats.prompt_eval_duration or 0
         if run:
             speeds.append(speed)
-            generated += int(stats["eval_count"])
+            generated += stats.eval_count or 0
         progress(Progress("run_did_finish", num_thread, run, runs, step, steps, speed))
     prompt_speed = prompt_tokens * NS_PER_S / prompt_ns if prompt_tokens and prompt_ns else None
     return CandidateResult(num_thread, statistics.median(speeds), prompt_speed, tuple(speeds), generated)
@@ -164,18 +164,20 @@ async def _measure_one(ollama: OllamaClient, model: str, num_thread: int, runs: 
 
 async def measure(upstream: str, model: str | None, candidates: Sequence[int], runs: int, *,
                   progress: Callable[[Progress], None] | None = None,
-                  client: httpx.AsyncClient | None = None) -> TuneResult:
+                  client: ollama.AsyncClient | None = None) -> TuneResult:
     """Measure each candidate thread count on Ollama at ``upstream``: 1 warm-up + ``runs`` measured runs.
 
     Args:
         upstream: Ollama's base URL, e.g. ``http://127.0.0.1:11434`` (not the proxy's).
         model: the model to measure with; None picks the first installed model that can generate text
-            (`pick_model` over ``GET /api/tags``, most recently modified first).
+            (`core.tuning.generation.can_generate` over ``GET /api/tags``, most recently modified first,
+            with each one's capabilities from ``POST /api/show``).
         candidates: thread counts (at least 1 each) in the order to measure them; repeats are measured once.
         runs: measured runs per candidate, at least 1.
         progress: called with a `Progress` before and after every request (exceptions it raises propagate).
-        client: the HTTP client to use; default a new one (connect timeout `CONNECT_TIMEOUT_S`, answers
-            within `REQUEST_TIMEOUT_S` seconds), closed afterwards.
+        client: the official client to use, made for ``upstream``; default a new one
+            (`core.tuning.generation.new_client`: it connects within ``CONNECT_TIMEOUT_S`` and answers within
+            ``REQUEST_TIMEOUT_S`` seconds), closed afterwards.
 
     Raises:
         TuneError: ``runs`` below 1, no candidates or one below 1, an empty model name, an upstream that is
@@ -193,17 +195,16 @@ async def measure(upstream: str, model: str | None, candidates: Sequence[int], r
     if model is not None and not model.strip():
         raise TuneError("the model name is empty")
     check_url(upstream)
-    timeout = httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
-    async with (httpx.AsyncClient(timeout=timeout) if client is None else nullcontext(client)) as http:
-        ollama = OllamaClient(http, upstream)
+    async with (new_client(upstream) if client is None else nullcontext(client)) as official:
+        api = OllamaClient(official, upstream)
         if model is None:
-            model = pick_model(await ollama.models())
+            model = await api.pick()
             if model is None:
-                raise TuneError(f"Ollama at {ollama.shown} has no model that can generate text;"
+                raise TuneError(f"Ollama at {api.shown} has no model that can generate text;"
                                 " pull one first, e.g. ollama pull llama3.2")
         report = progress or (lambda event: None)
         steps = len(counts) * (runs + 1)
-        results = [await _measure_one(ollama, model, n, runs, 1 + i * (runs + 1), steps, report)
+        results = [await _measure_one(api, model, n, runs, 1 + i * (runs + 1), steps, report)
                    for i, n in enumerate(counts)]
     return TuneResult(model, tuple(results))
 

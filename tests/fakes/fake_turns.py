@@ -28,6 +28,7 @@ class Host(Protocol):
     def closing(self) -> bool: ...
     def stream_abandoned(self) -> None: ...
     def mark_loaded(self, model: Mapping[str, Any]) -> None: ...
+    def mark_unloaded(self, model: Mapping[str, Any]) -> None: ...
     def loaded_models(self) -> list[tuple[dict[str, Any], float]]: ...
     def add_model(self, name: str) -> None: ...
 
@@ -102,6 +103,7 @@ def prepare_generate(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any]
     stream = body.get("stream") is not False
     prompt = body.get("prompt") or ""
     if not prompt and _is_zero_keep_alive(body.get("keep_alive")):
+        host.mark_unloaded(entry)
         return Turn("generate", raw_model, stream, special="unload")
     think_on = _think_enabled(raw_model, entry["capabilities"], think)
     if "completion" not in entry["capabilities"]:
@@ -134,6 +136,7 @@ def prepare_chat(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any]) ->
         raise RequestError(404, f"model '{raw_model}' not found")
     stream = body.get("stream") is not False
     if not messages and _is_zero_keep_alive(body.get("keep_alive")):
+        host.mark_unloaded(entry)
         return Turn("chat", raw_model, stream, special="unload")
     caps = entry["capabilities"]
     tools = list(body.get("tools") or [])

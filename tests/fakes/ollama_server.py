@@ -138,6 +138,11 @@ class FakeOllama:
         with self._cond:
             self._loaded[model["name"]] = (dict(model), time.time())
 
+    def mark_unloaded(self, model: Mapping[str, Any]) -> None:
+        """Like Ollama expiring the runner of ``model`` (an unload request): it leaves ``/api/ps`` at once."""
+        with self._cond:
+            self._loaded.pop(model["name"], None)
+
     def loaded_models(self) -> list[tuple[dict[str, Any], float]]:
         with self._cond:
             return list(self._loaded.values())
