@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-import httpx
-
 from core.config.parsing import redact
 from core.config.settings import Settings
 from core.control.client import ControlClient, ControlError, Health, upstream_of
 from core.supervision.binary import find_ollama, install_hint
+from core.ollama.client import OllamaError, version_sync
 from core.engine.startup import answers, port_free
 from core.supervision.takeover import OLLAMA_DEFAULT_PORT
 from core.tuning.recommend import TuningError
@@ -28,21 +27,12 @@ from core.tuning.in_force import detect_and_recommend
 
 Verdict = Literal["ok", "warn", "fail"]
 
-
 @dataclass(frozen=True)
 class Finding:
     name: str
     verdict: Verdict
     found: str
     fix: str = ""
-
-
-def _get_json(url: str) -> dict[str, object] | None:
-    try:
-        answer = httpx.get(url, timeout=2.0)
-        return answer.json() if answer.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
-        return None
 
 
 def check(settings: Settings, env: dict[str, str] | None = None) -> list[Finding]:
@@ -84,13 +74,12 @@ def check(settings: Settings, env: dict[str, str] | None = None) -> list[Finding
                                 "free it, or choose another with --port / OLLACACHE_PORT"))
     findings.append(_exposure(settings, health))
 
-    version = _get_json(f"{upstream}/api/version")
     shown = redact(upstream)
-    if version is not None:
-        findings.append(Finding("upstream", "ok", f"Ollama {version.get('version')} answers at {shown}"))
-    else:
+    try:
+        findings.append(Finding("upstream", "ok", f"Ollama {version_sync(upstream)} answers at {shown}"))
+    except OllamaError as error:
         findings.append(Finding("upstream", "warn" if manage != "never" and binary else "fail",
-                                f"nothing answers at {shown}",
+                                f"nothing answers at {shown} ({error.cause})",
                                 "start Ollama (`ollama serve`), let Ollacache start it (ollama.manage = auto), "
                                 "or set --upstream"))
 

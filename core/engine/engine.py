@@ -12,8 +12,6 @@ import os
 import time
 from typing import Any
 
-import httpx
-
 from core import __version__
 from core.control import token as tokens
 from core.control.api import control_app
@@ -30,6 +28,8 @@ from core.config.settings import Settings
 from core.engine.startup import Startup
 from core.observe.stats import Stats
 from core.cache.store import NullStore, Store, StoreError
+from core.ollama.client import OllamaError
+from core.ollama.client import version as ollama_version
 from core.supervision.process import Supervisor
 from core.supervision.vocabulary import Report
 from core.tuning.in_force import detect_and_recommend, overrides
@@ -144,12 +144,10 @@ class Engine:
         upstream = self.settings["proxy.upstream"]
         shown = self.proxy.shown_upstream
         try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                answer = await client.get(f"{upstream}/api/version")
-            version = answer.json().get("version") if answer.status_code == 200 else None
-            reachable, error = True, None if answer.status_code == 200 else f"HTTP {answer.status_code}"
-        except (httpx.HTTPError, ValueError, AttributeError) as failure:
-            reachable, version, error = False, None, f"cannot reach {shown}: {failure or type(failure).__name__}"
+            version, reachable, error = await ollama_version(upstream), True, None
+        except OllamaError as failure:  # something that answers with an error is reachable, but not healthy
+            reachable, version = failure.status is not None, None
+            error = failure.cause if reachable else f"cannot reach {shown}: {failure.cause}"
         store_error = self.proxy.store_error
         return {
             "status": "ok" if store_error is None and reachable else "degraded",

@@ -16,7 +16,7 @@ import platformdirs
 
 from core.http.hostcheck import local_addresses
 from core.supervision.binary import Found, find_ollama
-from core.supervision.ollama_api import OllamaError, version_sync
+from core.ollama.client import OllamaError, version_sync
 from core.config.settings import APP_NAME, Settings
 from core.supervision.takeover import OLLAMA_DEFAULT_PORT, Plan, plan
 

@@ -2,7 +2,7 @@
 
 It starts ``ollama serve`` in its own session (so a Ctrl-C meant for Ollacache does not reach it, and
 stopping it takes its runner processes too), pipes its output into a rotating log file and a short
-tail kept in memory, runs the health checks (:meth:`core.supervision.ollama_api.OllamaAPI.version`),
+tail kept in memory, runs the health checks (:meth:`core.ollama.client.OllamaAPI.version`),
 keeps the one timer the state machine asks for, and feeds every outcome back as an event. All of it runs
 on the engine's event loop; times are the loop's clock inside, and wall-clock times in :meth:`Supervisor.to_json`.
 """
@@ -28,7 +28,7 @@ from core.supervision.binary import Found, install_hint
 from core.supervision.machine import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy, Refuse,
                               Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start,
                               StopRequested, Supervision, Terminate, Tick, Wait, step)
-from core.supervision.ollama_api import OllamaAPI, OllamaError
+from core.ollama.client import OllamaAPI, OllamaError
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>

@@ -15,7 +15,7 @@ import httpx
 import ollama
 
 from core.config.parsing import redact
-from core.supervision.ollama_api import CAUSE_CHARS, client_options
+from core.ollama.client import CAUSE_CHARS, client_options
 
 PROMPT = "Count from one to one hundred in English words, separated by commas."
 NUM_PREDICT = 32  # tokens generated per run

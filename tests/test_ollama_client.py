@@ -16,7 +16,7 @@ from typing import Any
 import ollama
 import pytest
 
-from core.supervision.ollama_api import OllamaAPI, OllamaError, version, version_sync
+from core.ollama.client import OllamaAPI, OllamaError, version, version_sync
 from tests.fakes.ollama_server import FakeOllama
 
 
