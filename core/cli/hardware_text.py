@@ -12,18 +12,7 @@ from typing import Any
 from core.hardware.detect import Hardware
 from core.hardware.cpu import format_cpulist
 from core.cli.stats_text import human_bytes
-from core.tuning.recommend import Recommendation
-
-# Recommendation field -> the environment variable that applies it to a supervised Ollama.
-ENV_NAMES = {
-    "num_thread": "LLAMA_ARG_THREADS",
-    "num_ctx": "OLLAMA_CONTEXT_LENGTH",
-    "keep_alive": "OLLAMA_KEEP_ALIVE",
-    "num_parallel": "OLLAMA_NUM_PARALLEL",
-    "max_loaded_models": "OLLAMA_MAX_LOADED_MODELS",
-    "flash_attention": "OLLAMA_FLASH_ATTENTION",
-    "kv_cache_type": "OLLAMA_KV_CACHE_TYPE",
-}
+from core.tuning.recommend import ENV_NAMES, UNQUANTIZED, Recommendation
 
 
 def hardware_json(hw: Hardware, rec: Recommendation) -> dict[str, Any]:
@@ -64,7 +53,7 @@ def _limit(hw: Hardware) -> str:
 
 
 # How a value left to Ollama (None) reads, per field.
-_UNSET = {"flash_attention": "(per model)", "kv_cache_type": "f16 (default)"}
+_UNSET = {"flash_attention": "(per model)", "kv_cache_type": f"{UNQUANTIZED} (default)"}
 
 
 def _shown(name: str, value: object) -> str:
