@@ -23,6 +23,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/hit_throughput.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/miss_overhead.py
+	$(BIN)/python bench/body_memory.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

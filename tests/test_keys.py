@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import random
 from typing import Any
@@ -10,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.cache.keys import PERFORMANCE_OPTIONS, ROUTES, NotCacheable, cache_key, canonical_request, normalize_model
+from core.cache.keys import (LARGE_FORM, PERFORMANCE_OPTIONS, PIECE, ROUTES, NotCacheable, cache_key, canonical_bytes,
+                             canonical_pieces, canonical_request, normalize_model)
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "Why is the sky blue?"}],
         "options": {"temperature": 0, "seed": 42}}
@@ -159,3 +162,52 @@ def test_setting_an_output_option_or_changing_the_prompt_always_changes_the_key(
     assert cache_key("/api/generate", {**body, "options": {option: value}}) != cache_key("/api/generate", body)
     if first != second:
         assert cache_key("/api/generate", {**body, "prompt": second}) != cache_key("/api/generate", body)
+
+
+IMAGE = base64.b64encode(hashlib.shake_256(b"ollacache").digest(3 * 2**20)).decode()  # 4 MiB of base64
+DOCUMENT = "Line \"one\"\n\tcafé ☕ 😀 \\ end.\u0001 " * 40_000  # 1.1 M characters that JSON escapes
+# Keys as Ollacache computed them before large forms were hashed in pieces: entries stored then still hit.
+PINNED = [
+    ("/api/chat", CHAT, None, "aff11e5305b138366705ae8fef01a0a4fc5744ec1e7404c063a8d10e7c336ded"),
+    ("/api/chat", {"model": "llava", "stream": False, "messages": [
+        {"role": "user", "content": "What is in this picture?", "images": [IMAGE]}]}, {"credential": "abc"},
+     "be681f075e8144c06149b634cd967c74aecf075bbeba85121797dc5f811eb04d"),
+    ("/api/generate", {"model": "qwen3", "prompt": DOCUMENT, "options": {"num_ctx": 32768, "temperature": 0.5}},
+     None, "88714a3e89368421c9be3ef97acbcbf306256fa34c3c485fe833568ee4104839"),
+    ("/api/embed", {"model": "nomic-embed-text", "input": [f"item {i} \"q\"" for i in range(120_000)]}, None,
+     "c9d412f690351c15572d4fb0e2fe81b94657ac918da8307b09a8ce967f19bf4d"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "context", "key"), PINNED, ids=["chat", "image", "document", "inputs"])
+def test_keys_of_small_and_large_bodies_stay_what_they_were(path: str, body: dict[str, Any],
+                                                            context: dict[str, str] | None, key: str) -> None:
+    assert cache_key(path, body, context) == key
+
+
+def test_the_large_bodies_above_are_hashed_in_pieces() -> None:
+    for path, body, context, _ in PINNED[1:]:
+        form = canonical_request(path, body, context)
+        assert len(canonical_bytes(form)) > LARGE_FORM
+        pieces = list(canonical_pieces(form))
+        assert b"".join(pieces) == canonical_bytes(form)
+        assert max(len(part) for part in pieces) <= 32 * PIECE  # never the whole text at once
+
+
+json_text = st.text(alphabet=st.sampled_from('ab"\\\n\t\x00\x1féé☕😀/'), max_size=40)
+json_any = st.recursive(st.one_of(json_leaf, json_text), lambda children: st.one_of(
+    st.lists(children, max_size=6), st.dictionaries(json_text, children, max_size=4)), max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=json_any, piece=st.integers(1, 12))
+def test_the_json_text_in_pieces_is_the_json_text(value: Any, piece: int) -> None:
+    form = {"v": 1, "request": value}
+    assert b"".join(canonical_pieces(form, piece)) == canonical_bytes(form)
+
+
+@pytest.mark.parametrize("size", [10, LARGE_FORM])
+def test_a_string_utf8_cannot_encode_is_refused_whatever_the_size(size: int) -> None:
+    body = {"model": "m", "prompt": "x" * size + "\ud800"}  # a lone surrogate, as json.loads can give
+    with pytest.raises(UnicodeEncodeError):
+        cache_key("/api/generate", body)

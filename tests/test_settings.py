@@ -77,6 +77,34 @@ def test_unknown_names_and_broken_toml_in_the_file_are_refused(tmp_path: Path) -
         load()
 
 
+def test_an_unknown_key_in_the_file_names_the_keys_its_section_knows(tmp_path: Path) -> None:
+    write_config(tmp_path, '[cache]\nttll = "1d"\n')
+    with pytest.raises(SettingError) as caught:
+        load()
+    message = str(caught.value)
+    assert message.startswith("unknown setting cache.ttll (known in [cache]: dir, size_limit, memory_limit, ttl)")
+    assert str(tmp_path / "config" / "config.toml") in message and "invalid value" not in message
+    assert caught.value.name == "cache.ttll"
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ('[cach]\nttl = "1d"\n', "unknown section [cach] of setting cach.ttl"),
+    ("port = 11435\n", "unknown setting port (settings go in a section"),
+])
+def test_an_unknown_section_in_the_file_names_the_known_sections(tmp_path: Path, text: str, said: str) -> None:
+    write_config(tmp_path, text)
+    with pytest.raises(SettingError) as caught:
+        load()
+    assert said in str(caught.value) and "[proxy], [cache], [ollama], [log], [tuning]" in str(caught.value)
+
+
+def test_the_cli_names_an_unknown_key_and_exits_2(tmp_path: Path) -> None:
+    write_config(tmp_path, '[cache]\nttll = "1d"\n')
+    result = subprocess.run([sys.executable, "-m", "core", "serve"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "unknown setting cache.ttll (known in [cache]: dir, size_limit, memory_limit, ttl)" in result.stderr
+
+
 @pytest.mark.parametrize("args", [["serve", "--port", "abc"], ["serve", "--manage-ollama", "maybe"],
                                   ["serve", "--upstream", "ftp://x"]])
 def test_the_cli_exits_2_with_the_message(args: list[str]) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from core.observe.metrics import render_prometheus
 from core.observe.stats import LATENCY_SAMPLES, MAX_KEYS, OTHER_KEY, Stats
 
 
@@ -80,6 +81,29 @@ def test_latency_percentiles_of_a_known_sample_set() -> None:
     assert latency["hit"]["p95"] == pytest.approx(95.0)
     assert latency["hit"]["p99"] == pytest.approx(99.0)
     assert latency["miss"] == {"p50": None, "p95": None, "p99": None, "count": 0}
+
+
+@pytest.mark.parametrize("latency_s", [None, 0.0, 0.003])
+def test_a_bypass_is_counted_without_a_latency(latency_s: float | None) -> None:
+    stats = make()
+    stats.record("hit", route="/api/chat", model="m", latency_s=0.001)
+    stats.record("bypass", route="/api/chat", model=None, latency_s=latency_s)
+    snap = stats.snapshot()
+    assert snap["totals"]["bypass"] == 1 and snap["by_route"]["/api/chat"]["bypass"] == 1
+    assert set(snap["latency_ms"]) == {"hit", "miss", "error"}  # no bypass figures, not even zeros
+    metrics = render_prometheus(snap, None).decode()
+    assert 'ollacache_requests_total{outcome="bypass"} 1.0' in metrics
+    assert not [line for line in metrics.splitlines() if line.startswith("ollacache_latency") and "bypass" in line]
+
+
+def test_a_request_without_a_measured_latency_is_counted_and_leaves_the_percentiles_alone() -> None:
+    stats = make()
+    stats.record("miss", route="/api/chat", model="m", latency_s=0.2)
+    stats.record("miss", route="/api/chat", model="m", latency_s=None)
+    snap = stats.snapshot()
+    assert snap["totals"]["misses"] == 2
+    assert snap["latency_ms"]["miss"] == {"p50": pytest.approx(200.0), "p95": pytest.approx(200.0),
+                                          "p99": pytest.approx(200.0), "count": 1}
 
 
 def test_latency_window_keeps_only_recent_samples() -> None:

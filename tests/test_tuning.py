@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from core.config.settings import SPEC_BY_NAME, SettingError, load
 from core.hardware.detect import Hardware, detect
-from core.cli.hardware_text import format_report, hardware_json
+from core.cli.hardware_text import format_report
+from core.tuning.in_force import hardware_json
 from core.hardware.windows import topology
-from core.tuning.recommend import TuningError, output_settings, recommend
+from core.tuning.recommend import SETTINGS, TuningError, output_settings, recommend
 from tests.data.hw.machines import (AMD, LINUX_MACHINES, MTL, VM, alder_lake_12900h, copy_tree, linux, output,
                                     recorded, write)
 
@@ -159,6 +161,46 @@ def test_more_threads_than_logical_cpus_is_an_error_naming_the_limit() -> None:
 def test_values_of_the_wrong_kind_are_errors(setting: str, value: object) -> None:
     with pytest.raises(TuningError, match=setting):
         recommend(linux(VM), {setting: value})
+
+
+REFUSED = "refused"
+
+
+@pytest.mark.parametrize(("setting", "values"), [
+    ("tuning.num_thread", ["0", "1", "6", "-1", "1_0", "2.0", "six"]),
+    ("tuning.num_ctx", ["0", "4096", "4k"]),
+    ("tuning.keep_alive", ["30m", "1h30m", "2.5h", "-1", "300", "forever", "5 m"]),
+    ("tuning.num_parallel", ["0", "1", "4"]),
+    ("tuning.max_loaded_models", ["0", "1", "-1", "two"]),
+    ("tuning.flash_attention", ["true", "0", "yes", "maybe"]),
+    ("tuning.kv_cache_type", ["f16", "q8_0", "q4_0", "q5_1", "F16"]),
+])
+def test_the_settings_and_the_tuning_accept_the_same_values(monkeypatch: pytest.MonkeyPatch, setting: str,
+                                                            values: list[str]) -> None:
+    variable = SPEC_BY_NAME[setting].env
+    assert variable is not None
+    for value in values:
+        monkeypatch.setenv(variable, value)
+        try:
+            from_settings = load()[setting]
+        except SettingError:
+            from_settings = REFUSED
+        try:
+            tuned = recommend(linux(MTL), {setting: value}).choices()[setting.removeprefix("tuning.")].value
+        except TuningError:
+            tuned = REFUSED
+        assert from_settings == tuned, (setting, value)
+
+
+def test_every_tuned_value_has_a_setting() -> None:
+    assert set(SETTINGS) <= set(SPEC_BY_NAME)
+    assert set(SETTINGS) == {name for name in SPEC_BY_NAME if name.startswith("tuning.")} - {"tuning.inject_options"}
+
+
+def test_zero_loaded_models_from_the_settings_leaves_the_count_to_ollama(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLACACHE_MAX_LOADED_MODELS", "0")  # Ollama's own meaning: 3 per GPU, or 3 on CPU
+    rec = recommend(linux(MTL), {"tuning.max_loaded_models": load()["tuning.max_loaded_models"]})
+    assert rec.env["OLLAMA_MAX_LOADED_MODELS"] == "0" and rec.max_loaded_models.from_settings
 
 
 def test_a_quantized_kv_cache_from_the_settings_brings_flash_attention_with_it() -> None:

@@ -6,6 +6,10 @@ options such as ``num_thread``), makes the defaults that the API itself fixes ex
 ``options`` is ``{}``, absent ``raw`` is ``false``), sorts JSON object keys, writes integral floats
 as integers (``0.0`` is ``0``) and normalises model names as Ollama does (``llama3.2`` is
 ``llama3.2:latest``, names are case-insensitive). Everything else in the body stays in the key.
+
+A large canonical form (an image in base64, a long document) is hashed in pieces of its JSON text
+(`canonical_pieces`) rather than built whole: the key is the same, and keying a 50 MB body needs little
+memory beyond the parsed body itself.
 """
 
 from __future__ import annotations
@@ -13,11 +17,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 KEY_VERSION = 1
+# A canonical form this large (characters of its strings plus members of its containers) is hashed in
+# pieces; smaller ones are encoded whole by the C encoder, which is faster.
+LARGE_FORM = 2**20
+PIECE = 2**16  # characters of JSON text encoded and hashed at a time in a large form
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 # Options that change speed or memory but never the tokens produced (Ollama's api.Runner fields and
 # the legacy ones it still accepts). num_ctx is a runner option too, but it truncates long prompts,
@@ -91,14 +100,23 @@ def normalize_model(name: str) -> str:
     return f"{model}:{tag}"
 
 
-def _canonical_value(value: Any) -> Any:
-    """Integral floats as ints, objects without null members, recursively."""
+def _canonical_value(value: Any, size: list[int]) -> Any:
+    """Integral floats as ints, objects without null members, recursively.
+
+    Adds to ``size[0]`` the characters of the strings and the members of the containers met: a cheap
+    measure of how long the JSON text will be.
+    """
+    if isinstance(value, str):
+        size[0] += len(value)
+        return value
     if isinstance(value, float):
         return int(value) if math.isfinite(value) and value.is_integer() else value
     if isinstance(value, dict):
-        return {k: _canonical_value(v) for k, v in value.items() if v is not None}
+        size[0] += len(value)
+        return {k: _canonical_value(v, size) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_canonical_value(v) for v in value]
+        size[0] += len(value)
+        return [_canonical_value(v, size) for v in value]
     return value
 
 
@@ -110,13 +128,19 @@ def canonical_request(path: str, body: Any, context: Mapping[str, str] | None = 
     Raises :class:`NotCacheable` when the body has no usable shape; the caller then forwards it
     untouched so that the upstream's own error reaches the client.
     """
+    return _canonical(path, body, context)[0]
+
+
+def _canonical(path: str, body: Any, context: Mapping[str, str] | None) -> tuple[dict[str, Any], int]:
+    """`canonical_request`, and the measure of its size `_canonical_value` takes."""
     route = ROUTES[path]
     if not isinstance(body, dict):
         raise NotCacheable("the request body is not a JSON object")
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
         raise NotCacheable("the request has no model name")
-    request = _canonical_value({k: v for k, v in body.items() if k not in route.ignored})
+    size = [0]
+    request = _canonical_value({k: v for k, v in body.items() if k not in route.ignored}, size)
     request["model"] = normalize_model(model)
     if route.api == "openai" and _include_usage(body.get("stream_options")):
         request["stream_options"] = {"include_usage": True}  # adds a usage chunk to the stream
@@ -128,7 +152,7 @@ def canonical_request(path: str, body: Any, context: Mapping[str, str] | None = 
         if route.kind == "chat" and isinstance(request.get("messages"), list):
             request["messages"] = [_canonical_message(m) for m in request["messages"]]
         request = {**route.defaults, **request}
-    return {"v": KEY_VERSION, "route": path, "request": request, "context": dict(context or {})}
+    return {"v": KEY_VERSION, "route": path, "request": request, "context": dict(context or {})}, size[0]
 
 
 def _include_usage(options: Any) -> bool:
@@ -143,12 +167,84 @@ def _canonical_message(message: Any) -> Any:
 
 def canonical_bytes(form: Mapping[str, Any]) -> bytes:
     """Deterministic JSON for a canonical form: sorted keys, no spaces, UTF-8."""
-    return json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(form).encode()
+
+
+def canonical_pieces(form: Mapping[str, Any], piece: int = PIECE) -> Iterator[bytes]:
+    """`canonical_bytes` of ``form`` in pieces of about ``piece`` characters, never whole in memory.
+
+    Joined, the pieces are exactly `canonical_bytes` (JSON escapes each character on its own, so a long
+    string is escaped slice by slice); a string that UTF-8 cannot encode (a lone surrogate) raises
+    ``UnicodeEncodeError`` as there.
+    """
+    pending: list[str] = []
+    chars = 0
+    for text in _json_text(form, piece):
+        pending.append(text)
+        chars += len(text)
+        if chars >= piece:
+            yield "".join(pending).encode()
+            pending.clear()
+            chars = 0
+    if pending:
+        yield "".join(pending).encode()
+
+
+def _json_text(value: Any, piece: int) -> Iterator[str]:
+    """The JSON text of ``value`` as `_ENCODER` writes it, in parts of at most a few ``piece`` characters.
+
+    Containers are walked here and everything else is written by `_ENCODER`; runs of scalars in a list
+    are written by it in one call each. Object keys are text, as in any form made from JSON.
+    """
+    if isinstance(value, str):
+        if len(value) <= piece:
+            yield _ENCODER.encode(value)
+            return
+        yield '"'
+        for start in range(0, len(value), piece):
+            yield _ENCODER.encode(value[start:start + piece])[1:-1]
+        yield '"'
+    elif isinstance(value, dict):
+        yield "{"
+        for index, (key, member) in enumerate(sorted(value.items())):
+            yield ("," if index else "") + _ENCODER.encode(key) + ":"
+            yield from _json_text(member, piece)
+        yield "}"
+    elif isinstance(value, (list, tuple)):
+        yield "["
+        run, chars = 0, 0  # the scalars value[run:index] are not written yet
+        for index, item in enumerate(value):
+            if isinstance(item, (dict, list, tuple)) or (isinstance(item, str) and len(item) > piece):
+                if run < index:
+                    yield ("," if run else "") + _ENCODER.encode(value[run:index])[1:-1]
+                yield "," if index else ""
+                yield from _json_text(item, piece)
+                run, chars = index + 1, 0
+                continue
+            chars += len(item) if isinstance(item, str) else 8
+            if chars >= piece:
+                yield ("," if run else "") + _ENCODER.encode(value[run:index + 1])[1:-1]
+                run, chars = index + 1, 0
+        if run < len(value):
+            yield ("," if run else "") + _ENCODER.encode(value[run:])[1:-1]
+        yield "]"
+    else:
+        yield _ENCODER.encode(value)
 
 
 def cache_key(path: str, body: Any, context: Mapping[str, str] | None = None) -> str:
-    """The hex SHA-256 of the canonical form of ``body`` on route ``path``."""
-    return hashlib.sha256(canonical_bytes(canonical_request(path, body, context))).hexdigest()
+    """The hex SHA-256 of the canonical form of ``body`` on route ``path``.
+
+    Raises :class:`NotCacheable` (see `canonical_request`), or ``UnicodeEncodeError`` for a string
+    UTF-8 cannot encode.
+    """
+    form, size = _canonical(path, body, context)
+    if size < LARGE_FORM:
+        return hashlib.sha256(canonical_bytes(form)).hexdigest()
+    digest = hashlib.sha256()
+    for piece in canonical_pieces(form):
+        digest.update(piece)
+    return digest.hexdigest()
 
 
 def request_model(body: Any) -> str | None:

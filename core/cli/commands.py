@@ -123,7 +123,8 @@ def _stats(settings: Settings, url: str | None, as_json: bool) -> int:
 
 
 def _hardware(settings: Settings, as_json: bool) -> int:
-    from core.cli.hardware_text import format_report, hardware_json
+    from core.cli.hardware_text import format_report
+    from core.tuning.in_force import hardware_json
     from core.tuning.recommend import TuningError
     from core.tuning.in_force import detect_and_recommend
 

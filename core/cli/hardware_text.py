@@ -1,34 +1,15 @@
 """What ``ollacache hardware`` prints: the detected machine and the tuning recommended for it, and why.
 
-`hardware_json` is the exact document of ``ollacache hardware --json`` and ``GET /-/hardware``;
 `format_report` is the human text: a short table of what was found, then each recommended value with
 the environment variable that applies it and its reason.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from core.hardware.detect import Hardware
 from core.hardware.cpu import format_cpulist
 from core.units import human_bytes
-from core.tuning.recommend import Recommendation
-
-# Recommendation field -> the environment variable that applies it to a supervised Ollama.
-ENV_NAMES = {
-    "num_thread": "LLAMA_ARG_THREADS",
-    "num_ctx": "OLLAMA_CONTEXT_LENGTH",
-    "keep_alive": "OLLAMA_KEEP_ALIVE",
-    "num_parallel": "OLLAMA_NUM_PARALLEL",
-    "max_loaded_models": "OLLAMA_MAX_LOADED_MODELS",
-    "flash_attention": "OLLAMA_FLASH_ATTENTION",
-    "kv_cache_type": "OLLAMA_KV_CACHE_TYPE",
-}
-
-
-def hardware_json(hw: Hardware, rec: Recommendation) -> dict[str, Any]:
-    """The detected facts (`Hardware.to_json`) plus ``"recommended"`` (`Recommendation.to_json`)."""
-    return {**hw.to_json(), "recommended": rec.to_json()}
+from core.tuning.recommend import ENV_NAMES, UNQUANTIZED, Recommendation
 
 
 def _cores(hw: Hardware) -> str:
@@ -64,7 +45,7 @@ def _limit(hw: Hardware) -> str:
 
 
 # How a value left to Ollama (None) reads, per field.
-_UNSET = {"flash_attention": "(per model)", "kv_cache_type": "f16 (default)"}
+_UNSET = {"flash_attention": "(per model)", "kv_cache_type": f"{UNQUANTIZED} (default)"}
 
 
 def _shown(name: str, value: object) -> str:

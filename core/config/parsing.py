@@ -88,8 +88,6 @@ def parse_origins(value: object) -> tuple[str, ...]:
     return tuple(str(item).strip() for item in items if str(item).strip())
 
 
-
-
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -106,13 +104,36 @@ def parse_bool(value: object) -> bool:
     raise ValueError(value)
 
 
-def parse_positive_int(value: object) -> int:
-    if isinstance(value, bool):
+def parse_whole(minimum: int) -> Callable[[object], int]:
+    """A parser of whole numbers of at least ``minimum``: an int, or its digits as text (no underscores,
+    no fraction; ``True`` is not a number)."""
+
+    def parse(value: object) -> int:
+        text = str(value).strip()
+        if isinstance(value, bool) or not re.fullmatch(r"-?\d+", text) or int(text) < minimum:
+            raise ValueError(value)
+        return int(text)
+
+    return parse
+
+
+# Ollama's OLLAMA_KEEP_ALIVE and a request's keep_alive: a Go duration (30m, 1h30m, 2.5h, 500ms) or a
+# number of seconds; a negative value keeps a model loaded forever.
+_KEEP_ALIVE = re.compile(r"-?\d+|-?(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+")
+
+
+def parse_keep_alive(value: object) -> str:
+    """A keep-alive as Ollama takes it, as text: ``"30m"``, ``"1h30m"``, ``300`` (seconds), ``-1`` (forever)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not _KEEP_ALIVE.fullmatch(text):
         raise ValueError(value)
-    number = int(str(value).strip())
-    if number < 1:
-        raise ValueError(value)
-    return number
+    return text
+
+
+# The values OLLAMA_KV_CACHE_TYPE accepts; the first is Ollama's default, the others are quantized (and
+# need flash attention).
+KV_CACHE_TYPES: tuple[str, ...] = ("f16", "q8_0", "q4_0")
+parse_kv_cache_type = choice(*KV_CACHE_TYPES)
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

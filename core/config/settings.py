@@ -2,8 +2,9 @@
 
 Precedence, lowest first: the defaults below, the TOML file ``config.toml`` in the platform config
 directory (``[proxy] port = 11435`` sets ``proxy.port``), ``OLLACACHE_*`` environment variables, and
-command-line flags. An invalid value from any of them raises :class:`SettingError`, whose message
-names the setting, where the value came from and what is accepted; the CLI exits 2 on it.
+command-line flags. An invalid value from any of them, or a name in the file that is no setting, raises
+:class:`SettingError`, whose message names the setting, where it came from and what is accepted (for an
+unknown name: the known names of its section); the CLI exits 2 on it.
 """
 
 from __future__ import annotations
@@ -18,28 +19,56 @@ from typing import Any
 import platformdirs
 
 from core.config.parsing import (
+    KV_CACHE_TYPES,
     choice,
     parse_bool,
     parse_bytes,
     parse_env_map,
     parse_host,
+    parse_keep_alive,
+    parse_kv_cache_type,
     parse_origins,
     parse_path,
     parse_port,
-    parse_positive_int,
     parse_seconds,
     parse_url,
+    parse_whole,
 )
 
 APP_NAME = "ollacache"
 
 
 class SettingError(ValueError):
-    """A setting has a value outside what it accepts."""
+    """A setting that cannot apply: a value outside what it accepts, or a name that is no setting.
 
-    def __init__(self, name: str, value: object, source: str, accepted: str) -> None:
-        super().__init__(f"invalid value {value!r} for setting {name} (from {source}); accepted: {accepted}")
+    ``name`` is the setting's full name (``cache.ttl``); the message says where it came from and what
+    would be accepted.
+    """
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
         self.name = name
+
+    @classmethod
+    def invalid(cls, name: str, value: object, source: str, accepted: str) -> SettingError:
+        return cls(name, f"invalid value {value!r} for setting {name} (from {source}); accepted: {accepted}")
+
+    @classmethod
+    def unknown(cls, name: str, source: str) -> SettingError:
+        """A name in the file that is no setting: the known keys of its section, or the known sections."""
+        section, dot, _ = name.partition(".")
+        known: dict[str, list[str]] = {}
+        for spec in SPECS:
+            head, _, key = spec.name.partition(".")
+            known.setdefault(head, []).append(key)
+        sections = ", ".join(f"[{known_section}]" for known_section in known)
+        if not dot:
+            return cls(name, f"unknown setting {name} (settings go in a section: {sections}) in {source}")
+        if section not in known:
+            return cls(name, f"unknown section [{section}] of setting {name} (known sections: {sections})"
+                             f" in {source}")
+        return cls(name, f"unknown setting {name} (known in [{section}]: {', '.join(known[section])})"
+                         f" in {source}")
 
 
 @dataclass(frozen=True)
@@ -91,20 +120,22 @@ SPECS: tuple[Spec, ...] = (
          "OLLACACHE_OLLAMA_ENV", None, "extra environment for a supervised Ollama (wins over the tuning)"),
     Spec("log.dir", None, parse_path, "a directory path",
          "OLLACACHE_LOG_DIR", "--log-dir", "where Ollama's log goes (default: the user log dir)"),
-    Spec("tuning.num_thread", None, parse_positive_int, "a whole number of threads, at least 1",
+    Spec("tuning.num_thread", None, parse_whole(1), "a whole number of threads, at least 1",
          "OLLACACHE_NUM_THREAD", "--num-thread", "threads per model (default: the physical performance cores)", "N"),
-    Spec("tuning.num_ctx", None, parse_positive_int, "a context length in tokens, at least 1",
+    Spec("tuning.num_ctx", None, parse_whole(1), "a context length in tokens, at least 1",
          "OLLACACHE_NUM_CTX", None, "context length (default: by memory)"),
-    Spec("tuning.keep_alive", None, parse_host, "a duration as Ollama takes it, e.g. 30m, 1h, -1",
+    Spec("tuning.keep_alive", None, parse_keep_alive,
+         "a duration as Ollama takes it, such as 30m, 1h, 300 (seconds) or -1 (forever)",
          "OLLACACHE_KEEP_ALIVE", None, "how long Ollama keeps a model loaded"),
-    Spec("tuning.num_parallel", None, parse_positive_int, "a whole number, at least 1",
-         "OLLACACHE_NUM_PARALLEL", None, "OLLAMA_NUM_PARALLEL"),
-    Spec("tuning.max_loaded_models", None, parse_positive_int, "a whole number, at least 1",
-         "OLLACACHE_MAX_LOADED_MODELS", None, "OLLAMA_MAX_LOADED_MODELS"),
-    Spec("tuning.flash_attention", None, parse_bool, "true or false",
-         "OLLACACHE_FLASH_ATTENTION", None, "OLLAMA_FLASH_ATTENTION"),
-    Spec("tuning.kv_cache_type", None, choice("f16", "q8_0", "q4_0"), "one of f16, q8_0, q4_0",
-         "OLLACACHE_KV_CACHE_TYPE", None, "OLLAMA_KV_CACHE_TYPE"),
+    Spec("tuning.num_parallel", None, parse_whole(1), "a whole number, at least 1",
+         "OLLACACHE_NUM_PARALLEL", None, "requests a loaded model answers at once"),
+    Spec("tuning.max_loaded_models", None, parse_whole(0),
+         "a whole number, at least 0 (0 lets Ollama decide: 3 per GPU, or 3 on CPU)",
+         "OLLACACHE_MAX_LOADED_MODELS", None, "models kept loaded side by side"),
+    Spec("tuning.flash_attention", None, parse_bool, "true or false (also 1/0, on/off, yes/no)",
+         "OLLACACHE_FLASH_ATTENTION", None, "flash attention (default: on with a GPU)"),
+    Spec("tuning.kv_cache_type", None, parse_kv_cache_type, "one of " + ", ".join(KV_CACHE_TYPES),
+         "OLLACACHE_KV_CACHE_TYPE", None, "how the KV cache is stored (default: by GPU memory)"),
     Spec("tuning.inject_options", False, parse_bool, "true or false (also 1/0, on/off, yes/no)",
          "OLLACACHE_INJECT_OPTIONS", "--inject-options",
          "add the tuned num_thread to requests (for an attached Ollama; makes models reload, see README)"),
@@ -160,7 +191,7 @@ def _read_file(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (tomllib.TOMLDecodeError, OSError) as error:
-        raise SettingError("config file", str(path), str(path), f"a readable TOML file ({error})") from None
+        raise SettingError.invalid("config file", str(path), str(path), f"a readable TOML file ({error})") from None
 
 
 def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
@@ -175,7 +206,7 @@ def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None =
     from_file = _read_file(path)
     for name in from_file:
         if name not in SPEC_BY_NAME:
-            raise SettingError(name, from_file[name], str(path), "one of " + ", ".join(SPEC_BY_NAME))
+            raise SettingError.unknown(name, str(path))
     values: dict[str, Any] = {}
     for spec in SPECS:
         raw, source = spec.default, "default"
@@ -191,5 +222,5 @@ def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None =
         try:
             values[spec.name] = spec.parse(raw)
         except (ValueError, TypeError):
-            raise SettingError(spec.name, raw, source, spec.accepted) from None
+            raise SettingError.invalid(spec.name, raw, source, spec.accepted) from None
     return Settings(values, directory)

@@ -32,10 +32,10 @@ from core.ollama.client import OllamaError
 from core.ollama.client import version as ollama_version
 from core.supervision.process import Supervisor
 from core.supervision.vocabulary import Report
-from core.tuning.in_force import detect_and_recommend, overrides
+from core.tuning.in_force import detect_and_recommend, hardware_json, overrides
 from core.engine.tuning_runs import TuningRuns
 from core.tuning.measure import candidates
-from core.tuning.recommend import output_settings, recommend
+from core.tuning.recommend import ENV_NAMES, output_settings, recommend
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 5.0
@@ -194,7 +194,7 @@ class Engine:
 
     def hardware_json(self) -> dict[str, Any]:
         """The detected hardware and the tuning in force (the document of ``ollacache hardware --json``)."""
-        return {**self.hardware.to_json(), "recommended": self.tuning.to_json()}
+        return hardware_json(self.hardware, self.tuning)
 
     async def restart_ollama(self) -> str | None:
         """Restart the Ollama that Ollacache started; the reason it cannot, otherwise."""
@@ -213,11 +213,12 @@ class Engine:
         self.supervisor.set_env({**self.tuning.env, **settings["ollama.env"]})
         self.proxy.use_threads(num_thread)
         reply: dict[str, Any] = {"num_thread": num_thread}
-        if "LLAMA_ARG_THREADS" in settings["ollama.env"]:
-            reply["note"] = "ollama.env sets LLAMA_ARG_THREADS, which wins over this value"
+        variable = ENV_NAMES["num_thread"]
+        if variable in settings["ollama.env"]:
+            reply["note"] = f"ollama.env sets {variable}, which wins over this value"
         if not self.supervisor.supervising:
             reply["ollama_restart"] = ("Ollama is not supervised by Ollacache: restart it yourself with "
-                                       f"LLAMA_ARG_THREADS={num_thread}")
+                                       f"{variable}={num_thread}")
             return reply
         refusal = await self.supervisor.restart()
         reply["ollama_restart"] = refusal or "restarting with the new environment"

@@ -122,7 +122,7 @@ class Proxy:
                               saved_s=found.duration_s, saved_tokens=found.tokens)
             return None
         if request is None or decision.outcome is Outcome.BYPASS:
-            self.stats.record("bypass", route=path, model=request.model if request else None, latency_s=0.0)
+            self.stats.record("bypass", route=path, model=request.model if request else None, latency_s=None)
             return await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
                                      cors=cors)
         if self.inject_threads is not None and route.api == "ollama":

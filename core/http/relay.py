@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
@@ -40,16 +41,22 @@ def response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes
 
 
 async def read_body(receive: Receive) -> bytes:
-    """The whole request body (cached routes carry small JSON documents)."""
+    """The whole request body, held once in memory.
+
+    A body in one message is returned as it came. A longer one (an image in base64) is written into one
+    growing buffer whose bytes are then handed over without a copy (`io.BytesIO.getvalue`), so reading
+    it needs about its own size, not twice that for the chunks and their join.
+    """
     message = await receive()
     body = message.get("body", b"")
     if not message.get("more_body"):
         return body
-    parts = [body]
+    buffer = io.BytesIO()
+    buffer.write(body)
     while message.get("more_body"):
         message = await receive()
-        parts.append(message.get("body", b""))
-    return b"".join(parts)
+        buffer.write(message.get("body", b""))
+    return buffer.getvalue()
 
 
 class ClientWatch:

@@ -8,6 +8,10 @@ loop thread, so nothing here takes a lock: `record` is a handful of int/float ad
 What persists (the JSON file at ``path``): totals, per-model and per-route counters, and ``since``.
 What starts fresh with each process: the per-second rate ring (15 minutes) and the latency windows.
 
+Latency is kept only for the outcomes the proxy times (`TIMED_OUTCOMES`): a bypass is counted before it
+is relayed, so it has no latency, and the snapshot and metrics show none for it rather than zeros. A
+request recorded with ``latency_s=None`` (not measured) is counted without a latency sample.
+
 Model ``None`` (requests that name no model, e.g. ``/api/tags``) is counted in the totals and per route,
 and left out of ``by_model``, so the per-model table lists only real models. Distinct model and route names
 are capped at `MAX_KEYS` each; further names are counted under `OTHER_KEY`, so a client sending random
@@ -34,11 +38,16 @@ log = logging.getLogger(__name__)
 
 Outcome = Literal["hit", "miss", "bypass", "error"]
 #: Counter name of each outcome in snapshots and in the stats file. To add an outcome, add it to
-#: `Outcome` and give it a row here; snapshots, rates, latency windows and metrics pick it up.
+#: `Outcome` and give it a row here; snapshots, rates, latency windows and metrics pick it up (a latency
+#: window only when it is timed, see `UNTIMED_OUTCOMES`).
 OUTCOME_FIELDS: dict[str, str] = {"hit": "hits", "miss": "misses", "bypass": "bypass", "error": "errors"}
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 if set(OUTCOMES) != set(OUTCOME_FIELDS):  # pragma: no cover - a programming error caught at import
     raise RuntimeError("Outcome and OUTCOME_FIELDS disagree")
+
+#: Outcomes whose latency is not measured: the proxy counts a bypass before relaying it.
+UNTIMED_OUTCOMES: frozenset[str] = frozenset({"bypass"})
+TIMED_OUTCOMES: tuple[str, ...] = tuple(name for name in OUTCOMES if name not in UNTIMED_OUTCOMES)
 
 RATE_WINDOWS_S: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900}  # window name -> length in seconds
 RING_SECONDS: int = max(RATE_WINDOWS_S.values())  # per-second buckets kept for the rolling rates
@@ -52,6 +61,7 @@ _INDEX: dict[str, int] = {name: i for i, name in enumerate(OUTCOMES)}
 _N = len(OUTCOMES)
 _HIT, _MISS = _INDEX["hit"], _INDEX["miss"]
 _NEVER = -(1 << 62)  # ring stamp of a bucket that has never been used
+_TIMED = tuple(name in TIMED_OUTCOMES for name in OUTCOMES)  # indexed like OUTCOMES
 
 
 def _hit_rate(hits: int, misses: int) -> float:
@@ -187,7 +197,7 @@ class Stats:
         *,
         route: str,
         model: str | None,
-        latency_s: float,
+        latency_s: float | None,
         saved_s: float = 0.0,
         saved_tokens: int = 0,
     ) -> None:
@@ -197,7 +207,8 @@ class Stats:
             outcome: what the proxy did; see `Outcome`.
             route: the API route, e.g. ``"/api/chat"`` (a route name, not a raw path with ids in it).
             model: the requested model, or None when the request names none (left out of ``by_model``).
-            latency_s: seconds the proxy took to answer the client (for a miss: until the last byte).
+            latency_s: seconds the proxy took to answer the client (for a miss: until the last byte), or
+                None when not measured; either way a bypass keeps none (`UNTIMED_OUTCOMES`).
             saved_s: on a hit, the upstream seconds the original answer took.
             saved_tokens: on a hit, the prompt + completion tokens the original answer cost.
 
@@ -214,7 +225,8 @@ class Stats:
             self._ring_sec[slot] = sec
             self._ring[slot] = [0] * _N
         self._ring[slot][i] += 1
-        self._latency[i].append(latency_s)
+        if latency_s is not None and _TIMED[i]:
+            self._latency[i].append(latency_s)
         self._total.add(i, saved_s, saved_tokens)
         _tally_for(self._by_route, route).add(i, saved_s, saved_tokens)
         if model is not None:
@@ -229,14 +241,15 @@ class Stats:
 
         Rates are requests per second over the last 1, 5 and 15 minutes (or over the uptime, when the
         process is younger than the window). Latency percentiles are in milliseconds over the most
-        recent `LATENCY_SAMPLES` requests of each outcome. Costs a sort of those samples: call it about
-        once a second, not per request.
+        recent `LATENCY_SAMPLES` timed requests of each outcome in `TIMED_OUTCOMES` (bypasses have none).
+        Costs a sort of those samples: call it about once a second, not per request.
         """
         now = self._clock()
         return {
             "totals": self._total.to_json(),
             "rates": self._rates(now),
-            "latency_ms": {name: _percentiles(samples) for name, samples in zip(OUTCOMES, self._latency)},
+            "latency_ms": {name: _percentiles(samples) for name, samples, timed
+                           in zip(OUTCOMES, self._latency, _TIMED) if timed},
             "by_model": {model: tally.to_json() for model, tally in self._by_model.items()},
             "by_route": {route: tally.to_json() for route, tally in self._by_route.items()},
             "store": {"entries": entries, "bytes": bytes_},

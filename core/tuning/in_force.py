@@ -21,3 +21,9 @@ def detect_and_recommend(settings: Settings) -> tuple[Hardware, Recommendation]:
 def overrides(settings: Settings) -> dict[str, Any]:
     """The ``tuning.*`` settings the user set (the rest are left to the recommendation)."""
     return {name: settings[name] for name in SETTINGS if settings[name] is not None}
+
+
+def hardware_json(hw: Hardware, rec: Recommendation) -> dict[str, Any]:
+    """The document of ``ollacache hardware --json`` and ``GET /-/hardware``: the detected facts
+    (`Hardware.to_json`) plus ``"recommended"`` (`Recommendation.to_json`)."""
+    return {**hw.to_json(), "recommended": rec.to_json()}

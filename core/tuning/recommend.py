@@ -6,19 +6,22 @@ through the environment of the ``ollama serve`` Ollacache starts (`Recommendatio
 ``num_thread``. Nothing is added to requests: Ollama reloads a model whenever a request's runner options
 differ from the loaded ones, and a client's own value always wins.
 
-Each value can be overridden by a setting (`SETTINGS`); None there means "use the recommendation". The
-memory tiers are data tables below, in GiB of the memory a model lives in: VRAM on NVIDIA, about three
-quarters of unified memory on Apple silicon, RAM otherwise.
+Each value can be overridden by a setting (`SETTINGS`); None there means "use the recommendation". What
+an override accepts is the setting's own parser (`core.config.settings.SPECS`), so a value the settings
+take is a value the tuning takes; only the machine's own limits are checked here. The memory tiers are
+data tables below, in GiB of the memory a model lives in: VRAM on NVIDIA, about three quarters of unified
+memory on Apple silicon, RAM otherwise.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
+from core.config.parsing import KV_CACHE_TYPES
+from core.config.settings import SPEC_BY_NAME
 from core.hardware.detect import Hardware
 from core.units import human_bytes
 
@@ -26,15 +29,28 @@ T = TypeVar("T")
 GIB = 1024**3
 INF = math.inf
 
-SETTINGS: tuple[str, ...] = ("tuning.num_thread", "tuning.num_ctx", "tuning.keep_alive", "tuning.num_parallel",
-                             "tuning.max_loaded_models", "tuning.flash_attention", "tuning.kv_cache_type")
+# Each tuned value (a `Recommendation` field) -> the environment variable that applies it to ``ollama serve``.
+ENV_NAMES: dict[str, str] = {
+    "num_thread": "LLAMA_ARG_THREADS",
+    "num_ctx": "OLLAMA_CONTEXT_LENGTH",
+    "keep_alive": "OLLAMA_KEEP_ALIVE",
+    "num_parallel": "OLLAMA_NUM_PARALLEL",
+    "max_loaded_models": "OLLAMA_MAX_LOADED_MODELS",
+    "flash_attention": "OLLAMA_FLASH_ATTENTION",
+    "kv_cache_type": "OLLAMA_KV_CACHE_TYPE",
+}
+# The setting that overrides each value: tuning.<field>.
+SETTINGS: tuple[str, ...] = tuple(f"tuning.{name}" for name in ENV_NAMES)
+# Values that can change an answer (prompts beyond the context are cut; the others change numerics), for
+# the cache key. Thread counts, keep-alive and the scheduling settings change speed, not answers.
+OUTPUT_VALUES: tuple[str, ...] = ("num_ctx", "flash_attention", "kv_cache_type")
 # Rows of (memory below this many GiB, value); the first matching row applies.
 CPU_CONTEXT: tuple[tuple[float, int], ...] = ((8, 2048), (16, 4096), (32, 8192), (INF, 16384))
 GPU_CONTEXT: tuple[tuple[float, int], ...] = ((6, 4096), (12, 8192), (23, 16384), (47, 32768), (INF, 65536))
 KEEP_ALIVE: tuple[tuple[float, str], ...] = ((16, "5m"), (64, "30m"), (INF, "1h"))
 MAX_LOADED_MODELS: tuple[tuple[float, int], ...] = ((6, 1), (32, 2), (INF, 3))
 GPU_PARALLEL: tuple[tuple[float, int], ...] = ((47, 1), (INF, 2))
-KV_CACHE_TYPES: tuple[str, ...] = ("f16", "q8_0", "q4_0")  # what OLLAMA_KV_CACHE_TYPE accepts
+UNQUANTIZED = KV_CACHE_TYPES[0]  # f16, Ollama's default KV cache type; the others need flash attention
 KV_QUANTIZE_BELOW_GIB = 12  # GPU memory under which the KV cache is stored as q8_0 (half of f16's bytes)
 APPLE_GPU_SHARE = 0.75  # the share of unified memory macOS lets the GPU use (its recommended working set)
 
@@ -70,19 +86,9 @@ class Recommendation:
 
     @property
     def env(self) -> dict[str, str]:
-        """Environment variables for ``ollama serve``; flash attention and the KV cache type only when set."""
-        env = {
-            "LLAMA_ARG_THREADS": str(self.num_thread.value),
-            "OLLAMA_CONTEXT_LENGTH": str(self.num_ctx.value),
-            "OLLAMA_KEEP_ALIVE": self.keep_alive.value,
-            "OLLAMA_NUM_PARALLEL": str(self.num_parallel.value),
-            "OLLAMA_MAX_LOADED_MODELS": str(self.max_loaded_models.value),
-        }
-        if self.flash_attention.value is not None:
-            env["OLLAMA_FLASH_ATTENTION"] = "1" if self.flash_attention.value else "0"
-        if self.kv_cache_type.value is not None:
-            env["OLLAMA_KV_CACHE_TYPE"] = self.kv_cache_type.value
-        return env
+        """Environment variables for ``ollama serve`` (`ENV_NAMES`); a value left to Ollama (None) is not set."""
+        return {ENV_NAMES[name]: _env_value(choice.value) for name, choice in self.choices().items()
+                if choice.value is not None}
 
     def choices(self) -> dict[str, Choice[Any]]:
         """Each value by its short name (``num_thread``...), in a stable order."""
@@ -98,13 +104,18 @@ class Recommendation:
         }
 
 
+def _env_value(value: object) -> str:
+    """How Ollama's environment spells a value: a switch as 1 or 0, anything else as text."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
 def output_settings(recommendation: Recommendation) -> dict[str, str]:
-    """The applied server settings that can change an answer — context length (prompts beyond it are cut),
-    flash attention and KV cache type (numerics) — as env var -> value, for the cache key. Thread counts,
-    keep-alive and the scheduling settings are left out: they change speed, not answers."""
+    """The applied server settings that can change an answer (`OUTPUT_VALUES`), as env var -> value, for
+    the cache key."""
     env = recommendation.env
-    return {name: env[name] for name in ("OLLAMA_CONTEXT_LENGTH", "OLLAMA_FLASH_ATTENTION",
-                                         "OLLAMA_KV_CACHE_TYPE") if name in env}
+    return {ENV_NAMES[name]: env[ENV_NAMES[name]] for name in OUTPUT_VALUES if ENV_NAMES[name] in env}
 
 
 def _memory(hw: Hardware) -> tuple[int | None, bool, str]:
@@ -122,43 +133,21 @@ def _memory(hw: Hardware) -> tuple[int | None, bool, str]:
     return None, bool(hw.gpus), "unknown memory"
 
 
-def _whole(setting: str, value: object, minimum: int) -> int:
-    text = str(value).strip()
-    if isinstance(value, bool) or not re.fullmatch(r"-?\d+", text) or int(text) < minimum:
-        raise TuningError(setting, f"{value!r} is not a whole number of at least {minimum}")
-    return int(text)
-
-
 def check_override(setting: str, value: object, logical_cpus: int) -> Any:
-    """An override's value in the type its `Choice` holds.
+    """An override's value in the type its `Choice` holds, parsed as the setting itself parses it.
 
     Raises:
-        TuningError: the value is of the wrong kind or out of range for this machine.
+        TuningError: the value is of the wrong kind, or more threads than this machine's logical CPUs.
     """
-    if setting == "tuning.num_thread":
-        threads = _whole(setting, value, 1)
-        if threads > logical_cpus:
-            raise TuningError(setting, f"{threads} threads is more than the {logical_cpus} logical CPUs"
-                                       f" of this machine; use at most {logical_cpus}, or unset it")
-        return threads
-    if setting in ("tuning.num_ctx", "tuning.num_parallel"):
-        return _whole(setting, value, 1)
-    if setting == "tuning.max_loaded_models":
-        return _whole(setting, value, 0)  # 0: Ollama decides (3 per GPU)
-    if setting == "tuning.keep_alive":
-        text = str(value).strip()
-        if isinstance(value, bool) or not re.fullmatch(r"-?\d+|-?(\d+(\.\d*)?(ns|us|µs|ms|s|m|h))+", text):
-            raise TuningError(setting, f"{value!r} is not a duration such as 30m, 1h, 300 (seconds)"
-                                       " or -1 (forever)")
-        return text
-    if setting == "tuning.flash_attention":
-        flag = {"true": True, "1": True, "false": False, "0": False}.get(str(value).strip().lower())
-        if flag is None or not isinstance(value, (bool, str)):
-            raise TuningError(setting, f"{value!r} is not true or false")
-        return flag
-    if value not in KV_CACHE_TYPES:
-        raise TuningError(setting, f"{value!r} is not one of {', '.join(KV_CACHE_TYPES)}")
-    return value
+    spec = SPEC_BY_NAME[setting]
+    try:
+        parsed = spec.parse(value)
+    except (ValueError, TypeError):
+        raise TuningError(setting, f"invalid value {value!r}; accepted: {spec.accepted}") from None
+    if setting == "tuning.num_thread" and parsed > logical_cpus:
+        raise TuningError(setting, f"{parsed} threads is more than the {logical_cpus} logical CPUs"
+                                   f" of this machine; use at most {logical_cpus}, or unset it")
+    return parsed
 
 
 def _tier(table: tuple[tuple[float, T], ...], memory: int) -> T:
@@ -228,7 +217,8 @@ def _by_gpu(memory: int | None, on_gpu: bool, where: str) -> dict[str, Choice[An
             "num_parallel": Choice(1, "one request at a time: on CPU, parallel requests share the same cores"
                                       " and slow each other"),
             "flash_attention": Choice(None, "left to Ollama, which turns it on per model; on CPU it gains little"),
-            "kv_cache_type": Choice(None, "f16, Ollama's default: a quantized cache needs flash attention"),
+            "kv_cache_type": Choice(None, f"{UNQUANTIZED}, Ollama's default: a quantized cache needs flash"
+                                          " attention"),
         }
     parallel = _tier(GPU_PARALLEL, memory) if memory is not None else 1
     tight = memory is not None and memory < KV_QUANTIZE_BELOW_GIB * GIB
@@ -238,7 +228,7 @@ def _by_gpu(memory: int | None, on_gpu: bool, where: str) -> dict[str, Choice[An
         "flash_attention": Choice(True, "on: faster attention in less GPU memory, for the models that support it"),
         "kv_cache_type": Choice("q8_0", f"q8_0 halves the KV cache's memory at a negligible cost in quality,"
                                         f" which {where} needs; it works with flash attention")
-        if tight else Choice(None, "f16, Ollama's default: there is memory enough"),
+        if tight else Choice(None, f"{UNQUANTIZED}, Ollama's default: there is memory enough"),
     }
 
 
@@ -280,10 +270,10 @@ def recommend(hw: Hardware, overrides: Mapping[str, Any] | None = None) -> Recom
             value = check_override(setting, value, hw.logical_cpus)
             out[name] = Choice(value, _overridden(setting, value, recommended.value), from_settings=True)
     flash, cache = out["flash_attention"], out["kv_cache_type"]
-    if cache.value not in (None, "f16") and flash.value is not True:
+    if cache.value not in (None, UNQUANTIZED) and flash.value is not True:
         if not cache.from_settings:
-            out["kv_cache_type"] = Choice(None, "f16, Ollama's default: a quantized cache needs flash"
-                                                " attention, which the settings turn off")
+            out["kv_cache_type"] = Choice(None, f"{UNQUANTIZED}, Ollama's default: a quantized cache needs"
+                                                " flash attention, which the settings turn off")
         elif flash.from_settings:
             raise TuningError("tuning.kv_cache_type", f"{cache.value} needs flash attention, but"
                               " tuning.flash_attention is false; unset one of them")
