@@ -291,3 +291,17 @@ def test_spawn_failures_are_crashes_and_stale_events_change_nothing() -> None:
     pb(0.5, Start("auto", binary_found=True, upstream_answers=False), "starting", Spawn())  # a new session
     pb(1, Start("auto", binary_found=True, upstream_answers=False), "starting",
        Refuse("the Ollama started by Ollacache is still running"))
+
+
+def test_requests_wait_only_for_an_ollama_on_its_way() -> None:
+    from dataclasses import replace
+
+    from core.supervision.machine import on_its_way
+
+    waiting = [replace(Supervision(), state="starting"), replace(Supervision(), state="backing-off"),
+               replace(Supervision(), state="running", exit_intent="restart"),
+               replace(Supervision(), state="unhealthy", exit_intent="hang")]
+    not_waiting = [Supervision(), replace(Supervision(), state="running"), replace(Supervision(), state="attached"),
+                   replace(Supervision(), state="failed"), replace(Supervision(), state="running", exit_intent="stop")]
+    assert all(on_its_way(sv) for sv in waiting)
+    assert not any(on_its_way(sv) for sv in not_waiting)

@@ -316,3 +316,22 @@ def test_a_crash_is_pushed_to_event_subscribers_as_ollama_did_exit() -> None:
             httpx.post(upstream + "/_fake/crash")
             names = (line.removeprefix("event: ") for line in lines if line.startswith("event: "))
             assert next(name for name in names if name.startswith("ollama_")) == "ollama_did_exit"
+
+
+def test_a_request_sent_while_ollama_starts_waits_for_it_instead_of_failing() -> None:
+    """Tools started at login together with Ollacache must not see errors for Ollama's first seconds."""
+    context, upstream = supervised(env={"FAKE_OLLAMA_START_DELAY_S": "1.5"})
+    with context as proxy:
+        assert httpx.get(proxy.url + "/-/health").json()["ollama"]["state"] == "starting"
+        answer = httpx.post(proxy.url + "/api/chat", json=CHAT, timeout=60)
+        tags = httpx.get(proxy.url + "/api/tags", timeout=60)  # any route, not only the cached ones
+    assert answer.status_code == 200 and answer.headers["x-cache"] == "MISS"
+    assert tags.status_code == 200
+
+
+def test_the_wait_for_a_starting_ollama_is_bounded_by_the_setting() -> None:
+    context, upstream = supervised(env={"FAKE_OLLAMA_START_DELAY_S": "30", "OLLACACHE_START_WAIT": "0.3"})
+    with context as proxy:
+        answer = httpx.post(proxy.url + "/api/chat", json=CHAT, timeout=60)
+    assert answer.status_code == 502
+    assert "Ollama is starting" in answer.json()["error"]

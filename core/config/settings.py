@@ -116,6 +116,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("ollama.port_takeover", True, parse_bool, "true or false (also 1/0, on/off, yes/no)",
          "OLLACACHE_PORT_TAKEOVER", "--port-takeover",
          "when Ollacache starts Ollama and 11434 is free: Ollama on 11444, the proxy on 11434"),
+    Spec("ollama.start_wait", 30.0, parse_seconds, "seconds, or a duration such as 30s or 2m (0 = do not wait)",
+         "OLLACACHE_START_WAIT", None, "how long a request waits for a supervised Ollama that is starting"),
     Spec("ollama.env", {}, parse_env_map, "a table of NAME = value, or NAME=value,NAME2=value2",
          "OLLACACHE_OLLAMA_ENV", None, "extra environment for a supervised Ollama (wins over the tuning)"),
     Spec("log.dir", None, parse_path, "a directory path",

@@ -80,7 +80,7 @@ class Engine:
             # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
             key_context=output_settings(self.tuning) if startup.will_start else None,
             inject_threads=self.tuning.num_thread.value if settings["tuning.inject_options"] else None,
-            store_error=store_error)
+            store_error=store_error, start_wait_s=settings["ollama.start_wait"])
         self.tuning_runs = TuningRuns(upstream=upstream, candidates=candidates(self.hardware),
                                       config_dir=settings.config_dir, events=self.events,
                                       apply_threads=self.apply_threads)

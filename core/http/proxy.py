@@ -50,6 +50,13 @@ class UpstreamState(Protocol):
     def note(self) -> str | None:
         """Why the upstream may be down right now (starting, failed...), or None."""
 
+    @property
+    def on_its_way(self) -> bool:
+        """Whether a supervised upstream is starting or restarting, so a request had better wait for it."""
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Wait while it is on its way, at most ``timeout_s`` seconds."""
+
 
 class Proxy:
     """The ASGI application serving the proxy port.
@@ -61,7 +68,7 @@ class Proxy:
     def __init__(self, *, upstream: str, store: Store, stats: Stats, ttl_s: float, hot: HotTier,
                  control: ASGIApp, gate: Gate, events: EventHub, upstream_state: UpstreamState,
                  key_context: Mapping[str, str] | None = None, inject_threads: int | None = None,
-                 store_error: str | None = None) -> None:
+                 store_error: str | None = None, start_wait_s: float = 30.0) -> None:
         self.store = store
         self.stats = stats
         self.ttl_s = ttl_s
@@ -70,6 +77,7 @@ class Proxy:
         self.gate = gate
         self.events = events  # entry_did_store goes out through it
         self.upstream_state = upstream_state
+        self.start_wait_s = start_wait_s  # the longest a request waits for a supervised Ollama that is starting
         self.shown_upstream = redact(upstream)
         self._upstream = httpx.URL(upstream)
         self.client = httpx.AsyncClient(
@@ -241,15 +249,20 @@ class Proxy:
     async def _send(self, request: httpx.Request, *, replayable: bool) -> httpx.Response:
         """Send ``request`` upstream, once more if the first try failed before it reached the upstream.
 
-        A refused connection (Ollama still starting, a full listen backlog) or, for a body that can be
-        sent again, a kept-alive connection the upstream had closed, is retried once.
+        While a supervised Ollama is starting or restarting, the request first waits for it (at most
+        ``start_wait_s``). A refused connection (a full listen backlog, Ollama going down) or, for a body
+        that can be sent again, a kept-alive connection the upstream had closed, is retried once.
         """
+        if self.upstream_state.on_its_way:  # tools started at login with us must not see Ollama's first seconds
+            await self.upstream_state.wait_ready(self.start_wait_s)
         try:
             return await self.client.send(request, stream=True)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as error:
             if isinstance(error, httpx.RemoteProtocolError) and not replayable:
                 raise
             log.debug("retrying %s once after %s", request.url.path, _cause(error))
+        if self.upstream_state.on_its_way:  # it went down just now, and supervision is bringing it back
+            await self.upstream_state.wait_ready(self.start_wait_s)
         return await self.client.send(request, stream=True)
 
     async def _stream_back(self, send: Send, response: httpx.Response, extra: list[tuple[bytes, bytes]],

@@ -83,6 +83,12 @@ class Supervision:
 _Result = tuple[Supervision, list[Action]]
 
 
+def on_its_way(sv: Supervision) -> bool:
+    """Whether an Ollama that Ollacache runs is about to answer: starting, backing off before its next
+    start, or being replaced after a hang or a restart request. Requests then wait for it."""
+    return sv.state in ("starting", "backing-off") or sv.exit_intent in ("hang", "restart")
+
+
 def step(sv: Supervision, event: Event, now: float, policy: Policy = POLICY) -> _Result:
     """Apply ``event`` at time ``now`` (seconds): the new state and the actions to carry out, in order."""
     deadline_before = _deadline(sv, policy)

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from core.supervision.binary import Found, install_hint
 from core.supervision.machine import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy, Refuse,
                               Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start,
-                              StopRequested, Supervision, Terminate, Tick, Wait, step)
+                              StopRequested, Supervision, Terminate, Tick, Wait, on_its_way, step)
 from core.ollama.client import OllamaAPI, OllamaError
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class Supervisor:
         self._checks: set[asyncio.TimerHandle] = set()
         self._stopped = False
         self._exited = asyncio.Event()
+        self._changed = asyncio.Event()  # set, then replaced, at each change of state
 
     def set_env(self, env: Mapping[str, str]) -> None:
         """The environment for the next start; ``OLLAMA_HOST`` always names the upstream address."""
@@ -174,8 +175,27 @@ class Supervisor:
         return data
 
     # -- carrying out actions ------------------------------------------------------------------
+    @property
+    def on_its_way(self) -> bool:
+        """Whether the Ollama we run is starting or restarting (see :func:`core.supervision.machine.on_its_way`)."""
+        return on_its_way(self.sv)
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Wait while the Ollama we run is on its way, at most ``timeout_s`` seconds; at once otherwise."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while on_its_way(self.sv) and (left := deadline - loop.time()) > 0:
+            try:
+                await asyncio.wait_for(self._changed.wait(), left)
+            except TimeoutError:
+                return
+
     def _feed(self, event: Event) -> None:
+        before = self.sv
         self.sv, actions = step(self.sv, event, self._now(), self.policy)
+        if self.sv.state != before.state or self.sv.exit_intent != before.exit_intent:
+            self._changed.set()  # wakes whoever waits on this state; the next change has a new event
+            self._changed = asyncio.Event()
         for action in actions:
             self._do(action)
 

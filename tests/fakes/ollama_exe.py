@@ -14,6 +14,7 @@ Environment, read at start:
 
 - ``FAKE_OLLAMA_VERSION``: the version served and printed (default ``0.12.0``).
 - ``FAKE_OLLAMA_EXIT_AT_START=N``: print an error and exit with status N (e.g. 1) before listening.
+- ``FAKE_OLLAMA_START_DELAY_S=S``: wait S seconds before listening, like an Ollama slow to start.
 - ``FAKE_OLLAMA_CRASH_AFTER_S=S``: S seconds after it starts listening, panic like Go (status 2).
 - ``FAKE_OLLAMA_HANG=1``: accept connections but never answer the Ollama API (``/_fake/*`` still answer).
 - ``FAKE_OLLAMA_IGNORE_TERM=1``: log SIGTERM and carry on; only SIGKILL (or SIGINT) ends it.
@@ -38,6 +39,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -126,6 +128,8 @@ def serve(env: Mapping[str, str]) -> int:
         print(f"Error: fake failure at start (FAKE_OLLAMA_EXIT_AT_START={env['FAKE_OLLAMA_EXIT_AT_START']})",
               file=sys.stderr, flush=True)
         return int(env["FAKE_OLLAMA_EXIT_AT_START"])
+    if env.get("FAKE_OLLAMA_START_DELAY_S"):
+        time.sleep(float(env["FAKE_OLLAMA_START_DELAY_S"]))  # the simulated slow start, not a synchronisation
     try:
         sock = _bind(host, port)
     except OSError as err:
