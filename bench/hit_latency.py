@@ -1,4 +1,4 @@
-"""Hit latency over one keep-alive connection, client-side, on loopback (SPEC §10: p50 <= 250 us, p99 <= 1 ms).
+"""Hit latency over one keep-alive connection, client-side, on loopback (target: p50 <= 250 us, p99 <= 1 ms).
 
 Primes a ~1 KB non-streamed ``/api/chat`` answer through the proxy (MISS, then HIT), then times N hits
 with a raw socket sending a pre-built HTTP/1.1 request and reading the answer by Content-Length (or to the

@@ -1,4 +1,4 @@
-"""Hit throughput with wrk, proxy on one core, 32 connections (SPEC §10: >= 10,000 hits/s).
+"""Hit throughput with wrk, proxy on one core, 32 connections (target: >= 10,000 hits/s).
 
 Primes a ~1 KB non-streamed ``/api/chat`` answer (MISS, then HIT), then runs
 ``wrk -t1 -c32 -d10s`` POSTing the same body, wrk pinned to core 1, against, one after the other:
@@ -99,7 +99,7 @@ def proxy_hits(stack: Stack) -> int:
     return int(proxy_stats(stack)["totals"]["hits"])
 
 
-TARGET_RSS_MIB = 80  # SPEC §10: proxy RSS after 100,000 hits
+TARGET_RSS_MIB = 80  # target: proxy RSS after 100,000 hits
 PROXY = "proxy hit"
 NGINX = "nginx (physical floor)"
 FAKE = "fake Ollama (Starlette+generation)"

@@ -1,4 +1,4 @@
-"""Miss overhead: what the proxy adds to an answer it must fetch (SPEC §10: added time to first byte
+"""Miss overhead: what the proxy adds to an answer it must fetch (targets: added time to first byte
 <= 1 ms at p50; streamed chunks forwarded with <= 0.2 ms added delay each).
 
 1. Time to first body byte. N requests per route, each with a unique prompt, so every proxy answer is

@@ -1,4 +1,4 @@
-"""Start-up time: from launching ``ollacache serve`` to its first ``/-/health`` answer (SPEC §10: <= 1 s).
+"""Start-up time: from launching ``ollacache serve`` to its first ``/-/health`` answer (target: <= 1 s).
 
 Launches the real command N times (fresh config and cache directories each time), polls
 ``/-/health`` with a raw socket until it answers, and prints the times next to the time the same
