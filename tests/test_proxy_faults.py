@@ -94,7 +94,7 @@ def test_a_failing_store_degrades_to_a_pass_through_and_health_says_so(proxy: Ru
                 answer = http.post("/api/chat", json={**CHAT, "options": {"temperature": 0, "seed": 1}})
                 assert answer.status_code == 200 and answer.text.strip().endswith("}")
             # the first answer waits in the memory tier: drop it, so only the broken store remains
-            proxy.server.engine.proxy.forget()
+            proxy.server.engine.cache.forget()
             again = http.post("/api/chat", json={**CHAT, "options": {"temperature": 0, "seed": 1}})
             assert again.status_code == 200 and again.headers["x-cache"] == "MISS"
             health = http.get("/-/health").json()

@@ -21,6 +21,8 @@ from core.observe.events import EventHub
 from core.http.gate import Gate
 from core.http.hostcheck import HostRule, is_loopback_bind
 from core.cache.hot import HotTier
+from core.cache.layered import LayeredCache
+from core.cache.requests import RequestKeys
 from core.http.proxy import Proxy
 from core.observe.resources import ResourceSampler
 from core.config.parsing import redact
@@ -70,17 +72,18 @@ class Engine:
             manage=settings["ollama.manage"], binary=startup.binary, upstream=upstream,
             shown_upstream=redact(upstream), env={**self.tuning.env, **settings["ollama.env"]},
             log_path=startup.log_path, on_report=self._ollama_did)
+        # no store, or one bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
+        memory = 0 if store_error or not settings["cache.size_limit"] else settings["cache.memory_limit"]
+        self.cache = LayeredCache(self.store, HotTier(memory), store_error)
+        # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
+        self.keys = RequestKeys(output_settings(self.tuning) if startup.will_start else None)
         self.proxy = Proxy(
-            upstream=upstream, store=self.store, stats=self.stats, ttl_s=settings["cache.ttl"],
-            # no store, or one bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
-            hot=HotTier(0 if store_error or not settings["cache.size_limit"] else settings["cache.memory_limit"]),
+            upstream=upstream, cache=self.cache, keys=self.keys, stats=self.stats, ttl_s=settings["cache.ttl"],
             control=control_app(self),
             gate=Gate(HostRule() if self.loopback else None, CorsRule(settings["proxy.cors_origins"])),
             events=self.events, upstream_state=self.supervisor,
-            # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
-            key_context=output_settings(self.tuning) if startup.will_start else None,
             inject_threads=self.tuning.num_thread.value if settings["tuning.inject_options"] else None,
-            store_error=store_error, start_wait_s=settings["ollama.start_wait"])
+            start_wait_s=settings["ollama.start_wait"])
         self.tuning_runs = TuningRuns(upstream=upstream, candidates=candidates(self.hardware),
                                       config_dir=settings.config_dir, events=self.events,
                                       apply_threads=self.apply_threads)
@@ -119,7 +122,7 @@ class Engine:
                 await asyncio.to_thread(self.store.flush)
             except Exception as error:  # noqa: BLE001 - keep house next time; say what is wrong meanwhile
                 log.error("could not save totals or hit counts: %s", error)
-                self.proxy.store_failed(error)
+                self.cache.failed(error)
 
     async def _feed_events(self) -> None:
         """One stats snapshot a second for every ``/-/events`` subscriber, taken once for all of them."""
@@ -148,7 +151,7 @@ class Engine:
         except OllamaError as failure:  # something that answers with an error is reachable, but not healthy
             reachable, version = failure.status is not None, None
             error = failure.cause if reachable else f"cannot reach {shown}: {failure.cause}"
-        store_error = self.proxy.store_error
+        store_error = self.cache.error
         return {
             "status": "ok" if store_error is None and reachable else "degraded",
             "version": __version__,
@@ -166,7 +169,7 @@ class Engine:
         entries, volume, resources = await asyncio.to_thread(self._measure)
         snapshot = self.stats.snapshot(entries=entries, bytes_=volume)
         snapshot["resources"] = resources
-        snapshot["hot"] = {"entries": len(self.proxy.hot), "bytes": self.proxy.hot.bytes}
+        snapshot["hot"] = {"entries": len(self.cache.hot), "bytes": self.cache.hot.bytes}
         snapshot["ollama"] = self.supervisor.to_json()
         snapshot["tune"] = self.tuning_runs.status
         return snapshot
@@ -175,18 +178,18 @@ class Engine:
         try:
             entries, volume = self.store.count(), self.store.volume()
         except Exception as error:  # noqa: BLE001 - stats must answer even with a broken store
-            self.proxy.store_failed(error, keep_first=True)
+            self.cache.failed(error, keep_first=True)
             entries = volume = None
         return entries, volume, self.sampler.latest(trees={"ollama": self.supervisor.pid})
 
     async def clear(self, model: str | None) -> int:
-        removed = await asyncio.to_thread(self.proxy.remove, model=model)
-        self.proxy.forget(model=model)
+        removed = await asyncio.to_thread(self.cache.remove, model=model)
+        self.cache.forget(model=model)
         return removed
 
     async def delete(self, key: str) -> bool:
-        removed = await asyncio.to_thread(self.proxy.remove, key=key)
-        self.proxy.forget(key=key)
+        removed = await asyncio.to_thread(self.cache.remove, key=key)
+        self.cache.forget(key=key)
         return bool(removed)
 
     async def recent(self, limit: int, model: str | None) -> list[dict[str, Any]]:

@@ -4,35 +4,34 @@ Cached routes (``core.cache.keys.ROUTES``, POST) are answered from the cache whe
 they are forwarded chunk by chunk while a :class:`~core.cache.recorder.Recorder` keeps a copy, which is
 stored only if the answer turns out complete. Every other method and path is relayed untouched, with
 bodies streamed both ways. ``/-/`` belongs to the control API. The hit path avoids framework
-routing and does only what a hit needs: a memo lookup of the body's key, a hot-tier lookup, a send.
+routing and does only what a hit needs: the request's facts (`core.cache.requests`, a memo lookup for a
+repeated body), a lookup in the layered cache (`core.cache.layered`), the decision, a send.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
 import httpx
 
-from core.cache.decision import Outcome, Request, decide
+from core.cache.decision import Outcome, decide
 from core.cache.entry import Entry
-from core.cache.hot import HotTier
+from core.cache.keys import ROUTES, Route
+from core.cache.layered import LayeredCache
+from core.cache.recorder import Recorder, error_body, error_chunk
+from core.cache.requests import RequestKeys
+from core.config.parsing import redact
 from core.http.cors import CorsRule
-from core.observe.events import EventHub
 from core.http.gate import Gate
 from core.http.inject import with_threads
-from core.cache.keys import ROUTES, NotCacheable, Route, cache_key, request_model
-from core.config.parsing import redact
-from core.cache.recorder import Recorder, error_body, error_chunk
 from core.http.relay import ClientWatch, forward_headers, read_body, request_stream, response_headers
+from core.observe.events import EventHub
 from core.observe.stats import Stats
-from core.cache.store import Store
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -40,8 +39,6 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger(__name__)
-MEMO_BYTES = 4 * 2**20  # request bodies whose key is remembered, so a repeated body skips JSON parsing
-MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are keyed each time
 
 
 class UpstreamState(Protocol):
@@ -65,14 +62,13 @@ class Proxy:
     or ``Origin`` Ollama itself would refuse (403) and supplies the CORS headers.
     """
 
-    def __init__(self, *, upstream: str, store: Store, stats: Stats, ttl_s: float, hot: HotTier,
+    def __init__(self, *, upstream: str, cache: LayeredCache, keys: RequestKeys, stats: Stats, ttl_s: float,
                  control: ASGIApp, gate: Gate, events: EventHub, upstream_state: UpstreamState,
-                 key_context: Mapping[str, str] | None = None, inject_threads: int | None = None,
-                 store_error: str | None = None, start_wait_s: float = 30.0) -> None:
-        self.store = store
+                 inject_threads: int | None = None, start_wait_s: float = 30.0) -> None:
+        self.cache = cache
+        self.keys = keys
         self.stats = stats
         self.ttl_s = ttl_s
-        self.hot = hot
         self.control = control
         self.gate = gate
         self.events = events  # entry_did_store goes out through it
@@ -84,16 +80,7 @@ class Proxy:
             timeout=httpx.Timeout(10.0, read=None, write=None, pool=None),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
         )
-        self.store_error = store_error
-        self.writes: set[asyncio.Task[None]] = set()
-        # A clear or delete bumps the generation under the write lock; answers to requests that began
-        # before it are then neither stored nor kept in memory, so a clear is never undone.
-        self.write_lock = threading.Lock()
-        self.generation = 0
-        self.key_context: dict[str, str] = dict(key_context or {})  # output-changing server settings applied
         self.inject_threads = inject_threads  # opt-in: num_thread added to requests that set none
-        self._memo: dict[tuple[str, bytes, bytes | None], Request] = {}
-        self._memo_bytes = 0
 
     def use_threads(self, num_thread: int) -> None:
         """A new tuned thread count: injected from now on, if injection is on."""
@@ -118,14 +105,13 @@ class Proxy:
             return await self._relay(scope, receive, send, body=None, route=None, outcome=None, cors=cors)
         body = await read_body(receive)
         started = time.perf_counter()
-        memo_key = (path, body, admission.authorization)
-        request = self._memo.get(memo_key) or self._key(route, body, memo_key)
-        found = self._lookup(request.key) if request is not None else None
+        request = self.keys.facts(route, body, admission.authorization)
+        found = self.cache.lookup(request.key, time.time()) if request is not None else None
         decision = decide(request, found)
         if decision.outcome is Outcome.HIT:
             assert request is not None and found is not None
             await self._replay(send, found, cors)
-            self.store.note_hit(request.key, time.time())
+            self.cache.note_hit(request.key, time.time())
             self.stats.record("hit", route=path, model=request.model, latency_s=time.perf_counter() - started,
                               saved_s=found.duration_s, saved_tokens=found.tokens)
             return None
@@ -135,49 +121,9 @@ class Proxy:
                                      cors=cors)
         if self.inject_threads is not None and route.api == "ollama":
             body = with_threads(body, self.inject_threads)
-        recorder = Recorder(route, request.streamed, started, self.generation) if decision.records else None
+        recorder = Recorder(route, request.streamed, started, self.cache.generation) if decision.records else None
         await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome, key=request.key,
                           recorder=recorder, model=request.model, cors=cors)
-
-    def _key(self, route: Route, body: bytes, memo_key: tuple[str, bytes, bytes | None]) -> Request | None:
-        """The decision's facts for a body, or None when it cannot be keyed (it passes through).
-
-        A credential is hashed into the key, so two API keys never share entries. Small bodies are
-        remembered, so a repeated body skips JSON parsing.
-        """
-        authorization = memo_key[2]
-        context = dict(self.key_context)
-        if authorization:
-            context["credential"] = hashlib.sha256(authorization).hexdigest()
-        try:
-            parsed = json.loads(body)
-            key = cache_key(route.path, parsed, context)
-        except (ValueError, NotCacheable, RecursionError):
-            return None
-        stream = parsed.get("stream")
-        streamed = route.kind in ("chat", "generate") and (route.stream_default if stream is None else bool(stream))
-        request = Request(key, request_model(parsed) or "", streamed)
-        if len(body) <= MEMO_MAX_BODY:
-            if self._memo_bytes + len(body) > MEMO_BYTES:
-                self._memo.clear()
-                self._memo_bytes = 0
-            self._memo[memo_key] = request
-            self._memo_bytes += len(body)
-        return request
-
-    def _lookup(self, key: str) -> Entry | None:
-        now = time.time()
-        entry = self.hot.get(key, now)
-        if entry is not None:
-            return entry
-        try:
-            entry = self.store.get(key)
-        except Exception as error:  # noqa: BLE001 - any store failure degrades to pass-through
-            self.store_failed(error)
-            return None
-        if entry is not None:
-            self.hot.put(entry)
-        return entry
 
     async def _replay(self, send: Send, entry: Entry, cors: list[tuple[bytes, bytes]]) -> None:
         """Answer from an entry at once: the recorded bytes, every NDJSON line and SSE event intact.
@@ -310,55 +256,12 @@ class Proxy:
         if not verdict.storable:
             log.debug("not storing %s: %s", key, verdict.reason)
             return
-        if recorder.generation != self.generation:
-            return  # a clear or delete came while this answer was on its way
         created = time.time()
         entry = recorder.entry(key, model, verdict, created=created, finished=finished,
                                expires=created + self.ttl_s if self.ttl_s else 0.0)
-        self.hot.put(entry)
-        if self.events:
+        # not kept when a clear or delete came while this answer was on its way
+        if self.cache.keep(entry, recorder.generation) and self.events:
             self.events.publish("entry_did_store", entry.info())
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write, entry, recorder.generation))
-        self.writes.add(task)
-        task.add_done_callback(self.writes.discard)
-
-    def _write(self, entry: Entry, generation: int) -> None:
-        try:
-            with self.write_lock:
-                if generation != self.generation:
-                    return
-                self.store.put(entry)
-            self.store_error = None
-        except Exception as error:  # noqa: BLE001 - a store failure must not fail the request
-            self.store_failed(error)
-
-    def store_failed(self, error: BaseException, *, keep_first: bool = False) -> None:
-        """Serve as a pass-through and report ``error`` on health (the first one, with ``keep_first``)."""
-        if keep_first and self.store_error is not None:
-            return
-        self.store_error = f"{type(error).__name__}: {error}"
-        log.error("cache store at %s failed, serving as a pass-through: %s", self.store.location, error)
-
-    def remove(self, key: str | None = None, model: str | None = None) -> int:
-        """Delete one entry, one model's or all from the store (blocking: call it off the loop).
-
-        Answers still on their way are not stored afterwards (see :attr:`generation`); call
-        :meth:`forget` on the event loop afterwards for the memory tier.
-        """
-        with self.write_lock:
-            self.generation += 1
-            if key is not None:
-                return int(self.store.delete(key))
-            return self.store.clear(model)
-
-    def forget(self, key: str | None = None, model: str | None = None) -> None:
-        """Drop entries from the hot tier and the key memo after a delete or clear (on the event loop)."""
-        if key is not None:
-            self.hot.discard(key)
-        else:
-            self.hot.clear(model)
-        self._memo.clear()
-        self._memo_bytes = 0
 
     def _url(self, scope: Scope) -> httpx.URL:
         """The upstream URL for a request, its path kept byte for byte (no ``..`` or ``//`` folding)."""
@@ -366,13 +269,9 @@ class Proxy:
         raw = self._upstream.raw_path.rstrip(b"/") + scope["raw_path"] + (b"?" + query if query else b"")
         return self._upstream.copy_with(raw_path=raw)
 
-    async def drain(self) -> None:
-        """Wait for every store write under way (used at shutdown)."""
-        while self.writes:
-            await asyncio.gather(*list(self.writes), return_exceptions=True)
-
     async def aclose(self) -> None:
-        await self.drain()
+        """Finish the store writes under way, then close the upstream connections."""
+        await self.cache.drain()
         await self.client.aclose()
 
 

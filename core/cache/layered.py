@@ -1,0 +1,101 @@
+"""The cache as the proxy uses it: the memory tier in front of the store, writes off the event loop, and
+clears that are never undone.
+
+A lookup tries the memory tier, then the store (promoting what it finds). A new entry goes into the
+memory tier at once and to the store in a worker thread, so a hit never waits on a write. A clear or a
+delete bumps the *generation* under the write lock; an answer to a request that began before it is then
+neither stored nor kept in memory. Any store failure turns the cache into a pass-through that says why
+(:attr:`LayeredCache.error`, shown on ``/-/health``) instead of failing requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from core.cache.entry import Entry
+from core.cache.hot import HotTier
+from core.cache.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class LayeredCache:
+    """``hot`` in front of ``store``; ``error`` is the store's failure if it could not open, else ``None``."""
+
+    def __init__(self, store: Store, hot: HotTier, error: str | None = None) -> None:
+        self.store = store
+        self.hot = hot
+        self.error = error
+        self.generation = 0
+        self._lock = threading.Lock()
+        self._writes: set[asyncio.Task[None]] = set()
+
+    def lookup(self, key: str, now: float) -> Entry | None:
+        """The live entry for ``key`` at ``now`` (wall-clock seconds), or ``None``."""
+        entry = self.hot.get(key, now)
+        if entry is not None:
+            return entry
+        try:
+            entry = self.store.get(key)
+        except Exception as error:  # noqa: BLE001 - any store failure degrades to pass-through
+            self.failed(error)
+            return None
+        if entry is not None:
+            self.hot.put(entry)
+        return entry
+
+    def note_hit(self, key: str, when: float) -> None:
+        self.store.note_hit(key, when)
+
+    def keep(self, entry: Entry, generation: int) -> bool:
+        """Keep a new entry (on the event loop), unless a clear came since ``generation``; whether it was kept."""
+        if generation != self.generation:
+            return False
+        self.hot.put(entry)
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write, entry, generation))
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return True
+
+    def _write(self, entry: Entry, generation: int) -> None:
+        try:
+            with self._lock:
+                if generation != self.generation:
+                    return
+                self.store.put(entry)
+            self.error = None
+        except Exception as error:  # noqa: BLE001 - a store failure must not fail the request
+            self.failed(error)
+
+    def failed(self, error: BaseException, *, keep_first: bool = False) -> None:
+        """Serve as a pass-through and report ``error`` on health (the first one, with ``keep_first``)."""
+        if keep_first and self.error is not None:
+            return
+        self.error = f"{type(error).__name__}: {error}"
+        log.error("cache store at %s failed, serving as a pass-through: %s", self.store.location, error)
+
+    def remove(self, key: str | None = None, model: str | None = None) -> int:
+        """Delete one entry, one model's or all from the store (blocking: call it off the loop).
+
+        Answers still on their way are not stored afterwards (see the module's note on generations);
+        call :meth:`forget` on the event loop afterwards for the memory tier.
+        """
+        with self._lock:
+            self.generation += 1
+            if key is not None:
+                return int(self.store.delete(key))
+            return self.store.clear(model)
+
+    def forget(self, key: str | None = None, model: str | None = None) -> None:
+        """Drop entries from the memory tier after a delete or clear (on the event loop)."""
+        if key is not None:
+            self.hot.discard(key)
+        else:
+            self.hot.clear(model)
+
+    async def drain(self) -> None:
+        """Wait for every store write under way (used at shutdown)."""
+        while self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)

@@ -1,0 +1,58 @@
+"""From a request body on a cached route to the facts the cache decision needs: key, model, stream mode.
+
+A client repeats the same bodies (an agent's loop, a re-indexing run), so small bodies are remembered
+with their facts, bounded in bytes: a repeated body then costs one dict lookup instead of a JSON parse,
+a canonical dump and a hash. A credential (the ``Authorization`` header) is hashed into the key, so two
+API keys never share entries; it is never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+from core.cache.decision import Request
+from core.cache.keys import NotCacheable, Route, cache_key, request_model
+
+MEMO_BYTES = 4 * 2**20  # request bodies whose facts are remembered
+MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are keyed each time
+
+
+class RequestKeys:
+    """Keys requests; ``context`` holds the output-changing server settings Ollacache applies to Ollama."""
+
+    def __init__(self, context: Mapping[str, str] | None = None) -> None:
+        self.context: dict[str, str] = dict(context or {})
+        self._memo: dict[tuple[str, bytes, bytes | None], Request] = {}
+        self._memo_bytes = 0
+
+    def facts(self, route: Route, body: bytes, authorization: bytes | None) -> Request | None:
+        """The facts of ``body`` on ``route``, or ``None`` when it cannot be keyed (it then passes through)."""
+        memo_key = (route.path, body, authorization)
+        return self._memo.get(memo_key) or self._key(route, body, memo_key)
+
+    def _key(self, route: Route, body: bytes, memo_key: tuple[str, bytes, bytes | None]) -> Request | None:
+        authorization = memo_key[2]
+        context = self.context
+        if authorization:
+            context = {**context, "credential": hashlib.sha256(authorization).hexdigest()}
+        try:
+            parsed = json.loads(body)
+            key = cache_key(route.path, parsed, context)
+        except (ValueError, NotCacheable, RecursionError):
+            return None
+        stream = parsed.get("stream")
+        streamed = route.kind in ("chat", "generate") and (route.stream_default if stream is None else bool(stream))
+        request = Request(key, request_model(parsed) or "", streamed)
+        if len(body) <= MEMO_MAX_BODY:
+            if self._memo_bytes + len(body) > MEMO_BYTES:
+                self.forget()
+            self._memo[memo_key] = request
+            self._memo_bytes += len(body)
+        return request
+
+    def forget(self) -> None:
+        """Drop every remembered body."""
+        self._memo.clear()
+        self._memo_bytes = 0

@@ -1,0 +1,56 @@
+"""The layered cache: the memory tier in front of the store, writes off the event loop, clears never undone."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from core.cache.diskstore import DiskStore
+from core.cache.entry import Entry
+from core.cache.hot import HotTier
+from core.cache.layered import LayeredCache
+
+
+def entry(key: str = "k") -> Entry:
+    return Entry(key, "/api/chat", "m:latest", False, "application/json", [b'{"done":true}'])
+
+
+def test_a_kept_entry_is_found_in_memory_then_on_disk_after_a_restart(tmp_path: Path) -> None:
+    async def keep() -> None:
+        cache = LayeredCache(DiskStore(tmp_path / "c", 10**8), HotTier(2**20))
+        assert cache.keep(entry(), cache.generation)
+        assert cache.lookup("k", now=1.0) == entry()  # at once, from memory
+        await cache.drain()
+        cache.store.close()
+
+    asyncio.run(keep())
+    again = LayeredCache(DiskStore(tmp_path / "c", 10**8), HotTier(2**20))
+    assert again.lookup("k", now=1.0) == entry()  # from the store, then promoted to memory
+    assert len(again.hot) == 1
+    again.store.close()
+
+
+def test_an_answer_begun_before_a_clear_is_not_kept(tmp_path: Path) -> None:
+    async def race() -> None:
+        cache = LayeredCache(DiskStore(tmp_path / "c", 10**8), HotTier(2**20))
+        began = cache.generation
+        cache.remove()  # a clear arrives while the answer is on its way
+        assert not cache.keep(entry(), began)
+        await cache.drain()
+        assert cache.lookup("k", now=1.0) is None and cache.store.count() == 0
+        cache.store.close()
+
+    asyncio.run(race())
+
+
+def test_a_failing_store_reads_as_a_miss_and_says_why(tmp_path: Path) -> None:
+    class Broken(DiskStore):
+        def get(self, key: str) -> Entry | None:
+            raise OSError(28, "No space left on device")
+
+    cache = LayeredCache(Broken(tmp_path / "c", 10**8), HotTier(2**20))
+    assert cache.lookup("k", now=1.0) is None
+    assert cache.error is not None and "No space left" in cache.error
+    cache.failed(RuntimeError("later"), keep_first=True)
+    assert "No space left" in cache.error
+    cache.store.close()
