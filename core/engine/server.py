@@ -17,10 +17,11 @@ from collections.abc import Generator
 
 import uvicorn
 
+from core.config import private
+from core.config.settings import Settings
 from core.control import running
 from core.engine.engine import Engine
-from core.config.settings import Settings
-from core.engine.startup import prepare
+from core.engine.startup import log_dir, prepare
 from core.tuning.recommend import TuningError
 
 # SIGHUP (the terminal closed) ends serve as cleanly as SIGTERM, stopping the Ollama it started
@@ -86,7 +87,18 @@ def build_server(settings: Settings) -> _Server:
 
 
 def serve(settings: Settings) -> int:
-    """Serve until a signal; returns the process exit code (0 after a clean shutdown)."""
+    """Serve until a signal; returns the process exit code (0 after a clean shutdown).
+
+    Everything it writes is private to the user: the config, cache and log directories are tightened
+    to 0700 first, and it creates files under umask 077 (the Ollama it starts keeps the user's own).
+    """
+    with private.private_umask():
+        for directory in (settings.config_dir, settings.cache_dir, log_dir(settings)):
+            private.tighten(directory)
+        return _serve(settings)
+
+
+def _serve(settings: Settings) -> int:
     try:
         server = build_server(settings)
     except TuningError as error:
