@@ -1,9 +1,11 @@
-"""The server's edges: clients slow to send their headers are cut off, the open-file limit is raised."""
+"""The server's edges: clients slow to send their headers are cut off, the open-file limit is raised,
+and `serve` says at start what a user must know (no Ollama behind it, a bind open to the network)."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import os
 import socket
 import sys
 from collections.abc import Iterator
@@ -13,6 +15,7 @@ import httpx
 import pytest
 
 from core.engine.server import _Server, header_timeout_protocol
+from core.supervision.binary import install_hint
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import proxy_in_thread, proxy_process
 
@@ -113,3 +116,51 @@ def test_serve_raises_its_soft_open_file_limit_to_the_hard_one(
         soft, hard = open_file_limits(proxy.process.pid)
         assert soft == hard and int(soft) > 512
         assert httpx.get(proxy.url + "/api/version").status_code == 200
+
+
+def warnings_of(output: list[str]) -> list[str]:
+    return [line.strip() for line in output if line.startswith("ollacache: warning:")]
+
+
+def test_serve_in_front_of_an_answering_ollama_on_loopback_warns_of_nothing(
+        upstream: tuple[FakeOllama, str]) -> None:
+    with proxy_process(upstream[1], "--manage-ollama", "auto") as proxy:
+        assert httpx.get(proxy.url + "/api/version").status_code == 200
+    assert warnings_of(proxy.output) == []
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the search path of a POSIX machine")
+def test_serve_with_no_ollama_installed_and_none_answering_says_so_with_the_install_hint(tmp_path: Path) -> None:
+    if any(Path(place).is_file() for place in ("/usr/local/bin/ollama", "/usr/bin/ollama")):
+        pytest.skip("an ollama is installed on this machine")
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    with proxy_process(nowhere, "--manage-ollama", "auto", env={"PATH": str(empty), "HOME": str(tmp_path)}) as proxy:
+        pass
+    [warning] = warnings_of(proxy.output)
+    assert f"no Ollama to forward misses to: nothing answers at {nowhere}" in warning
+    assert install_hint() in warning
+
+
+def test_serve_with_ollama_unmanaged_and_none_answering_says_what_to_do() -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    with proxy_process(nowhere, "--manage-ollama", "never") as proxy:
+        pass
+    [warning] = warnings_of(proxy.output)
+    assert f"nothing answers at {nowhere}" in warning and "ollama.manage is never" in warning
+
+
+def test_a_bind_beyond_loopback_warns_that_the_proxy_and_its_entries_are_open_to_the_network(
+        upstream: tuple[FakeOllama, str]) -> None:
+    with proxy_process(upstream[1], "--host", "0.0.0.0") as proxy:
+        port = proxy.url.rsplit(":", 1)[1]
+        assert httpx.get(f"http://127.0.0.1:{port}/api/version").status_code == 200
+    [warning] = warnings_of(proxy.output)
+    assert "listening on 0.0.0.0" in warning and "/-/entries" in warning and "Host check is off" in warning

@@ -3,7 +3,8 @@
 On a signal the server stops accepting, lets requests in flight finish, then the engine finishes its
 store writes and saves its totals; the process then exits 0. Once listening it prints one line,
 ``ollacache: serving on http://HOST:PORT (upstream URL)``, which tells a caller (the tray app, a test)
-the actual port when ``--port 0`` was asked for.
+the actual port when ``--port 0`` was asked for, and on stderr a warning when there is no Ollama to
+forward misses to or when the proxy is open to the network.
 
 At the edges: a connection whose request headers do not arrive within :data:`HEADER_TIMEOUT_S` is
 closed (many slow clients cannot hold the proxy's sockets), the soft limit of open files is raised to
@@ -19,6 +20,7 @@ import socket
 import sys
 import threading
 from collections.abc import Generator
+from urllib.parse import urlsplit
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -27,7 +29,9 @@ from core.config import private
 from core.config.settings import Settings
 from core.control import running
 from core.engine.engine import Engine
-from core.engine.startup import log_dir, prepare
+from core.engine.startup import is_local, log_dir, prepare
+from core.http.hostcheck import is_loopback_bind
+from core.supervision.binary import install_hint
 from core.tuning.recommend import TuningError
 
 # SIGHUP (the terminal closed) ends serve as cleanly as SIGTERM, stopping the Ollama it started
@@ -110,6 +114,34 @@ def raise_open_file_limit() -> int | None:
     return soft
 
 
+def startup_warnings(engine: Engine) -> list[str]:
+    """What a user must know before relying on the proxy: no Ollama behind it, or a bind open to the network."""
+    settings, shown = engine.settings, engine.proxy.shown_upstream
+    warnings: list[str] = []
+    host = settings["proxy.host"]
+    if not is_loopback_bind(host):
+        warnings.append(f"listening on {host}, beyond this machine: anyone who can reach this port can use the "
+                        "proxy and the Ollama behind it, read its cached answers and list them at /-/entries "
+                        "(the Host check is off); bind to 127.0.0.1 unless that is what you want")
+    sv = engine.supervisor.sv
+    # at start, "stopped" means nothing answers and none is started; "failed" may also mean one answers
+    # where ollama.manage is always, which still forwards misses
+    if sv.state == "stopped" or (sv.state == "failed" and sv.reason.startswith("binary not found")):
+        if settings["ollama.manage"] == "never":
+            why = "ollama.manage is never (start Ollama yourself, or set ollama.manage to auto)"
+        elif not is_local(urlsplit(settings["proxy.upstream"]).hostname or ""):
+            why = "that is another machine, where Ollacache does not start one"
+        elif engine.startup.binary is None and settings["ollama.binary"]:
+            why = f"ollama.binary ({settings['ollama.binary']}) is not a file"
+        elif engine.startup.binary is None:
+            why = f"no ollama executable was found ({install_hint()})"
+        else:
+            why = sv.reason
+        warnings.append(f"no Ollama to forward misses to: nothing answers at {shown} and {why}; hits are "
+                        "still served, and an Ollama that starts answering there is used")
+    return warnings
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, announcing its address and exiting normally after a signal."""
 
@@ -130,6 +162,8 @@ class _Server(uvicorn.Server):
         self.url = self.engine.url = f"http://{host}:{port}"
         running.write_url(self.engine.settings.config_dir, self.url)
         print(f"ollacache: serving on {self.url} (upstream {self.engine.proxy.shown_upstream})", flush=True)
+        for warning in startup_warnings(self.engine):
+            print(f"ollacache: warning: {warning}", file=sys.stderr, flush=True)
         self.ready.set()
 
     @contextlib.contextmanager
