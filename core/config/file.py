@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import tomlkit
+
+from core.config.private import write_private
 
 
 def write_setting(config_dir: Path, name: str, value: Any) -> Path:
@@ -23,9 +24,5 @@ def write_setting(config_dir: Path, name: str, value: Any) -> Path:
         table = tomlkit.table()
         document[section] = table
     table[key] = value
-    temporary = path.with_suffix(".toml.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(tomlkit.dumps(document))
-    os.replace(temporary, path)
+    write_private(path, tomlkit.dumps(document))
     return path

@@ -11,15 +11,14 @@ import json
 import os
 from pathlib import Path
 
+from core.config.private import write_private
+
 RUNTIME_FILE = "running.json"
 
 
 def write_url(config_dir: Path, url: str) -> None:
-    config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = config_dir / RUNTIME_FILE
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"url": url, "pid": os.getpid()}))
-    os.replace(temporary, path)
+    """Record ``url`` and this process's pid (file 0600, replaced atomically)."""
+    write_private(config_dir / RUNTIME_FILE, json.dumps({"url": url, "pid": os.getpid()}))
 
 
 def read_url(config_dir: Path) -> str | None:

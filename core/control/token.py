@@ -7,9 +7,10 @@ the CLI read it from there and send it as ``Authorization: Bearer <token>``.
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 from pathlib import Path
+
+from core.config.private import write_private
 
 TOKEN_FILE = "token"
 
@@ -25,9 +26,7 @@ def load_or_create(config_dir: Path) -> str:
     except FileNotFoundError:
         pass
     token = secrets.token_urlsafe(32)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(token + "\n")
+    write_private(path, token + "\n")
     return token
 
 

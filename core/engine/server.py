@@ -3,29 +3,143 @@
 On a signal the server stops accepting, lets requests in flight finish, then the engine finishes its
 store writes and saves its totals; the process then exits 0. Once listening it prints one line,
 ``ollacache: serving on http://HOST:PORT (upstream URL)``, which tells a caller (the tray app, a test)
-the actual port when ``--port 0`` was asked for.
+the actual port when ``--port 0`` was asked for, and on stderr a warning when there is no Ollama to
+forward misses to or when the proxy is open to the network.
+
+At the edges: a connection whose request headers do not arrive within :data:`HEADER_TIMEOUT_S` is
+closed (many slow clients cannot hold the proxy's sockets), the soft limit of open files is raised to
+the hard one, and while serving the process creates private files (see :mod:`core.config.private`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import socket
 import sys
 import threading
 from collections.abc import Generator
+from urllib.parse import urlsplit
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from core.config import private
+from core.config.settings import Settings
 from core.control import running
 from core.engine.engine import Engine
-from core.config.settings import Settings
-from core.engine.startup import prepare
+from core.engine.startup import is_local, log_dir, prepare
+from core.http.hostcheck import is_loopback_bind
+from core.supervision.binary import install_hint
 from core.tuning.recommend import TuningError
 
 # SIGHUP (the terminal closed) ends serve as cleanly as SIGTERM, stopping the Ollama it started
 HANDLED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 GRACEFUL_SHUTDOWN_S = 10
+HEADER_TIMEOUT_S = 10.0  # from a connection's first byte (or its opening) to the end of its request headers
+OPEN_MAX = 10240  # the most open files macOS grants a process, whatever its hard limit says
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing a connection whose request headers are late.
+
+    The bound runs from the connection's opening, and on a kept-alive connection from the first byte
+    of each further request, to the end of that request's headers; the body and the answer, however
+    long they take (a streamed generation), are not bound by it.
+    """
+
+    header_timeout_s: float = HEADER_TIMEOUT_S
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._header_timer is None:
+            self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_header_timer()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_timer()
+        super().connection_lost(exc)
+
+    def _arm_header_timer(self) -> None:
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_late)
+
+    def _disarm_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
+    """The protocol with another bound on headers (tests set a short one as ``server.config.http``)."""
+    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout_s": seconds})
+
+
+def raise_open_file_limit() -> int | None:
+    """Raise the soft limit of open files to the hard one (POSIX); returns the soft limit now in force.
+
+    Each connection is a file descriptor, and the common soft limit of 1,024 is soon reached by many
+    clients. Where the hard limit is unlimited or refused (macOS grants at most :data:`OPEN_MAX`), the
+    soft limit is raised to that instead. ``None`` where there are no such limits (Windows).
+    """
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    unlimited = resource.RLIM_INFINITY
+    for target in (hard, OPEN_MAX):
+        if hard != unlimited and target > hard:
+            continue
+        if soft == unlimited or (target != unlimited and target <= soft):
+            break
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+        except (ValueError, OSError):  # above what the system allows (macOS: OPEN_MAX; Linux: fs.nr_open)
+            continue
+    return soft
+
+
+def startup_warnings(engine: Engine) -> list[str]:
+    """What a user must know before relying on the proxy: no Ollama behind it, or a bind open to the network."""
+    settings, shown = engine.settings, engine.proxy.shown_upstream
+    warnings: list[str] = []
+    host = settings["proxy.host"]
+    if not is_loopback_bind(host):
+        warnings.append(f"listening on {host}, beyond this machine: anyone who can reach this port can use the "
+                        "proxy and the Ollama behind it, read its cached answers and list them at /-/entries "
+                        "(the Host check is off); bind to 127.0.0.1 unless that is what you want")
+    sv = engine.supervisor.sv
+    # at start, "stopped" means nothing answers and none is started; "failed" may also mean one answers
+    # where ollama.manage is always, which still forwards misses
+    if sv.state == "stopped" or (sv.state == "failed" and sv.reason.startswith("binary not found")):
+        if settings["ollama.manage"] == "never":
+            why = "ollama.manage is never (start Ollama yourself, or set ollama.manage to auto)"
+        elif not is_local(urlsplit(settings["proxy.upstream"]).hostname or ""):
+            why = "that is another machine, where Ollacache does not start one"
+        elif engine.startup.binary is None and settings["ollama.binary"]:
+            why = f"ollama.binary ({settings['ollama.binary']}) is not a file"
+        elif engine.startup.binary is None:
+            why = f"no ollama executable was found ({install_hint()})"
+        else:
+            why = sv.reason
+        warnings.append(f"no Ollama to forward misses to: nothing answers at {shown} and {why}; hits are "
+                        "still served, and an Ollama that starts answering there is used")
+    return warnings
 
 
 class _Server(uvicorn.Server):
@@ -48,6 +162,8 @@ class _Server(uvicorn.Server):
         self.url = self.engine.url = f"http://{host}:{port}"
         running.write_url(self.engine.settings.config_dir, self.url)
         print(f"ollacache: serving on {self.url} (upstream {self.engine.proxy.shown_upstream})", flush=True)
+        for warning in startup_warnings(self.engine):
+            print(f"ollacache: warning: {warning}", file=sys.stderr, flush=True)
         self.ready.set()
 
     @contextlib.contextmanager
@@ -79,14 +195,27 @@ def build_server(settings: Settings) -> _Server:
     settings = engine.settings
     config = uvicorn.Config(
         engine.proxy, host=settings["proxy.host"], port=settings["proxy.port"],
-        loop="uvloop", http="httptools", ws="none", lifespan="on", access_log=False, log_level="warning",
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, server_header=False, proxy_headers=False,
+        loop="uvloop", http=HeaderTimeoutProtocol, ws="none", lifespan="on",
+        access_log=False, log_level="warning", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        server_header=False, proxy_headers=False,
     )
     return _Server(config, engine)
 
 
 def serve(settings: Settings) -> int:
-    """Serve until a signal; returns the process exit code (0 after a clean shutdown)."""
+    """Serve until a signal; returns the process exit code (0 after a clean shutdown).
+
+    Everything it writes is private to the user: the config, cache and log directories are tightened
+    to 0700 first, and it creates files under umask 077 (the Ollama it starts keeps the user's own).
+    """
+    raise_open_file_limit()
+    with private.private_umask():
+        for directory in (settings.config_dir, settings.cache_dir, log_dir(settings)):
+            private.tighten(directory)
+        return _serve(settings)
+
+
+def _serve(settings: Settings) -> int:
     try:
         server = build_server(settings)
     except TuningError as error:

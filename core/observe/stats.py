@@ -21,18 +21,18 @@ names cannot grow memory or the metrics page without bound.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
 import os
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal, get_args
+
+from core.config.private import write_private
 
 log = logging.getLogger(__name__)
 
@@ -129,22 +129,6 @@ def _percentiles(samples: deque[float]) -> dict[str, float | int | None]:
         out[f"p{q}"] = ordered[max(0, -(-q * n // 100) - 1)] * 1000.0 if n else None
     out["count"] = n
     return out
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a crash leaves the old or the new file, never a mix; mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # created 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class Stats:
@@ -290,12 +274,12 @@ class Stats:
             OSError: the file or its directory cannot be written.
         """
         if self._path is not None:
-            _write_atomic(self._path, self._encode())
+            write_private(self._path, self._encode())
 
     async def save_async(self) -> None:
         """Like `save`, but encodes on the loop thread and writes in a worker thread (no fsync on the loop)."""
         if self._path is not None:
-            await asyncio.to_thread(_write_atomic, self._path, self._encode())
+            await asyncio.to_thread(write_private, self._path, self._encode())
 
     def _encode(self) -> bytes:
         state = {
