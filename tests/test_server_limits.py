@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.engine.server import _Server, header_timeout_protocol
+from core.engine.server import _Server
+from core.http.header_timeout import header_timeout_protocol
 from core.supervision.binary import install_hint
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import proxy_in_thread, proxy_process

@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from core import __version__
+from core.control import running
 from core.control import token as tokens
 from core.control.api import control_app
 from core.cache.diskstore import DiskStore
@@ -60,7 +61,7 @@ class Engine:
         self.token = tokens.load_or_create(settings.config_dir)
         # Bound to another address than loopback, the control API's reads need the token too.
         self.loopback = is_loopback_bind(settings["proxy.host"])
-        self.url = settings.url  # the address actually bound, once serving (see core.engine.server)
+        self.url = settings.url  # until serving_at tells the address actually bound
         self.hardware, self.tuning = detect_and_recommend(settings)
         self.store, store_error = _open_store(settings)
         self.stats = Stats(settings.cache_dir / STATS_FILE if store_error is None else None)
@@ -88,6 +89,12 @@ class Engine:
                                       config_dir=settings.config_dir, events=self.events,
                                       apply_threads=self.apply_threads)
         self._tasks: list[asyncio.Task[None]] = []
+
+    def serving_at(self, url: str) -> None:
+        """The address actually bound (port takeover, ``--port 0``): reported on health, and written to
+        running.json for the CLI and the desktop app."""
+        self.url = url
+        running.write_url(self.settings.config_dir, url)
 
     def _ollama_did(self, report: Report) -> None:
         self.events.publish(report.name, {"message": report.message, "ollama": self.supervisor.to_json()})

@@ -6,8 +6,8 @@ store writes and saves its totals; the process then exits 0. Once listening it p
 the actual port when ``--port 0`` was asked for, and on stderr a warning when there is no Ollama to
 forward misses to or when the proxy is open to the network.
 
-At the edges: a connection whose request headers do not arrive within :data:`HEADER_TIMEOUT_S` is
-closed (many slow clients cannot hold the proxy's sockets), the soft limit of open files is raised to
+At the edges: a connection whose request headers do not arrive in time is
+closed (:mod:`core.http.header_timeout`: many slow clients cannot hold the proxy's sockets), the soft limit of open files is raised to
 the hard one, and while serving the process creates private files (see :mod:`core.config.private`).
 """
 
@@ -23,13 +23,13 @@ from collections.abc import Generator
 from urllib.parse import urlsplit
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from core.config import private
 from core.config.settings import Settings
 from core.control import running
 from core.engine.engine import Engine
 from core.engine.startup import is_local, log_dir, prepare
+from core.http.header_timeout import HeaderTimeoutProtocol
 from core.http.hostcheck import is_loopback_bind
 from core.supervision.binary import install_hint
 from core.tuning.recommend import TuningError
@@ -37,55 +37,7 @@ from core.tuning.recommend import TuningError
 # SIGHUP (the terminal closed) ends serve as cleanly as SIGTERM, stopping the Ollama it started
 HANDLED_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 GRACEFUL_SHUTDOWN_S = 10
-HEADER_TIMEOUT_S = 10.0  # from a connection's first byte (or its opening) to the end of its request headers
 OPEN_MAX = 10240  # the most open files macOS grants a process, whatever its hard limit says
-
-
-class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, closing a connection whose request headers are late.
-
-    The bound runs from the connection's opening, and on a kept-alive connection from the first byte
-    of each further request, to the end of that request's headers; the body and the answer, however
-    long they take (a streamed generation), are not bound by it.
-    """
-
-    header_timeout_s: float = HEADER_TIMEOUT_S
-    _header_timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_header_timer()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if self._header_timer is None:
-            self._arm_header_timer()
-
-    def on_headers_complete(self) -> None:
-        self._disarm_header_timer()
-        super().on_headers_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_header_timer()
-        super().connection_lost(exc)
-
-    def _arm_header_timer(self) -> None:
-        self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_late)
-
-    def _disarm_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
-
-    def _headers_late(self) -> None:
-        self._header_timer = None
-        if not self.transport.is_closing():
-            self.transport.close()
-
-
-def header_timeout_protocol(seconds: float) -> type[HeaderTimeoutProtocol]:
-    """The protocol with another bound on headers (tests set a short one as ``server.config.http``)."""
-    return type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout_s": seconds})
 
 
 def raise_open_file_limit() -> int | None:
@@ -159,8 +111,8 @@ class _Server(uvicorn.Server):
             print(f"ollacache: port takeover: {self.engine.startup.plan.reason}", flush=True)
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
-        self.url = self.engine.url = f"http://{host}:{port}"
-        running.write_url(self.engine.settings.config_dir, self.url)
+        self.url = f"http://{host}:{port}"
+        self.engine.serving_at(self.url)
         print(f"ollacache: serving on {self.url} (upstream {self.engine.proxy.shown_upstream})", flush=True)
         for warning in startup_warnings(self.engine):
             print(f"ollacache: warning: {warning}", file=sys.stderr, flush=True)

@@ -1,2 +1,3 @@
 """The proxy on the wire: `proxy` (the ASGI callable of the data path), `relay` (forwarding bytes both ways),
-`gate` with `hostcheck` and `cors` (who may talk to it), `inject` (opt-in per-request tuning)."""
+`gate` with `hostcheck` and `cors` (who may talk to it), `header_timeout` (closing connections whose headers
+are late), `inject` (opt-in per-request tuning)."""
