@@ -16,7 +16,7 @@ run: $(VENV)/.installed
 	$(BIN)/ollacache serve
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadgroup
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/hit_latency.py

@@ -151,6 +151,7 @@ def ports_free(*ports: int) -> bool:
     return all(port_free("127.0.0.1", port) for port in ports)
 
 
+@pytest.mark.xdist_group("default-ports")  # with pytest-xdist, never beside another test of these ports
 @pytest.mark.skipif(not ports_free(11434, 11444, 11435), reason="Ollama's ports are in use on this machine")
 def test_port_takeover_puts_the_proxy_on_ollamas_own_port() -> None:
     import subprocess
