@@ -12,7 +12,7 @@ from core.cache.recorder import Recorder, error_chunk
 
 def record(path: str, chunks: list[bytes], streamed: bool, status: int = 200) -> Recorder:
     recorder = Recorder(ROUTES[path], streamed, started=100.0)
-    recorder.status = status
+    recorder.begin(status, "application/x-ndjson" if streamed else "application/json")
     for i, chunk in enumerate(chunks):
         recorder.feed(chunk, 100.0 + i / 10)
     return recorder

@@ -47,6 +47,15 @@ class Recorder:
         self.content_type = ""
         self.generation = generation  # the proxy's clear generation when the request began
 
+    def begin(self, status: int, content_type: str) -> None:
+        """The upstream's answer begins: its status and content type."""
+        self.status = status
+        self.content_type = content_type
+
+    def cut(self) -> None:
+        """The answer was cut off (the upstream broke off, or serving stops): it is never stored."""
+        self.status = 0
+
     def feed(self, chunk: bytes, now: float) -> None:
         if chunk:
             self.chunks.append(chunk)

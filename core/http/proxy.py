@@ -214,8 +214,7 @@ class Proxy:
     async def _stream_back(self, send: Send, response: httpx.Response, extra: list[tuple[bytes, bytes]],
                            watch: ClientWatch, route: Route | None, recorder: Recorder | None) -> None:
         if recorder is not None:
-            recorder.status = response.status_code
-            recorder.content_type = response.headers.get("content-type", "")
+            recorder.begin(response.status_code, response.headers.get("content-type", ""))
         headers = response_headers(response.headers.raw) + extra
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         try:
@@ -244,7 +243,7 @@ class Proxy:
                               message: str) -> None:
         """End a cut-off stream with an error in its own format, so no client takes it for a whole answer."""
         if recorder is not None:
-            recorder.status = 0  # never store a cut answer
+            recorder.cut()
         watch.finishing()
         await send({"type": "http.response.body", "body": error_chunk(route, message), "more_body": False})
 
