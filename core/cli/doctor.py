@@ -18,12 +18,12 @@ from urllib.parse import urlsplit
 from core.config.parsing import redact
 from core.config.settings import Settings
 from core.control.client import ControlClient, ControlError, Health, upstream_of
-from core.supervision.binary import find_ollama, install_hint
-from core.ollama.client import OllamaError, version_sync
 from core.engine.startup import answers, port_free
+from core.ollama.client import OllamaError, version_sync
+from core.supervision.binary import find_ollama, install_hint
 from core.supervision.takeover import OLLAMA_DEFAULT_PORT
-from core.tuning.recommend import TuningError
 from core.tuning.in_force import detect_and_recommend
+from core.tuning.recommend import TuningError
 
 Verdict = Literal["ok", "warn", "fail"]
 

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from core.control import token as tokens
 from core.cache.keys import normalize_model
+from core.control import token as tokens
 from core.observe.events import EventHub
 from core.observe.metrics import CONTENT_TYPE, render_prometheus
 from core.tuning.recommend import TuningError

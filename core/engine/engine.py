@@ -13,30 +13,30 @@ import time
 from typing import Any
 
 from core import __version__
-from core.control import running
-from core.control import token as tokens
-from core.control.api import control_app
 from core.cache.diskstore import DiskStore
-from core.http.cors import CorsRule
-from core.observe.events import EventHub
-from core.http.gate import Gate
-from core.http.hostcheck import HostRule, is_loopback_bind
 from core.cache.hot import HotTier
 from core.cache.layered import LayeredCache
 from core.cache.requests import RequestKeys
-from core.http.proxy import Proxy
-from core.observe.resources import ResourceSampler
+from core.cache.store import NullStore, Store, StoreError
 from core.config.parsing import redact
 from core.config.settings import Settings
+from core.control import running
+from core.control import token as tokens
+from core.control.api import control_app
 from core.engine.startup import Startup
+from core.engine.tuning_runs import TuningRuns
+from core.http.cors import CorsRule
+from core.http.gate import Gate
+from core.http.hostcheck import HostRule, is_loopback_bind
+from core.http.proxy import Proxy
+from core.observe.events import EventHub
+from core.observe.resources import ResourceSampler
 from core.observe.stats import Stats
-from core.cache.store import NullStore, Store, StoreError
 from core.ollama.client import OllamaError
 from core.ollama.client import version as ollama_version
 from core.supervision.process import Supervisor
 from core.supervision.vocabulary import Report
 from core.tuning.in_force import detect_and_recommend, hardware_json, overrides
-from core.engine.tuning_runs import TuningRuns
 from core.tuning.measure import candidates
 from core.tuning.recommend import ENV_NAMES, output_settings, recommend
 

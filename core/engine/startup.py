@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from core.http.hostcheck import local_addresses
-from core.supervision.binary import Found, find_ollama
-from core.ollama.client import OllamaError, version_sync
 from core.config.settings import APP_NAME, Settings
+from core.http.hostcheck import local_addresses
+from core.ollama.client import OllamaError, version_sync
+from core.supervision.binary import Found, find_ollama
 from core.supervision.takeover import OLLAMA_DEFAULT_PORT, Plan, plan
 
 PROBE_TIMEOUT_S = 1.0
