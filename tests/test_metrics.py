@@ -120,3 +120,17 @@ def test_a_live_sample_and_a_fresh_proxy_render() -> None:
     assert samples[key("ollacache_process_resident_memory_bytes", process="proxy")] > 0
     assert not [name for name, _ in samples if not name.startswith("ollacache_")]
     assert CONTENT_TYPE.startswith("text/plain; version=0.0.4")
+
+
+def test_savings_per_client_have_a_client_label() -> None:
+    stats = Stats(clock=lambda: 100.0, wall=lambda: 0.0)
+    stats.record("hit", route="/api/chat", model="m", latency_s=0.001, saved_s=2.5, saved_tokens=40,
+                 client="ollama-python")
+    stats.record("miss", route="/v1/chat/completions", model="m", latency_s=1.0, client="openai-python")
+    samples, types = parse(render_prometheus(stats.snapshot(), None))
+    assert types["ollacache_client_requests"] == "counter"
+    assert samples[key("ollacache_client_requests_total", client="ollama-python", outcome="hit")] == 1
+    assert samples[key("ollacache_client_requests_total", client="openai-python", outcome="miss")] == 1
+    assert samples[key("ollacache_client_time_saved_seconds_total", client="ollama-python")] == pytest.approx(2.5)
+    assert samples[key("ollacache_client_tokens_saved_total", client="ollama-python")] == 40
+    assert samples[key("ollacache_client_tokens_saved_total", client="openai-python")] == 0

@@ -292,3 +292,46 @@ def test_saved_file_is_readable_json(tmp_path: Path) -> None:
     data = json.loads(path.read_text())
     assert data["totals"]["hits"] == 1 and data["totals"]["tokens_saved"] == 9
     assert os.path.getsize(path) < 4096
+
+
+def test_savings_are_counted_per_client() -> None:
+    stats = make()
+    for _ in range(3):
+        stats.record("hit", route="/api/chat", model="llama3", latency_s=0.001, saved_s=2.0, saved_tokens=100,
+                     client="ollama-python")
+    stats.record("miss", route="/api/chat", model="llama3", latency_s=2.0, client="ollama-python")
+    stats.record("miss", route="/v1/chat/completions", model="llama3", latency_s=1.0, client="openai-python")
+    stats.record("hit", route="/v1/chat/completions", model="llama3", latency_s=0.001, saved_s=1.0,
+                 saved_tokens=30, client="openai-python")
+    stats.record("bypass", route="/api/chat", model=None, latency_s=None)  # no client known: totals only
+    clients = stats.snapshot()["clients"]
+    assert clients["ollama-python"] == {
+        "requests": 4, "hits": 3, "misses": 1, "bypass": 0, "errors": 0,
+        "hit_rate": 0.75, "time_saved_s": 6.0, "tokens_saved": 300,
+    }
+    assert (clients["openai-python"]["hits"], clients["openai-python"]["tokens_saved"]) == (1, 30)
+    assert set(clients) == {"ollama-python", "openai-python"}
+    assert stats.snapshot()["totals"]["requests"] == 7
+
+
+def test_client_names_cannot_grow_the_table_without_bound() -> None:
+    stats = make()
+    for n in range(MAX_KEYS + 3):
+        stats.record("miss", route="/api/chat", model="m", latency_s=0.1, client=f"tool-{n}")
+    clients = stats.snapshot()["clients"]
+    assert len(clients) == MAX_KEYS + 1 and clients[OTHER_KEY]["misses"] == 3
+
+
+def test_per_client_totals_survive_a_restart_and_older_files_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "stats.json"
+    first = make(path)
+    first.record("hit", route="/api/chat", model="m", latency_s=0.001, saved_s=1.5, saved_tokens=42, client="curl")
+    first.save()
+    assert make(path).snapshot()["clients"] == first.snapshot()["clients"]
+
+    data = json.loads(path.read_text())
+    del data["clients"]  # written before clients were counted
+    path.write_text(json.dumps(data))
+    older = make(path)
+    assert older.snapshot()["clients"] == {} and older.snapshot()["totals"]["hits"] == 1
+    assert not (tmp_path / "stats.json.corrupt").exists()

@@ -30,6 +30,7 @@ from core.http.cors import CorsRule
 from core.http.gate import Gate
 from core.http.inject import with_threads
 from core.http.relay import ClientWatch, forward_headers, read_body, request_stream, response_headers
+from core.observe.clients import UNKNOWN, client_of
 from core.observe.events import EventHub
 from core.observe.stats import Stats
 
@@ -71,7 +72,7 @@ class Proxy:
         self.ttl_s = ttl_s
         self.control = control
         self.gate = gate
-        self.events = events  # entry_did_store goes out through it
+        self.events = events  # entry_did_store and request_did_finish go out through it
         self.upstream_state = upstream_state
         self.start_wait_s = start_wait_s  # the longest a request waits for a supervised Ollama that is starting
         self.shown_upstream = redact(upstream)
@@ -102,9 +103,11 @@ class Proxy:
             return await self.control(scope, receive, _adding(send, cors) if cors else send)
         route = ROUTES.get(path)
         if route is None or scope["method"] != "POST":
-            return await self._relay(scope, receive, send, body=None, route=None, outcome=None, cors=cors)
+            await self._relay(scope, receive, send, body=None, route=None, outcome=None, cors=cors)
+            return None
         body = await read_body(receive)
         started = time.perf_counter()
+        client = client_of(admission.user_agent)
         request = self.keys.facts(route, body, admission.authorization)
         found = self.cache.lookup(request.key, time.time()) if request is not None else None
         decision = decide(request, found)
@@ -112,18 +115,27 @@ class Proxy:
             assert request is not None and found is not None
             await self._replay(send, found, cors)
             self.cache.note_hit(request.key, time.time())
-            self.stats.record("hit", route=path, model=request.model, latency_s=time.perf_counter() - started,
-                              saved_s=found.duration_s, saved_tokens=found.tokens)
+            latency_s = time.perf_counter() - started
+            self.stats.record("hit", route=path, model=request.model, latency_s=latency_s,
+                              saved_s=found.duration_s, saved_tokens=found.tokens, client=client)
+            if self.events:
+                self._did_finish(client, request.model, path, Outcome.HIT, found.status, latency_s, found.tokens,
+                                 found.duration_s)
             return None
         if request is None or decision.outcome is Outcome.BYPASS:
-            self.stats.record("bypass", route=path, model=request.model if request else None, latency_s=None)
-            return await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
-                                     cors=cors)
+            model = request.model if request else None
+            self.stats.record("bypass", route=path, model=model, latency_s=None, client=client)
+            status = await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
+                                       cors=cors, client=client)
+            if self.events and status is not None:
+                self._did_finish(client, model, path, decision.outcome, status, time.perf_counter() - started,
+                                 None, 0.0)
+            return None
         if self.inject_threads is not None and route.api == "ollama":
             body = with_threads(body, self.inject_threads)
         recorder = Recorder(route, request.streamed, started, self.cache.generation) if decision.records else None
         await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome, key=request.key,
-                          recorder=recorder, model=request.model, cors=cors)
+                          recorder=recorder, model=request.model, cors=cors, client=client)
 
     async def _replay(self, send: Send, entry: Entry, cors: list[tuple[bytes, bytes]]) -> None:
         """Answer from an entry at once: the recorded bytes, every NDJSON line and SSE event intact.
@@ -141,10 +153,12 @@ class Proxy:
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
                      route: Route | None, outcome: Outcome | None, key: str | None = None,
-                     recorder: Recorder | None = None, model: str = "", cors: list[tuple[bytes, bytes]]) -> None:
+                     recorder: Recorder | None = None, model: str = "", cors: list[tuple[bytes, bytes]],
+                     client: str = UNKNOWN) -> int | None:
         """Forward the request upstream and stream the answer back, recording it if asked.
 
         ``outcome`` is the cache decision for a cached route (its ``X-Cache`` header), ``None`` elsewhere.
+        Returns the status the client was sent, or None when the client left first.
         """
         watch = ClientWatch(receive)
         content: Any = body if body is not None else request_stream(watch, scope, receive)
@@ -164,16 +178,20 @@ class Proxy:
         except httpx.LocalProtocolError as error:
             watch.stop()
             message = f"ollacache: this request cannot be forwarded: {error}"
-            return await _send_raw(send, 400, error_body(route.api if route else "ollama", message), extra)
+            await _send_raw(send, 400, error_body(route.api if route else "ollama", message), extra)
+            return 400
         except httpx.TransportError as error:
             watch.stop()
             if route is not None:
-                self.stats.record("error", route=route.path, model=model or None,
-                                  latency_s=time.perf_counter() - started)
+                latency_s = time.perf_counter() - started
+                self.stats.record("error", route=route.path, model=model or None, latency_s=latency_s, client=client)
+                if self.events and recorder is not None:  # a miss (a bypass is told of by the caller)
+                    self._did_finish(client, model or None, route.path, Outcome.MISS, 502, latency_s, None, 0.0)
             message = f"ollacache: cannot reach the upstream at {self.shown_upstream}: {_cause(error)}"
             if (note := self.upstream_state.note()) is not None:
                 message += f" ({note})"
-            return await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
+            await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
+            return 502
         except asyncio.CancelledError:
             if not watch.gone:
                 raise
@@ -185,12 +203,13 @@ class Proxy:
             if not watch.gone:
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            recorder = None  # the client left: nothing partial is ever stored
+            return None  # the client left: nothing partial is ever stored, nothing is counted
         finally:
             watch.stop()
             await response.aclose()
         if route is not None and recorder is not None and key is not None:
-            self._finish_miss(route, key, model, recorder, started)
+            self._finish_miss(route, key, model, recorder, started, client)
+        return response.status_code
 
     async def _send(self, request: httpx.Request, *, replayable: bool) -> httpx.Response:
         """Send ``request`` upstream, once more if the first try failed before it reached the upstream.
@@ -247,20 +266,35 @@ class Proxy:
         watch.finishing()
         await send({"type": "http.response.body", "body": error_chunk(route, message), "more_body": False})
 
-    def _finish_miss(self, route: Route, key: str, model: str, recorder: Recorder, started: float) -> None:
+    def _finish_miss(self, route: Route, key: str, model: str, recorder: Recorder, started: float,
+                     client: str) -> None:
         finished = time.perf_counter()
         verdict = recorder.verdict()
         outcome = "miss" if recorder.status == 200 else "error"
-        self.stats.record(outcome, route=route.path, model=model or None, latency_s=finished - started)
+        self.stats.record(outcome, route=route.path, model=model or None, latency_s=finished - started, client=client)
         if not verdict.storable:
             log.debug("not storing %s: %s", key, verdict.reason)
-            return
-        created = time.time()
-        entry = recorder.entry(key, model, verdict, created=created, finished=finished,
-                               expires=created + self.ttl_s if self.ttl_s else 0.0)
-        # not kept when a clear or delete came while this answer was on its way
-        if self.cache.keep(entry, recorder.generation) and self.events:
-            self.events.publish("entry_did_store", entry.info())
+        else:
+            created = time.time()
+            entry = recorder.entry(key, model, verdict, created=created, finished=finished,
+                                   expires=created + self.ttl_s if self.ttl_s else 0.0)
+            # not kept when a clear or delete came while this answer was on its way
+            if self.cache.keep(entry, recorder.generation) and self.events:
+                self.events.publish("entry_did_store", entry.info())
+        if self.events:  # after entry_did_store: a subscriber sees the entry before the request that made it
+            self._did_finish(client, model or None, route.path, Outcome.MISS, recorder.status, finished - started,
+                             verdict.prompt_tokens + verdict.completion_tokens, 0.0)
+
+    def _did_finish(self, client: str, model: str | None, route: str, cache: Outcome, status: int,
+                    latency_s: float, tokens: int | None, saved_s: float) -> None:
+        """Tell ``/-/events`` subscribers of one finished request on a cached route (never its prompt or answer).
+
+        ``status`` is 0 for an answer the upstream cut off; ``tokens`` is None when not known (a bypass).
+        Callers check ``self.events`` first, so nothing is built while nobody listens.
+        """
+        self.events.publish("request_did_finish", {
+            "time": time.time(), "client": client, "model": model, "route": route, "cache": cache.value,
+            "status": status, "latency_ms": latency_s * 1000.0, "tokens": tokens, "saved_s": saved_s})
 
     def _url(self, scope: Scope) -> httpx.URL:
         """The upstream URL for a request, its path kept byte for byte (no ``..`` or ``//`` folding)."""

@@ -60,7 +60,7 @@ def _requests(snapshot: Mapping[str, Any]) -> Iterator[Metric]:
             requests.add_metric([outcome], totals[field])
     yield requests
 
-    for scope, label in (("by_model", "model"), ("by_route", "route")):
+    for scope, label in (("by_model", "model"), ("by_route", "route"), ("clients", "client")):
         counts = CounterMetricFamily(f"{PREFIX}{label}_requests", f"Requests by {label} and outcome.",
                                      labels=[label, "outcome"])
         saved_s = CounterMetricFamily(f"{PREFIX}{label}_time_saved_seconds",

@@ -5,7 +5,8 @@ One `Stats` object lives in the engine process. The proxy calls `Stats.record` o
 loop thread, so nothing here takes a lock: `record` is a handful of int/float additions and a deque append
 (a few microseconds), because it sits inside the ~100 us budget of a cache hit.
 
-What persists (the JSON file at ``path``): totals, per-model and per-route counters, and ``since``.
+What persists (the JSON file at ``path``): totals, per-model, per-route and per-client counters, and
+``since``.
 What starts fresh with each process: the per-second rate ring (15 minutes) and the latency windows.
 
 Latency is kept only for the outcomes the proxy times (`TIMED_OUTCOMES`): a bypass is counted before it
@@ -13,9 +14,10 @@ is relayed, so it has no latency, and the snapshot and metrics show none for it 
 request recorded with ``latency_s=None`` (not measured) is counted without a latency sample.
 
 Model ``None`` (requests that name no model, e.g. ``/api/tags``) is counted in the totals and per route,
-and left out of ``by_model``, so the per-model table lists only real models. Distinct model and route names
-are capped at `MAX_KEYS` each; further names are counted under `OTHER_KEY`, so a client sending random
-names cannot grow memory or the metrics page without bound.
+and left out of ``by_model``, so the per-model table lists only real models. Clients are named by
+`core.observe.clients` and counted under ``clients`` (a request recorded without one is left out there).
+Distinct model, route and client names are capped at `MAX_KEYS` each; further names are counted under
+`OTHER_KEY`, so a client sending random names cannot grow memory or the metrics page without bound.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ RATE_WINDOWS_S: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900}  # window nam
 RING_SECONDS: int = max(RATE_WINDOWS_S.values())  # per-second buckets kept for the rolling rates
 LATENCY_SAMPLES: int = 10_000  # most recent latencies kept per outcome for percentiles
 PERCENTILES: tuple[int, ...] = (50, 95, 99)
-MAX_KEYS: int = 1_000  # distinct model names (and, separately, route names) tracked individually
+MAX_KEYS: int = 1_000  # distinct model names (and, separately, route and client names) tracked individually
 OTHER_KEY: str = "(other)"
 FILE_FORMAT: int = 1
 
@@ -71,7 +73,7 @@ def _hit_rate(hits: int, misses: int) -> float:
 
 
 class _Tally:
-    """Counters for one scope (all traffic, one model or one route)."""
+    """Counters for one scope (all traffic, one model, one route or one client)."""
 
     __slots__ = ("counts", "saved_s", "saved_tokens")
 
@@ -163,13 +165,14 @@ class Stats:
         return self._path
 
     def reset(self) -> None:
-        """Zero everything (totals, per model and route, rates, latencies) and restart ``since`` now.
+        """Zero everything (totals, per model, route and client, rates, latencies) and restart ``since`` now.
 
         The file keeps the old totals until the next `save`.
         """
         self._total = _Tally()
         self._by_model: dict[str, _Tally] = {}
         self._by_route: dict[str, _Tally] = {}
+        self._by_client: dict[str, _Tally] = {}
         self._since = datetime.fromtimestamp(self._wall(), tz=timezone.utc).isoformat(timespec="seconds")
         self._ring_sec: list[int] = [_NEVER] * RING_SECONDS  # second stamped on each bucket
         self._ring: list[list[int]] = [[0] * _N for _ in range(RING_SECONDS)]  # per-outcome counts
@@ -184,6 +187,7 @@ class Stats:
         latency_s: float | None,
         saved_s: float = 0.0,
         saved_tokens: int = 0,
+        client: str | None = None,
     ) -> None:
         """Count one answered request.
 
@@ -195,6 +199,8 @@ class Stats:
                 None when not measured; either way a bypass keeps none (`UNTIMED_OUTCOMES`).
             saved_s: on a hit, the upstream seconds the original answer took.
             saved_tokens: on a hit, the prompt + completion tokens the original answer cost.
+            client: the client's name (`core.observe.clients`), or None when not known (left out of
+                ``clients``).
 
         Raises:
             ValueError: ``outcome`` is not one of `OUTCOMES`.
@@ -215,6 +221,8 @@ class Stats:
         _tally_for(self._by_route, route).add(i, saved_s, saved_tokens)
         if model is not None:
             _tally_for(self._by_model, model).add(i, saved_s, saved_tokens)
+        if client is not None:
+            _tally_for(self._by_client, client).add(i, saved_s, saved_tokens)
 
     def snapshot(self, *, entries: int | None = None, bytes_: int | None = None) -> dict[str, Any]:
         """Everything the dashboard, ``ollacache stats`` and ``/-/metrics`` show, as JSON-ready data.
@@ -236,6 +244,7 @@ class Stats:
                            in zip(OUTCOMES, self._latency, _TIMED) if timed},
             "by_model": {model: tally.to_json() for model, tally in self._by_model.items()},
             "by_route": {route: tally.to_json() for route, tally in self._by_route.items()},
+            "clients": {client: tally.to_json() for client, tally in self._by_client.items()},
             "store": {"entries": entries, "bytes": bytes_},
             "since": self._since,
             "uptime_s": now - self._started,
@@ -288,6 +297,7 @@ class Stats:
             "totals": self._total.to_json(),
             "by_model": {model: tally.to_json() for model, tally in self._by_model.items()},
             "by_route": {route: tally.to_json() for route, tally in self._by_route.items()},
+            "clients": {client: tally.to_json() for client, tally in self._by_client.items()},
         }
         return json.dumps(state, indent=1, sort_keys=True).encode()
 
@@ -310,10 +320,12 @@ class Stats:
             total = _Tally.from_json(state.get("totals"))
             by_model = _tallies_from_json(state.get("by_model", {}))
             by_route = _tallies_from_json(state.get("by_route", {}))
+            by_client = _tallies_from_json(state.get("clients", {}))  # absent in files written before
         except ValueError as exc:  # includes JSONDecodeError and UnicodeDecodeError
             self._set_aside(path, exc)
             return
         self._since, self._total, self._by_model, self._by_route = since, total, by_model, by_route
+        self._by_client = by_client
 
     @staticmethod
     def _set_aside(path: Path, reason: Exception) -> None:
