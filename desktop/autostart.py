@@ -185,6 +185,7 @@ def launch_agent(command: Sequence[str], label: str = LABEL) -> bytes:
 
 
 def launch_agent_path(home: Path | None = None, label: str = LABEL) -> Path:
+    """``~/Library/LaunchAgents/<label>.plist``, where launchd looks for a user's agents at login."""
     return (home or Path.home()) / "Library" / "LaunchAgents" / f"{label}.plist"
 
 
@@ -230,6 +231,8 @@ def split_run_value(value: str) -> list[str]:
 # --- where each platform keeps it -------------------------------------------------------------------
 
 class Backend(Protocol):
+    """One platform's place for start at login."""
+
     def write(self, command: Sequence[str]) -> None: ...
     def remove(self) -> None: ...
     def read(self) -> list[str] | None:
@@ -237,6 +240,8 @@ class Backend(Protocol):
 
 
 class XdgEntry:
+    """The autostart entry at ``path`` (see :func:`xdg_autostart_path`)."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
@@ -255,6 +260,8 @@ class XdgEntry:
 
 
 class LaunchAgent:
+    """The LaunchAgent at ``path`` (see :func:`launch_agent_path`)."""
+
     def __init__(self, path: Path, label: str = LABEL) -> None:
         self.path, self.label = path, label
 

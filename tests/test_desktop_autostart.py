@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import plistlib
 import shutil
@@ -139,6 +140,50 @@ def test_the_linux_entry_is_written_read_back_and_removed(xdg_home: Path) -> Non
     assert not path.exists()
     assert not autostart.is_enabled() and not autostart.starts_hidden()
     autostart.disable()  # already off: nothing to do
+
+
+# Run with the system's Python, which has GLib's bindings where GNOME is installed: GLib reads the entry
+# as GNOME's session does (TryExec, string escapes, Exec quoting, field codes) and starts its command.
+_GLIB_LAUNCH = """
+import os, sys
+try:
+    import gi
+    gi.require_version("Gio", "2.0")
+    from gi.repository import Gio, GLib
+except (ImportError, ValueError):
+    sys.exit(77)
+app = Gio.DesktopAppInfo.new_from_filename(sys.argv[1])
+if app is None:
+    sys.exit("GLib refused the entry")
+pids = []
+app.launch_uris_as_manager([], None, GLib.SpawnFlags.SEARCH_PATH | GLib.SpawnFlags.DO_NOT_REAP_CHILD,
+                           None, None, lambda _app, pid, _data: pids.append(pid), None)
+_, status = os.waitpid(pids[0], 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+RECORDER = "import json, pathlib, sys\npathlib.Path(sys.argv[1]).write_text(json.dumps(sys.argv[1:]))\n"
+
+
+SYSTEM_PYTHON = shutil.which("python3", path=os.defpath)  # the system's, not this virtual environment's
+
+
+@pytest.mark.skipif(SYSTEM_PYTHON is None, reason="no system python3 to run GLib with")
+def test_glib_starts_the_entry_with_the_arguments_it_was_given(xdg_home: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "My $HOME's 100% (tools)"
+    folder.mkdir()
+    recorder = folder / "record.py"
+    recorder.write_text(RECORDER)
+    out = folder / 'argv "seen".json'
+    autostart.enable(hidden=True, base=[sys.executable, str(recorder), str(out)])
+
+    entry = xdg_home / "autostart" / "ollacache.desktop"
+    launched = subprocess.run([SYSTEM_PYTHON or "python3", "-c", _GLIB_LAUNCH, str(entry)],
+                              capture_output=True, text=True, check=False)
+    if launched.returncode == 77:
+        pytest.skip("the system python3 has no GLib bindings (python3-gi)")
+    assert launched.returncode == 0, launched.stderr
+    assert json.loads(out.read_text()) == [str(out), HIDDEN_FLAG]
 
 
 def test_without_xdg_config_home_the_entry_goes_under_home(xdg_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
