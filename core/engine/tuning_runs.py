@@ -54,6 +54,7 @@ class TuningRuns:
             result = await measure(self.upstream, model, self.candidates, runs, progress=progress)
         except TuneError as error:
             self.status = {"state": "failed", "error": str(error)}
+            self.events.publish("tune_did_finish", self.status)
             return
         status: dict[str, Any] = {"state": "done", "result": result.to_json()}
         if apply:
