@@ -122,6 +122,13 @@ def test_good_input_is_written_at_once_keeping_the_comments(proxy: RunningProxy)
     assert httpx.get(proxy.url + "/-/hardware").json()["recommended"]["num_ctx"] == 4096
 
 
+def test_a_value_already_in_force_is_applied_with_no_restart(proxy: RunningProxy) -> None:
+    with ControlClient(proxy.url, proxy.token) as client:
+        answer = client.update_settings({"cache.ttl": "30d", "tuning.num_ctx": None})
+    assert {change["result"] for change in answer["changes"].values()} == {"applied"}
+    assert 'ttl = "30d"' in config_file().read_text()
+
+
 def test_null_puts_a_setting_back_to_its_default(proxy: RunningProxy) -> None:
     write_config(COMMENTED)
     with ControlClient(proxy.url, proxy.token) as client:

@@ -257,7 +257,8 @@ class Engine:
     async def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
         """Write ``changes`` (names and values as the file takes them) to ``config.toml``, all or none, and
         put in force what can be: the settings Ollama takes from its environment restart a supervised Ollama
-        with them; the rest wait for an engine restart. Returns, per setting, what happened.
+        with them; the rest wait for an engine restart (a value already in force is "applied"). Returns, per
+        setting, what happened.
 
         Raises :class:`core.config.table.Refused` for an unknown name, a bad value, a value this machine
         cannot honour (400), a setting the environment or a flag sets, or a file that cannot be read or
@@ -269,7 +270,9 @@ class Engine:
         except SettingError as error:
             raise Refused(409, f"nothing was changed: {error}") from None
         checked = check(changes, configured)
-        now = {name: value for name, value in checked.parsed.items() if SPEC_BY_NAME[name].effect == OLLAMA_RESTART}
+        unchanged = {name for name, value in checked.parsed.items() if value == self.settings[name]}
+        now = {name: value for name, value in checked.parsed.items()
+               if SPEC_BY_NAME[name].effect == OLLAMA_RESTART and name not in unchanged}
         written = {name: value for name, value in now.items() if checked.raw[name] is not None}
         in_force = self.settings.changed(written, Source("file", str(self.settings.file))).changed(
             {name: value for name, value in now.items() if name not in written}, DEFAULT)
@@ -284,8 +287,10 @@ class Engine:
         except (OSError, ValueError) as error:  # tomlkit's ParseError is a ValueError
             raise Refused(409, f"nothing was changed: cannot write {self.settings.file}: {error}") from None
         outcome: dict[str, dict[str, str]] = {
-            name: {"effect": SPEC_BY_NAME[name].effect, "result": "needs engine restart",
-                   "message": "written; in force when the engine restarts"}
+            name: {"effect": SPEC_BY_NAME[name].effect, "result": "applied", "message": "written; already in force"}
+            if name in unchanged else
+            {"effect": SPEC_BY_NAME[name].effect, "result": "needs engine restart",
+             "message": "written; in force when the engine restarts"}
             for name in checked.raw if name not in now}
         if now:
             outcome.update(await self._use_ollama_settings(in_force, tuning, now))
