@@ -2,9 +2,10 @@
 
 Precedence, lowest first: the defaults below, the TOML file ``config.toml`` in the platform config
 directory (``[proxy] port = 11435`` sets ``proxy.port``), ``OLLACACHE_*`` environment variables, and
-command-line flags; :class:`Settings` remembers where each value came from (:class:`Source`). An invalid value from any of them, or a name in the file that is no setting, raises
-:class:`SettingError`, whose message names the setting, where it came from and what is accepted (for an
-unknown name: the known names of its section); the CLI exits 2 on it.
+command-line flags; :class:`Settings` remembers where each value came from (:class:`Source`). An
+invalid value from any of them, or a name in the file that is no setting, raises :class:`SettingError`,
+whose message names the setting, where it came from and what is accepted (for an unknown name: the known
+names of its section); the CLI exits 2 on it.
 
 Each :class:`Spec` also says what a settings form needs: its ``section`` (the window's tab), its ``kind``
 (the field to show) and its ``effect`` (what a change needs before it is in force). :mod:`core.config.table`
