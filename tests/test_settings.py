@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core.config.settings import SPECS, SettingError, load, parse_bytes, parse_seconds
+from core.config.file import write_settings
+from core.config.settings import SECTIONS, SPECS, SettingError, Source, load, parse_bytes, parse_seconds, reread
+from core.config.table import human_bytes, human_seconds
 
 
 def write_config(tmp_path: Path, text: str) -> None:
@@ -142,3 +144,59 @@ def test_switch_flags_turn_things_on_and_off() -> None:
     assert load({"ollama.port_takeover": False})["ollama.port_takeover"] is False
     assert load({"tuning.inject_options": True})["tuning.inject_options"] is True
     assert load()["ollama.port_takeover"] is True and load()["tuning.inject_options"] is False
+
+
+def test_every_setting_says_how_a_form_shows_it_and_what_a_change_needs() -> None:
+    for spec in SPECS:
+        assert spec.section in SECTIONS and spec.help and spec.accepted
+        assert spec.effect in ("nothing", "engine restart", "Ollama restart")
+        assert bool(spec.choices) == (spec.kind == "choice")
+        assert (spec.kind == "switch") == spec.is_switch
+        for choice in spec.choices:
+            assert spec.parse(choice) == choice
+
+
+def test_settings_remember_where_each_value_came_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(tmp_path, '[cache]\nttl = "12h"\nsize_limit = "1GiB"\n')
+    monkeypatch.setenv("OLLACACHE_CACHE_SIZE", "3GiB")
+    settings = load({"proxy.port": "0"})
+    path = str(tmp_path / "config" / "config.toml")
+    assert settings.source("cache.ttl") == Source("file", path)
+    assert settings.source("cache.size_limit") == Source("environment", "OLLACACHE_CACHE_SIZE")
+    assert settings.source("proxy.port") == Source("flag", "--port")
+    assert settings.source("proxy.host") == Source("default")
+    assert [settings.source(name).overrides_file for name in ("cache.ttl", "cache.size_limit", "proxy.port")] == \
+        [False, True, True]
+
+
+def test_reread_takes_the_file_again_but_keeps_what_the_environment_and_flags_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OLLACACHE_TTL", "1h")
+    settings = load({"proxy.port": "0"})
+    write_config(tmp_path, '[cache]\nttl = "12h"\nsize_limit = "1GiB"\n[proxy]\nport = 9000\n')
+    again = reread(settings)
+    assert (again["cache.ttl"], again["proxy.port"], again["cache.size_limit"]) == (3600, 0, 2**30)
+    assert again.source("cache.size_limit").kind == "file"
+    write_config(tmp_path, "")
+    assert reread(again)["cache.size_limit"] == 2 * 2**30 and reread(again).source("cache.size_limit").kind == "default"
+
+
+def test_several_settings_are_written_at_once_keeping_the_comments(tmp_path: Path) -> None:
+    write_config(tmp_path, '# mine\n[cache]\nttl = "30d"  # a month\nsize_limit = "1GiB"\n')
+    write_settings(tmp_path / "config", {"cache.ttl": "7d", "cache.size_limit": None, "tuning.num_ctx": 4096,
+                                         "proxy.cors_origins": ("http://a.test",), "ollama.env": {"A": "1"}})
+    text = (tmp_path / "config" / "config.toml").read_text()
+    assert text.startswith("# mine\n") and 'ttl = "7d"  # a month' in text and "size_limit" not in text
+    settings = load()
+    assert settings["cache.ttl"] == 7 * 86400 and settings["tuning.num_ctx"] == 4096
+    assert settings["proxy.cors_origins"] == ("http://a.test",) and settings["ollama.env"] == {"A": "1"}
+
+
+@pytest.mark.parametrize(("count", "shown"), [(2 * 2**30, "2 GiB"), (1536 * 2**10, "1.5 MiB"), (512, "512 B")])
+def test_byte_counts_are_shown_in_binary_units(count: int, shown: str) -> None:
+    assert human_bytes(count) == shown and parse_bytes(shown) in range(count - 2**20, count + 2**20)
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(30 * 86400, "30d"), (43200, "12h"), (90, "90s"), (0, "0")])
+def test_durations_are_shown_in_the_largest_whole_unit(seconds: int, shown: str) -> None:
+    assert human_seconds(seconds) == shown and parse_seconds(shown) == seconds

@@ -2,9 +2,14 @@
 
 Precedence, lowest first: the defaults below, the TOML file ``config.toml`` in the platform config
 directory (``[proxy] port = 11435`` sets ``proxy.port``), ``OLLACACHE_*`` environment variables, and
-command-line flags. An invalid value from any of them, or a name in the file that is no setting, raises
-:class:`SettingError`, whose message names the setting, where it came from and what is accepted (for an
-unknown name: the known names of its section); the CLI exits 2 on it.
+command-line flags; :class:`Settings` remembers where each value came from (:class:`Source`). An
+invalid value from any of them, or a name in the file that is no setting, raises :class:`SettingError`,
+whose message names the setting, where it came from and what is accepted (for an unknown name: the known
+names of its section); the CLI exits 2 on it.
+
+Each :class:`Spec` also says what a settings form needs: its ``section`` (the window's tab), its ``kind``
+(the field to show) and its ``effect`` (what a change needs before it is in force). :mod:`core.config.table`
+turns them into the control API's settings table.
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 
@@ -36,6 +41,20 @@ from core.config.parsing import (
 )
 
 APP_NAME = "ollacache"
+CONFIG_FILE = "config.toml"
+
+# The sections of the settings window, in order.
+GENERAL, CACHE, OLLAMA, OLLAMA_SERVER, PERFORMANCE = (
+    "General", "Cache", "Ollama", "Ollama server (expert)", "Performance")
+SECTIONS: tuple[str, ...] = (GENERAL, CACHE, OLLAMA, OLLAMA_SERVER, PERFORMANCE)
+# The kinds of value, as a form shows them: text, a whole number, a byte count, a duration in seconds, one of
+# ``choices``, a true/false switch, a file or directory path, a list of texts, a table of names and values.
+Kind = Literal["text", "number", "bytes", "duration", "choice", "switch", "path", "list", "table"]
+# What a change needs before it is in force.
+Effect = Literal["nothing", "engine restart", "Ollama restart"]
+APPLIED_AT_ONCE: Effect = "nothing"
+ENGINE_RESTART: Effect = "engine restart"
+OLLAMA_RESTART: Effect = "Ollama restart"
 
 
 class SettingError(ValueError):
@@ -83,6 +102,10 @@ class Spec:
     flag: str | None = None
     help: str = ""
     metavar: str | None = None
+    section: str = GENERAL
+    kind: Kind = "text"
+    effect: Effect = ENGINE_RESTART
+    choices: tuple[str, ...] = ()
 
     @property
     def is_switch(self) -> bool:
@@ -92,55 +115,77 @@ class Spec:
 
 SPECS: tuple[Spec, ...] = (
     Spec("proxy.host", "127.0.0.1", parse_host, "a host name or IP address to listen on",
-         "OLLACACHE_HOST", "--host", "address the proxy listens on"),
+         "OLLACACHE_HOST", "--host", "address the proxy listens on",
+         section=GENERAL, kind="text", effect=ENGINE_RESTART),
     Spec("proxy.port", 11435, parse_port, "a port number from 0 to 65535 (0 picks a free port)",
-         "OLLACACHE_PORT", "--port", "port the proxy listens on"),
+         "OLLACACHE_PORT", "--port", "port the proxy listens on",
+         section=GENERAL, kind="number", effect=ENGINE_RESTART),
     Spec("proxy.upstream", "http://127.0.0.1:11434", parse_url, "an http:// or https:// URL",
-         "OLLACACHE_UPSTREAM", "--upstream", "the Ollama server the proxy forwards to"),
+         "OLLACACHE_UPSTREAM", "--upstream", "the Ollama server the proxy forwards to",
+         section=OLLAMA, kind="text", effect=ENGINE_RESTART),
     Spec("proxy.cors_origins", (), parse_origins, "a list of origins, or a comma-separated string",
-         "OLLACACHE_ORIGINS", None, "extra origins allowed by CORS, as OLLAMA_ORIGINS"),
+         "OLLACACHE_ORIGINS", None, "extra origins allowed by CORS, as OLLAMA_ORIGINS",
+         section=GENERAL, kind="list", effect=ENGINE_RESTART),
     Spec("cache.dir", None, parse_path, "a directory path",
-         "OLLACACHE_CACHE_DIR", "--cache-dir", "where the cache lives (default: the user cache dir)"),
+         "OLLACACHE_CACHE_DIR", "--cache-dir", "where the cache lives (default: the user cache dir)",
+         section=CACHE, kind="path", effect=ENGINE_RESTART),
     Spec("cache.size_limit", 2 * 2**30, parse_bytes, "a byte count such as 2147483648, 500MB or 2GiB",
-         "OLLACACHE_CACHE_SIZE", "--cache-size", "the most the cache may hold, in bytes (LRU beyond)"),
+         "OLLACACHE_CACHE_SIZE", "--cache-size", "the most the cache may hold, in bytes (LRU beyond)",
+         section=CACHE, kind="bytes", effect=ENGINE_RESTART),
     Spec("cache.memory_limit", 16 * 2**20, parse_bytes, "a byte count such as 16MiB (0 turns the memory tier off)",
-         "OLLACACHE_MEMORY_LIMIT", None, "answers kept in memory in front of the store, in bytes"),
+         "OLLACACHE_MEMORY_LIMIT", None, "answers kept in memory in front of the store, in bytes",
+         section=CACHE, kind="bytes", effect=ENGINE_RESTART),
     Spec("cache.ttl", 30 * 86400, parse_seconds, "seconds, or a duration such as 90s, 12h or 30d (0 = never)",
-         "OLLACACHE_TTL", "--ttl", "how long an entry lives"),
+         "OLLACACHE_TTL", "--ttl", "how long an entry lives",
+         section=CACHE, kind="duration", effect=ENGINE_RESTART),
     Spec("ollama.manage", "auto", choice("auto", "always", "never"), "one of auto, always, never",
          "OLLACACHE_MANAGE_OLLAMA", "--manage-ollama", "whether Ollacache starts and supervises Ollama",
-         "auto|always|never"),
+         "auto|always|never",
+         section=OLLAMA, kind="choice", effect=ENGINE_RESTART, choices=("auto", "always", "never")),
     Spec("ollama.binary", None, parse_path, "the path of the ollama executable",
          "OLLACACHE_OLLAMA_BINARY", "--ollama-binary", "the ollama executable (default: PATH, then the usual places)",
-         "PATH"),
+         "PATH",
+         section=OLLAMA, kind="path", effect=ENGINE_RESTART),
     Spec("ollama.port_takeover", True, parse_bool, "true or false (also 1/0, on/off, yes/no)",
          "OLLACACHE_PORT_TAKEOVER", "--port-takeover",
-         "when Ollacache starts Ollama and 11434 is free: Ollama on 11444, the proxy on 11434"),
+         "when Ollacache starts Ollama and 11434 is free: Ollama on 11444, the proxy on 11434",
+         section=GENERAL, kind="switch", effect=ENGINE_RESTART),
     Spec("ollama.start_wait", 30.0, parse_seconds, "seconds, or a duration such as 30s or 2m (0 = do not wait)",
-         "OLLACACHE_START_WAIT", None, "how long a request waits for a supervised Ollama that is starting"),
+         "OLLACACHE_START_WAIT", None, "how long a request waits for a supervised Ollama that is starting",
+         section=OLLAMA, kind="duration", effect=ENGINE_RESTART),
     Spec("ollama.env", {}, parse_env_map, "a table of NAME = value, or NAME=value,NAME2=value2",
-         "OLLACACHE_OLLAMA_ENV", None, "extra environment for a supervised Ollama (wins over the tuning)"),
+         "OLLACACHE_OLLAMA_ENV", None, "extra environment for a supervised Ollama (wins over the tuning)",
+         section=OLLAMA_SERVER, kind="table", effect=OLLAMA_RESTART),
     Spec("log.dir", None, parse_path, "a directory path",
-         "OLLACACHE_LOG_DIR", "--log-dir", "where Ollama's log goes (default: the user log dir)"),
+         "OLLACACHE_LOG_DIR", "--log-dir", "where Ollama's log goes (default: the user log dir)",
+         section=OLLAMA, kind="path", effect=ENGINE_RESTART),
     Spec("tuning.num_thread", None, parse_whole(1), "a whole number of threads, at least 1",
-         "OLLACACHE_NUM_THREAD", "--num-thread", "threads per model (default: the physical performance cores)", "N"),
+         "OLLACACHE_NUM_THREAD", "--num-thread", "threads per model (default: the physical performance cores)", "N",
+         section=PERFORMANCE, kind="number", effect=OLLAMA_RESTART),
     Spec("tuning.num_ctx", None, parse_whole(1), "a context length in tokens, at least 1",
-         "OLLACACHE_NUM_CTX", None, "context length (default: by memory)"),
+         "OLLACACHE_NUM_CTX", None, "context length (default: by memory)",
+         section=OLLAMA_SERVER, kind="number", effect=OLLAMA_RESTART),
     Spec("tuning.keep_alive", None, parse_keep_alive,
          "a duration as Ollama takes it, such as 30m, 1h, 300 (seconds) or -1 (forever)",
-         "OLLACACHE_KEEP_ALIVE", None, "how long Ollama keeps a model loaded"),
+         "OLLACACHE_KEEP_ALIVE", None, "how long Ollama keeps a model loaded",
+         section=OLLAMA_SERVER, kind="text", effect=OLLAMA_RESTART),
     Spec("tuning.num_parallel", None, parse_whole(1), "a whole number, at least 1",
-         "OLLACACHE_NUM_PARALLEL", None, "requests a loaded model answers at once"),
+         "OLLACACHE_NUM_PARALLEL", None, "requests a loaded model answers at once",
+         section=OLLAMA_SERVER, kind="number", effect=OLLAMA_RESTART),
     Spec("tuning.max_loaded_models", None, parse_whole(0),
          "a whole number, at least 0 (0 lets Ollama decide: 3 per GPU, or 3 on CPU)",
-         "OLLACACHE_MAX_LOADED_MODELS", None, "models kept loaded side by side"),
+         "OLLACACHE_MAX_LOADED_MODELS", None, "models kept loaded side by side",
+         section=OLLAMA_SERVER, kind="number", effect=OLLAMA_RESTART),
     Spec("tuning.flash_attention", None, parse_bool, "true or false (also 1/0, on/off, yes/no)",
-         "OLLACACHE_FLASH_ATTENTION", None, "flash attention (default: on with a GPU)"),
+         "OLLACACHE_FLASH_ATTENTION", None, "flash attention (default: on with a GPU)",
+         section=OLLAMA_SERVER, kind="switch", effect=OLLAMA_RESTART),
     Spec("tuning.kv_cache_type", None, parse_kv_cache_type, "one of " + ", ".join(KV_CACHE_TYPES),
-         "OLLACACHE_KV_CACHE_TYPE", None, "how the KV cache is stored (default: by GPU memory)"),
+         "OLLACACHE_KV_CACHE_TYPE", None, "how the KV cache is stored (default: by GPU memory)",
+         section=OLLAMA_SERVER, kind="choice", effect=OLLAMA_RESTART, choices=KV_CACHE_TYPES),
     Spec("tuning.inject_options", False, parse_bool, "true or false (also 1/0, on/off, yes/no)",
          "OLLACACHE_INJECT_OPTIONS", "--inject-options",
-         "add the tuned num_thread to requests (for an attached Ollama; makes models reload, see README)"),
+         "add the tuned num_thread to requests (for an attached Ollama; makes models reload, see README)",
+         section=PERFORMANCE, kind="switch", effect=ENGINE_RESTART),
 )
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 
@@ -155,11 +200,43 @@ def default_cache_dir() -> Path:
 
 
 @dataclass(frozen=True)
+class Source:
+    """Where a value came from: ``kind`` default, file, environment or flag, and ``where`` (the file's
+    path, the variable's or the flag's name; ``None`` for a default)."""
+
+    kind: Literal["default", "file", "environment", "flag"]
+    where: str | None = None
+
+    @property
+    def overrides_file(self) -> bool:
+        """Set by the environment or a flag: a value written to the file would not be in force."""
+        return self.kind in ("environment", "flag")
+
+
+DEFAULT = Source("default")
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Resolved settings; ``values`` maps each setting name to its parsed value."""
+    """Resolved settings; ``values`` maps each setting name to its parsed value, ``sources`` to where it
+    came from (a setting missing there is a default)."""
 
     values: Mapping[str, Any]
     config_dir: Path
+    sources: Mapping[str, Source] = field(default_factory=dict)
+
+    @property
+    def file(self) -> Path:
+        """The ``config.toml`` these settings read."""
+        return self.config_dir / CONFIG_FILE
+
+    def source(self, name: str) -> Source:
+        return self.sources.get(name, DEFAULT)
+
+    def changed(self, values: Mapping[str, Any], source: Source) -> Settings:
+        """These settings with ``values`` (parsed) in place of theirs, each from ``source``."""
+        return replace(self, values={**self.values, **values},
+                       sources={**self.sources, **{name: source for name in values}})
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -196,6 +273,23 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise SettingError.invalid("config file", str(path), str(path), f"a readable TOML file ({error})") from None
 
 
+def _parse(spec: Spec, raw: object, source: str) -> Any:
+    if raw is None:
+        return None
+    try:
+        return spec.parse(raw)
+    except (ValueError, TypeError):
+        raise SettingError.invalid(spec.name, raw, source, spec.accepted) from None
+
+
+def _file_values(path: Path) -> dict[str, Any]:
+    from_file = _read_file(path)
+    for name in from_file:
+        if name not in SPEC_BY_NAME:
+            raise SettingError.unknown(name, str(path))
+    return from_file
+
+
 def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Resolve every setting from defaults, ``config.toml``, the environment and ``flags``.
 
@@ -204,25 +298,41 @@ def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None =
     """
     env = os.environ if env is None else env
     directory = config_dir()
-    path = directory / "config.toml"
-    from_file = _read_file(path)
-    for name in from_file:
-        if name not in SPEC_BY_NAME:
-            raise SettingError.unknown(name, str(path))
+    path = directory / CONFIG_FILE
+    from_file = _file_values(path)
     values: dict[str, Any] = {}
+    sources: dict[str, Source] = {}
     for spec in SPECS:
-        raw, source = spec.default, "default"
+        raw, source, origin = spec.default, "default", DEFAULT
         if spec.name in from_file:
-            raw, source = from_file[spec.name], str(path)
+            raw, source, origin = from_file[spec.name], str(path), Source("file", str(path))
         if spec.env and env.get(spec.env, "") != "":
-            raw, source = env[spec.env], spec.env
+            raw, source, origin = env[spec.env], spec.env, Source("environment", spec.env)
         if flags and flags.get(spec.name) is not None:
             raw, source = flags[spec.name], spec.flag or spec.name
-        if raw is None:
-            values[spec.name] = None
+            origin = Source("flag", source)
+        values[spec.name] = _parse(spec, raw, source)
+        sources[spec.name] = origin
+    return Settings(values, directory, sources)
+
+
+def reread(settings: Settings) -> Settings:
+    """``settings`` as ``config.toml`` now says: the values that came from the file or a default are read
+    again; those set by the environment or a flag (which win over the file) stay.
+
+    Raises :class:`SettingError` as :func:`load` does.
+    """
+    path = settings.file
+    from_file = _file_values(path)
+    values = dict(settings.values)
+    sources = dict(settings.sources)
+    for spec in SPECS:
+        if settings.source(spec.name).overrides_file:
             continue
-        try:
-            values[spec.name] = spec.parse(raw)
-        except (ValueError, TypeError):
-            raise SettingError.invalid(spec.name, raw, source, spec.accepted) from None
-    return Settings(values, directory)
+        if spec.name in from_file:
+            values[spec.name] = _parse(spec, from_file[spec.name], str(path))
+            sources[spec.name] = Source("file", str(path))
+        else:
+            values[spec.name] = _parse(spec, spec.default, "default")
+            sources[spec.name] = DEFAULT
+    return replace(settings, values=values, sources=sources)

@@ -5,7 +5,7 @@ Times are seconds since the epoch unless a name says otherwise (``uptime_s``, ``
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 
 class ProxyInfo(TypedDict):
@@ -108,3 +108,51 @@ class TuneStatus(TypedDict, total=False):
     result: dict[str, Any]
     applied: ThreadsApplied
     error: str
+
+
+class SettingRow(TypedDict):
+    """One setting as ``GET /-/settings`` shows it. ``kind`` is text, number, bytes (a number of bytes,
+    ``human`` beside it), duration (seconds, ``human`` beside it), choice (one of ``choices``), switch,
+    path, list or table; ``source`` is default, file, environment or flag, and ``set_by`` names the file,
+    variable or flag; ``editable`` is false when the environment or a flag sets it; ``effect`` is what a
+    change needs: nothing, engine restart or Ollama restart; ``pending`` marks a value written but not in
+    force yet."""
+
+    name: str
+    section: str
+    kind: str
+    choices: list[str]
+    default: Any
+    default_human: str | None
+    accepted: str
+    help: str
+    value: Any
+    human: str | None
+    source: Literal["default", "file", "environment", "flag"]
+    set_by: str | None
+    editable: bool
+    effect: Literal["nothing", "engine restart", "Ollama restart"]
+    env: str | None
+    flag: str | None
+    pending: bool
+
+
+class SettingsTable(TypedDict):
+    settings: list[SettingRow]
+    sections: list[str]
+    file: str
+    file_error: str | None
+
+
+class SettingChange(TypedDict):
+    """What a change did: ``result`` is applied, needs engine restart, Ollama restarted or needs Ollama
+    restart, with a sentence in ``message``."""
+
+    effect: str
+    result: str
+    message: str
+
+
+class SettingsUpdated(TypedDict):
+    file: str
+    changes: dict[str, SettingChange]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from core.cache.keys import normalize_model
+from core.config.table import Refused
 from core.control import token as tokens
 from core.observe.events import EventHub
 from core.observe.metrics import CONTENT_TYPE, render_prometheus
@@ -54,6 +55,8 @@ class Controlled(Protocol):
     def ollama_json(self) -> dict[str, Any]: ...
     def hardware_json(self) -> dict[str, Any]: ...
     async def apply_threads(self, num_thread: int) -> dict[str, Any]: ...
+    def settings_table(self) -> dict[str, Any]: ...
+    async def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
 def control_app(engine: Controlled) -> Starlette:
@@ -193,6 +196,19 @@ def control_app(engine: Controlled) -> Starlette:
         model = normalize_model(model) if model is not None else None
         return JSONResponse({"removed": await engine.clear(model), "model": model})
 
+    async def settings(request: Request) -> Response:
+        if request.method == "GET":
+            return unreadable(request) or JSONResponse(engine.settings_table())
+        if (answer := refused(request)) is not None:
+            return answer
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            return JSONResponse(await engine.update_settings(body))
+        except Refused as refusal:
+            return JSONResponse(refusal.to_json(), status_code=refusal.status)
+
     async def not_found(request: Request, exc: Exception) -> Response:
         return JSONResponse({"error": f"no control endpoint {request.method} {request.url.path}"}, status_code=404)
 
@@ -221,6 +237,7 @@ def control_app(engine: Controlled) -> Starlette:
             Route("/-/tuning", tuning, methods=["POST"]),
             Route("/-/entries/{key}", delete_entry, methods=["DELETE"]),
             Route("/-/clear", clear, methods=["POST"]),
+            Route("/-/settings", settings, methods=["GET", "PUT"]),
         ],
         exception_handlers={404: not_found, 405: not_allowed},
     )

@@ -25,6 +25,7 @@ import httpx
 from core.config.parsing import redact
 from core.control.answers import (
     OllamaState, Health, Entry, Cleared, Deleted, Restarted, ThreadsApplied, TuneStatus,
+    SettingsTable, SettingsUpdated,
 )
 from core.control import running
 from core.control import token as tokens
@@ -43,14 +44,17 @@ class ControlError(Exception):
     """A control call failed; the message says why in one sentence.
 
     ``status`` is the HTTP status of the answer, or ``None`` when none came; ``unreachable`` is true
-    when nothing listens at the address at all (so no engine runs there).
+    when nothing listens at the address at all (so no engine runs there); ``fields`` maps each field the
+    engine refused (a setting's name) to its message, for a form to show next to the field.
     """
 
-    def __init__(self, message: str, *, url: str, status: int | None = None, unreachable: bool = False) -> None:
+    def __init__(self, message: str, *, url: str, status: int | None = None, unreachable: bool = False,
+                 fields: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.url = url
         self.status = status
         self.unreachable = unreachable
+        self.fields: dict[str, str] = dict(fields or {})
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,15 @@ class _Calls:
     def set_threads(num_thread: int) -> _Call[ThreadsApplied]:
         return _Call("POST", "/-/tuning", needs_token=True, body={"num_thread": num_thread}, timeout=SLOW_TIMEOUT_S,
                      keys=("num_thread",))
+
+    @staticmethod
+    def settings() -> _Call[SettingsTable]:
+        return _Call("GET", "/-/settings", keys=("settings", "sections"))
+
+    @staticmethod
+    def update_settings(changes: Mapping[str, Any]) -> _Call[SettingsUpdated]:
+        return _Call("PUT", "/-/settings", needs_token=True, body=dict(changes), timeout=SLOW_TIMEOUT_S,
+                     keys=("changes",))
 
     @staticmethod
     def events() -> _Call[None]:
@@ -207,7 +220,11 @@ class _Base:
             return self._not_ollacache(f"{self.url} answered HTTP {status} with no JSON", status)
         if not isinstance(body, dict) or not isinstance(body.get("error"), str):
             return self._not_ollacache(f"{self.url} answered HTTP {status} without an Ollacache error", status)
-        return self._error(f"the engine at {self.url} refused: {body['error']}", status)
+        error = self._error(f"the engine at {self.url} refused: {body['error']}", status)
+        errors = body.get("errors")
+        if isinstance(errors, dict):
+            error.fields = {str(name): str(message) for name, message in errors.items()}
+        return error
 
     def _read(self, call: _Call[T], response: httpx.Response) -> T:
         """The value ``call`` returns from ``response`` (already read), or the error it means."""
@@ -293,6 +310,15 @@ class ControlClient(_Base):
     def set_threads(self, num_thread: int) -> ThreadsApplied:
         return self._run(_Calls.set_threads(num_thread))
 
+    def settings(self) -> SettingsTable:
+        """Every setting with its kind, default, current value, source and what a change needs."""
+        return self._run(_Calls.settings())
+
+    def update_settings(self, changes: Mapping[str, Any]) -> SettingsUpdated:
+        """Write ``changes`` (``{"cache.ttl": "7d"}``; ``None`` = back to the default) all or none; what
+        happened per setting. A refusal's :attr:`ControlError.fields` names each setting at fault."""
+        return self._run(_Calls.update_settings(changes))
+
 
 class AsyncControlClient(_Base):
     """The asyncio client (for the desktop app); ``async with`` it, or await :meth:`aclose`."""
@@ -352,6 +378,12 @@ class AsyncControlClient(_Base):
     async def set_threads(self, num_thread: int) -> ThreadsApplied:
         return await self._run(_Calls.set_threads(num_thread))
 
+    async def settings(self) -> SettingsTable:
+        return await self._run(_Calls.settings())
+
+    async def update_settings(self, changes: Mapping[str, Any]) -> SettingsUpdated:
+        return await self._run(_Calls.update_settings(changes))
+
     async def events(self) -> AsyncIterator[tuple[str, Any]]:
         """Follow ``/-/events``: ``(name, data)`` pairs, ``("stats", the /-/stats document)`` every second
         and the engine's events as they happen. Ends when the engine shuts down; raises
@@ -396,4 +428,5 @@ async def _server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[
 
 
 __all__ = ["AsyncControlClient", "Cleared", "ControlClient", "ControlError", "Deleted", "Entry",
-           "Health", "OllamaState", "Restarted", "ThreadsApplied", "TuneStatus", "upstream_of"]
+           "Health", "OllamaState", "Restarted", "SettingsTable", "SettingsUpdated", "ThreadsApplied", "TuneStatus",
+           "upstream_of"]
