@@ -67,8 +67,7 @@ def proxy_in_thread(upstream: str, configure: Callable[[_Server], None] | None =
     try:
         yield RunningProxy(server.url, server.engine.token, server=server)
     finally:
-        server.should_exit = True
-        server.engine.stopping.set()
+        server.stop_from_another_thread()
         thread.join(timeout=60)
         assert not thread.is_alive(), "the proxy did not shut down"
 

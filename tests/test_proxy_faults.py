@@ -128,7 +128,7 @@ def test_a_stream_still_running_when_the_shutdown_grace_ends_closes_with_an_erro
         with httpx.stream("POST", running.url + "/api/chat", json={**CHAT, "stream": True}, timeout=60) as answer:
             lines = answer.iter_lines()
             assert '"done":false' in next(lines).replace(" ", "")
-            running.server.should_exit = True  # type: ignore[union-attr]  # as SIGTERM does
+            running.server.stop_from_another_thread()  # type: ignore[union-attr]  # as SIGTERM does
             rest = [line for line in lines if line.strip()]
     assert "shutting down" in json.loads(rest[-1])["error"]
     assert all('"done": true' not in line and '"done":true' not in line for line in rest)

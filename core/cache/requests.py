@@ -52,6 +52,11 @@ class RequestKeys:
             self._memo_bytes += len(body)
         return request
 
+    def use_context(self, context: Mapping[str, str]) -> None:
+        """New output-changing server settings: keys from now on include them (remembered bodies are dropped)."""
+        self.context = dict(context)
+        self.forget()
+
     def forget(self) -> None:
         """Drop every remembered body."""
         self._memo.clear()

@@ -304,8 +304,7 @@ class Engine:
         self.supervisor.set_env({**tuning.env, **in_force["ollama.env"]})
         self.proxy.use_threads(tuning.num_thread.value)
         if self.startup.will_start:  # the settings that change answers are in the key
-            self.keys.context = dict(output_settings(tuning))
-            self.keys.forget()
+            self.keys.use_context(output_settings(tuning))
         if not self.supervisor.supervising:
             result, message = "needs Ollama restart", ("Ollama is not supervised by Ollacache: it takes this "
                                                        "only from its own environment, when it restarts")

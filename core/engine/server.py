@@ -102,8 +102,16 @@ class _Server(uvicorn.Server):
         self.engine = engine
         self.ready = threading.Event()  # set once listening; lets an embedding thread wait on it
         self.url = ""
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop it serves on, once started
+
+    def stop_from_another_thread(self) -> None:
+        """Stop serving as a signal would, from a thread other than the server's (tests, an embedding app)."""
+        self.should_exit = True
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self.engine.stopping.set)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
         await super().startup(sockets)
         if self.should_exit or not self.servers:
             return
