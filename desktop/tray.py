@@ -21,7 +21,7 @@ from core.control.client import AsyncControlClient
 from desktop.icons import IconState, icon, state_of
 from desktop.windows import AppContext, Windows
 
-PAUSE_MISSING = "This engine cannot pause caching yet"
+PAUSE_MISSING = "This version of the engine cannot pause caching"
 
 
 def _percent(rate: object) -> str:
@@ -107,7 +107,8 @@ class Tray(QObject):
         stats = self.stats
         if stats is None or self.url is None:
             return f"Ollacache: {self.state.label}"
-        return f"{self.url} · hit rate {_percent(stats.get('totals', {}).get('hit_rate'))}"
+        address = self.url.removeprefix("http://")
+        return f"Serving on {address} · hit rate {_percent(stats.get('totals', {}).get('hit_rate'))}"
 
     def rebuild_menu(self) -> None:
         """Build the menu from the latest state (called each time it is about to show)."""
@@ -126,7 +127,12 @@ class Tray(QObject):
         add("status", self.status_line(), None, enabled=False)
         add("copy_url", "Copy endpoint URL", self._copy_url, serving)
         self.menu.addSeparator()
-        add("restart_ollama", "Restart Ollama", self._restart_ollama, serving)
+        ollama = (self.stats or {}).get("ollama") or {}
+        restartable = bool(ollama.get("managed")) and ollama.get("state") != "attached"
+        restart = add("restart_ollama", "Restart Ollama", self._restart_ollama, serving and restartable)
+        if serving and not restartable:
+            restart.setToolTip("Ollacache did not start this Ollama, so it cannot restart it"
+                               f" ({ollama.get('reason') or ollama.get('state', 'unknown')})")
         pause = add("pause", "Pause caching", self._toggle_pause, serving and self._can_pause())
         pause.setCheckable(True)
         pause.setChecked(bool(self.stats and self.stats.get("paused")))

@@ -44,7 +44,7 @@ def test_the_app_starts_the_engine_and_the_tray_shows_serving(
     tooltip = tray_app.tray.icon.toolTip()
     assert "Hit rate 0 %" in tooltip and "Ollama:" in tooltip
     tray_app.tray.menu.aboutToShow.emit()
-    assert tray_app.tray.actions["status"].text().startswith(engine.url)
+    assert tray_app.tray.actions["status"].text() == f"Serving on {engine.url.removeprefix('http://')} · hit rate 0 %"
     assert tray_app.tray.actions["copy_url"].isEnabled()
 
 
@@ -112,14 +112,25 @@ def test_restart_ollama_gives_a_new_ollama(supervised_ollama: str, tray_app: Tra
     assert tray_app.errors.last is None
 
 
-def test_restart_ollama_refused_reaches_the_user_as_one_sentence(
+def test_restart_ollama_is_offered_only_for_an_ollama_the_engine_runs(
         behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
     qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
     tray_app.tray.menu.aboutToShow.emit()
-    with qtbot.waitSignal(tray_app.errors.reported, timeout=WAIT_MS) as reported:
-        tray_app.tray.actions["restart_ollama"].trigger()
-    title, message = reported.args
-    assert title == "Could not restart Ollama" and "refused" in message
+    restart = tray_app.tray.actions["restart_ollama"]
+    assert not restart.isEnabled() and "cannot restart" in restart.toolTip()
+
+
+def test_a_failed_call_reaches_the_user_as_one_sentence(qloop: object, qtbot: QtBot) -> None:
+    from core.control.client import AsyncControlClient
+    from desktop.errors import Errors
+
+    errors = Errors()
+    client = AsyncControlClient(f"http://127.0.0.1:{free_port()}", None)
+    with qtbot.waitSignal(errors.reported, timeout=WAIT_MS) as reported:
+        errors.run("clear the cache", client.clear())
+    finish(qtbot, client.aclose())
+    assert reported.args[0] == "Could not clear the cache" and "no proxy answers" in reported.args[1]
+    assert errors.last == tuple(reported.args)
 
 
 def test_a_killed_engine_is_restarted_and_the_icon_says_so_meanwhile(
