@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(BIN)/ollacache serve
+	$(BIN)/ollacache tray
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -n auto --dist loadgroup

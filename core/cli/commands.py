@@ -1,4 +1,4 @@
-"""The ``ollacache`` command: ``serve``, ``stats``, ``hardware``, ``tune``, ``doctor``, ``clear`` and ``--version``.
+"""The ``ollacache`` command: ``serve``, ``tray``, ``stats``, ``hardware``, ``tune``, ``doctor``, ``clear`` and ``--version``.
 
 Commands that talk to a running engine (``stats``, ``clear``, ``doctor``, ``tune --apply``) do so through
 :mod:`core.control.client`, which finds it through ``running.json`` and reads the control token.
@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from core import __version__
 from core.cli.stats_text import format_stats
@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--runs", type=int, default=3, help="measured runs per thread count, after one warm-up")
     tune.add_argument("--apply", action="store_true", help="keep the winner as tuning.num_thread and restart Ollama")
     tune.add_argument("--json", action="store_true", help="print only the result as JSON")
+
+    commands.add_parser("tray", help="the tray app, which runs the engine (with no display: serve)")
 
     commands.add_parser("doctor", help="check the binary, upstream, ports, cache directory and tuning; say what to fix")
 
@@ -93,6 +95,8 @@ def _run(argv: Sequence[str] | None) -> int:
         from core.engine.server import serve  # uvicorn is imported only when serving
 
         return serve(settings)
+    if args.command == "tray":
+        return _tray(settings)
     if args.command == "stats":
         return _stats(settings, args.url, args.json)
     if args.command == "hardware":
@@ -109,6 +113,32 @@ def _run(argv: Sequence[str] | None) -> int:
         print(format_findings(findings))
         return 1 if any(f.verdict == "fail" for f in findings) else 0
     return _clear(settings, args.url, args.model)
+
+
+def has_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:
+    """Whether a GUI can open: always on macOS and Windows; on Linux and the BSDs, with an X or Wayland
+    display (or a Qt platform chosen explicitly, such as ``offscreen``)."""
+    if platform == "darwin" or platform == "win32":
+        return True
+    return any(environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
+def _tray(settings: Settings) -> int:
+    """Run the tray app (``python -m desktop``, a process of its own: the engine never imports the GUI);
+    with no display, say so and serve headless instead."""
+    if not has_display():
+        print("ollacache: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); running the headless "
+              "engine as `ollacache serve` instead", file=sys.stderr, flush=True)
+        from core.engine.server import serve
+
+        return serve(settings)
+    command = [sys.executable, "-m", "desktop"]
+    if sys.platform == "win32":
+        import subprocess
+
+        return subprocess.call(command)
+    sys.stdout.flush()
+    os.execv(sys.executable, command)  # the app gets the terminal's signals itself
 
 
 def _stats(settings: Settings, url: str | None, as_json: bool) -> int:

@@ -1,0 +1,5 @@
+"""``python -m desktop``: the tray app."""
+
+from desktop.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,119 @@
+"""The tray app, assembled: the qasync event loop, one instance per user, the engine, the feed, the tray.
+
+Nothing here does work of its own (each part lives in its module); :class:`TrayApp` wires the parts
+together and :func:`main` runs it. Quit (the menu), SIGTERM and SIGINT end it the same way: the feed
+stops, the engine the app started is stopped (one it attached to keeps running), the loop ends, exit 0.
+Where no system tray exists, the dashboard opens instead, and closing it quits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+from core.config.settings import Settings, SettingError, load
+from core.engine.startup import log_dir
+from desktop import qtlog
+from desktop.engine_process import EngineProcess
+from desktop.errors import Errors
+from desktop.feed import Feed
+from desktop.instance import SingleInstance
+from desktop.tray import Tray
+from desktop.windows import AppContext, WindowFactory, Windows, placeholder
+
+EXIT_USAGE = 2
+
+
+class TrayApp(QObject):
+    """Everything the running app is. Give it the windows as factories (see :mod:`desktop.windows`):
+    ``TrayApp(settings, dashboard=build_dashboard, settings_window=build_settings)``. ``start()`` starts
+    the engine and the feed and shows the tray (or the dashboard, with no tray); ``quit()`` ends it all,
+    and ``finished`` is emitted once it has."""
+
+    finished = Signal()
+
+    def __init__(self, settings: Settings, *, dashboard: WindowFactory | None = None,
+                 settings_window: WindowFactory | None = None, instance: SingleInstance | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self.errors = Errors(self)
+        self.engine = EngineProcess(settings, self)
+        self.feed = Feed(settings, self.engine.wait_ready, self)
+        self.context = AppContext(settings, self.engine, self.feed, self.errors)
+        self.windows = Windows(self.context, dashboard or placeholder("Dashboard"),
+                               settings_window or placeholder("Settings"), self)
+        self.tray = Tray(self.context, self.windows, self.quit, self)
+        self.instance = instance
+        if instance is not None:
+            instance.activated.connect(self.windows.show_dashboard)
+        self.has_tray = QSystemTrayIcon.isSystemTrayAvailable()
+        self._quitting: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.engine.start()
+        self.feed.start()
+        self.tray.show()  # also without a tray: Qt adds the icon if one appears later
+        if not self.has_tray:
+            self.windows.dashboard_closed.connect(self.quit)
+            self.windows.show_dashboard()
+
+    def quit(self) -> None:
+        """Begin shutting down (idempotent); ``finished`` tells when it is done."""
+        if self._quitting is None:
+            self._quitting = asyncio.ensure_future(self.shutdown())
+
+    async def shutdown(self) -> None:
+        try:
+            self.tray.hide()
+            await self.errors.drain()
+            await self.feed.stop()
+            await self.engine.stop()
+            self.windows.close_all()
+            if self.instance is not None:
+                self.instance.release()
+        finally:
+            self.finished.emit()
+
+
+def _windows() -> tuple[WindowFactory, WindowFactory]:
+    """The dashboard and settings windows the app shows (placeholders until those windows exist)."""
+    return placeholder("Dashboard"), placeholder("Settings")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the tray app until Quit, SIGTERM or SIGINT; its exit code."""
+    import qasync
+
+    try:
+        settings = load()
+    except SettingError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    qtlog.install(log_dir(settings))
+    qt = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    qt.setApplicationName("Ollacache")
+    qt.setQuitOnLastWindowClosed(False)
+    instance = SingleInstance(settings.config_dir)
+    if not instance.claim():
+        return 0  # the running instance comes forward
+    loop = qasync.QEventLoop(qt)
+    asyncio.set_event_loop(loop)
+    dashboard, settings_window = _windows()
+    app = TrayApp(settings, dashboard=dashboard, settings_window=settings_window, instance=instance)
+    app.finished.connect(loop.stop)
+    if sys.platform != "win32":
+        for number in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(number, app.quit)
+    with loop:
+        loop.call_soon(app.start)
+        loop.run_forever()
+        with contextlib.suppress(RuntimeError):
+            loop.run_until_complete(asyncio.sleep(0))  # let the last callbacks finish
+    return 0

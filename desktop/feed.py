@@ -1,0 +1,84 @@
+"""The engine's ``/-/events`` stream as Qt signals: the one source of live data for every widget.
+
+:class:`Feed` follows the stream of whatever engine :class:`~desktop.engine_process.EngineProcess` says
+runs, and follows the next one when the engine restarts (at a new address, with ``--port 0``). Widgets
+connect to its signals and read :attr:`Feed.stats`; none polls the engine on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from core.config.settings import Settings
+from core.control.client import AsyncControlClient, ControlError
+
+RETRY_S = 1.0  # after a stream broke off while the engine still seems to run
+
+
+class Feed(QObject):
+    """``stats_changed(dict)``: the ``/-/stats`` document, once a second. ``event_received(str, dict)``:
+    every other event (``entry_did_store``, ``ollama_did_exit``, ``tune_did_progress``, ...).
+    ``connection_changed(bool)``: the stream began (True) or broke off (False). ``url_changed(str)``: the
+    engine followed now. :attr:`stats` is the latest document (``None`` until the first),
+    :attr:`connected` whether the stream runs, :attr:`url` the engine's address."""
+
+    stats_changed = Signal(dict)
+    event_received = Signal(str, dict)
+    connection_changed = Signal(bool)
+    url_changed = Signal(str)
+
+    def __init__(self, settings: Settings, address: Callable[[], Awaitable[str]],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self._address = address
+        self.stats: dict[str, Any] | None = None
+        self.connected = False
+        self.url: str | None = None
+        self.last_error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._follow())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._set_connected(False)
+
+    def _set_connected(self, connected: bool) -> None:
+        if connected != self.connected:
+            self.connected = connected
+            self.connection_changed.emit(connected)
+
+    async def _follow(self) -> None:
+        while True:
+            url = await self._address()
+            if url != self.url:
+                self.url = url
+                self.url_changed.emit(url)
+            try:
+                async with AsyncControlClient.from_settings(self.settings, url) as client:
+                    async with contextlib.aclosing(client.events()) as events:
+                        async for name, data in events:
+                            self._set_connected(True)
+                            payload = data if isinstance(data, dict) else {"value": data}
+                            if name == "stats":
+                                self.stats = payload
+                                self.stats_changed.emit(payload)
+                            else:
+                                self.event_received.emit(name, payload)
+                self.last_error = None  # the engine shut down and ended the stream
+            except ControlError as error:
+                self.last_error = str(error)
+            self._set_connected(False)
+            await asyncio.sleep(RETRY_S)

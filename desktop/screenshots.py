@@ -1,0 +1,110 @@
+"""Screenshots of the real app on a real X server: ``python -m desktop.screenshots OUTDIR``.
+
+Starts Xvfb with ``trayer`` as the system tray, the fake Ollama of the tests (so it runs from a source
+checkout) and the app with its engine in throwaway directories, sends a few requests through it (misses,
+then hits), opens the tray menu and saves ``tray-menu.png`` (the tray and its menu) and
+``screen.png`` (the whole screen) in OUTDIR. Needs ``xvfb`` and ``trayer`` (see README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+SCREEN = (1024, 640)
+
+
+def _start_x(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
+                             "-nolisten", "tcp"], pass_fds=(write,), stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        display = ":" + pipe.readline().strip()
+    return xvfb, display
+
+
+async def _shoot(out: Path, upstream: str) -> None:
+    import httpx
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtGui import QGuiApplication
+
+    from core.config.settings import load
+    from desktop.app import TrayApp
+    from desktop.icons import IconState
+
+    app = TrayApp(load())
+    app.start()
+    while app.tray.state is not IconState.SERVING:
+        await asyncio.sleep(0.1)
+    async with httpx.AsyncClient(base_url=app.engine.url, timeout=30) as http:
+        for round_ in range(4):
+            for word in ("hi", "hello", "why is the sky blue?"):
+                await http.post("/api/chat", json={"model": "llama3.2", "stream": False, "options": {"temperature": 0},
+                                                  "messages": [{"role": "user", "content": word}]})
+    while (app.feed.stats or {}).get("totals", {}).get("requests", 0) < 12:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # let trayer draw the icon
+    place = app.tray.icon.geometry()
+    app.tray.menu.popup(QPoint(place.left(), place.bottom() + 2))
+    await asyncio.sleep(1.0)
+    screen = QGuiApplication.primaryScreen().grabWindow(0)
+    screen.save(str(out / "screen.png"))
+    menu = app.tray.menu.geometry()
+    area = QRect(place.topLeft(), place.bottomRight()).united(menu).adjusted(-24, -8, 24, 24)
+    area = area.intersected(screen.rect())
+    screen.copy(area).save(str(out / "tray-menu.png"))
+    app.tray.menu.hide()
+    done = asyncio.Event()
+    app.finished.connect(done.set)
+    app.quit()
+    await done.wait()
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m desktop.screenshots OUTDIR", file=sys.stderr)
+        return 2
+    out = Path(argv[0])
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(scratch)
+        xvfb, display = _start_x(tmp)
+        os.environ.pop("QT_QPA_PLATFORM", None)
+        os.environ.pop("WAYLAND_DISPLAY", None)
+        os.environ.update({"DISPLAY": display, "OLLACACHE_CONFIG_DIR": str(tmp / "config"),
+                           "OLLACACHE_CACHE_DIR": str(tmp / "cache"), "OLLACACHE_LOG_DIR": str(tmp / "logs"),
+                           "OLLACACHE_PORT": "0", "OLLACACHE_MANAGE_OLLAMA": "never"})
+        tray = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
+                                 "--height", "28", "--SetDockType", "true", "--transparent", "false",
+                                 "--tint", "0x2b2b2b"], stderr=subprocess.DEVNULL)
+        try:
+            import qasync
+            from PySide6.QtWidgets import QApplication, QSystemTrayIcon
+
+            from tests.fakes.ollama_server import serve_in_thread
+
+            qt = QApplication([sys.argv[0]])
+            qt.setQuitOnLastWindowClosed(False)
+            loop = qasync.QEventLoop(qt)
+            asyncio.set_event_loop(loop)
+            while not QSystemTrayIcon.isSystemTrayAvailable():
+                qt.processEvents()
+            with serve_in_thread() as (_fake, upstream), loop:
+                os.environ["OLLACACHE_UPSTREAM"] = upstream
+                loop.run_until_complete(_shoot(out, upstream))
+        finally:
+            tray.terminate()
+            xvfb.terminate()
+            tray.wait()
+            xvfb.wait()
+    print(f"saved {out / 'tray-menu.png'} and {out / 'screen.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,188 @@
+"""The tray app against a real engine process and the fake Ollama: the icon, the menu's actions, the
+engine restarted when it dies, and one instance per user."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from pytestqt.qtbot import QtBot
+
+from tests.desktop_qt import WAIT_MS, finish, qloop, tray_app  # noqa: F401  (fixtures)
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import ROOT, proxy_process
+from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON, free_port
+
+from PySide6.QtWidgets import QMessageBox
+from core.config.settings import load
+from desktop.app import TrayApp
+from desktop.icons import IconState
+
+CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
+        "options": {"temperature": 0}}
+
+
+@pytest.fixture
+def behind_fake(upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("OLLACACHE_UPSTREAM", upstream[1])
+    return upstream[1]
+
+
+def test_the_app_starts_the_engine_and_the_tray_shows_serving(
+        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
+    engine = tray_app.engine
+    assert engine.pid is not None and not engine.attached
+    health = httpx.get(f"{engine.url}/-/health").json()
+    assert health["pid"] == engine.pid
+    tooltip = tray_app.tray.icon.toolTip()
+    assert "Hit rate 0 %" in tooltip and "Ollama:" in tooltip
+    tray_app.tray.menu.aboutToShow.emit()
+    assert tray_app.tray.actions["status"].text() == f"Serving on {engine.url.removeprefix('http://')} · hit rate 0 %"
+    assert tray_app.tray.actions["copy_url"].isEnabled()
+
+
+def test_clear_cache_asks_with_the_entry_count_and_empties_the_store(
+        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    assert httpx.post(f"{tray_app.engine.url}/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+    qtbot.waitUntil(lambda: (tray_app.feed.stats or {}).get("store", {}).get("entries") == 1, timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    tray.actions["clear"].trigger()
+    assert tray.confirm is not None and "Remove all 1 cached entry?" in tray.confirm.text()
+    tray.confirm.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: httpx.get(f"{tray_app.engine.url}/-/stats").json()["store"]["entries"] == 0,
+                    timeout=WAIT_MS)
+    assert httpx.post(f"{tray_app.engine.url}/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+
+
+def test_cancelling_clear_keeps_the_entries(behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    httpx.post(f"{tray_app.engine.url}/api/chat", json=CHAT)
+    qtbot.waitUntil(lambda: (tray_app.feed.stats or {}).get("store", {}).get("entries") == 1, timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    tray.actions["clear"].trigger()
+    assert tray.confirm is not None
+    tray.confirm.button(QMessageBox.StandardButton.Cancel).click()
+    assert httpx.post(f"{tray_app.engine.url}/api/chat", json=CHAT).headers["x-cache"] == "HIT"
+
+
+def test_pause_is_offered_only_when_the_engine_can_pause(behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    pause = tray.actions["pause"]
+    assert pause.isEnabled() == tray._can_pause()
+    if not pause.isEnabled():
+        assert pause.toolTip()
+
+
+@pytest.fixture
+def supervised_ollama(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The engine will supervise the fake `ollama` executable on a free port."""
+    upstream = f"http://127.0.0.1:{free_port()}"
+    for name, value in {"OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA,
+                        "OLLACACHE_UPSTREAM": upstream, **FAKE_PYTHON}.items():
+        monkeypatch.setenv(name, value)
+    return upstream
+
+
+def test_restart_ollama_gives_a_new_ollama(supervised_ollama: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    tray = tray_app.tray
+
+    def ollama() -> dict[str, object]:
+        return (tray_app.feed.stats or {}).get("ollama") or {}
+
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING and ollama().get("state") == "running",
+                    timeout=WAIT_MS)
+    first = ollama()["pid"]
+    assert httpx.get(supervised_ollama + "/_fake/env").json()["pid"] == first
+    tray.menu.aboutToShow.emit()
+    tray.actions["restart_ollama"].trigger()
+    qtbot.waitUntil(lambda: ollama().get("state") == "running" and ollama().get("pid") not in (None, first),
+                    timeout=WAIT_MS)
+    assert tray_app.errors.last is None
+
+
+def test_restart_ollama_is_offered_only_for_an_ollama_the_engine_runs(
+        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
+    tray_app.tray.menu.aboutToShow.emit()
+    restart = tray_app.tray.actions["restart_ollama"]
+    assert not restart.isEnabled() and "cannot restart" in restart.toolTip()
+
+
+def test_a_failed_call_reaches_the_user_as_one_sentence(qloop: object, qtbot: QtBot) -> None:
+    from core.control.client import AsyncControlClient
+    from desktop.errors import Errors
+
+    errors = Errors()
+    client = AsyncControlClient(f"http://127.0.0.1:{free_port()}", None)
+    with qtbot.waitSignal(errors.reported, timeout=WAIT_MS) as reported:
+        errors.run("clear the cache", client.clear())
+    finish(qtbot, client.aclose())
+    assert reported.args[0] == "Could not clear the cache" and "no proxy answers" in reported.args[1]
+    assert errors.last == tuple(reported.args)
+
+
+def test_a_killed_engine_is_restarted_and_the_icon_says_so_meanwhile(
+        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    first = tray_app.engine.pid
+    assert first is not None
+    with qtbot.waitSignal(tray_app.engine.failed, timeout=WAIT_MS) as failed:
+        os.kill(first, signal.SIGKILL)
+    assert "killed" in failed.args[0]
+    qtbot.waitUntil(lambda: tray.state is IconState.ENGINE_DOWN, timeout=WAIT_MS)
+    assert "engine" in tray.icon.toolTip()
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    assert tray_app.engine.pid not in (None, first)
+    assert httpx.get(f"{tray_app.engine.url}/-/health").json()["pid"] == tray_app.engine.pid
+
+
+def test_an_engine_already_running_is_attached_and_left_running(
+        upstream: tuple[FakeOllama, str], qloop: object, qtbot: QtBot) -> None:
+    with proxy_process(upstream[1]) as proxy:
+        app = TrayApp(load())
+        app.start()
+        qtbot.waitUntil(lambda: app.tray.state is IconState.SERVING, timeout=WAIT_MS)
+        assert app.engine.attached and app.engine.url == proxy.url and app.engine.pid is None
+        with qtbot.waitSignal(app.finished, timeout=WAIT_MS):
+            app.quit()
+        assert proxy.process is not None and proxy.process.poll() is None
+        assert httpx.get(proxy.url + "/-/health").status_code == 200
+
+
+def _app_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OLLACACHE_PORT": "0", **extra}
+
+
+def test_a_second_launch_brings_the_first_forward_and_exits(
+        behind_fake: str, qloop: object, qtbot: QtBot) -> None:
+    from desktop.instance import SingleInstance
+
+    settings = load()
+    instance = SingleInstance(settings.config_dir)
+    assert instance.claim()
+    app = TrayApp(settings, instance=instance)
+    app.start()
+    try:
+        second = subprocess.Popen([sys.executable, "-m", "desktop"], cwd=ROOT, env=_app_env(),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with qtbot.waitSignal(instance.activated, timeout=WAIT_MS):
+            qtbot.waitUntil(lambda: second.poll() is not None, timeout=WAIT_MS)
+        out, err = second.communicate()
+        assert second.returncode == 0 and err == b""
+        assert app.windows.built("dashboard") is not None and app.windows.built("dashboard").isVisible()
+    finally:
+        with qtbot.waitSignal(app.finished, timeout=WAIT_MS):
+            app.quit()
