@@ -5,7 +5,7 @@ Times are seconds since the epoch unless a name says otherwise (``uptime_s``, ``
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 
 class ProxyInfo(TypedDict):
@@ -51,6 +51,7 @@ class OllamaState(TypedDict, total=False):
 
 class Health(TypedDict):
     status: Literal["ok", "degraded"]
+    paused: bool  # the user paused caching (not a degraded state: their choice)
     version: str
     pid: int
     uptime_s: float
@@ -108,3 +109,40 @@ class TuneStatus(TypedDict, total=False):
     result: dict[str, Any]
     applied: ThreadsApplied
     error: str
+
+
+class Paused(TypedDict):
+    """After a pause or a resume: whether caching is paused now, and whether the call changed that."""
+
+    paused: bool
+    changed: bool
+
+
+class LoadedModel(TypedDict, total=False):
+    """A model in Ollama's memory, as ``/api/ps`` lists it; ``expires_at`` is Ollama's ISO 8601 time."""
+
+    name: str
+    model: str
+    digest: str
+    size: int
+    size_vram: int
+    expires_at: str | None
+    context_length: int | None
+    details: dict[str, Any] | None
+
+
+class Unloaded(TypedDict):
+    unloaded: str
+
+
+class OllamaChanged(TypedDict):
+    """After a start or a stop: Ollama's state (a stop answers once it has exited)."""
+
+    ollama: OllamaState
+
+
+class OllamaLog(TypedDict):
+    """The last lines of the log of the Ollama Ollacache runs (none when it has no log yet)."""
+
+    path: str
+    lines: list[str]
