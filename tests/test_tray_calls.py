@@ -205,3 +205,11 @@ async def test_the_async_client_makes_the_same_tray_calls(proxy: RunningProxy) -
         with pytest.raises(ControlError):
             await client.start_ollama()
     assert unmanaged.value.status == 409 and "ollama.manage is never" in str(unmanaged.value)
+
+
+def test_off_loopback_the_tray_reads_need_the_token_too(upstream: tuple[FakeOllama, str]) -> None:
+    with proxy_in_thread(upstream[1], **{"proxy.host": "0.0.0.0"}) as running:
+        url = running.url.replace("0.0.0.0", "127.0.0.1")
+        for path in ("/-/ollama/models", "/-/ollama/log"):
+            assert httpx.get(url + path, timeout=30).status_code == 401, path
+            assert httpx.get(url + path, headers=running.auth, timeout=30).status_code == 200, path
