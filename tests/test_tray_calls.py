@@ -213,3 +213,14 @@ def test_off_loopback_the_tray_reads_need_the_token_too(upstream: tuple[FakeOlla
         for path in ("/-/ollama/models", "/-/ollama/log"):
             assert httpx.get(url + path, timeout=30).status_code == 401, path
             assert httpx.get(url + path, headers=running.auth, timeout=30).status_code == 200, path
+
+
+def test_while_paused_the_opted_in_thread_count_still_reaches_ollama(upstream: tuple[FakeOllama, str]) -> None:
+    """Pausing must not change the options Ollama runs with: a different num_thread reloads the model."""
+    fake, url = upstream
+    with proxy_in_thread(url, **{"tuning.inject_options": "true", "tuning.num_thread": "1"}) as proxy:
+        httpx.post(proxy.url + "/-/pause", headers=proxy.auth)
+        assert cache_headers(proxy, 1) == ["BYPASS"]
+        httpx.post(proxy.url + "/-/resume", headers=proxy.auth)
+        assert cache_headers(proxy, 1) == ["MISS"]
+    assert [body["options"].get("num_thread") for body in fake.received("/api/chat")] == [1, 1]

@@ -47,6 +47,7 @@ class OllamaState(TypedDict, total=False):
     managed: bool
     log_tail: list[str]
     install_hint: str
+    held: bool  # stopped by the user: it stays stopped until started again
 
 
 class Health(TypedDict):

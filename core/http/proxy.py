@@ -135,6 +135,8 @@ class Proxy:
             return None
         if request is None or decision.outcome is Outcome.BYPASS:
             self.stats.record("bypass", route=path, model=request.model if request else None, latency_s=None)
+            if request is not None and self.inject_threads is not None and route.api == "ollama":
+                body = with_threads(body, self.inject_threads)  # pausing must not change what Ollama runs with
             return await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
                                      cors=cors)
         if self.inject_threads is not None and route.api == "ollama":
