@@ -47,10 +47,12 @@ class OllamaState(TypedDict, total=False):
     managed: bool
     log_tail: list[str]
     install_hint: str
+    held: bool  # stopped by the user: it stays stopped until started again
 
 
 class Health(TypedDict):
     status: Literal["ok", "degraded"]
+    paused: bool  # the user paused caching (not a degraded state: their choice)
     version: str
     pid: int
     uptime_s: float
@@ -156,3 +158,38 @@ class SettingChange(TypedDict):
 class SettingsUpdated(TypedDict):
     file: str
     changes: dict[str, SettingChange]
+class Paused(TypedDict):
+    """After a pause or a resume: whether caching is paused now, and whether the call changed that."""
+
+    paused: bool
+    changed: bool
+
+
+class LoadedModel(TypedDict, total=False):
+    """A model in Ollama's memory, as ``/api/ps`` lists it; ``expires_at`` is Ollama's ISO 8601 time."""
+
+    name: str
+    model: str
+    digest: str
+    size: int
+    size_vram: int
+    expires_at: str | None
+    context_length: int | None
+    details: dict[str, Any] | None
+
+
+class Unloaded(TypedDict):
+    unloaded: str
+
+
+class OllamaChanged(TypedDict):
+    """After a start or a stop: Ollama's state (a stop answers once it has exited)."""
+
+    ollama: OllamaState
+
+
+class OllamaLog(TypedDict):
+    """The last lines of the log of the Ollama Ollacache runs (none when it has no log yet)."""
+
+    path: str
+    lines: list[str]

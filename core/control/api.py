@@ -26,6 +26,7 @@ from core.config.table import Refused
 from core.control import token as tokens
 from core.observe.events import EventHub
 from core.observe.metrics import CONTENT_TYPE, render_prometheus
+from core.ollama.client import OllamaError
 from core.tuning.recommend import TuningError
 
 
@@ -57,6 +58,13 @@ class Controlled(Protocol):
     async def apply_threads(self, num_thread: int) -> dict[str, Any]: ...
     def settings_table(self) -> dict[str, Any]: ...
     async def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]: ...
+    def pause(self) -> dict[str, Any]: ...
+    def resume(self) -> dict[str, Any]: ...
+    async def loaded_models(self) -> list[dict[str, Any]]: ...
+    async def unload(self, model: str) -> None: ...
+    async def start_ollama(self) -> str | None: ...
+    async def stop_ollama(self) -> str | None: ...
+    async def ollama_log(self, lines: int) -> dict[str, Any]: ...
 
 
 def control_app(engine: Controlled) -> Starlette:
@@ -196,6 +204,65 @@ def control_app(engine: Controlled) -> Starlette:
         model = normalize_model(model) if model is not None else None
         return JSONResponse({"removed": await engine.clear(model), "model": model})
 
+    # -- for the tray: pausing the cache, Ollama's loaded models, starting and stopping it, its log --
+    async def pause(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        return JSONResponse(engine.pause() if request.url.path == "/-/pause" else engine.resume())
+
+    def ollama_failed(error: OllamaError) -> Response:
+        """Ollama's refusal keeps its status where it says what is wrong (404: no such model); no
+        answer or any other failure is a 502, as the proxy gives."""
+        if error.status in (400, 404):
+            said = error.cause.removeprefix(f"HTTP {error.status}: ")
+            return JSONResponse({"error": f"Ollama answered: {said}"}, status_code=error.status)
+        return JSONResponse({"error": f"cannot ask Ollama: {error}"}, status_code=502)
+
+    async def ollama_models(request: Request) -> Response:
+        if (answer := unreadable(request)) is not None:
+            return answer
+        try:
+            return JSONResponse({"models": await engine.loaded_models()})
+        except OllamaError as error:
+            return ollama_failed(error)
+
+    async def ollama_unload(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        model = body.get("model")
+        if not isinstance(model, str) or not model.strip():
+            return JSONResponse({"error": "expected {\"model\": the name of a loaded model, such as \"llama3.2\"}"},
+                                status_code=400)
+        try:
+            await engine.unload(model.strip())
+        except OllamaError as error:
+            return ollama_failed(error)
+        return JSONResponse({"unloaded": model.strip()})
+
+    async def ollama_start_stop(request: Request) -> Response:
+        if (answer := refused(request)) is not None:
+            return answer
+        starting = request.url.path.endswith("/start")
+        refusal = await (engine.start_ollama() if starting else engine.stop_ollama())
+        if refusal is not None:
+            return JSONResponse({"error": f"cannot {'start' if starting else 'stop'} Ollama: {refusal}"},
+                                status_code=409)
+        return JSONResponse({"ollama": engine.ollama_json()})
+
+    async def ollama_log(request: Request) -> Response:
+        if (answer := unreadable(request)) is not None:
+            return answer
+        try:
+            lines = int(request.query_params.get("lines", "100"))
+            if not 1 <= lines <= 10_000:
+                raise ValueError
+        except ValueError:
+            return JSONResponse({"error": "lines must be a whole number from 1 to 10000"}, status_code=400)
+        return JSONResponse(await engine.ollama_log(lines))
+
     async def settings(request: Request) -> Response:
         if request.method == "GET":
             return unreadable(request) or JSONResponse(engine.settings_table())
@@ -238,6 +305,13 @@ def control_app(engine: Controlled) -> Starlette:
             Route("/-/entries/{key}", delete_entry, methods=["DELETE"]),
             Route("/-/clear", clear, methods=["POST"]),
             Route("/-/settings", settings, methods=["GET", "PUT"]),
+            Route("/-/pause", pause, methods=["POST"]),
+            Route("/-/resume", pause, methods=["POST"]),
+            Route("/-/ollama/models", ollama_models),
+            Route("/-/ollama/unload", ollama_unload, methods=["POST"]),
+            Route("/-/ollama/start", ollama_start_stop, methods=["POST"]),
+            Route("/-/ollama/stop", ollama_start_stop, methods=["POST"]),
+            Route("/-/ollama/log", ollama_log),
         ],
         exception_handlers={404: not_found, 405: not_allowed},
     )

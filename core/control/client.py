@@ -26,6 +26,7 @@ from core.config.parsing import redact
 from core.control.answers import (
     OllamaState, Health, Entry, Cleared, Deleted, Restarted, ThreadsApplied, TuneStatus,
     SettingsTable, SettingsUpdated,
+    Paused, LoadedModel, Unloaded, OllamaChanged, OllamaLog,
 )
 from core.control import running
 from core.control import token as tokens
@@ -132,6 +133,35 @@ class _Calls:
     def update_settings(changes: Mapping[str, Any]) -> _Call[SettingsUpdated]:
         return _Call("PUT", "/-/settings", needs_token=True, body=dict(changes), timeout=SLOW_TIMEOUT_S,
                      keys=("changes",))
+
+    @staticmethod
+    def pause() -> _Call[Paused]:
+        return _Call("POST", "/-/pause", needs_token=True, keys=("paused", "changed"))
+
+    @staticmethod
+    def resume() -> _Call[Paused]:
+        return _Call("POST", "/-/resume", needs_token=True, keys=("paused", "changed"))
+
+    @staticmethod
+    def ollama_models() -> _Call[list[LoadedModel]]:
+        return _Call("GET", "/-/ollama/models", keys=("models",), pick="models")
+
+    @staticmethod
+    def unload(model: str) -> _Call[Unloaded]:
+        return _Call("POST", "/-/ollama/unload", needs_token=True, body={"model": model}, timeout=SLOW_TIMEOUT_S,
+                     keys=("unloaded",))
+
+    @staticmethod
+    def start_ollama() -> _Call[OllamaChanged]:
+        return _Call("POST", "/-/ollama/start", needs_token=True, timeout=SLOW_TIMEOUT_S, keys=("ollama",))
+
+    @staticmethod
+    def stop_ollama() -> _Call[OllamaChanged]:
+        return _Call("POST", "/-/ollama/stop", needs_token=True, timeout=SLOW_TIMEOUT_S, keys=("ollama",))
+
+    @staticmethod
+    def ollama_log(lines: int) -> _Call[OllamaLog]:
+        return _Call("GET", "/-/ollama/log", params={"lines": lines}, keys=("path", "lines"))
 
     @staticmethod
     def events() -> _Call[None]:
@@ -319,6 +349,33 @@ class ControlClient(_Base):
         happened per setting. A refusal's :attr:`ControlError.fields` names each setting at fault."""
         return self._run(_Calls.update_settings(changes))
 
+    def pause(self) -> Paused:
+        """Pass every request through (``X-Cache: BYPASS``) until :meth:`resume`."""
+        return self._run(_Calls.pause())
+
+    def resume(self) -> Paused:
+        return self._run(_Calls.resume())
+
+    def ollama_models(self) -> list[LoadedModel]:
+        """The models Ollama has in memory (``/api/ps``)."""
+        return self._run(_Calls.ollama_models())
+
+    def unload(self, model: str) -> Unloaded:
+        """Have Ollama unload ``model`` now (404 for a model it does not know)."""
+        return self._run(_Calls.unload(model))
+
+    def start_ollama(self) -> OllamaChanged:
+        """Start the Ollama that Ollacache runs (409 with the reason when it does not run one)."""
+        return self._run(_Calls.start_ollama())
+
+    def stop_ollama(self) -> OllamaChanged:
+        """Stop the Ollama that Ollacache runs; it stays stopped until :meth:`start_ollama`."""
+        return self._run(_Calls.stop_ollama())
+
+    def ollama_log(self, lines: int = 100) -> OllamaLog:
+        """The last ``lines`` (1 to 10000) lines of Ollama's log."""
+        return self._run(_Calls.ollama_log(lines))
+
 
 class AsyncControlClient(_Base):
     """The asyncio client (for the desktop app); ``async with`` it, or await :meth:`aclose`."""
@@ -384,6 +441,27 @@ class AsyncControlClient(_Base):
     async def update_settings(self, changes: Mapping[str, Any]) -> SettingsUpdated:
         return await self._run(_Calls.update_settings(changes))
 
+    async def pause(self) -> Paused:
+        return await self._run(_Calls.pause())
+
+    async def resume(self) -> Paused:
+        return await self._run(_Calls.resume())
+
+    async def ollama_models(self) -> list[LoadedModel]:
+        return await self._run(_Calls.ollama_models())
+
+    async def unload(self, model: str) -> Unloaded:
+        return await self._run(_Calls.unload(model))
+
+    async def start_ollama(self) -> OllamaChanged:
+        return await self._run(_Calls.start_ollama())
+
+    async def stop_ollama(self) -> OllamaChanged:
+        return await self._run(_Calls.stop_ollama())
+
+    async def ollama_log(self, lines: int = 100) -> OllamaLog:
+        return await self._run(_Calls.ollama_log(lines))
+
     async def events(self) -> AsyncIterator[tuple[str, Any]]:
         """Follow ``/-/events``: ``(name, data)`` pairs, ``("stats", the /-/stats document)`` every second
         and the engine's events as they happen. Ends when the engine shuts down; raises
@@ -428,5 +506,5 @@ async def _server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[
 
 
 __all__ = ["AsyncControlClient", "Cleared", "ControlClient", "ControlError", "Deleted", "Entry",
-           "Health", "OllamaState", "Restarted", "SettingsTable", "SettingsUpdated", "ThreadsApplied", "TuneStatus",
-           "upstream_of"]
+           "Health", "LoadedModel", "OllamaChanged", "OllamaLog", "OllamaState", "Paused", "Restarted",
+           "SettingsTable", "SettingsUpdated", "ThreadsApplied", "TuneStatus", "Unloaded", "upstream_of"]

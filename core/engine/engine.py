@@ -38,7 +38,7 @@ from core.http.proxy import Proxy
 from core.observe.events import EventHub
 from core.observe.resources import ResourceSampler
 from core.observe.stats import Stats
-from core.ollama.client import OllamaError
+from core.ollama.client import OllamaAPI, OllamaError
 from core.ollama.client import version as ollama_version
 from core.supervision.process import Supervisor
 from core.supervision.vocabulary import Report
@@ -167,6 +167,7 @@ class Engine:
         store_error = self.cache.error
         return {
             "status": "ok" if store_error is None and reachable else "degraded",
+            "paused": self.proxy.paused,  # the user's choice, so not a degraded state
             "version": __version__,
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 3),
@@ -185,6 +186,7 @@ class Engine:
         snapshot["hot"] = {"entries": len(self.cache.hot), "bytes": self.cache.hot.bytes}
         snapshot["ollama"] = self.supervisor.to_json()
         snapshot["tune"] = self.tuning_runs.status
+        snapshot["paused"] = self.proxy.paused
         return snapshot
 
     def _measure(self) -> tuple[int | None, int | None, dict[str, Any]]:
@@ -313,6 +315,46 @@ class Engine:
             result, message = ("needs Ollama restart", refusal) if refusal else \
                 ("Ollama restarted", "Ollama is restarting with the new environment")
         return {name: {"effect": OLLAMA_RESTART, "result": result, "message": message} for name in names}
+    # --- for the tray: pausing the cache, Ollama's models, starting and stopping it, its log ----
+    # Pausing lasts as long as this engine: a new engine caches as its settings say.
+
+    def pause(self) -> dict[str, Any]:
+        """Pass every cached-route request through until :meth:`resume`; ``cache_did_pause`` on a change."""
+        changed = self.proxy.pause()
+        if changed:
+            log.info("caching paused: every request passes through")
+            self.events.publish("cache_did_pause", {"paused": True})
+        return {"paused": True, "changed": changed}
+
+    def resume(self) -> dict[str, Any]:
+        """Cache again after :meth:`pause`; ``cache_did_resume`` on a change."""
+        changed = self.proxy.resume()
+        if changed:
+            log.info("caching resumed")
+            self.events.publish("cache_did_resume", {"paused": False})
+        return {"paused": False, "changed": changed}
+
+    async def loaded_models(self) -> list[dict[str, Any]]:
+        """Ollama's loaded models (``/api/ps``) as JSON; raises :class:`core.ollama.client.OllamaError`."""
+        async with OllamaAPI(self.settings["proxy.upstream"]) as api:
+            return [model.model_dump(mode="json") for model in await api.loaded()]
+
+    async def unload(self, model: str) -> None:
+        """Have Ollama unload ``model`` now; raises :class:`core.ollama.client.OllamaError` (404: unknown)."""
+        async with OllamaAPI(self.settings["proxy.upstream"], timeout=30.0) as api:  # answered once the runner is gone
+            await api.unload(model)
+
+    async def stop_ollama(self) -> str | None:
+        """Stop the Ollama that Ollacache runs and keep it stopped; the reason it cannot, otherwise."""
+        return await self.supervisor.stop_by_user()
+
+    async def start_ollama(self) -> str | None:
+        """Start the Ollama that Ollacache runs (after a stop or a failure); the reason it cannot, otherwise."""
+        return await self.supervisor.start_by_user()
+
+    async def ollama_log(self, lines: int) -> dict[str, Any]:
+        """The last ``lines`` lines of the log of the Ollama Ollacache runs (none when there is no log)."""
+        return {"path": str(self.supervisor.log_path), "lines": await self.supervisor.log_lines(lines)}
 
 
 def _open_store(settings: Settings) -> tuple[Store, str | None]:

@@ -82,6 +82,23 @@ class Proxy:
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
         )
         self.inject_threads = inject_threads  # opt-in: num_thread added to requests that set none
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        """Whether the user has paused caching: every cached-route request then passes through."""
+        return self._paused
+
+    def pause(self) -> bool:
+        """Pass every cached-route request through (``X-Cache: BYPASS``): nothing is looked up, nothing
+        stored, answers in flight included. Returns whether this changed anything."""
+        changed, self._paused = not self._paused, True
+        return changed
+
+    def resume(self) -> bool:
+        """Cache again after :meth:`pause`; returns whether this changed anything."""
+        changed, self._paused = self._paused, False
+        return changed
 
     def use_threads(self, num_thread: int) -> None:
         """A new tuned thread count: injected from now on, if injection is on."""
@@ -109,8 +126,9 @@ class Proxy:
         started = time.perf_counter()
         client = client_of(admission.user_agent)
         request = self.keys.facts(route, body, admission.authorization)
-        found = self.cache.lookup(request.key, time.time()) if request is not None else None
-        decision = decide(request, found)
+        caching = not self._paused
+        found = self.cache.lookup(request.key, time.time()) if request is not None and caching else None
+        decision = decide(request, found, caching=caching)
         if decision.outcome is Outcome.HIT:
             assert request is not None and found is not None
             await self._replay(send, found, cors)
@@ -125,6 +143,8 @@ class Proxy:
         if request is None or decision.outcome is Outcome.BYPASS:
             model = request.model if request else None
             self.stats.record("bypass", route=path, model=model, latency_s=None, client=client)
+            if request is not None and self.inject_threads is not None and route.api == "ollama":
+                body = with_threads(body, self.inject_threads)  # pausing must not change what Ollama runs with
             status = await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
                                        cors=cors, client=client)
             if self.events and status is not None:
@@ -272,8 +292,8 @@ class Proxy:
         verdict = recorder.verdict()
         outcome = "miss" if recorder.status == 200 else "error"
         self.stats.record(outcome, route=route.path, model=model or None, latency_s=finished - started, client=client)
-        if not verdict.storable:
-            log.debug("not storing %s: %s", key, verdict.reason)
+        if not verdict.storable or self._paused:
+            log.debug("not storing %s: %s", key, verdict.reason if verdict.storable else "caching is paused")
         else:
             created = time.time()
             entry = recorder.entry(key, model, verdict, created=created, finished=finished,

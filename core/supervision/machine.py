@@ -24,6 +24,17 @@ Decisions where the issue is silent:
   our Ollama at once (no backoff), re-evaluates from ``backing-off``, ``failed`` or ``stopped``, and is
   refused (:class:`Refuse`) for an attached Ollama, in ``never`` mode and while shutting down.
 - ``restarts`` counts every spawn except the one :class:`Start` makes (user restarts included).
+- A user's stop (:class:`UserStopRequested`) holds our Ollama: it is terminated (or its pending restart
+  cancelled), ``stopped`` with the reason "stopped by the user", and nothing starts it again, neither a
+  backoff nor a restart request (refused, naming the start), until :class:`UserStartRequested`; no
+  health checks run meanwhile, so someone else's Ollama appearing at the address is not attached. It is
+  accepted while our Ollama runs, starts, backs off or has failed, and refused (with the reason) for an
+  attached Ollama, in ``never`` mode, while shutting down, and when nothing of ours runs (stopped with
+  no binary, say). Stopping a held Ollama again changes nothing. The hold lasts as long as the engine.
+- A user's start re-evaluates as a restart does (binary, something answering) from ``stopped``,
+  ``failed`` or ``backing-off`` (at once, a fresh crash window), lifts the hold, and is refused while
+  our Ollama runs, for an attached one, in ``never`` mode and while shutting down. A start that arrives
+  while a stopped Ollama is still being terminated restarts it once it has exited.
 """
 
 from __future__ import annotations
@@ -34,14 +45,17 @@ from typing import Any, Literal
 from core.supervision.binary import install_hint
 from core.supervision.vocabulary import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy,
                                      Refuse, Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed,
-                                     Start, State, StopRequested, Terminate, Tick, Wait)
+                                     Start, State, StopRequested, Terminate, Tick, UserStartRequested,
+                                     UserStopRequested, Wait)
 
 __all__ = ["Action", "Event", "Exited", "HealthFailed", "HealthOk", "Kill", "Manage", "POLICY", "Policy", "Refuse",
            "Report", "RestartRequested", "ScheduleCheck", "Spawn", "Spawned", "SpawnFailed", "Start", "State",
-           "StopRequested", "Supervision", "Terminate", "Tick", "Wait", "step"]
+           "StopRequested", "Supervision", "Terminate", "Tick", "UserStartRequested", "UserStopRequested", "Wait",
+           "step"]
 
-Intent = Literal["hang", "restart", "stop"]  # why we terminate our Ollama; the stronger wins
-_PRIORITY: dict[Intent, int] = {"hang": 0, "restart": 1, "stop": 2}
+Intent = Literal["hang", "restart", "hold", "stop"]  # why we terminate our Ollama; the stronger wins
+_PRIORITY: dict[Intent, int] = {"hang": 0, "restart": 1, "hold": 2, "stop": 3}
+HELD = "stopped by the user; start it again from the tray or with POST /-/ollama/start"
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,7 @@ class Supervision:
     exit_intent: Intent | None = None  # set once we decided to terminate our process
     kill_at: float | None = None  # terminating: when to send SIGKILL
     stopping: bool = False  # StopRequested was received
+    held: bool = False  # the user stopped our Ollama: nothing starts it until the user does
     last_exit: str | None = None  # how our last process ended, e.g. "exited with status 2"
 
     def to_json(self, now: float) -> dict[str, Any]:
@@ -118,6 +133,8 @@ def _handle(sv: Supervision, event: Event, now: float, p: Policy) -> _Result:
         case SpawnFailed(error) if sv.owned and sv.pid is None:
             if sv.stopping:
                 return _to(_ended(sv, f"could not start: {error}"), "stopped", "stopped", "ollama_did_stop")
+            if sv.held:
+                return _to(_ended(sv, f"could not start: {error}"), "stopped", HELD, "ollama_did_stop")
             return _crash(_ended(sv, f"could not start: {error}"), now, p)
         case Exited(pid, code) if sv.owned and pid == sv.pid:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
@@ -125,6 +142,8 @@ def _handle(sv: Supervision, event: Event, now: float, p: Policy) -> _Result:
             sv = _ended(sv, how)
             if intent == "stop" or sv.stopping:
                 return _to(sv, "stopped", f"stopped by Ollacache ({how})", "ollama_did_stop")
+            if intent == "hold":
+                return _to(sv, "stopped", HELD, "ollama_did_stop")
             if intent == "restart":
                 return _spawn(sv, now, restart=True)
             return _crash(sv, now, p, f"{hang}; it {how}" if intent == "hang" else how)
@@ -136,6 +155,10 @@ def _handle(sv: Supervision, event: Event, now: float, p: Policy) -> _Result:
             return _tick(sv, now, p)
         case RestartRequested():
             return _restart(sv, event, now, p)
+        case UserStopRequested():
+            return _user_stop(sv, now, p)
+        case UserStartRequested():
+            return _user_start(sv, event, now, p)
         case StopRequested() if not sv.stopping:
             sv = replace(_void(sv), stopping=True, retry_at=None)
             if sv.owned:
@@ -181,7 +204,7 @@ def _health_ok(sv: Supervision, now: float, p: Policy) -> _Result:
     if sv.state in ("starting", "unhealthy") and sv.owned and sv.exit_intent is None:
         sv, actions = _to(replace(sv, healthy_since=now), "running", f"answering (version {sv.version})",
                           "ollama_did_become_healthy")
-    elif sv.state in ("stopped", "unhealthy") and not sv.owned and not sv.stopping:
+    elif sv.state in ("stopped", "unhealthy") and not sv.owned and not sv.stopping and not sv.held:
         sv, actions = _to(replace(sv, started_at=now if sv.state == "stopped" else sv.started_at), "attached",
                           f"attached to the Ollama at {sv.upstream} (not started by Ollacache)",
                           "ollama_did_attach")
@@ -227,10 +250,55 @@ def _restart(sv: Supervision, event: RestartRequested, now: float, p: Policy) ->
         return sv, [Refuse("ollama.manage is never: Ollacache does not start or restart Ollama")]
     if sv.state in ("attached", "unhealthy") and not sv.owned:
         return sv, [Refuse(f"the Ollama at {sv.upstream} was not started by Ollacache; restart it yourself")]
+    if sv.held:
+        return sv, [Refuse("Ollama was stopped by the user and stays stopped: start it instead (from the tray or "
+                           "POST /-/ollama/start)")]
     sv = replace(sv, crash_times=(), backoff_s=p.backoff_initial_s)  # a fresh try
     if sv.owned:
         sv, actions = _terminate(replace(sv, reason="restarting at the user's request"), "restart", now, p)
         return sv, [Report("ollama_will_restart", "restart requested by the user"), *actions]
+    sv, actions = _begin(replace(sv, retry_at=None), event.binary_found, event.upstream_answers, now, p,
+                         restart=True)
+    return (sv, actions) if sv.state == "starting" else (sv, [*actions, Refuse(sv.reason)])
+
+
+def _user_refusal(sv: Supervision, verb: str) -> str | None:
+    """Why a user's start or stop (``verb``) is refused whatever else holds, or None."""
+    if sv.stopping:
+        return "Ollacache is shutting down"
+    if sv.manage == "never":
+        return "ollama.manage is never: Ollacache does not start or stop Ollama"
+    if sv.state in ("attached", "unhealthy") and not sv.owned:
+        return (f"the Ollama at {sv.upstream} was not started by Ollacache (it is attached to it); "
+                f"{verb} it yourself")
+    return None
+
+
+def _user_stop(sv: Supervision, now: float, p: Policy) -> _Result:
+    if (refusal := _user_refusal(sv, "stop")) is not None:
+        return sv, [Refuse(refusal)]
+    if sv.held:
+        return sv, []  # already stopped, or being stopped, by the user
+    if sv.owned:
+        return _terminate(replace(sv, held=True, retry_at=None, reason="stopping at the user's request"), "hold",
+                          now, p)
+    if sv.state in ("backing-off", "failed"):
+        return _to(replace(_void(sv), held=True, retry_at=None), "stopped", HELD, "ollama_did_stop")
+    return sv, [Refuse(f"no Ollama started by Ollacache is running ({sv.reason})")]
+
+
+def _user_start(sv: Supervision, event: UserStartRequested, now: float, p: Policy) -> _Result:
+    if (refusal := _user_refusal(sv, "start")) is not None:
+        return sv, [Refuse(refusal)]
+    sv = replace(sv, held=False, crash_times=(), backoff_s=p.backoff_initial_s)  # a fresh try
+    if sv.owned and sv.exit_intent == "hold":  # still being stopped: start it again once it has exited
+        if sv.pid is None:  # the stop came before the pid, so nothing was sent to it yet
+            return replace(sv, exit_intent=None, reason="starting ollama serve"), []
+        return replace(sv, exit_intent="restart", reason="restarting at the user's request"), [
+            Report("ollama_will_restart", "start requested by the user")]
+    if sv.owned:
+        return sv, [Refuse(f"the Ollama started by Ollacache is already {sv.state}"
+                           + (f" (pid {sv.pid})" if sv.pid is not None else ""))]
     sv, actions = _begin(replace(sv, retry_at=None), event.binary_found, event.upstream_answers, now, p,
                          restart=True)
     return (sv, actions) if sv.state == "starting" else (sv, [*actions, Refuse(sv.reason)])

@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 from core.supervision.binary import Found, install_hint
 from core.supervision.machine import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy, Refuse,
                               Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start,
-                              StopRequested, Supervision, Terminate, Tick, Wait, on_its_way, step)
+                              StopRequested, Supervision, Terminate, Tick, UserStartRequested, UserStopRequested,
+                              Wait, on_its_way, step)
 from core.ollama.client import OllamaAPI, OllamaError
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,29 @@ def open_log(path: Path) -> logging.Logger:
     return logger
 
 
+def tail(path: Path, count: int, block: int = 64 * 1024) -> list[str]:
+    """The last ``count`` lines of the log at ``path`` and, before them, of its rotated files
+    (``path.1``, ``path.2``...), read backwards a block at a time; missing files have no lines."""
+    lines: list[str] = []
+    for n in range(LOG_BACKUPS + 1):
+        if len(lines) >= count:
+            break
+        try:
+            with open(path if n == 0 else path.with_name(f"{path.name}.{n}"), "rb") as file:
+                end = file.seek(0, os.SEEK_END)
+                data = b""
+                while end > 0 and data.count(b"\n") <= count - len(lines):
+                    start = max(0, end - block)
+                    file.seek(start)
+                    data = file.read(end - start) + data
+                    end = start
+        except FileNotFoundError:
+            break
+        found = data.decode("utf-8", "replace").splitlines()
+        lines = found[max(0, len(found) - (count - len(lines))):] + lines
+    return lines
+
+
 class Supervisor:
     """Supervises the Ollama at ``upstream`` according to ``manage``.
 
@@ -109,7 +133,7 @@ class Supervisor:
     @property
     def supervising(self) -> bool:
         """Whether Ollacache runs (or will run again) its own Ollama, as opposed to attaching or not managing."""
-        return self.sv.owned or self.sv.state in ("starting", "backing-off") or (
+        return self.sv.owned or self.sv.held or self.sv.state in ("starting", "backing-off") or (
             self.sv.state == "failed" and self.binary is not None and self.manage != "never")
 
     @property
@@ -130,6 +154,26 @@ class Supervisor:
         self._refusal = None
         self._feed(RestartRequested(binary_found=self.binary is not None, upstream_answers=await self._answers()))
         return self._refusal
+
+    async def stop_by_user(self) -> str | None:
+        """Stop the Ollama we run and keep it stopped until :meth:`start_by_user`; returns the reason when
+        that is refused. Returns once it has exited (after the grace period and a kill, at worst)."""
+        self._refusal = None
+        self._feed(UserStopRequested())
+        if self._refusal is None and self._process is not None and self._process.returncode is None:
+            await asyncio.wait_for(self._exited.wait(), self.policy.terminate_grace_s + 5)
+        return self._refusal
+
+    async def start_by_user(self) -> str | None:
+        """Start our Ollama again after a stop (or a failure); returns the reason when that is refused."""
+        self._refusal = None
+        self._feed(UserStartRequested(binary_found=self.binary is not None, upstream_answers=await self._answers()))
+        return self._refusal
+
+    async def log_lines(self, count: int) -> list[str]:
+        """The last ``count`` lines of Ollama's log (its rotated files too, when the current one is
+        shorter); none when there is no log yet."""
+        return await asyncio.to_thread(tail, self.log_path, count)
 
     async def stop(self) -> None:
         """Stop the Ollama we started (terminate, then kill after the grace period); leave others alone."""

@@ -109,7 +109,22 @@ class StopRequested:
     """Ollacache is shutting down: stop what we started, leave the rest alone."""
 
 
-Event = Start | Spawned | SpawnFailed | Exited | HealthOk | HealthFailed | Tick | RestartRequested | StopRequested
+@dataclass(frozen=True)
+class UserStopRequested:
+    """The user asked to stop the Ollama that Ollacache runs: it stays stopped (no restart after a backoff,
+    none by a restart request) until :class:`UserStartRequested`."""
+
+
+@dataclass(frozen=True)
+class UserStartRequested:
+    """The user asked to start Ollama (again); the facts are as probed just before."""
+
+    binary_found: bool = True
+    upstream_answers: bool = False
+
+
+Event = (Start | Spawned | SpawnFailed | Exited | HealthOk | HealthFailed | Tick | RestartRequested | StopRequested
+         | UserStopRequested | UserStartRequested)
 
 
 # -- actions: what the process side must do -----------------------------------------------------
@@ -163,7 +178,7 @@ class Report:
 
 @dataclass(frozen=True)
 class Refuse:
-    """The request (a restart, a second Start) is refused for ``reason``: answer 409 with it."""
+    """The request (a restart, a user's start or stop, a second Start) is refused for ``reason``: answer 409 with it."""
 
     reason: str
 
