@@ -5,3 +5,7 @@ through slots the app shell connects to its feed. Importing it guards against Py
 from desktop.dashboard.qtfix import guard_none
 
 guard_none()
+
+from desktop.dashboard.window import DashboardWindow  # noqa: E402 - after the guard
+
+__all__ = ["DashboardWindow"]

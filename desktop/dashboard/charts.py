@@ -149,7 +149,7 @@ class TimeChart(QWidget):
         line_h = metrics.height()
         start, end, first = self.visible()
         peak = self.peak(first)
-        top_value = self.y_max if self.y_max is not None else max(peak * 1.1, 1e-9)
+        top_value = self.y_max if self.y_max is not None else (peak * 1.1 if peak > 0 else 1.0)
         step = nice_step(top_value)
         top_value = self.y_max if self.y_max is not None else step * math.ceil(top_value / step)
         y_ticks = [step * k for k in range(int(round(top_value / step)) + 1)]
@@ -165,6 +165,7 @@ class TimeChart(QWidget):
         painter.setFont(self.font())
         self._legend(painter, line_h)
 
+        painter.setPen(text)
         painter.save()
         painter.translate(line_h * 0.2, plot.center().y())
         painter.rotate(-90)
@@ -193,7 +194,10 @@ class TimeChart(QWidget):
             painter.drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()))
             painter.setPen(text)
             label = time.strftime("%H:%M", time.localtime(t))
-            painter.drawText(QRectF(x - 40, plot.bottom() + 2, 80, line_h), Qt.AlignmentFlag.AlignHCenter, label)
+            half = metrics.horizontalAdvance(label) / 2
+            if plot.left() + half <= x <= plot.right() - half + 8:  # no label over the value axis or cut off
+                painter.drawText(QRectF(x - 40, plot.bottom() + 2, 80, line_h), Qt.AlignmentFlag.AlignHCenter,
+                                 label)
             t += tick
         painter.drawText(QRectF(plot.left(), plot.bottom() + line_h + 2, plot.width(), line_h),
                          Qt.AlignmentFlag.AlignHCenter, f"time (last {self.window_s / 60:.0f} min)")
