@@ -113,10 +113,10 @@ class Cards(QWidget):
             lookups = hits + misses
             self.hit_rate.show_value(
                 fmt.percent(totals.get("hit_rate")) if lookups else "–",
-                f"{fmt.count(hits)} hits, {fmt.count(misses)} misses" if lookups
-                else f"{fmt.count(requests)} requests, none cacheable yet")
+                f"{fmt.plural(hits, 'hit')}, {fmt.plural(misses, 'miss', 'misses')}" if lookups
+                else f"{fmt.plural(requests, 'request')}, none cacheable yet")
             self.rate.show_value(fmt.per_minute(minute.get("requests_per_s")),
-                                 f"{fmt.count(requests)} requests in total")
+                                 f"{fmt.plural(requests, 'request')} in total")
             self.time_saved.show_value(fmt.seconds(totals.get("time_saved_s") or 0.0),
                                        "Time Ollama would have spent on these hits.")
             self.tokens_saved.show_value(fmt.count(totals.get("tokens_saved") or 0),
@@ -125,7 +125,7 @@ class Cards(QWidget):
         hot = snapshot.get("hot") or {}
         entries = store.get("entries")
         self.cache.show_value(
-            f"{fmt.count(entries)} {'entry' if entries == 1 else 'entries'}",
+            fmt.plural(entries, "entry", "entries") if entries is not None else "–",
             f"{fmt.size(store.get('bytes'))} on disk, {fmt.count(hot.get('entries'))} in memory "
             f"({fmt.size(hot.get('bytes'))})")
         if isinstance(snapshot.get("ollama"), Mapping):

@@ -27,6 +27,11 @@ def count(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f}"
 
 
+def plural(value: float, one: str, many: str | None = None) -> str:
+    """A count and its noun: "1 hit", "2,048 hits"."""
+    return f"{count(value)} {one if value == 1 else (many or one + 's')}"
+
+
 def percent(rate: float | None, digits: int = 1) -> str:
     """A 0..1 rate as a percentage ("62.5 %")."""
     return "–" if rate is None else f"{rate * 100:,.{digits}f} %"
