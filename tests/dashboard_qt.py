@@ -24,8 +24,7 @@ def window_in(path: Path) -> DashboardWindow:
 
 
 def dark_palette() -> QPalette:
-    palette = QPalette()
-    for role, colour in ((QPalette.ColorRole.Window, "#202124"), (QPalette.ColorRole.WindowText, "#e8eaed"),
-                         (QPalette.ColorRole.Base, "#2b2c2f"), (QPalette.ColorRole.Text, "#e8eaed")):
-        palette.setColor(role, QColor(colour))
+    """A whole dark palette, every role derived from a dark button and window colour, as a dark scheme gives."""
+    palette = QPalette(QColor("#3c3d40"), QColor("#202124"))
+    palette.setColor(QPalette.ColorRole.PlaceholderText, QColor("#9aa0a6"))
     return palette

@@ -54,6 +54,7 @@ class OllamaPanel(QWidget):
         self.models.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.models.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.models.verticalHeader().hide()
+        self.models.verticalHeader().setDefaultSectionSize(self.models.fontMetrics().height() + 8)
         self.models.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.models.itemSelectionChanged.connect(self._selection_changed)
         self.models_note = QLabel("No model is loaded in memory.")
