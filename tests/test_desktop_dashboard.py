@@ -3,6 +3,7 @@ table, charts an hour long, the Ollama panel's buttons, the light/dark scheme an
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ from tests.dashboard_qt import dark_palette, settings_in, window_in  # sets the 
 
 from PySide6.QtCore import Qt  # noqa: E402, I001 - after the platform is chosen
 from PySide6.QtGui import QPalette  # noqa: E402
+from PySide6.QtWidgets import QLabel, QPushButton  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
 from core.units import human_bytes, human_seconds  # noqa: E402
@@ -156,7 +158,14 @@ def test_every_tab_is_reachable_by_keyboard(window: DashboardWindow, qtbot: QtBo
     for number in (3, 4, 1, 2):
         qtbot.keyClick(window, Qt.Key(Qt.Key.Key_0.value + number), Qt.KeyboardModifier.ControlModifier)
         assert window.tabs.currentIndex() == number - 1
-    assert all("&" in window.tabs.tabText(index) for index in range(window.tabs.count()))  # Alt+letter
+    texts = [window.tabs.tabText(index) for index in range(window.tabs.count())]
+    texts += [widget.text() for widget in window.findChildren(QPushButton)]
+    texts += [label.text() for label in window.findChildren(QLabel)  # labels of fields one can focus
+              if label.buddy() is not None and label.buddy().focusPolicy() & Qt.FocusPolicy.TabFocus]
+    keys = [re.search(r"&(\w)", text) for text in texts]
+    assert all(keys), texts  # every tab, button and labelled field has an Alt+letter...
+    letters = [key.group(1).lower() for key in keys if key]
+    assert len(set(letters)) == len(letters), texts  # ...and no two share one
 
 
 def test_colours_follow_a_dark_scheme(window: DashboardWindow) -> None:

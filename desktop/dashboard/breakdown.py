@@ -73,8 +73,8 @@ class Breakdown(QWidget):
                                    "(ollama-python, openai-python, LangChain, curl, a browser…).")
         self.clients_note.setWordWrap(True)
         layout = QVBoxLayout(self)
-        for title, note, table in (("Per model", self.models_note, self.models),
-                                   ("Per client", self.clients_note, self.clients)):
+        for title, note, table in (("Per mod&el", self.models_note, self.models),
+                                   ("Per &client", self.clients_note, self.clients)):
             heading = QLabel(f"<b>{title}</b>")
             heading.setBuddy(table)
             layout.addWidget(heading)
