@@ -128,8 +128,6 @@ class Cards(QWidget):
             fmt.plural(entries, "entry", "entries") if entries is not None else "–",
             f"{fmt.size(store.get('bytes'))} on disk, {fmt.count(hot.get('entries'))} in memory "
             f"({fmt.size(hot.get('bytes'))})")
-        if isinstance(snapshot.get("ollama"), Mapping):
-            self.show_ollama(snapshot["ollama"])
 
     @Slot(dict)
     def show_ollama(self, state: Mapping[str, Any]) -> None:

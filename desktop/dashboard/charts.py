@@ -1,10 +1,11 @@
 """Live time charts drawn with QPainter: a few series over the last 5, 15 or 60 minutes.
 
 Why QPainter and not a chart library: bench/chart_draw.py redraws one chart of 3 series x 3,600 points
-(an hour at 1 Hz) offscreen with each candidate in the same run. Here QPainter took 2.1 ms per redraw
-(median) and added 10 MiB of RSS; QtCharts (deprecated since Qt 6.10) 29 ms and 19 MiB, as every refresh
-hands it the series again; pyqtgraph 18 ms and 64 MiB with numpy, and its process aborted at interpreter
-exit ("deallocating True or False"). The lines are kept as QPolygonF in data coordinates and painted
+(an hour at 1 Hz) offscreen with each candidate in the same run. On a 2-core machine (median of 60-100
+redraws, three runs) QPainter took 2-4 ms per redraw and added 7-10 MiB of RSS; QtCharts (deprecated since
+Qt 6.10) 22-34 ms and 17-19 MiB, as every refresh hands it the series again; pyqtgraph 18-26 ms and 54-64 MiB
+with numpy, and its process aborted at interpreter exit ("deallocating True or False") in every run.
+The lines are kept as QPolygonF in data coordinates and painted
 through one transform with a cosmetic one-pixel pen (Qt's fast antialiased path), so a redraw loops over
 no points in Python.
 
@@ -176,7 +177,7 @@ class TimeChart(QWidget):
         def y_of(value: float) -> float:
             return plot.bottom() - plot.height() * min(value / top_value, 1.0)
 
-        def x_of(t: float) -> float:  # noqa: E306
+        def x_of(t: float) -> float:
             return plot.left() + plot.width() * (t - start) / self.window_s
 
         for value in y_ticks:
