@@ -1,0 +1,142 @@
+"""The cards at the top of the dashboard: hit rate, requests per minute, time saved, tokens saved, the cache's
+entries and size, and Ollama's state, each a title, a large value and a line saying what it means."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from desktop.dashboard import format as fmt
+
+TONE_HUES = {"good": 130, "busy": 35, "bad": 0}
+
+
+def tone_colour(widget: QWidget, tone: str) -> QColor:
+    """A colour for a state's tone that reads on the widget's palette: darker on light, lighter on dark."""
+    text = widget.palette().color(QPalette.ColorRole.WindowText)
+    if tone not in TONE_HUES:
+        return text
+    dark = widget.palette().color(QPalette.ColorRole.Window).lightness() < 128
+    return QColor.fromHsl(TONE_HUES[tone], 180, 160 if dark else 80)
+
+
+class Card(QFrame):
+    """One figure: a title, its value in a large font and a detail line (which wraps)."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.title = QLabel(title)
+        self.value = QLabel("–")
+        self.detail = QLabel("")
+        big = QFont(self.font())
+        big.setPointSizeF(big.pointSizeF() * 1.8)
+        big.setBold(True)
+        self.value.setFont(big)
+        self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.detail.setWordWrap(True)
+        self.detail.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        layout = QVBoxLayout(self)
+        for label in (self.title, self.value, self.detail):
+            layout.addWidget(label)
+        layout.addStretch(1)
+        self.setAccessibleName(title)
+
+    def show_value(self, value: str, detail: str = "") -> None:
+        self.value.setText(value)
+        self.detail.setText(detail)
+        self.setAccessibleDescription(f"{value}. {detail}")
+
+
+class Cards(QWidget):
+    """The six cards, three a row; `show_stats` fills them from a /-/stats document."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.endpoint = fmt.DEFAULT_ENDPOINT
+        self.seen_requests = False
+        self.hit_rate = Card("Hit rate")
+        self.rate = Card("Requests per minute")
+        self.time_saved = Card("Time saved")
+        self.tokens_saved = Card("Tokens saved")
+        self.cache = Card("Cache")
+        self.ollama = Card("Ollama")
+        self.banner = QLabel()  # before the first request: what to do, across the whole row
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        banner_font = QFont(self.font())
+        banner_font.setPointSizeF(banner_font.pointSizeF() * 1.2)
+        self.banner.setFont(banner_font)
+        self.banner.setFrameShape(QFrame.Shape.StyledPanel)
+        self.banner.setMargin(8)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.banner, 0, 0, 1, 3)
+        for index, card in enumerate(self.all()):
+            grid.addWidget(card, 1 + index // 3, index % 3)
+        self.cache.show_value("–", "Waiting for the engine…")
+        self.ollama.show_value("? Unknown", "Waiting for the engine…")
+        self.show_empty()
+
+    def all(self) -> list[Card]:
+        return [self.hit_rate, self.rate, self.time_saved, self.tokens_saved, self.cache, self.ollama]
+
+    def set_endpoint(self, url: str) -> None:
+        self.endpoint = url
+        if not self.seen_requests:
+            self.show_empty()
+
+    def show_empty(self) -> None:
+        """Before any request: the cards say what to do."""
+        self.banner.setText(f"No requests yet: point a tool at {self.endpoint}")
+        self.banner.show()
+        self.hit_rate.show_value("–", "Shows once a prompt is asked a second time.")
+        self.rate.show_value("0.0 /min", "Requests appear here as your tools send them.")
+        self.time_saved.show_value(fmt.seconds(0), "Time Ollama would have spent on repeated prompts.")
+        self.tokens_saved.show_value("0", "Tokens Ollama did not have to generate again.")
+
+    @Slot(dict)
+    def show_stats(self, snapshot: Mapping[str, Any]) -> None:
+        totals = snapshot.get("totals") or {}
+        requests = int(totals.get("requests") or 0)
+        hits, misses = int(totals.get("hits") or 0), int(totals.get("misses") or 0)
+        minute = (snapshot.get("rates") or {}).get("1m") or {}
+        self.seen_requests = requests > 0
+        if requests == 0:
+            self.show_empty()
+        else:
+            self.banner.hide()
+            lookups = hits + misses
+            self.hit_rate.show_value(
+                fmt.percent(totals.get("hit_rate")) if lookups else "–",
+                f"{fmt.plural(hits, 'hit')}, {fmt.plural(misses, 'miss', 'misses')}" if lookups
+                else f"{fmt.plural(requests, 'request')}, none cacheable yet")
+            self.rate.show_value(fmt.per_minute(minute.get("requests_per_s")),
+                                 f"{fmt.plural(requests, 'request')} in total")
+            self.time_saved.show_value(fmt.seconds(totals.get("time_saved_s") or 0.0),
+                                       "Time Ollama would have spent on these hits.")
+            self.tokens_saved.show_value(fmt.count(totals.get("tokens_saved") or 0),
+                                         "Tokens answered from the cache instead of generated.")
+        store = snapshot.get("store") or {}
+        hot = snapshot.get("hot") or {}
+        entries = store.get("entries")
+        self.cache.show_value(
+            fmt.plural(entries, "entry", "entries") if entries is not None else "–",
+            f"{fmt.size(store.get('bytes'))} on disk, {fmt.count(hot.get('entries'))} in memory "
+            f"({fmt.size(hot.get('bytes'))})")
+
+    @Slot(dict)
+    def show_ollama(self, state: Mapping[str, Any]) -> None:
+        shape, words, tone = fmt.ollama_state(state)
+        palette = self.ollama.value.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, tone_colour(self, tone))
+        self.ollama.value.setPalette(palette)
+        version = state.get("version")
+        detail = f"version {version}" if version else ""
+        if state.get("reason"):
+            detail = f"{detail}: {state['reason']}" if detail else str(state["reason"])
+        self.ollama.show_value(f"{shape} {words}", detail)

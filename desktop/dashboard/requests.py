@@ -1,0 +1,113 @@
+"""The table of recent requests, newest first, bounded: time, client, model, route, HIT / MISS / BYPASS,
+status, latency and tokens of each finished request the engine reports. No prompt text is ever shown."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QStackedWidget, QTableView, QWidget
+
+from desktop.dashboard import format as fmt
+
+MAX_ROWS = 500
+COLUMNS = ("Time", "Client", "Model", "Route", "Cache", "Status", "Latency", "Tokens")
+NUMERIC = {"Status", "Latency", "Tokens"}
+# the cache outcome by word and shape, so it reads without colour
+OUTCOMES = {"hit": "● HIT", "miss": "○ MISS", "bypass": "↷ BYPASS", "error": "✕ ERROR"}
+Index = QModelIndex | QPersistentModelIndex
+
+
+def event_time(value: Any) -> str:
+    """The request's local clock time (HH:MM:SS) from an ISO 8601 string or epoch seconds."""
+    try:
+        moment = (datetime.fromisoformat(value) if isinstance(value, str)
+                  else datetime.fromtimestamp(float(value) if value is not None else time.time()))
+    except (TypeError, ValueError):
+        return str(value)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone()
+    return moment.strftime("%H:%M:%S")
+
+
+def outcome(cache: Any) -> str:
+    word = str(cache or "").lower()
+    return OUTCOMES.get(word, word.upper() or "–")
+
+
+class RequestsModel(QAbstractTableModel):
+    """The last `MAX_ROWS` request events as table rows, newest at the top."""
+
+    def __init__(self, limit: int = MAX_ROWS) -> None:
+        super().__init__()
+        self.events: deque[tuple[str, ...]] = deque(maxlen=limit)
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self.events)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.events[index.row()][index.column()]
+        if role == Qt.ItemDataRole.TextAlignmentRole and COLUMNS[index.column()] in NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def add(self, event: Mapping[str, Any]) -> None:
+        row = (event_time(event.get("time")), str(event.get("client") or "–"), str(event.get("model") or "–"),
+               str(event.get("route") or "–"), outcome(event.get("cache")), fmt.count(event.get("status")),
+               fmt.milliseconds(event.get("latency_ms")), fmt.count(event.get("tokens")))
+        if len(self.events) == self.events.maxlen:
+            last = len(self.events) - 1
+            self.beginRemoveRows(QModelIndex(), last, last)
+            self.events.pop()
+            self.endRemoveRows()
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        self.events.appendleft(row)
+        self.endInsertRows()
+
+
+class RequestsTable(QStackedWidget):
+    """The table, or before the first request a line saying how to get one."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = RequestsModel()
+        self.view = QTableView()
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.setAlternatingRowColors(True)
+        self.view.verticalHeader().hide()
+        self.view.verticalHeader().setDefaultSectionSize(self.view.fontMetrics().height() + 8)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COLUMNS.index("Model"), QHeaderView.ResizeMode.Stretch)
+        self.empty = QLabel()
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.set_endpoint(fmt.DEFAULT_ENDPOINT)
+        self.addWidget(self.empty)
+        self.addWidget(self.view)
+
+    def set_endpoint(self, url: str) -> None:
+        self.empty.setText(f"No requests yet: point a tool at {url}\n"
+                           "Each request shows here as it finishes (no prompt text).")
+
+    @Slot(dict)
+    def add_request(self, event: Mapping[str, Any]) -> None:
+        self.model.add(event)
+        self.setCurrentWidget(self.view)

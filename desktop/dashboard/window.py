@@ -1,0 +1,136 @@
+"""The dashboard window: Overview (cards and live charts), Requests, Breakdown and Ollama tabs.
+
+It never calls the engine: the app shell connects its feed's signals to the slots here and this window's
+signals to the engine's control calls.
+
+Slots: ``show_stats(dict)`` (a /-/stats document), ``add_request(dict)`` (a finished-request event),
+``show_ollama(dict)`` (Ollama's state, /-/health's "ollama", optionally with "models"),
+``show_models(list)`` (/api/ps's models), ``show_log(list)`` (Ollama's last log lines) and
+``set_endpoint(str)`` (the address tools should use, for the empty states).
+Signals: ``unload_requested(str)``, ``restart_ollama_requested()``, ``log_requested()``.
+
+The window remembers its size and tab in QSettings (organisation "Ollacache", application "Ollacache").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import QMainWindow, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+
+from desktop.dashboard.breakdown import Breakdown
+from desktop.dashboard.cards import Cards
+from desktop.dashboard.live import LiveCharts
+from desktop.dashboard.ollama_panel import OllamaPanel
+from desktop.dashboard.requests import RequestsTable
+
+ORGANISATION = APPLICATION = "Ollacache"
+
+
+class DashboardWindow(QMainWindow):
+    """What the cache does, live. See the module docstring for its slots and signals."""
+
+    unload_requested = Signal(str)
+    restart_ollama_requested = Signal()
+    log_requested = Signal()
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Ollacache")
+        self.settings = settings or QSettings(ORGANISATION, APPLICATION)
+        self.cards = Cards()
+        self.charts = LiveCharts()
+        self.requests = RequestsTable()
+        self.breakdown = Breakdown()
+        self.ollama = OllamaPanel()
+        self.ollama.unload_requested.connect(self.unload_requested)
+        self.ollama.restart_requested.connect(self.restart_ollama_requested)
+        self.ollama.log_requested.connect(self.log_requested)
+
+        overview = QWidget()
+        column = QVBoxLayout(overview)
+        column.addWidget(self.cards)
+        column.addWidget(self.charts, 1)
+        scroll = QScrollArea()  # a small window scrolls instead of squeezing the charts
+        scroll.setWidget(overview)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        overview.setMinimumHeight(600)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        for title, widget in (("&Overview", scroll), ("&Requests", self.requests),
+                              ("&Breakdown", self.breakdown), ("Olla&ma", self.ollama)):
+            self.tabs.addTab(widget, title)
+        self.setCentralWidget(self.tabs)
+        for number in range(self.tabs.count()):  # Ctrl+1..4 as in a browser; Alt+letter from the titles
+            QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self, lambda n=number: self.tabs.setCurrentIndex(n))
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
+        self.resize(1040, 800)
+        self._restore()
+
+    def _restore(self) -> None:
+        geometry = self.settings.value("dashboard/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        tab = self.settings.value("dashboard/tab", 0)
+        try:
+            self.tabs.setCurrentIndex(min(max(int(tab), 0), self.tabs.count() - 1))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            pass
+        minutes = self.settings.value("dashboard/window_min", 5)
+        try:
+            self.charts.set_window_minutes(int(minutes))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            pass
+
+    def save_state(self) -> None:
+        self.settings.setValue("dashboard/geometry", self.saveGeometry())
+        self.settings.setValue("dashboard/tab", self.tabs.currentIndex())
+        self.settings.setValue("dashboard/window_min", int(self.charts.window.currentData()) // 60)
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_state()
+        super().closeEvent(event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange and self._last_ollama is not None:
+            self.show_ollama(self._last_ollama)  # state colours follow a light/dark switch
+        super().changeEvent(event)
+
+    _last_ollama: Mapping[str, Any] | None = None
+
+    @Slot(dict)
+    def show_stats(self, snapshot: Mapping[str, Any]) -> None:
+        self.cards.show_stats(snapshot)
+        self.charts.show_stats(snapshot)
+        self.breakdown.show_stats(snapshot)
+        if isinstance(snapshot.get("ollama"), Mapping):
+            self.show_ollama(snapshot["ollama"])
+
+    @Slot(dict)
+    def add_request(self, event: Mapping[str, Any]) -> None:
+        self.requests.add_request(event)
+
+    @Slot(dict)
+    def show_ollama(self, state: Mapping[str, Any]) -> None:
+        self._last_ollama = state
+        self.cards.show_ollama(state)
+        self.ollama.show_ollama(state)
+
+    @Slot(list)
+    def show_models(self, models: list[Mapping[str, Any]]) -> None:
+        self.ollama.show_models(models)
+
+    @Slot(list)
+    def show_log(self, lines: Iterable[str]) -> None:
+        self.ollama.show_log(lines)
+
+    @Slot(str)
+    def set_endpoint(self, url: str) -> None:
+        self.cards.set_endpoint(url)
+        self.requests.set_endpoint(url)
