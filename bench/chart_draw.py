@@ -119,8 +119,6 @@ def measure(name: str, ticks: int) -> dict[str, Any]:
     """In this process: RSS before and after the library and the chart, and the time of each tick + render."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
-    from desktop.dashboard.qtfix import guard_none
-    guard_none()  # PySide6 6.12 on Python 3.11 loses a reference to None per void call: see its docstring
     app = QApplication.instance() or QApplication([])
     before = rss()
     try:

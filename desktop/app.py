@@ -24,6 +24,7 @@ from desktop.engine_process import EngineProcess
 from desktop.errors import Errors
 from desktop.feed import Feed
 from desktop.instance import SingleInstance
+from desktop.notifications import Notifier
 from desktop.tray import Tray
 from desktop.windows import AppContext, WindowFactory, Windows, placeholder
 
@@ -50,6 +51,8 @@ class TrayApp(QObject):
         self.windows = Windows(self.context, dashboard or placeholder("Dashboard"),
                                settings_window or placeholder("Settings"), self)
         self.tray = Tray(self.context, self.windows, self.quit, self)
+        self.notifier = Notifier(self.tray.icon)  # Ollama crashing, giving up, not found; tuning runs ending
+        self.feed.event_received.connect(self.notifier.event)
         self.instance = instance
         if instance is not None:
             instance.activated.connect(self.windows.show_dashboard)
@@ -83,8 +86,10 @@ class TrayApp(QObject):
 
 
 def _windows() -> tuple[WindowFactory, WindowFactory]:
-    """The dashboard and settings windows the app shows (placeholders until those windows exist)."""
-    return placeholder("Dashboard"), placeholder("Settings")
+    """The dashboard and settings windows the app shows (the settings window is a placeholder for now)."""
+    from desktop.dashboard_window import build_dashboard
+
+    return build_dashboard, placeholder("Settings")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 The icon shows the engine's state (:func:`desktop.icons.state_of`) from the feed's signals; the tooltip
 says the hit rate, the requests, the time saved and Ollama's state. The menu is built again each time it
 opens, so it never shows stale numbers: a status line, Copy endpoint URL, Restart Ollama, Pause caching,
-Clear cache... (confirmed, with the entry count), Dashboard, Settings..., Open logs folder, Quit.
+Clear cache... (confirmed, with the entry count), Dashboard, Settings..., Open logs folder, Start at login
+(checkable), Quit.
 Actions that change the engine go through :meth:`desktop.errors.Errors.run`.
 """
 
@@ -18,6 +19,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMenu, QMessageBox, QSystemTrayIcon
 
 from core.control.client import AsyncControlClient
+from desktop import autostart
 from desktop.icons import IconState, icon, state_of
 from desktop.windows import AppContext, Windows
 
@@ -42,7 +44,7 @@ def _duration(seconds: object) -> str:
 class Tray(QObject):
     """The tray icon. :attr:`state` is the :class:`IconState` shown; :attr:`actions` the menu's actions by
     name (``status``, ``copy_url``, ``restart_ollama``, ``pause``, ``clear``, ``dashboard``, ``settings``,
-    ``logs``, ``quit``), as of the last time the menu was built; :attr:`confirm` the open Clear dialog."""
+    ``logs``, ``login``, ``quit``), as of the last time the menu was built; :attr:`confirm` the open Clear dialog."""
 
     def __init__(self, context: AppContext, windows: Windows, quit: Callable[[], None],
                  parent: QObject | None = None) -> None:
@@ -144,6 +146,9 @@ class Tray(QObject):
         add("dashboard", "Dashboard", self.windows.show_dashboard)
         add("settings", "Settings…", self.windows.show_settings)
         add("logs", "Open logs folder", self._open_logs)
+        login = add("login", "Start at login", self._toggle_login)
+        login.setCheckable(True)
+        login.setChecked(autostart.is_enabled())
         self.menu.addSeparator()
         add("quit", "Quit Ollacache", self._quit)
         self.menu.setToolTipsVisible(True)
@@ -161,13 +166,17 @@ class Tray(QObject):
             QGuiApplication.clipboard().setText(self.url)
 
     def _call(self, what: str, call: Callable[[AsyncControlClient], Any]) -> None:
-        async def run() -> Any:
-            client = self.context.engine.client()
-            if client is None:
-                raise RuntimeError("the engine is not running")
-            async with client:
-                return await call(client)
-        self.context.errors.run(what, run())
+        self.context.call(what, call)
+
+    def _toggle_login(self) -> None:
+        """Start at login on or off (keeping "start hidden" as it was); a failure is said in the one place."""
+        try:
+            if autostart.is_enabled():
+                autostart.disable()
+            else:
+                autostart.enable(hidden=autostart.starts_hidden())
+        except autostart.AutostartError as error:
+            self.context.errors.report("Could not change start at login", str(error))
 
     def _restart_ollama(self) -> None:
         self._call("restart Ollama", lambda client: client.restart_ollama())

@@ -9,13 +9,15 @@ in for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QEvent, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from core.config.settings import Settings
+from core.control.client import AsyncControlClient
 from desktop.engine_process import EngineProcess
 from desktop.errors import Errors
 from desktop.feed import Feed
@@ -31,6 +33,18 @@ class AppContext:
     engine: EngineProcess
     feed: Feed
     errors: Errors
+
+    def call(self, what: str, call: Callable[[AsyncControlClient], Awaitable[Any]],
+             done: Callable[[Any], None] | None = None) -> None:
+        """Run ``call`` with a control client on the event loop; a failure is reported as "Could not WHAT"
+        (through :attr:`errors`), ``done`` gets the result."""
+        async def run() -> Any:
+            client = self.engine.client()
+            if client is None:
+                raise RuntimeError("the engine is not running")
+            async with client:
+                return await call(client)
+        self.errors.run(what, run(), done)
 
 
 WindowFactory = Callable[[AppContext], QWidget]

@@ -25,6 +25,7 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("OLLACACHE_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("OLLACACHE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("OLLACACHE_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # start at login writes its entry there
     # never start a real Ollama that happens to be installed; supervision tests opt in with the fake one
     monkeypatch.setenv("OLLACACHE_MANAGE_OLLAMA", "never")
     return tmp_path

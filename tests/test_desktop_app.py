@@ -186,3 +186,51 @@ def test_a_second_launch_brings_the_first_forward_and_exits(
     finally:
         with qtbot.waitSignal(app.finished, timeout=WAIT_MS):
             app.quit()
+
+
+def test_pause_from_the_menu_makes_requests_pass_through_and_resume_caches_again(
+        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    tray.actions["pause"].trigger()
+    qtbot.waitUntil(lambda: tray.state is IconState.PAUSED, timeout=WAIT_MS)
+    url = tray_app.engine.url
+    assert [httpx.post(f"{url}/api/chat", json=CHAT).headers["x-cache"] for _ in range(2)] == ["BYPASS", "BYPASS"]
+    tray.menu.aboutToShow.emit()
+    assert tray.actions["pause"].isChecked()
+    tray.actions["pause"].trigger()
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    assert [httpx.post(f"{url}/api/chat", json=CHAT).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
+
+
+def test_start_at_login_from_the_menu_writes_and_removes_the_autostart_entry(
+        behind_fake: str, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path) -> None:
+    entry = tmp_path / "xdg" / "autostart" / "ollacache.desktop"
+    tray = tray_app.tray
+    tray.menu.aboutToShow.emit()
+    assert not tray.actions["login"].isChecked() and not entry.exists()  # off by default
+    tray.actions["login"].trigger()
+    assert entry.exists() and "Exec=" in entry.read_text()
+    tray.menu.aboutToShow.emit()
+    assert tray.actions["login"].isChecked()
+    tray.actions["login"].trigger()
+    assert not entry.exists()
+
+
+def test_the_dashboard_follows_the_engine_through_the_feed(
+        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    """The dashboard the app opens shows what the engine counted, and each request as it finishes."""
+    from desktop.dashboard_window import build_dashboard
+
+    qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
+    window = build_dashboard(tray_app.context)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: not window.cards.banner.isHidden(), timeout=WAIT_MS)  # "No requests yet: ..."
+    assert tray_app.engine.url.removeprefix("http://") in window.cards.banner.text()
+    qtbot.waitUntil(lambda: tray_app.feed.connected, timeout=WAIT_MS)
+    outcomes = [httpx.post(f"{tray_app.engine.url}/api/chat", json=CHAT).headers["x-cache"] for _ in range(3)]
+    assert outcomes == ["MISS", "HIT", "HIT"]
+    qtbot.waitUntil(lambda: window.cards.hit_rate.detail.text() == "2 hits, 1 miss", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.requests.model.rowCount() == 3, timeout=WAIT_MS)
+    assert window.requests.model.index(0, 4).data().endswith("HIT")

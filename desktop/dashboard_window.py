@@ -1,0 +1,56 @@
+"""The dashboard as the app shows it: :class:`~desktop.dashboard.DashboardWindow` wired to the feed and
+the engine.
+
+The window only has slots and signals; this is where they meet the app. The feed's stats and events fill
+it (``stats`` once a second, ``request_did_finish`` for the recent requests, Ollama's events for its
+panel); its buttons become control calls run through the app's one error reporter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from desktop.dashboard import DashboardWindow
+from desktop.windows import AppContext
+
+LOG_LINES = 200  # of Ollama's log shown in its panel
+
+
+def build_dashboard(context: AppContext) -> DashboardWindow:
+    """The dashboard for the running app (a :data:`~desktop.windows.WindowFactory`)."""
+    window = DashboardWindow()
+    feed = context.feed
+
+    def on_event(name: str, payload: dict[str, Any]) -> None:
+        if name == "request_did_finish":
+            window.add_request(payload)
+        elif name.startswith("ollama_") and isinstance(payload.get("ollama"), dict):
+            window.show_ollama(payload["ollama"])
+            refresh_models()
+
+    def refresh_models() -> None:
+        context.call("list Ollama's loaded models", lambda client: client.ollama_models(), window.show_models)
+
+    def refresh_log() -> None:
+        context.call("read Ollama's log", lambda client: client.ollama_log(LOG_LINES),
+                     lambda log: window.show_log(log["lines"]))
+
+    def on_url(url: str) -> None:
+        if url:
+            window.set_endpoint(url)
+
+    feed.stats_changed.connect(window.show_stats)
+    feed.event_received.connect(on_event)
+    feed.url_changed.connect(on_url)
+    window.unload_requested.connect(
+        lambda model: context.call(f"unload {model}", lambda client: client.unload(model),
+                                   lambda _: refresh_models()))
+    window.restart_ollama_requested.connect(
+        lambda: context.call("restart Ollama", lambda client: client.restart_ollama()))
+    window.log_requested.connect(refresh_log)
+    on_url(feed.url or "")
+    if feed.stats:
+        window.show_stats(feed.stats)
+    refresh_models()
+    refresh_log()
+    return window
