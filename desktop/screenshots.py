@@ -3,7 +3,7 @@
 Starts Xvfb with ``trayer`` as the system tray, the fake Ollama of the tests (so it runs from a source
 checkout) and the app with its engine in throwaway directories, sends a few requests through it (misses,
 then hits), opens the tray menu and saves ``tray-menu.png`` (the tray and its menu) and
-``screen.png`` (the whole screen) in OUTDIR. Needs ``xvfb`` and ``trayer`` (see README).
+``screen.png`` (the whole screen), then the dashboard, one ``dashboard-<tab>.png`` per tab, in OUTDIR. Needs ``xvfb`` and ``trayer`` (see README).
 """
 
 from __future__ import annotations
@@ -35,9 +35,10 @@ async def _shoot(out: Path, upstream: str) -> None:
 
     from core.config.settings import load
     from desktop.app import TrayApp
+    from desktop.dashboard_window import build_dashboard
     from desktop.icons import IconState
 
-    app = TrayApp(load())
+    app = TrayApp(load(), dashboard=build_dashboard)
     app.start()
     while app.tray.state is not IconState.SERVING:
         await asyncio.sleep(0.1)
@@ -59,6 +60,19 @@ async def _shoot(out: Path, upstream: str) -> None:
     area = area.intersected(screen.rect())
     screen.copy(area).save(str(out / "tray-menu.png"))
     app.tray.menu.hide()
+    window = app.windows.show_dashboard()
+    window.resize(980, 600)
+    for _ in range(20):  # twenty seconds of stats make the charts' lines
+        await asyncio.sleep(1.0)
+        async with httpx.AsyncClient(base_url=app.engine.url, timeout=30) as http:
+            await http.post("/api/chat", json={"model": "llama3.2", "stream": False, "options": {"temperature": 0},
+                                              "messages": [{"role": "user", "content": "hi"}]})
+    tabs = window.tabs  # type: ignore[attr-defined]
+    for number in range(tabs.count()):
+        tabs.setCurrentIndex(number)
+        await asyncio.sleep(0.5)
+        name = tabs.tabText(number).replace("&", "").lower()
+        window.grab().save(str(out / f"dashboard-{name}.png"))
     done = asyncio.Event()
     app.finished.connect(done.set)
     app.quit()

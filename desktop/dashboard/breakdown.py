@@ -15,6 +15,9 @@ from desktop.dashboard import format as fmt
 COLUMNS = ("Requests", "Hits", "Hit rate", "Time saved", "Tokens saved")
 
 
+CELL_PADDING = "QTableView::item { padding: 0 10px; }"  # columns sized to their contents breathe
+
+
 class _Item(QTableWidgetItem):
     """A cell shown as formatted text and sorted by its number."""
 
@@ -37,6 +40,7 @@ class BreakdownTable(QTableWidget):
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.verticalHeader().hide()
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.setStyleSheet(CELL_PADDING)
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)

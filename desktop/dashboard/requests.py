@@ -39,6 +39,9 @@ def outcome(cache: Any) -> str:
     return OUTCOMES.get(word, word.upper() or "–")
 
 
+CELL_PADDING = "QTableView::item { padding: 0 10px; }"  # columns sized to their contents breathe
+
+
 class RequestsModel(QAbstractTableModel):
     """The last `MAX_ROWS` request events as table rows, newest at the top."""
 
@@ -93,6 +96,7 @@ class RequestsTable(QStackedWidget):
         self.view.setAlternatingRowColors(True)
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(self.view.fontMetrics().height() + 8)
+        self.view.setStyleSheet(CELL_PADDING)
         header = self.view.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COLUMNS.index("Model"), QHeaderView.ResizeMode.Stretch)
