@@ -9,21 +9,25 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from core.config.settings import load
 from core.control import token as tokens
 from core.engine.server import _Server, build_server
-from core.config.settings import load
 
 ROOT = Path(__file__).resolve().parents[1]
+BOUND_S = 60.0  # the longest a test waits for something a server does on its own clock (a bound, not a measure)
 SERVING = re.compile(r"ollacache: serving on (http://\S+)")
 
 
@@ -98,3 +102,20 @@ def proxy_process(upstream: str, *args: str, env: Mapping[str, str] | None = Non
         output.extend(process.stdout.readlines())
         process.stdout.close()
         process.wait(timeout=60)
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (for a server that must be told its port before it starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], what: str) -> Any:
+    """Poll ``condition`` until it returns something truthy, within :data:`BOUND_S`; its result."""
+    deadline = time.monotonic() + BOUND_S
+    while time.monotonic() < deadline:
+        if result := condition():
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

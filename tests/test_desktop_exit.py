@@ -20,18 +20,7 @@ import pytest
 
 from core.cli.commands import has_display
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import ROOT, SERVING
-
-BOUND_S = 60.0
-
-
-def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + BOUND_S
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.harness import BOUND_S, ROOT, SERVING, free_port, wait_for
 
 
 def engine_of(app: subprocess.Popen[bytes], config_dir: Path) -> Callable[[], int | None]:

@@ -20,13 +20,12 @@ import pytest
 from core.config.file import write_setting
 from core.config.private import tighten, write_private
 from core.control import running, token
-from tests.harness import ROOT, proxy_process
+from tests.harness import BOUND_S, ROOT, free_port, proxy_process, wait_for
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
 FAKE_OLLAMA = str(ROOT / "tests" / "fakes" / "bin" / "ollama")
 USUAL_UMASK = 0o022
-BOUND_S = 60.0
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": True,
         "options": {"temperature": 0}}
 
@@ -58,13 +57,6 @@ def not_private(modes: dict[str, int]) -> dict[str, str]:
             if mode != (0o700 if Path(path).is_dir() else 0o600)}
 
 
-def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + BOUND_S
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def umask_of(pid: int) -> int:
@@ -74,10 +66,6 @@ def umask_of(pid: int) -> int:
     raise AssertionError("no Umask in /proc/PID/status")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_serve_creates_only_private_files_and_tightens_existing_directories(

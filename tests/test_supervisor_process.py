@@ -17,16 +17,15 @@ import httpx
 import psutil
 import pytest
 
-from tests.fakes.ollama_server import FakeOllama
 from core.engine.server import _Server
 from core.supervision.machine import Policy
-from tests.harness import ROOT, RunningProxy, proxy_in_thread, proxy_process
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import BOUND_S, ROOT, RunningProxy, free_port, proxy_in_thread, proxy_process, wait_for
 
 FAKE_OLLAMA = str(ROOT / "tests" / "fakes" / "bin" / "ollama")
 FAKE_PYTHON = {"OLLACACHE_TEST_PYTHON": sys.executable}  # the fake runs on our interpreter (a worktree has no .venv)
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
         "options": {"temperature": 0}}
-BOUND_S = 60.0
 
 
 @pytest.fixture(autouse=True)
@@ -36,20 +35,8 @@ def fake_python(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
-def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    """Poll ``condition`` until it returns something truthy (bounded; the supervisor works on its own clock)."""
-    deadline = time.monotonic() + BOUND_S
-    while time.monotonic() < deadline:
-        if result := condition():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ollama_state(proxy: RunningProxy) -> dict[str, Any]:
