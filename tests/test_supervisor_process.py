@@ -20,7 +20,7 @@ import pytest
 from core.engine.server import _Server
 from core.supervision.machine import Policy
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import BOUND_S, ROOT, RunningProxy, free_port, proxy_in_thread, proxy_process, wait_for
+from tests.harness import ROOT, RunningProxy, free_port, proxy_in_thread, proxy_process, wait_for
 
 FAKE_OLLAMA = str(ROOT / "tests" / "fakes" / "bin" / "ollama")
 FAKE_PYTHON = {"OLLACACHE_TEST_PYTHON": sys.executable}  # the fake runs on our interpreter (a worktree has no .venv)
