@@ -88,8 +88,9 @@ class TrayApp(QObject):
 def _windows() -> tuple[WindowFactory, WindowFactory]:
     """The dashboard and settings windows the app shows (the settings window is a placeholder for now)."""
     from desktop.dashboard_window import build_dashboard
+    from desktop.settings_window import build_settings_window
 
-    return build_dashboard, placeholder("Settings")
+    return build_dashboard, build_settings_window
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,228 @@
+"""The Settings window: one tab per section of the engine's settings table, one row per setting.
+
+Nothing here knows a setting by name: the tabs and rows come from ``GET /-/settings`` (its "sections" in
+order, each row's "section" and "kind"), so a setting added to the engine's table appears here as it is.
+Apply (and OK) sends only the fields the user changed through ``PUT /-/settings``; the engine applies
+them all or none. A refusal puts the engine's message under each field at fault, and the status line
+says nothing was changed; a success says per setting what happened (applied, needs an engine restart,
+Ollama restarted) and reloads the table. Cancel puts the fields back as loaded and closes.
+
+The window remembers its size and tab in QSettings (organisation "Ollacache", application "Ollacache").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import (
+    QDialogButtonBox, QFormLayout, QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from core.control.client import AsyncControlClient, ControlError
+from desktop.settings_window.fields import Field
+from desktop.windows import AppContext
+
+ORGANISATION = APPLICATION = "Ollacache"
+EXPERT_NOTE = ("These settings reach the Ollama that Ollacache starts and supervises. The ollama command "
+               "line and an Ollama started elsewhere (its own app, a service) do not see them.")
+_NOTES = {"Ollama server (expert)": EXPERT_NOTE}
+
+
+def describe_changes(changes: Mapping[str, Any]) -> str:
+    """The engine's answer per setting, in one line: ``cache.ttl: needs engine restart``."""
+    parts = []
+    for name, change in changes.items():
+        result = change.get("result", "") if isinstance(change, Mapping) else str(change)
+        parts.append(f"{name}: {result}")
+    return "Saved. " + "; ".join(parts) if parts else "Nothing to change."
+
+
+class SettingsWindow(QWidget):
+    """The form; :meth:`show_table` fills it from a ``GET /-/settings`` answer. ``context`` (None in a
+    test that only renders) is how Apply reaches the engine."""
+
+    def __init__(self, context: AppContext | None = None, settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.setWindowTitle("Ollacache: Settings")
+        self.settings = settings or QSettings(ORGANISATION, APPLICATION)
+        self.fields: dict[str, Field] = {}
+        self.tabs = QTabWidget()
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self.status = QLabel("Reading the settings…")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
+                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).clicked.connect(lambda: self.apply(close=True))
+        self.apply_button.clicked.connect(lambda: self.apply(close=False))
+        self.buttons.button(QDialogButtonBox.StandardButton.Cancel).clicked.connect(self.cancel)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.status)
+        layout.addWidget(self.buttons)
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
+        self._saved_tab = self._remembered_tab()
+        self.busy = False
+        self._update_buttons()
+        self.resize(720, 620)
+        geometry = self.settings.value("settings/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+
+    # -- the table -------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the table from the engine (the form is rebuilt when it comes)."""
+        if self.context is not None:
+            self.context.call("read the settings", lambda client: client.settings(), self.show_table)
+
+    def show_table(self, table: Mapping[str, Any]) -> None:
+        """Build one tab per section and one row per setting, keeping the tab shown."""
+        keep = self.tabs.currentIndex() if self.tabs.count() else self._saved_tab
+        self.tabs.blockSignals(True)
+        while self.tabs.count():
+            page = self.tabs.widget(0)
+            self.tabs.removeTab(0)
+            page.deleteLater()
+        self.fields.clear()
+        rows = list(table.get("settings", []))
+        sections = list(table.get("sections", []))
+        sections += [row["section"] for row in rows if row["section"] not in sections]
+        for section in sections:
+            self.tabs.addTab(self._page(section, [row for row in rows if row["section"] == section]), section)
+        self.tabs.setCurrentIndex(min(max(keep, 0), self.tabs.count() - 1))
+        self.tabs.blockSignals(False)
+        if self.status.text() == "Reading the settings…":
+            file = table.get("file")
+            self.status.setText(f"Settings file: {file}" if file else "")
+        self._update_buttons()
+
+    def _page(self, section: str, rows: list[Mapping[str, Any]]) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        if section in _NOTES:
+            note = QLabel(_NOTES[section])
+            note.setWordWrap(True)
+            form.addRow(note)
+        for row in rows:
+            field = Field(row, page)
+            field.edited.connect(self._edited)
+            self.fields[field.name] = field
+            label = QLabel(row["name"] + ":")
+            label.setBuddy(field.editor)
+            label.setToolTip(field.editor.toolTip())
+            form.addRow(label, field.widget)
+        scroll = QScrollArea()
+        scroll.setWidget(page)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        return scroll
+
+    # -- applying --------------------------------------------------------------------------------
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the user changed, as the engine takes them."""
+        return {name: field.wire_value() for name, field in self.fields.items() if field.changed()}
+
+    def apply(self, close: bool = False) -> None:
+        changes = self.changes()
+        if not changes:
+            if close:
+                self.close()
+            return
+        if self.context is None:
+            return
+        self.busy = True
+        self._update_buttons()
+        self.status.setText("Saving…")
+
+        async def put(client: AsyncControlClient) -> Any:
+            try:
+                return await client.update_settings(changes)
+            except ControlError as error:
+                if error.fields:
+                    return error  # the form shows it, field by field
+                raise
+            finally:
+                self.busy = False
+                self._update_buttons()
+
+        self.context.call("save the settings", put, lambda answer: self._answered(answer, close))
+
+    def _answered(self, answer: Any, close: bool) -> None:
+        for field in self.fields.values():
+            field.show_error(None)
+        if isinstance(answer, ControlError):
+            self.refused(answer)
+            return
+        self.status.setText(describe_changes(answer.get("changes", {})))
+        self.load()
+        if close:
+            self.close()
+
+    def refused(self, error: ControlError) -> None:
+        """Show the engine's message under each field at fault; go to the first one."""
+        first: Field | None = None
+        for name, message in error.fields.items():
+            field = self.fields.get(name)
+            if field is None:
+                continue
+            field.show_error(message)
+            first = first or field
+        self.status.setText(f"Nothing was saved: {error}")
+        if first is not None:
+            for index in range(self.tabs.count()):
+                scroll = self.tabs.widget(index)
+                if isinstance(scroll, QScrollArea) and scroll.widget().isAncestorOf(first.widget):
+                    self.tabs.setCurrentIndex(index)
+                    scroll.ensureWidgetVisible(first.widget)
+            first.editor.setFocus()
+
+    def cancel(self) -> None:
+        """Forget the edits (the form is rebuilt from the engine) and close."""
+        self.load()
+        self.close()
+
+    def _edited(self) -> None:
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        self.apply_button.setEnabled(not self.busy and any(field.changed() for field in self.fields.values()))
+
+    # -- remembering -----------------------------------------------------------------------------
+
+    def _remembered_tab(self) -> int:
+        try:
+            return int(self.settings.value("settings/tab", 0))  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return 0
+
+    def _tab_changed(self, index: int) -> None:
+        self.settings.setValue("settings/tab", index)
+
+    def save_state(self) -> None:
+        self.settings.setValue("settings/geometry", self.saveGeometry())
+        self.settings.setValue("settings/tab", self.tabs.currentIndex())
+        self.settings.sync()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self.fields or not any(field.changed() for field in self.fields.values()):
+            self.load()  # fresh sources and values each time the window opens
+        super().showEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_state()
+        super().closeEvent(event)
+
+
+def build_settings_window(context: AppContext) -> QWidget:
+    """The app's window factory for Settings."""
+    return SettingsWindow(context)

@@ -1,0 +1,105 @@
+"""The Settings window against a real engine process: built from the engine's table, refusing bad
+input next to the field with nothing written, writing good input and saying what it needs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
+from pytestqt.qtbot import QtBot
+
+from tests.desktop_qt import WAIT_MS, qloop, tray_app  # noqa: F401  (fixtures)
+from tests.fakes.ollama_server import FakeOllama
+
+from core.config.settings import SECTIONS, SPECS
+from desktop.app import TrayApp
+from desktop.icons import IconState
+from desktop.settings_window import SettingsWindow
+
+COMMENTED = "# mine\n[cache]\nttl = \"30d\"  # a month\n"
+
+
+@pytest.fixture
+def behind_fake(upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("OLLACACHE_UPSTREAM", upstream[1])
+    return upstream[1]
+
+
+def config_file() -> Path:
+    return Path(os.environ["OLLACACHE_CONFIG_DIR"]) / "config.toml"
+
+
+@pytest.fixture
+def window(behind_fake: str, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path) -> SettingsWindow:
+    qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
+    shown = SettingsWindow(tray_app.context, QSettings(str(tmp_path / "qt.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(shown)
+    shown.show()
+    qtbot.waitUntil(lambda: bool(shown.fields), timeout=WAIT_MS)
+    return shown
+
+
+def test_every_setting_of_the_table_has_a_field_on_its_sections_tab(window: SettingsWindow) -> None:
+    assert [window.tabs.tabText(index) for index in range(window.tabs.count())] == list(SECTIONS)
+    assert sorted(window.fields) == sorted(spec.name for spec in SPECS)
+    for spec in SPECS:
+        field = window.fields[spec.name]
+        page = window.tabs.widget(list(SECTIONS).index(spec.section))
+        assert page.isAncestorOf(field.widget), spec.name
+        expected = {"switch": QCheckBox, "choice": QComboBox}.get(spec.kind, QLineEdit)
+        assert isinstance(field.editor, expected), spec.name
+        assert spec.help in field.editor.toolTip()
+    assert window.fields["cache.size_limit"].editor.text() == "2 GiB"  # type: ignore[attr-defined]
+    assert window.fields["cache.dir"].browse is not None
+    expert = window.tabs.widget(list(SECTIONS).index("Ollama server (expert)"))
+    assert "ollama command line" in "".join(label.text() for label in expert.findChildren(type(window.status)))
+
+
+def test_a_value_from_the_environment_is_read_only_and_says_so(window: SettingsWindow) -> None:
+    upstream = window.fields["proxy.upstream"]
+    assert not upstream.editor.isEnabled() and not upstream.changed()
+    assert "set by OLLACACHE_UPSTREAM" in upstream.info.text()
+    assert window.fields["cache.ttl"].editor.isEnabled()
+    assert "default" in window.fields["cache.ttl"].info.text()
+
+
+def test_a_bad_value_is_refused_next_to_its_field_and_nothing_is_written(
+        window: SettingsWindow, qtbot: QtBot) -> None:
+    config_file().parent.mkdir(parents=True, exist_ok=True)
+    config_file().write_text(COMMENTED)
+    before = config_file().read_bytes()
+    ttl = window.fields["cache.ttl"]
+    ttl.set_value_text("soon")
+    window.fields["cache.memory_limit"].set_value_text("32MiB")  # a good value beside it is not written either
+    assert window.changes() == {"cache.ttl": "soon", "cache.memory_limit": "32MiB"}
+    window.apply_button.click()
+    qtbot.waitUntil(lambda: ttl.error.isVisibleTo(window), timeout=WAIT_MS)
+    assert "invalid value 'soon' for setting cache.ttl" in ttl.error.text()
+    assert "a duration such as" in ttl.error.text()
+    assert not window.fields["cache.memory_limit"].error.isVisibleTo(window)
+    assert window.status.text().startswith("Nothing was saved")
+    assert config_file().read_bytes() == before
+
+
+def test_a_good_value_is_written_and_the_status_says_it_needs_an_engine_restart(
+        window: SettingsWindow, qtbot: QtBot) -> None:
+    window.fields["cache.ttl"].set_value_text("7d")
+    assert window.apply_button.isEnabled()
+    window.apply_button.click()
+    qtbot.waitUntil(lambda: "cache.ttl: needs engine restart" in window.status.text(), timeout=WAIT_MS)
+    assert 'ttl = "7d"' in config_file().read_text()
+    qtbot.waitUntil(lambda: "from " in window.fields["cache.ttl"].info.text(), timeout=WAIT_MS)  # reloaded
+    assert window.fields["cache.ttl"].editor.text() == "7d"  # type: ignore[attr-defined]
+    assert not window.apply_button.isEnabled()
+
+
+def test_the_window_remembers_its_tab(window: SettingsWindow, qtbot: QtBot, tmp_path: Path) -> None:
+    window.tabs.setCurrentIndex(2)
+    window.close()
+    again = SettingsWindow(None, QSettings(str(tmp_path / "qt.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    again.show_table({"settings": [], "sections": list(SECTIONS)})
+    assert again.tabs.currentIndex() == 2
