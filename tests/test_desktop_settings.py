@@ -58,12 +58,16 @@ def test_every_setting_of_the_table_has_a_field_on_its_sections_tab(window: Sett
     assert "ollama command line" in "".join(label.text() for label in expert.findChildren(type(window.status)))
 
 
-def test_a_value_from_the_environment_is_read_only_and_says_so(window: SettingsWindow) -> None:
+def test_a_value_from_the_environment_is_read_only_and_says_so(
+        window: SettingsWindow, behind_fake: str, qtbot: QtBot) -> None:
     upstream = window.fields["proxy.upstream"]
-    assert not upstream.editor.isEnabled() and not upstream.changed()
-    assert "set by OLLACACHE_UPSTREAM" in upstream.info.text()
-    assert window.fields["cache.ttl"].editor.isEnabled()
-    assert "default" in window.fields["cache.ttl"].info.text()
+    assert isinstance(upstream.editor, QLineEdit) and upstream.editor.isReadOnly()
+    window.tabs.setCurrentIndex(list(SECTIONS).index("Ollama"))
+    qtbot.keyClicks(upstream.editor, "x")  # typing does nothing
+    assert upstream.editor.text() == behind_fake and not upstream.changed() and "proxy.upstream" not in window.changes()
+    assert upstream.info.text().startswith("set by OLLACACHE_UPSTREAM")
+    assert not window.fields["cache.ttl"].editor.isReadOnly()  # type: ignore[attr-defined]
+    assert "value: the default" in window.fields["cache.ttl"].info.text()
 
 
 def test_a_bad_value_is_refused_next_to_its_field_and_nothing_is_written(
@@ -91,7 +95,7 @@ def test_a_good_value_is_written_and_the_status_says_it_needs_an_engine_restart(
     window.apply_button.click()
     qtbot.waitUntil(lambda: "cache.ttl: needs engine restart" in window.status.text(), timeout=WAIT_MS)
     assert 'ttl = "7d"' in config_file().read_text()
-    qtbot.waitUntil(lambda: "from " in window.fields["cache.ttl"].info.text(), timeout=WAIT_MS)  # reloaded
+    qtbot.waitUntil(lambda: "value from " in window.fields["cache.ttl"].info.text(), timeout=WAIT_MS)  # reloaded
     assert window.fields["cache.ttl"].editor.text() == "7d"  # type: ignore[attr-defined]
     assert not window.apply_button.isEnabled()
 

@@ -28,12 +28,12 @@ def source_text(row: Mapping[str, Any]) -> str:
     """Where the value comes from, as a user reads it."""
     source, where = row.get("source"), row.get("set_by")
     if source == "environment":
-        return f"set by {where}"
+        return f"set by {where} (read-only here: change it there)"
     if source == "flag":
-        return f"set by the flag {where}"
+        return f"set by the flag {where} (read-only here)"
     if source == "file":
-        return f"from {where}"
-    return "default"
+        return f"value from {where}"
+    return "value: the default"
 
 
 def display_text(row: Mapping[str, Any], value: Any, human: str | None) -> str:
@@ -79,7 +79,6 @@ class Field(QObject):
         small = self.info.font()
         small.setPointSizeF(max(small.pointSizeF() * 0.85, 7.0))
         self.info.setFont(small)
-        self.info.setEnabled(False)  # the palette's dimmed text: secondary, in light and dark schemes alike
         column.addWidget(self.info)
         self.error = QLabel()
         self.error.setWordWrap(True)
@@ -95,7 +94,11 @@ class Field(QObject):
         self.editor.setAccessibleName(self.name)
         self.editor.setAccessibleDescription(str(row.get("help", "")))
         self.editable = bool(row.get("editable", True))
-        self.editor.setEnabled(self.editable)
+        if isinstance(self.editor, QLineEdit):
+            self.editor.setReadOnly(not self.editable)  # still focusable and selectable, as read-only text
+            self.editor.setClearButtonEnabled(self.editable)
+        else:
+            self.editor.setEnabled(self.editable)
         if self.browse is not None:
             self.browse.setEnabled(self.editable)
         self._initial = self._current()
@@ -137,6 +140,8 @@ class Field(QObject):
     def _info_text(self) -> str:
         row = self.row
         parts = [str(row.get("help", "")), source_text(row)]
+        if not row.get("editable", True):
+            parts.reverse()  # where a read-only value comes from is what matters first
         if row.get("effect") and row.get("effect") != "nothing":
             parts.append(f"a change needs an {row['effect']}")
         if row.get("pending"):

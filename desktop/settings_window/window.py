@@ -111,6 +111,7 @@ class SettingsWindow(QWidget):
         if section in _NOTES:
             note = QLabel(_NOTES[section])
             note.setWordWrap(True)
+            note.setContentsMargins(0, 0, 0, note.fontMetrics().height() // 2)
             form.addRow(note)
         for row in rows:
             field = Field(row, page)
