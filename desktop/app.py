@@ -86,7 +86,7 @@ class TrayApp(QObject):
 
 
 def _windows() -> tuple[WindowFactory, WindowFactory]:
-    """The dashboard and settings windows the app shows (the settings window is a placeholder for now)."""
+    """The dashboard and settings windows the app shows."""
     from desktop.dashboard_window import build_dashboard
     from desktop.settings_window import build_settings_window
 
