@@ -98,7 +98,8 @@ def test_tree_of_a_process_that_is_gone_is_none(tree: tuple[subprocess.Popen[str
 def test_an_exited_but_unreaped_process_reads_as_gone() -> None:
     with subprocess.Popen([sys.executable, "-c", "pass"], stdout=subprocess.PIPE) as proc:
         assert proc.stdout is not None
-        assert proc.stdout.read() == b""  # end of output: the process has exited (a zombie until waited)
+        assert proc.stdout.read() == b""
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # it has exited, and stays a zombie until waited
         assert ResourceSampler().sample_tree(proc.pid) is None
         proc.wait(timeout=60)
 
