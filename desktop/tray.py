@@ -2,10 +2,13 @@
 
 The icon shows the engine's state (:func:`desktop.icons.state_of`) from the feed's signals; the tooltip
 says the hit rate, the requests, the time saved and Ollama's state. The menu is built again each time it
-opens, so it never shows stale numbers: a status line, Copy endpoint URL, Restart Ollama, Pause caching,
-Clear cache... (confirmed, with the entry count), Dashboard, Settings..., Open logs folder, Start at login
-(checkable), Quit.
-Actions that change the engine go through :meth:`desktop.errors.Errors.run`.
+opens, so it never shows stale numbers: a status line (with a tuning run's progress while one runs), Copy
+endpoint URL, Loaded models (each with Unload), Start or Stop Ollama, Restart Ollama, Pause caching, Clear
+cache... (confirmed, with the entry count), Tune now... (asks for 1 to 3 runs), Dashboard, Settings..., Open
+logs folder, Start at login (checkable), Quit.
+The loaded models are not known synchronously: the list is fetched when the menu is about to show and when
+the feed reports an Ollama event, and the submenu is filled again when the answer arrives (until then it
+shows the last answer). Actions that change the engine go through :meth:`desktop.errors.Errors.run`.
 """
 
 from __future__ import annotations
@@ -16,14 +19,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import QMenu, QMessageBox, QSystemTrayIcon
+from PySide6.QtWidgets import QDialog, QInputDialog, QMenu, QMessageBox, QSystemTrayIcon
 
-from core.control.client import AsyncControlClient
+from core.control.client import AsyncControlClient, ControlError, LoadedModel
 from desktop import autostart
 from desktop.icons import IconState, icon, state_of
 from desktop.windows import AppContext, Windows
 
 PAUSE_MISSING = "This version of the engine cannot pause caching"
+TUNE_RUNS = (1, 3)  # the measured runs per thread count a user may ask for from the menu
 
 
 def _percent(rate: object) -> str:
@@ -41,10 +45,34 @@ def _duration(seconds: object) -> str:
     return f"{s / 3600:,.1f} h"
 
 
+def _size(size: object) -> str:
+    if not isinstance(size, int) or size <= 0:
+        return ""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f" · {size / scale:,.1f} {unit}"
+    return f" · {size} B"
+
+
+def tune_progress(tune: object) -> str | None:
+    """What a running measurement has done so far (``/-/stats``'s ``tune``), or None when none runs."""
+    if not isinstance(tune, dict) or tune.get("state") != "running":
+        return None
+    progress = tune.get("progress")
+    if not isinstance(progress, dict):
+        return "Tuning: starting…"
+    step, steps, threads = progress.get("step"), progress.get("steps"), progress.get("num_thread")
+    return f"Tuning: step {step} of {steps} ({threads} threads)"
+
+
 class Tray(QObject):
     """The tray icon. :attr:`state` is the :class:`IconState` shown; :attr:`actions` the menu's actions by
-    name (``status``, ``copy_url``, ``restart_ollama``, ``pause``, ``clear``, ``dashboard``, ``settings``,
-    ``logs``, ``login``, ``quit``), as of the last time the menu was built; :attr:`confirm` the open Clear dialog."""
+    name (``status``, ``copy_url``, ``models``, ``start_ollama`` or ``stop_ollama``, ``restart_ollama``,
+    ``pause``, ``clear``, ``tune``, ``dashboard``, ``settings``, ``logs``, ``login``, ``quit``), as of the last
+    time the menu was built; :attr:`models_menu` the Loaded models submenu, with :attr:`unload_actions` by
+    model name; :attr:`confirm` the open Clear dialog, :attr:`tune_dialog` the open Tune now dialog.
+    :attr:`models` is the last answer of Ollama's loaded models (None before one), :attr:`models_error` why
+    the last fetch failed."""
 
     def __init__(self, context: AppContext, windows: Windows, quit: Callable[[], None],
                  parent: QObject | None = None) -> None:
@@ -55,14 +83,24 @@ class Tray(QObject):
         self.state = IconState.ENGINE_DOWN
         self.actions: dict[str, QAction] = {}
         self.confirm: QMessageBox | None = None
+        self.tune_dialog: QInputDialog | None = None
+        self.models: list[LoadedModel] | None = None
+        self.models_error: str | None = None
+        self.unload_actions: dict[str, QAction] = {}
+        self._fetching = False
+        self._fetch_again = False
         self.menu = QMenu()
         self.menu.aboutToShow.connect(self.rebuild_menu)
+        self.menu.aboutToShow.connect(self.fetch_models)
+        self.models_menu = QMenu("Loaded models")
+        self.models_menu.setToolTipsVisible(True)
         self.icon = QSystemTrayIcon(icon(self.state))
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
         feed = context.feed
         feed.stats_changed.connect(self.refresh)
         feed.connection_changed.connect(self.refresh)
+        feed.event_received.connect(self._event)
         context.engine.state_changed.connect(self.refresh)
         context.engine.failed.connect(lambda message: self._notify("Ollacache engine", message))
         context.errors.reported.connect(self._notify)
@@ -90,6 +128,9 @@ class Tray(QObject):
             self.state = state
             self.icon.setIcon(icon(state))
         self.icon.setToolTip(self.tooltip())
+        status = self.actions.get("status")
+        if status is not None:  # an open menu follows a tuning run's progress
+            status.setText(self.status_line())
 
     def tooltip(self) -> str:
         stats = self.stats
@@ -110,7 +151,9 @@ class Tray(QObject):
         if stats is None or self.url is None:
             return f"Ollacache: {self.state.label}"
         address = self.url.removeprefix("http://")
-        return f"Serving on {address} · hit rate {_percent(stats.get('totals', {}).get('hit_rate'))}"
+        line = f"Serving on {address} · hit rate {_percent(stats.get('totals', {}).get('hit_rate'))}"
+        tuning = tune_progress(stats.get("tune"))
+        return f"{line} · {tuning}" if tuning else line
 
     def rebuild_menu(self) -> None:
         """Build the menu from the latest state (called each time it is about to show)."""
@@ -129,12 +172,25 @@ class Tray(QObject):
         add("status", self.status_line(), None, enabled=False)
         add("copy_url", "Copy endpoint URL", self._copy_url, serving)
         self.menu.addSeparator()
+        self.actions["models"] = self.menu.addMenu(self.models_menu)
+        self.actions["models"].setEnabled(serving)
+        self.fill_models()
         ollama = (self.stats or {}).get("ollama") or {}
         restartable = bool(ollama.get("managed")) and ollama.get("state") != "attached"
-        restart = add("restart_ollama", "Restart Ollama", self._restart_ollama, serving and restartable)
+        why = f" ({ollama.get('reason') or ollama.get('state', 'unknown')})"
+        if ollama.get("held") or ollama.get("state") in ("stopped", "failed"):
+            power = add("start_ollama", "Start Ollama", self._start_ollama, serving and restartable)
+        else:
+            power = add("stop_ollama", "Stop Ollama", self._stop_ollama, serving and restartable)
         if serving and not restartable:
-            restart.setToolTip("Ollacache did not start this Ollama, so it cannot restart it"
-                               f" ({ollama.get('reason') or ollama.get('state', 'unknown')})")
+            verb = "start" if power.text().startswith("Start") else "stop"
+            power.setToolTip(f"Ollacache did not start this Ollama, so it cannot {verb} it{why}")
+        restart = add("restart_ollama", "Restart Ollama", self._restart_ollama,
+                      serving and restartable and not ollama.get("held"))
+        if serving and not restartable:
+            restart.setToolTip(f"Ollacache did not start this Ollama, so it cannot restart it{why}")
+        elif ollama.get("held"):
+            restart.setToolTip("Ollama was stopped from this menu: start it instead")
         pause = add("pause", "Pause caching", self._toggle_pause, serving and self._can_pause())
         pause.setCheckable(True)
         pause.setChecked(bool(self.stats and self.stats.get("paused")))
@@ -142,6 +198,10 @@ class Tray(QObject):
             pause.setToolTip(PAUSE_MISSING)
         entries = (self.stats or {}).get("store", {}).get("entries", 0)
         add("clear", f"Clear cache ({entries:,} entries)…" if serving else "Clear cache…", self._ask_clear, serving)
+        tuning = tune_progress((self.stats or {}).get("tune")) is not None
+        tune = add("tune", "Tune now…", self._ask_tune, serving and not tuning)
+        if tuning:
+            tune.setToolTip("A measurement is running: its progress is on the first line")
         self.menu.addSeparator()
         add("dashboard", "Dashboard", self.windows.show_dashboard)
         add("settings", "Settings…", self.windows.show_settings)
@@ -180,6 +240,94 @@ class Tray(QObject):
 
     def _restart_ollama(self) -> None:
         self._call("restart Ollama", lambda client: client.restart_ollama())
+
+    def _start_ollama(self) -> None:
+        self._call("start Ollama", lambda client: client.start_ollama())
+
+    def _stop_ollama(self) -> None:
+        self._call("stop Ollama", lambda client: client.stop_ollama())
+
+    def _event(self, name: str, _data: dict[str, Any]) -> None:
+        if name.startswith("ollama_"):  # a start, an exit, a restart: the loaded models may have changed
+            self.fetch_models()
+
+    def fetch_models(self) -> None:
+        """Ask the engine for Ollama's loaded models; the submenu is filled again when it answers. One
+        question at a time: asked again meanwhile, it asks once more after the answer."""
+        if self.context.engine.client() is None:
+            return
+        if self._fetching:
+            self._fetch_again = True
+            return
+        self._fetching = True
+
+        async def fetch() -> list[LoadedModel] | str:
+            client = self.context.engine.client()
+            if client is None:
+                return "the engine is not running"
+            try:
+                async with client:
+                    return await client.ollama_models()
+            except ControlError as error:  # said in the submenu: it is no action of the user's
+                return str(error)
+            finally:
+                self._fetching = False
+
+        self.context.errors.run("list Ollama's loaded models", fetch(), self._models_arrived)
+
+    def _models_arrived(self, answer: list[LoadedModel] | str) -> None:
+        if isinstance(answer, str):
+            self.models_error = answer
+        else:
+            self.models, self.models_error = answer, None
+        self.fill_models()
+        if self._fetch_again:
+            self._fetch_again = False
+            self.fetch_models()
+
+    def fill_models(self) -> None:
+        """The Loaded models submenu from the last answer: each model with Unload, or why there is none."""
+        self.models_menu.clear()
+        self.unload_actions = {}
+        if self.models_error is not None:
+            note = self.models_menu.addAction("Ollama is unreachable")
+            note.setToolTip(self.models_error)
+            note.setEnabled(False)
+            return
+        if self.models is None:
+            self.models_menu.addAction("Asking Ollama…").setEnabled(False)
+            return
+        if not self.models:
+            self.models_menu.addAction("No model loaded").setEnabled(False)
+            return
+        for model in self.models:
+            name = str(model.get("name") or model.get("model") or "?")
+            action = self.models_menu.addAction(f"Unload {name}{_size(model.get('size'))}")
+            action.triggered.connect(lambda _checked=False, name=name: self._unload(name))
+            self.unload_actions[name] = action
+
+    def _unload(self, name: str) -> None:
+        self.context.call(f"unload {name}", lambda client: client.unload(name), lambda _: self.fetch_models())
+
+    def _ask_tune(self) -> None:
+        dialog = QInputDialog()
+        dialog.setWindowTitle("Tune now")
+        dialog.setLabelText("Measure Ollama's speed at each candidate thread count.\n"
+                            "Runs per thread count (more is steadier, and slower):")
+        dialog.setInputMode(QInputDialog.InputMode.IntInput)
+        dialog.setIntRange(*TUNE_RUNS)
+        dialog.setIntValue(TUNE_RUNS[1])
+        dialog.setOkButtonText("Start")
+        dialog.finished.connect(lambda result: self._tune_confirmed(dialog, result))
+        self.tune_dialog = dialog
+        dialog.open()  # not exec(), as for Clear
+
+    def _tune_confirmed(self, dialog: QInputDialog, result: int) -> None:
+        self.tune_dialog = None
+        dialog.deleteLater()
+        if result == QDialog.DialogCode.Accepted.value:
+            runs = dialog.intValue()
+            self._call("start tuning", lambda client: client.tune_start(runs=runs))
 
     @staticmethod
     def _can_pause() -> bool:

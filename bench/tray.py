@@ -1,0 +1,125 @@
+"""The tray app's costs: time to the icon, memory after traffic, idle CPU (targets: <= 2 s, <= 150 MB, <= 1 %).
+
+Launches the real app (``python -m desktop``) with fresh config, cache and log directories, in front of the
+fake Ollama of the tests, under Xvfb with ``trayer`` as the system tray when both are installed (otherwise
+offscreen, where there is no tray and the app opens its dashboard instead: the figures then include the
+open dashboard, and the script says so). It prints:
+
+- launch to serving: from starting the app to the engine's ``running.json`` naming a URL whose ``/-/health``
+  answers. The app shows its icon before it starts the engine, so this is an upper bound of "icon shown"
+  (the icon itself is not observable from outside the app);
+- the app's RSS (and the engine's, beside it) after ``--minutes`` of cache hits sent through the proxy by one
+  client as fast as it goes (each hit a finished-request event the app receives on its feed);
+- the CPU time of the app and the engine together over ``--idle`` seconds with no traffic, as a percent of
+  one core.
+
+Never fails on numbers.
+
+    .venv/bin/python bench/tray.py [--minutes 10] [--idle 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CHAT_BODY, PYTHON, REPO, Stack, post  # noqa: E402 - bench scripts run as plain files
+
+ICON_TARGET_S = 2.0
+RSS_TARGET_MB = 150.0
+IDLE_TARGET_PERCENT = 1.0
+
+
+def _display(stack: Stack) -> tuple[dict[str, str], str]:
+    """The environment for the app: an Xvfb display with trayer as its tray, or offscreen."""
+    if not (shutil.which("Xvfb") and shutil.which("trayer")):
+        return {"QT_QPA_PLATFORM": "offscreen"}, "offscreen (no tray: the dashboard is open)"
+    read, write = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x640x24", "-nolisten", "tcp"],
+                            pass_fds=(write,), stderr=subprocess.DEVNULL, start_new_session=True)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        display = ":" + pipe.readline().strip()
+    stack.procs.append((xvfb, 15))
+    tray = subprocess.Popen(["trayer", "--edge", "top", "--SetDockType", "true"], env={**os.environ, "DISPLAY": display},
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    stack.procs.insert(1, (tray, 15))  # stopped before Xvfb (close() goes in reverse)
+    return {"DISPLAY": display}, f"Xvfb {display} with trayer as the tray (dashboard hidden)"
+
+
+def _serving(config: Path) -> tuple[str, int] | None:
+    """The engine's URL and pid once running.json names one that answers /-/health."""
+    try:
+        running = json.loads((config / "running.json").read_text())
+        parts = urlsplit(running["url"])
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=1)
+        conn.request("GET", "/-/health")
+        status = conn.getresponse().status
+        conn.close()
+    except (OSError, ValueError, KeyError):
+        return None
+    return (running["url"], int(running["pid"])) if status == 200 else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="minutes of hits before RSS is read")
+    parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measured")
+    args = parser.parse_args()
+    with Stack() as stack:
+        fake = stack.start_fake(cpu=None)
+        display, where = _display(stack)
+        config = stack.dir / "config"
+        env = {**os.environ, **display, "OLLACACHE_CONFIG_DIR": str(config), "OLLACACHE_CACHE_DIR": str(stack.dir / "cache"),
+               "OLLACACHE_LOG_DIR": str(stack.dir / "logs"), "OLLACACHE_PORT": "0", "OLLACACHE_UPSTREAM": fake,
+               "OLLACACHE_MANAGE_OLLAMA": "never"}
+        if "DISPLAY" in display:
+            env.pop("QT_QPA_PLATFORM", None)
+            env.pop("WAYLAND_DISPLAY", None)
+        started = time.perf_counter()
+        app = subprocess.Popen([PYTHON, "-m", "desktop"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                               stderr=stack._log("app"), start_new_session=True)
+        stack.procs.append((app, 15))
+        while (found := _serving(config)) is None:
+            if app.poll() is not None:
+                raise RuntimeError(f"the app exited: {(stack.dir / 'app.err').read_text()[-2000:]}")
+            time.sleep(0.01)
+        launch = time.perf_counter() - started
+        url, engine_pid = found
+        stack.proxy_url = url
+        stack.prime("/api/chat", CHAT_BODY)
+        hits, deadline = 0, time.monotonic() + args.minutes * 60
+        while time.monotonic() < deadline:
+            status, headers, _ = post(url, "/api/chat", CHAT_BODY)
+            hits += status == 200 and headers.get("x-cache") == "HIT"
+        app_proc, engine = psutil.Process(app.pid), psutil.Process(engine_pid)
+        rss, engine_rss = app_proc.memory_info().rss / 1e6, engine.memory_info().rss / 1e6
+        time.sleep(2.0)  # let the last events drain before idle is measured
+        before = [sum(p.cpu_times()[:2]) for p in (app_proc, engine)]
+        time.sleep(args.idle)
+        app_idle, engine_idle = ((sum(p.cpu_times()[:2]) - b) / args.idle * 100
+                                 for p, b in zip((app_proc, engine), before, strict=True))
+        idle = app_idle + engine_idle
+    print(f"tray app, {where}")
+    print(f"  launch to serving (running.json answering, an upper bound of the icon): {launch:5.2f} s"
+          f"   target <= {ICON_TARGET_S:.0f} s: {'meets' if launch <= ICON_TARGET_S else 'MISSES'}")
+    print(f"  app RSS after {args.minutes:g} min of hits ({hits:,} hits): {rss:6.1f} MB (engine {engine_rss:.1f} MB)"
+          f"   target <= {RSS_TARGET_MB:.0f} MB: {'meets' if rss <= RSS_TARGET_MB else 'MISSES'}")
+    print(f"  idle CPU of app + engine over {args.idle:g} s: {idle:5.2f} % of one core (app {app_idle:.2f} %,"
+          f" engine {engine_idle:.2f} %)   target <= {IDLE_TARGET_PERCENT:.0f} %:"
+          f" {'meets' if idle <= IDLE_TARGET_PERCENT else 'MISSES'}")
+
+
+if __name__ == "__main__":
+    main()

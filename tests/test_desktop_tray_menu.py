@@ -1,0 +1,136 @@
+"""The tray menu's Ollama entries against a real engine process: the loaded models with Unload, Start and
+Stop of the Ollama the engine runs, and Tune now with its progress on the status line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from pytestqt.qtbot import QtBot
+
+from tests.desktop_qt import WAIT_MS, qloop, tray_app  # noqa: F401  (fixtures)
+from tests.fakes.ollama_server import FakeOllama
+from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON, free_port
+
+from desktop.app import TrayApp
+from desktop.icons import IconState
+from desktop.tray import tune_progress
+
+GENERATE = {"model": "llama3.2", "prompt": "hi", "stream": False, "options": {"temperature": 0}}
+
+
+@pytest.fixture
+def behind_fake(upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> tuple[FakeOllama, str]:
+    monkeypatch.setenv("OLLACACHE_UPSTREAM", upstream[1])
+    return upstream
+
+
+@pytest.fixture
+def supervised_ollama(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The engine will supervise the fake `ollama` executable on a free port."""
+    upstream = f"http://127.0.0.1:{free_port()}"
+    for name, value in {"OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA,
+                        "OLLACACHE_UPSTREAM": upstream, **FAKE_PYTHON}.items():
+        monkeypatch.setenv(name, value)
+    return upstream
+
+
+def submenu(app: TrayApp) -> list[str]:
+    return [action.text() for action in app.tray.models_menu.actions()]
+
+
+def ollama(app: TrayApp) -> dict[str, Any]:
+    return (app.feed.stats or {}).get("ollama") or {}
+
+
+def test_loaded_models_are_listed_and_unload_empties_ollamas_list(
+        behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot) -> None:
+    tray, url = tray_app.tray, behind_fake[1]
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    qtbot.waitUntil(lambda: submenu(tray_app) == ["No model loaded"], timeout=WAIT_MS)
+    assert httpx.post(f"{tray_app.engine.url}/api/generate", json=GENERATE, timeout=60).status_code == 200
+    assert [m["name"] for m in httpx.get(f"{url}/api/ps").json()["models"]] == ["llama3.2:latest"]
+    tray.menu.aboutToShow.emit()
+    qtbot.waitUntil(lambda: list(tray.unload_actions) == ["llama3.2:latest"], timeout=WAIT_MS)
+    assert submenu(tray_app)[0].startswith("Unload llama3.2:latest")
+    tray.unload_actions["llama3.2:latest"].trigger()
+    qtbot.waitUntil(lambda: submenu(tray_app) == ["No model loaded"], timeout=WAIT_MS)
+    assert httpx.get(f"{url}/api/ps").json()["models"] == []
+    assert tray_app.errors.last is None
+
+
+def test_an_unreachable_ollama_is_said_in_the_submenu(
+        monkeypatch: pytest.MonkeyPatch, tray_app: TrayApp, qtbot: QtBot) -> None:
+    monkeypatch.setenv("OLLACACHE_UPSTREAM", f"http://127.0.0.1:{free_port()}")  # for the engine started below
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray_app.feed.connected, timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    qtbot.waitUntil(lambda: submenu(tray_app) == ["Ollama is unreachable"], timeout=WAIT_MS)
+    assert tray.models_menu.actions()[0].toolTip()
+    assert tray_app.errors.last is None  # a fetch that fails is not a failed action of the user's
+
+
+def test_stop_holds_ollama_stopped_and_start_runs_it_again(
+        supervised_ollama: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING and ollama(tray_app).get("state") == "running",
+                    timeout=WAIT_MS)
+    first = ollama(tray_app)["pid"]
+    tray.menu.aboutToShow.emit()
+    assert "start_ollama" not in tray.actions and tray.actions["stop_ollama"].isEnabled()
+    tray.actions["stop_ollama"].trigger()
+    qtbot.waitUntil(lambda: ollama(tray_app).get("state") == "stopped" and ollama(tray_app).get("held"),
+                    timeout=WAIT_MS)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(supervised_ollama + "/api/version")
+    tray.menu.aboutToShow.emit()
+    assert "stop_ollama" not in tray.actions and tray.actions["start_ollama"].isEnabled()
+    assert not tray.actions["restart_ollama"].isEnabled()
+    tray.actions["start_ollama"].trigger()
+    qtbot.waitUntil(lambda: ollama(tray_app).get("state") == "running" and ollama(tray_app).get("pid") != first,
+                    timeout=WAIT_MS)
+    assert httpx.get(supervised_ollama + "/api/version").status_code == 200
+    tray.menu.aboutToShow.emit()
+    assert tray.actions["stop_ollama"].isEnabled() and tray_app.errors.last is None
+
+
+def test_start_and_stop_are_disabled_for_an_ollama_started_elsewhere(
+        behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot) -> None:
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    stop = tray.actions["stop_ollama"]
+    assert not stop.isEnabled() and "cannot stop it" in stop.toolTip()
+
+
+def test_tune_now_measures_with_progress_on_the_status_line(
+        behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot) -> None:
+    fake = behind_fake[0]
+    fake.configure(speed_curve={"1": 7.0, "2": 3.0})
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    tray.actions["tune"].trigger()
+    assert tray.tune_dialog is not None and tray.tune_dialog.intValue() == 3
+    tray.tune_dialog.setIntValue(1)
+    fake.configure(hang=True)  # Ollama's answers are held: the run stays at its start meanwhile
+    steps: list[dict[str, Any]] = []
+    tray_app.feed.event_received.connect(lambda name, data: steps.append(data) if name == "tune_did_progress" else None)
+    tray.tune_dialog.accept()
+    qtbot.waitUntil(lambda: "Tuning: starting…" in tray.actions["status"].text(), timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    assert tray.actions["status"].text().endswith("· Tuning: starting…") and not tray.actions["tune"].isEnabled()
+    fake.configure(hang=False)
+    qtbot.waitUntil(lambda: httpx.get(f"{tray_app.engine.url}/-/tune").json()["state"] == "done", timeout=WAIT_MS)
+    done = httpx.get(f"{tray_app.engine.url}/-/tune").json()
+    assert done["result"]["best"]["num_thread"] == 1
+    assert fake.received("/api/generate")  # it measured against the fake
+    qtbot.waitUntil(lambda: (tray_app.feed.stats or {}).get("tune", {}).get("state") == "done", timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    assert "Tuning" not in tray.actions["status"].text() and tray.actions["tune"].isEnabled()
+    qtbot.waitUntil(lambda: steps and steps[-1]["step"] == steps[-1]["steps"], timeout=WAIT_MS)
+    first = tune_progress({"state": "running", "progress": steps[0]})  # how a step reads while it runs
+    assert first == f"Tuning: step 1 of {steps[0]['steps']} ({steps[0]['num_thread']} threads)"
+    assert tray_app.errors.last is None
