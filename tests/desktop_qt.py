@@ -21,6 +21,8 @@ from pytestqt.qtbot import QtBot  # noqa: E402
 
 from core.config.settings import load  # noqa: E402
 from desktop.app import TrayApp  # noqa: E402
+from tests.harness import free_port  # noqa: E402
+from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON  # noqa: E402
 
 WAIT_MS = 60_000  # a bound for conditions the engine reaches on its own clock, never a measure
 
@@ -66,3 +68,13 @@ def tray_app(qtbot: QtBot, qloop: qasync.QEventLoop, monkeypatch: pytest.MonkeyP
     finally:
         with qtbot.waitSignal(app.finished, timeout=WAIT_MS):
             app.quit()
+
+
+@pytest.fixture
+def supervised_ollama(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The engine will supervise the fake `ollama` executable on a free port."""
+    upstream = f"http://127.0.0.1:{free_port()}"
+    for name, value in {"OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA,
+                        "OLLACACHE_UPSTREAM": upstream, **FAKE_PYTHON}.items():
+        monkeypatch.setenv(name, value)
+    return upstream

@@ -6,6 +6,7 @@ Both listen on 127.0.0.1 with port 0 and are waited on by condition (the server'
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -119,3 +120,22 @@ def wait_for(condition: Callable[[], Any], what: str) -> Any:
             return result
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def events_named(url: str, count: int, during: Callable[[], object]) -> list[tuple[str, dict[str, Any]]]:
+    """The first ``count`` events other than ``stats`` on ``url``'s ``/-/events`` while ``during()`` runs
+    (subscribed first, so what ``during`` causes is pushed)."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    with httpx.stream("GET", url + "/-/events", timeout=30) as events:
+        lines = events.iter_lines()
+        assert next(lines) == "event: stats"
+        during()
+        name = "stats"
+        for line in lines:
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: ") and name != "stats":
+                seen.append((name, json.loads(line.removeprefix("data: "))))
+                if len(seen) == count:
+                    break
+    return seen

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.cache.entry import Entry
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import RunningProxy, proxy_in_thread
+from tests.harness import RunningProxy, events_named, proxy_in_thread
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0},
         "stream": False}
@@ -120,19 +120,11 @@ def test_totals_and_entries_survive_a_restart(upstream: tuple[FakeOllama, str]) 
 
 
 def test_events_also_name_what_happened(proxy: RunningProxy) -> None:
-    seen: list[tuple[str, dict[str, object]]] = []
-    with httpx.stream("GET", proxy.url + "/-/events", timeout=30) as events:
-        lines = events.iter_lines()
-        assert next(lines) == "event: stats"  # subscribed: what happens from now on is pushed
+    def one_miss() -> None:
         with proxy.client() as http:
             http.post("/api/chat", json=CHAT)
-        name = "stats"
-        for line in lines:
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: ") and name != "stats":
-                seen.append((name, json.loads(line.removeprefix("data: "))))
-                break
+
+    seen = events_named(proxy.url, 1, one_miss)  # subscribed first: what happens from now on is pushed
     assert seen[0][0] == "entry_did_store"
     assert seen[0][1]["model"] == "llama3.2:latest" and seen[0][1]["route"] == "/api/chat"
 

@@ -14,10 +14,9 @@ import psutil
 import pytest
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, finish, qloop, tray_app  # noqa: F401  (fixtures)
+from tests.desktop_qt import WAIT_MS, finish, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import ROOT, proxy_process
-from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON, free_port
+from tests.harness import ROOT, free_port, proxy_process
 
 from PySide6.QtWidgets import QMessageBox
 from core.config.settings import load
@@ -85,14 +84,6 @@ def test_pause_is_offered_only_when_the_engine_can_pause(behind_fake: str, tray_
         assert pause.toolTip()
 
 
-@pytest.fixture
-def supervised_ollama(monkeypatch: pytest.MonkeyPatch) -> str:
-    """The engine will supervise the fake `ollama` executable on a free port."""
-    upstream = f"http://127.0.0.1:{free_port()}"
-    for name, value in {"OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA,
-                        "OLLACACHE_UPSTREAM": upstream, **FAKE_PYTHON}.items():
-        monkeypatch.setenv(name, value)
-    return upstream
 
 
 def test_restart_ollama_gives_a_new_ollama(supervised_ollama: str, tray_app: TrayApp, qtbot: QtBot) -> None:

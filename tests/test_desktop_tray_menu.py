@@ -9,9 +9,9 @@ import httpx
 import pytest
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, qloop, tray_app  # noqa: F401  (fixtures)
+from tests.desktop_qt import WAIT_MS, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
 from tests.fakes.ollama_server import FakeOllama
-from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON, free_port
+from tests.harness import free_port
 
 from desktop.app import TrayApp
 from desktop.icons import IconState
@@ -26,14 +26,6 @@ def behind_fake(upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatc
     return upstream
 
 
-@pytest.fixture
-def supervised_ollama(monkeypatch: pytest.MonkeyPatch) -> str:
-    """The engine will supervise the fake `ollama` executable on a free port."""
-    upstream = f"http://127.0.0.1:{free_port()}"
-    for name, value in {"OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA,
-                        "OLLACACHE_UPSTREAM": upstream, **FAKE_PYTHON}.items():
-        monkeypatch.setenv(name, value)
-    return upstream
 
 
 def submenu(app: TrayApp) -> list[str]:

@@ -3,7 +3,6 @@ each through the HTTP API and through both control clients, against a real engin
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from core.control.client import AsyncControlClient, ControlClient, ControlError
 from core.supervision.process import tail
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import RunningProxy, proxy_in_thread
+from tests.harness import RunningProxy, events_named, proxy_in_thread
 from tests.test_supervisor_process import free_port
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0},
@@ -24,22 +23,6 @@ def cache_headers(proxy: RunningProxy, count: int, body: dict[str, object] = CHA
         return [http.post("/api/chat", json=body).headers["x-cache"] for _ in range(count)]
 
 
-def events_named(proxy: RunningProxy, count: int, during: object) -> list[tuple[str, dict[str, object]]]:
-    """The first ``count`` events other than stats after subscribing, while ``during()`` runs."""
-    seen: list[tuple[str, dict[str, object]]] = []
-    with httpx.stream("GET", proxy.url + "/-/events", timeout=30) as events:
-        lines = events.iter_lines()
-        assert next(lines) == "event: stats"
-        during()  # type: ignore[operator]
-        name = "stats"
-        for line in lines:
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: ") and name != "stats":
-                seen.append((name, json.loads(line.removeprefix("data: "))))
-                if len(seen) == count:
-                    break
-    return seen
 
 
 # --- pausing the cache -------------------------------------------------------------------------------------------
@@ -75,7 +58,7 @@ def test_pause_and_resume_need_the_token_and_are_published(proxy: RunningProxy) 
         for path in ("/-/pause", "/-/pause", "/-/resume"):  # the second pause changes nothing: no event
             httpx.post(proxy.url + path, headers=proxy.auth)
 
-    assert events_named(proxy, 2, toggle) == [("cache_did_pause", {"paused": True}),
+    assert events_named(proxy.url, 2, toggle) == [("cache_did_pause", {"paused": True}),
                                                ("cache_did_resume", {"paused": False})]
 
 
