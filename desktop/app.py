@@ -53,6 +53,7 @@ class TrayApp(QObject):
         self.tray = Tray(self.context, self.windows, self.quit, self)
         self.notifier = Notifier(self.tray.icon)  # Ollama crashing, giving up, not found; tuning runs ending
         self.feed.event_received.connect(self.notifier.event)
+        self.feed.connection_changed.connect(self._connected)
         self.instance = instance
         if instance is not None:
             instance.activated.connect(self.windows.show_dashboard)
@@ -66,6 +67,12 @@ class TrayApp(QObject):
         if not self.has_tray:
             self.windows.dashboard_closed.connect(self.quit)
             self.windows.show_dashboard()
+
+    def _connected(self, connected: bool) -> None:
+        """A store that failed before the feed began is news too (later failures come as events)."""
+        if connected:
+            self.context.call("read the engine's health", lambda client: client.health(),
+                              lambda health: self.notifier.store(health.get("store") or {}))
 
     def quit(self) -> None:
         """Begin shutting down (idempotent); ``finished`` tells when it is done."""

@@ -11,8 +11,9 @@ in with the time they arrived, on a clock the caller passes; notifications come 
   again", except inside a crash loop. A restart the user asked for (``ollama_will_restart``) is not
   news; the recovery after it is told only if something had gone wrong before.
 - No ``ollama`` executable (``ollama_binary_not_found``): told once, until an Ollama is started or found.
-- The store failing (``store.error`` on ``/-/health``): "The cache is not working" or, when the disk is
-  full, "The cache disk is full"; once, until the store works again.
+- The store failing (``store_did_fail``, or ``store.error`` on ``/-/health`` for a store that failed
+  before the app connected): "The cache is not working" or, when the disk is full, "The cache disk is
+  full"; once, until the store works again (``store_did_recover``).
 - A tuning run ended (``tune_did_finish``): the winner, or why it failed.
 - Any kind at most once per :attr:`NotificationPolicy.repeat_s` (60 s).
 
@@ -74,6 +75,8 @@ class NotificationPolicy:
 
     def event(self, name: str, payload: Mapping[str, Any], now: float) -> list[Notification]:
         """What to show for the engine event ``name`` (as on ``/-/events``) that arrived at ``now``."""
+        if name in ("store_did_fail", "store_did_recover"):
+            return self.store(payload.get("store") or {}, now)
         notes = self._decide(name, payload, now)
         return [note for note in notes if self._fresh(note, now)]
 

@@ -225,3 +225,21 @@ def test_the_dashboard_follows_the_engine_through_the_feed(
     qtbot.waitUntil(lambda: window.cards.hit_rate.detail.text() == "2 hits, 1 miss", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.requests.model.rowCount() == 3, timeout=WAIT_MS)
     assert window.requests.model.index(0, 4).data().endswith("HIT")
+
+
+@pytest.fixture
+def unusable_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "a-file").write_text("not a directory")
+    monkeypatch.setenv("OLLACACHE_CACHE_DIR", str(tmp_path / "a-file" / "cache"))
+    return tmp_path / "a-file" / "cache"
+
+
+def test_a_store_that_failed_before_the_app_connected_is_told(
+        behind_fake: str, unusable_cache_dir: Path, tray_app: TrayApp, qtbot: QtBot,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(tray_app.tray.icon, "showMessage", lambda title, message, *rest: shown.append((title, message)))
+    qtbot.waitUntil(lambda: bool(shown), timeout=WAIT_MS)
+    [(title, message)] = shown
+    assert title == "The cache is not working"
+    assert "Not a directory" in message and message.endswith("Requests go straight to Ollama meanwhile.")

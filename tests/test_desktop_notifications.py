@@ -125,6 +125,17 @@ def test_the_store_failing_or_full_is_told_once_until_it_works_again() -> None:
     assert disk.title == "The cache disk is full"
 
 
+def test_the_stores_events_are_told_as_its_health_is() -> None:
+    policy = NotificationPolicy()
+    failed = {"store": {"ok": False, "error": "OperationalError: database or disk is full", "location": "/c"}}
+    [note] = policy.event("store_did_fail", failed, 0)
+    assert note.title == "The cache disk is full"
+    assert policy.store(failed["store"], 1) == []  # the health read after connecting: the same news, not again
+    assert policy.event("store_did_recover", {"store": {"ok": True, "error": None, "location": "/c"}}, 2) == []
+    [again] = policy.event("store_did_fail", {"store": {"ok": False, "error": "OSError: disk I/O error"}}, 100)
+    assert again.title == "The cache is not working"
+
+
 def test_a_store_that_flaps_is_told_once_a_minute_at_most() -> None:
     policy = NotificationPolicy()
     broken = {"ok": False, "error": "OperationalError: disk I/O error"}

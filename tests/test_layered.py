@@ -54,3 +54,29 @@ def test_a_failing_store_reads_as_a_miss_and_says_why(tmp_path: Path) -> None:
     cache.failed(RuntimeError("later"), keep_first=True)
     assert "No space left" in cache.error
     cache.store.close()
+
+
+def test_the_listener_hears_a_failure_once_and_the_recovery_once(tmp_path: Path) -> None:
+    full = [True]
+
+    class Filling(DiskStore):
+        def put(self, entry: Entry) -> None:
+            if full[0]:
+                raise OSError(28, "No space left on device")
+            super().put(entry)
+
+    heard: list[str | None] = []
+
+    async def write_three() -> None:
+        cache = LayeredCache(Filling(tmp_path / "c", 10**8), HotTier(2**20), on_error=heard.append)
+        for key in ("a", "b"):  # two failed writes: one failure told
+            cache.keep(entry(key), cache.generation)
+            await cache.drain()
+        full[0] = False
+        cache.keep(entry("c"), cache.generation)  # room again: the recovery told
+        await cache.drain()
+        assert cache.error is None and cache.store.count() == 1
+        cache.store.close()
+
+    asyncio.run(write_three())
+    assert len(heard) == 2 and heard[0] is not None and "No space left" in heard[0] and heard[1] is None

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from tests.fakes.ollama_server import FakeOllama, serve_in_thread
-from tests.harness import RunningProxy, proxy_in_thread
+from tests.harness import RunningProxy, events_named, proxy_in_thread, wait_for
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0}}
 
@@ -100,6 +100,26 @@ def test_a_failing_store_degrades_to_a_pass_through_and_health_says_so(proxy: Ru
             health = http.get("/-/health").json()
     assert health["store"]["ok"] is False and "disk is full" in health["store"]["error"]
     assert health["status"] == "degraded"
+
+
+def test_subscribers_hear_the_store_fail_and_recover(proxy: RunningProxy, fake: FakeOllama) -> None:
+    assert proxy.server is not None
+    engine = proxy.server.engine
+
+    def fill_the_disk_then_make_room() -> None:
+        broken = sqlite3.OperationalError("database or disk is full")
+        with mock.patch.object(engine.store, "put", side_effect=broken), httpx.Client(base_url=proxy.url) as http:
+            http.post("/api/chat", json={**CHAT, "options": {"temperature": 0, "seed": 2}})
+            wait_for(lambda: engine.cache.error is not None, "the failed write")
+        with httpx.Client(base_url=proxy.url) as http:
+            http.post("/api/chat", json={**CHAT, "options": {"temperature": 0, "seed": 3}})
+
+    # each request: request_did_finish, entry_did_store, and the store's news
+    told = [(name, data) for name, data in events_named(proxy.url, 6, fill_the_disk_then_make_room)
+            if name.startswith("store_")]
+    assert [name for name, _ in told] == ["store_did_fail", "store_did_recover"]
+    assert told[0][1]["store"]["ok"] is False and "disk is full" in told[0][1]["store"]["error"]
+    assert told[1][1]["store"] == {"ok": True, "error": None, "location": engine.store.location}
 
 
 def test_a_client_leaving_mid_stream_cancels_the_upstream_and_stores_nothing(

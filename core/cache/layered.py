@@ -5,7 +5,8 @@ A lookup tries the memory tier, then the store (promoting what it finds). A new 
 memory tier at once and to the store in a worker thread, so a hit never waits on a write. A clear or a
 delete bumps the *generation* under the write lock; an answer to a request that began before it is then
 neither stored nor kept in memory. Any store failure turns the cache into a pass-through that says why
-(:attr:`LayeredCache.error`, shown on ``/-/health``) instead of failing requests.
+(:attr:`LayeredCache.error`, shown on ``/-/health``) instead of failing requests; ``on_error`` hears of
+each failure and of the recovery (from whichever thread saw it), so the engine can tell its subscribers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 from core.cache.entry import Entry
 from core.cache.hot import HotTier
@@ -24,10 +26,12 @@ log = logging.getLogger(__name__)
 class LayeredCache:
     """``hot`` in front of ``store``; ``error`` is the store's failure if it could not open, else ``None``."""
 
-    def __init__(self, store: Store, hot: HotTier, error: str | None = None) -> None:
+    def __init__(self, store: Store, hot: HotTier, error: str | None = None,
+                 on_error: Callable[[str | None], None] | None = None) -> None:
         self.store = store
         self.hot = hot
         self.error = error
+        self.on_error = on_error  # the new error, or None when the store works again
         self.generation = 0
         self._lock = threading.Lock()
         self._writes: set[asyncio.Task[None]] = set()
@@ -65,7 +69,7 @@ class LayeredCache:
                 if generation != self.generation:
                     return
                 self.store.put(entry)
-            self.error = None
+            self._set_error(None)
         except Exception as error:  # noqa: BLE001 - a store failure must not fail the request
             self.failed(error)
 
@@ -73,8 +77,13 @@ class LayeredCache:
         """Serve as a pass-through and report ``error`` on health (the first one, with ``keep_first``)."""
         if keep_first and self.error is not None:
             return
-        self.error = f"{type(error).__name__}: {error}"
+        self._set_error(f"{type(error).__name__}: {error}")
         log.error("cache store at %s failed, serving as a pass-through: %s", self.store.location, error)
+
+    def _set_error(self, error: str | None) -> None:
+        changed, self.error = error != self.error, error
+        if changed and self.on_error is not None:
+            self.on_error(error)
 
     def remove(self, key: str | None = None, model: str | None = None) -> int:
         """Delete one entry, one model's or all from the store (blocking: call it off the loop).

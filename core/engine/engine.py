@@ -105,9 +105,18 @@ class Engine:
     def _ollama_did(self, report: Report) -> None:
         self.events.publish(report.name, {"message": report.message, "ollama": self.supervisor.to_json()})
 
+    def store_health(self) -> dict[str, Any]:
+        error = self.cache.error
+        return {"ok": error is None, "error": error, "location": self.store.location}
+
+    def _store_did(self, error: str | None) -> None:
+        """Tell subscribers the store failed (the proxy passes everything through) or works again."""
+        self.events.publish("store_did_fail" if error else "store_did_recover", {"store": self.store_health()})
+
     async def start(self) -> None:
         self.stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
+        self.cache.on_error = lambda error: loop.call_soon_threadsafe(self._store_did, error)
         self._tasks = [loop.create_task(self._keep_house()), loop.create_task(self._feed_events())]
         await self.supervisor.start()
 
@@ -172,7 +181,7 @@ class Engine:
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 3),
             "proxy": {"url": self.url, "upstream": shown},
-            "store": {"ok": store_error is None, "error": store_error, "location": self.store.location},
+            "store": self.store_health(),
             "upstream": {"url": shown, "reachable": reachable, "version": version, "error": error},
             "ollama": self.supervisor.to_json(),
             "takeover": {"on": self.startup.plan.takeover, "reason": self.startup.plan.reason},
