@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QDialog, QInputDialog, QMenu, QMessageBox, QSystem
 
 from core.control.client import AsyncControlClient, ControlError, LoadedModel
 from desktop import autostart
+from desktop.clear_cache import ClearCache
 from desktop.icons import IconState, icon, state_of
 from desktop.windows import AppContext, Windows
 
@@ -82,7 +83,7 @@ class Tray(QObject):
         self._quit = quit
         self.state = IconState.ENGINE_DOWN
         self.actions: dict[str, QAction] = {}
-        self.confirm: QMessageBox | None = None
+        self.clearing = ClearCache(context)
         self.tune_dialog: QInputDialog | None = None
         self.models: list[LoadedModel] | None = None
         self.models_error: str | None = None
@@ -340,22 +341,11 @@ class Tray(QObject):
             self._call("pause caching", lambda client: client.pause())
 
     def _ask_clear(self) -> None:
-        entries = (self.stats or {}).get("store", {}).get("entries", 0)
-        box = QMessageBox(QMessageBox.Icon.Question, "Clear the cache",
-                          f"Remove all {entries:,} cached {'entry' if entries == 1 else 'entries'}?\n"
-                          "Their next requests go to Ollama again.",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.button(QMessageBox.StandardButton.Yes).setText("Clear")
-        box.finished.connect(lambda _result: self._cleared_confirmed(box))
-        self.confirm = box
-        box.open()  # not exec(): a nested event loop would stall the asyncio tasks
+        self.clearing.ask()
 
-    def _cleared_confirmed(self, box: QMessageBox) -> None:
-        self.confirm = None
-        box.deleteLater()
-        if box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
-            self._call("clear the cache", lambda client: client.clear())
+    @property
+    def confirm(self) -> QMessageBox | None:
+        return self.clearing.box
 
     def log_folder(self) -> Path:
         """Where the engine's and Ollama's logs are."""

@@ -6,9 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from tests.desktop_qt import WAIT_MS, qloop, tray_app  # noqa: F401  (fixtures)
@@ -107,3 +108,56 @@ def test_the_window_remembers_its_tab(window: SettingsWindow, qtbot: QtBot, tmp_
     qtbot.addWidget(again)
     again.show_table({"settings": [], "sections": list(SECTIONS)})
     assert again.tabs.currentIndex() == 2
+
+
+def autostart_entry() -> Path:
+    return Path(os.environ["XDG_CONFIG_HOME"]) / "autostart" / "ollacache.desktop"
+
+
+def test_start_at_login_and_start_hidden_are_written_on_apply_and_read_back(
+        window: SettingsWindow, qtbot: QtBot, tmp_path: Path) -> None:
+    rows = window.login
+    assert rows.at_login is not None and rows.hidden is not None
+    assert not rows.at_login.isChecked() and not rows.hidden.isEnabled()  # off by default
+    rows.at_login.setChecked(True)
+    assert rows.hidden.isEnabled() and window.apply_button.isEnabled()
+    assert not autostart_entry().exists()  # nothing before Apply
+    rows.hidden.setChecked(True)
+    window.apply_button.click()
+    assert window.status.text() == "Saved: start at login: on, hidden."
+    assert "--hidden" in autostart_entry().read_text() and not window.apply_button.isEnabled()
+    again = SettingsWindow(None, QSettings(str(tmp_path / "qt2.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    again.show_table({"settings": [], "sections": list(SECTIONS)})  # read from the platform's own entry
+    assert again.login.at_login is not None and again.login.at_login.isChecked()
+    assert again.login.hidden is not None and again.login.hidden.isChecked()
+    again.login.at_login.setChecked(False)
+    again.apply()
+    assert not autostart_entry().exists()
+
+
+def test_a_refused_setting_leaves_start_at_login_as_it_was(window: SettingsWindow, qtbot: QtBot) -> None:
+    assert window.login.at_login is not None
+    window.login.at_login.setChecked(True)
+    editor = window.fields["cache.ttl"].editor
+    assert isinstance(editor, QLineEdit)
+    editor.setText("soon")
+    window.apply_button.click()
+    qtbot.waitUntil(lambda: window.status.text().startswith("Nothing was saved"), timeout=WAIT_MS)
+    assert not autostart_entry().exists()
+
+
+def test_clear_cache_on_the_cache_tab_asks_and_empties_the_store(
+        window: SettingsWindow, tray_app: TrayApp, behind_fake: str, qtbot: QtBot) -> None:
+    url = tray_app.engine.url
+    assert url is not None
+    httpx.post(url + "/api/chat", json={"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}],
+                                        "stream": False, "options": {"temperature": 0}})
+    qtbot.waitUntil(lambda: (tray_app.feed.stats or {}).get("store", {}).get("entries") == 1, timeout=WAIT_MS)
+    assert window.clear_button is not None and window.clear_button.isEnabled()
+    window.clear_button.click()
+    box = window.clearing.box if window.clearing else None
+    assert box is not None and "Remove all 1 cached entry?" in box.text()
+    box.button(QMessageBox.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: window.status.text() == "Cleared 1 cached answer.", timeout=WAIT_MS)
+    assert httpx.get(url + "/-/stats").json()["store"]["entries"] == 0

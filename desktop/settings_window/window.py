@@ -7,6 +7,10 @@ them all or none. A refusal puts the engine's message under each field at fault,
 says nothing was changed; a success says per setting what happened (applied, needs an engine restart,
 Ollama restarted) and reloads the table. Cancel puts the fields back as loaded and closes.
 
+Two tabs carry rows of the desktop's own beside the table's: General has Start at login and Start
+hidden (:mod:`desktop.settings_window.login`, applied with the rest, after the engine took its part),
+and Cache has Clear cache… (the tray menu's confirmation, :mod:`desktop.clear_cache`).
+
 The window remembers its size and tab in QSettings (organisation "Ollacache", application "Ollacache").
 """
 
@@ -18,11 +22,15 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
-    QDialogButtonBox, QFormLayout, QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget,
+    QDialogButtonBox, QFormLayout, QLabel, QPushButton, QScrollArea, QTabWidget, QVBoxLayout, QWidget,
 )
 
+from core.config.settings import CACHE, GENERAL
 from core.control.client import AsyncControlClient, ControlError
+from desktop.autostart import AutostartError
+from desktop.clear_cache import ClearCache
 from desktop.settings_window.fields import Field
+from desktop.settings_window.login import LoginRows
 from desktop.windows import AppContext
 
 ORGANISATION = APPLICATION = "Ollacache"
@@ -51,6 +59,10 @@ class SettingsWindow(QWidget):
         self.setWindowTitle("Ollacache: Settings")
         self.settings = settings or QSettings(ORGANISATION, APPLICATION)
         self.fields: dict[str, Field] = {}
+        self.login = LoginRows(self)  # Start at login and Start hidden, on the General tab
+        self.login.edited.connect(self._edited)
+        self.clearing = ClearCache(context) if context is not None else None
+        self.clear_button: QPushButton | None = None
         self.tabs = QTabWidget()
         self.tabs.currentChanged.connect(self._tab_changed)
         self.status = QLabel("Reading the settings…")
@@ -121,6 +133,14 @@ class SettingsWindow(QWidget):
             label.setBuddy(field.editor)
             label.setToolTip(field.editor.toolTip())
             form.addRow(label, field.widget)
+        if section == GENERAL:
+            self.login.add_to(form, page)
+        if section == CACHE:
+            self.clear_button = QPushButton("Clear cache…", page)
+            self.clear_button.setToolTip("Remove every cached answer (asks first, with the count)")
+            self.clear_button.setEnabled(self.clearing is not None)
+            self.clear_button.clicked.connect(self.ask_clear)
+            form.addRow("Cached answers:", self.clear_button)
         scroll = QScrollArea()
         scroll.setWidget(page)
         scroll.setWidgetResizable(True)
@@ -133,9 +153,37 @@ class SettingsWindow(QWidget):
         """Only the fields the user changed, as the engine takes them."""
         return {name: field.wire_value() for name, field in self.fields.items() if field.changed()}
 
+    def ask_clear(self) -> None:
+        if self.clearing is not None:
+            self.clearing.ask(self, self._cleared)
+
+    def _cleared(self, answer: Any) -> None:
+        removed = int(answer.get("removed", 0))
+        self.status.setText(f"Cleared {removed:,} cached {'answer' if removed == 1 else 'answers'}.")
+
+    def _apply_login(self) -> str:
+        """Start at login as the boxes say (the platform's own entry, written at once): what happened."""
+        if not self.login.changed():
+            return ""
+        try:
+            return self.login.apply()
+        except AutostartError as error:
+            return f"but {error}"
+
     def apply(self, close: bool = False) -> None:
+        """Send the engine's changes (all or none), then Start at login; only that when nothing else changed."""
         changes = self.changes()
+        if not changes and not self.login.changed():
+            if close:
+                self.close()
+            return
         if not changes:
+            try:
+                self.status.setText(f"Saved: {self.login.apply()}.")
+            except AutostartError as error:
+                self.status.setText(f"Nothing was saved: {error}.")
+                return
+            self._update_buttons()
             if close:
                 self.close()
             return
@@ -164,7 +212,8 @@ class SettingsWindow(QWidget):
         if isinstance(answer, ControlError):
             self.refused(answer)
             return
-        self.status.setText(describe_changes(answer.get("changes", {})))
+        said, login = describe_changes(answer.get("changes", {})), self._apply_login()
+        self.status.setText(f"{said}; {login}" if login else said)
         self.load()
         if close:
             self.close()
@@ -196,7 +245,11 @@ class SettingsWindow(QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        self.apply_button.setEnabled(not self.busy and any(field.changed() for field in self.fields.values()))
+        self.apply_button.setEnabled(not self.busy and self.edited())
+
+    def edited(self) -> bool:
+        """Whether any field differs from what was loaded."""
+        return self.login.changed() or any(field.changed() for field in self.fields.values())
 
     # -- remembering -----------------------------------------------------------------------------
 
@@ -215,7 +268,7 @@ class SettingsWindow(QWidget):
         self.settings.sync()
 
     def showEvent(self, event: QShowEvent) -> None:
-        if not self.fields or not any(field.changed() for field in self.fields.values()):
+        if not self.fields or not self.edited():
             self.load()  # fresh sources and values each time the window opens
         super().showEvent(event)
 

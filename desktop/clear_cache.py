@@ -1,0 +1,50 @@
+"""Clear cache…: the one confirmation the tray menu and the settings window both ask before a clear.
+
+It names how many entries go (from the feed's latest stats) and that their next requests reach Ollama
+again; Cancel is the default button, so Enter or Escape keeps everything. The box is opened with
+``open()``, never ``exec()``: a nested event loop would stall the asyncio tasks under qasync. The clear
+itself goes through :meth:`desktop.windows.AppContext.call`, so a failure reaches the user in the one
+place errors do; ``done`` hears the engine's answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from desktop.windows import AppContext
+
+
+def question(entries: int) -> str:
+    noun = "entry" if entries == 1 else "entries"
+    return f"Remove all {entries:,} cached {noun}?\nTheir next requests go to Ollama again."
+
+
+class ClearCache:
+    """Asks, then clears. :attr:`box` is the question while it is open (tests press its buttons)."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+        self.box: QMessageBox | None = None
+
+    def entries(self) -> int:
+        stats = self.context.feed.stats if self.context.feed.connected else None
+        return int(((stats or {}).get("store") or {}).get("entries", 0))
+
+    def ask(self, parent: QWidget | None = None, done: Callable[[Any], None] | None = None) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.Question, "Clear the cache", question(self.entries()),
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.button(QMessageBox.StandardButton.Yes).setText("Clear")
+        box.finished.connect(lambda _result: self._answered(box, done))
+        self.box = box
+        box.open()
+        return box
+
+    def _answered(self, box: QMessageBox, done: Callable[[Any], None] | None) -> None:
+        self.box = None
+        box.deleteLater()
+        if box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
+            self.context.call("clear the cache", lambda client: client.clear(), done)
