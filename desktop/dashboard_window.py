@@ -3,7 +3,9 @@ the engine.
 
 The window only has slots and signals; this is where they meet the app. The feed's stats and events fill
 it (``stats`` once a second, ``request_did_finish`` for the recent requests, Ollama's events for its
-panel); its buttons become control calls run through the app's one error reporter.
+panel); its buttons become control calls run through the app's one error reporter. Ollama's models and
+log are read whenever the feed (re)connects, so a dashboard opened before the engine is up says nothing
+is wrong and fills in once it answers.
 """
 
 from __future__ import annotations
@@ -48,9 +50,14 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     window.restart_ollama_requested.connect(
         lambda: context.call("restart Ollama", lambda client: client.restart_ollama()))
     window.log_requested.connect(refresh_log)
+    def on_connection(connected: bool) -> None:
+        if connected:  # the engine answers (again): what its Ollama holds and says now
+            refresh_models()
+            refresh_log()
+
+    feed.connection_changed.connect(on_connection)
     on_url(feed.url or "")
     if feed.stats:
         window.show_stats(feed.stats)
-    refresh_models()
-    refresh_log()
+    on_connection(feed.connected)  # opened before the engine is up: filled once it is
     return window

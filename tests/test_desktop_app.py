@@ -227,6 +227,20 @@ def test_the_dashboard_follows_the_engine_through_the_feed(
     assert window.requests.model.index(0, 4).data().endswith("HIT")
 
 
+def test_a_dashboard_opened_at_launch_waits_for_the_engine_without_an_error(
+        supervised_ollama: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    """A user's launch opens the dashboard before the engine answers: no "could not" on the way."""
+    from desktop.dashboard_window import build_dashboard
+
+    reported: list[tuple[str, str]] = []
+    tray_app.errors.reported.connect(lambda title, message: reported.append((title, message)))
+    assert not tray_app.feed.connected
+    window = build_dashboard(tray_app.context)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: bool(window.ollama.log.toPlainText()), timeout=WAIT_MS)  # read once connected
+    assert reported == []
+
+
 @pytest.fixture
 def unusable_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "a-file").write_text("not a directory")
