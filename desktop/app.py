@@ -8,6 +8,7 @@ Where no system tray exists, the dashboard opens instead, and closing it quits.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import signal
@@ -60,12 +61,15 @@ class TrayApp(QObject):
         self.has_tray = QSystemTrayIcon.isSystemTrayAvailable()
         self._quitting: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    def start(self, show_dashboard: bool = False) -> None:
+        """Start the engine and the feed, show the icon, and the dashboard when asked (a user's launch)
+        or when there is no tray to live in (then closing it quits)."""
         self.engine.start()
         self.feed.start()
         self.tray.show()  # also without a tray: Qt adds the icon if one appears later
         if not self.has_tray:
             self.windows.dashboard_closed.connect(self.quit)
+        if show_dashboard or not self.has_tray:
             self.windows.show_dashboard()
 
     def _connected(self, connected: bool) -> None:
@@ -100,9 +104,19 @@ def _windows() -> tuple[WindowFactory, WindowFactory]:
     return build_dashboard, build_settings_window
 
 
+def arguments(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ollacache tray", description="The Ollacache tray app.")
+    parser.add_argument("--hidden", action="store_true",
+                        help="start in the tray only (as at login with 'start hidden'); otherwise the "
+                             "dashboard opens too")
+    return parser.parse_args(list(argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the tray app until Quit, SIGTERM or SIGINT; its exit code."""
+    """Run the tray app until Quit, SIGTERM or SIGINT; its exit code. ``argv`` without the program name."""
     import qasync
+
+    args = arguments(sys.argv[1:] if argv is None else argv)
 
     try:
         settings = load()
@@ -110,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_USAGE
     qtlog.install(log_dir(settings))
-    qt = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    qt = QApplication(sys.argv[:1])
     qt.setApplicationName("Ollacache")
     qt.setQuitOnLastWindowClosed(False)
     instance = SingleInstance(settings.config_dir)
@@ -125,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for number in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(number, app.quit)
     with loop:
-        loop.call_soon(app.start)
+        loop.call_soon(app.start, not args.hidden)
         loop.run_forever()
         with contextlib.suppress(RuntimeError):
             loop.run_until_complete(asyncio.sleep(0))  # let the last callbacks finish

@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--apply", action="store_true", help="keep the winner as tuning.num_thread and restart Ollama")
     tune.add_argument("--json", action="store_true", help="print only the result as JSON")
 
-    commands.add_parser("tray", help="the tray app, which runs the engine (with no display: serve)")
+    tray = commands.add_parser("tray", help="the tray app, which runs the engine (with no display: serve)")
+    tray.add_argument("--hidden", action="store_true", help="start in the tray only, without opening the dashboard")
 
     commands.add_parser("doctor", help="check the binary, upstream, ports, cache directory and tuning; say what to fix")
 
@@ -96,7 +97,7 @@ def _run(argv: Sequence[str] | None) -> int:
 
         return serve(settings)
     if args.command == "tray":
-        return _tray(settings)
+        return _tray(settings, args.hidden)
     if args.command == "stats":
         return _stats(settings, args.url, args.json)
     if args.command == "hardware":
@@ -123,7 +124,7 @@ def has_display(environ: Mapping[str, str] = os.environ, platform: str = sys.pla
     return any(environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
 
 
-def _tray(settings: Settings) -> int:
+def _tray(settings: Settings, hidden: bool = False) -> int:
     """Run the tray app (``python -m desktop``, a process of its own: the engine never imports the GUI);
     with no display, say so and serve headless instead."""
     if not has_display():
@@ -132,7 +133,7 @@ def _tray(settings: Settings) -> int:
         from core.engine.server import serve
 
         return serve(settings)
-    command = [sys.executable, "-m", "desktop"]
+    command = [sys.executable, "-m", "desktop", *(["--hidden"] if hidden else [])]
     if sys.platform == "win32":
         import subprocess
 
