@@ -124,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_USAGE
     qtlog.install(log_dir(settings))
-    qt = QApplication(sys.argv[:1])
+    qt = QApplication(["ollacache"])  # the window class the desktop groups its windows by
+    qt.setDesktopFileName("ollacache")
     qt.setApplicationName("Ollacache")
     qt.setQuitOnLastWindowClosed(False)
     instance = SingleInstance(settings.config_dir)
