@@ -3,7 +3,8 @@
 Starts Xvfb with ``trayer`` as the system tray, the fake Ollama of the tests (so it runs from a source
 checkout) and the app with its engine in throwaway directories, sends a few requests through it (misses,
 then hits), opens the tray menu and saves ``tray-menu.png`` (the tray and its menu) and
-``screen.png`` (the whole screen), then the dashboard, one ``dashboard-<tab>.png`` per tab, in OUTDIR. Needs ``xvfb`` and ``trayer`` (see README).
+``screen.png`` (the whole screen), then the dashboard, one ``dashboard-<tab>.png`` per tab, and the
+settings window, one ``settings-<tab>.png`` per tab, in OUTDIR. Needs ``xvfb`` and ``trayer`` (see README).
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ async def _shoot(out: Path, upstream: str) -> None:
     from desktop.app import TrayApp
     from desktop.dashboard_window import build_dashboard
     from desktop.icons import IconState
+    from desktop.settings_window import build_settings_window
 
-    app = TrayApp(load(), dashboard=build_dashboard)
+    app = TrayApp(load(), dashboard=build_dashboard, settings_window=build_settings_window)
     app.start()
     while app.tray.state is not IconState.SERVING:
         await asyncio.sleep(0.1)
@@ -73,6 +75,18 @@ async def _shoot(out: Path, upstream: str) -> None:
         await asyncio.sleep(0.5)
         name = tabs.tabText(number).replace("&", "").lower()
         window.grab().save(str(out / f"dashboard-{name}.png"))
+    window.close()
+    settings = app.windows.show_settings()
+    settings.resize(760, 640)
+    while not getattr(settings, "fields", None):
+        await asyncio.sleep(0.1)
+    tabs = settings.tabs  # type: ignore[attr-defined]
+    for number in range(tabs.count()):
+        tabs.setCurrentIndex(number)
+        await asyncio.sleep(1.0)  # a tab may read more from the engine when shown
+        title = tabs.tabText(number).replace("&", "").lower()
+        name = "expert" if "expert" in title else title.split(" ")[0]
+        settings.grab().save(str(out / f"settings-{name}.png"))
     done = asyncio.Event()
     app.finished.connect(done.set)
     app.quit()

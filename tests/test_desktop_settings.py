@@ -155,6 +155,8 @@ def test_clear_cache_on_the_cache_tab_asks_and_empties_the_store(
                                         "stream": False, "options": {"temperature": 0}})
     qtbot.waitUntil(lambda: (tray_app.feed.stats or {}).get("store", {}).get("entries") == 1, timeout=WAIT_MS)
     assert window.clear_button is not None and window.clear_button.isEnabled()
+    qtbot.waitUntil(lambda: window.store_summary is not None and window.store_summary.text().startswith("1 entry, "),
+                    timeout=WAIT_MS)
     window.clear_button.click()
     box = window.clearing.box if window.clearing else None
     assert box is not None and "Remove all 1 cached entry?" in box.text()

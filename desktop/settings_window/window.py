@@ -22,11 +22,12 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
-    QDialogButtonBox, QFormLayout, QLabel, QPushButton, QScrollArea, QTabWidget, QVBoxLayout, QWidget,
+    QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from core.config.settings import CACHE, GENERAL
 from core.control.client import AsyncControlClient, ControlError
+from core.units import human_bytes
 from desktop.autostart import AutostartError
 from desktop.clear_cache import ClearCache
 from desktop.settings_window.fields import Field
@@ -63,6 +64,9 @@ class SettingsWindow(QWidget):
         self.login.edited.connect(self._edited)
         self.clearing = ClearCache(context) if context is not None else None
         self.clear_button: QPushButton | None = None
+        self.store_summary: QLabel | None = None
+        if context is not None:
+            context.feed.stats_changed.connect(self._show_store)
         self.tabs = QTabWidget()
         self.tabs.currentChanged.connect(self._tab_changed)
         self.status = QLabel("Reading the settings…")
@@ -136,16 +140,37 @@ class SettingsWindow(QWidget):
         if section == GENERAL:
             self.login.add_to(form, page)
         if section == CACHE:
-            self.clear_button = QPushButton("Clear cache…", page)
-            self.clear_button.setToolTip("Remove every cached answer (asks first, with the count)")
-            self.clear_button.setEnabled(self.clearing is not None)
-            self.clear_button.clicked.connect(self.ask_clear)
-            form.addRow("Cached answers:", self.clear_button)
+            form.addRow("Cached answers:", self._clear_row(page))
         scroll = QScrollArea()
         scroll.setWidget(page)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         return scroll
+
+    def _clear_row(self, page: QWidget) -> QWidget:
+        """What the store holds now (from the feed) and Clear cache… beside it."""
+        row = QWidget(page)
+        line = QHBoxLayout(row)
+        line.setContentsMargins(0, 0, 0, 0)
+        self.store_summary = QLabel(row)
+        self.clear_button = QPushButton("C&lear cache…", row)
+        self.clear_button.setToolTip("Remove every cached answer (asks first, with the count)")
+        self.clear_button.setEnabled(self.clearing is not None)
+        self.clear_button.clicked.connect(self.ask_clear)
+        line.addWidget(self.store_summary)
+        line.addWidget(self.clear_button)
+        line.addStretch(1)
+        self._show_store()
+        return row
+
+    def _show_store(self, *_: object) -> None:
+        feed = self.context.feed if self.context is not None else None
+        store = ((feed.stats or {}).get("store") or {}) if feed is not None and feed.connected else {}
+        if self.store_summary is None or not store or not self.isVisible():
+            return  # a hidden window is brought up to date when it is shown (the table is read again)
+        entries = int(store.get("entries", 0))
+        self.store_summary.setText(f"{entries:,} {'entry' if entries == 1 else 'entries'}, "
+                                   f"{human_bytes(store.get('bytes', 0))}")
 
     # -- applying --------------------------------------------------------------------------------
 
