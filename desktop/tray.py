@@ -46,6 +46,11 @@ def _duration(seconds: object) -> str:
     return f"{s / 3600:,.1f} h"
 
 
+def _requests(count: object) -> str:
+    number = int(count) if isinstance(count, (int, float)) else 0
+    return f"{number:,} {'request' if number == 1 else 'requests'}"
+
+
 def _size(size: object) -> str:
     if not isinstance(size, int) or size <= 0:
         return ""
@@ -139,11 +144,12 @@ class Tray(QObject):
             engine = self.context.engine.state.value
             return f"Ollacache: engine {'down' if engine != 'starting' else 'starting'}"
         totals = stats.get("totals", {})
+        today = stats.get("today") or totals  # an older engine counts no days
         ollama = stats.get("ollama") or {}
         return "\n".join([
             f"Ollacache: {self.state.label}",
-            f"Hit rate {_percent(totals.get('hit_rate'))} of {totals.get('requests', 0):,} requests",
-            f"Time saved {_duration(totals.get('time_saved_s'))}",
+            f"Hit rate {_percent(today.get('hit_rate'))} · {_requests(today.get('requests', 0))} today",
+            f"Time saved {_duration(today.get('time_saved_s'))} today, {_duration(totals.get('time_saved_s'))} in all",
             f"Ollama: {ollama.get('state', 'unknown')}",
         ])
 

@@ -225,6 +225,7 @@ def test_the_dashboard_follows_the_engine_through_the_feed(
     qtbot.waitUntil(lambda: window.cards.hit_rate.detail.text() == "2 hits, 1 miss", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.requests.model.rowCount() == 3, timeout=WAIT_MS)
     assert window.requests.model.index(0, 4).data().endswith("HIT")
+    qtbot.waitUntil(lambda: "Hit rate 67 % · 3 requests today" in tray_app.tray.icon.toolTip(), timeout=WAIT_MS)
 
 
 def test_a_dashboard_opened_at_launch_waits_for_the_engine_without_an_error(

@@ -335,3 +335,28 @@ def test_per_client_totals_survive_a_restart_and_older_files_still_load(tmp_path
     older = make(path)
     assert older.snapshot()["clients"] == {} and older.snapshot()["totals"]["hits"] == 1
     assert not (tmp_path / "stats.json.corrupt").exists()
+
+
+def test_todays_counters_start_again_at_local_midnight_and_survive_a_restart_that_day(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta
+
+    midnight = datetime(2026, 12, 1) + timedelta(days=1)  # local time, as the user's day is
+    wall = [(midnight - timedelta(seconds=2)).timestamp()]
+    path = tmp_path / "stats.json"
+    stats = Stats(path, clock=Clock(), wall=lambda: wall[0])
+    stats.record("hit", route="/api/chat", model="m", latency_s=0.001, saved_s=3.0)
+    stats.record("miss", route="/api/chat", model="m", latency_s=3.0)
+    assert stats.snapshot()["today"] | {"hit_rate": None} == {
+        "date": "2026-12-01", "requests": 2, "hits": 1, "misses": 1, "bypass": 0, "errors": 0,
+        "hit_rate": None, "time_saved_s": 3.0, "tokens_saved": 0}
+    wall[0] = midnight.timestamp() + 1
+    assert stats.snapshot()["today"]["requests"] == 0  # a new day, even before its first request
+    stats.record("hit", route="/api/chat", model="m", latency_s=0.001, saved_s=3.0)
+    snap = stats.snapshot()
+    assert (snap["today"]["date"], snap["today"]["requests"], snap["totals"]["requests"]) == ("2026-12-02", 1, 3)
+    stats.save()
+    again = Stats(path, clock=Clock(), wall=lambda: wall[0])  # restarted the same day: today goes on
+    assert again.snapshot()["today"]["requests"] == 1
+    wall[0] += 86_400
+    next_day = Stats(path, clock=Clock(), wall=lambda: wall[0])  # a file from yesterday: today is new
+    assert next_day.snapshot()["today"]["requests"] == 0 and next_day.snapshot()["totals"]["requests"] == 3

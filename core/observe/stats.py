@@ -5,8 +5,9 @@ One `Stats` object lives in the engine process. The proxy calls `Stats.record` o
 loop thread, so nothing here takes a lock: `record` is a handful of int/float additions and a deque append
 (a few microseconds), because it sits inside the ~100 us budget of a cache hit.
 
-What persists (the JSON file at ``path``): totals, per-model, per-route and per-client counters, and
-``since``.
+What persists (the JSON file at ``path``): totals, per-model, per-route and per-client counters,
+``since``, and today's counters (``today``: the local calendar day; a new day starts them at zero, also
+when the file was written on an earlier day).
 What starts fresh with each process: the per-second rate ring (15 minutes) and the latency windows.
 
 Latency is kept only for the outcomes the proxy times (`TIMED_OUTCOMES`): a bypass is counted before it
@@ -25,27 +26,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import os
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, time as clock_time, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 from core.config.private import write_private
+from core.observe.tally import (
+    MAX_KEYS, OTHER_KEY, OUTCOME_FIELDS, OUTCOMES, Outcome, Tally, hit_rate, tallies_from_json, tally_for,
+)
+
+__all__ = ["MAX_KEYS", "OTHER_KEY", "OUTCOME_FIELDS", "OUTCOMES", "Outcome", "Stats"]
 
 log = logging.getLogger(__name__)
-
-Outcome = Literal["hit", "miss", "bypass", "error"]
-#: Counter name of each outcome in snapshots and in the stats file. To add an outcome, add it to
-#: `Outcome` and give it a row here; snapshots, rates, latency windows and metrics pick it up (a latency
-#: window only when it is timed, see `UNTIMED_OUTCOMES`).
-OUTCOME_FIELDS: dict[str, str] = {"hit": "hits", "miss": "misses", "bypass": "bypass", "error": "errors"}
-OUTCOMES: tuple[str, ...] = get_args(Outcome)
-if set(OUTCOMES) != set(OUTCOME_FIELDS):  # pragma: no cover - a programming error caught at import
-    raise RuntimeError("Outcome and OUTCOME_FIELDS disagree")
 
 #: Outcomes whose latency is not measured: the proxy counts a bypass before relaying it.
 UNTIMED_OUTCOMES: frozenset[str] = frozenset({"bypass"})
@@ -55,8 +51,6 @@ RATE_WINDOWS_S: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900}  # window nam
 RING_SECONDS: int = max(RATE_WINDOWS_S.values())  # per-second buckets kept for the rolling rates
 LATENCY_SAMPLES: int = 10_000  # most recent latencies kept per outcome for percentiles
 PERCENTILES: tuple[int, ...] = (50, 95, 99)
-MAX_KEYS: int = 1_000  # distinct model names (and, separately, route and client names) tracked individually
-OTHER_KEY: str = "(other)"
 FILE_FORMAT: int = 1
 
 _INDEX: dict[str, int] = {name: i for i, name in enumerate(OUTCOMES)}
@@ -64,61 +58,6 @@ _N = len(OUTCOMES)
 _HIT, _MISS = _INDEX["hit"], _INDEX["miss"]
 _NEVER = -(1 << 62)  # ring stamp of a bucket that has never been used
 _TIMED = tuple(name in TIMED_OUTCOMES for name in OUTCOMES)  # indexed like OUTCOMES
-
-
-def _hit_rate(hits: int, misses: int) -> float:
-    """Fraction of cacheable lookups answered from the cache: hits / (hits + misses), 0.0 when none."""
-    lookups = hits + misses
-    return hits / lookups if lookups else 0.0
-
-
-class _Tally:
-    """Counters for one scope (all traffic, one model, one route or one client)."""
-
-    __slots__ = ("counts", "saved_s", "saved_tokens")
-
-    def __init__(self) -> None:
-        self.counts: list[int] = [0] * _N  # requests per outcome, indexed like OUTCOMES
-        self.saved_s: float = 0.0  # upstream seconds saved by hits
-        self.saved_tokens: int = 0  # prompt + completion tokens saved by hits
-
-    def add(self, index: int, saved_s: float, saved_tokens: int) -> None:
-        self.counts[index] += 1
-        self.saved_s += saved_s
-        self.saved_tokens += saved_tokens
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"requests": sum(self.counts)}
-        for name, count in zip(OUTCOMES, self.counts):
-            out[OUTCOME_FIELDS[name]] = count
-        out["hit_rate"] = _hit_rate(self.counts[_HIT], self.counts[_MISS])
-        out["time_saved_s"] = self.saved_s
-        out["tokens_saved"] = self.saved_tokens
-        return out
-
-    @classmethod
-    def from_json(cls, data: Any) -> _Tally:
-        """Rebuild from `to_json` output; missing counters (an outcome added since) read as 0.
-
-        Raises ValueError when a field has the wrong type or a negative value.
-        """
-        if not isinstance(data, dict):
-            raise ValueError(f"expected an object, got {type(data).__name__}")
-        tally = cls()
-        for i, name in enumerate(OUTCOMES):
-            tally.counts[i] = _count(data.get(OUTCOME_FIELDS[name], 0))
-        tally.saved_tokens = _count(data.get("tokens_saved", 0))
-        saved_s = data.get("time_saved_s", 0.0)
-        if isinstance(saved_s, bool) or not isinstance(saved_s, (int, float)) or not 0 <= saved_s < math.inf:
-            raise ValueError(f"bad time_saved_s {saved_s!r}")
-        tally.saved_s = float(saved_s)
-        return tally
-
-
-def _count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"bad counter {value!r}")
-    return value
 
 
 def _percentiles(samples: deque[float]) -> dict[str, float | int | None]:
@@ -169,14 +108,22 @@ class Stats:
 
         The file keeps the old totals until the next `save`.
         """
-        self._total = _Tally()
-        self._by_model: dict[str, _Tally] = {}
-        self._by_route: dict[str, _Tally] = {}
-        self._by_client: dict[str, _Tally] = {}
+        self._total = Tally()
+        self._by_model: dict[str, Tally] = {}
+        self._by_route: dict[str, Tally] = {}
+        self._by_client: dict[str, Tally] = {}
         self._since = datetime.fromtimestamp(self._wall(), tz=timezone.utc).isoformat(timespec="seconds")
         self._ring_sec: list[int] = [_NEVER] * RING_SECONDS  # second stamped on each bucket
         self._ring: list[list[int]] = [[0] * _N for _ in range(RING_SECONDS)]  # per-outcome counts
         self._latency: list[deque[float]] = [deque(maxlen=LATENCY_SAMPLES) for _ in OUTCOMES]
+        self._new_day()
+
+    def _new_day(self) -> None:
+        """Today's counters start at zero; the next start is local midnight (a wall-clock comparison per
+        request is all the hit path pays for it)."""
+        today = datetime.fromtimestamp(self._wall()).date()
+        self._today, self._day = Tally(), today.isoformat()
+        self._day_ends = datetime.combine(today + timedelta(days=1), clock_time()).timestamp()
 
     def record(
         self,
@@ -218,11 +165,14 @@ class Stats:
         if latency_s is not None and _TIMED[i]:
             self._latency[i].append(latency_s)
         self._total.add(i, saved_s, saved_tokens)
-        _tally_for(self._by_route, route).add(i, saved_s, saved_tokens)
+        if self._wall() >= self._day_ends:
+            self._new_day()
+        self._today.add(i, saved_s, saved_tokens)
+        tally_for(self._by_route, route).add(i, saved_s, saved_tokens)
         if model is not None:
-            _tally_for(self._by_model, model).add(i, saved_s, saved_tokens)
+            tally_for(self._by_model, model).add(i, saved_s, saved_tokens)
         if client is not None:
-            _tally_for(self._by_client, client).add(i, saved_s, saved_tokens)
+            tally_for(self._by_client, client).add(i, saved_s, saved_tokens)
 
     def snapshot(self, *, entries: int | None = None, bytes_: int | None = None) -> dict[str, Any]:
         """Everything the dashboard, ``ollacache stats`` and ``/-/metrics`` show, as JSON-ready data.
@@ -237,8 +187,11 @@ class Stats:
         Costs a sort of those samples: call it about once a second, not per request.
         """
         now = self._clock()
+        if self._wall() >= self._day_ends:
+            self._new_day()
         return {
             "totals": self._total.to_json(),
+            "today": {"date": self._day, **self._today.to_json()},
             "rates": self._rates(now),
             "latency_ms": {name: _percentiles(samples) for name, samples, timed
                            in zip(OUTCOMES, self._latency, _TIMED) if timed},
@@ -270,7 +223,7 @@ class Stats:
             rates = {"requests_per_s": sum(counts) / span_s}
             for outcome, count in zip(OUTCOMES, counts):
                 rates[f"{OUTCOME_FIELDS[outcome]}_per_s"] = count / span_s
-            rates["hit_rate"] = _hit_rate(counts[_HIT], counts[_MISS])
+            rates["hit_rate"] = hit_rate(counts[_HIT], counts[_MISS])
             out[name] = rates
         return out
 
@@ -295,6 +248,7 @@ class Stats:
             "format": FILE_FORMAT,
             "since": self._since,
             "totals": self._total.to_json(),
+            "today": {"date": self._day, **self._today.to_json()},
             "by_model": {model: tally.to_json() for model, tally in self._by_model.items()},
             "by_route": {route: tally.to_json() for route, tally in self._by_route.items()},
             "clients": {client: tally.to_json() for client, tally in self._by_client.items()},
@@ -317,15 +271,21 @@ class Stats:
             if not isinstance(since, str):
                 raise ValueError("missing 'since'")
             datetime.fromisoformat(since)
-            total = _Tally.from_json(state.get("totals"))
-            by_model = _tallies_from_json(state.get("by_model", {}))
-            by_route = _tallies_from_json(state.get("by_route", {}))
-            by_client = _tallies_from_json(state.get("clients", {}))  # absent in files written before
+            total = Tally.from_json(state.get("totals"))
+            by_model = tallies_from_json(state.get("by_model", {}))
+            by_route = tallies_from_json(state.get("by_route", {}))
+            by_client = tallies_from_json(state.get("clients", {}))  # absent in files written before
+            today = state.get("today") or {}  # absent in files written before
+            if not isinstance(today, dict):
+                raise ValueError("'today' is not an object")
+            kept_today = Tally.from_json(today) if today.get("date") == self._day else None
         except ValueError as exc:  # includes JSONDecodeError and UnicodeDecodeError
             self._set_aside(path, exc)
             return
         self._since, self._total, self._by_model, self._by_route = since, total, by_model, by_route
         self._by_client = by_client
+        if kept_today is not None:
+            self._today = kept_today
 
     @staticmethod
     def _set_aside(path: Path, reason: Exception) -> None:
@@ -338,21 +298,3 @@ class Stats:
         else:
             log.warning("stats file %s is unusable (%s); moved it to %s and started from zero",
                         path, reason, aside)
-
-
-def _tally_for(table: dict[str, _Tally], key: str) -> _Tally:
-    """The tally for ``key``, created on first use; past `MAX_KEYS` names, the shared `OTHER_KEY` one."""
-    tally = table.get(key)
-    if tally is None:
-        if len(table) >= MAX_KEYS:
-            key = OTHER_KEY
-            tally = table.get(key)
-        if tally is None:
-            tally = table[key] = _Tally()
-    return tally
-
-
-def _tallies_from_json(data: Any) -> dict[str, _Tally]:
-    if not isinstance(data, dict):
-        raise ValueError(f"expected an object, got {type(data).__name__}")
-    return {str(key): _Tally.from_json(value) for key, value in data.items()}
