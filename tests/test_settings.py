@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from core.config.file import write_settings
-from core.config.settings import SECTIONS, SPECS, SettingError, Source, load, parse_bytes, parse_seconds, reread
+from core.config.parsing import parse_bytes, parse_seconds
+from core.config.settings import SECTIONS, SPECS, SettingError, Source, load, reread
 from core.config.table import human_bytes, human_seconds
 
 

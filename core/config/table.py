@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.config.settings import SPEC_BY_NAME, SPECS, Settings, SettingError, Source, Spec
+from core.config.settings import Settings, Source
+from core.config.specs import SPEC_BY_NAME, SPECS, SettingError, Spec
 
 _BINARY_UNITS = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
 _DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60))

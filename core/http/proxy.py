@@ -6,6 +6,10 @@ stored only if the answer turns out complete. Every other method and path is rel
 bodies streamed both ways. ``/-/`` belongs to the control API. The hit path avoids framework
 routing and does only what a hit needs: the request's facts (`core.cache.requests`, a memo lookup for a
 repeated body), a lookup in the layered cache (`core.cache.layered`), the decision, a send.
+
+What lives here is routing each request and keeping account of it (stats, ``/-/events``, storing a
+recorded answer); the connection to the upstream, its waits and retry, and the streaming back are
+:mod:`core.http.upstream`'s.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -23,37 +27,20 @@ from core.cache.decision import Outcome, decide
 from core.cache.entry import Entry
 from core.cache.keys import ROUTES, Route
 from core.cache.layered import LayeredCache
-from core.cache.recorder import Recorder, error_body, error_chunk
+from core.cache.recorder import Recorder, error_body
 from core.cache.requests import RequestKeys
-from core.config.parsing import redact
 from core.http.cors import CorsRule
 from core.http.gate import Gate
 from core.http.inject import with_threads
-from core.http.relay import ClientWatch, forward_headers, read_body, request_stream, response_headers
+from core.http.relay import ClientWatch, Receive, read_body, request_stream
+from core.http.upstream import Scope, Send, Upstream, UpstreamState
 from core.observe.clients import UNKNOWN, client_of
 from core.observe.events import EventHub
 from core.observe.stats import Stats
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger(__name__)
-
-
-class UpstreamState(Protocol):
-    """What the proxy may ask about the upstream (the supervisor of Ollama answers it)."""
-
-    def note(self) -> str | None:
-        """Why the upstream may be down right now (starting, failed...), or None."""
-
-    @property
-    def on_its_way(self) -> bool:
-        """Whether a supervised upstream is starting or restarting, so a request had better wait for it."""
-
-    async def wait_ready(self, timeout_s: float) -> None:
-        """Wait while it is on its way, at most ``timeout_s`` seconds."""
 
 
 class Proxy:
@@ -73,14 +60,10 @@ class Proxy:
         self.control = control
         self.gate = gate
         self.events = events  # entry_did_store and request_did_finish go out through it
-        self.upstream_state = upstream_state
-        self.start_wait_s = start_wait_s  # the longest a request waits for a supervised Ollama that is starting
-        self.shown_upstream = redact(upstream)
-        self._upstream = httpx.URL(upstream)
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=None, write=None, pool=None),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
-        )
+        # start_wait_s: the longest a request waits for a supervised Ollama that is starting
+        self.upstream = Upstream(upstream, upstream_state, start_wait_s)
+        self.shown_upstream = self.upstream.shown
+        self.client = self.upstream.client  # the connection pool to the upstream
         self.inject_threads = inject_threads  # opt-in: num_thread added to requests that set none
         self._paused = False
 
@@ -184,9 +167,7 @@ class Proxy:
         content: Any = body if body is not None else request_stream(watch, scope, receive)
         if body is not None:
             watch.start()
-        request = self.client.build_request(
-            scope["method"], self._url(scope), headers=forward_headers(scope["headers"], body is not None),
-            content=content)
+        request = self.upstream.request(scope, content, buffered=body is not None)
         started = time.perf_counter()
         extra: list[tuple[bytes, bytes]] = list(cors)
         if outcome is not None:
@@ -194,7 +175,7 @@ class Proxy:
             if key:
                 extra.append((b"x-cache-key", key.encode()))
         try:
-            response = await self._send(request, replayable=not isinstance(content, AsyncIterator))
+            response = await self.upstream.send(request, replayable=not isinstance(content, AsyncIterator))
         except httpx.LocalProtocolError as error:
             watch.stop()
             message = f"ollacache: this request cannot be forwarded: {error}"
@@ -207,9 +188,7 @@ class Proxy:
                 self.stats.record("error", route=route.path, model=model or None, latency_s=latency_s, client=client)
                 if self.events and recorder is not None:  # a miss (a bypass is told of by the caller)
                     self._did_finish(client, model or None, route.path, Outcome.MISS, 502, latency_s, None, 0.0)
-            message = f"ollacache: cannot reach the upstream at {self.shown_upstream}: {_cause(error)}"
-            if (note := self.upstream_state.note()) is not None:
-                message += f" ({note})"
+            message = self.upstream.unreachable(error)
             await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
             return 502
         except asyncio.CancelledError:
@@ -218,7 +197,7 @@ class Proxy:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
             return None
         try:
-            await self._stream_back(send, response, extra, watch, route, recorder)
+            await self.upstream.stream_back(send, response, extra, watch, route, recorder)
         except asyncio.CancelledError:
             if not watch.gone:
                 raise
@@ -230,61 +209,6 @@ class Proxy:
         if route is not None and recorder is not None and key is not None:
             self._finish_miss(route, key, model, recorder, started, client)
         return response.status_code
-
-    async def _send(self, request: httpx.Request, *, replayable: bool) -> httpx.Response:
-        """Send ``request`` upstream, once more if the first try failed before it reached the upstream.
-
-        While a supervised Ollama is starting or restarting, the request first waits for it (at most
-        ``start_wait_s``). A refused connection (a full listen backlog, Ollama going down) or, for a body
-        that can be sent again, a kept-alive connection the upstream had closed, is retried once.
-        """
-        if self.upstream_state.on_its_way:  # tools started at login with us must not see Ollama's first seconds
-            await self.upstream_state.wait_ready(self.start_wait_s)
-        try:
-            return await self.client.send(request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as error:
-            if isinstance(error, httpx.RemoteProtocolError) and not replayable:
-                raise
-            log.debug("retrying %s once after %s", request.url.path, _cause(error))
-        if self.upstream_state.on_its_way:  # it went down just now, and supervision is bringing it back
-            await self.upstream_state.wait_ready(self.start_wait_s)
-        return await self.client.send(request, stream=True)
-
-    async def _stream_back(self, send: Send, response: httpx.Response, extra: list[tuple[bytes, bytes]],
-                           watch: ClientWatch, route: Route | None, recorder: Recorder | None) -> None:
-        if recorder is not None:
-            recorder.begin(response.status_code, response.headers.get("content-type", ""))
-        headers = response_headers(response.headers.raw) + extra
-        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-        try:
-            async for chunk in response.aiter_raw():
-                if recorder is not None:
-                    recorder.feed(chunk, time.perf_counter())
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except httpx.TransportError as error:
-            log.warning("upstream %s broke off %s: %s", self.shown_upstream, response.request.url.path, error)
-            if route is None or not _is_stream(response):
-                raise  # not a stream: no way to tell the client in-band, so let the connection drop
-            await self._end_with_error(send, watch, route, recorder, f"ollacache: the upstream at "
-                                       f"{self.shown_upstream} closed the stream before it finished")
-            return
-        except asyncio.CancelledError:
-            # the client left (nothing to tell), or serving stops and its grace period ran out
-            if not watch.gone and route is not None and _is_stream(response):
-                await self._end_with_error(send, watch, route, recorder, "ollacache: the proxy is shutting down; "
-                                           "this answer was cut off before it finished")
-            raise
-        watch.finishing()
-        await send({"type": "http.response.body", "body": b""})
-
-    @staticmethod
-    async def _end_with_error(send: Send, watch: ClientWatch, route: Route, recorder: Recorder | None,
-                              message: str) -> None:
-        """End a cut-off stream with an error in its own format, so no client takes it for a whole answer."""
-        if recorder is not None:
-            recorder.cut()
-        watch.finishing()
-        await send({"type": "http.response.body", "body": error_chunk(route, message), "more_body": False})
 
     def _finish_miss(self, route: Route, key: str, model: str, recorder: Recorder, started: float,
                      client: str) -> None:
@@ -316,26 +240,10 @@ class Proxy:
             "time": time.time(), "client": client, "model": model, "route": route, "cache": cache.value,
             "status": status, "latency_ms": latency_s * 1000.0, "tokens": tokens, "saved_s": saved_s})
 
-    def _url(self, scope: Scope) -> httpx.URL:
-        """The upstream URL for a request, its path kept byte for byte (no ``..`` or ``//`` folding)."""
-        query: bytes = scope.get("query_string", b"")
-        raw = self._upstream.raw_path.rstrip(b"/") + scope["raw_path"] + (b"?" + query if query else b"")
-        return self._upstream.copy_with(raw_path=raw)
-
     async def aclose(self) -> None:
         """Finish the store writes under way, then close the upstream connections."""
         await self.cache.drain()
-        await self.client.aclose()
-
-
-def _cause(error: BaseException) -> str:
-    """What went wrong, never empty: an exception without a message is named by its type."""
-    return str(error) or type(error).__name__
-
-
-def _is_stream(response: httpx.Response) -> bool:
-    content_type = response.headers.get("content-type", "")
-    return content_type.startswith(("application/x-ndjson", "text/event-stream"))
+        await self.upstream.aclose()
 
 
 def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:

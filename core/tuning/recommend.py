@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
 from core.config.parsing import KV_CACHE_TYPES
-from core.config.settings import SPEC_BY_NAME
+from core.config.specs import SPEC_BY_NAME
 from core.hardware.detect import Hardware
 from core.units import human_bytes
 

@@ -1,0 +1,33 @@
+"""What every platform's place for start at login shares: the error, the :class:`Backend` protocol, the
+app's name, and the command that starts the tray app."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+APP_NAME = "Ollacache"
+HIDDEN_FLAG = "--hidden"
+
+
+class AutostartError(Exception):
+    """Start at login could not be changed or read; the message says why in one sentence."""
+
+
+def launch_command(hidden: bool, *, frozen: bool | None = None, executable: str | None = None) -> list[str]:
+    """The command line that starts the tray app: the frozen executable itself, or this Python with
+    ``-m desktop``; ``--hidden`` last when it should start without opening a window."""
+    frozen = bool(getattr(sys, "frozen", False)) if frozen is None else frozen
+    executable = executable or sys.executable
+    command = [executable] if frozen else [executable, "-m", "desktop"]
+    return [*command, HIDDEN_FLAG] if hidden else command
+
+
+class Backend(Protocol):
+    """One platform's place for start at login."""
+
+    def write(self, command: Sequence[str]) -> None: ...
+    def remove(self) -> None: ...
+    def read(self) -> list[str] | None:
+        """The command started at login, or None when nothing is."""
