@@ -1,3 +1,4 @@
-"""The proxy on the wire: `proxy` (the ASGI callable of the data path), `relay` (forwarding bytes both ways),
-`gate` with `hostcheck` and `cors` (who may talk to it), `header_timeout` (closing connections whose headers
-are late), `inject` (opt-in per-request tuning)."""
+"""The proxy on the wire: `proxy` (the ASGI callable of the data path: routing and the account of each
+request), `upstream` (the connection to Ollama: waits, the one retry, streaming back), `relay` (forwarding
+bytes both ways), `gate` with `hostcheck` and `cors` (who may talk to it), `header_timeout` (closing
+connections whose headers are late), `inject` (opt-in per-request tuning)."""

@@ -1,2 +1,4 @@
-"""What the engine reports: `stats` (counters and latencies), `resources` (CPU and memory via psutil),
-`metrics` (Prometheus text) and `events` (named events for `/-/events` subscribers)."""
+"""What the engine reports: `stats` (counters, rates and latencies), `tally` (the counters of one scope:
+all traffic, a model, a route, a client, today), `clients` (naming a client from its User-Agent),
+`resources` (CPU and memory via psutil), `metrics` (Prometheus text) and `events` (named events for
+`/-/events` subscribers)."""
