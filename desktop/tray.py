@@ -6,9 +6,8 @@ opens, so it never shows stale numbers: a status line (with a tuning run's progr
 endpoint URL, Loaded models (each with Unload), Start or Stop Ollama, Restart Ollama, Pause caching, Clear
 cache... (confirmed, with the entry count), Tune now... (asks for 1 to 3 runs), Dashboard, Settings..., Open
 logs folder, Start at login (checkable), Quit.
-The loaded models are not known synchronously: the list is fetched when the menu is about to show and when
-the feed reports an Ollama event, and the submenu is filled again when the answer arrives (until then it
-shows the last answer). Actions that change the engine go through :meth:`desktop.errors.Errors.run`.
+The Loaded models submenu is :mod:`desktop.loaded_models`'s. Actions that change the engine go through
+:meth:`desktop.errors.Errors.run`.
 """
 
 from __future__ import annotations
@@ -21,10 +20,11 @@ from PySide6.QtCore import QObject, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QDialog, QInputDialog, QMenu, QMessageBox, QSystemTrayIcon
 
-from core.control.client import AsyncControlClient, ControlError, LoadedModel
+from core.control.client import AsyncControlClient
 from desktop import autostart
 from desktop.clear_cache import ClearCache
 from desktop.icons import IconState, icon, state_of
+from desktop.loaded_models import LoadedModels
 from desktop.windows import AppContext, Windows
 
 PAUSE_MISSING = "This version of the engine cannot pause caching"
@@ -51,15 +51,6 @@ def _requests(count: object) -> str:
     return f"{number:,} {'request' if number == 1 else 'requests'}"
 
 
-def _size(size: object) -> str:
-    if not isinstance(size, int) or size <= 0:
-        return ""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if size >= scale:
-            return f" · {size / scale:,.1f} {unit}"
-    return f" · {size} B"
-
-
 def tune_progress(tune: object) -> str | None:
     """What a running measurement has done so far (``/-/stats``'s ``tune``), or None when none runs."""
     if not isinstance(tune, dict) or tune.get("state") != "running":
@@ -76,9 +67,8 @@ class Tray(QObject):
     name (``status``, ``copy_url``, ``models``, ``start_ollama`` or ``stop_ollama``, ``restart_ollama``,
     ``pause``, ``clear``, ``tune``, ``dashboard``, ``settings``, ``logs``, ``login``, ``quit``), as of the last
     time the menu was built; :attr:`models_menu` the Loaded models submenu, with :attr:`unload_actions` by
-    model name; :attr:`confirm` the open Clear dialog, :attr:`tune_dialog` the open Tune now dialog.
-    :attr:`models` is the last answer of Ollama's loaded models (None before one), :attr:`models_error` why
-    the last fetch failed."""
+    model name (both kept by :attr:`loaded`); :attr:`confirm` the open Clear dialog, :attr:`tune_dialog` the
+    open Tune now dialog."""
 
     def __init__(self, context: AppContext, windows: Windows, quit: Callable[[], None],
                  parent: QObject | None = None) -> None:
@@ -90,16 +80,10 @@ class Tray(QObject):
         self.actions: dict[str, QAction] = {}
         self.clearing = ClearCache(context)
         self.tune_dialog: QInputDialog | None = None
-        self.models: list[LoadedModel] | None = None
-        self.models_error: str | None = None
-        self.unload_actions: dict[str, QAction] = {}
-        self._fetching = False
-        self._fetch_again = False
+        self.loaded = LoadedModels(context)
         self.menu = QMenu()
         self.menu.aboutToShow.connect(self.rebuild_menu)
-        self.menu.aboutToShow.connect(self.fetch_models)
-        self.models_menu = QMenu("Loaded models")
-        self.models_menu.setToolTipsVisible(True)
+        self.menu.aboutToShow.connect(self.loaded.fetch)
         self.icon = QSystemTrayIcon(icon(self.state))
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
@@ -179,9 +163,9 @@ class Tray(QObject):
         add("status", self.status_line(), None, enabled=False)
         add("copy_url", "Copy endpoint URL", self._copy_url, serving)
         self.menu.addSeparator()
-        self.actions["models"] = self.menu.addMenu(self.models_menu)
+        self.actions["models"] = self.menu.addMenu(self.loaded.menu)
         self.actions["models"].setEnabled(serving)
-        self.fill_models()
+        self.loaded.fill()
         ollama = (self.stats or {}).get("ollama") or {}
         restartable = bool(ollama.get("managed")) and ollama.get("state") != "attached"
         why = f" ({ollama.get('reason') or ollama.get('state', 'unknown')})"
@@ -256,65 +240,15 @@ class Tray(QObject):
 
     def _event(self, name: str, _data: dict[str, Any]) -> None:
         if name.startswith("ollama_"):  # a start, an exit, a restart: the loaded models may have changed
-            self.fetch_models()
+            self.loaded.fetch()
 
-    def fetch_models(self) -> None:
-        """Ask the engine for Ollama's loaded models; the submenu is filled again when it answers. One
-        question at a time: asked again meanwhile, it asks once more after the answer."""
-        if self.context.engine.client() is None:
-            return
-        if self._fetching:
-            self._fetch_again = True
-            return
-        self._fetching = True
+    @property
+    def models_menu(self) -> QMenu:
+        return self.loaded.menu
 
-        async def fetch() -> list[LoadedModel] | str:
-            client = self.context.engine.client()
-            if client is None:
-                return "the engine is not running"
-            try:
-                async with client:
-                    return await client.ollama_models()
-            except ControlError as error:  # said in the submenu: it is no action of the user's
-                return str(error)
-            finally:
-                self._fetching = False
-
-        self.context.errors.run("list Ollama's loaded models", fetch(), self._models_arrived)
-
-    def _models_arrived(self, answer: list[LoadedModel] | str) -> None:
-        if isinstance(answer, str):
-            self.models_error = answer
-        else:
-            self.models, self.models_error = answer, None
-        self.fill_models()
-        if self._fetch_again:
-            self._fetch_again = False
-            self.fetch_models()
-
-    def fill_models(self) -> None:
-        """The Loaded models submenu from the last answer: each model with Unload, or why there is none."""
-        self.models_menu.clear()
-        self.unload_actions = {}
-        if self.models_error is not None:
-            note = self.models_menu.addAction("Ollama is unreachable")
-            note.setToolTip(self.models_error)
-            note.setEnabled(False)
-            return
-        if self.models is None:
-            self.models_menu.addAction("Asking Ollama…").setEnabled(False)
-            return
-        if not self.models:
-            self.models_menu.addAction("No model loaded").setEnabled(False)
-            return
-        for model in self.models:
-            name = str(model.get("name") or model.get("model") or "?")
-            action = self.models_menu.addAction(f"Unload {name}{_size(model.get('size'))}")
-            action.triggered.connect(lambda _checked=False, name=name: self._unload(name))
-            self.unload_actions[name] = action
-
-    def _unload(self, name: str) -> None:
-        self.context.call(f"unload {name}", lambda client: client.unload(name), lambda _: self.fetch_models())
+    @property
+    def unload_actions(self) -> dict[str, QAction]:
+        return self.loaded.unload_actions
 
     def _ask_tune(self) -> None:
         dialog = QInputDialog()
