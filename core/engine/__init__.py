@@ -1,2 +1,4 @@
 """The engine at the top: `engine` assembles the store, proxy, control API and supervisor from the settings,
-`startup` decides before binding (find Ollama, port takeover), `server` runs it all under uvicorn."""
+`reconfigure` changes it while it runs (a thread count, the settings table), `tuning_runs` runs
+measurements for the control API, `startup` decides before binding (find Ollama, port takeover), `server`
+runs it all under uvicorn."""

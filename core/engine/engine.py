@@ -19,16 +19,12 @@ from core.cache.hot import HotTier
 from core.cache.layered import LayeredCache
 from core.cache.requests import RequestKeys
 from core.cache.store import NullStore, Store, StoreError
-from core.config.file import write_settings
 from core.config.parsing import redact
-from core.config.settings import (
-    DEFAULT, OLLAMA_RESTART, SECTIONS, SPEC_BY_NAME, SettingError, Settings, Source, reread,
-)
-from core.config.table import Refused, check
-from core.config.table import rows as settings_rows
+from core.config.settings import Settings
 from core.control import running
 from core.control import token as tokens
 from core.control.api import control_app
+from core.engine import reconfigure
 from core.engine.startup import Startup
 from core.engine.tuning_runs import TuningRuns
 from core.http.cors import CorsRule
@@ -42,9 +38,9 @@ from core.ollama.client import OllamaAPI, OllamaError
 from core.ollama.client import version as ollama_version
 from core.supervision.process import Supervisor
 from core.supervision.vocabulary import Report
-from core.tuning.in_force import detect_and_recommend, hardware_json, overrides
+from core.tuning.in_force import detect_and_recommend, hardware_json
 from core.tuning.measure import candidates
-from core.tuning.recommend import ENV_NAMES, Recommendation, TuningError, output_settings, recommend
+from core.tuning.recommend import output_settings
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 5.0
@@ -231,99 +227,17 @@ class Engine:
         return self.supervisor.to_json()
 
     async def apply_threads(self, num_thread: int) -> dict[str, Any]:
-        """Use ``num_thread`` from now on: a supervised Ollama's environment (it restarts) and injection.
-
-        Raises :class:`core.tuning.recommend.TuningError` for a count the machine cannot honour.
-        """
-        settings = self.settings
-        self.tuning = recommend(self.hardware, {**overrides(settings), "tuning.num_thread": num_thread})
-        self.supervisor.set_env({**self.tuning.env, **settings["ollama.env"]})
-        self.proxy.use_threads(num_thread)
-        reply: dict[str, Any] = {"num_thread": num_thread}
-        variable = ENV_NAMES["num_thread"]
-        if variable in settings["ollama.env"]:
-            reply["note"] = f"ollama.env sets {variable}, which wins over this value"
-        if not self.supervisor.supervising:
-            reply["ollama_restart"] = ("Ollama is not supervised by Ollacache: restart it yourself with "
-                                       f"{variable}={num_thread}")
-            return reply
-        refusal = await self.supervisor.restart()
-        reply["ollama_restart"] = refusal or "restarting with the new environment"
-        return reply
-
-    # --- the settings table ------------------------------------------------------------------------
+        """Use ``num_thread`` from now on (see :func:`core.engine.reconfigure.apply_threads`)."""
+        return await reconfigure.apply_threads(self, num_thread)
 
     def settings_table(self) -> dict[str, Any]:
-        """Every setting as ``config.toml``, the environment and the flags say now (``GET /-/settings``);
-        ``pending`` marks a value not in force yet (it waits for a restart). A file that no longer reads
-        gives the settings in force, and ``file_error`` says why."""
-        file_error = None
-        try:
-            configured = reread(self.settings)
-        except SettingError as error:
-            configured, file_error = self.settings, str(error)
-        return {"settings": settings_rows(configured, self.settings), "file": str(self.settings.file),
-                "sections": list(SECTIONS), "file_error": file_error}
+        """``GET /-/settings`` (see :func:`core.engine.reconfigure.settings_table`)."""
+        return reconfigure.settings_table(self)
 
     async def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
-        """Write ``changes`` (names and values as the file takes them) to ``config.toml``, all or none, and
-        put in force what can be: the settings Ollama takes from its environment restart a supervised Ollama
-        with them; the rest wait for an engine restart (a value already in force is "applied"). Returns, per
-        setting, what happened.
+        """``PUT /-/settings`` (see :func:`core.engine.reconfigure.update_settings`)."""
+        return await reconfigure.update_settings(self, changes)
 
-        Raises :class:`core.config.table.Refused` for an unknown name, a bad value, a value this machine
-        cannot honour (400), a setting the environment or a flag sets, or a file that cannot be read or
-        written (409); nothing is written then.
-        """
-        # no await until the file is written: two calls cannot interleave their read and write
-        try:
-            configured = reread(self.settings)
-        except SettingError as error:
-            raise Refused(409, f"nothing was changed: {error}") from None
-        checked = check(changes, configured)
-        unchanged = {name for name, value in checked.parsed.items() if value == self.settings[name]}
-        now = {name: value for name, value in checked.parsed.items()
-               if SPEC_BY_NAME[name].effect == OLLAMA_RESTART and name not in unchanged}
-        written = {name: value for name, value in now.items() if checked.raw[name] is not None}
-        in_force = self.settings.changed(written, Source("file", str(self.settings.file))).changed(
-            {name: value for name, value in now.items() if name not in written}, DEFAULT)
-        tuning = self.tuning
-        if now:
-            try:
-                tuning = recommend(self.hardware, overrides(in_force))
-            except TuningError as error:
-                raise Refused(400, f"nothing was changed: {error}", {error.name: str(error)}) from None
-        try:
-            path = write_settings(self.settings.config_dir, checked.raw)
-        except (OSError, ValueError) as error:  # tomlkit's ParseError is a ValueError
-            raise Refused(409, f"nothing was changed: cannot write {self.settings.file}: {error}") from None
-        outcome: dict[str, dict[str, str]] = {
-            name: {"effect": SPEC_BY_NAME[name].effect, "result": "applied", "message": "written; already in force"}
-            if name in unchanged else
-            {"effect": SPEC_BY_NAME[name].effect, "result": "needs engine restart",
-             "message": "written; in force when the engine restarts"}
-            for name in checked.raw if name not in now}
-        if now:
-            outcome.update(await self._use_ollama_settings(in_force, tuning, now))
-        return {"file": str(path), "changes": outcome}
-
-    async def _use_ollama_settings(self, in_force: Settings, tuning: Recommendation,
-                                   names: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-        """Settings Ollama takes from its environment, in force: the tuning, a supervised Ollama's
-        environment (it restarts), injection and the cache key's context."""
-        self.settings, self.tuning = in_force, tuning
-        self.supervisor.set_env({**tuning.env, **in_force["ollama.env"]})
-        self.proxy.use_threads(tuning.num_thread.value)
-        if self.startup.will_start:  # the settings that change answers are in the key
-            self.keys.use_context(output_settings(tuning))
-        if not self.supervisor.supervising:
-            result, message = "needs Ollama restart", ("Ollama is not supervised by Ollacache: it takes this "
-                                                       "only from its own environment, when it restarts")
-        else:
-            refusal = await self.supervisor.restart()
-            result, message = ("needs Ollama restart", refusal) if refusal else \
-                ("Ollama restarted", "Ollama is restarting with the new environment")
-        return {name: {"effect": OLLAMA_RESTART, "result": result, "message": message} for name in names}
     # --- for the tray: pausing the cache, Ollama's models, starting and stopping it, its log ----
     # Pausing lasts as long as this engine: a new engine caches as its settings say.
 
