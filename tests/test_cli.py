@@ -134,6 +134,13 @@ def test_hardware_on_a_recorded_hybrid_machine_counts_only_performance_cores() -
     assert report["recommended"]["num_thread"] == report["performance_cores"]
 
 
+def test_a_users_override_is_in_force_beside_what_the_machine_alone_recommends() -> None:
+    report = json.loads(ollacache("hardware", "--json", env={"OLLACACHE_NUM_CTX": "1024"}).stdout)
+    assert report["recommended"]["num_ctx"] == 1024 and report["recommended"]["from_settings"] == ["num_ctx"]
+    assert report["for_this_machine"]["num_ctx"] != 1024 and report["for_this_machine"]["from_settings"] == []
+    assert report["for_this_machine"]["num_thread"] == report["recommended"]["num_thread"]
+
+
 def test_a_thread_override_above_the_machines_cpus_is_refused(upstream: tuple[FakeOllama, str]) -> None:
     too_many = str((os.cpu_count() or 1) + 1)
     for args in (["hardware"], ["serve", "--port", "0", "--upstream", upstream[1]]):

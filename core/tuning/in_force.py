@@ -25,5 +25,7 @@ def overrides(settings: Settings) -> dict[str, Any]:
 
 def hardware_json(hw: Hardware, rec: Recommendation) -> dict[str, Any]:
     """The document of ``ollacache hardware --json`` and ``GET /-/hardware``: the detected facts
-    (`Hardware.to_json`) plus ``"recommended"`` (`Recommendation.to_json`)."""
-    return {**hw.to_json(), "recommended": rec.to_json()}
+    (`Hardware.to_json`), ``"recommended"`` (`Recommendation.to_json`: the tuning in force, the user's
+    ``tuning.*`` settings included, named in its ``from_settings``) and ``"for_this_machine"`` (what the
+    hardware alone recommends, as a settings window shows beside the values in force)."""
+    return {**hw.to_json(), "recommended": rec.to_json(), "for_this_machine": recommend(hw, {}).to_json()}
