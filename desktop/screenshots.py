@@ -84,6 +84,16 @@ async def _shoot(out: Path, upstream: str) -> None:
     for number in range(tabs.count()):
         tabs.setCurrentIndex(number)
         await asyncio.sleep(1.0)  # a tab may read more from the engine when shown
+        panel = settings.performance  # type: ignore[attr-defined]
+        if panel.isVisible() and not panel.chart.bars:  # a measurement, for the chart
+            panel.runs.setValue(1)
+            panel.tune_button.click()
+            for _ in range(120):
+                if panel.apply_winner_button.isEnabled():
+                    break
+                await asyncio.sleep(0.5)
+            settings.resize(760, 1060)  # the whole tab, chart included (grab() draws beyond the screen)
+            await asyncio.sleep(0.5)
         title = tabs.tabText(number).replace("&", "").lower()
         name = "expert" if "expert" in title else title.split(" ")[0]
         settings.grab().save(str(out / f"settings-{name}.png"))

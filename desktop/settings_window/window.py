@@ -7,9 +7,10 @@ them all or none. A refusal puts the engine's message under each field at fault,
 says nothing was changed; a success says per setting what happened (applied, needs an engine restart,
 Ollama restarted) and reloads the table. Cancel puts the fields back as loaded and closes.
 
-Two tabs carry rows of the desktop's own beside the table's: General has Start at login and Start
-hidden (:mod:`desktop.settings_window.login`, applied with the rest, after the engine took its part),
-and Cache has Clear cache… (the tray menu's confirmation, :mod:`desktop.clear_cache`).
+Three tabs carry more than the table's rows: General has Start at login and Start hidden
+(:mod:`desktop.settings_window.login`, applied with the rest, after the engine took its part), Cache has
+Clear cache… (the tray menu's confirmation, :mod:`desktop.clear_cache`), and Performance the hardware,
+the recommended values beside those in use, and Tune now (:mod:`desktop.settings_window.performance`).
 
 The window remembers its size and tab in QSettings (organisation "Ollacache", application "Ollacache").
 """
@@ -25,13 +26,14 @@ from PySide6.QtWidgets import (
     QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from core.config.settings import CACHE, GENERAL
+from core.config.settings import CACHE, GENERAL, PERFORMANCE
 from core.control.client import AsyncControlClient, ControlError
 from core.units import human_bytes
 from desktop.autostart import AutostartError
 from desktop.clear_cache import ClearCache
 from desktop.settings_window.fields import Field
 from desktop.settings_window.login import LoginRows
+from desktop.settings_window.performance import PerformancePanel
 from desktop.windows import AppContext
 
 ORGANISATION = APPLICATION = "Ollacache"
@@ -64,6 +66,8 @@ class SettingsWindow(QWidget):
         self.login.edited.connect(self._edited)
         self.clearing = ClearCache(context) if context is not None else None
         self.clear_button: QPushButton | None = None
+        self.performance = PerformancePanel(context)  # kept across rebuilds: its chart is the last run's
+        self.performance.settings_changed.connect(self._written_elsewhere)
         self.store_summary: QLabel | None = None
         if context is not None:
             context.feed.stats_changed.connect(self._show_store)
@@ -98,17 +102,20 @@ class SettingsWindow(QWidget):
         """Read the table from the engine (the form is rebuilt when it comes)."""
         if self.context is not None:
             self.context.call("read the settings", lambda client: client.settings(), self.show_table)
+            self.performance.load()
 
     def show_table(self, table: Mapping[str, Any]) -> None:
         """Build one tab per section and one row per setting, keeping the tab shown."""
         keep = self.tabs.currentIndex() if self.tabs.count() else self._saved_tab
         self.tabs.blockSignals(True)
+        self.performance.setParent(None)  # out of the page that goes
         while self.tabs.count():
             page = self.tabs.widget(0)
             self.tabs.removeTab(0)
             page.deleteLater()
         self.fields.clear()
         rows = list(table.get("settings", []))
+        self.performance.editable = {row["name"]: bool(row.get("editable", True)) for row in rows}
         sections = list(table.get("sections", []))
         sections += [row["section"] for row in rows if row["section"] not in sections]
         for section in sections:
@@ -141,6 +148,8 @@ class SettingsWindow(QWidget):
             self.login.add_to(form, page)
         if section == CACHE:
             form.addRow("Cached answers:", self._clear_row(page))
+        if section == PERFORMANCE:
+            form.addRow(self.performance)
         scroll = QScrollArea()
         scroll.setWidget(page)
         scroll.setWidgetResizable(True)
@@ -265,6 +274,10 @@ class SettingsWindow(QWidget):
         """Forget the edits (the form is rebuilt from the engine) and close."""
         self.load()
         self.close()
+
+    def _written_elsewhere(self) -> None:
+        if not self.edited() and self.context is not None:  # never drop the user's unsaved edits
+            self.context.call("read the settings", lambda client: client.settings(), self.show_table)
 
     def _edited(self) -> None:
         self._update_buttons()
