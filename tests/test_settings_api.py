@@ -166,3 +166,17 @@ def test_ollama_settings_restart_a_supervised_ollama_with_them() -> None:
         env = httpx.get(upstream + "/_fake/env").json()["env"]
         assert env["OLLAMA_CONTEXT_LENGTH"] == "4096" and env["OLLAMA_KEEP_ALIVE"] == "2h"
     assert "num_ctx = 4096" in config_file().read_text()
+
+
+def test_the_models_folder_and_origins_reach_a_supervised_ollama(tmp_path: Path) -> None:
+    context, upstream = supervised()
+    models = tmp_path / "models"
+    with context as proxy:
+        first = wait_for(running(proxy), "Ollama to run")
+        with ControlClient(proxy.url, proxy.token) as client:
+            answer = client.update_settings({"ollama.models_dir": str(models),
+                                             "ollama.origins": "app://notes, http://example.test"})
+        assert {change["result"] for change in answer["changes"].values()} == {"Ollama restarted"}
+        wait_for(running(proxy, not_pid=first["pid"]), "Ollama to be restarted")
+        env = httpx.get(upstream + "/_fake/env").json()["env"]
+    assert env["OLLAMA_MODELS"] == str(models) and env["OLLAMA_ORIGINS"] == "app://notes,http://example.test"

@@ -143,6 +143,13 @@ SPECS: tuple[Spec, ...] = (
     Spec("ollama.env", {}, parse_env_map, "a table of NAME = value, or NAME=value,NAME2=value2",
          "OLLACACHE_OLLAMA_ENV", None, "extra environment for a supervised Ollama (wins over the tuning)",
          section=OLLAMA_SERVER, kind="table", effect=OLLAMA_RESTART),
+    Spec("ollama.models_dir", None, parse_path, "a directory path",
+         "OLLACACHE_OLLAMA_MODELS", None, "where a supervised Ollama keeps its models (OLLAMA_MODELS; "
+         "default: Ollama's own)", section=OLLAMA_SERVER, kind="path", effect=OLLAMA_RESTART),
+    Spec("ollama.origins", (), parse_origins, "a list of origins, or a comma-separated string",
+         "OLLACACHE_OLLAMA_ORIGINS", None, "extra origins a supervised Ollama allows (OLLAMA_ORIGINS; "
+         "requests through the proxy use proxy.cors_origins)", section=OLLAMA_SERVER, kind="list",
+         effect=OLLAMA_RESTART),
     Spec("log.dir", None, parse_path, "a directory path",
          "OLLACACHE_LOG_DIR", "--log-dir", "where Ollama's log goes (default: the user log dir)",
          section=OLLAMA, kind="path", effect=ENGINE_RESTART),

@@ -38,7 +38,7 @@ from core.ollama.client import OllamaAPI, OllamaError
 from core.ollama.client import version as ollama_version
 from core.supervision.process import Supervisor
 from core.supervision.vocabulary import Report
-from core.tuning.in_force import detect_and_recommend, hardware_json
+from core.tuning.in_force import detect_and_recommend, hardware_json, ollama_env
 from core.tuning.measure import candidates
 from core.tuning.recommend import output_settings
 
@@ -73,7 +73,7 @@ class Engine:
         upstream = settings["proxy.upstream"]
         self.supervisor = Supervisor(
             manage=settings["ollama.manage"], binary=startup.binary, upstream=upstream,
-            shown_upstream=redact(upstream), env={**self.tuning.env, **settings["ollama.env"]},
+            shown_upstream=redact(upstream), env=ollama_env(settings, self.tuning),
             log_path=startup.log_path, on_report=self._ollama_did)
         # no store, or one bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
         memory = 0 if store_error or not settings["cache.size_limit"] else settings["cache.memory_limit"]

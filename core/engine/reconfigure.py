@@ -24,7 +24,7 @@ from core.engine.startup import Startup
 from core.hardware.detect import Hardware
 from core.http.proxy import Proxy
 from core.supervision.process import Supervisor
-from core.tuning.in_force import overrides
+from core.tuning.in_force import ollama_env, overrides
 from core.tuning.recommend import ENV_NAMES, Recommendation, TuningError, output_settings, recommend
 
 
@@ -47,7 +47,7 @@ async def apply_threads(engine: Reconfigurable, num_thread: int) -> dict[str, An
     """
     settings = engine.settings
     engine.tuning = recommend(engine.hardware, {**overrides(settings), "tuning.num_thread": num_thread})
-    engine.supervisor.set_env({**engine.tuning.env, **settings["ollama.env"]})
+    engine.supervisor.set_env(ollama_env(settings, engine.tuning))
     engine.proxy.use_threads(num_thread)
     reply: dict[str, Any] = {"num_thread": num_thread}
     variable = ENV_NAMES["num_thread"]
@@ -120,7 +120,7 @@ async def _use_ollama_settings(engine: Reconfigurable, in_force: Settings, tunin
     """Settings Ollama takes from its environment, in force: the tuning, a supervised Ollama's
     environment (it restarts), injection and the cache key's context."""
     engine.settings, engine.tuning = in_force, tuning
-    engine.supervisor.set_env({**tuning.env, **in_force["ollama.env"]})
+    engine.supervisor.set_env(ollama_env(in_force, tuning))
     engine.proxy.use_threads(tuning.num_thread.value)
     if engine.startup.will_start:  # the settings that change answers are in the key
         engine.keys.use_context(output_settings(tuning))

@@ -23,6 +23,17 @@ def overrides(settings: Settings) -> dict[str, Any]:
     return {name: settings[name] for name in SETTINGS if settings[name] is not None}
 
 
+def ollama_env(settings: Settings, tuning: Recommendation) -> dict[str, str]:
+    """The environment Ollacache gives the Ollama it runs: the tuning, the server settings (models
+    folder, origins), and ``ollama.env`` last, which wins over both."""
+    server: dict[str, str] = {}
+    if settings["ollama.models_dir"] is not None:
+        server["OLLAMA_MODELS"] = str(settings["ollama.models_dir"])
+    if settings["ollama.origins"]:
+        server["OLLAMA_ORIGINS"] = ",".join(settings["ollama.origins"])
+    return {**tuning.env, **server, **settings["ollama.env"]}
+
+
 def hardware_json(hw: Hardware, rec: Recommendation) -> dict[str, Any]:
     """The document of ``ollacache hardware --json`` and ``GET /-/hardware``: the detected facts
     (`Hardware.to_json`), ``"recommended"`` (`Recommendation.to_json`: the tuning in force, the user's
