@@ -42,7 +42,8 @@ from urllib.parse import urlsplit
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CHAT_BODY, PYTHON, REPO, Stack, busy_note, machine_busy, post, revision  # noqa: E402 - bench scripts run as plain files
+from common import (  # noqa: E402 - bench scripts run as plain files
+    CHAT_BODY, PYTHON, REPO, Stack, busy_note, machine_busy, post, revision)
 
 ICON_TARGET_S = 2.0
 RSS_TARGET_MB = 150.0
