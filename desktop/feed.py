@@ -21,7 +21,8 @@ RETRY_S = 1.0  # after a stream broke off while the engine still seems to run
 
 
 class Feed(QObject):
-    """``stats_changed(dict)``: the ``/-/stats`` document, once a second. ``event_received(str, dict)``:
+    """``stats_changed(dict)``: the ``/-/stats`` document, once a second (every 5 s while the engine has
+    been quiet for a while: no request, no event). ``event_received(str, dict)``:
     every other event (``entry_did_store``, ``ollama_did_exit``, ``tune_did_progress``, ...).
     ``connection_changed(bool)``: the stream began (True) or broke off (False). ``url_changed(str)``: the
     engine followed now. :attr:`stats` is the latest document (``None`` until the first),

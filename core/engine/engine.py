@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -45,6 +46,9 @@ from core.tuning.recommend import output_settings
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 5.0
 EVENT_INTERVAL_S = 1.0  # seconds between stats snapshots on /-/events
+QUIET_EVENT_INTERVAL_S = 5.0  # ... once nothing has happened for QUIET_AFTER_S (well inside a client's read timeout)
+QUIET_AFTER_S = 10.0
+EVENT_SLACK_S = 0.05  # a tick that wakes a little early still publishes
 STATS_FILE = "stats.json"
 
 
@@ -143,9 +147,16 @@ class Engine:
                 self.cache.failed(error)
 
     async def _feed_events(self) -> None:
-        """One stats snapshot a second for every ``/-/events`` subscriber, taken once for all of them."""
+        """One stats snapshot a second for every ``/-/events`` subscriber, taken once for all of them; one
+        every :data:`QUIET_EVENT_INTERVAL_S` while no request, event or subscriber came for
+        :data:`QUIET_AFTER_S` (an idle engine then samples /proc and wakes its subscribers 5x less)."""
+        published = -math.inf
         while not self.stopping.is_set():
-            if self.events:
+            now = time.monotonic()
+            quiet = now - self.events.active_at >= QUIET_AFTER_S
+            due = published + (QUIET_EVENT_INTERVAL_S if quiet else EVENT_INTERVAL_S) - EVENT_SLACK_S
+            if self.events and now >= due:
+                published = now
                 self.events.publish("stats", await self.snapshot())
             try:
                 await asyncio.wait_for(self.stopping.wait(), EVENT_INTERVAL_S)

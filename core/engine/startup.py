@@ -16,7 +16,6 @@ import platformdirs
 
 from core.config.settings import APP_NAME, Settings
 from core.http.hostcheck import local_addresses
-from core.ollama.client import OllamaError, version_sync
 from core.supervision.binary import Found, find_ollama
 from core.supervision.takeover import OLLAMA_DEFAULT_PORT, Plan, plan
 
@@ -37,6 +36,10 @@ class Startup:
 
 def answers(upstream: str) -> bool:
     """Whether an Ollama (or anything speaking its API) tells its version (``GET /api/version``) at ``upstream``."""
+    # imported here: the tray app reads log_dir from this module, and the Ollama client library
+    # (with pydantic) is most of a second of its start, before the icon could be shown
+    from core.ollama.client import OllamaError, version_sync
+
     try:
         version_sync(upstream, timeout=PROBE_TIMEOUT_S)
     except OllamaError:

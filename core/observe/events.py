@@ -1,18 +1,22 @@
-"""Named events for ``/-/events`` subscribers, beside the stats pushed once a second.
+"""Named events for ``/-/events`` subscribers, beside the stats pushed once a second (or less often while quiet).
 
 Events are named after what happened (``ollama_did_exit``, ``entry_did_store``, ``tune_did_progress``),
 so the desktop app turns each into a Qt signal in one place. A subscriber that falls behind loses its
 oldest events rather than holding memory: the stats snapshot carries the current state anyway.
+:attr:`EventHub.active_at` tells when something last happened (an event other than ``stats``, or a new
+subscriber), so the stats publisher can slow down while nothing does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 QUEUE_SIZE = 256  # events kept for one slow subscriber
+STATS = "stats"  # the periodic snapshot: not an event of its own for active_at
 
 
 class EventHub:
@@ -20,12 +24,15 @@ class EventHub:
 
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[tuple[str, dict[str, Any]]]] = set()
+        self.active_at = time.monotonic()  # when an event other than stats was last published, or one subscribed
 
     def __bool__(self) -> bool:
         """Whether anyone listens: publishers can skip building a payload otherwise."""
         return bool(self._queues)
 
     def publish(self, name: str, payload: dict[str, Any]) -> None:
+        if name != STATS:
+            self.active_at = time.monotonic()
         for queue in self._queues:
             if queue.full():
                 queue.get_nowait()
@@ -35,6 +42,7 @@ class EventHub:
     def subscribe(self) -> Iterator[asyncio.Queue[tuple[str, dict[str, Any]]]]:
         queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(QUEUE_SIZE)
         self._queues.add(queue)
+        self.active_at = time.monotonic()
         try:
             yield queue
         finally:

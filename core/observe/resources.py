@@ -2,9 +2,9 @@
 
 CPU percentages use psutil's non-blocking ``cpu_percent(interval=None)``: each value covers the time since
 the previous sample of the same thing, so the first sample after construction (or after a process first
-appears) reads 0.0. Sample at a steady pace (the dashboard feed does it once a second) and the values are
-per-interval averages. System CPU is 0-100 across all cores; process CPU is per core like ``top``
-(100 = one full core, up to 100 x ``cpu_count``).
+appears) reads 0.0. Sample at a steady pace (the dashboard feed does it once a second, every 5 s while the
+engine is quiet) and the values are per-interval averages. System CPU is 0-100 across all cores; process
+CPU is per core like ``top`` (100 = one full core, up to 100 x ``cpu_count``).
 
 A sampler keeps psutil.Process objects between calls (that is where the previous CPU times live): the
 engine has one, and its readers go through :meth:`ResourceSampler.latest`, which shares one sample per
