@@ -63,3 +63,31 @@ def test_stats_slow_down_while_quiet_and_speed_up_on_a_request(quiet_proxy: Runn
         after = next(snapshots)
     assert after["totals"]["requests"] == 1  # type: ignore[index]
     assert float(after["uptime_s"]) - previous < QUIET_INTERVAL_S - 0.5  # type: ignore[arg-type]
+
+
+def test_stats_stay_live_while_an_answer_is_being_generated(
+        quiet_proxy: RunningProxy, upstream: tuple[FakeOllama, str]) -> None:
+    """A long generation sends no event until it ends; the charts must follow Ollama's CPU meanwhile."""
+    import threading
+
+    upstream[0].configure(chunk_delay_ms=100, tokens=100)  # about ten seconds of answer
+    with httpx.stream("GET", quiet_proxy.url + "/-/events", timeout=30) as events:
+        snapshots = _stats(events.iter_lines())
+        previous = float(next(snapshots)["uptime_s"])  # type: ignore[arg-type]
+        while True:  # first quiet: snapshots QUIET_INTERVAL_S apart
+            uptime = float(next(snapshots)["uptime_s"])  # type: ignore[arg-type]
+            gap, previous = uptime - previous, uptime
+            if gap >= QUIET_INTERVAL_S - 0.5:
+                break
+        asking = threading.Thread(target=lambda: httpx.post(quiet_proxy.url + "/api/chat", timeout=60,
+                                                            json={**CHAT, "stream": True}))
+        asking.start()
+        gaps = []
+        for snapshot in snapshots:  # while the answer streams: about once a second, for longer than QUIET_AFTER_S
+            uptime = float(snapshot["uptime_s"])  # type: ignore[arg-type]
+            gaps.append(uptime - previous)
+            previous = uptime
+            if sum(gaps) > QUIET_AFTER_S + QUIET_INTERVAL_S:
+                break
+        asking.join()
+    assert max(gaps[1:]) < QUIET_INTERVAL_S - 0.5, gaps

@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 10.0
 SLOW_TIMEOUT_S = 60.0  # calls that clear a large store or restart Ollama
-EVENTS_READ_TIMEOUT_S = 30.0  # the engine sends stats every second; this much silence means it hangs
+EVENTS_READ_TIMEOUT_S = 30.0  # the engine sends stats every 1-5 s; this much silence means it hangs
 
 
 @dataclass(frozen=True)

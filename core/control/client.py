@@ -220,7 +220,7 @@ class AsyncControlClient(ClientBase):
 
     async def events(self) -> AsyncIterator[tuple[str, Any]]:
         """Follow ``/-/events``: ``(name, data)`` pairs, ``("stats", the /-/stats document)`` every second
-        and the engine's events as they happen. Ends when the engine shuts down; raises
+        (every 5 s while the engine is quiet) and the engine's events as they happen. Ends when the engine shuts down; raises
         :class:`ControlError` when the connection fails or the engine falls silent. Stopping early:
         wrap it in ``contextlib.aclosing`` so the connection closes at once."""
         call = _Calls.events()

@@ -149,11 +149,11 @@ class Engine:
     async def _feed_events(self) -> None:
         """One stats snapshot a second for every ``/-/events`` subscriber, taken once for all of them; one
         every :data:`QUIET_EVENT_INTERVAL_S` while no request, event or subscriber came for
-        :data:`QUIET_AFTER_S` (an idle engine then samples /proc and wakes its subscribers 5x less)."""
+        :data:`QUIET_AFTER_S` and none is being answered upstream (a generation keeps the charts live) (an idle engine then samples /proc and wakes its subscribers 5x less)."""
         published = -math.inf
         while not self.stopping.is_set():
             now = time.monotonic()
-            quiet = now - self.events.active_at >= QUIET_AFTER_S
+            quiet = self.events.quiet_for(now) >= QUIET_AFTER_S
             due = published + (QUIET_EVENT_INTERVAL_S if quiet else EVENT_INTERVAL_S) - EVENT_SLACK_S
             if self.events and now >= due:
                 published = now

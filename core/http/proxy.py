@@ -163,52 +163,56 @@ class Proxy:
         ``outcome`` is the cache decision for a cached route (its ``X-Cache`` header), ``None`` elsewhere.
         Returns the status the client was sent, or None when the client left first.
         """
-        watch = ClientWatch(receive)
-        content: Any = body if body is not None else request_stream(watch, scope, receive)
-        if body is not None:
-            watch.start()
-        request = self.upstream.request(scope, content, buffered=body is not None)
-        started = time.perf_counter()
-        extra: list[tuple[bytes, bytes]] = list(cors)
-        if outcome is not None:
-            extra.append((b"x-cache", outcome.header))
-            if key:
-                extra.append((b"x-cache-key", key.encode()))
+        self.events.working += 1  # an upstream call under way: the stats stay live meanwhile
         try:
-            response = await self.upstream.send(request, replayable=not isinstance(content, AsyncIterator))
-        except httpx.LocalProtocolError as error:
-            watch.stop()
-            message = f"ollacache: this request cannot be forwarded: {error}"
-            await _send_raw(send, 400, error_body(route.api if route else "ollama", message), extra)
-            return 400
-        except httpx.TransportError as error:
-            watch.stop()
-            if route is not None:
-                latency_s = time.perf_counter() - started
-                self.stats.record("error", route=route.path, model=model or None, latency_s=latency_s, client=client)
-                if self.events and recorder is not None:  # a miss (a bypass is told of by the caller)
-                    self._did_finish(client, model or None, route.path, Outcome.MISS, 502, latency_s, None, 0.0)
-            message = self.upstream.unreachable(error)
-            await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
-            return 502
-        except asyncio.CancelledError:
-            if not watch.gone:
-                raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            return None
-        try:
-            await self.upstream.stream_back(send, response, extra, watch, route, recorder)
-        except asyncio.CancelledError:
-            if not watch.gone:
-                raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            return None  # the client left: nothing partial is ever stored, nothing is counted
+            watch = ClientWatch(receive)
+            content: Any = body if body is not None else request_stream(watch, scope, receive)
+            if body is not None:
+                watch.start()
+            request = self.upstream.request(scope, content, buffered=body is not None)
+            started = time.perf_counter()
+            extra: list[tuple[bytes, bytes]] = list(cors)
+            if outcome is not None:
+                extra.append((b"x-cache", outcome.header))
+                if key:
+                    extra.append((b"x-cache-key", key.encode()))
+            try:
+                response = await self.upstream.send(request, replayable=not isinstance(content, AsyncIterator))
+            except httpx.LocalProtocolError as error:
+                watch.stop()
+                message = f"ollacache: this request cannot be forwarded: {error}"
+                await _send_raw(send, 400, error_body(route.api if route else "ollama", message), extra)
+                return 400
+            except httpx.TransportError as error:
+                watch.stop()
+                if route is not None:
+                    latency_s = time.perf_counter() - started
+                    self.stats.record("error", route=route.path, model=model or None, latency_s=latency_s, client=client)
+                    if self.events and recorder is not None:  # a miss (a bypass is told of by the caller)
+                        self._did_finish(client, model or None, route.path, Outcome.MISS, 502, latency_s, None, 0.0)
+                message = self.upstream.unreachable(error)
+                await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
+                return 502
+            except asyncio.CancelledError:
+                if not watch.gone:
+                    raise
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                return None
+            try:
+                await self.upstream.stream_back(send, response, extra, watch, route, recorder)
+            except asyncio.CancelledError:
+                if not watch.gone:
+                    raise
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                return None  # the client left: nothing partial is ever stored, nothing is counted
+            finally:
+                watch.stop()
+                await response.aclose()
+            if route is not None and recorder is not None and key is not None:
+                self._finish_miss(route, key, model, recorder, started, client)
+            return response.status_code
         finally:
-            watch.stop()
-            await response.aclose()
-        if route is not None and recorder is not None and key is not None:
-            self._finish_miss(route, key, model, recorder, started, client)
-        return response.status_code
+            self.events.working -= 1
 
     def _finish_miss(self, route: Route, key: str, model: str, recorder: Recorder, started: float,
                      client: str) -> None:

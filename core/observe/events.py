@@ -4,7 +4,8 @@ Events are named after what happened (``ollama_did_exit``, ``entry_did_store``, 
 so the desktop app turns each into a Qt signal in one place. A subscriber that falls behind loses its
 oldest events rather than holding memory: the stats snapshot carries the current state anyway.
 :attr:`EventHub.active_at` tells when something last happened (an event other than ``stats``, or a new
-subscriber), so the stats publisher can slow down while nothing does.
+subscriber) and :attr:`EventHub.working` how many requests are being forwarded upstream now, so the stats
+publisher can slow down while nothing happens and nothing is under way.
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ class EventHub:
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[tuple[str, dict[str, Any]]]] = set()
         self.active_at = time.monotonic()  # when an event other than stats was last published, or one subscribed
+        self.working = 0  # requests the proxy is forwarding upstream now (a generation can last minutes)
+
+    def quiet_for(self, now: float) -> float:
+        """Seconds since anything happened, at ``now`` (monotonic); 0 while a request is under way."""
+        return 0.0 if self.working else now - self.active_at
 
     def __bool__(self) -> bool:
         """Whether anyone listens: publishers can skip building a payload otherwise."""
