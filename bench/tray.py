@@ -13,7 +13,7 @@ open dashboard, and the script says so). It prints:
 - the app's RSS (and the engine's, beside it) after ``--minutes`` of cache hits sent through the proxy by one
   client as fast as it goes (each hit a finished-request event the app receives on its feed);
 - the CPU time of the app and the engine together over ``--idle`` seconds with no traffic, as a percent of
-  one core (the dashboard hidden, as after a normal launch);
+  one core (the dashboard hidden: the app is launched with ``--hidden``, as at login with "Start hidden");
 - the median hit latency of ``--p50-hits`` hits with the dashboard closed, then of as many once a second
   launch of the app has brought the first one's dashboard forward (the dashboard's live charts and table
   then redraw on every event), and their ratio. Offscreen the dashboard is open for both, so the ratio
