@@ -6,12 +6,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.cache.decision import HIT, MISS, MISS_OTHER_MODE, NOT_KEYED, PAUSED, Outcome, Request, decide
+from core.cache.controls import Controls, ControlsError, parse_cache_control
+from core.cache.decision import (
+    HIT, MISS, MISS_OTHER_MODE, NO_STORE, NOT_KEYED, PAUSED, REFRESH, TOO_OLD, UNCACHED, Outcome, Request, decide,
+)
 
 
 @dataclass(frozen=True)
 class Found:
     streamed: bool
+    created: float = 1000.0
 
 
 STREAMED = Request("k", "llama3.2:latest", streamed=True)
@@ -32,8 +36,61 @@ def test_the_decision_table(request_: Request | None, found: Found | None, cachi
     assert decide(request_, found, caching=caching) == expected
 
 
-def test_only_a_miss_records_and_each_outcome_names_its_header() -> None:
-    assert MISS.records and MISS_OTHER_MODE.records
-    assert not HIT.records and not NOT_KEYED.records and not PAUSED.records
-    assert [o.header for o in Outcome] == [b"HIT", b"MISS", b"BYPASS"]
-    assert all(d.reason for d in (HIT, MISS, MISS_OTHER_MODE, NOT_KEYED, PAUSED))
+def test_only_a_miss_or_a_refresh_records_and_each_outcome_names_its_header() -> None:
+    assert MISS.records and MISS_OTHER_MODE.records and REFRESH.records and TOO_OLD.records
+    assert not any(d.records for d in (HIT, NOT_KEYED, PAUSED, NO_STORE, UNCACHED))
+    assert [o.header for o in Outcome] == [b"HIT", b"MISS", b"BYPASS", b"REFRESH", b"MISS"]
+    assert all(d.reason for d in (HIT, MISS, MISS_OTHER_MODE, NOT_KEYED, PAUSED, NO_STORE, REFRESH, TOO_OLD, UNCACHED))
+
+
+FRESH, OLD = Found(streamed=False, created=1000.0), Found(streamed=False, created=900.0)
+
+
+@pytest.mark.parametrize(("controls", "found", "expected"), [
+    (Controls(), FRESH, HIT),
+    (Controls(no_store=True), FRESH, NO_STORE),
+    (Controls(no_cache=True), FRESH, REFRESH),
+    (Controls(no_cache=True), None, REFRESH),
+    (Controls(max_age_s=60), FRESH, HIT),  # stored 50 s ago
+    (Controls(max_age_s=60), OLD, TOO_OLD),  # stored 150 s ago
+    (Controls(only_if_cached=True), FRESH, HIT),
+    (Controls(only_if_cached=True), None, UNCACHED),
+    (Controls(only_if_cached=True, max_age_s=60), OLD, UNCACHED),
+    (Controls(only_if_cached=True), Found(streamed=True), UNCACHED),
+    (Controls(only_if_cached=True, no_cache=True), FRESH, UNCACHED),
+    (Controls(no_store=True, only_if_cached=True), None, NO_STORE),
+])
+def test_the_clients_controls(controls: Controls, found: Found | None, expected: object) -> None:
+    assert decide(WHOLE, found, controls=controls, now=1050.0) is expected
+
+
+def test_pausing_wins_over_the_clients_controls() -> None:
+    assert decide(WHOLE, None, caching=False, controls=Controls(only_if_cached=True)) is PAUSED
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    (None, Controls()),
+    (b"", Controls()),
+    (b"no-cache", Controls(no_cache=True)),
+    (b"No-Store", Controls(no_store=True)),
+    (b"max-age=3600", Controls(max_age_s=3600)),
+    (b'max-age="60", max-age=30', Controls(max_age_s=30)),
+    (b"only-if-cached, max-age=0", Controls(max_age_s=0, only_if_cached=True)),
+    (b"max-stale=10, no-transform, x-extension", Controls()),  # not ours to act on: left alone
+])
+def test_the_header_parser_reads_what_clients_send(header: bytes | None, expected: Controls) -> None:
+    assert parse_cache_control(header) == expected
+
+
+@pytest.mark.parametrize(("header", "says"), [
+    (b"max-age", "max-age takes a whole number of seconds"),
+    (b"max-age=soon", "max-age takes a whole number of seconds"),
+    (b"max-age=-5", "max-age takes a whole number of seconds"),
+    (b"no-store=yes", "no-store takes no value"),
+    ("no-cache, \u00e9t\u00e9".encode(), "it is not ASCII"),
+])
+def test_a_bad_header_is_refused_with_what_it_accepts(header: bytes, says: str) -> None:
+    with pytest.raises(ControlsError) as refused:
+        parse_cache_control(header)
+    assert refused.value.header == "Cache-Control" and says in str(refused.value)
+    assert "no-cache, no-store, max-age=SECONDS" in str(refused.value)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
+from core.cache.controls import NONE, Controls
+
 
 class Outcome(Enum):
     """What the proxy does, named as the ``X-Cache`` header tells it."""
@@ -20,10 +22,12 @@ class Outcome(Enum):
     HIT = "HIT"  # answer from the entry, without calling the upstream
     MISS = "MISS"  # forward, record the answer, store it if it turns out complete
     BYPASS = "BYPASS"  # forward untouched, store nothing
+    REFRESH = "REFRESH"  # forward without looking up, record the answer and store it in place of the old one
+    UNCACHED = "UNCACHED"  # not stored, and the client asked for a stored answer only: 504, upstream untouched
 
     @property
     def header(self) -> bytes:
-        return self.value.encode()
+        return b"MISS" if self is Outcome.UNCACHED else self.value.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,9 @@ class Stored(Protocol):
     @property
     def streamed(self) -> bool: ...
 
+    @property
+    def created(self) -> float: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -50,7 +57,7 @@ class Decision:
     @property
     def records(self) -> bool:
         """Whether the upstream's answer is recorded for the store."""
-        return self.outcome is Outcome.MISS
+        return self.outcome in (Outcome.MISS, Outcome.REFRESH)
 
 
 HIT = Decision(Outcome.HIT, "a stored answer in the same mode")
@@ -58,20 +65,32 @@ MISS = Decision(Outcome.MISS, "nothing stored for this key")
 MISS_OTHER_MODE = Decision(Outcome.MISS, "the stored answer was recorded in the other stream mode; it is replaced")
 NOT_KEYED = Decision(Outcome.BYPASS, "the request cannot be keyed (not a JSON object with a model)")
 PAUSED = Decision(Outcome.BYPASS, "caching is paused")
+NO_STORE = Decision(Outcome.BYPASS, "the client asked for no-store")
+REFRESH = Decision(Outcome.REFRESH, "the client asked for no-cache: a fresh answer replaces the stored one")
+TOO_OLD = Decision(Outcome.MISS, "the stored answer is older than the client's max-age; it is replaced")
+UNCACHED = Decision(Outcome.UNCACHED, "nothing stored that may answer, and the client asked only-if-cached")
 
 
-def decide(request: Request | None, found: Stored | None, *, caching: bool = True) -> Decision:
-    """Hit, miss-and-record or bypass for ``request`` (``None``: it could not be keyed).
+def decide(request: Request | None, found: Stored | None, *, caching: bool = True,
+           controls: Controls = NONE, now: float = 0.0) -> Decision:
+    """Hit, miss-and-record, refresh, bypass or a refusal for ``request`` (``None``: it could not be keyed).
 
     ``found`` is the live entry stored under the request's key, if any (expired entries are never
-    found); ``caching`` is off while the user has paused the cache.
+    found); ``caching`` is off while the user has paused the cache; ``controls`` are the client's
+    ``Cache-Control`` directives and ``now`` the wall clock they are judged by (``max-age``).
     """
     if request is None:
         return NOT_KEYED
     if not caching:
         return PAUSED
+    if controls.no_store:
+        return NO_STORE
+    if controls.no_cache:
+        return UNCACHED if controls.only_if_cached else REFRESH
+    if found is not None and controls.max_age_s is not None and now - found.created > controls.max_age_s:
+        return UNCACHED if controls.only_if_cached else TOO_OLD
     if found is None:
-        return MISS
+        return UNCACHED if controls.only_if_cached else MISS
     if found.streamed != request.streamed:
-        return MISS_OTHER_MODE
+        return UNCACHED if controls.only_if_cached else MISS_OTHER_MODE
     return HIT

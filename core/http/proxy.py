@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 
+from core.cache.controls import ControlsError, parse_cache_control
 from core.cache.decision import Outcome, decide
 from core.cache.entry import Entry
 from core.cache.keys import ROUTES, Route
@@ -109,9 +110,15 @@ class Proxy:
         started = time.perf_counter()
         client = client_of(admission.user_agent)
         request = self.keys.facts(route, body, admission.authorization)
+        try:
+            controls = parse_cache_control(admission.cache_control)
+        except ControlsError as error:
+            return await _send_raw(send, 400, error_body(route.api, str(error)), cors)
         caching = not self._paused
-        found = self.cache.lookup(request.key, time.time()) if request is not None and caching else None
-        decision = decide(request, found, caching=caching)
+        now = time.time()
+        looks = request is not None and caching and not controls.no_cache and not controls.no_store
+        found = self.cache.lookup(request.key, now) if looks and request is not None else None
+        decision = decide(request, found, caching=caching, controls=controls, now=now)
         if decision.outcome is Outcome.HIT:
             assert request is not None and found is not None
             await self._replay(send, found, cors)
@@ -123,6 +130,12 @@ class Proxy:
                 self._did_finish(client, request.model, path, Outcome.HIT, found.status, latency_s, found.tokens,
                                  found.duration_s)
             return None
+        if decision.outcome is Outcome.UNCACHED:
+            assert request is not None
+            self.stats.record("miss", route=path, model=request.model, latency_s=None, client=client)
+            message = f"ollacache: not in the cache, and the request asked only-if-cached ({decision.reason})"
+            extra = [*cors, (b"x-cache", decision.outcome.header), (b"x-cache-key", request.key.encode())]
+            return await _send_raw(send, 504, error_body(route.api, message), extra)
         if request is None or decision.outcome is Outcome.BYPASS:
             model = request.model if request else None
             self.stats.record("bypass", route=path, model=model, latency_s=None, client=client)

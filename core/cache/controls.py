@@ -1,0 +1,77 @@
+"""Per-request cache controls: what a client asks of the cache in its ``Cache-Control`` header (pure).
+
+The directives a client may send, as HTTP caches read them on a request:
+
+- ``no-cache``: do not answer from the cache; ask the upstream and store its answer in place of the old
+  one (``X-Cache: REFRESH``);
+- ``no-store``: neither look up nor store (``X-Cache: BYPASS``);
+- ``max-age=N``: only an entry stored less than N seconds ago may answer;
+- ``only-if-cached``: answer from the cache or not at all (a miss is a 504, and the upstream is never
+  called).
+
+Directive names are case-insensitive and comma-separated. Directives that only concern responses or
+other caches (``max-stale``, ``min-fresh``, ``no-transform``, extensions) are accepted and left alone,
+as HTTP asks of a cache that does not implement them. A ``max-age`` without a whole number of seconds,
+or a directive given a value it takes none of, is refused: :class:`ControlsError` names the header and
+what it accepts, for a 400.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ACCEPTED = "no-cache, no-store, max-age=SECONDS (a whole number) or only-if-cached, comma-separated"
+_FLAGS = ("no-cache", "no-store", "only-if-cached")
+
+
+class ControlsError(ValueError):
+    """A control header could not be read; ``header`` names it, the message says what it accepts."""
+
+    def __init__(self, header: str, message: str) -> None:
+        super().__init__(f"ollacache: bad {header} header: {message}")
+        self.header = header
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """What one request asks of the cache."""
+
+    no_cache: bool = False
+    no_store: bool = False
+    max_age_s: int | None = None
+    only_if_cached: bool = False
+
+
+NONE = Controls()
+
+
+def parse_cache_control(value: bytes | None) -> Controls:
+    """The controls in a request's ``Cache-Control`` value (``None``: the header is absent).
+
+    Raises :class:`ControlsError` for a value it cannot read.
+    """
+    if not value:
+        return NONE
+    try:
+        text = value.decode("ascii")
+    except UnicodeDecodeError:
+        raise ControlsError("Cache-Control", f"it is not ASCII; it accepts {ACCEPTED}") from None
+    flags: set[str] = set()
+    max_age: int | None = None
+    for part in text.split(","):
+        name, equals, argument = part.strip().partition("=")
+        name = name.strip().lower()
+        if not name:
+            continue
+        if name == "max-age":
+            seconds = argument.strip().strip('"')
+            if not equals or not seconds.isdigit():
+                raise ControlsError("Cache-Control", f"max-age takes a whole number of seconds, as in max-age=3600 "
+                                                     f"(got {part.strip()!r}); it accepts {ACCEPTED}")
+            max_age = int(seconds) if max_age is None else min(max_age, int(seconds))
+        elif name in _FLAGS:
+            if equals:
+                raise ControlsError("Cache-Control", f"{name} takes no value (got {part.strip()!r}); "
+                                                     f"it accepts {ACCEPTED}")
+            flags.add(name)
+    return Controls("no-cache" in flags, "no-store" in flags, max_age, "only-if-cached" in flags)
