@@ -113,8 +113,8 @@ class TrayApp(QObject):
     async def shutdown(self) -> None:
         try:
             self.tray.hide()
+            await self.feed.stop()  # first: no event may start a call once the calls are drained
             await self.errors.drain()
-            await self.feed.stop()
             await self.engine.stop()
             self.windows.close_all()
             if self.instance is not None:

@@ -36,6 +36,8 @@ class Errors(QObject):
         task = asyncio.ensure_future(self._guarded(what, action, done))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # cancelled before it began (at quit): the action never ran, and is closed rather than left unawaited
+        task.add_done_callback(lambda ended: action.close() if ended.cancelled() else None)
         return task
 
     async def _guarded(self, what: str, action: Awaitable[Any], done: Callable[[Any], None] | None) -> None:

@@ -258,3 +258,23 @@ def test_a_store_that_failed_before_the_app_connected_is_told(
     [(title, message)] = shown
     assert title == "The cache is not working"
     assert "Not a directory" in message and message.endswith("Requests go straight to Ollama meanwhile.")
+
+
+def test_calls_cancelled_at_quit_before_they_began_leave_nothing_unawaited(qloop: object, qtbot: QtBot) -> None:
+    import gc
+    import warnings
+
+    from desktop.errors import Errors
+
+    errors = Errors()
+    ran: list[bool] = []
+
+    async def call() -> None:
+        ran.append(True)
+
+    errors.run("list Ollama's loaded models", call()).cancel()  # an event came as the app quits
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        finish(qtbot, errors.drain())
+        gc.collect()
+    assert ran == [] and not [w for w in caught if "never awaited" in str(w.message)]
