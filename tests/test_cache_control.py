@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import RunningProxy
+from tests.harness import RunningProxy, wait_for
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
         "options": {"temperature": 0}}
@@ -81,3 +81,30 @@ def test_a_bad_value_is_a_400_that_names_the_header_and_loses_nothing(
     compatible = ask(proxy, control, "/v1/chat/completions", OPENAI_CHAT)
     assert compatible.status_code == 400 and "Cache-Control" in compatible.json()["error"]["message"]
     assert fake.total_calls("/api/chat") == 1 and ask(proxy).headers["x-cache"] == "HIT"
+
+
+def test_x_cache_ttl_gives_the_stored_entry_its_own_lifetime(proxy: RunningProxy, fake: FakeOllama) -> None:
+    with proxy.client() as http:
+        assert http.post("/api/chat", json=CHAT, headers={"X-Cache-TTL": "90"}).headers["x-cache"] == "MISS"
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "HIT"
+        [entry] = http.get("/-/entries").json()["entries"]
+    assert entry["expires"] - entry["created"] == pytest.approx(90, abs=0.01)  # not cache.ttl's 30 days
+
+
+def test_an_entry_past_its_own_lifetime_is_not_served(proxy: RunningProxy, fake: FakeOllama) -> None:
+    import time
+
+    with proxy.client() as http:
+        http.post("/api/chat", json=CHAT, headers={"X-Cache-TTL": "1"})
+        [entry] = wait_for(lambda: http.get("/-/entries").json()["entries"], "the entry to be stored")
+        wait_for(lambda: time.time() >= entry["expires"], "the entry's lifetime to pass")
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+    assert fake.total_calls("/api/chat") == 2
+
+
+@pytest.mark.parametrize("ttl", ["0", "soon", "-5", "1.5"])
+def test_a_bad_ttl_is_a_400_that_says_what_it_takes(proxy: RunningProxy, fake: FakeOllama, ttl: str) -> None:
+    with proxy.client() as http:
+        refused = http.post("/api/chat", json=CHAT, headers={"X-Cache-TTL": ttl})
+    assert refused.status_code == 400 and "bad X-Cache-TTL header" in refused.json()["error"]
+    assert "whole number of seconds" in refused.json()["error"] and fake.total_calls("/api/chat") == 0

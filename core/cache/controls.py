@@ -9,6 +9,9 @@ The directives a client may send, as HTTP caches read them on a request:
 - ``only-if-cached``: answer from the cache or not at all (a miss is a 504, and the upstream is never
   called).
 
+Beside it, ``X-Cache-TTL: N`` gives the entry this request stores a lifetime of N seconds (instead of the
+``cache.ttl`` setting); to keep nothing, a client sends ``Cache-Control: no-store``.
+
 Directive names are case-insensitive and comma-separated. Directives that only concern responses or
 other caches (``max-stale``, ``min-fresh``, ``no-transform``, extensions) are accepted and left alone,
 as HTTP asks of a cache that does not implement them. A ``max-age`` without a whole number of seconds,
@@ -21,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ACCEPTED = "no-cache, no-store, max-age=SECONDS (a whole number) or only-if-cached, comma-separated"
+TTL_ACCEPTED = "a whole number of seconds, at least 1 (to keep nothing, send Cache-Control: no-store)"
 _FLAGS = ("no-cache", "no-store", "only-if-cached")
 
 
@@ -40,9 +44,26 @@ class Controls:
     no_store: bool = False
     max_age_s: int | None = None
     only_if_cached: bool = False
+    ttl_s: int | None = None  # the stored entry's lifetime, when the client gave one
 
 
 NONE = Controls()
+
+
+def parse_controls(cache_control: bytes | None, ttl: bytes | None) -> Controls:
+    """The controls of a request's ``Cache-Control`` and ``X-Cache-TTL`` values (``None``: absent).
+
+    Raises :class:`ControlsError` for a value it cannot read.
+    """
+    controls = parse_cache_control(cache_control)
+    if ttl is None:
+        return controls
+    seconds = ttl.strip()
+    if not seconds.isdigit() or int(seconds) < 1:
+        shown = ttl.decode("latin-1")
+        raise ControlsError("X-Cache-TTL", f"it takes {TTL_ACCEPTED} (got {shown!r})")
+    return Controls(controls.no_cache, controls.no_store, controls.max_age_s, controls.only_if_cached,
+                    int(seconds))
 
 
 def parse_cache_control(value: bytes | None) -> Controls:

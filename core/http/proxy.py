@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from core.cache.controls import ControlsError, parse_cache_control
+from core.cache.controls import ControlsError, parse_controls
 from core.cache.decision import Outcome, decide
 from core.cache.entry import Entry
 from core.cache.keys import ROUTES, Route
@@ -111,7 +111,7 @@ class Proxy:
         client = client_of(admission.user_agent)
         request = self.keys.facts(route, body, admission.authorization)
         try:
-            controls = parse_cache_control(admission.cache_control)
+            controls = parse_controls(admission.cache_control, admission.cache_ttl)
         except ControlsError as error:
             return await _send_raw(send, 400, error_body(route.api, str(error)), cors)
         caching = not self._paused
@@ -151,7 +151,7 @@ class Proxy:
             body = with_threads(body, self.inject_threads)
         recorder = Recorder(route, request.streamed, started, self.cache.generation) if decision.records else None
         await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome, key=request.key,
-                          recorder=recorder, model=request.model, cors=cors, client=client)
+                          recorder=recorder, model=request.model, cors=cors, client=client, ttl_s=controls.ttl_s)
 
     async def _replay(self, send: Send, entry: Entry, cors: list[tuple[bytes, bytes]]) -> None:
         """Answer from an entry at once: the recorded bytes, every NDJSON line and SSE event intact.
@@ -170,10 +170,11 @@ class Proxy:
     async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
                      route: Route | None, outcome: Outcome | None, key: str | None = None,
                      recorder: Recorder | None = None, model: str = "", cors: list[tuple[bytes, bytes]],
-                     client: str = UNKNOWN) -> int | None:
+                     client: str = UNKNOWN, ttl_s: float | None = None) -> int | None:
         """Forward the request upstream and stream the answer back, recording it if asked.
 
-        ``outcome`` is the cache decision for a cached route (its ``X-Cache`` header), ``None`` elsewhere.
+        ``outcome`` is the cache decision for a cached route (its ``X-Cache`` header), ``None`` elsewhere;
+        ``ttl_s`` the lifetime the client gave the entry (``None``: the setting's).
         Returns the status the client was sent, or None when the client left first.
         """
         self.events.working += 1  # an upstream call under way: the stats stay live meanwhile
@@ -222,13 +223,13 @@ class Proxy:
                 watch.stop()
                 await response.aclose()
             if route is not None and recorder is not None and key is not None:
-                self._finish_miss(route, key, model, recorder, started, client)
+                self._finish_miss(route, key, model, recorder, started, client, ttl_s)
             return response.status_code
         finally:
             self.events.working -= 1
 
     def _finish_miss(self, route: Route, key: str, model: str, recorder: Recorder, started: float,
-                     client: str) -> None:
+                     client: str, ttl_s: float | None = None) -> None:
         finished = time.perf_counter()
         verdict = recorder.verdict()
         outcome = "miss" if recorder.status == 200 else "error"
@@ -236,9 +237,9 @@ class Proxy:
         if not verdict.storable or self._paused:
             log.debug("not storing %s: %s", key, verdict.reason if verdict.storable else "caching is paused")
         else:
-            created = time.time()
+            created, lifetime = time.time(), ttl_s or self.ttl_s
             entry = recorder.entry(key, model, verdict, created=created, finished=finished,
-                                   expires=created + self.ttl_s if self.ttl_s else 0.0)
+                                   expires=created + lifetime if lifetime else 0.0)
             # not kept when a clear or delete came while this answer was on its way
             if self.cache.keep(entry, recorder.generation) and self.events:
                 self.events.publish("entry_did_store", entry.info())
