@@ -87,7 +87,7 @@ def test_x_cache_ttl_gives_the_stored_entry_its_own_lifetime(proxy: RunningProxy
     with proxy.client() as http:
         assert http.post("/api/chat", json=CHAT, headers={"X-Cache-TTL": "90"}).headers["x-cache"] == "MISS"
         assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "HIT"
-        [entry] = http.get("/-/entries").json()["entries"]
+        [entry] = wait_for(lambda: http.get("/-/entries").json()["entries"], "the entry to be written")
     assert entry["expires"] - entry["created"] == pytest.approx(90, abs=0.01)  # not cache.ttl's 30 days
 
 
