@@ -5,6 +5,16 @@ may use it."""
 from __future__ import annotations
 
 
+def count(value: float | None) -> str:
+    """A whole number with thousands separators ("12,345"); "–" when unknown."""
+    return "–" if value is None else f"{value:,.0f}"
+
+
+def plural(value: float, one: str, many: str | None = None) -> str:
+    """A count and its noun: "1 hit", "2,048 hits"."""
+    return f"{count(value)} {one if value == 1 else (many or one + 's')}"
+
+
 def human_bytes(count: float | None) -> str:
     if count is None:
         return "?"

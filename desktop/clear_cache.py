@@ -14,12 +14,12 @@ from typing import Any
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from core.units import plural
 from desktop.windows import AppContext
 
 
 def question(entries: int) -> str:
-    noun = "entry" if entries == 1 else "entries"
-    return f"Remove all {entries:,} cached {noun}?\nTheir next requests go to Ollama again."
+    return f"Remove all {plural(entries, 'cached entry', 'cached entries')}?\nTheir next requests go to Ollama again."
 
 
 class ClearCache:

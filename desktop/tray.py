@@ -21,6 +21,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QDialog, QInputDialog, QMenu, QMessageBox, QSystemTrayIcon
 
 from core.control.client import AsyncControlClient
+from core.units import plural
 from desktop import autostart
 from desktop.clear_cache import ClearCache
 from desktop.icons import IconState, icon, state_of
@@ -44,11 +45,6 @@ def _duration(seconds: object) -> str:
     if s < 3600:
         return f"{s / 60:.1f} min"
     return f"{s / 3600:,.1f} h"
-
-
-def _requests(count: object) -> str:
-    number = int(count) if isinstance(count, (int, float)) else 0
-    return f"{number:,} {'request' if number == 1 else 'requests'}"
 
 
 def tune_progress(tune: object) -> str | None:
@@ -132,7 +128,7 @@ class Tray(QObject):
         ollama = stats.get("ollama") or {}
         return "\n".join([
             f"Ollacache: {self.state.label}",
-            f"Hit rate {_percent(today.get('hit_rate'))} · {_requests(today.get('requests', 0))} today",
+            f"Hit rate {_percent(today.get('hit_rate'))} · {plural(today.get('requests', 0), 'request')} today",
             f"Time saved {_duration(today.get('time_saved_s'))} today, {_duration(totals.get('time_saved_s'))} in all",
             f"Ollama: {ollama.get('state', 'unknown')}",
         ])

@@ -6,7 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.units import human_bytes, human_seconds
+from core.units import count, human_bytes, human_seconds, plural
+
+__all__ = ["DEFAULT_ENDPOINT", "OLLAMA_STATES", "count", "milliseconds", "ollama_state", "per_minute", "percent",
+           "plural", "rows", "seconds", "size"]  # count and plural are core.units' (the tray's words too)
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:11434"
 
@@ -20,16 +23,6 @@ OLLAMA_STATES: dict[str, tuple[str, str, str]] = {
     "stopped": ("○", "Stopped", "idle"),
     "failed": ("✕", "Failed", "bad"),
 }
-
-
-def count(value: float | None) -> str:
-    """A whole number with thousands separators ("12,345"); "–" when unknown."""
-    return "–" if value is None else f"{value:,.0f}"
-
-
-def plural(value: float, one: str, many: str | None = None) -> str:
-    """A count and its noun: "1 hit", "2,048 hits"."""
-    return f"{count(value)} {one if value == 1 else (many or one + 's')}"
 
 
 def percent(rate: float | None, digits: int = 1) -> str:

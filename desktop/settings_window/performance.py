@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from core.units import human_bytes
+from core.units import human_bytes, plural
 from desktop.settings_window.tune_chart import TuneChart
 from desktop.windows import AppContext
 
@@ -42,7 +42,7 @@ def shown(name: str, value: Any) -> str:
     if name == "num_ctx":
         return f"{value:,} tokens"
     if name == "num_thread":
-        return f"{value:,} {'thread' if value == 1 else 'threads'}"
+        return plural(value, "thread")
     if name == "num_parallel":
         return f"{value:,} at a time"
     return f"{value:,}" if isinstance(value, int) else str(value)

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from core.config.settings import CACHE, GENERAL, PERFORMANCE
 from core.control.client import AsyncControlClient, ControlError
-from core.units import human_bytes
+from core.units import human_bytes, plural
 from desktop.autostart import AutostartError
 from desktop.clear_cache import ClearCache
 from desktop.settings_window.fields import Field
@@ -178,8 +178,7 @@ class SettingsWindow(QWidget):
         if self.store_summary is None or not store or not self.isVisible():
             return  # a hidden window is brought up to date when it is shown (the table is read again)
         entries = int(store.get("entries", 0))
-        self.store_summary.setText(f"{entries:,} {'entry' if entries == 1 else 'entries'}, "
-                                   f"{human_bytes(store.get('bytes', 0))}")
+        self.store_summary.setText(f"{plural(entries, 'entry', 'entries')}, {human_bytes(store.get('bytes', 0))}")
 
     # -- applying --------------------------------------------------------------------------------
 
@@ -193,7 +192,7 @@ class SettingsWindow(QWidget):
 
     def _cleared(self, answer: Any) -> None:
         removed = int(answer.get("removed", 0))
-        self.status.setText(f"Cleared {removed:,} cached {'answer' if removed == 1 else 'answers'}.")
+        self.status.setText(f"Cleared {plural(removed, 'cached answer')}.")
 
     def _apply_login(self) -> str:
         """Start at login as the boxes say (the platform's own entry, written at once): what happened."""
