@@ -30,8 +30,7 @@ class ClearCache:
         self.box: QMessageBox | None = None
 
     def entries(self) -> int:
-        stats = self.context.feed.stats if self.context.feed.connected else None
-        return int(((stats or {}).get("store") or {}).get("entries", 0))
+        return int(((self.context.feed.current or {}).get("store") or {}).get("entries", 0))
 
     def ask(self, parent: QWidget | None = None, done: Callable[[Any], None] | None = None) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.Question, "Clear the cache", question(self.entries()),

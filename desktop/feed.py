@@ -26,7 +26,8 @@ class Feed(QObject):
     every other event (``entry_did_store``, ``ollama_did_exit``, ``tune_did_progress``, ...).
     ``connection_changed(bool)``: the stream began (True) or broke off (False). ``url_changed(str)``: the
     engine followed now. :attr:`stats` is the latest document (``None`` until the first),
-    :attr:`connected` whether the stream runs, :attr:`url` the engine's address."""
+    :attr:`connected` whether the stream runs, :attr:`url` the engine's address; :attr:`current` the latest
+    document while the stream runs (None otherwise: figures of an engine that went away are not shown)."""
 
     stats_changed = Signal(dict)
     event_received = Signal(str, dict)
@@ -43,6 +44,10 @@ class Feed(QObject):
         self.url: str | None = None
         self.last_error: str | None = None
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def current(self) -> dict[str, Any] | None:
+        return self.stats if self.connected else None
 
     def start(self) -> None:
         if self._task is None:

@@ -101,7 +101,7 @@ class Tray(QObject):
 
     @property
     def stats(self) -> dict[str, Any] | None:
-        return self.context.feed.stats if self.context.feed.connected else None
+        return self.context.feed.current
 
     @property
     def url(self) -> str | None:
@@ -183,7 +183,7 @@ class Tray(QObject):
         pause.setChecked(bool(self.stats and self.stats.get("paused")))
         if not self._can_pause():
             pause.setToolTip(PAUSE_MISSING)
-        entries = (self.stats or {}).get("store", {}).get("entries", 0)
+        entries = self.clearing.entries()
         add("clear", f"Clear cache ({entries:,} entries)…" if serving else "Clear cache…", self._ask_clear, serving)
         tuning = tune_progress((self.stats or {}).get("tune")) is not None
         tune = add("tune", "Tune now…", self._ask_tune, serving and not tuning)

@@ -173,8 +173,8 @@ class SettingsWindow(QWidget):
         return row
 
     def _show_store(self, *_: object) -> None:
-        feed = self.context.feed if self.context is not None else None
-        store = ((feed.stats or {}).get("store") or {}) if feed is not None and feed.connected else {}
+        stats = self.context.feed.current if self.context is not None else None
+        store = (stats or {}).get("store") or {}
         if self.store_summary is None or not store or not self.isVisible():
             return  # a hidden window is brought up to date when it is shown (the table is read again)
         entries = int(store.get("entries", 0))
