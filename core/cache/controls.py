@@ -46,6 +46,11 @@ class Controls:
     only_if_cached: bool = False
     ttl_s: int | None = None  # the stored entry's lifetime, when the client gave one
 
+    @property
+    def looks_up(self) -> bool:
+        """Whether a stored entry could answer at all (no-cache and no-store never read the store)."""
+        return not (self.no_cache or self.no_store)
+
 
 NONE = Controls()
 

@@ -116,8 +116,8 @@ class Proxy:
             return await _send_raw(send, 400, error_body(route.api, str(error)), cors)
         caching = not self._paused
         now = time.time()
-        looks = request is not None and caching and not controls.no_cache and not controls.no_store
-        found = self.cache.lookup(request.key, now) if looks and request is not None else None
+        found = self.cache.lookup(request.key, now) if request is not None and caching and controls.looks_up \
+            else None
         decision = decide(request, found, caching=caching, controls=controls, now=now)
         if decision.outcome is Outcome.HIT:
             assert request is not None and found is not None

@@ -26,13 +26,12 @@ class LoginRows(QObject):
         self.at_login: QCheckBox | None = None
         self.hidden: QCheckBox | None = None
         self.loaded = (False, False)
-        self.error: str | None = None
 
     def add_to(self, form: QFormLayout, page: QWidget) -> None:
         try:
-            self.loaded, self.error = (autostart.is_enabled(), autostart.starts_hidden()), None
-        except autostart.AutostartError as error:
-            self.loaded, self.error = (False, False), str(error)
+            self.loaded = (autostart.is_enabled(), autostart.starts_hidden())
+        except autostart.AutostartError:  # unreadable: shown off, and Apply writes what the boxes say
+            self.loaded = (False, False)
         self.at_login = QCheckBox("Start Ollacache when I log in", page)
         self.at_login.setToolTip("Off by default. Ollacache then starts the engine and shows its tray icon "
                                  "each time you log in.")
@@ -58,7 +57,7 @@ class LoginRows(QObject):
         return on, on and self.hidden.isChecked()
 
     def changed(self) -> bool:
-        return self.wanted() != (self.loaded[0], self.loaded[0] and self.loaded[1])
+        return self.wanted() != self.loaded  # both read as (on, on and hidden)
 
     def apply(self) -> str:
         """Write what the boxes say; the sentence for the status line. Raises AutostartError."""

@@ -232,9 +232,8 @@ class PerformancePanel(QWidget):
         self._put({name: None for name in self.resettable()}, "the recommended values")
 
     def apply_winner(self) -> None:
-        best = ((self.chart.best,) if self.chart.best is not None else ())
-        if best:
-            self._put({"tuning.num_thread": best[0]}, shown("num_thread", best[0]))
+        if self.chart.best is not None:
+            self._put({"tuning.num_thread": self.chart.best}, shown("num_thread", self.chart.best))
 
     def _put(self, changes: dict[str, Any], what: str) -> None:
         if self.context is None or not changes:

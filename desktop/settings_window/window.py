@@ -101,8 +101,12 @@ class SettingsWindow(QWidget):
     def load(self) -> None:
         """Read the table from the engine (the form is rebuilt when it comes)."""
         if self.context is not None:
-            self.context.call("read the settings", lambda client: client.settings(), self.show_table)
+            self._read_table()
             self.performance.load()
+
+    def _read_table(self) -> None:
+        assert self.context is not None
+        self.context.call("read the settings", lambda client: client.settings(), self.show_table)
 
     def show_table(self, table: Mapping[str, Any]) -> None:
         """Build one tab per section and one row per setting, keeping the tab shown."""
@@ -276,7 +280,7 @@ class SettingsWindow(QWidget):
 
     def _written_elsewhere(self) -> None:
         if not self.edited() and self.context is not None:  # never drop the user's unsaved edits
-            self.context.call("read the settings", lambda client: client.settings(), self.show_table)
+            self._read_table()
 
     def _edited(self) -> None:
         self._update_buttons()
