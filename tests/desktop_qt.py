@@ -21,6 +21,7 @@ from pytestqt.qtbot import QtBot  # noqa: E402
 
 from core.config.settings import load  # noqa: E402
 from desktop.app import TrayApp  # noqa: E402
+from tests.fakes.ollama_server import FakeOllama  # noqa: E402
 from tests.harness import free_port  # noqa: E402
 from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON  # noqa: E402
 
@@ -68,6 +69,13 @@ def tray_app(qtbot: QtBot, qloop: qasync.QEventLoop, monkeypatch: pytest.MonkeyP
     finally:
         with qtbot.waitSignal(app.finished, timeout=WAIT_MS):
             app.quit()
+
+
+@pytest.fixture
+def behind_fake(upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The engine the app starts forwards to the fake Ollama of ``upstream``."""
+    monkeypatch.setenv("OLLACACHE_UPSTREAM", upstream[1])
+    return upstream[1]
 
 
 @pytest.fixture

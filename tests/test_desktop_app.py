@@ -14,7 +14,7 @@ import psutil
 import pytest
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, finish, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
+from tests.desktop_qt import WAIT_MS, behind_fake, finish, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import ROOT, free_port, proxy_process
 
@@ -25,12 +25,6 @@ from desktop.icons import IconState
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
         "options": {"temperature": 0}}
-
-
-@pytest.fixture
-def behind_fake(upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("OLLACACHE_UPSTREAM", upstream[1])
-    return upstream[1]
 
 
 def test_the_app_starts_the_engine_and_the_tray_shows_serving(

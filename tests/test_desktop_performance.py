@@ -12,20 +12,13 @@ import pytest
 from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, qloop, tray_app  # noqa: F401  (fixtures)
-from tests.fakes.ollama_server import FakeOllama
+from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
 
 from core.units import human_bytes
 from desktop.app import TrayApp
 from desktop.icons import IconState
 from desktop.settings_window import SettingsWindow
 from desktop.settings_window.tune_chart import EMPTY_TEXT
-
-
-@pytest.fixture
-def behind_fake(upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("OLLACACHE_UPSTREAM", upstream[1])
-    return upstream[1]
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, qloop, tray_app  # noqa: F401  (fixtures)
-from tests.fakes.ollama_server import FakeOllama
+from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
 
 from core.config.settings import SECTIONS, SPECS
 from desktop.app import TrayApp
@@ -21,12 +20,6 @@ from desktop.icons import IconState
 from desktop.settings_window import SettingsWindow
 
 COMMENTED = "# mine\n[cache]\nttl = \"30d\"  # a month\n"
-
-
-@pytest.fixture
-def behind_fake(upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("OLLACACHE_UPSTREAM", upstream[1])
-    return upstream[1]
 
 
 def config_file() -> Path:
