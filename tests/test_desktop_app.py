@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 from pytestqt.qtbot import QtBot
 
