@@ -39,7 +39,7 @@ def test_the_decision_table(request_: Request | None, found: Found | None, cachi
 def test_only_a_miss_or_a_refresh_records_and_each_outcome_names_its_header() -> None:
     assert MISS.records and MISS_OTHER_MODE.records and REFRESH.records and TOO_OLD.records
     assert not any(d.records for d in (HIT, NOT_KEYED, PAUSED, NO_STORE, UNCACHED))
-    assert [o.header for o in Outcome] == [b"HIT", b"MISS", b"BYPASS", b"REFRESH", b"MISS"]
+    assert [o.header for o in Outcome] == [b"HIT", b"MISS", b"BYPASS", b"REFRESH", b"MISS", b"SHARED"]
     assert all(d.reason for d in (HIT, MISS, MISS_OTHER_MODE, NOT_KEYED, PAUSED, NO_STORE, REFRESH, TOO_OLD, UNCACHED))
 
 

@@ -43,11 +43,11 @@ def test_counts_and_hit_rate_after_a_mix_of_requests() -> None:
 
     snap = stats.snapshot(entries=7, bytes_=4096)
     assert snap["totals"] == {
-        "requests": 7, "hits": 3, "misses": 2, "bypass": 1, "errors": 1,
+        "requests": 7, "hits": 3, "misses": 2, "bypass": 1, "errors": 1, "shared": 0,
         "hit_rate": 3 / 5, "time_saved_s": 6.0, "tokens_saved": 300,
     }
     assert snap["by_model"]["llama3"] == {
-        "requests": 4, "hits": 3, "misses": 1, "bypass": 0, "errors": 0,
+        "requests": 4, "hits": 3, "misses": 1, "bypass": 0, "errors": 0, "shared": 0,
         "hit_rate": 0.75, "time_saved_s": 6.0, "tokens_saved": 300,
     }
     assert snap["by_model"]["nomic"]["hit_rate"] == 0.0
@@ -90,7 +90,7 @@ def test_a_bypass_is_counted_without_a_latency(latency_s: float | None) -> None:
     stats.record("bypass", route="/api/chat", model=None, latency_s=latency_s)
     snap = stats.snapshot()
     assert snap["totals"]["bypass"] == 1 and snap["by_route"]["/api/chat"]["bypass"] == 1
-    assert set(snap["latency_ms"]) == {"hit", "miss", "error"}  # no bypass figures, not even zeros
+    assert set(snap["latency_ms"]) == {"hit", "miss", "error", "shared"}  # no bypass figures, not even zeros
     metrics = render_prometheus(snap, None).decode()
     assert 'ollacache_requests_total{outcome="bypass"} 1.0' in metrics
     assert not [line for line in metrics.splitlines() if line.startswith("ollacache_latency") and "bypass" in line]
@@ -306,7 +306,7 @@ def test_savings_are_counted_per_client() -> None:
     stats.record("bypass", route="/api/chat", model=None, latency_s=None)  # no client known: totals only
     clients = stats.snapshot()["clients"]
     assert clients["ollama-python"] == {
-        "requests": 4, "hits": 3, "misses": 1, "bypass": 0, "errors": 0,
+        "requests": 4, "hits": 3, "misses": 1, "bypass": 0, "errors": 0, "shared": 0,
         "hit_rate": 0.75, "time_saved_s": 6.0, "tokens_saved": 300,
     }
     assert (clients["openai-python"]["hits"], clients["openai-python"]["tokens_saved"]) == (1, 30)
@@ -347,7 +347,7 @@ def test_todays_counters_start_again_at_local_midnight_and_survive_a_restart_tha
     stats.record("hit", route="/api/chat", model="m", latency_s=0.001, saved_s=3.0)
     stats.record("miss", route="/api/chat", model="m", latency_s=3.0)
     assert stats.snapshot()["today"] | {"hit_rate": None} == {
-        "date": "2026-12-01", "requests": 2, "hits": 1, "misses": 1, "bypass": 0, "errors": 0,
+        "date": "2026-12-01", "requests": 2, "hits": 1, "misses": 1, "bypass": 0, "errors": 0, "shared": 0,
         "hit_rate": None, "time_saved_s": 3.0, "tokens_saved": 0}
     wall[0] = midnight.timestamp() + 1
     assert stats.snapshot()["today"]["requests"] == 0  # a new day, even before its first request

@@ -24,6 +24,7 @@ class Outcome(Enum):
     BYPASS = "BYPASS"  # forward untouched, store nothing
     REFRESH = "REFRESH"  # forward without looking up, record the answer and store it in place of the old one
     UNCACHED = "UNCACHED"  # not stored, and the client asked for a stored answer only: 504, upstream untouched
+    SHARED = "SHARED"  # the same request is being answered upstream right now: follow that answer
 
     @property
     def header(self) -> bytes:
@@ -69,15 +70,19 @@ NO_STORE = Decision(Outcome.BYPASS, "the client asked for no-store")
 REFRESH = Decision(Outcome.REFRESH, "the client asked for no-cache: a fresh answer replaces the stored one")
 TOO_OLD = Decision(Outcome.MISS, "the stored answer is older than the client's max-age; it is replaced")
 UNCACHED = Decision(Outcome.UNCACHED, "nothing stored that may answer, and the client asked only-if-cached")
+SHARED = Decision(Outcome.SHARED, "the same request is being answered upstream: its answer is shared")
 
 
 def decide(request: Request | None, found: Stored | None, *, caching: bool = True,
-           controls: Controls = NONE, now: float = 0.0) -> Decision:
+           controls: Controls = NONE, now: float = 0.0, flying: bool = False) -> Decision:
     """Hit, miss-and-record, refresh, bypass or a refusal for ``request`` (``None``: it could not be keyed).
 
     ``found`` is the live entry stored under the request's key, if any (expired entries are never
     found); ``caching`` is off while the user has paused the cache; ``controls`` are the client's
-    ``Cache-Control`` directives and ``now`` the wall clock they are judged by (``max-age``).
+    ``Cache-Control`` directives and ``now`` the wall clock they are judged by (``max-age``); ``flying``
+    says the same key is being answered upstream right now. Whenever no stored answer may serve, a
+    request in flight does (its answer is as fresh as any the upstream would give now), ``only-if-cached``
+    included, since following it calls nothing.
     """
     if request is None:
         return NOT_KEYED
@@ -86,11 +91,18 @@ def decide(request: Request | None, found: Stored | None, *, caching: bool = Tru
     if controls.no_store:
         return NO_STORE
     if controls.no_cache:
-        return UNCACHED if controls.only_if_cached else REFRESH
+        return _upstream(REFRESH, controls, flying)
     if found is not None and controls.max_age_s is not None and now - found.created > controls.max_age_s:
-        return UNCACHED if controls.only_if_cached else TOO_OLD
+        return _upstream(TOO_OLD, controls, flying)
     if found is None:
-        return UNCACHED if controls.only_if_cached else MISS
+        return _upstream(MISS, controls, flying)
     if found.streamed != request.streamed:
-        return UNCACHED if controls.only_if_cached else MISS_OTHER_MODE
+        return _upstream(MISS_OTHER_MODE, controls, flying)
     return HIT
+
+
+def _upstream(decision: Decision, controls: Controls, flying: bool) -> Decision:
+    """No stored answer may serve: share the one in flight, refuse (only-if-cached), or ask the upstream."""
+    if flying:
+        return SHARED
+    return UNCACHED if controls.only_if_cached else decision

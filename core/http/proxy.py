@@ -24,13 +24,14 @@ from typing import Any
 import httpx
 
 from core.cache.controls import ControlsError, parse_controls
-from core.cache.decision import Outcome, decide
+from core.cache.decision import Outcome, Request, decide
 from core.cache.entry import Entry
 from core.cache.keys import ROUTES, Route
 from core.cache.layered import LayeredCache
 from core.cache.recorder import Recorder, error_body
 from core.cache.requests import RequestKeys
 from core.http.cors import CorsRule
+from core.http.flight import Flight, Flights, is_last, with_headers
 from core.http.gate import Gate
 from core.http.inject import with_threads
 from core.http.relay import ClientWatch, Receive, read_body, request_stream
@@ -66,6 +67,7 @@ class Proxy:
         self.shown_upstream = self.upstream.shown
         self.client = self.upstream.client  # the connection pool to the upstream
         self.inject_threads = inject_threads  # opt-in: num_thread added to requests that set none
+        self.flights = Flights()  # the upstream calls under way, which identical requests follow
         self._paused = False
 
     @property
@@ -118,7 +120,9 @@ class Proxy:
         now = time.time()
         found = self.cache.lookup(request.key, now) if request is not None and caching and controls.looks_up \
             else None
-        decision = decide(request, found, caching=caching, controls=controls, now=now)
+        flight = self.flights.get(request.key) if request is not None else None
+        flying = flight is not None and request is not None and flight.streamed == request.streamed
+        decision = decide(request, found, caching=caching, controls=controls, now=now, flying=flying)
         if decision.outcome is Outcome.HIT:
             assert request is not None and found is not None
             await self._replay(send, found, cors)
@@ -130,6 +134,9 @@ class Proxy:
                 self._did_finish(client, request.model, path, Outcome.HIT, found.status, latency_s, found.tokens,
                                  found.duration_s)
             return None
+        if decision.outcome is Outcome.SHARED:
+            assert request is not None and flight is not None
+            return await self._follow(receive, send, flight, request, path, client, started, cors)
         if decision.outcome is Outcome.UNCACHED:
             assert request is not None
             self.stats.record("miss", route=path, model=request.model, latency_s=None, client=client)
@@ -149,9 +156,14 @@ class Proxy:
             return None
         if self.inject_threads is not None and route.api == "ollama":
             body = with_threads(body, self.inject_threads)
-        recorder = Recorder(route, request.streamed, started, self.cache.generation) if decision.records else None
-        await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome, key=request.key,
-                          recorder=recorder, model=request.model, cors=cors, client=client, ttl_s=controls.ttl_s)
+        recorder = Recorder(route, request.streamed, started, self.cache.generation)
+        flight = self.flights.start(request.key, request.streamed)
+        try:
+            await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
+                              key=request.key, recorder=recorder, model=request.model, cors=cors, client=client,
+                              ttl_s=controls.ttl_s, flight=flight)
+        finally:
+            flight.end()
 
     async def _replay(self, send: Send, entry: Entry, cors: list[tuple[bytes, bytes]]) -> None:
         """Answer from an entry at once: the recorded bytes, every NDJSON line and SSE event intact.
@@ -170,16 +182,17 @@ class Proxy:
     async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
                      route: Route | None, outcome: Outcome | None, key: str | None = None,
                      recorder: Recorder | None = None, model: str = "", cors: list[tuple[bytes, bytes]],
-                     client: str = UNKNOWN, ttl_s: float | None = None) -> int | None:
+                     client: str = UNKNOWN, ttl_s: float | None = None, flight: Flight | None = None) -> int | None:
         """Forward the request upstream and stream the answer back, recording it if asked.
 
         ``outcome`` is the cache decision for a cached route (its ``X-Cache`` header), ``None`` elsewhere;
-        ``ttl_s`` the lifetime the client gave the entry (``None``: the setting's).
+        ``ttl_s`` the lifetime the client gave the entry (``None``: the setting's); ``flight`` carries the
+        answer to the identical requests that follow this one.
         Returns the status the client was sent, or None when the client left first.
         """
         self.events.working += 1  # an upstream call under way: the stats stay live meanwhile
         try:
-            watch = ClientWatch(receive)
+            watch = ClientWatch(receive, flight.leader_left if flight is not None else None)
             content: Any = body if body is not None else request_stream(watch, scope, receive)
             if body is not None:
                 watch.start()
@@ -190,6 +203,8 @@ class Proxy:
                 extra.append((b"x-cache", outcome.header))
                 if key:
                     extra.append((b"x-cache-key", key.encode()))
+            if flight is not None:  # the followers are sent the same messages, with headers of their own
+                send, extra = flight.tee(send, extra), []
             try:
                 response = await self.upstream.send(request, replayable=not isinstance(content, AsyncIterator))
             except httpx.LocalProtocolError as error:
@@ -223,29 +238,75 @@ class Proxy:
                 watch.stop()
                 await response.aclose()
             if route is not None and recorder is not None and key is not None:
-                self._finish_miss(route, key, model, recorder, started, client, ttl_s)
+                self._finish_miss(route, key, model, recorder, started, client, ttl_s, flight)
             return response.status_code
         finally:
             self.events.working -= 1
 
     def _finish_miss(self, route: Route, key: str, model: str, recorder: Recorder, started: float,
-                     client: str, ttl_s: float | None = None) -> None:
+                     client: str, ttl_s: float | None = None, flight: Flight | None = None) -> None:
         finished = time.perf_counter()
         verdict = recorder.verdict()
         outcome = "miss" if recorder.status == 200 else "error"
         self.stats.record(outcome, route=route.path, model=model or None, latency_s=finished - started, client=client)
-        if not verdict.storable or self._paused:
-            log.debug("not storing %s: %s", key, verdict.reason if verdict.storable else "caching is paused")
-        else:
+        entry = None
+        if verdict.storable:
             created, lifetime = time.time(), ttl_s or self.ttl_s
             entry = recorder.entry(key, model, verdict, created=created, finished=finished,
                                    expires=created + lifetime if lifetime else 0.0)
-            # not kept when a clear or delete came while this answer was on its way
-            if self.cache.keep(entry, recorder.generation) and self.events:
-                self.events.publish("entry_did_store", entry.info())
+        if flight is not None:
+            flight.entry = entry  # what the followers count as saved
+        if entry is None or self._paused:
+            log.debug("not storing %s: %s", key, "caching is paused" if entry else verdict.reason)
+        # not kept when a clear or delete came while this answer was on its way
+        elif self.cache.keep(entry, recorder.generation) and self.events:
+            self.events.publish("entry_did_store", entry.info())
         if self.events:  # after entry_did_store: a subscriber sees the entry before the request that made it
             self._did_finish(client, model or None, route.path, Outcome.MISS, recorder.status, finished - started,
                              verdict.prompt_tokens + verdict.completion_tokens, 0.0)
+
+    async def _follow(self, receive: Receive, send: Send, flight: Flight, request: Request, route: str,
+                      client: str, started: float, cors: list[tuple[bytes, bytes]]) -> None:
+        """Answer from the identical request in flight: what it has so far at once, then the rest as it comes."""
+        watch = ClientWatch(receive)
+        watch.start()
+        extra = [*cors, (b"x-cache", Outcome.SHARED.header), (b"x-cache-key", request.key.encode())]
+        status = 0
+        flight.join()
+        try:
+            seen = 0
+            while not (seen and is_last(flight.messages[seen - 1])):
+                await flight.wait_past(seen)
+                batch = flight.messages[seen:]
+                if not batch:  # the call ended without an answer (the proxy stops, or a fault)
+                    break
+                seen += len(batch)
+                for message in batch:
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                    elif is_last(message):
+                        watch.finishing()
+                    await send(with_headers(message, extra))
+            if not status:
+                message = "ollacache: the identical request this one was sharing ended without an answer"
+                status = 502
+                await _send_raw(send, status, error_body(ROUTES[route].api, message), extra)
+            await flight.wait_past(len(flight.messages))  # until it is over, and its answer judged
+        except asyncio.CancelledError:
+            if not watch.gone:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            return None  # the client left: the others go on
+        finally:
+            watch.stop()
+            flight.leave()
+        entry, latency_s = flight.entry, time.perf_counter() - started
+        saved_s, tokens = (entry.duration_s, entry.tokens) if entry is not None else (0.0, 0)
+        self.stats.record("shared" if entry is not None else "error", route=route, model=request.model,
+                          latency_s=latency_s, saved_s=saved_s, saved_tokens=tokens, client=client)
+        if self.events:
+            self._did_finish(client, request.model, route, Outcome.SHARED, status, latency_s, tokens, saved_s)
+        return None
 
     def _did_finish(self, client: str, model: str | None, route: str, cache: Outcome, status: int,
                     latency_s: float, tokens: int | None, saved_s: float) -> None:

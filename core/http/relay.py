@@ -65,10 +65,13 @@ class ClientWatch:
     Once the request body has been read, the only message ASGI can still deliver is
     ``http.disconnect``: either the client left, or the response is complete. :meth:`finishing` marks
     the latter before the last byte is sent, so only a real departure sets :attr:`gone` and cancels.
+    ``on_gone``, when given, is asked first: it returns True when the task is to go on without its
+    client (an upstream call that other clients follow).
     """
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, on_gone: Callable[[], bool] | None = None) -> None:
         self._receive = receive
+        self._on_gone = on_gone
         self._target = asyncio.current_task()
         self._task: asyncio.Task[None] | None = None
         self._finishing = False
@@ -83,7 +86,8 @@ class ClientWatch:
             pass
         if not self._finishing and self._target is not None:
             self.gone = True
-            self._target.cancel()
+            if self._on_gone is None or not self._on_gone():
+                self._target.cancel()
 
     def finishing(self) -> None:
         self._finishing = True

@@ -76,12 +76,12 @@ def _requests(snapshot: Mapping[str, Any]) -> Iterator[Metric]:
             saved_tokens.add_metric([name], tally["tokens_saved"])
         yield from (counts, saved_s, saved_tokens)
 
-    yield CounterMetricFamily(PREFIX + "time_saved_seconds", "Upstream seconds saved by cache hits.",
+    yield CounterMetricFamily(PREFIX + "time_saved_seconds", "Upstream seconds saved by cache hits and shared answers.",
                               value=totals["time_saved_s"])
-    yield CounterMetricFamily(PREFIX + "tokens_saved", "Prompt and completion tokens saved by cache hits.",
+    yield CounterMetricFamily(PREFIX + "tokens_saved", "Prompt and completion tokens saved by cache hits and shared answers.",
                               value=totals["tokens_saved"])
-    yield GaugeMetricFamily(PREFIX + "hit_rate", "Hits / (hits + misses) since stats began, 0 when none.",
-                            value=totals["hit_rate"])
+    yield GaugeMetricFamily(PREFIX + "hit_rate", "(Hits + shared) / (hits + shared + misses) since stats began, "
+                            "0 when none.", value=totals["hit_rate"])
     yield GaugeMetricFamily(PREFIX + "uptime_seconds", "Seconds since the proxy started.",
                             value=snapshot["uptime_s"])
 

@@ -55,7 +55,7 @@ FILE_FORMAT: int = 1
 
 _INDEX: dict[str, int] = {name: i for i, name in enumerate(OUTCOMES)}
 _N = len(OUTCOMES)
-_HIT, _MISS = _INDEX["hit"], _INDEX["miss"]
+_HIT, _MISS, _SHARED = _INDEX["hit"], _INDEX["miss"], _INDEX["shared"]
 _NEVER = -(1 << 62)  # ring stamp of a bucket that has never been used
 _TIMED = tuple(name in TIMED_OUTCOMES for name in OUTCOMES)  # indexed like OUTCOMES
 
@@ -223,7 +223,7 @@ class Stats:
             rates = {"requests_per_s": sum(counts) / span_s}
             for outcome, count in zip(OUTCOMES, counts):
                 rates[f"{OUTCOME_FIELDS[outcome]}_per_s"] = count / span_s
-            rates["hit_rate"] = hit_rate(counts[_HIT], counts[_MISS])
+            rates["hit_rate"] = hit_rate(counts[_HIT], counts[_MISS], counts[_SHARED])
             out[name] = rates
         return out
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import math
 from typing import Any, Literal, get_args
 
-Outcome = Literal["hit", "miss", "bypass", "error"]
+Outcome = Literal["hit", "miss", "bypass", "error", "shared"]
 #: Counter name of each outcome in snapshots and in the stats file. To add an outcome, add it to
 #: `Outcome` and give it a row here; snapshots, rates, latency windows and metrics pick it up (a latency
 #: window only when it is timed, see `core.observe.stats.UNTIMED_OUTCOMES`).
-OUTCOME_FIELDS: dict[str, str] = {"hit": "hits", "miss": "misses", "bypass": "bypass", "error": "errors"}
+OUTCOME_FIELDS: dict[str, str] = {"hit": "hits", "miss": "misses", "bypass": "bypass", "error": "errors",
+                                   "shared": "shared"}
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 if set(OUTCOMES) != set(OUTCOME_FIELDS):  # pragma: no cover - a programming error caught at import
     raise RuntimeError("Outcome and OUTCOME_FIELDS disagree")
@@ -22,13 +23,14 @@ MAX_KEYS: int = 1_000  # distinct model names (and, separately, route and client
 OTHER_KEY: str = "(other)"
 
 _N = len(OUTCOMES)
-_HIT, _MISS = OUTCOMES.index("hit"), OUTCOMES.index("miss")
+_HIT, _MISS, _SHARED = OUTCOMES.index("hit"), OUTCOMES.index("miss"), OUTCOMES.index("shared")
 
 
-def hit_rate(hits: int, misses: int) -> float:
-    """Fraction of cacheable lookups answered from the cache: hits / (hits + misses), 0.0 when none."""
-    lookups = hits + misses
-    return hits / lookups if lookups else 0.0
+def hit_rate(hits: int, misses: int, shared: int = 0) -> float:
+    """Fraction of cacheable requests answered without an upstream call of their own: from the cache or
+    shared with an identical request in flight, (hits + shared) / (hits + shared + misses); 0.0 when none."""
+    saved = hits + shared
+    return saved / (saved + misses) if saved + misses else 0.0
 
 
 class Tally:
@@ -50,7 +52,7 @@ class Tally:
         out: dict[str, Any] = {"requests": sum(self.counts)}
         for name, count in zip(OUTCOMES, self.counts):
             out[OUTCOME_FIELDS[name]] = count
-        out["hit_rate"] = hit_rate(self.counts[_HIT], self.counts[_MISS])
+        out["hit_rate"] = hit_rate(self.counts[_HIT], self.counts[_MISS], self.counts[_SHARED])
         out["time_saved_s"] = self.saved_s
         out["tokens_saved"] = self.saved_tokens
         return out
