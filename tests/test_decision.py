@@ -8,7 +8,8 @@ import pytest
 
 from core.cache.controls import Controls, ControlsError, parse_cache_control
 from core.cache.decision import (
-    HIT, MISS, MISS_OTHER_MODE, NO_STORE, NOT_KEYED, PAUSED, REFRESH, TOO_OLD, UNCACHED, Outcome, Request, decide,
+    HIT, MISS, MISS_OTHER_MODE, NO_STORE, NOT_KEYED, PAUSED, REFRESH, SHARED, TOO_OLD, UNCACHED, Outcome, Request,
+    decide,
 )
 
 
@@ -62,6 +63,20 @@ FRESH, OLD = Found(streamed=False, created=1000.0), Found(streamed=False, create
 ])
 def test_the_clients_controls(controls: Controls, found: Found | None, expected: object) -> None:
     assert decide(WHOLE, found, controls=controls, now=1050.0) is expected
+
+
+@pytest.mark.parametrize(("controls", "found", "expected"), [
+    (Controls(), None, SHARED),  # it would be a miss: it follows the call under way instead
+    (Controls(), FRESH, HIT),  # a stored answer is faster still
+    (Controls(no_cache=True), FRESH, SHARED),  # the answer in flight is as fresh as a new one
+    (Controls(max_age_s=60), OLD, SHARED),
+    (Controls(only_if_cached=True), None, SHARED),  # following calls nothing
+    (Controls(no_store=True), None, NO_STORE),  # passes through on its own, as asked
+])
+def test_a_request_whose_twin_is_in_flight_shares_its_answer(controls: Controls, found: Found | None,
+                                                             expected: object) -> None:
+    assert decide(WHOLE, found, controls=controls, now=1050.0, flying=True) == expected
+    assert decide(WHOLE, found, caching=False, controls=controls, now=1050.0, flying=True) == PAUSED
 
 
 def test_pausing_wins_over_the_clients_controls() -> None:

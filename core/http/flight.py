@@ -112,6 +112,10 @@ class Flights:
     def __len__(self) -> int:
         return len(self._by_key)
 
+    def following(self) -> int:
+        """Requests answered right now by following another's upstream call."""
+        return sum(flight.followers for flight in self._by_key.values())
+
 
 def is_last(message: Message) -> bool:
     """Whether ``message`` ends a response."""
