@@ -128,7 +128,8 @@ class Tray(QObject):
         ollama = stats.get("ollama") or {}
         return "\n".join([
             f"Ollacache: {self.state.label}",
-            f"Hit rate {_percent(today.get('hit_rate'))} · {plural(today.get('requests', 0), 'request')} today",
+            f"Hit rate {_percent(today.get('hit_rate'))} · {plural(today.get('requests', 0), 'request')} today"
+            + (f", {today['shared']:,} shared" if today.get("shared") else ""),
             f"Time saved {_duration(today.get('time_saved_s'))} today, {_duration(totals.get('time_saved_s'))} in all",
             f"Ollama: {ollama.get('state', 'unknown')}",
         ])

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from tests.desktop_qt import WAIT_MS, behind_fake, finish, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import ROOT, free_port, proxy_process
+from tests.harness import ROOT, free_port, proxy_process, wait_for
 
 from PySide6.QtWidgets import QMessageBox
 from core.config.settings import load
@@ -219,6 +220,33 @@ def test_the_dashboard_follows_the_engine_through_the_feed(
     qtbot.waitUntil(lambda: window.requests.model.rowCount() == 3, timeout=WAIT_MS)
     assert window.requests.model.index(0, 4).data().endswith("HIT")
     qtbot.waitUntil(lambda: "Hit rate 67 % · 3 requests today" in tray_app.tray.icon.toolTip(), timeout=WAIT_MS)
+
+
+def test_the_tray_and_the_dashboard_show_answers_shared_with_a_request_in_flight(
+        behind_fake: str, upstream: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot) -> None:
+    """Three identical requests at once: one call to Ollama, two answers shared, and the app says so."""
+    from desktop.dashboard_window import build_dashboard
+
+    fake = upstream[0]
+    qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
+    window = build_dashboard(tray_app.context)
+    qtbot.addWidget(window)
+    url = tray_app.engine.url
+    fake.configure(hang=True)  # the first is held upstream until the other two follow it
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        sent = [pool.submit(httpx.post, f"{url}/api/chat", json=CHAT, timeout=30)]
+        assert fake.wait_for_calls(1, "/api/chat")
+        sent += [pool.submit(httpx.post, f"{url}/api/chat", json=CHAT, timeout=30) for _ in range(2)]
+        wait_for(lambda: httpx.get(f"{url}/-/stats").json()["in_flight"] == {"calls": 1, "following": 2},
+                 "two requests following the first")
+        fake.configure(hang=False)
+        assert [future.result().headers["x-cache"] for future in sent] == ["MISS", "SHARED", "SHARED"]
+    qtbot.waitUntil(lambda: "Hit rate 67 % · 3 requests today, 2 shared" in tray_app.tray.icon.toolTip(),
+                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.cards.hit_rate.detail.text() == "0 hits, 2 shared, 1 miss", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.requests.model.rowCount() == 3, timeout=WAIT_MS)
+    assert sorted(window.requests.model.index(row, 4).data() for row in range(3)) == [
+        "○ MISS", "◑ SHARED", "◑ SHARED"]
 
 
 def test_a_dashboard_opened_at_launch_waits_for_the_engine_without_an_error(

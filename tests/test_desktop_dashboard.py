@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from core.units import human_bytes, human_seconds  # noqa: E402
 from desktop.dashboard import DashboardWindow  # noqa: E402
 from desktop.dashboard.charts import MAX_POINTS, Series, TimeChart  # noqa: E402
 from desktop.dashboard.requests import MAX_ROWS  # noqa: E402
-from tests.harness import ROOT, RunningProxy  # noqa: E402
+from tests.fakes.ollama_server import FakeOllama  # noqa: E402
+from tests.harness import ROOT, RunningProxy, wait_for  # noqa: E402
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0},
         "stream": False}
@@ -70,6 +72,29 @@ def test_the_cards_show_what_a_real_engine_counted(window: DashboardWindow, prox
     (model,) = stats["by_model"]
     assert table_rows(window.breakdown.models)[0][:4] == [model, "3", "2", "66.7 %"]
     assert window.ollama.version.text() == stats["ollama"]["version"]
+
+
+def test_answers_shared_with_an_identical_request_in_flight_show_as_shared(
+        window: DashboardWindow, proxy: RunningProxy, fake: FakeOllama) -> None:
+    assert proxy.server is not None
+    flights = proxy.server.engine.proxy.flights
+    fake.configure(hang=True)  # the first request is held upstream while two identical ones arrive
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        sent = [pool.submit(httpx.post, proxy.url + "/api/chat", json=CHAT, timeout=30)]
+        assert fake.wait_for_calls(1, "/api/chat")
+        sent += [pool.submit(httpx.post, proxy.url + "/api/chat", json=CHAT, timeout=30) for _ in range(2)]
+        wait_for(lambda: flights.following() == 2, "two requests following the first")
+        fake.configure(hang=False)
+        outcomes = [future.result().headers["x-cache"] for future in sent]
+    outcomes.append(httpx.post(proxy.url + "/api/chat", json=CHAT, timeout=30).headers["x-cache"])
+    assert outcomes == ["MISS", "SHARED", "SHARED", "HIT"]
+
+    window.show_stats(httpx.get(proxy.url + "/-/stats").json())
+    assert window.cards.hit_rate.value.text() == "75.0 %"  # three of four answered without a call of their own
+    assert window.cards.hit_rate.detail.text() == "1 hit, 2 shared, 1 miss"
+    assert table_rows(window.breakdown.models)[0][1:4] == ["4", "3", "75.0 %"]
+    window.add_request({**EVENT, "cache": "SHARED"})
+    assert window.requests.model.index(0, 4).data() == "◑ SHARED"
 
 
 def test_before_any_request_the_dashboard_says_what_to_do(window: DashboardWindow, proxy: RunningProxy) -> None:

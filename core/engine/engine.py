@@ -203,6 +203,8 @@ class Engine:
         snapshot["ollama"] = self.supervisor.to_json()
         snapshot["tune"] = self.tuning_runs.status
         snapshot["paused"] = self.proxy.paused
+        flights = self.proxy.flights  # identical requests answered by one upstream call right now
+        snapshot["in_flight"] = {"calls": len(flights), "following": flights.following()}
         return snapshot
 
     def _measure(self) -> tuple[int | None, int | None, dict[str, Any]]:

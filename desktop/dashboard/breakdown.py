@@ -51,8 +51,9 @@ class BreakdownTable(QTableWidget):
         self.setSortingEnabled(False)
         self.setRowCount(len(rows))
         for row, (name, counts) in enumerate(rows.items()):
-            hits, misses = int(counts.get("hits") or 0), int(counts.get("misses") or 0)
-            rate = counts.get("hit_rate") if hits + misses else None
+            # answered without a call of their own: from the cache, or shared with an identical one in flight
+            hits = int(counts.get("hits") or 0) + int(counts.get("shared") or 0)
+            rate = counts.get("hit_rate") if hits + int(counts.get("misses") or 0) else None
             saved = float(counts.get("time_saved_s") or 0.0)
             tokens = int(counts.get("tokens_saved") or 0)
             requests = int(counts.get("requests") or 0)

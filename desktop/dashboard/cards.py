@@ -104,21 +104,23 @@ class Cards(QWidget):
         totals = snapshot.get("totals") or {}
         requests = int(totals.get("requests") or 0)
         hits, misses = int(totals.get("hits") or 0), int(totals.get("misses") or 0)
+        shared = int(totals.get("shared") or 0)  # answered by following an identical request in flight
         minute = (snapshot.get("rates") or {}).get("1m") or {}
         self.seen_requests = requests > 0
         if requests == 0:
             self.show_empty()
         else:
             self.banner.hide()
-            lookups = hits + misses
-            self.hit_rate.show_value(
-                fmt.percent(totals.get("hit_rate")) if lookups else "–",
-                f"{fmt.plural(hits, 'hit')}, {fmt.plural(misses, 'miss', 'misses')}" if lookups
-                else f"{fmt.plural(requests, 'request')}, none cacheable yet")
+            lookups = hits + shared + misses
+            counted = [fmt.plural(hits, "hit"), *([f"{fmt.count(shared)} shared"] if shared else []),
+                       fmt.plural(misses, "miss", "misses")]
+            self.hit_rate.show_value(fmt.percent(totals.get("hit_rate")) if lookups else "–",
+                                     ", ".join(counted) if lookups
+                                     else f"{fmt.plural(requests, 'request')}, none cacheable yet")
             self.rate.show_value(fmt.per_minute(minute.get("requests_per_s")),
                                  f"{fmt.plural(requests, 'request')} in total")
             self.time_saved.show_value(fmt.seconds(totals.get("time_saved_s") or 0.0),
-                                       "Time Ollama would have spent on these hits.")
+                                       "Time Ollama would have spent on these answers.")
             self.tokens_saved.show_value(fmt.count(totals.get("tokens_saved") or 0),
                                          "Tokens answered from the cache instead of generated.")
         store = snapshot.get("store") or {}

@@ -71,7 +71,7 @@ class LiveCharts(QWidget):
     def show_stats(self, snapshot: Mapping[str, Any]) -> None:
         now = self.clock()
         minute = (snapshot.get("rates") or {}).get("1m") or {}
-        lookups = (minute.get("hits_per_s") or 0.0) + (minute.get("misses_per_s") or 0.0)
+        lookups = sum(minute.get(name) or 0.0 for name in ("hits_per_s", "shared_per_s", "misses_per_s"))
         self.hit_rate.append(now, [minute["hit_rate"] * 100 if lookups and "hit_rate" in minute else None])
         self.traffic.append(now, list(self._per_second(snapshot)))
         resources = snapshot.get("resources") or {}
@@ -89,10 +89,14 @@ class LiveCharts(QWidget):
                                  _in_mib(proxy.get("rss_bytes"))])
 
     def _per_second(self, snapshot: Mapping[str, Any]) -> tuple[float | None, float | None]:
-        """Hits and misses per second since the previous document (None for the first, or after a reset)."""
+        """Hits and misses per second since the previous document (None for the first, or after a reset).
+
+        Shared answers count with the hits: neither cost a call to Ollama of its own.
+        """
         totals = snapshot.get("totals") or {}
         uptime = snapshot.get("uptime_s")
-        hits, misses = int(totals.get("hits") or 0), int(totals.get("misses") or 0)
+        hits = int(totals.get("hits") or 0) + int(totals.get("shared") or 0)
+        misses = int(totals.get("misses") or 0)
         previous, self._last = self._last, (float(uptime), hits, misses) if uptime is not None else None
         if previous is None or self._last is None:
             return None, None

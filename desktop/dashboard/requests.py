@@ -1,4 +1,4 @@
-"""The table of recent requests, newest first, bounded: time, client, model, route, HIT / MISS / BYPASS,
+"""The table of recent requests, newest first, bounded: time, client, model, route, HIT / SHARED / MISS / BYPASS,
 status, latency and tokens of each finished request the engine reports. No prompt text is ever shown."""
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ MAX_ROWS = 500
 COLUMNS = ("Time", "Client", "Model", "Route", "Cache", "Status", "Latency", "Tokens")
 NUMERIC = {"Status", "Latency", "Tokens"}
 # the cache outcome by word and shape, so it reads without colour
-OUTCOMES = {"hit": "● HIT", "miss": "○ MISS", "bypass": "↷ BYPASS", "error": "✕ ERROR"}
+OUTCOMES = {"hit": "● HIT", "shared": "◑ SHARED", "miss": "○ MISS", "refresh": "↻ REFRESH", "bypass": "↷ BYPASS",
+            "error": "✕ ERROR"}
 Index = QModelIndex | QPersistentModelIndex
 
 
