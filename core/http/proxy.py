@@ -28,6 +28,8 @@ from core.cache.decision import Outcome, decide
 from core.cache.entry import Entry
 from core.cache.keys import ROUTES, Route
 from core.cache.layered import LayeredCache
+from core.cache.merge import Unmergeable
+from core.cache.modes import asks_usage, in_mode
 from core.cache.recorder import Recorder, error_body
 from core.cache.requests import RequestKeys
 from core.http.cors import CorsRule
@@ -111,7 +113,7 @@ class Proxy:
         client = client_of(admission.user_agent)
         request = self.keys.facts(route, body, admission.authorization)
         try:
-            controls = parse_controls(admission.cache_control, admission.cache_ttl)
+            controls = parse_controls(admission.cache_control, admission.cache_ttl, admission.cache_replay)
         except ControlsError as error:
             return await _send_raw(send, 400, error_body(route.api, str(error)), cors)
         caching = not self._paused
@@ -121,7 +123,9 @@ class Proxy:
         decision = decide(request, found, caching=caching, controls=controls, now=now)
         if decision.outcome is Outcome.HIT:
             assert request is not None and found is not None
-            await self._replay(send, found, cors)
+            usage = decision.converts and request.streamed and route.api == "openai" and asks_usage(body)
+            await self._replay(send, receive, found, cors, streamed=request.streamed, paced=controls.paced,
+                               include_usage=usage)
             self.cache.note_hit(request.key, time.time())
             latency_s = time.perf_counter() - started
             self.stats.record("hit", route=path, model=request.model, latency_s=latency_s,
@@ -153,19 +157,48 @@ class Proxy:
         await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome, key=request.key,
                           recorder=recorder, model=request.model, cors=cors, client=client, ttl_s=controls.ttl_s)
 
-    async def _replay(self, send: Send, entry: Entry, cors: list[tuple[bytes, bytes]]) -> None:
-        """Answer from an entry at once: the recorded bytes, every NDJSON line and SSE event intact.
+    async def _replay(self, send: Send, receive: Receive, entry: Entry, cors: list[tuple[bytes, bytes]], *,
+                      streamed: bool, paced: bool = False, include_usage: bool = False) -> None:
+        """Answer from an entry: the recorded bytes, every NDJSON line and SSE event intact, or the entry
+        converted to the stream mode the request asks (:func:`core.cache.modes.in_mode`).
 
-        A streamed entry goes out in one write rather than one per recorded chunk: a client reads
-        the same lines either way, and a 100-chunk answer then takes ~0.15 ms instead of ~1 ms. The
-        recorded chunks and their timing stay in the entry for a paced replay.
+        At once, a streamed answer goes out in one write rather than one per chunk: a client reads the
+        same lines either way, and a 100-chunk answer then takes ~0.15 ms instead of ~1 ms. ``paced``
+        (``X-Cache-Replay: paced``) sends each chunk at its offset from the start of the replay, the
+        recorded pace; a client that leaves meanwhile ends the replay.
         """
-        body = b"".join(entry.chunks)
-        headers = [(b"content-type", entry.content_type.encode()), (b"content-length", str(len(body)).encode()),
+        try:
+            replay = in_mode(entry, streamed, include_usage)
+        except Unmergeable as error:  # the decision checked it could be; a damaged entry still might not
+            log.warning("entry %s could not be converted: %s", entry.key, error)
+            message = f"ollacache: the stored answer could not be converted to this stream mode ({error}); " \
+                      "send Cache-Control: no-cache to ask the upstream again"
+            api = "openai" if entry.route.startswith("/v1/") else "ollama"
+            return await _send_raw(send, 500, error_body(api, message), [*cors, (b"x-cache", b"HIT")])
+        length = sum(len(chunk) for chunk in replay.chunks)
+        headers = [(b"content-type", replay.content_type.encode()), (b"content-length", str(length).encode()),
                    (b"x-cache", b"HIT"), (b"x-cache-key", entry.key.encode()),
                    (b"age", str(max(0, int(time.time() - entry.created))).encode()), *cors]
         await send({"type": "http.response.start", "status": entry.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        if not paced:
+            return await send({"type": "http.response.body", "body": b"".join(replay.chunks)})
+        watch = ClientWatch(receive)
+        watch.start()
+        started = time.perf_counter()
+        try:
+            for chunk, offset in zip(replay.chunks, replay.offsets_s):
+                wait = offset - (time.perf_counter() - started)
+                if wait > 0:
+                    await asyncio.sleep(wait)  # the recorded pace
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            watch.finishing()
+            await send({"type": "http.response.body", "body": b""})
+        except asyncio.CancelledError:
+            if not watch.gone:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        finally:
+            watch.stop()
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
                      route: Route | None, outcome: Outcome | None, key: str | None = None,
