@@ -67,6 +67,7 @@ def events(chunks: list[bytes]) -> list[dict[str, Any]]:
 def test_a_merged_stream_is_the_upstreams_own_whole_answer(upstream: tuple[FakeOllama, str], case: str) -> None:
     path, body = CASES[case]
     streamed, whole = answers(upstream[1], path, body)
+    assert can_merge(path, pieces(streamed.content))  # a stream in pieces cut anywhere, usage included
     merged = merge(path, pieces(streamed.content))
     expected = json.loads(whole.content)
     assert unstamped(json.loads(merged), path) == unstamped(expected, path)
@@ -144,3 +145,4 @@ def test_what_is_not_a_whole_stream_is_refused(body: bytes) -> None:
     for path in ("/api/chat", "/v1/chat/completions", "/api/embed"):
         with pytest.raises(Unmergeable):
             merge(path, [body])
+    assert not can_merge("/v1/chat/completions", [body, b'data: {"usage": {"total_tokens": 3}}\n\ndata: {'])

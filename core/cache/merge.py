@@ -63,16 +63,21 @@ def _object(data: bytes) -> dict[str, Any]:
 def can_merge(route_path: str, chunks: Sequence[bytes]) -> bool:
     """Whether a recorded stream on ``route_path`` can give the whole answer faithfully.
 
-    A native stream always can; an OpenAI stream only when it carries ``usage`` (looked for from
-    the end, where Ollama puts it, so a hit pays little for the question).
+    A native stream always can; an OpenAI stream only when it carries a ``usage`` (a stream without
+    the word is told at the cost of a byte search, without parsing it).
     """
     route = ROUTES.get(route_path)
     if route is None or route.kind not in ("chat", "generate"):
         return False
     if route.api == "ollama":
         return True
-    tail = b"".join(chunks[-4:])
-    return b'"usage"' in tail and any(_usage(chunk) for chunk in reversed(sse_data(chunks)))
+    body = b"".join(chunks)
+    if b'"usage"' not in body:
+        return False
+    try:
+        return any(_usage(chunk) for chunk in reversed(sse_data([body])))
+    except ValueError:
+        return False
 
 
 def merge(route_path: str, chunks: Sequence[bytes]) -> bytes:
