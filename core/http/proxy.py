@@ -175,13 +175,14 @@ class Proxy:
                       "send Cache-Control: no-cache to ask the upstream again"
             api = "openai" if entry.route.startswith("/v1/") else "ollama"
             return await _send_raw(send, 500, error_body(api, message), [*cors, (b"x-cache", b"HIT")])
-        length = sum(len(chunk) for chunk in replay.chunks)
+        body = b"" if paced else b"".join(replay.chunks)
+        length = sum(len(chunk) for chunk in replay.chunks) if paced else len(body)
         headers = [(b"content-type", replay.content_type.encode()), (b"content-length", str(length).encode()),
                    (b"x-cache", b"HIT"), (b"x-cache-key", entry.key.encode()),
                    (b"age", str(max(0, int(time.time() - entry.created))).encode()), *cors]
         await send({"type": "http.response.start", "status": entry.status, "headers": headers})
         if not paced:
-            return await send({"type": "http.response.body", "body": b"".join(replay.chunks)})
+            return await send({"type": "http.response.body", "body": body})
         watch = ClientWatch(receive)
         watch.start()
         started = time.perf_counter()
