@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from core.cache.entry import Entry
-from core.cache.merge import Unmergeable, can_merge, merge, ndjson_lines, sse_data
+from core.cache.merge import Unmergeable, can_merge, dumps, merge, ndjson_lines, sse_data
 from core.cache.modes import NATIVE_JSON, NDJSON, OPENAI_JSON, SSE, asks_usage, can_convert, in_mode, spread
 from core.cache.synthesis import SSE_DONE, synthesise
 from tests.fakes.ollama_server import FakeOllama
@@ -146,3 +146,53 @@ def test_what_is_not_a_whole_stream_is_refused(body: bytes) -> None:
         with pytest.raises(Unmergeable):
             merge(path, [body])
     assert not can_merge("/v1/chat/completions", [body, b'data: {"usage": {"total_tokens": 3}}\n\ndata: {'])
+
+
+def sse(*chunks: dict[str, Any]) -> list[bytes]:
+    return [b"data: " + json.dumps(chunk).encode() + b"\n\n" for chunk in chunks] + [SSE_DONE]
+
+
+def test_openai_tool_call_fragments_are_joined_by_index_and_choices_kept_apart() -> None:
+    """As OpenAI itself streams them (Ollama sends each call whole): arguments in fragments, two choices."""
+    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 5, "model": "m",
+            "system_fingerprint": "fp"}
+
+    def call(index: int, arguments: str, **first: str) -> dict[str, Any]:
+        return {"index": index, **first, "function": {"arguments": arguments, **({"name": "f"} if first else {})}}
+
+    stream = sse(
+        {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None},
+                             {"index": 1, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}]},
+        {**head, "choices": [{"index": 0, "delta": {"tool_calls": [call(0, '{"ci', id="a", type="function"),
+                                                                   call(1, '{"x"', id="b", type="function")]},
+                              "finish_reason": None}]},
+        {**head, "choices": [{"index": 0, "delta": {"tool_calls": [call(1, ":1}"), call(0, 'ty":"Oslo"}')]},
+                              "finish_reason": None},
+                             {"index": 1, "delta": {"content": "lo"}, "finish_reason": None}]},
+        {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"},
+                             {"index": 1, "delta": {}, "finish_reason": "stop"}]},
+        {**head, "choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 6, "total_tokens": 10}})
+    whole = json.loads(merge("/v1/chat/completions", pieces(b"".join(stream), 5)))
+    assert whole["object"] == "chat.completion" and (whole["id"], whole["created"]) == ("chatcmpl-1", 5)
+    first, second = whole["choices"]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in first["message"]["tool_calls"]] == [
+        ("a", "f", '{"city":"Oslo"}'), ("b", "f", '{"x":1}')]
+    assert (first["finish_reason"], second["finish_reason"], second["message"]["content"]) == ("tool_calls", "stop",
+                                                                                               "Hello")
+    assert whole["usage"]["total_tokens"] == 10
+    again = json.loads(merge("/v1/chat/completions", synthesise("/v1/chat/completions", dumps(whole), True)))
+    assert again == whole  # each choice synthesised on its own, then merged back
+
+
+def test_logprobs_are_joined_in_order_and_carried_by_the_synthesised_line() -> None:
+    def line(content: str, done: bool = False, **extra: Any) -> bytes:
+        return json.dumps({"model": "m", "created_at": "t", "message": {"role": "assistant", "content": content},
+                           "done": done, **extra}).encode() + b"\n"
+
+    token = [{"token": "Hi", "logprob": -0.1}], [{"token": "!", "logprob": -0.5}]
+    stream = [line("Hi", logprobs=token[0]), line("!", logprobs=token[1]),
+              line("", True, done_reason="stop", eval_count=2)]
+    whole = json.loads(merge("/api/chat", stream))
+    assert whole["logprobs"] == token[0] + token[1] and whole["message"]["content"] == "Hi!"
+    opening, final = (json.loads(made) for made in synthesise("/api/chat", dumps(whole)))
+    assert opening["logprobs"] == whole["logprobs"] and "logprobs" not in final and final["eval_count"] == 2
