@@ -45,7 +45,7 @@ def ndjson_lines(chunks: Iterable[bytes]) -> list[dict[str, Any]]:
 def sse_data(chunks: Iterable[bytes]) -> list[dict[str, Any]]:
     """The JSON objects of an SSE body's ``data:`` events, ``[DONE]`` left out."""
     body = b"".join(chunks).replace(b"\r\n", b"\n")
-    found = []
+    found: list[dict[str, Any]] = []
     for event in body.split(b"\n\n"):
         data = b"\n".join(line[5:].lstrip(b" ") for line in event.split(b"\n") if line.startswith(b"data:"))
         if data and data.strip() != b"[DONE]":
@@ -99,7 +99,10 @@ def merge(route_path: str, chunks: Sequence[bytes]) -> bytes:
 def _merge_native(kind: str, lines: list[dict[str, Any]]) -> dict[str, Any]:
     if not lines or lines[-1].get("done") is not True:
         raise Unmergeable("the stream has no final done line")
-    content, thinking, tool_calls, logprobs = [], [], [], []
+    content: list[str] = []
+    thinking: list[str] = []
+    tool_calls: list[Any] = []
+    logprobs: list[Any] = []
     for line in lines:
         part = (line.get("message") or {}) if kind == "chat" else line
         content.append(part.get("content" if kind == "chat" else "response") or "")

@@ -94,7 +94,7 @@ def _chunk(whole: dict[str, Any], index: int, delta: dict[str, Any], finish_reas
 
 
 def _openai_chat(whole: dict[str, Any]) -> list[dict[str, Any]]:
-    chunks = []
+    chunks: list[dict[str, Any]] = []
     for choice in whole.get("choices") or []:
         index = choice.get("index", 0)
         message = choice.get("message") or {}
@@ -120,7 +120,7 @@ def _openai_completion(whole: dict[str, Any], include_usage: bool) -> list[dict[
     head = _head(whole, _OPENAI_HEAD[:3])
     tail = {name: whole[name] for name in ("model", "system_fingerprint") if name in whole}
     zero = {"usage": ZERO_USAGE} if include_usage else {}
-    chunks = []
+    chunks: list[dict[str, Any]] = []
     for choice in whole.get("choices") or []:
         index = choice.get("index", 0)
         text: dict[str, Any] = {"text": choice.get("text") or "", "index": index, "finish_reason": None}
