@@ -108,3 +108,14 @@ def test_a_bad_ttl_is_a_400_that_says_what_it_takes(proxy: RunningProxy, fake: F
         refused = http.post("/api/chat", json=CHAT, headers={"X-Cache-TTL": ttl})
     assert refused.status_code == 400 and "bad X-Cache-TTL header" in refused.json()["error"]
     assert "whole number of seconds" in refused.json()["error"] and fake.total_calls("/api/chat") == 0
+
+
+@pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
+def test_a_bad_replay_pace_is_a_400_that_says_what_it_takes(proxy: RunningProxy, fake: FakeOllama, path: str) -> None:
+    with proxy.client() as http:
+        refused = http.post(path, json=CHAT if path == "/api/chat" else OPENAI_CHAT,
+                            headers={"X-Cache-Replay": "slowly"})
+    error = refused.json()["error"]
+    message = error if path == "/api/chat" else error["message"]
+    assert refused.status_code == 400 and "bad X-Cache-Replay header" in message
+    assert "paced" in message and "instant" in message and fake.total_calls(path) == 0

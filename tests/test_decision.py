@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
-from core.cache.controls import Controls, ControlsError, parse_cache_control
+from core.cache.controls import Controls, ControlsError, parse_cache_control, parse_controls
 from core.cache.decision import (
-    HIT, MISS, MISS_OTHER_MODE, NO_STORE, NOT_KEYED, PAUSED, REFRESH, SHARED, TOO_OLD, UNCACHED, Outcome, Request,
+    CONVERTED, HIT, MISS, MISS_OTHER_MODE, NO_STORE, NOT_KEYED, PAUSED, REFRESH, SHARED, TOO_OLD, UNCACHED, Outcome,
+    Request,
     decide,
 )
 
@@ -17,6 +18,14 @@ from core.cache.decision import (
 class Found:
     streamed: bool
     created: float = 1000.0
+    route: str = "/api/chat"
+    chunks: list[bytes] = field(default_factory=list)
+
+
+FINISH = b'data: {"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n'
+USAGE = b'data: {"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n'
+OPENAI_STREAM = Found(streamed=True, route="/v1/chat/completions", chunks=[FINISH, USAGE, b"data: [DONE]\n\n"])
+OPENAI_STREAM_NO_USAGE = Found(streamed=True, route="/v1/chat/completions", chunks=[FINISH, b"data: [DONE]\n\n"])
 
 
 STREAMED = Request("k", "llama3.2:latest", streamed=True)
@@ -27,8 +36,11 @@ WHOLE = Request("k", "llama3.2:latest", streamed=False)
     (STREAMED, Found(streamed=True), True, HIT),
     (WHOLE, Found(streamed=False), True, HIT),
     (STREAMED, None, True, MISS),
-    (STREAMED, Found(streamed=False), True, MISS_OTHER_MODE),
-    (WHOLE, Found(streamed=True), True, MISS_OTHER_MODE),
+    (STREAMED, Found(streamed=False), True, CONVERTED),  # one entry serves both modes
+    (WHOLE, Found(streamed=True), True, CONVERTED),
+    (STREAMED, Found(streamed=False, route="/v1/chat/completions"), True, CONVERTED),
+    (WHOLE, OPENAI_STREAM, True, CONVERTED),
+    (WHOLE, OPENAI_STREAM_NO_USAGE, True, MISS_OTHER_MODE),  # no usage to give a whole answer: replaced
     (None, None, True, NOT_KEYED),
     (STREAMED, Found(streamed=True), False, PAUSED),
     (None, None, False, NOT_KEYED),
@@ -39,7 +51,8 @@ def test_the_decision_table(request_: Request | None, found: Found | None, cachi
 
 def test_only_a_miss_or_a_refresh_records_and_each_outcome_names_its_header() -> None:
     assert MISS.records and MISS_OTHER_MODE.records and REFRESH.records and TOO_OLD.records
-    assert not any(d.records for d in (HIT, NOT_KEYED, PAUSED, NO_STORE, UNCACHED))
+    assert not any(d.records for d in (HIT, CONVERTED, NOT_KEYED, PAUSED, NO_STORE, UNCACHED, SHARED))
+    assert CONVERTED.outcome is Outcome.HIT and CONVERTED.converts and not HIT.converts
     assert [o.header for o in Outcome] == [b"HIT", b"MISS", b"BYPASS", b"REFRESH", b"MISS", b"SHARED"]
     assert all(d.reason for d in (HIT, MISS, MISS_OTHER_MODE, NOT_KEYED, PAUSED, NO_STORE, REFRESH, TOO_OLD, UNCACHED))
 
@@ -57,7 +70,8 @@ FRESH, OLD = Found(streamed=False, created=1000.0), Found(streamed=False, create
     (Controls(only_if_cached=True), FRESH, HIT),
     (Controls(only_if_cached=True), None, UNCACHED),
     (Controls(only_if_cached=True, max_age_s=60), OLD, UNCACHED),
-    (Controls(only_if_cached=True), Found(streamed=True), UNCACHED),
+    (Controls(only_if_cached=True), Found(streamed=True), CONVERTED),
+    (Controls(only_if_cached=True), OPENAI_STREAM_NO_USAGE, UNCACHED),
     (Controls(only_if_cached=True, no_cache=True), FRESH, UNCACHED),
     (Controls(no_store=True, only_if_cached=True), None, NO_STORE),
 ])
@@ -109,3 +123,17 @@ def test_a_bad_header_is_refused_with_what_it_accepts(header: bytes, says: str) 
         parse_cache_control(header)
     assert refused.value.header == "Cache-Control" and says in str(refused.value)
     assert "no-cache, no-store, max-age=SECONDS" in str(refused.value)
+
+
+@pytest.mark.parametrize(("replay", "paced"),
+                         [(None, False), (b"instant", False), (b"paced", True), (b" Paced ", True)])
+def test_x_cache_replay_asks_for_the_recorded_pace(replay: bytes | None, paced: bool) -> None:
+    assert parse_controls(b"max-age=60", None, replay) == Controls(max_age_s=60, paced=paced)
+    assert parse_controls(None, b"90", replay) == Controls(ttl_s=90, paced=paced)
+
+
+@pytest.mark.parametrize("replay", [b"slow", b"", b"paced, instant", b"1"])
+def test_a_bad_x_cache_replay_names_the_header_and_what_it_accepts(replay: bytes) -> None:
+    with pytest.raises(ControlsError, match=r"bad X-Cache-Replay header: it takes paced .* or instant") as refused:
+        parse_controls(None, None, replay)
+    assert refused.value.header == "X-Cache-Replay"

@@ -10,7 +10,9 @@ The directives a client may send, as HTTP caches read them on a request:
   called).
 
 Beside it, ``X-Cache-TTL: N`` gives the entry this request stores a lifetime of N seconds (instead of the
-``cache.ttl`` setting); to keep nothing, a client sends ``Cache-Control: no-store``.
+``cache.ttl`` setting); to keep nothing, a client sends ``Cache-Control: no-store``. And
+``X-Cache-Replay: paced`` has a hit replayed at the pace the answer was recorded at (for interfaces
+that show typing), ``instant`` (the default) sends it at once.
 
 Directive names are case-insensitive and comma-separated. Directives that only concern responses or
 other caches (``max-stale``, ``min-fresh``, ``no-transform``, extensions) are accepted and left alone,
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 
 ACCEPTED = "no-cache, no-store, max-age=SECONDS (a whole number) or only-if-cached, comma-separated"
 TTL_ACCEPTED = "a whole number of seconds, at least 1 (to keep nothing, send Cache-Control: no-store)"
+REPLAY_ACCEPTED = "paced (at the recorded pace) or instant (at once, the default)"
 _FLAGS = ("no-cache", "no-store", "only-if-cached")
 
 
@@ -45,6 +48,7 @@ class Controls:
     max_age_s: int | None = None
     only_if_cached: bool = False
     ttl_s: int | None = None  # the stored entry's lifetime, when the client gave one
+    paced: bool = False  # a hit is replayed at the recorded pace
 
     @property
     def looks_up(self) -> bool:
@@ -55,20 +59,28 @@ class Controls:
 NONE = Controls()
 
 
-def parse_controls(cache_control: bytes | None, ttl: bytes | None) -> Controls:
-    """The controls of a request's ``Cache-Control`` and ``X-Cache-TTL`` values (``None``: absent).
+def parse_controls(cache_control: bytes | None, ttl: bytes | None, replay: bytes | None = None) -> Controls:
+    """The controls of a request's ``Cache-Control``, ``X-Cache-TTL`` and ``X-Cache-Replay`` values
+    (``None``: absent).
 
     Raises :class:`ControlsError` for a value it cannot read.
     """
     controls = parse_cache_control(cache_control)
-    if ttl is None:
+    if ttl is None and replay is None:
         return controls
-    seconds = ttl.strip()
-    if not seconds.isdigit() or int(seconds) < 1:
-        shown = ttl.decode("latin-1")
-        raise ControlsError("X-Cache-TTL", f"it takes {TTL_ACCEPTED} (got {shown!r})")
-    return Controls(controls.no_cache, controls.no_store, controls.max_age_s, controls.only_if_cached,
-                    int(seconds))
+    ttl_s: int | None = None
+    if ttl is not None:
+        seconds = ttl.strip()
+        if not seconds.isdigit() or int(seconds) < 1:
+            raise ControlsError("X-Cache-TTL", f"it takes {TTL_ACCEPTED} (got {ttl.decode('latin-1')!r})")
+        ttl_s = int(seconds)
+    paced = False
+    if replay is not None:
+        pace = replay.strip().lower()
+        if pace not in (b"paced", b"instant"):
+            raise ControlsError("X-Cache-Replay", f"it takes {REPLAY_ACCEPTED} (got {replay.decode('latin-1')!r})")
+        paced = pace == b"paced"
+    return Controls(controls.no_cache, controls.no_store, controls.max_age_s, controls.only_if_cached, ttl_s, paced)
 
 
 def parse_cache_control(value: bytes | None) -> Controls:

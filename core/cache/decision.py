@@ -5,6 +5,11 @@ caching is on; the entry found, if any) and carries out what comes back: answer 
 and record, or forward untouched. Per-request controls (``Cache-Control``), answers shared between
 identical requests in flight and entries that serve both stream modes extend the facts and the
 outcomes here, so the proxy keeps only the I/O.
+
+An entry serves both stream modes: found in the other mode, it is a hit answered by conversion
+(:mod:`core.cache.modes`) whenever the conversion is faithful; an OpenAI stream recorded without
+``usage`` cannot give a whole answer, so for a non-streamed request it is a miss, and the whole answer
+stored in its place then serves both modes.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from enum import Enum
 from typing import Protocol
 
 from core.cache.controls import NONE, Controls
+from core.cache.modes import can_convert
 
 
 class Outcome(Enum):
@@ -49,11 +55,18 @@ class Stored(Protocol):
     @property
     def created(self) -> float: ...
 
+    @property
+    def route(self) -> str: ...
+
+    @property
+    def chunks(self) -> list[bytes]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     outcome: Outcome
     reason: str
+    converts: bool = False  # a hit answered from an entry recorded in the other stream mode
 
     @property
     def records(self) -> bool:
@@ -62,8 +75,10 @@ class Decision:
 
 
 HIT = Decision(Outcome.HIT, "a stored answer in the same mode")
+CONVERTED = Decision(Outcome.HIT, "a stored answer in the other stream mode, converted to this one", converts=True)
 MISS = Decision(Outcome.MISS, "nothing stored for this key")
-MISS_OTHER_MODE = Decision(Outcome.MISS, "the stored answer was recorded in the other stream mode; it is replaced")
+MISS_OTHER_MODE = Decision(Outcome.MISS, "the stored stream cannot give a whole answer (an OpenAI stream without "
+                                         "usage); it is replaced")
 NOT_KEYED = Decision(Outcome.BYPASS, "the request cannot be keyed (not a JSON object with a model)")
 PAUSED = Decision(Outcome.BYPASS, "caching is paused")
 NO_STORE = Decision(Outcome.BYPASS, "the client asked for no-store")
@@ -97,6 +112,8 @@ def decide(request: Request | None, found: Stored | None, *, caching: bool = Tru
     if found is None:
         return _upstream(MISS, controls, flying)
     if found.streamed != request.streamed:
+        if can_convert(found.route, found.streamed, found.chunks):
+            return CONVERTED
         return _upstream(MISS_OTHER_MODE, controls, flying)
     return HIT
 

@@ -68,11 +68,25 @@ class Flight:
     def leave(self) -> None:
         """A follower is done or gone; the last one out of a flight whose leader left cancels the call."""
         self.followers -= 1
-        answered = bool(self.messages) and is_last(self.messages[-1])  # only the storing is left to do
-        if not self.followers and self.leader_gone and not self.ended and not answered:
+        if not self.followers and self.leader_gone and not self.ended and not self.answered:
             self._flights.drop(self)
             if self._driver is not None:
                 self._driver.cancel()
+
+    @property
+    def status(self) -> int:
+        """The status the answer started with, 0 before it started."""
+        return self.messages[0]["status"] if self.messages and "status" in self.messages[0] else 0
+
+    @property
+    def answered(self) -> bool:
+        """Whether the answer's last message has been sent: what is left is judging and storing it."""
+        return bool(self.messages) and is_last(self.messages[-1])
+
+    async def wait_end(self) -> None:
+        """Wait until the call is over and its answer judged (``entry`` set when it was whole)."""
+        while not self.ended:
+            await self._news.wait()
 
     async def wait_past(self, seen: int) -> None:
         """Wait until there are more than ``seen`` messages, or the call is over."""

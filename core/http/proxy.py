@@ -15,7 +15,6 @@ recorded answer); the connection to the upstream, its waits and retry, and the s
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -25,16 +24,18 @@ import httpx
 
 from core.cache.controls import ControlsError, parse_controls
 from core.cache.decision import Outcome, Request, decide
-from core.cache.entry import Entry
 from core.cache.keys import ROUTES, Route
 from core.cache.layered import LayeredCache
+from core.cache.modes import asks_usage
 from core.cache.recorder import Recorder, error_body
 from core.cache.requests import RequestKeys
 from core.http.cors import CorsRule
-from core.http.flight import Flight, Flights, is_last, with_headers
+from core.http.flight import Flight, Flights
+from core.http.follow import follow
 from core.http.gate import Gate
 from core.http.inject import with_threads
 from core.http.relay import ClientWatch, Receive, read_body, request_stream
+from core.http.replay import replay, send_json, send_whole
 from core.http.upstream import Scope, Send, Upstream, UpstreamState
 from core.observe.clients import UNKNOWN, client_of
 from core.observe.events import EventHub
@@ -96,7 +97,7 @@ class Proxy:
             return await self.control(scope, receive, send)
         admission = self.gate.admit(scope["headers"])
         if admission.refusal is not None:
-            return await _send_json(send, 403, {"error": admission.refusal})
+            return await send_json(send, 403, {"error": admission.refusal})
         cors = admission.cors
         if admission.origin is not None and scope["method"] == "OPTIONS":
             await send({"type": "http.response.start", "status": 204, "headers": CorsRule.preflight(admission.origin)})
@@ -113,19 +114,21 @@ class Proxy:
         client = client_of(admission.user_agent)
         request = self.keys.facts(route, body, admission.authorization)
         try:
-            controls = parse_controls(admission.cache_control, admission.cache_ttl)
+            controls = parse_controls(admission.cache_control, admission.cache_ttl, admission.cache_replay)
         except ControlsError as error:
-            return await _send_raw(send, 400, error_body(route.api, str(error)), cors)
+            return await send_whole(send, 400, error_body(route.api, str(error)), cors)
         caching = not self._paused
         now = time.time()
         found = self.cache.lookup(request.key, now) if request is not None and caching and controls.looks_up \
             else None
         flight = self.flights.get(request.key) if request is not None else None
-        flying = flight is not None and request is not None and flight.streamed == request.streamed
+        flying = flight is not None and request is not None and _shares(flight, request, route, body)
         decision = decide(request, found, caching=caching, controls=controls, now=now, flying=flying)
         if decision.outcome is Outcome.HIT:
             assert request is not None and found is not None
-            await self._replay(send, found, cors)
+            usage = decision.converts and request.streamed and route.api == "openai" and asks_usage(body)
+            await replay(send, receive, found, [(b"x-cache", b"HIT"), (b"x-cache-key", found.key.encode()), *cors],
+                         streamed=request.streamed, paced=controls.paced, include_usage=usage)
             self.cache.note_hit(request.key, time.time())
             latency_s = time.perf_counter() - started
             self.stats.record("hit", route=path, model=request.model, latency_s=latency_s,
@@ -136,13 +139,15 @@ class Proxy:
             return None
         if decision.outcome is Outcome.SHARED:
             assert request is not None and flight is not None
-            return await self._follow(receive, send, flight, request, path, client, started, cors)
+            extra = [*cors, (b"x-cache", b"SHARED"), (b"x-cache-key", request.key.encode())]
+            usage = request.streamed and not flight.streamed and route.api == "openai" and asks_usage(body)
+            return await self._follow(receive, send, flight, request, route, client, started, extra, usage)
         if decision.outcome is Outcome.UNCACHED:
             assert request is not None
             self.stats.record("miss", route=path, model=request.model, latency_s=None, client=client)
             message = f"ollacache: not in the cache, and the request asked only-if-cached ({decision.reason})"
             extra = [*cors, (b"x-cache", decision.outcome.header), (b"x-cache-key", request.key.encode())]
-            return await _send_raw(send, 504, error_body(route.api, message), extra)
+            return await send_whole(send, 504, error_body(route.api, message), extra)
         if request is None or decision.outcome is Outcome.BYPASS:
             model = request.model if request else None
             self.stats.record("bypass", route=path, model=model, latency_s=None, client=client)
@@ -164,20 +169,6 @@ class Proxy:
                               ttl_s=controls.ttl_s, flight=flight)
         finally:
             flight.end()
-
-    async def _replay(self, send: Send, entry: Entry, cors: list[tuple[bytes, bytes]]) -> None:
-        """Answer from an entry at once: the recorded bytes, every NDJSON line and SSE event intact.
-
-        A streamed entry goes out in one write rather than one per recorded chunk: a client reads
-        the same lines either way, and a 100-chunk answer then takes ~0.15 ms instead of ~1 ms. The
-        recorded chunks and their timing stay in the entry for a paced replay.
-        """
-        body = b"".join(entry.chunks)
-        headers = [(b"content-type", entry.content_type.encode()), (b"content-length", str(len(body)).encode()),
-                   (b"x-cache", b"HIT"), (b"x-cache-key", entry.key.encode()),
-                   (b"age", str(max(0, int(time.time() - entry.created))).encode()), *cors]
-        await send({"type": "http.response.start", "status": entry.status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
                      route: Route | None, outcome: Outcome | None, key: str | None = None,
@@ -210,7 +201,7 @@ class Proxy:
             except httpx.LocalProtocolError as error:
                 watch.stop()
                 message = f"ollacache: this request cannot be forwarded: {error}"
-                await _send_raw(send, 400, error_body(route.api if route else "ollama", message), extra)
+                await send_whole(send, 400, error_body(route.api if route else "ollama", message), extra)
                 return 400
             except httpx.TransportError as error:
                 watch.stop()
@@ -220,7 +211,7 @@ class Proxy:
                     if self.events and recorder is not None:  # a miss (a bypass is told of by the caller)
                         self._did_finish(client, model or None, route.path, Outcome.MISS, 502, latency_s, None, 0.0)
                 message = self.upstream.unreachable(error)
-                await _send_raw(send, 502, error_body(route.api if route else "ollama", message), extra)
+                await send_whole(send, 502, error_body(route.api if route else "ollama", message), extra)
                 return 502
             except asyncio.CancelledError:
                 if not watch.gone:
@@ -265,47 +256,19 @@ class Proxy:
             self._did_finish(client, model or None, route.path, Outcome.MISS, recorder.status, finished - started,
                              verdict.prompt_tokens + verdict.completion_tokens, 0.0)
 
-    async def _follow(self, receive: Receive, send: Send, flight: Flight, request: Request, route: str,
-                      client: str, started: float, cors: list[tuple[bytes, bytes]]) -> None:
-        """Answer from the identical request in flight: what it has so far at once, then the rest as it comes."""
-        watch = ClientWatch(receive)
-        watch.start()
-        extra = [*cors, (b"x-cache", Outcome.SHARED.header), (b"x-cache-key", request.key.encode())]
-        status = 0
-        flight.join()
-        try:
-            seen = 0
-            while not (seen and is_last(flight.messages[seen - 1])):
-                await flight.wait_past(seen)
-                batch = flight.messages[seen:]
-                if not batch:  # the call ended without an answer (the proxy stops, or a fault)
-                    break
-                seen += len(batch)
-                for message in batch:
-                    if message["type"] == "http.response.start":
-                        status = message["status"]
-                    elif is_last(message):
-                        watch.finishing()
-                    await send(with_headers(message, extra))
-            if not status:
-                message = "ollacache: the identical request this one was sharing ended without an answer"
-                status = 502
-                await _send_raw(send, status, error_body(ROUTES[route].api, message), extra)
-            await flight.wait_past(len(flight.messages))  # until it is over, and its answer judged
-        except asyncio.CancelledError:
-            if not watch.gone:
-                raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            return None  # the client left: the others go on
-        finally:
-            watch.stop()
-            flight.leave()
+    async def _follow(self, receive: Receive, send: Send, flight: Flight, request: Request, route: Route,
+                      client: str, started: float, extra: list[tuple[bytes, bytes]], include_usage: bool) -> None:
+        """Answer from the identical request in flight (:func:`core.http.follow.follow`), and count it."""
+        status = await follow(flight, send, receive, streamed=request.streamed, api=route.api, extra=extra,
+                              include_usage=include_usage)
+        if status is None:
+            return None  # the client left: nothing is counted
         entry, latency_s = flight.entry, time.perf_counter() - started
         saved_s, tokens = (entry.duration_s, entry.tokens) if entry is not None else (0.0, 0)
-        self.stats.record("shared" if entry is not None else "error", route=route, model=request.model,
+        self.stats.record("shared" if entry is not None else "error", route=route.path, model=request.model,
                           latency_s=latency_s, saved_s=saved_s, saved_tokens=tokens, client=client)
         if self.events:
-            self._did_finish(client, request.model, route, Outcome.SHARED, status, latency_s, tokens, saved_s)
+            self._did_finish(client, request.model, route.path, Outcome.SHARED, status, latency_s, tokens, saved_s)
         return None
 
     def _did_finish(self, client: str, model: str | None, route: str, cache: Outcome, status: int,
@@ -325,6 +288,13 @@ class Proxy:
         await self.upstream.aclose()
 
 
+def _shares(flight: Flight, request: Request, route: Route, body: bytes) -> bool:
+    """Whether ``request`` can follow ``flight``: in the same mode always; a whole answer serves a stream
+    too, and a stream a whole request when it can be merged (an OpenAI stream only with its usage)."""
+    return (flight.streamed == request.streamed or not flight.streamed or route.api == "ollama"
+            or asks_usage(body))
+
+
 def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
     """``send`` with ``headers`` added to the response start (CORS on control answers)."""
 
@@ -334,13 +304,3 @@ def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
         await send(message)
 
     return sending
-
-
-async def _send_raw(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
-    headers = [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_json(send: Send, status: int, payload: object) -> None:
-    await _send_raw(send, status, json.dumps(payload).encode())
