@@ -188,3 +188,50 @@ def test_the_official_client_sent_many_times_at_once_causes_one_generation(
         contents = {future.result().message.content for future in futures}
     assert len(contents) == 1 and contents != {""}
     assert fake.total_calls("/api/chat") == 1
+
+
+def test_a_streamed_and_a_whole_request_share_one_upstream_call(
+        proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor) -> None:
+    fake.configure(hang=True)
+    streamed = pool.submit(post, proxy, STREAMED)
+    assert fake.wait_for_calls(1, "/api/chat")
+    whole = pool.submit(post, proxy, CHAT)
+    wait_for(lambda: flights(proxy).following() == 1, "the whole request following the stream")
+    fake.configure(hang=False)
+
+    lines = [json.loads(line) for line in streamed.result().text.splitlines()]
+    answer = whole.result()
+    assert answer.headers["x-cache"] == "SHARED" and answer.headers["content-type"].startswith("application/json")
+    merged = answer.json()
+    assert merged["message"]["content"] == "".join(line["message"]["content"] for line in lines)
+    assert merged["done"] is True and merged["eval_count"] == lines[-1]["eval_count"]
+    assert fake.total_calls("/api/chat") == 1
+
+
+def test_a_streamed_request_following_a_whole_one_gets_a_stream(
+        proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor) -> None:
+    fake.configure(hang=True)
+    whole = pool.submit(post, proxy, CHAT)
+    assert fake.wait_for_calls(1, "/api/chat")
+    with ollama.Client(host=proxy.url) as client:
+        chunks = pool.submit(lambda: list(client.chat(model="llama3.2", messages=CHAT["messages"], stream=True)))
+        wait_for(lambda: flights(proxy).following() == 1, "the stream following the whole request")
+        fake.configure(hang=False)
+        parts = chunks.result()
+    assert "".join(part.message.content or "" for part in parts) == whole.result().json()["message"]["content"]
+    assert parts[-1].done and parts[-1].eval_count == whole.result().json()["eval_count"]
+    assert fake.total_calls("/api/chat") == 1
+
+
+def test_a_whole_openai_request_asks_for_itself_when_the_stream_in_flight_carries_no_usage(
+        proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor) -> None:
+    body = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}
+    fake.configure(chunk_delay_ms=50)
+    with httpx.Client(base_url=proxy.url, timeout=30) as http:  # noqa: SIM117 - the stream stays open
+        with http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as streaming:
+            lines = streaming.iter_lines()
+            next(lines)  # under way: a whole answer needs usage, which this stream will not carry
+            whole = httpx.post(proxy.url + "/v1/chat/completions", json=body, timeout=30)
+            list(lines)
+    assert whole.headers["x-cache"] == "MISS" and whole.json()["usage"]["completion_tokens"] > 0
+    assert fake.total_calls("/v1/chat/completions") == 2
