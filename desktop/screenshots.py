@@ -49,7 +49,12 @@ async def _shoot(out: Path, upstream: str) -> None:
             for word in ("hi", "hello", "why is the sky blue?"):
                 await http.post("/api/chat", json={"model": "llama3.2", "stream": False, "options": {"temperature": 0},
                                                   "messages": [{"role": "user", "content": word}]})
-    while (app.feed.stats or {}).get("totals", {}).get("requests", 0) < 12:
+        # an agent asking the same thing five times at once: one call to Ollama, four answers shared
+        await http.post(f"{upstream}/_fake/config", json={"first_byte_delay_ms": 500})
+        same = {"model": "llama3.2", "stream": False, "messages": [{"role": "user", "content": "plan the trip"}]}
+        await asyncio.gather(*(http.post("/api/chat", json=same) for _ in range(5)))
+        await http.post(f"{upstream}/_fake/config", json={"first_byte_delay_ms": 0})
+    while (app.feed.stats or {}).get("totals", {}).get("requests", 0) < 17:
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)  # let trayer draw the icon
     place = app.tray.icon.geometry()
