@@ -22,6 +22,7 @@ class Admission:
     ``authorization`` is the request's credential, if any, which keys the cache (never stored);
     ``user_agent`` names the client in stats and events, ``cache_control`` and ``cache_ttl`` carry the
     client's per-request controls (both picked up here so headers are walked once).
+    ``cache_namespace`` is the client's ``X-Cache-Namespace`` value, picked up the same way.
     """
 
     refusal: str | None
@@ -31,6 +32,7 @@ class Admission:
     user_agent: bytes | None = None
     cache_control: bytes | None = None
     cache_ttl: bytes | None = None
+    cache_namespace: bytes | None = None
 
 
 class Gate:
@@ -44,6 +46,7 @@ class Gate:
 
     def admit(self, headers: Iterable[tuple[bytes, bytes]]) -> Admission:
         host = origin = authorization = user_agent = cache_control = cache_ttl = None
+        cache_namespace = None
         for name, value in headers:
             if name == b"host":
                 host = value
@@ -57,16 +60,20 @@ class Gate:
                 cache_control = value
             elif name == b"x-cache-ttl":
                 cache_ttl = value
+            elif name == b"x-cache-namespace":
+                cache_namespace = value
         if self.host_rule is not None and host is not None and not self._remember(
                 self._hosts, host, self.host_rule.allows):
             return Admission(f"ollacache: Host {host.decode('latin-1')!r} is not allowed while bound to loopback "
                              "(DNS-rebinding protection, the same rule as Ollama's)", [], None)
         if origin is None or (host is not None and origin == b"http://" + host):
-            return Admission(None, [], None, authorization, user_agent, cache_control, cache_ttl)
+            return Admission(None, [], None, authorization, user_agent, cache_control, cache_ttl,
+                             cache_namespace=cache_namespace)
         if not self._remember(self._origins, origin, self.cors.allows):
             return Admission(f"ollacache: origin {origin.decode('latin-1')!r} is not allowed; add it to the "
                              "proxy.cors_origins setting (OLLACACHE_ORIGINS)", [], None)
-        return Admission(None, CorsRule.headers(origin), origin, authorization, user_agent, cache_control, cache_ttl)
+        return Admission(None, CorsRule.headers(origin), origin, authorization, user_agent, cache_control, cache_ttl,
+                         cache_namespace=cache_namespace)
 
     @staticmethod
     def _remember(memo: dict[bytes, bool], value: bytes, decide: Callable[[str], bool]) -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from core.cache.controls import ControlsError, parse_controls
+from core.cache.controls import ControlsError, parse_controls, parse_namespace
 from core.cache.decision import Outcome, decide
 from core.cache.entry import Entry
 from core.cache.keys import ROUTES, Route
@@ -109,11 +109,12 @@ class Proxy:
         body = await read_body(receive)
         started = time.perf_counter()
         client = client_of(admission.user_agent)
-        request = self.keys.facts(route, body, admission.authorization)
         try:
             controls = parse_controls(admission.cache_control, admission.cache_ttl)
+            namespace = parse_namespace(admission.cache_namespace)
         except ControlsError as error:
             return await _send_raw(send, 400, error_body(route.api, str(error)), cors)
+        request = self.keys.facts(route, body, admission.authorization, namespace)
         caching = not self._paused
         now = time.time()
         found = self.cache.lookup(request.key, now) if request is not None and caching and controls.looks_up \
