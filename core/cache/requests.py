@@ -1,4 +1,5 @@
-"""From a request body on a cached route to the facts the cache decision needs: key, model, stream mode.
+"""From a request body on a cached route to the facts the cache decision needs: key, model, stream mode, and
+whether its answer is sampled (drawn at random) or an embedding.
 
 A client repeats the same bodies (an agent's loop, a re-indexing run), so small bodies are remembered
 with their facts, bounded in bytes: a repeated body then costs one dict lookup instead of a JSON parse,
@@ -14,7 +15,7 @@ import json
 from collections.abc import Mapping
 
 from core.cache.decision import Request
-from core.cache.keys import NotCacheable, Route, cache_key, request_model
+from core.cache.keys import NotCacheable, Route, cache_key, is_sampled, request_model
 
 MEMO_BYTES = 4 * 2**20  # request bodies whose facts are remembered
 MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are keyed each time
@@ -49,7 +50,8 @@ class RequestKeys:
             return None
         stream = parsed.get("stream")
         streamed = route.kind in ("chat", "generate") and (route.stream_default if stream is None else bool(stream))
-        request = Request(key, request_model(parsed) or "", streamed)
+        embeds = route.kind in ("embed", "embeddings")
+        request = Request(key, request_model(parsed) or "", streamed, is_sampled(route, parsed), embeds)
         if len(body) <= MEMO_MAX_BODY:
             if self._memo_bytes + len(body) > MEMO_BYTES:
                 self.forget()
