@@ -60,6 +60,11 @@ class Policy:
     sampling: str = "all"
     bucket: int = 1
 
+    @property
+    def special(self) -> bool:
+        """Whether this policy is other than the default (everything cached, one answer per key)."""
+        return self.bucket != 1 or self.sampling != "all"
+
     def caches(self, request: Request) -> bool:
         """Whether ``request`` may be answered from the cache and recorded for it."""
         return request.embeds or self.sampling == "all" or (self.sampling == "deterministic" and not request.sampled)
@@ -125,7 +130,7 @@ def decide(request: Request | None, found: Stored | None, *, caching: bool = Tru
         return PAUSED
     if controls.no_store:
         return NO_STORE
-    if not policy.caches(request):
+    if policy.sampling != "all" and not policy.caches(request):
         if controls.only_if_cached:
             return UNCACHED_BY_POLICY
         return GENERATION_OFF if policy.sampling == "off" else SAMPLED

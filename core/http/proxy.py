@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
@@ -24,9 +25,9 @@ from typing import Any
 import httpx
 
 from core.cache.controls import ControlsError, parse_controls, parse_namespace
-from core.cache.decision import Outcome, decide
+from core.cache.decision import ALL, Outcome, Policy, Request, choose_slot, decide
 from core.cache.entry import Entry
-from core.cache.keys import ROUTES, Route
+from core.cache.keys import ROUTES, Route, slot_key
 from core.cache.layered import LayeredCache
 from core.cache.recorder import Recorder, error_body
 from core.cache.requests import RequestKeys
@@ -48,12 +49,13 @@ class Proxy:
     """The ASGI application serving the proxy port.
 
     ``ttl_s`` is the lifetime of new entries (0 = forever); ``gate`` refuses requests whose ``Host``
-    or ``Origin`` Ollama itself would refuse (403) and supplies the CORS headers.
+    or ``Origin`` Ollama itself would refuse (403) and supplies the CORS headers; ``policy`` is the
+    sampling policy (``cache.sampling``, ``cache.bucket``).
     """
 
     def __init__(self, *, upstream: str, cache: LayeredCache, keys: RequestKeys, stats: Stats, ttl_s: float,
                  control: ASGIApp, gate: Gate, events: EventHub, upstream_state: UpstreamState,
-                 inject_threads: int | None = None, start_wait_s: float = 30.0) -> None:
+                 inject_threads: int | None = None, start_wait_s: float = 30.0, policy: Policy = ALL) -> None:
         self.cache = cache
         self.keys = keys
         self.stats = stats
@@ -67,6 +69,8 @@ class Proxy:
         self.client = self.upstream.client  # the connection pool to the upstream
         self.inject_threads = inject_threads  # opt-in: num_thread added to requests that set none
         self._paused = False
+        self.use_policy(policy)
+        self._random = random.Random()  # which answer of a full bucket is served
 
     @property
     def paused(self) -> bool:
@@ -83,6 +87,11 @@ class Proxy:
         """Cache again after :meth:`pause`; returns whether this changed anything."""
         changed, self._paused = self._paused, False
         return changed
+
+    def use_policy(self, policy: Policy) -> None:
+        """A new sampling policy (``cache.sampling``, ``cache.bucket``): in force from the next request on."""
+        self.policy = policy
+        self._plain = not policy.special  # the default policy's hit path does nothing more than before
 
     def use_threads(self, num_thread: int) -> None:
         """A new tuned thread count: injected from now on, if injection is on."""
@@ -117,13 +126,18 @@ class Proxy:
         request = self.keys.facts(route, body, admission.authorization, namespace)
         caching = not self._paused
         now = time.time()
-        found = self.cache.lookup(request.key, now) if request is not None and caching and controls.looks_up \
-            else None
-        decision = decide(request, found, caching=caching, controls=controls, now=now)
+        if request is None or not caching:
+            key, found = "", None
+        elif self._plain:  # the default policy: one lookup of the key itself
+            key = request.key
+            found = self.cache.lookup(key, now) if controls.looks_up else None
+        else:
+            key, found = self._find(request, controls.looks_up, now)
+        decision = decide(request, found, caching=caching, controls=controls, now=now, policy=self.policy)
         if decision.outcome is Outcome.HIT:
             assert request is not None and found is not None
             await self._replay(send, found, cors)
-            self.cache.note_hit(request.key, time.time())
+            self.cache.note_hit(key, time.time())
             latency_s = time.perf_counter() - started
             self.stats.record("hit", route=path, model=request.model, latency_s=latency_s,
                               saved_s=found.duration_s, saved_tokens=found.tokens, client=client)
@@ -151,8 +165,27 @@ class Proxy:
         if self.inject_threads is not None and route.api == "ollama":
             body = with_threads(body, self.inject_threads)
         recorder = Recorder(route, request.streamed, started, self.cache.generation) if decision.records else None
-        await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome, key=request.key,
+        await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome, key=key,
                           recorder=recorder, model=request.model, cors=cors, client=client, ttl_s=controls.ttl_s)
+
+    def _find(self, request: Request, looks_up: bool, now: float) -> tuple[str, Entry | None]:
+        """The key that answers or records ``request`` and the live entry under it (``looks_up``: the store
+        may be read): the request's own key, or for a sampled request with a bucket one of its slots
+        (:func:`~core.cache.decision.choose_slot`; while the bucket fills, its slots are read up to the first
+        empty one). Nothing is read for a request the sampling policy leaves out."""
+        slots = self.policy.slots(request)
+        if slots == 1:
+            return request.key, self.cache.lookup(request.key, now) if looks_up else None
+        if slots == 0:
+            return request.key, None
+        found: list[Entry | None] = []
+        if looks_up:
+            for index in range(slots):
+                found.append(self.cache.lookup(slot_key(request.key, index), now))
+                if found[-1] is None:
+                    break
+        index = choose_slot(found, slots, self._random)
+        return slot_key(request.key, index), found[index] if index < len(found) else None
 
     async def _replay(self, send: Send, entry: Entry, cors: list[tuple[bytes, bytes]]) -> None:
         """Answer from an entry at once: the recorded bytes, every NDJSON line and SSE event intact.
