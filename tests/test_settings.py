@@ -85,7 +85,8 @@ def test_an_unknown_key_in_the_file_names_the_keys_its_section_knows(tmp_path: P
     with pytest.raises(SettingError) as caught:
         load()
     message = str(caught.value)
-    assert message.startswith("unknown setting cache.ttll (known in [cache]: dir, size_limit, memory_limit, ttl)")
+    assert message.startswith("unknown setting cache.ttll (known in [cache]: dir, size_limit, memory_limit, ttl, "
+                              "sampling, bucket)")
     assert str(tmp_path / "config" / "config.toml") in message and "invalid value" not in message
     assert caught.value.name == "cache.ttll"
 
@@ -105,7 +106,8 @@ def test_the_cli_names_an_unknown_key_and_exits_2(tmp_path: Path) -> None:
     write_config(tmp_path, '[cache]\nttll = "1d"\n')
     result = subprocess.run([sys.executable, "-m", "core", "serve"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "unknown setting cache.ttll (known in [cache]: dir, size_limit, memory_limit, ttl)" in result.stderr
+    assert ("unknown setting cache.ttll (known in [cache]: dir, size_limit, memory_limit, ttl, sampling, bucket)"
+            in result.stderr)
 
 
 @pytest.mark.parametrize("args", [["serve", "--port", "abc"], ["serve", "--manage-ollama", "maybe"],

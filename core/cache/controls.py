@@ -13,6 +13,8 @@ Beside it, ``X-Cache-TTL: N`` gives the entry this request stores a lifetime of 
 ``cache.ttl`` setting); to keep nothing, a client sends ``Cache-Control: no-store``. And
 ``X-Cache-Replay: paced`` has a hit replayed at the pace the answer was recorded at (for interfaces
 that show typing), ``instant`` (the default) sends it at once.
+``X-Cache-Namespace: NAME`` partitions the cache: the same request in two namespaces has two entries
+(`parse_namespace`; no header is the default namespace, whose keys are those of a request without it).
 
 Directive names are case-insensitive and comma-separated. Directives that only concern responses or
 other caches (``max-stale``, ``min-fresh``, ``no-transform``, extensions) are accepted and left alone,
@@ -29,6 +31,8 @@ ACCEPTED = "no-cache, no-store, max-age=SECONDS (a whole number) or only-if-cach
 TTL_ACCEPTED = "a whole number of seconds, at least 1 (to keep nothing, send Cache-Control: no-store)"
 REPLAY_ACCEPTED = "paced (at the recorded pace) or instant (at once, the default)"
 _FLAGS = ("no-cache", "no-store", "only-if-cached")
+NAMESPACE_ACCEPTED = "1 to 64 characters among letters, digits, '.', '_' and '-'"
+_NAMESPACE_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
 class ControlsError(ValueError):
@@ -113,3 +117,17 @@ def parse_cache_control(value: bytes | None) -> Controls:
                                                      f"it accepts {ACCEPTED}")
             flags.add(name)
     return Controls("no-cache" in flags, "no-store" in flags, max_age, "only-if-cached" in flags)
+
+
+def parse_namespace(value: bytes | None) -> str | None:
+    """The cache namespace a request's ``X-Cache-Namespace`` value names (``None``: the header is absent).
+
+    Raises :class:`ControlsError` for a value outside :data:`NAMESPACE_ACCEPTED`.
+    """
+    if value is None:
+        return None
+    name = value.strip()
+    if not 1 <= len(name) <= 64 or not _NAMESPACE_CHARS.issuperset(name):
+        shown = value.decode("latin-1")
+        raise ControlsError("X-Cache-Namespace", f"it takes {NAMESPACE_ACCEPTED} (got {shown!r})")
+    return name.decode("ascii")

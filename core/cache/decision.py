@@ -4,7 +4,8 @@ The proxy gathers the facts (the request's key and stream mode, or that it could
 caching is on; the entry found, if any) and carries out what comes back: answer from the entry, forward
 and record, or forward untouched. Per-request controls (``Cache-Control``), answers shared between
 identical requests in flight and entries that serve both stream modes extend the facts and the
-outcomes here, so the proxy keeps only the I/O.
+outcomes here, so the proxy keeps only the I/O. The sampling policy (:class:`Policy`) says which requests
+the cache takes, and how many answers a sampled one keeps; :func:`choose_slot` picks which of them answers.
 
 An entry serves both stream modes: found in the other mode, it is a hit answered by conversion
 (:mod:`core.cache.modes`) whenever the conversion is faithful; an OpenAI stream recorded without
@@ -14,8 +15,10 @@ stored in its place then serves both modes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from random import Random
 from typing import Protocol
 
 from core.cache.controls import NONE, Controls
@@ -39,11 +42,46 @@ class Outcome(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """What the decision needs of a keyed request."""
+    """What the decision needs of a keyed request: ``sampled`` when its answer is drawn at random (see
+    :func:`core.cache.keys.is_sampled`), ``embeds`` for an embedding."""
 
     key: str
     model: str
     streamed: bool
+    sampled: bool = False
+    embeds: bool = False
+
+
+SAMPLING = ("all", "deterministic", "off")  # the choices of the cache.sampling setting
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Which requests the cache answers and records (the ``cache.sampling`` setting), and how many distinct
+    answers a sampled request keeps (``cache.bucket``).
+
+    ``all`` caches everything; ``deterministic`` only embeddings and generations that cannot differ
+    (temperature 0 or a fixed seed); ``off`` only embeddings. What it leaves out passes through.
+    """
+
+    sampling: str = "all"
+    bucket: int = 1
+
+    @property
+    def special(self) -> bool:
+        """Whether this policy is other than the default (everything cached, one answer per key)."""
+        return self.bucket != 1 or self.sampling != "all"
+
+    def caches(self, request: Request) -> bool:
+        """Whether ``request`` may be answered from the cache and recorded for it."""
+        return request.embeds or self.sampling == "all" or (self.sampling == "deterministic" and not request.sampled)
+
+    def slots(self, request: Request) -> int:
+        """How many answers ``request``'s key keeps: ``bucket`` for a sampled request the policy caches, 1 for
+        any other it caches, 0 for one it leaves out (nothing is read for it)."""
+        if not self.caches(request):
+            return 0
+        return self.bucket if request.sampled else 1
 
 
 class Stored(Protocol):
@@ -86,18 +124,25 @@ REFRESH = Decision(Outcome.REFRESH, "the client asked for no-cache: a fresh answ
 TOO_OLD = Decision(Outcome.MISS, "the stored answer is older than the client's max-age; it is replaced")
 UNCACHED = Decision(Outcome.UNCACHED, "nothing stored that may answer, and the client asked only-if-cached")
 SHARED = Decision(Outcome.SHARED, "the same request is being answered upstream: its answer is shared")
+SAMPLED = Decision(Outcome.BYPASS, "cache.sampling is deterministic and this request is sampled "
+                                   "(set temperature 0 or a seed to cache it)")
+GENERATION_OFF = Decision(Outcome.BYPASS, "cache.sampling is off: only embeddings are cached")
+UNCACHED_BY_POLICY = Decision(Outcome.UNCACHED, "cache.sampling leaves this request out of the cache, and the "
+                                                "client asked only-if-cached")
+ALL = Policy()
 
 
 def decide(request: Request | None, found: Stored | None, *, caching: bool = True,
-           controls: Controls = NONE, now: float = 0.0, flying: bool = False) -> Decision:
+           controls: Controls = NONE, now: float = 0.0, flying: bool = False, policy: Policy = ALL) -> Decision:
     """Hit, miss-and-record, refresh, bypass or a refusal for ``request`` (``None``: it could not be keyed).
 
     ``found`` is the live entry stored under the request's key, if any (expired entries are never
     found); ``caching`` is off while the user has paused the cache; ``controls`` are the client's
     ``Cache-Control`` directives and ``now`` the wall clock they are judged by (``max-age``); ``flying``
-    says the same key is being answered upstream right now. Whenever no stored answer may serve, a
-    request in flight does (its answer is as fresh as any the upstream would give now), ``only-if-cached``
-    included, since following it calls nothing.
+    says the same key is being answered upstream right now; ``policy`` says which requests the cache takes
+    at all (a request it leaves out passes through). Whenever no stored answer may serve, a request in
+    flight does (its answer is as fresh as any the upstream would give now), ``only-if-cached`` included,
+    since following it calls nothing.
     """
     if request is None:
         return NOT_KEYED
@@ -105,6 +150,10 @@ def decide(request: Request | None, found: Stored | None, *, caching: bool = Tru
         return PAUSED
     if controls.no_store:
         return NO_STORE
+    if policy.sampling != "all" and not policy.caches(request):
+        if controls.only_if_cached:
+            return UNCACHED_BY_POLICY
+        return GENERATION_OFF if policy.sampling == "off" else SAMPLED
     if controls.no_cache:
         return _upstream(REFRESH, controls, flying)
     if found is not None and controls.max_age_s is not None and now - found.created > controls.max_age_s:
@@ -123,3 +172,19 @@ def _upstream(decision: Decision, controls: Controls, flying: bool) -> Decision:
     if flying:
         return SHARED
     return UNCACHED if controls.only_if_cached else decision
+
+
+def choose_slot(found: Sequence[Stored | None], bucket: int, rng: Random) -> int:
+    """Which of a key's ``bucket`` slots answers or records a sampled request.
+
+    ``found`` holds the entries of the slots read, in order, up to the first empty one (``None``). While
+    the bucket fills, the first empty slot is chosen: the request is a miss that records a new answer
+    there. Once every slot holds an answer, one is chosen at random by ``rng``, as it is when nothing was
+    read (a refresh replaces one of the answers).
+    """
+    for index, entry in enumerate(found):
+        if entry is None:
+            return index
+    if found and len(found) < bucket:
+        return len(found)
+    return rng.randrange(bucket)

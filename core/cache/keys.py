@@ -247,6 +247,38 @@ def cache_key(path: str, body: Any, context: Mapping[str, str] | None = None) ->
     return digest.hexdigest()
 
 
+def is_sampled(route: Route, body: Any) -> bool:
+    """Whether the answer to ``body`` on ``route`` is drawn at random, so that asking again may differ.
+
+    Embeddings never are. A generation is deterministic with temperature 0 (greedy decoding) or a fixed
+    seed (a whole number of at least 0; Ollama's -1 means a new random seed each time), in ``options`` on
+    the native routes and at the top level on the OpenAI ones. Without a temperature it is sampled: Ollama's
+    default is 0.8 (its OpenAI routes send 1.0). A model whose Modelfile sets temperature 0 is not seen
+    here, so its requests count as sampled unless they say so.
+    """
+    if route.kind in ("embed", "embeddings"):
+        return False
+    if not isinstance(body, dict):
+        return True
+    settings = body if route.api == "openai" else body.get("options")
+    if not isinstance(settings, dict):
+        return True
+    temperature, seed = settings.get("temperature"), settings.get("seed")
+    if _is_number(temperature) and temperature == 0:
+        return False
+    return not (_is_number(seed) and seed >= 0 and float(seed).is_integer())
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def slot_key(key: str, index: int) -> str:
+    """The key of answer ``index`` of a bucket (``cache.bucket``): slot 0 is ``key`` itself, as without a
+    bucket, the others ``key~1``, ``key~2``..."""
+    return f"{key}~{index}" if index else key
+
+
 def request_model(body: Any) -> str | None:
     """The normalised model name of a request body, if it has one."""
     model = body.get("model") if isinstance(body, dict) else None

@@ -7,6 +7,7 @@ delete bumps the *generation* under the write lock; an answer to a request that 
 neither stored nor kept in memory. Any store failure turns the cache into a pass-through that says why
 (:attr:`LayeredCache.error`, shown on ``/-/health``) instead of failing requests; ``on_error`` hears of
 each failure and of the recovery (from whichever thread saw it), so the engine can tell its subscribers.
+Deleting a key deletes the other answers of its bucket too (``key~1``, ``key~2``...: ``cache.bucket``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from collections.abc import Callable
 
 from core.cache.entry import Entry
 from core.cache.hot import HotTier
+from core.cache.keys import slot_key
 from core.cache.store import Store
+from core.config.specs import BUCKET_MAX
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +89,8 @@ class LayeredCache:
             self.on_error(error)
 
     def remove(self, key: str | None = None, model: str | None = None) -> int:
-        """Delete one entry, one model's or all from the store (blocking: call it off the loop).
+        """Delete one entry (with the other answers of its bucket), one model's or all from the store (blocking:
+        call it off the loop).
 
         Answers still on their way are not stored afterwards (see the module's note on generations);
         call :meth:`forget` on the event loop afterwards for the memory tier.
@@ -94,13 +98,14 @@ class LayeredCache:
         with self._lock:
             self.generation += 1
             if key is not None:
-                return int(self.store.delete(key))
+                return sum(self.store.delete(slot) for slot in bucket_keys(key))
             return self.store.clear(model)
 
     def forget(self, key: str | None = None, model: str | None = None) -> None:
         """Drop entries from the memory tier after a delete or clear (on the event loop)."""
         if key is not None:
-            self.hot.discard(key)
+            for slot in bucket_keys(key):
+                self.hot.discard(slot)
         else:
             self.hot.clear(model)
 
@@ -108,3 +113,11 @@ class LayeredCache:
         """Wait for every store write under way (used at shutdown)."""
         while self._writes:
             await asyncio.gather(*list(self._writes), return_exceptions=True)
+
+
+def bucket_keys(key: str) -> list[str]:
+    """``key`` and the keys of every other answer its bucket may hold (``cache.bucket``, whatever it was set
+    to when they were stored); a slot's own key (``key~2``) is only itself."""
+    if "~" in key:
+        return [key]
+    return [slot_key(key, index) for index in range(BUCKET_MAX)]

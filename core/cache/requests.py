@@ -1,9 +1,11 @@
-"""From a request body on a cached route to the facts the cache decision needs: key, model, stream mode.
+"""From a request body on a cached route to the facts the cache decision needs: key, model, stream mode, and
+whether its answer is sampled (drawn at random) or an embedding.
 
 A client repeats the same bodies (an agent's loop, a re-indexing run), so small bodies are remembered
 with their facts, bounded in bytes: a repeated body then costs one dict lookup instead of a JSON parse,
 a canonical dump and a hash. A credential (the ``Authorization`` header) is hashed into the key, so two
-API keys never share entries; it is never stored.
+API keys never share entries; it is never stored. A namespace (``X-Cache-Namespace``) is in the key too,
+so two namespaces never share entries; without one the key is what it always was.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from collections.abc import Mapping
 
 from core.cache.decision import Request
-from core.cache.keys import NotCacheable, Route, cache_key, request_model
+from core.cache.keys import NotCacheable, Route, cache_key, is_sampled, request_model
 
 MEMO_BYTES = 4 * 2**20  # request bodies whose facts are remembered
 MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are keyed each time
@@ -24,19 +26,23 @@ class RequestKeys:
 
     def __init__(self, context: Mapping[str, str] | None = None) -> None:
         self.context: dict[str, str] = dict(context or {})
-        self._memo: dict[tuple[str, bytes, bytes | None], Request] = {}
+        self._memo: dict[tuple[str, bytes, bytes | None, str | None], Request] = {}
         self._memo_bytes = 0
 
-    def facts(self, route: Route, body: bytes, authorization: bytes | None) -> Request | None:
-        """The facts of ``body`` on ``route``, or ``None`` when it cannot be keyed (it then passes through)."""
-        memo_key = (route.path, body, authorization)
+    def facts(self, route: Route, body: bytes, authorization: bytes | None,
+              namespace: str | None = None) -> Request | None:
+        """The facts of ``body`` on ``route`` in cache ``namespace`` (``None``: the default one), or ``None``
+        when it cannot be keyed (it then passes through)."""
+        memo_key = (route.path, body, authorization, namespace)
         return self._memo.get(memo_key) or self._key(route, body, memo_key)
 
-    def _key(self, route: Route, body: bytes, memo_key: tuple[str, bytes, bytes | None]) -> Request | None:
-        authorization = memo_key[2]
+    def _key(self, route: Route, body: bytes, memo_key: tuple[str, bytes, bytes | None, str | None]) -> Request | None:
+        authorization, namespace = memo_key[2], memo_key[3]
         context = self.context
         if authorization:
             context = {**context, "credential": hashlib.sha256(authorization).hexdigest()}
+        if namespace is not None:
+            context = {**context, "namespace": namespace}
         try:
             parsed = json.loads(body)
             key = cache_key(route.path, parsed, context)
@@ -44,7 +50,8 @@ class RequestKeys:
             return None
         stream = parsed.get("stream")
         streamed = route.kind in ("chat", "generate") and (route.stream_default if stream is None else bool(stream))
-        request = Request(key, request_model(parsed) or "", streamed)
+        embeds = route.kind in ("embed", "embeddings")
+        request = Request(key, request_model(parsed) or "", streamed, is_sampled(route, parsed), embeds)
         if len(body) <= MEMO_MAX_BODY:
             if self._memo_bytes + len(body) > MEMO_BYTES:
                 self.forget()

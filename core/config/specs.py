@@ -30,6 +30,17 @@ from core.config.parsing import (
     parse_whole,
 )
 
+BUCKET_MAX = 32  # the most distinct answers cache.bucket keeps per request
+
+
+def parse_bucket(value: object) -> int:
+    """A ``cache.bucket`` value: a whole number from 1 to :data:`BUCKET_MAX`."""
+    count = parse_whole(1)(value)
+    if count > BUCKET_MAX:
+        raise ValueError(value)
+    return count
+
+
 # The sections of the settings window, in order.
 GENERAL, CACHE, OLLAMA, OLLAMA_SERVER, PERFORMANCE = (
     "General", "Cache", "Ollama", "Ollama server (expert)", "Performance")
@@ -125,6 +136,14 @@ SPECS: tuple[Spec, ...] = (
     Spec("cache.ttl", 30 * 86400, parse_seconds, "seconds, or a duration such as 90s, 12h or 30d (0 = never)",
          "OLLACACHE_TTL", "--ttl", "how long an entry lives",
          section=CACHE, kind="duration", effect=ENGINE_RESTART),
+    Spec("cache.sampling", "all", choice("all", "deterministic", "off"), "one of all, deterministic, off",
+         "OLLACACHE_SAMPLING", None, "which generations are cached: all; deterministic (temperature 0 or a "
+         "fixed seed); off (none: only embeddings)",
+         section=CACHE, kind="choice", effect=APPLIED_AT_ONCE, choices=("all", "deterministic", "off")),
+    Spec("cache.bucket", 1, parse_bucket, f"a whole number from 1 to {BUCKET_MAX}",
+         "OLLACACHE_BUCKET", None, "distinct answers kept per sampled request, served at random once all "
+         "are stored (1 = one answer)",
+         section=CACHE, kind="number", effect=APPLIED_AT_ONCE),
     Spec("ollama.manage", "auto", choice("auto", "always", "never"), "one of auto, always, never",
          "OLLACACHE_MANAGE_OLLAMA", "--manage-ollama", "whether Ollacache starts and supervises Ollama",
          "auto|always|never",

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core import __version__
+from core.cache.decision import Policy
 from core.cache.diskstore import DiskStore
 from core.cache.hot import HotTier
 from core.cache.layered import LayeredCache
@@ -90,7 +91,8 @@ class Engine:
             gate=Gate(HostRule() if self.loopback else None, CorsRule(settings["proxy.cors_origins"])),
             events=self.events, upstream_state=self.supervisor,
             inject_threads=self.tuning.num_thread.value if settings["tuning.inject_options"] else None,
-            start_wait_s=settings["ollama.start_wait"])
+            start_wait_s=settings["ollama.start_wait"],
+            policy=Policy(settings["cache.sampling"], settings["cache.bucket"]))
         self.tuning_runs = TuningRuns(upstream=upstream, candidates=candidates(self.hardware),
                                       config_dir=settings.config_dir, events=self.events,
                                       apply_threads=self.apply_threads)

@@ -3,20 +3,22 @@ user's choice), and the settings table read and written for the settings window 
 ``PUT /-/settings``).
 
 What changes at once is what Ollama takes from its environment (a supervised Ollama restarts with it), the
-thread count injected into requests, and the part of the cache key those settings make; everything else is
+thread count injected into requests, the part of the cache key those settings make, and the settings
+applied at once (the sampling policy: ``cache.sampling``, ``cache.bucket``); everything else is
 written to ``config.toml`` and waits for an engine restart. The functions take the engine as
 :class:`Reconfigurable`: the parts of it they read and replace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from core.cache.decision import Policy
 from core.cache.requests import RequestKeys
 from core.config.file import write_settings
 from core.config.settings import (
-    DEFAULT, OLLAMA_RESTART, SECTIONS, SPEC_BY_NAME, SettingError, Settings, Source, reread,
+    APPLIED_AT_ONCE, DEFAULT, OLLAMA_RESTART, SECTIONS, SPEC_BY_NAME, SettingError, Settings, Source, reread,
 )
 from core.config.table import Refused, check
 from core.config.table import rows as settings_rows
@@ -76,8 +78,8 @@ def settings_table(engine: Reconfigurable) -> dict[str, Any]:
 async def update_settings(engine: Reconfigurable, changes: Mapping[str, Any]) -> dict[str, Any]:
     """Write ``changes`` (names and values as the file takes them) to ``config.toml``, all or none, and
     put in force what can be: the settings Ollama takes from its environment restart a supervised Ollama
-    with them; the rest wait for an engine restart (a value already in force is "applied"). Returns, per
-    setting, what happened.
+    with them, the sampling policy is applied from the next request on; the rest wait for an engine
+    restart (a value already in force is "applied"). Returns, per setting, what happened.
 
     Raises :class:`core.config.table.Refused` for an unknown name, a bad value, a value this machine
     cannot honour (400), a setting the environment or a flag sets, or a file that cannot be read or
@@ -90,11 +92,12 @@ async def update_settings(engine: Reconfigurable, changes: Mapping[str, Any]) ->
         raise Refused(409, f"nothing was changed: {error}") from None
     checked = check(changes, configured)
     unchanged = {name for name, value in checked.parsed.items() if value == engine.settings[name]}
-    now = {name: value for name, value in checked.parsed.items()
-           if SPEC_BY_NAME[name].effect == OLLAMA_RESTART and name not in unchanged}
-    written = {name: value for name, value in now.items() if checked.raw[name] is not None}
+    live = {name: value for name, value in checked.parsed.items()
+            if SPEC_BY_NAME[name].effect in (OLLAMA_RESTART, APPLIED_AT_ONCE) and name not in unchanged}
+    now = {name: value for name, value in live.items() if SPEC_BY_NAME[name].effect == OLLAMA_RESTART}
+    written = {name: value for name, value in live.items() if checked.raw[name] is not None}
     in_force = engine.settings.changed(written, Source("file", str(engine.settings.file))).changed(
-        {name: value for name, value in now.items() if name not in written}, DEFAULT)
+        {name: value for name, value in live.items() if name not in written}, DEFAULT)
     tuning = engine.tuning
     if now:
         try:
@@ -110,10 +113,20 @@ async def update_settings(engine: Reconfigurable, changes: Mapping[str, Any]) ->
         if name in unchanged else
         {"effect": SPEC_BY_NAME[name].effect, "result": "needs engine restart",
          "message": "written; in force when the engine restarts"}
-        for name in checked.raw if name not in now}
+        for name in checked.raw if name not in live}
+    if live.keys() - now.keys():
+        outcome.update(_use_cache_settings(engine, in_force, live.keys() - now.keys()))
     if now:
         outcome.update(await _use_ollama_settings(engine, in_force, tuning, now))
     return {"file": str(path), "changes": outcome}
+
+def _use_cache_settings(engine: Reconfigurable, in_force: Settings, names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Settings applied at once, in force: the sampling policy the proxy decides by (``cache.sampling``,
+    ``cache.bucket``) from the next request on."""
+    engine.settings = in_force
+    engine.proxy.use_policy(Policy(in_force["cache.sampling"], in_force["cache.bucket"]))
+    return {name: {"effect": APPLIED_AT_ONCE, "result": "applied", "message": "written; in force now"}
+            for name in names}
 
 async def _use_ollama_settings(engine: Reconfigurable, in_force: Settings, tuning: Recommendation,
                               names: Mapping[str, Any]) -> dict[str, dict[str, str]]:

@@ -20,8 +20,8 @@ class Admission:
     """The gate's answer: a refusal message (403), or the CORS headers to add (empty if none).
 
     ``authorization`` is the request's credential, if any, which keys the cache (never stored);
-    ``user_agent`` names the client in stats and events, ``cache_control``, ``cache_ttl`` and
-    ``cache_replay`` carry the client's per-request controls (picked up here so headers are walked once).
+    ``user_agent`` names the client in stats and events, ``cache_control``, ``cache_ttl``, ``cache_replay``
+    and ``cache_namespace`` carry the client's per-request controls (picked up here so headers are walked once).
     """
 
     refusal: str | None
@@ -32,6 +32,7 @@ class Admission:
     cache_control: bytes | None = None
     cache_ttl: bytes | None = None
     cache_replay: bytes | None = None
+    cache_namespace: bytes | None = None
 
 
 class Gate:
@@ -45,6 +46,7 @@ class Gate:
 
     def admit(self, headers: Iterable[tuple[bytes, bytes]]) -> Admission:
         host = origin = authorization = user_agent = cache_control = cache_ttl = cache_replay = None
+        cache_namespace = None
         for name, value in headers:
             if name == b"host":
                 host = value
@@ -60,17 +62,20 @@ class Gate:
                 cache_ttl = value
             elif name == b"x-cache-replay":
                 cache_replay = value
+            elif name == b"x-cache-namespace":
+                cache_namespace = value
         if self.host_rule is not None and host is not None and not self._remember(
                 self._hosts, host, self.host_rule.allows):
             return Admission(f"ollacache: Host {host.decode('latin-1')!r} is not allowed while bound to loopback "
                              "(DNS-rebinding protection, the same rule as Ollama's)", [], None)
         if origin is None or (host is not None and origin == b"http://" + host):
-            return Admission(None, [], None, authorization, user_agent, cache_control, cache_ttl, cache_replay)
+            return Admission(None, [], None, authorization, user_agent, cache_control, cache_ttl, cache_replay,
+                             cache_namespace)
         if not self._remember(self._origins, origin, self.cors.allows):
             return Admission(f"ollacache: origin {origin.decode('latin-1')!r} is not allowed; add it to the "
                              "proxy.cors_origins setting (OLLACACHE_ORIGINS)", [], None)
         return Admission(None, CorsRule.headers(origin), origin, authorization, user_agent, cache_control, cache_ttl,
-                         cache_replay)
+                         cache_replay, cache_namespace)
 
     @staticmethod
     def _remember(memo: dict[bytes, bool], value: bytes, decide: Callable[[str], bool]) -> bool:

@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 import httpx
 
-from core.cache.controls import ControlsError, parse_controls
-from core.cache.decision import Outcome, Request, decide
-from core.cache.keys import ROUTES, Route
+from core.cache.controls import ControlsError, parse_controls, parse_namespace
+from core.cache.decision import ALL, Outcome, Policy, Request, choose_slot, decide
+from core.cache.entry import Entry
+from core.cache.keys import ROUTES, Route, slot_key
 from core.cache.layered import LayeredCache
 from core.cache.modes import asks_usage
 from core.cache.recorder import Recorder, error_body
@@ -50,12 +52,13 @@ class Proxy:
     """The ASGI application serving the proxy port.
 
     ``ttl_s`` is the lifetime of new entries (0 = forever); ``gate`` refuses requests whose ``Host``
-    or ``Origin`` Ollama itself would refuse (403) and supplies the CORS headers.
+    or ``Origin`` Ollama itself would refuse (403) and supplies the CORS headers; ``policy`` is the
+    sampling policy (``cache.sampling``, ``cache.bucket``).
     """
 
     def __init__(self, *, upstream: str, cache: LayeredCache, keys: RequestKeys, stats: Stats, ttl_s: float,
                  control: ASGIApp, gate: Gate, events: EventHub, upstream_state: UpstreamState,
-                 inject_threads: int | None = None, start_wait_s: float = 30.0) -> None:
+                 inject_threads: int | None = None, start_wait_s: float = 30.0, policy: Policy = ALL) -> None:
         self.cache = cache
         self.keys = keys
         self.stats = stats
@@ -70,6 +73,8 @@ class Proxy:
         self.inject_threads = inject_threads  # opt-in: num_thread added to requests that set none
         self.flights = Flights()  # the upstream calls under way, which identical requests follow
         self._paused = False
+        self.use_policy(policy)
+        self._random = random.Random()  # which answer of a full bucket is served
 
     @property
     def paused(self) -> bool:
@@ -86,6 +91,11 @@ class Proxy:
         """Cache again after :meth:`pause`; returns whether this changed anything."""
         changed, self._paused = self._paused, False
         return changed
+
+    def use_policy(self, policy: Policy) -> None:
+        """A new sampling policy (``cache.sampling``, ``cache.bucket``): in force from the next request on."""
+        self.policy = policy
+        self._plain = not policy.special  # the default policy's hit path does nothing more than before
 
     def use_threads(self, num_thread: int) -> None:
         """A new tuned thread count: injected from now on, if injection is on."""
@@ -112,24 +122,31 @@ class Proxy:
         body = await read_body(receive)
         started = time.perf_counter()
         client = client_of(admission.user_agent)
-        request = self.keys.facts(route, body, admission.authorization)
         try:
             controls = parse_controls(admission.cache_control, admission.cache_ttl, admission.cache_replay)
+            namespace = parse_namespace(admission.cache_namespace)
         except ControlsError as error:
             return await send_whole(send, 400, error_body(route.api, str(error)), cors)
+        request = self.keys.facts(route, body, admission.authorization, namespace)
         caching = not self._paused
         now = time.time()
-        found = self.cache.lookup(request.key, now) if request is not None and caching and controls.looks_up \
-            else None
-        flight = self.flights.get(request.key) if request is not None else None
+        if request is None or not caching:
+            key, found = "", None
+        elif self._plain:  # the default policy: one lookup of the key itself
+            key = request.key
+            found = self.cache.lookup(key, now) if controls.looks_up else None
+        else:
+            key, found = self._find(request, controls.looks_up, now)
+        flight = self.flights.get(key) if request is not None else None
         flying = flight is not None and request is not None and _shares(flight, request, route, body)
-        decision = decide(request, found, caching=caching, controls=controls, now=now, flying=flying)
+        decision = decide(request, found, caching=caching, controls=controls, now=now, flying=flying,
+                          policy=self.policy)
         if decision.outcome is Outcome.HIT:
             assert request is not None and found is not None
             usage = decision.converts and request.streamed and route.api == "openai" and asks_usage(body)
             await replay(send, receive, found, [(b"x-cache", b"HIT"), (b"x-cache-key", found.key.encode()), *cors],
                          streamed=request.streamed, paced=controls.paced, include_usage=usage)
-            self.cache.note_hit(request.key, time.time())
+            self.cache.note_hit(key, time.time())
             latency_s = time.perf_counter() - started
             self.stats.record("hit", route=path, model=request.model, latency_s=latency_s,
                               saved_s=found.duration_s, saved_tokens=found.tokens, client=client)
@@ -139,7 +156,7 @@ class Proxy:
             return None
         if decision.outcome is Outcome.SHARED:
             assert request is not None and flight is not None
-            extra = [*cors, (b"x-cache", b"SHARED"), (b"x-cache-key", request.key.encode())]
+            extra = [*cors, (b"x-cache", b"SHARED"), (b"x-cache-key", key.encode())]
             usage = request.streamed and not flight.streamed and route.api == "openai" and asks_usage(body)
             return await self._follow(receive, send, flight, request, route, client, started, extra, usage)
         if decision.outcome is Outcome.UNCACHED:
@@ -162,13 +179,32 @@ class Proxy:
         if self.inject_threads is not None and route.api == "ollama":
             body = with_threads(body, self.inject_threads)
         recorder = Recorder(route, request.streamed, started, self.cache.generation)
-        flight = self.flights.start(request.key, request.streamed)
+        flight = self.flights.start(key, request.streamed)
         try:
             await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
-                              key=request.key, recorder=recorder, model=request.model, cors=cors, client=client,
+                              key=key, recorder=recorder, model=request.model, cors=cors, client=client,
                               ttl_s=controls.ttl_s, flight=flight)
         finally:
             flight.end()
+
+    def _find(self, request: Request, looks_up: bool, now: float) -> tuple[str, Entry | None]:
+        """The key that answers or records ``request`` and the live entry under it (``looks_up``: the store
+        may be read): the request's own key, or for a sampled request with a bucket one of its slots
+        (:func:`~core.cache.decision.choose_slot`; while the bucket fills, its slots are read up to the first
+        empty one). Nothing is read for a request the sampling policy leaves out."""
+        slots = self.policy.slots(request)
+        if slots == 1:
+            return request.key, self.cache.lookup(request.key, now) if looks_up else None
+        if slots == 0:
+            return request.key, None
+        found: list[Entry | None] = []
+        if looks_up:
+            for index in range(slots):
+                found.append(self.cache.lookup(slot_key(request.key, index), now))
+                if found[-1] is None:
+                    break
+        index = choose_slot(found, slots, self._random)
+        return slot_key(request.key, index), found[index] if index < len(found) else None
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
                      route: Route | None, outcome: Outcome | None, key: str | None = None,
