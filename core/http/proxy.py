@@ -24,13 +24,13 @@ from typing import Any
 import httpx
 
 from core.cache.controls import ControlsError, parse_controls, parse_namespace
-from core.cache.decision import ALL, Outcome, Policy, Request, choose_slot, decide
-from core.cache.entry import Entry
-from core.cache.keys import ROUTES, Route, slot_key
+from core.cache.decision import ALL, Outcome, Policy, Request, decide
+from core.cache.keys import ROUTES, Route
 from core.cache.layered import LayeredCache
 from core.cache.modes import asks_usage
 from core.cache.recorder import Recorder, error_body
 from core.cache.requests import RequestKeys
+from core.cache.slots import find
 from core.http.cors import CorsRule
 from core.http.flight import Flight, Flights
 from core.http.follow import follow
@@ -136,7 +136,7 @@ class Proxy:
             key = request.key
             found = self.cache.lookup(key, now) if controls.looks_up else None
         else:
-            key, found = self._find(request, controls.looks_up, now)
+            key, found = find(self.cache, self.policy, request, controls.looks_up, now, self._random)
         flight = self.flights.get(key) if request is not None else None
         flying = flight is not None and request is not None and _shares(flight, request, route, body)
         decision = decide(request, found, caching=caching, controls=controls, now=now, flying=flying,
@@ -186,25 +186,6 @@ class Proxy:
                               ttl_s=controls.ttl_s, flight=flight)
         finally:
             flight.end()
-
-    def _find(self, request: Request, looks_up: bool, now: float) -> tuple[str, Entry | None]:
-        """The key that answers or records ``request`` and the live entry under it (``looks_up``: the store
-        may be read): the request's own key, or for a sampled request with a bucket one of its slots
-        (:func:`~core.cache.decision.choose_slot`; while the bucket fills, its slots are read up to the first
-        empty one). Nothing is read for a request the sampling policy leaves out."""
-        slots = self.policy.slots(request)
-        if slots == 1:
-            return request.key, self.cache.lookup(request.key, now) if looks_up else None
-        if slots == 0:
-            return request.key, None
-        found: list[Entry | None] = []
-        if looks_up:
-            for index in range(slots):
-                found.append(self.cache.lookup(slot_key(request.key, index), now))
-                if found[-1] is None:
-                    break
-        index = choose_slot(found, slots, self._random)
-        return slot_key(request.key, index), found[index] if index < len(found) else None
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
                      route: Route | None, outcome: Outcome | None, key: str | None = None,
