@@ -89,6 +89,13 @@ class ClientWatch:
             if self._on_gone is None or not self._on_gone():
                 self._target.cancel()
 
+    def left(self) -> None:
+        """The client disconnected while its body was being read: cancel the relaying task, unless the body
+        is read in that task itself (then the ``CancelledError`` its reader raises is the cancel)."""
+        self.gone = True
+        if self._target is not None and self._target is not asyncio.current_task():
+            self._target.cancel()
+
     def finishing(self) -> None:
         self._finishing = True
 
@@ -116,7 +123,7 @@ def request_stream(watch: ClientWatch, scope: MutableMapping[str, Any], receive:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                watch.gone = True
+                watch.left()
                 raise asyncio.CancelledError
             more = message.get("more_body", False)
             if message.get("body"):

@@ -2,17 +2,29 @@
 request waiting for a supervised Ollama that is on its way, the one retry of a request that did not reach
 it, and the answer streamed back to the client (recorded if asked, a cut-off stream ended with an error in
 its own format). What to forward, and what to count and tell of it, is :mod:`core.http.proxy`'s.
+
+The HTTP client is aiohttp's (its C parser, no extra layers: about a fifth of the CPU httpx spends on a
+request, as ``bench/upstream_clients.py`` measures), behind a small adapter, :class:`UpstreamClient`, that
+speaks in httpx's terms: its failures are httpx's exceptions (``ConnectError``, ``RemoteProtocolError``,
+``LocalProtocolError``...), and an answer has ``status_code``, ``headers`` and ``aclose()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
+import socket
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any, Protocol
 
+import aiohttp
 import httpx
+from aiohappyeyeballs import AddrInfoType
+from aiohttp.connector import Connection
+from multidict import CIMultiDictProxy
+from yarl import URL
 
 from core.cache.keys import Route
 from core.cache.recorder import Recorder, error_chunk
@@ -23,6 +35,131 @@ Scope = MutableMapping[str, Any]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
+KEEPALIVE_S = 5.0  # an idle upstream connection is closed after this long
+CONNECT_TIMEOUT_S = 10.0
+QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+LARGE_BODY = 1 << 20  # a body bigger than this (an image) is sent from a reader, not in one write
+
+
+def upstream_socket(addr_info: AddrInfoType) -> socket.socket:
+    """A socket to the upstream, with TCP_NODELAY: a request or its body is never held back by Nagle's
+    algorithm waiting for the upstream's (possibly delayed) ACK."""
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+    if family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+class _QuickAckResponse(aiohttp.ClientResponse):
+    """An answer whose head, once read, is acknowledged at once (TCP_QUICKACK, where the system has it).
+
+    An upstream without TCP_NODELAY that writes its head and its body separately (cpp-httplib servers do)
+    holds the body back until the head is acknowledged, and Linux delays that ACK by up to 40 ms while
+    it waits for something to send with it: 40 ms added to every such answer, which this removes.
+    """
+
+    async def start(self, connection: Connection) -> aiohttp.ClientResponse:
+        started = await super().start(connection)
+        if QUICKACK is not None and (transport := connection.transport) is not None:
+            if (sock := transport.get_extra_info("socket")) is not None:
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
+                except OSError:
+                    pass
+        return started
+
+
+class UpstreamRequest:
+    """One request to send upstream: its method, its URL (the path byte for byte), headers and body (bytes,
+    a stream of the client's body, or None)."""
+
+    __slots__ = ("content", "headers", "method", "url")
+
+    def __init__(self, method: str, url: URL, headers: list[tuple[str, str]], content: Any) -> None:
+        self.method, self.url, self.headers, self.content = method, url, headers, content
+
+
+class UpstreamResponse:
+    """The upstream's answer while it streams: ``status_code``, ``headers`` (and ``raw_headers`` as sent),
+    the body as it arrives (:meth:`aiter_raw`, never decoded), :meth:`aclose`."""
+
+    def __init__(self, request: UpstreamRequest, response: aiohttp.ClientResponse) -> None:
+        self.request = request
+        self.status_code = response.status
+        self.headers: CIMultiDictProxy[str] = response.headers
+        self.raw_headers: tuple[tuple[bytes, bytes], ...] = response.raw_headers
+        self._response = response
+
+    async def aiter_raw(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they come; a broken-off answer raises an httpx transport error."""
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except (aiohttp.ClientError, OSError) as error:
+            raise _translated(error) from error
+
+    async def aclose(self) -> None:
+        """Give the connection back to the pool, or close it when the answer was not read to its end (so
+        an upstream still generating learns that nobody listens)."""
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
+
+
+class UpstreamClient:
+    """The pool of connections to the upstream (opened on the first request, in the serving loop)."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_S, socket_factory=upstream_socket,
+                                         use_dns_cache=True)
+        self._session = aiohttp.ClientSession(
+            connector=connector, response_class=_QuickAckResponse, auto_decompress=False, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S),
+            # forward what the client sent, nothing more: no User-Agent, Accept or Accept-Encoding of ours
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"))
+        return self._session
+
+    async def send(self, request: UpstreamRequest, *, stream: bool = True) -> UpstreamResponse:
+        """Send ``request``; returns once the answer's head is in (the body streams from the response)."""
+        session = self._session or self._open()
+        data = request.content
+        if isinstance(data, bytes) and len(data) > LARGE_BODY:  # sent in pieces, a fresh reader for each try
+            data = io.BytesIO(data)
+        try:
+            response = await session.request(request.method, request.url, headers=request.headers, data=data,
+                                             allow_redirects=False)
+        except (aiohttp.ClientError, OSError) as error:
+            raise _translated(error) from error
+        except ValueError as error:  # a header or URL the client library refuses to send
+            raise httpx.LocalProtocolError(str(error)) from error
+        return UpstreamResponse(request, response)
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _translated(error: BaseException) -> httpx.TransportError:
+    """An aiohttp failure as the httpx transport error that means the same."""
+    message = str(error)
+    if isinstance(error, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(message)
+    if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return httpx.ConnectTimeout(message or "timed out connecting to the upstream")
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        # a kept-alive connection the upstream had closed, or the upstream going away mid-answer
+        return httpx.RemoteProtocolError(message or "the upstream closed the connection without answering")
+    if isinstance(error, aiohttp.InvalidURL):
+        return httpx.LocalProtocolError(message)
+    if isinstance(error, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
+        return httpx.RemoteProtocolError(message)
+    return httpx.ReadError(message or type(error).__name__)
 
 
 class UpstreamState(Protocol):
@@ -47,19 +184,18 @@ class Upstream:
         self.state = state
         self.start_wait_s = start_wait_s
         self.shown = redact(url)
-        self._url = httpx.URL(url)
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(10.0, read=None, write=None, pool=None),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
-        )
+        self._url = URL(url)
+        self._base = f"{self._url.scheme}://{self._url.raw_authority}{self._url.raw_path.rstrip('/')}"
+        self.client = UpstreamClient()
 
-    def request(self, scope: Scope, content: Any, buffered: bool) -> httpx.Request:
+    def request(self, scope: Scope, content: Any, buffered: bool) -> UpstreamRequest:
         """The request to send upstream for ``scope``, with ``content`` (bytes read whole when ``buffered``,
         otherwise a stream of the client's body)."""
-        return self.client.build_request(scope["method"], self._target(scope),
-                                         headers=forward_headers(scope["headers"], buffered), content=content)
+        headers = [(name.decode("latin-1"), value.decode("latin-1"))
+                   for name, value in forward_headers(scope["headers"], buffered)]
+        return UpstreamRequest(scope["method"], self._target(scope), headers, content)
 
-    async def send(self, request: httpx.Request, *, replayable: bool) -> httpx.Response:
+    async def send(self, request: UpstreamRequest, *, replayable: bool) -> UpstreamResponse:
         """Send ``request`` upstream, once more if the first try failed before it reached the upstream.
 
         While a supervised Ollama is starting or restarting, the request first waits for it (at most
@@ -86,12 +222,12 @@ class Upstream:
             message += f" ({note})"
         return message
 
-    async def stream_back(self, send: Send, response: httpx.Response, extra: list[tuple[bytes, bytes]],
+    async def stream_back(self, send: Send, response: UpstreamResponse, extra: list[tuple[bytes, bytes]],
                           watch: ClientWatch, route: Route | None, recorder: Recorder | None) -> None:
         """Send ``response`` to the client as it arrives, with ``extra`` headers, feeding ``recorder``."""
         if recorder is not None:
             recorder.begin(response.status_code, response.headers.get("content-type", ""))
-        headers = response_headers(response.headers.raw) + extra
+        headers = response_headers(response.raw_headers) + extra
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         try:
             async for chunk in response.aiter_raw():
@@ -114,11 +250,11 @@ class Upstream:
         watch.finishing()
         await send({"type": "http.response.body", "body": b""})
 
-    def _target(self, scope: Scope) -> httpx.URL:
+    def _target(self, scope: Scope) -> URL:
         """The upstream URL for a request, its path kept byte for byte (no ``..`` or ``//`` folding)."""
         query: bytes = scope.get("query_string", b"")
-        raw = self._url.raw_path.rstrip(b"/") + scope["raw_path"] + (b"?" + query if query else b"")
-        return self._url.copy_with(raw_path=raw)
+        raw = scope["raw_path"] + (b"?" + query if query else b"")
+        return URL(self._base + raw.decode("latin-1"), encoded=True)
 
     async def aclose(self) -> None:
         """Close the upstream connections."""
@@ -139,6 +275,6 @@ def _cause(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
-def _is_stream(response: httpx.Response) -> bool:
+def _is_stream(response: UpstreamResponse) -> bool:
     content_type = response.headers.get("content-type", "")
     return content_type.startswith(("application/x-ndjson", "text/event-stream"))
