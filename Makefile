@@ -23,6 +23,9 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/hit_throughput.py
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/miss_overhead.py
+	$(BIN)/python bench/miss_floor.py
+	$(BIN)/python bench/upstream_clients.py
+	$(BIN)/python bench/coalesce.py
 	$(BIN)/python bench/body_memory.py
 
 clean:
