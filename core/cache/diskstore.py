@@ -93,6 +93,12 @@ class DiskStore:
             # store_time orders eviction under the least-recently-stored policy: the store's clock, not diskcache's
             self._cache._sql("UPDATE Cache SET store_time = ? WHERE key = ? AND raw = 1", (now, entry.key))
 
+    def put_many(self, entries: list[Entry]) -> None:
+        """Store several entries in one transaction (one commit): all of them, or none on an error."""
+        with self._cache.transact():
+            for entry in entries:
+                self.put(entry)
+
     def delete(self, key: str) -> bool:
         self._hits.pop(key, None)
         self._meta.delete(key)

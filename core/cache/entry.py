@@ -9,7 +9,7 @@ Credentials are never part of an entry: only the upstream's answer and what desc
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 MAGIC = b"OLLACACHE-ENTRY-1\n"
 
@@ -57,9 +57,9 @@ Each entry carries its own expiry, so stores and the memory tier need no TTL of 
         return self.prompt_tokens + self.completion_tokens
 
     def info(self) -> dict[str, object]:
-        """Metadata for listings (no body)."""
-        data = asdict(self)
-        del data["chunks"], data["offsets_s"]
+        """Metadata for listings (no body). Read field by field: ``dataclasses.asdict`` would deep-copy the
+        chunks only to drop them, a third of the cost of writing an entry."""
+        data: dict[str, object] = {name: getattr(self, name) for name in _METADATA}
         data["size"] = self.size
         return data
 
@@ -92,3 +92,6 @@ Each entry carries its own expiry, so stores and the memory tier need no TTL of 
             return cls(chunks=chunks, **header)
         except TypeError as error:
             raise CorruptEntry(f"unexpected header: {error}") from None
+
+
+_METADATA = tuple(f.name for f in fields(Entry) if f.name not in ("chunks", "offsets_s"))

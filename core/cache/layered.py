@@ -2,7 +2,8 @@
 clears that are never undone.
 
 A lookup tries the memory tier, then the store (promoting what it finds). A new entry goes into the
-memory tier at once and to the store in a worker thread, so a hit never waits on a write. A clear or a
+memory tier at once and to the store in batches by one writer thread (:mod:`core.cache.writer`), so a
+hit never waits on a write. A clear or a
 delete bumps the *generation* under the write lock; an answer to a request that began before it is then
 neither stored nor kept in memory. Any store failure turns the cache into a pass-through that says why
 (:attr:`LayeredCache.error`, shown on ``/-/health``) instead of failing requests; ``on_error`` hears of
@@ -12,7 +13,6 @@ Deleting a key deletes the other answers of its bucket too (``key~1``, ``key~2``
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -21,6 +21,7 @@ from core.cache.entry import Entry
 from core.cache.hot import HotTier
 from core.cache.keys import slot_key
 from core.cache.store import Store
+from core.cache.writer import Writer
 from core.config.specs import BUCKET_MAX
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class LayeredCache:
         self.on_error = on_error  # the new error, or None when the store works again
         self.generation = 0
         self._lock = threading.Lock()
-        self._writes: set[asyncio.Task[None]] = set()
+        self._writer: Writer[tuple[Entry, int]] = Writer(self._write)
 
     def lookup(self, key: str, now: float) -> Entry | None:
         """The live entry for ``key`` at ``now`` (wall-clock seconds), or ``None``."""
@@ -61,17 +62,17 @@ class LayeredCache:
         if generation != self.generation:
             return False
         self.hot.put(entry)
-        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self._write, entry, generation))
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
+        self._writer.submit((entry, generation))
         return True
 
-    def _write(self, entry: Entry, generation: int) -> None:
+    def _write(self, batch: list[tuple[Entry, int]]) -> None:
+        """Write a batch of new entries (in the writer's thread), leaving out those a clear came after."""
         try:
             with self._lock:
-                if generation != self.generation:
+                entries = [entry for entry, generation in batch if generation == self.generation]
+                if not entries:
                     return
-                self.store.put(entry)
+                self.store.put_many(entries)
             self._set_error(None)
         except Exception as error:  # noqa: BLE001 - a store failure must not fail the request
             self.failed(error)
@@ -93,8 +94,10 @@ class LayeredCache:
         call it off the loop).
 
         Answers still on their way are not stored afterwards (see the module's note on generations);
-        call :meth:`forget` on the event loop afterwards for the memory tier.
+        call :meth:`forget` on the event loop afterwards for the memory tier. Entries already kept are
+        written first, so what is removed (and counted) is every answer stored before the call.
         """
+        self._writer.wait_idle()
         with self._lock:
             self.generation += 1
             if key is not None:
@@ -111,8 +114,7 @@ class LayeredCache:
 
     async def drain(self) -> None:
         """Wait for every store write under way (used at shutdown)."""
-        while self._writes:
-            await asyncio.gather(*list(self._writes), return_exceptions=True)
+        await self._writer.drain()
 
 
 def bucket_keys(key: str) -> list[str]:

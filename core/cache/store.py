@@ -28,6 +28,9 @@ class Store(Protocol):
     def put(self, entry: Entry) -> None:
         """Store ``entry`` under ``entry.key``, replacing any, until ``entry.expires`` (0: no expiry)."""
 
+    def put_many(self, entries: list[Entry]) -> None:
+        """:meth:`put` each of ``entries``, at once where the backend can (one transaction)."""
+
     def delete(self, key: str) -> bool:
         """Remove one entry; ``True`` if it existed."""
 
@@ -64,6 +67,9 @@ class NullStore:
         return None
 
     def put(self, entry: Entry) -> None:
+        raise StoreError(self.reason)
+
+    def put_many(self, entries: list[Entry]) -> None:
         raise StoreError(self.reason)
 
     def delete(self, key: str) -> bool:
