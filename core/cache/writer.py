@@ -32,6 +32,7 @@ class Writer(Generic[Item]):
         self._max_batch = max_batch
         self._pending: list[Item] = []
         self._busy = False  # a batch is being written
+        self._stopping = False  # drained: the thread ends once nothing is left
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
 
@@ -48,6 +49,10 @@ class Writer(Generic[Item]):
         while True:
             with self._changed:
                 while not self._pending:
+                    if self._stopping:  # decided under the lock: a later submit starts a new thread
+                        self._thread, self._stopping = None, False
+                        self._changed.notify_all()
+                        return
                     self._changed.wait()
                 self._changed.wait_for(lambda: len(self._pending) >= self._max_batch, self._window_s)
                 batch, self._pending = self._pending[:self._max_batch], self._pending[self._max_batch:]
@@ -71,7 +76,18 @@ class Writer(Generic[Item]):
         with self._changed:
             self._changed.wait_for(lambda: not self._pending and not self._busy)
 
+    def stop(self) -> None:
+        """Write everything submitted so far and end the thread (with what it holds, such as the store's
+        connection of that thread); a later :meth:`submit` starts a new one."""
+        with self._changed:
+            thread = self._thread
+            if thread is None:
+                return
+            self._stopping = True
+            self._changed.notify_all()
+        thread.join()
+
     async def drain(self) -> None:
-        """Wait, off the event loop, until everything submitted so far is written."""
-        if not self.idle():
-            await asyncio.to_thread(self.wait_idle)
+        """Write everything submitted so far and end the thread, waiting off the event loop."""
+        if self._thread is not None:
+            await asyncio.to_thread(self.stop)
