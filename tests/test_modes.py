@@ -17,8 +17,10 @@ import httpx
 import pytest
 
 from core.cache.entry import Entry
+from core.cache.keys import ROUTES
 from core.cache.merge import Unmergeable, can_merge, dumps, merge, ndjson_lines, sse_data
-from core.cache.modes import NATIVE_JSON, NDJSON, OPENAI_JSON, SSE, asks_usage, can_convert, in_mode, spread
+from core.cache.modes import NATIVE_JSON, NDJSON, OPENAI_JSON, SSE, can_convert, in_mode, spread
+from core.cache.requests import RequestKeys
 from core.cache.synthesis import SSE_DONE, synthesise
 from tests.fakes.ollama_server import FakeOllama
 
@@ -135,8 +137,14 @@ def test_an_entry_answers_in_either_mode_with_the_upstreams_content_type(upstrea
 
 
 def test_the_request_says_whether_it_wants_usage() -> None:
-    assert asks_usage(b'{"model":"m","stream":true,"stream_options":{"include_usage":true}}')
-    assert not asks_usage(b'{"model":"m","stream":true}') and not asks_usage(b"[1]") and not asks_usage(b"{")
+    keys, route = RequestKeys(), ROUTES["/v1/chat/completions"]
+    asking = keys.facts(route, b'{"model":"m","stream":true,"stream_options":{"include_usage":true}}', None)
+    assert asking is not None and asking.usage
+    plain = keys.facts(route, b'{"model":"m","stream":true}', None)
+    assert plain is not None and not plain.usage
+    assert keys.facts(route, b"[1]", None) is None and keys.facts(route, b"{", None) is None  # never converted
+    native = keys.facts(ROUTES["/api/chat"], b'{"model":"m","stream_options":{"include_usage":true}}', None)
+    assert native is not None and not native.usage  # a native stream has no usage chunk
     assert spread(4, 2.0) == [0.5, 1.0, 1.5, 2.0]
 
 

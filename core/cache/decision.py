@@ -43,13 +43,15 @@ class Outcome(Enum):
 @dataclass(frozen=True, slots=True)
 class Request:
     """What the decision needs of a keyed request: ``sampled`` when its answer is drawn at random (see
-    :func:`core.cache.keys.is_sampled`), ``embeds`` for an embedding."""
+    :func:`core.cache.keys.is_sampled`), ``embeds`` for an embedding, ``usage`` when an OpenAI request asks
+    ``stream_options.include_usage`` (a stream synthesised for it carries a usage chunk)."""
 
     key: str
     model: str
     streamed: bool
     sampled: bool = False
     embeds: bool = False
+    usage: bool = False
 
 
 SAMPLING = ("all", "deterministic", "off")  # the choices of the cache.sampling setting

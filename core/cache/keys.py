@@ -142,7 +142,7 @@ def _canonical(path: str, body: Any, context: Mapping[str, str] | None) -> tuple
     size = [0]
     request = _canonical_value({k: v for k, v in body.items() if k not in route.ignored}, size)
     request["model"] = normalize_model(model)
-    if route.api == "openai" and _include_usage(body.get("stream_options")):
+    if asks_usage(route, body):
         request["stream_options"] = {"include_usage": True}  # adds a usage chunk to the stream
     if route.api == "ollama":
         options = request.get("options", {})
@@ -155,8 +155,10 @@ def _canonical(path: str, body: Any, context: Mapping[str, str] | None) -> tuple
     return {"v": KEY_VERSION, "route": path, "request": request, "context": dict(context or {})}, size[0]
 
 
-def _include_usage(options: Any) -> bool:
-    return isinstance(options, dict) and options.get("include_usage") is True
+def asks_usage(route: Route, body: Mapping[str, Any]) -> bool:
+    """Whether a request on an OpenAI route asks ``stream_options.include_usage`` (a usage chunk in its stream)."""
+    options = body.get("stream_options")
+    return route.api == "openai" and isinstance(options, dict) and options.get("include_usage") is True
 
 
 def _canonical_message(message: Any) -> Any:

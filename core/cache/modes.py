@@ -12,7 +12,6 @@ pace, spread evenly over the time the upstream took, its last chunk at that time
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -90,12 +89,3 @@ def in_mode(entry: Recorded, streamed: bool, include_usage: bool = False) -> Rep
 def spread(count: int, duration_s: float) -> list[float]:
     """Offsets for ``count`` chunks evenly over ``duration_s`` seconds, the last at ``duration_s``."""
     return [duration_s * (k + 1) / count for k in range(count)]
-
-
-def asks_usage(body: bytes) -> bool:
-    """Whether an OpenAI request body asks ``stream_options.include_usage`` (an unreadable one does not)."""
-    try:
-        options = json.loads(body).get("stream_options")
-    except (ValueError, AttributeError, RecursionError):
-        return False
-    return isinstance(options, dict) and options.get("include_usage") is True

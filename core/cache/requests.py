@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 
 from core.cache.decision import Request
-from core.cache.keys import NotCacheable, Route, cache_key, is_sampled, request_model
+from core.cache.keys import NotCacheable, Route, asks_usage, cache_key, is_sampled, request_model
 
 MEMO_BYTES = 4 * 2**20  # request bodies whose facts are remembered
 MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are keyed each time
@@ -51,7 +51,8 @@ class RequestKeys:
         stream = parsed.get("stream")
         streamed = route.kind in ("chat", "generate") and (route.stream_default if stream is None else bool(stream))
         embeds = route.kind in ("embed", "embeddings")
-        request = Request(key, request_model(parsed) or "", streamed, is_sampled(route, parsed), embeds)
+        request = Request(key, request_model(parsed) or "", streamed, is_sampled(route, parsed), embeds,
+                          asks_usage(route, parsed))
         if len(body) <= MEMO_MAX_BODY:
             if self._memo_bytes + len(body) > MEMO_BYTES:
                 self.forget()

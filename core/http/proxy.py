@@ -27,7 +27,6 @@ from core.cache.controls import ControlsError, parse_controls, parse_namespace
 from core.cache.decision import ALL, Outcome, Policy, Request, decide
 from core.cache.keys import ROUTES, Route
 from core.cache.layered import LayeredCache
-from core.cache.modes import asks_usage
 from core.cache.recorder import Recorder, error_body
 from core.cache.requests import RequestKeys
 from core.cache.slots import find
@@ -138,14 +137,13 @@ class Proxy:
         else:
             key, found = find(self.cache, self.policy, request, controls.looks_up, now, self._random)
         flight = self.flights.get(key) if request is not None else None
-        flying = flight is not None and request is not None and _shares(flight, request, route, body)
+        flying = flight is not None and request is not None and _shares(flight, request, route)
         decision = decide(request, found, caching=caching, controls=controls, now=now, flying=flying,
                           policy=self.policy)
         if decision.outcome is Outcome.HIT:
             assert request is not None and found is not None
-            usage = decision.converts and request.streamed and route.api == "openai" and asks_usage(body)
             await replay(send, receive, found, [(b"x-cache", b"HIT"), (b"x-cache-key", found.key.encode()), *cors],
-                         streamed=request.streamed, paced=controls.paced, include_usage=usage)
+                         streamed=request.streamed, paced=controls.paced, include_usage=request.usage)
             self.cache.note_hit(key, time.time())
             latency_s = time.perf_counter() - started
             self.stats.record("hit", route=path, model=request.model, latency_s=latency_s,
@@ -157,8 +155,7 @@ class Proxy:
         if decision.outcome is Outcome.SHARED:
             assert request is not None and flight is not None
             extra = [*cors, (b"x-cache", b"SHARED"), (b"x-cache-key", key.encode())]
-            usage = request.streamed and not flight.streamed and route.api == "openai" and asks_usage(body)
-            return await self._follow(receive, send, flight, request, route, client, started, extra, usage)
+            return await self._follow(receive, send, flight, request, route, client, started, extra)
         if decision.outcome is Outcome.UNCACHED:
             assert request is not None
             self.stats.record("miss", route=path, model=request.model, latency_s=None, client=client)
@@ -274,10 +271,10 @@ class Proxy:
                              verdict.prompt_tokens + verdict.completion_tokens, 0.0)
 
     async def _follow(self, receive: Receive, send: Send, flight: Flight, request: Request, route: Route,
-                      client: str, started: float, extra: list[tuple[bytes, bytes]], include_usage: bool) -> None:
+                      client: str, started: float, extra: list[tuple[bytes, bytes]]) -> None:
         """Answer from the identical request in flight (:func:`core.http.follow.follow`), and count it."""
         status = await follow(flight, send, receive, streamed=request.streamed, api=route.api, extra=extra,
-                              include_usage=include_usage)
+                              include_usage=request.usage)
         if status is None:
             return None  # the client left: nothing is counted
         entry, latency_s = flight.entry, time.perf_counter() - started
@@ -305,11 +302,10 @@ class Proxy:
         await self.upstream.aclose()
 
 
-def _shares(flight: Flight, request: Request, route: Route, body: bytes) -> bool:
+def _shares(flight: Flight, request: Request, route: Route) -> bool:
     """Whether ``request`` can follow ``flight``: in the same mode always; a whole answer serves a stream
     too, and a stream a whole request when it can be merged (an OpenAI stream only with its usage)."""
-    return (flight.streamed == request.streamed or not flight.streamed or route.api == "ollama"
-            or asks_usage(body))
+    return flight.streamed == request.streamed or not flight.streamed or route.api == "ollama" or request.usage
 
 
 def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
