@@ -38,9 +38,8 @@ async def follow(flight: Flight, send: Send, receive: Receive, *, streamed: bool
             await send_whole(send, status, error_body(api, NO_ANSWER), extra)
         await flight.wait_end()
     except asyncio.CancelledError:
-        if not watch.gone:
+        if not watch.took_back():
             raise
-        asyncio.current_task().uncancel()  # type: ignore[union-attr]
         return None
     finally:
         watch.stop()

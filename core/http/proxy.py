@@ -228,16 +228,14 @@ class Proxy:
                 await send_whole(send, 502, error_body(route.api if route else "ollama", message), extra)
                 return 502
             except asyncio.CancelledError:
-                if not watch.gone:
+                if not watch.took_back():
                     raise
-                asyncio.current_task().uncancel()  # type: ignore[union-attr]
                 return None
             try:
                 await self.upstream.stream_back(send, response, extra, watch, route, recorder)
             except asyncio.CancelledError:
-                if not watch.gone:
+                if not watch.took_back():
                     raise
-                asyncio.current_task().uncancel()  # type: ignore[union-attr]
                 return None  # the client left: nothing partial is ever stored, nothing is counted
             finally:
                 watch.stop()

@@ -96,6 +96,13 @@ class ClientWatch:
         if self._target is not None and self._target is not asyncio.current_task():
             self._target.cancel()
 
+    def took_back(self) -> bool:
+        """Asked on a ``CancelledError``: whether this watch caused it (the client left). If so the
+        cancellation is taken back (``Task.uncancel``) so the relay can end quietly; if not, the caller re-raises it."""
+        if self.gone:
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+        return self.gone
+
     def finishing(self) -> None:
         self._finishing = True
 

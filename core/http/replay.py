@@ -59,9 +59,8 @@ async def replay(send: Send, receive: Receive, entry: Entry, extra: Headers, *, 
         watch.finishing()
         await send({"type": "http.response.body", "body": b""})
     except asyncio.CancelledError:
-        if not watch.gone:
+        if not watch.took_back():
             raise
-        asyncio.current_task().uncancel()  # type: ignore[union-attr]
     finally:
         watch.stop()
     return entry.status
