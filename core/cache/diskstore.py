@@ -23,7 +23,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import diskcache
@@ -32,6 +32,7 @@ from core.cache.entry import CorruptEntry, Entry
 from core.cache.store import StoreError
 
 log = logging.getLogger(__name__)
+PAGE = 500  # keys read at a time by DiskStore.entries
 
 
 class DiskStore:
@@ -137,6 +138,25 @@ class DiskStore:
             info.update(hits=hits, last_hit=last_hit)
             infos.append(info)
         return infos
+
+    def entries(self, model: str | None = None) -> Iterator[Entry]:
+        """Every live entry (or one model's, by the tag index), :data:`PAGE` keys at a time in rowid order,
+        so the walk holds one page of keys and one entry at a time. An entry removed meanwhile is skipped."""
+        query = "SELECT rowid, key FROM Cache WHERE rowid > ? AND raw = 1"
+        if model is not None:
+            query += " AND tag = ?"
+        query += " ORDER BY rowid LIMIT ?"
+        after = 0
+        while True:
+            args: list[object] = [after, *([model] if model is not None else []), PAGE]
+            rows = self._cache._sql(query, args).fetchall()
+            if not rows:
+                return
+            for rowid, key in rows:
+                after = rowid
+                entry = self.get(key)
+                if entry is not None:
+                    yield entry
 
     def _hit_record(self, key: str) -> tuple[int, float | None]:
         stored = self._meta.get(key, (0, None))

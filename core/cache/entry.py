@@ -1,9 +1,11 @@
 """A stored answer: the recorded chunks with their timing, and the metadata shown to users.
 
 An entry is written as one blob so a store can replace it atomically: a JSON header line with the
-metadata and the chunk lengths, then the chunks' bytes back to back. ``decode`` checks the lengths,
-so a truncated or damaged blob is refused (:class:`CorruptEntry`) instead of replaying wrong bytes.
-Credentials are never part of an entry: only the upstream's answer and what describes it.
+metadata and the chunk lengths, then the chunks' bytes back to back, then the request body the entry
+answers (its length in the header as ``request_length``; a blob written before it was kept has none and
+decodes with an empty request). ``decode`` checks the lengths, so a truncated or damaged blob is refused
+(:class:`CorruptEntry`) instead of replaying wrong bytes. Credentials are never part of an entry: only
+the request's body (never its headers), the upstream's answer and what describes it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ class Entry:
     stream (NDJSON lines or SSE events), or a single element for a non-streamed answer.
     ``offsets_s`` holds, for each chunk, the seconds since the request was sent upstream, so a
     replay can keep the recorded pace. ``duration_s`` is the upstream's total time, which a hit saves.
-Each entry carries its own expiry, so stores and the memory tier need no TTL of their own.
+``request`` is the body of the request it answers, as the client sent it (for explaining a miss and for
+export); it is not part of the metadata shown in listings.
+    Each entry carries its own expiry, so stores and the memory tier need no TTL of their own.
     """
 
     key: str
@@ -42,6 +46,7 @@ Each entry carries its own expiry, so stores and the memory tier need no TTL of 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     expires: float = 0.0  # wall-clock seconds from which it is no longer served; 0 = never
+    request: bytes = b""  # the request body this entry answers (no headers, so no credentials)
 
     def live(self, now: float) -> bool:
         """Whether the entry may still be served at ``now`` (wall-clock seconds)."""
@@ -67,7 +72,10 @@ Each entry carries its own expiry, so stores and the memory tier need no TTL of 
         header = self.info()
         header["lengths"] = [len(chunk) for chunk in self.chunks]
         header["offsets_s"] = [round(offset, 6) for offset in self.offsets_s]
-        return b"".join((MAGIC, json.dumps(header, separators=(",", ":")).encode(), b"\n", *self.chunks))
+        if self.request:
+            header["request_length"] = len(self.request)
+        return b"".join((MAGIC, json.dumps(header, separators=(",", ":")).encode(), b"\n", *self.chunks,
+                         self.request))
 
     @classmethod
     def decode(cls, blob: bytes) -> Entry:
@@ -78,20 +86,21 @@ Each entry carries its own expiry, so stores and the memory tier need no TTL of 
         try:
             header = json.loads(blob[len(MAGIC):end])
             lengths: list[int] = header.pop("lengths")
+            request_length: int = header.pop("request_length", 0)
             header.pop("size", None)
         except (ValueError, KeyError, AttributeError) as error:
             raise CorruptEntry(f"unreadable header: {error}") from None
         body = memoryview(blob)[end + 1:]
-        if end < 0 or sum(lengths) != len(body):
+        if end < 0 or not isinstance(request_length, int) or sum(lengths) + request_length != len(body):
             raise CorruptEntry("the body's length does not match its header")
         chunks, position = [], 0
         for length in lengths:
             chunks.append(bytes(body[position:position + length]))
             position += length
         try:
-            return cls(chunks=chunks, **header)
+            return cls(chunks=chunks, request=bytes(body[position:]), **header)
         except TypeError as error:
             raise CorruptEntry(f"unexpected header: {error}") from None
 
 
-_METADATA = tuple(f.name for f in fields(Entry) if f.name not in ("chunks", "offsets_s"))
+_METADATA = tuple(f.name for f in fields(Entry) if f.name not in ("chunks", "offsets_s", "request"))

@@ -34,11 +34,14 @@ class Recorder:
     """Collects the chunks of one upstream answer with their arrival time.
 
     ``started`` and every ``now`` are seconds on one monotonic clock; offsets are kept relative to
-    ``started`` so a replay can reproduce the pace.
+    ``started`` so a replay can reproduce the pace. ``request`` is the body the client sent (a reference
+    to the bytes the proxy already holds), kept in the entry.
     """
 
-    def __init__(self, route: Route, streamed: bool, started: float, generation: int = 0) -> None:
+    def __init__(self, route: Route, streamed: bool, started: float, generation: int = 0,
+                 request: bytes = b"") -> None:
         self.route = route
+        self.request = request
         self.streamed = streamed
         self.started = started
         self.chunks: list[bytes] = []
@@ -81,6 +84,7 @@ class Recorder:
             content_type=self.content_type, chunks=self.chunks, offsets_s=self.offsets_s,
             created=created, duration_s=finished - self.started,
             prompt_tokens=verdict.prompt_tokens, completion_tokens=verdict.completion_tokens, expires=expires,
+            request=self.request,
         )
 
 

@@ -8,6 +8,7 @@ pass-through and reports the failure on ``/-/health`` instead of failing request
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Protocol
 
 from core.cache.entry import Entry
@@ -39,6 +40,10 @@ class Store(Protocol):
 
     def recent(self, limit: int = 100, model: str | None = None) -> list[dict[str, object]]:
         """Metadata of the newest entries, newest first (see :meth:`Entry.info`)."""
+
+    def entries(self, model: str | None = None) -> Iterator[Entry]:
+        """Every live entry, or those of one (normalised) model, in no set order, read lazily: a store of
+        a million entries is walked a page at a time, never loaded at once."""
 
     def note_hit(self, key: str, when: float) -> None:
         """Count a hit in memory; :meth:`flush` persists counts, so a hit costs no write."""
@@ -80,6 +85,9 @@ class NullStore:
 
     def recent(self, limit: int = 100, model: str | None = None) -> list[dict[str, object]]:
         return []
+
+    def entries(self, model: str | None = None) -> Iterator[Entry]:
+        return iter(())
 
     def note_hit(self, key: str, when: float) -> None:
         pass

@@ -173,9 +173,10 @@ class Proxy:
                 self._did_finish(client, model, path, decision.outcome, status, time.perf_counter() - started,
                                  None, 0.0)
             return None
+        asked = body  # the body as the client sent it is what the entry keeps
         if self.inject_threads is not None and route.api == "ollama":
             body = with_threads(body, self.inject_threads)
-        recorder = Recorder(route, request.streamed, started, self.cache.generation)
+        recorder = Recorder(route, request.streamed, started, self.cache.generation, asked)
         flight = self.flights.start(key, request.streamed)
         try:
             await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
