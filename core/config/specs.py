@@ -144,6 +144,10 @@ SPECS: tuple[Spec, ...] = (
          "OLLACACHE_BUCKET", None, "distinct answers kept per sampled request, served at random once all "
          "are stored (1 = one answer)",
          section=CACHE, kind="number", effect=APPLIED_AT_ONCE),
+    Spec("proxy.offline", False, parse_bool, "true or false (also 1/0, on/off, yes/no)",
+         "OLLACACHE_OFFLINE", "--offline", "offline replay: serve hits and refuse every miss (504), never "
+         "calling, starting or supervising Ollama",
+         section=CACHE, kind="switch", effect=ENGINE_RESTART),
     Spec("ollama.manage", "auto", choice("auto", "always", "never"), "one of auto, always, never",
          "OLLACACHE_MANAGE_OLLAMA", "--manage-ollama", "whether Ollacache starts and supervises Ollama",
          "auto|always|never",

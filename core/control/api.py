@@ -41,6 +41,7 @@ class Controlled(Protocol):
 
     token: str
     loopback: bool  # bound to loopback: reads need no token
+    offline: bool  # offline replay: nothing may call the upstream
     events: EventHub
     stopping: asyncio.Event
     tuning_runs: Tuner
@@ -150,6 +151,9 @@ def control_app(engine: Controlled) -> Starlette:
                 or isinstance(runs, bool) or not 1 <= runs <= 100 or not isinstance(apply, bool):
             return JSONResponse({"error": "expected {\"model\": name (optional), \"runs\": a whole number from 1 to 100, "
                                  "\"apply\": true or false}"}, status_code=400)
+        if engine.offline:
+            return JSONResponse({"error": "the proxy is offline (proxy.offline): a measurement would call Ollama"},
+                                status_code=409)
         if not engine.tuning_runs.start(model, runs, apply):
             return JSONResponse({"error": "a measurement is already running"}, status_code=409)
         return JSONResponse(engine.tuning_runs.status, status_code=202)

@@ -51,6 +51,7 @@ QUIET_EVENT_INTERVAL_S = 5.0  # ... once nothing has happened for QUIET_AFTER_S 
 QUIET_AFTER_S = 10.0
 EVENT_SLACK_S = 0.05  # a tick that wakes a little early still publishes
 STATS_FILE = "stats.json"
+OFFLINE_REFUSAL = "the proxy is offline (proxy.offline): it neither calls, starts nor stops Ollama"
 
 
 class Engine:
@@ -76,8 +77,10 @@ class Engine:
         self.events = EventHub()
         self.stopping = asyncio.Event()
         upstream = settings["proxy.upstream"]
+        # offline replay: the upstream is never called, so Ollama is neither started nor supervised
+        self.offline: bool = settings["proxy.offline"]
         self.supervisor = Supervisor(
-            manage=settings["ollama.manage"], binary=startup.binary, upstream=upstream,
+            manage="never" if self.offline else settings["ollama.manage"], binary=startup.binary, upstream=upstream,
             shown_upstream=redact(upstream), env=ollama_env(settings, self.tuning),
             log_path=startup.log_path, on_report=self._ollama_did)
         # no store, or one bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
@@ -92,7 +95,7 @@ class Engine:
             events=self.events, upstream_state=self.supervisor,
             inject_threads=self.tuning.num_thread.value if settings["tuning.inject_options"] else None,
             start_wait_s=settings["ollama.start_wait"],
-            policy=Policy(settings["cache.sampling"], settings["cache.bucket"]))
+            policy=Policy(settings["cache.sampling"], settings["cache.bucket"]), offline=self.offline)
         self.tuning_runs = TuningRuns(upstream=upstream, candidates=candidates(self.hardware),
                                       config_dir=settings.config_dir, events=self.events,
                                       apply_threads=self.apply_threads)
@@ -120,7 +123,8 @@ class Engine:
         loop = asyncio.get_running_loop()
         self.cache.on_error = lambda error: loop.call_soon_threadsafe(self._store_did, error)
         self._tasks = [loop.create_task(self._keep_house()), loop.create_task(self._feed_events())]
-        await self.supervisor.start()
+        if not self.offline:
+            await self.supervisor.start()
 
     async def stop(self) -> None:
         """Finish store writes in flight, save totals and hit counts, close the store."""
@@ -177,15 +181,20 @@ class Engine:
     async def health(self) -> dict[str, Any]:
         upstream = self.settings["proxy.upstream"]
         shown = self.proxy.shown_upstream
-        try:
-            version, reachable, error = await ollama_version(upstream), True, None
-        except OllamaError as failure:  # something that answers with an error is reachable, but not healthy
-            reachable, version = failure.status is not None, None
-            error = failure.cause if reachable else f"cannot reach {shown}: {failure.cause}"
+        reachable: bool | None
+        if self.offline:  # the user's choice: the upstream is not asked, and its absence is no fault
+            version, reachable, error = None, None, "offline: the upstream is never called"
+        else:
+            try:
+                version, reachable, error = await ollama_version(upstream), True, None
+            except OllamaError as failure:  # something that answers with an error is reachable, but not healthy
+                reachable, version = failure.status is not None, None
+                error = failure.cause if reachable else f"cannot reach {shown}: {failure.cause}"
         store_error = self.cache.error
         return {
-            "status": "ok" if store_error is None and reachable else "degraded",
+            "status": "ok" if store_error is None and (reachable or self.offline) else "degraded",
             "paused": self.proxy.paused,  # the user's choice, so not a degraded state
+            "offline": self.offline,  # likewise: hits served, misses refused, the upstream never called
             "version": __version__,
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 3),
@@ -236,6 +245,8 @@ class Engine:
 
     async def restart_ollama(self) -> str | None:
         """Restart the Ollama that Ollacache started; the reason it cannot, otherwise."""
+        if self.offline:
+            return OFFLINE_REFUSAL
         return await self.supervisor.restart()
 
     def ollama_json(self) -> dict[str, Any]:
@@ -273,21 +284,30 @@ class Engine:
         return {"paused": False, "changed": changed}
 
     async def loaded_models(self) -> list[dict[str, Any]]:
-        """Ollama's loaded models (``/api/ps``) as JSON; raises :class:`core.ollama.client.OllamaError`."""
+        """Ollama's loaded models (``/api/ps``) as JSON (none while offline: Ollama is not asked); raises
+        :class:`core.ollama.client.OllamaError`."""
+        if self.offline:
+            return []
         async with OllamaAPI(self.settings["proxy.upstream"]) as api:
             return [model.model_dump(mode="json") for model in await api.loaded()]
 
     async def unload(self, model: str) -> None:
         """Have Ollama unload ``model`` now; raises :class:`core.ollama.client.OllamaError` (404: unknown)."""
+        if self.offline:
+            raise OllamaError(f"unload {model}", OFFLINE_REFUSAL)
         async with OllamaAPI(self.settings["proxy.upstream"], timeout=30.0) as api:  # answered once the runner is gone
             await api.unload(model)
 
     async def stop_ollama(self) -> str | None:
         """Stop the Ollama that Ollacache runs and keep it stopped; the reason it cannot, otherwise."""
+        if self.offline:
+            return OFFLINE_REFUSAL
         return await self.supervisor.stop_by_user()
 
     async def start_ollama(self) -> str | None:
         """Start the Ollama that Ollacache runs (after a stop or a failure); the reason it cannot, otherwise."""
+        if self.offline:
+            return OFFLINE_REFUSAL
         return await self.supervisor.start_by_user()
 
     async def ollama_log(self, lines: int) -> dict[str, Any]:

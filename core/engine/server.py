@@ -77,6 +77,10 @@ def startup_warnings(engine: Engine) -> list[str]:
         warnings.append(f"listening on {host}, beyond this machine: anyone who can reach this port can use the "
                         "proxy and the Ollama behind it, read its cached answers and list them at /-/entries "
                         "(the Host check is off); bind to 127.0.0.1 unless that is what you want")
+    if engine.offline:
+        warnings.append("offline: cached answers are served and every other request is refused (504); "
+                        f"the upstream at {shown} is never called, and Ollama is neither started nor supervised")
+        return warnings
     sv = engine.supervisor.sv
     # at start, "stopped" means nothing answers and none is started; "failed" may also mean one answers
     # where ollama.manage is always, which still forwards misses
@@ -123,7 +127,9 @@ class _Server(uvicorn.Server):
         host = f"[{host}]" if ":" in host else host
         self.url = f"http://{host}:{port}"
         self.engine.serving_at(self.url)
-        print(f"ollacache: serving on {self.url} (upstream {self.engine.proxy.shown_upstream})", flush=True)
+        upstream = self.engine.proxy.shown_upstream
+        shown = f"offline; upstream {upstream} never called" if self.engine.offline else f"upstream {upstream}"
+        print(f"ollacache: serving on {self.url} ({shown})", flush=True)
         for warning in startup_warnings(self.engine):
             print(f"ollacache: warning: {warning}", file=sys.stderr, flush=True)
         self.ready.set()

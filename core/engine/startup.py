@@ -84,11 +84,14 @@ def log_dir(settings: Settings) -> Path:
 
 
 def prepare(settings: Settings) -> Startup:
-    """Probe and decide; raises OSError when the log directory cannot be written."""
+    """Probe and decide; raises OSError when the log directory cannot be written.
+
+    Offline (``proxy.offline``) nothing is probed or started: the upstream is never called."""
+    offline = settings["proxy.offline"]
     manage = settings["ollama.manage"]
-    binary = find_ollama(settings["ollama.binary"]) if manage != "never" else None
+    binary = find_ollama(settings["ollama.binary"]) if manage != "never" and not offline else None
     upstream = settings["proxy.upstream"]
-    answered = answers(upstream)
+    answered = not offline and answers(upstream)
     will_start = should_start(manage, binary is not None, answered, is_local(urlsplit(upstream).hostname or ""))
     decided = plan(setting_on=settings["ollama.port_takeover"], will_start_ollama=will_start,
                    default_port_free=will_start and port_free("127.0.0.1", OLLAMA_DEFAULT_PORT),

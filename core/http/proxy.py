@@ -45,6 +45,10 @@ from core.observe.stats import Stats
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger(__name__)
+OFFLINE_MISS = ("ollacache: the proxy is offline (proxy.offline) and this request is not cached; "
+                "only cached answers are served, the upstream is never called")
+OFFLINE_PASS_THROUGH = ("ollacache: the proxy is offline (proxy.offline): only cached answers to cached routes "
+                        "are served, and this request would go to the upstream, which is never called")
 
 
 class Proxy:
@@ -52,13 +56,16 @@ class Proxy:
 
     ``ttl_s`` is the lifetime of new entries (0 = forever); ``gate`` refuses requests whose ``Host``
     or ``Origin`` Ollama itself would refuse (403) and supplies the CORS headers; ``policy`` is the
-    sampling policy (``cache.sampling``, ``cache.bucket``).
+    sampling policy (``cache.sampling``, ``cache.bucket``). ``offline`` (offline replay) serves hits and
+    refuses everything else with a 504 in the route's own format, so the upstream is never called.
     """
 
     def __init__(self, *, upstream: str, cache: LayeredCache, keys: RequestKeys, stats: Stats, ttl_s: float,
                  control: ASGIApp, gate: Gate, events: EventHub, upstream_state: UpstreamState,
-                 inject_threads: int | None = None, start_wait_s: float = 30.0, policy: Policy = ALL) -> None:
+                 inject_threads: int | None = None, start_wait_s: float = 30.0, policy: Policy = ALL,
+                 offline: bool = False) -> None:
         self.cache = cache
+        self.offline = offline
         self.keys = keys
         self.stats = stats
         self.ttl_s = ttl_s
@@ -116,6 +123,8 @@ class Proxy:
             return await self.control(scope, receive, _adding(send, cors) if cors else send)
         route = ROUTES.get(path)
         if route is None or scope["method"] != "POST":
+            if self.offline:
+                return await send_whole(send, 504, error_body("ollama", OFFLINE_PASS_THROUGH), cors)
             await self._relay(scope, receive, send, body=None, route=None, outcome=None, cors=cors)
             return None
         body = await read_body(receive)
@@ -140,6 +149,8 @@ class Proxy:
         flying = flight is not None and request is not None and _shares(flight, request, route)
         decision = decide(request, found, caching=caching, controls=controls, now=now, flying=flying,
                           policy=self.policy)
+        if self.offline and decision.outcome is not Outcome.HIT:
+            return await self._refuse_offline(send, route, request, client, cors)
         if decision.outcome is Outcome.HIT:
             assert request is not None and found is not None
             await replay(send, receive, found, [(b"x-cache", b"HIT"), (b"x-cache-key", found.key.encode()), *cors],
@@ -184,6 +195,16 @@ class Proxy:
                               ttl_s=controls.ttl_s, flight=flight)
         finally:
             flight.end()
+
+    async def _refuse_offline(self, send: Send, route: Route, request: Request | None, client: str,
+                              cors: list[tuple[bytes, bytes]]) -> None:
+        """Offline, whatever is not a hit: a 504 in the route's format, as ``only-if-cached`` gets, never a call."""
+        model = request.model if request is not None else None
+        self.stats.record("miss", route=route.path, model=model, latency_s=None, client=client)
+        extra = [*cors, (b"x-cache", b"MISS")]
+        if request is not None:
+            extra.append((b"x-cache-key", request.key.encode()))
+        await send_whole(send, 504, error_body(route.api, OFFLINE_MISS), extra)
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
                      route: Route | None, outcome: Outcome | None, key: str | None = None,
