@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from core.cache.explain import ExplainError
 from core.cache.keys import normalize_model
 from core.config.table import Refused
 from core.control import token as tokens
@@ -53,6 +54,7 @@ class Controlled(Protocol):
     async def recent(self, limit: int, model: str | None) -> list[dict[str, Any]]: ...
     async def delete(self, key: str) -> bool: ...
     async def clear(self, model: str | None) -> int: ...
+    async def explain(self, payload: Mapping[str, Any]) -> dict[str, Any]: ...
     async def restart_ollama(self) -> str | None: ...
     def ollama_json(self) -> dict[str, Any]: ...
     def hardware_json(self) -> dict[str, Any]: ...
@@ -208,6 +210,18 @@ def control_app(engine: Controlled) -> Starlette:
         model = normalize_model(model) if model is not None else None
         return JSONResponse({"removed": await engine.clear(model), "model": model})
 
+    async def explain(request: Request) -> Response:
+        """Why a request misses. It shows stored prompts, so it needs the token even on loopback."""
+        if (answer := refused(request)) is not None:
+            return answer
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            return JSONResponse(await engine.explain(body))
+        except ExplainError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+
     # -- for the tray: pausing the cache, Ollama's loaded models, starting and stopping it, its log --
     async def pause(request: Request) -> Response:
         if (answer := refused(request)) is not None:
@@ -308,6 +322,7 @@ def control_app(engine: Controlled) -> Starlette:
             Route("/-/tuning", tuning, methods=["POST"]),
             Route("/-/entries/{key}", delete_entry, methods=["DELETE"]),
             Route("/-/clear", clear, methods=["POST"]),
+            Route("/-/explain", explain, methods=["POST"]),
             Route("/-/settings", settings, methods=["GET", "PUT"]),
             Route("/-/pause", pause, methods=["POST"]),
             Route("/-/resume", pause, methods=["POST"]),

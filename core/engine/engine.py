@@ -17,6 +17,7 @@ from typing import Any
 from core import __version__
 from core.cache.decision import Policy
 from core.cache.diskstore import DiskStore
+from core.cache.explain import ask, compare
 from core.cache.hot import HotTier
 from core.cache.layered import LayeredCache
 from core.cache.requests import RequestKeys
@@ -238,6 +239,13 @@ class Engine:
 
     async def recent(self, limit: int, model: str | None) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.store.recent, limit, model)
+
+    async def explain(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Why a request would miss (:mod:`core.cache.explain`), keyed as the proxy keys it now; the store is
+        read off the event loop. Raises :class:`core.cache.explain.ExplainError` for a bad request."""
+        asked = ask(payload, self.keys)
+        return await asyncio.to_thread(compare, asked, lambda key: self.cache.lookup(key, time.time()),
+                                       self.store.entries(asked.model))
 
     def hardware_json(self) -> dict[str, Any]:
         """The detected hardware and the tuning in force (the document of ``ollacache hardware --json``)."""
