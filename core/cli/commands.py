@@ -1,4 +1,5 @@
-"""The ``ollacache`` command: ``serve``, ``tray``, ``stats``, ``hardware``, ``tune``, ``doctor``, ``clear`` and ``--version``.
+"""The ``ollacache`` command: ``serve``, ``tray``, ``stats``, ``hardware``, ``tune``, ``doctor``, ``clear``, ``export``,
+``import``, ``explain`` and ``--version``.
 
 Commands that talk to a running engine (``stats``, ``clear``, ``doctor``, ``tune --apply``) do so through
 :mod:`core.control.client`, which finds it through ``running.json`` and reads the control token.
@@ -62,6 +63,21 @@ def _parser() -> argparse.ArgumentParser:
     clear.add_argument("--url", help="the proxy's address (default: from the settings)")
     clear.add_argument("--cache-dir", dest="cache.dir", metavar="DIR",
                        help="clear this cache directory directly when no proxy is running")
+
+    export = commands.add_parser("export", help="write the cache's live entries to a file (all, or one model's)")
+    export.add_argument("file", metavar="FILE", help="the file to write (gzip-compressed when it ends in .gz)")
+    export.add_argument("--model", help="only this model's entries, e.g. llama3.2")
+    export.add_argument("--cache-dir", dest="cache.dir", metavar="DIR", help="the cache directory (default: the setting)")
+
+    import_ = commands.add_parser("import", help="add the entries of an exported file to the cache (checked first)")
+    import_.add_argument("file", metavar="FILE", help="a file written by ollacache export")
+    import_.add_argument("--cache-dir", dest="cache.dir", metavar="DIR", help="the cache directory (default: the setting)")
+
+    explain = commands.add_parser("explain", help="why a request misses: its key, and the stored requests nearest to it")
+    explain.add_argument("file", metavar="FILE.json",
+                         help='{"endpoint": "/api/chat", "body": {...}} (optionally "headers"); - reads standard input')
+    explain.add_argument("--url", help="the proxy's address (default: the running one)")
+    explain.add_argument("--json", action="store_true", help="print the raw /-/explain JSON")
     return parser
 
 
@@ -113,6 +129,18 @@ def _run(argv: Sequence[str] | None) -> int:
         findings = check(settings)
         print(format_findings(findings))
         return 1 if any(f.verdict == "fail" for f in findings) else 0
+    if args.command == "export":
+        from core.cli.transfer import run_export
+
+        return run_export(settings, args.file, args.model)
+    if args.command == "import":
+        from core.cli.transfer import run_import
+
+        return run_import(settings, args.file)
+    if args.command == "explain":
+        from core.cli.explain import run_explain
+
+        return run_explain(settings, args.file, args.url, args.json)
     return _clear(settings, args.url, args.model)
 
 
