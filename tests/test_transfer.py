@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from core.cache.diskstore import DiskStore
@@ -155,4 +154,3 @@ def test_a_missing_file_and_a_bad_model_name_are_told(tmp_path: Path) -> None:
     result = ollacache("export", str(tmp_path / "no" / "such" / "dir.jsonl"))
     assert result.returncode == 1 and "cannot export" in result.stderr
     assert not list(tmp_path.glob("**/.*partial*"))
-    assert httpx  # the module is used by the round trip above
