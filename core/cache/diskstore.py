@@ -23,7 +23,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import diskcache
@@ -114,6 +114,22 @@ class DiskStore:
         for key in keys:
             self._meta.delete(key)
         return removed
+
+    def entries(self, model: str | None = None) -> Iterator[Entry]:
+        """Every live entry, or one normalised model's, read a page of keys at a time (never all at once)."""
+        last, page = 0, 500
+        where = " AND tag = ?" if model is not None else ""
+        while True:
+            args: list[object] = [last, *([model] if model is not None else []), page]
+            rows = self._cache._sql(f"SELECT rowid, key FROM Cache WHERE rowid > ?{where} ORDER BY rowid LIMIT ?",
+                                    args).fetchall()
+            for _, key in rows:
+                entry = self.get(key)
+                if entry is not None:
+                    yield entry
+            if len(rows) < page:
+                return
+            last = rows[-1][0]
 
     def recent(self, limit: int = 100, model: str | None = None) -> list[dict[str, object]]:
         """Entries by last use (stored or hit), most recent first."""

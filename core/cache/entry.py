@@ -26,7 +26,8 @@ class Entry:
     stream (NDJSON lines or SSE events), or a single element for a non-streamed answer.
     ``offsets_s`` holds, for each chunk, the seconds since the request was sent upstream, so a
     replay can keep the recorded pace. ``duration_s`` is the upstream's total time, which a hit saves.
-Each entry carries its own expiry, so stores and the memory tier need no TTL of their own.
+    ``digest`` names the build of the model that gave the answer (blobs written before it existed decode
+    with ``""``). Each entry carries its own expiry, so stores and the memory tier need no TTL of their own.
     """
 
     key: str
@@ -42,6 +43,7 @@ Each entry carries its own expiry, so stores and the memory tier need no TTL of 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     expires: float = 0.0  # wall-clock seconds from which it is no longer served; 0 = never
+    digest: str = ""  # the build of the model that answered (Ollama's digest); "" when not known
 
     def live(self, now: float) -> bool:
         """Whether the entry may still be served at ``now`` (wall-clock seconds)."""
