@@ -225,3 +225,27 @@ def test_concurrent_reads_of_the_model_list_are_shared(upstream: tuple[FakeOllam
 
     reads = asyncio.run(many())
     assert reads <= 2 and fake.total_calls("/api/tags") == reads
+
+
+def test_the_fake_changes_models_as_ollama_does(upstream: tuple[FakeOllama, str]) -> None:
+    fake, url = upstream
+    with httpx.Client(base_url=url, timeout=30) as http:
+        copied = http.post("/api/copy", json={"source": "nosuch", "destination": "other"})
+        assert copied.status_code == 404 and copied.json() == {"error": 'model "nosuch" not found'}
+        assert http.post("/api/copy", json={"source": "", "destination": "x"}).status_code == 400
+        copied = http.post("/api/copy", json={"source": "llama3.2", "destination": "other"})
+        assert copied.status_code == 200 and copied.content == b""
+        deleted = http.request("DELETE", "/api/delete", json={"model": "other"})
+        assert deleted.status_code == 200 and deleted.content == b"" and fake.digest_of("other") is None
+        assert http.request("DELETE", "/api/delete", json={"model": "other"}).json() == {
+            "error": "model 'other' not found"}
+        assert http.request("DELETE", "/api/delete").json() == {"error": "missing request body"}
+        created = http.post("/api/create", json={"model": "x", "from": "nosuch"})
+        lines = [json.loads(line) for line in created.text.splitlines()]
+        assert created.status_code == 200 and "error" in lines[-1] and fake.digest_of("x") is None
+        whole = http.post("/api/create", json={"model": "x", "from": "llama3.2", "stream": False})
+        assert whole.json() == {"status": "success"} and fake.digest_of("x") not in (None, fake.digest_of("llama3.2"))
+        pulled = http.post("/api/pull", json={"model": "llama3.2", "stream": False})
+        assert pulled.json() == {"status": "success"}  # no newer build in the registry: the same one
+    with pytest.raises(ValueError):
+        fake.configure(registry=["llama3.2"])
