@@ -188,8 +188,10 @@ async def create(host: Host, cfg: dict[str, Any], request: Request) -> Response:
     body = await _body(request, "api.CreateRequest")
     check_field_types(body, _CREATE_FIELDS, "api.CreateRequest")
     name = body.get("model") or body.get("name") or ""
-    if not name.strip() or not body.get("from", "").strip():
-        raise RequestError(400, "invalid model name" if not name.strip() else "neither 'from' or 'files' was specified")
+    if not name.strip():
+        raise RequestError(400, "invalid model name")
+    if not body.get("from", "").strip():
+        raise RequestError(400, "neither 'from' or 'files' was specified")
     base = find_model(cfg, body["from"])
     if base is None:  # Ollama would try to pull it; the fake's registry has nothing that is not installed
         error = {"error": f"pull model manifest: file does not exist: {display_shortest(body['from'])}"}
@@ -203,7 +205,8 @@ async def create(host: Host, cfg: dict[str, Any], request: Request) -> Response:
     entry = model_entry({**base, "name": name, "digest": digest, "modified_at": rfc3339_utc_now()})
     host.install(entry)
     frames = [{"status": f"using existing layer sha256:{base['digest']}"}]
-    frames += [{"status": f"creating new layer sha256:{fresh_digest(f'{key}:{value}')}"} for key, value in changes.items()]
+    frames += [{"status": f"creating new layer sha256:{fresh_digest(f'{key}:{value}')}"}
+               for key, value in changes.items()]
     frames += [{"status": "writing manifest"}, {"status": "success"}]
     return _progress(host, cfg, body, iter(frames))
 
