@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from core.cli.commands import main
 from core.engine.server import _Server
 from tests.fakes.fake_config import fresh_digest
 from tests.fakes.ollama_server import FakeOllama, serve_in_thread
-from tests.harness import RunningProxy, proxy_in_thread, wait_for
+from tests.harness import ROOT, RunningProxy, free_port, proxy_in_thread, proxy_process, wait_for
 
 CHAT: dict[str, Any] = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
                         "options": {"temperature": 0}}
@@ -249,3 +250,15 @@ def test_the_fake_changes_models_as_ollama_does(upstream: tuple[FakeOllama, str]
         assert pulled.json() == {"status": "success"}  # no newer build in the registry: the same one
     with pytest.raises(ValueError):
         fake.configure(registry=["llama3.2"])
+
+
+def test_a_request_sent_while_a_supervised_ollama_starts_is_keyed_with_the_build_it_then_has() -> None:
+    upstream = f"http://127.0.0.1:{free_port()}"
+    env = {"OLLACACHE_OLLAMA_BINARY": str(ROOT / "tests" / "fakes" / "bin" / "ollama"),
+           "OLLACACHE_TEST_PYTHON": sys.executable, "FAKE_OLLAMA_START_DELAY_S": "1.5"}
+    with proxy_process(upstream, "--manage-ollama", "auto", env=env) as proxy:
+        assert httpx.get(f"{proxy.url}/-/health", timeout=30).json()["ollama"]["state"] == "starting"
+        assert chat(proxy).headers["x-cache"] == "MISS"
+        digest = httpx.get(f"{upstream}/api/tags", timeout=30).json()["models"]
+        assert entries(proxy)[0]["digest"] == next(m["digest"] for m in digest if m["name"] == "llama3.2:latest")
+        assert chat(proxy).headers["x-cache"] == "HIT"

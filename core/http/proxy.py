@@ -138,6 +138,8 @@ class Proxy:
             return await send_whole(send, 400, error_body(route.api, str(error)), cors)
         request = self.keys.facts(route, body, admission.authorization, namespace)
         if request is not None and self.builds is not None and self.builds.unknown(request.model):
+            if self.upstream.state.on_its_way:  # a supervised Ollama that is starting has no model list yet
+                await self.upstream.state.wait_ready(self.upstream.start_wait_s)
             await self.builds.learn(request.model)  # its build goes in the key
             request = self.keys.facts(route, body, admission.authorization, namespace)
         caching = not self._paused
