@@ -28,8 +28,9 @@ class Entry:
     stream (NDJSON lines or SSE events), or a single element for a non-streamed answer.
     ``offsets_s`` holds, for each chunk, the seconds since the request was sent upstream, so a
     replay can keep the recorded pace. ``duration_s`` is the upstream's total time, which a hit saves.
-``request`` is the body of the request it answers, as the client sent it (for explaining a miss and for
-export); it is not part of the metadata shown in listings.
+    ``request`` is the body of the request it answers, as the client sent it (for explaining a miss and for
+    export); it is not part of the metadata shown in listings. ``digest`` names the build of the model that
+    gave the answer (blobs written before it existed decode with ``""``).
     Each entry carries its own expiry, so stores and the memory tier need no TTL of their own.
     """
 
@@ -46,6 +47,7 @@ export); it is not part of the metadata shown in listings.
     prompt_tokens: int = 0
     completion_tokens: int = 0
     expires: float = 0.0  # wall-clock seconds from which it is no longer served; 0 = never
+    digest: str = ""  # the build of the model that answered (Ollama's digest); "" when not known
     request: bytes = b""  # the request body this entry answers (no headers, so no credentials)
 
     def live(self, now: float) -> bool:

@@ -10,17 +10,16 @@ request cannot be compared, and is counted apart.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from core.cache.controls import ControlsError, parse_namespace
 from core.cache.diff import differences
 from core.cache.entry import Entry
-from core.cache.keys import ROUTES, NotCacheable, Route, canonical_request
+from core.cache.keys import ROUTES, NotCacheable, Route, canonical_request, request_model
 from core.cache.requests import RequestKeys
 
 NEAREST = 3  # stored entries shown for a miss
@@ -70,7 +69,7 @@ def ask(payload: Any, keys: RequestKeys) -> Asked:
         namespace = parse_namespace(named["x-cache-namespace"].encode() if "x-cache-namespace" in named else None)
     except ControlsError as error:
         raise ExplainError(str(error)) from None
-    context = _context(keys.context, authorization, namespace)
+    context = keys.context_for(request_model(body) or "", authorization, namespace)
     try:
         canonical = canonical_request(route.path, body, context)
         raw = json.dumps(body, ensure_ascii=False).encode()
@@ -81,16 +80,6 @@ def ask(payload: Any, keys: RequestKeys) -> Asked:
         raise ExplainError("this request cannot be keyed, so the proxy forwards it as it is")
     _hide_credential(canonical)
     return Asked(route, facts.model, canonical, facts.key)
-
-
-def _context(context: Mapping[str, str], authorization: bytes | None, namespace: str | None) -> dict[str, str]:
-    """The key's context as :class:`RequestKeys` builds it for a request with these headers."""
-    built = dict(context)
-    if authorization:
-        built["credential"] = hashlib.sha256(authorization).hexdigest()
-    if namespace is not None:
-        built["namespace"] = namespace
-    return built
 
 
 def _hide_credential(canonical: dict[str, Any]) -> None:

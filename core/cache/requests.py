@@ -5,7 +5,9 @@ A client repeats the same bodies (an agent's loop, a re-indexing run), so small 
 with their facts, bounded in bytes: a repeated body then costs one dict lookup instead of a JSON parse,
 a canonical dump and a hash. A credential (the ``Authorization`` header) is hashed into the key, so two
 API keys never share entries; it is never stored. A namespace (``X-Cache-Namespace``) is in the key too,
-so two namespaces never share entries; without one the key is what it always was.
+so two namespaces never share entries; without one the key is what it always was. The build of the model
+(its digest, from :class:`core.cache.builds.Builds`) is in the key when it is known, so an answer of a replaced
+build is never served; remembered bodies are dropped whenever a digest changes.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 
+from core.cache.builds import Builds
 from core.cache.decision import Request
 from core.cache.keys import NotCacheable, Route, asks_usage, cache_key, is_sampled, request_model
 
@@ -24,10 +27,14 @@ MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are k
 class RequestKeys:
     """Keys requests; ``context`` holds the output-changing server settings Ollacache applies to Ollama."""
 
-    def __init__(self, context: Mapping[str, str] | None = None) -> None:
+    def __init__(self, context: Mapping[str, str] | None = None, builds: Builds | None = None) -> None:
+        """``builds``: the models' digests, put in the keys (``None``: keys name the model alone)."""
         self.context: dict[str, str] = dict(context or {})
         self._memo: dict[tuple[str, bytes, bytes | None, str | None], Request] = {}
         self._memo_bytes = 0
+        self.builds = builds
+        if builds is not None:
+            builds.on_change(self.forget)  # remembered keys hold the old digests
 
     def facts(self, route: Route, body: bytes, authorization: bytes | None,
               namespace: str | None = None) -> Request | None:
@@ -37,28 +44,33 @@ class RequestKeys:
         return self._memo.get(memo_key) or self._key(route, body, memo_key)
 
     def _key(self, route: Route, body: bytes, memo_key: tuple[str, bytes, bytes | None, str | None]) -> Request | None:
-        authorization, namespace = memo_key[2], memo_key[3]
-        context = self.context
-        if authorization:
-            context = {**context, "credential": hashlib.sha256(authorization).hexdigest()}
-        if namespace is not None:
-            context = {**context, "namespace": namespace}
         try:
             parsed = json.loads(body)
-            key = cache_key(route.path, parsed, context)
+            model = request_model(parsed) or ""
+            key = cache_key(route.path, parsed, self.context_for(model, memo_key[2], memo_key[3]))
         except (ValueError, NotCacheable, RecursionError):
             return None
         stream = parsed.get("stream")
         streamed = route.kind in ("chat", "generate") and (route.stream_default if stream is None else bool(stream))
         embeds = route.kind in ("embed", "embeddings")
-        request = Request(key, request_model(parsed) or "", streamed, is_sampled(route, parsed), embeds,
-                          asks_usage(route, parsed))
+        request = Request(key, model, streamed, is_sampled(route, parsed), embeds, asks_usage(route, parsed))
         if len(body) <= MEMO_MAX_BODY:
             if self._memo_bytes + len(body) > MEMO_BYTES:
                 self.forget()
             self._memo[memo_key] = request
             self._memo_bytes += len(body)
         return request
+
+    def context_for(self, model: str, authorization: bytes | None, namespace: str | None) -> dict[str, str]:
+        """What a key holds besides the body, for a request for ``model`` with these headers: the server
+        settings, the model's build when known, a hash of the credential, the namespace."""
+        context = self.context
+        if authorization:
+            context = {**context, "credential": hashlib.sha256(authorization).hexdigest()}
+        if namespace is not None:
+            context = {**context, "namespace": namespace}
+        digest = self.builds.digest(model) if self.builds is not None and model else None
+        return {**context, "digest": digest} if digest else context
 
     def use_context(self, context: Mapping[str, str]) -> None:
         """New output-changing server settings: keys from now on include them (remembered bodies are dropped)."""

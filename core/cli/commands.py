@@ -63,6 +63,8 @@ def _parser() -> argparse.ArgumentParser:
     clear.add_argument("--url", help="the proxy's address (default: from the settings)")
     clear.add_argument("--cache-dir", dest="cache.dir", metavar="DIR",
                        help="clear this cache directory directly when no proxy is running")
+    clear.add_argument("--stale", action="store_true",
+                       help="only entries answered by a model build that is no longer installed")
 
     export = commands.add_parser("export", help="write the cache's live entries to a file (all, or one model's)")
     export.add_argument("file", metavar="FILE", help="the file to write (gzip-compressed when it ends in .gz)")
@@ -129,6 +131,10 @@ def _run(argv: Sequence[str] | None) -> int:
         findings = check(settings)
         print(format_findings(findings))
         return 1 if any(f.verdict == "fail" for f in findings) else 0
+    if args.command == "clear" and args.stale:
+        from core.cli.clear_stale import clear_stale
+
+        return clear_stale(settings, args.url, args.model)
     if args.command == "export":
         from core.cli.transfer import run_export
 

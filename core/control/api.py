@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from core.cache.explain import ExplainError
+from core.cache.builds import BuildsUnknown
 from core.cache.keys import normalize_model
 from core.config.table import Refused
 from core.control import token as tokens
@@ -55,6 +56,7 @@ class Controlled(Protocol):
     async def delete(self, key: str) -> bool: ...
     async def clear(self, model: str | None) -> int: ...
     async def explain(self, payload: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def clear_stale(self, model: str | None) -> int: ...
     async def restart_ollama(self) -> str | None: ...
     def ollama_json(self) -> dict[str, Any]: ...
     def hardware_json(self) -> dict[str, Any]: ...
@@ -208,7 +210,15 @@ def control_app(engine: Controlled) -> Starlette:
         if model is not None and (not isinstance(model, str) or not model.strip()):
             return JSONResponse({"error": "model must be a model name such as \"llama3.2\""}, status_code=400)
         model = normalize_model(model) if model is not None else None
-        return JSONResponse({"removed": await engine.clear(model), "model": model})
+        stale = body.get("stale", False)
+        if not isinstance(stale, bool):
+            return JSONResponse({"error": "stale must be true or false"}, status_code=400)
+        if not stale:
+            return JSONResponse({"removed": await engine.clear(model), "model": model})
+        try:  # only the entries of builds no longer installed
+            return JSONResponse({"removed": await engine.clear_stale(model), "model": model, "stale": True})
+        except BuildsUnknown as error:
+            return JSONResponse({"error": str(error)}, status_code=409)
 
     async def explain(request: Request) -> Response:
         """Why a request misses. It shows stored prompts, so it needs the token even on loopback."""

@@ -62,9 +62,16 @@ class _Calls:
         return _Call("DELETE", f"/-/entries/{quote(key, safe='')}", needs_token=True, keys=("deleted",))
 
     @staticmethod
-    def clear(model: str | None) -> _Call[Cleared]:
-        return _Call("POST", "/-/clear", needs_token=True, body={"model": model} if model else {},
-                     timeout=SLOW_TIMEOUT_S, keys=("removed", "model"))
+    def clear(model: str | None, stale: bool = False) -> _Call[Cleared]:
+        body: dict[str, Any] = {**({"model": model} if model else {}), **({"stale": True} if stale else {})}
+        return _Call("POST", "/-/clear", needs_token=True, body=body, timeout=SLOW_TIMEOUT_S, keys=("removed", "model"))
+
+    @staticmethod
+    def explain(endpoint: str, body: Mapping[str, Any], headers: Mapping[str, str] | None) -> _Call[dict[str, Any]]:
+        """``POST /-/explain`` (token: it shows stored prompts); the engine's whole answer."""
+        payload: dict[str, Any] = {"endpoint": endpoint, "body": dict(body), **({"headers": dict(headers)} if headers else {})}
+        return _Call("POST", "/-/explain", needs_token=True, body=payload, timeout=SLOW_TIMEOUT_S,
+                     keys=("key", "cached", "canonical", "nearest"))
 
     @staticmethod
     def hardware() -> _Call[dict[str, Any]]:

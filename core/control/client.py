@@ -26,19 +26,12 @@ from core.control.answers import (
     SettingsTable, SettingsUpdated,
     Paused, LoadedModel, Unloaded, OllamaChanged, OllamaLog,
 )
-from core.control.calls import SLOW_TIMEOUT_S, _Call, _Calls
+from core.control.calls import _Call, _Calls
 from core.control.exchange import ControlError, ClientBase, upstream_of
 
 __all__ = ["AsyncControlClient", "ControlClient", "ControlError", "upstream_of"]
 
 T = TypeVar("T")
-
-
-def _explain(endpoint: str, body: Mapping[str, Any], headers: Mapping[str, str] | None) -> _Call[dict[str, Any]]:
-    """``POST /-/explain`` (token: it shows stored prompts); the engine's whole answer."""
-    payload: dict[str, Any] = {"endpoint": endpoint, "body": dict(body), **({"headers": dict(headers)} if headers else {})}
-    return _Call("POST", "/-/explain", needs_token=True, body=payload, timeout=SLOW_TIMEOUT_S,
-                 keys=("key", "cached", "canonical", "nearest"))
 
 
 class ControlClient(ClientBase):
@@ -83,15 +76,16 @@ class ControlClient(ClientBase):
     def delete_entry(self, key: str) -> Deleted:
         return self._run(_Calls.delete_entry(key))
 
-    def clear(self, model: str | None = None) -> Cleared:
-        """Remove every entry, or ``model``'s; ``model`` in the answer is the normalised name."""
-        return self._run(_Calls.clear(model))
+    def clear(self, model: str | None = None, stale: bool = False) -> Cleared:
+        """Remove every entry, or ``model``'s (with ``stale``: only those of builds no longer installed);
+        ``model`` in the answer is the normalised name."""
+        return self._run(_Calls.clear(model, stale))
 
     def explain(self, endpoint: str, body: Mapping[str, Any],
                 headers: Mapping[str, str] | None = None) -> dict[str, Any]:
         """Why ``body`` on ``endpoint`` misses: its canonical form, key, whether it is cached, the nearest
         stored entries with the fields that differ (``headers``: Authorization, X-Cache-Namespace)."""
-        return self._run(_explain(endpoint, body, headers))
+        return self._run(_Calls.explain(endpoint, body, headers))
 
     def hardware(self) -> dict[str, Any]:
         """As ``ollacache hardware --json``."""
@@ -186,12 +180,12 @@ class AsyncControlClient(ClientBase):
     async def delete_entry(self, key: str) -> Deleted:
         return await self._run(_Calls.delete_entry(key))
 
-    async def clear(self, model: str | None = None) -> Cleared:
-        return await self._run(_Calls.clear(model))
+    async def clear(self, model: str | None = None, stale: bool = False) -> Cleared:
+        return await self._run(_Calls.clear(model, stale))
 
     async def explain(self, endpoint: str, body: Mapping[str, Any],
                       headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-        return await self._run(_explain(endpoint, body, headers))
+        return await self._run(_Calls.explain(endpoint, body, headers))
 
     async def hardware(self) -> dict[str, Any]:
         return await self._run(_Calls.hardware())

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core import __version__
+from core.cache.builds import Builds, BuildsUnknown
 from core.cache.decision import Policy
 from core.cache.diskstore import DiskStore
 from core.cache.explain import ask, compare
@@ -87,8 +88,10 @@ class Engine:
         # no store, or one bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
         memory = 0 if store_error or not settings["cache.size_limit"] else settings["cache.memory_limit"]
         self.cache = LayeredCache(self.store, HotTier(memory), store_error)
+        # the build of each model is in the key, read from Ollama's model list and kept in the cache directory
+        self.builds = Builds(upstream, settings.cache_dir, offline=self.offline)
         # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
-        self.keys = RequestKeys(output_settings(self.tuning) if startup.will_start else None)
+        self.keys = RequestKeys(output_settings(self.tuning) if startup.will_start else None, self.builds)
         self.proxy = Proxy(
             upstream=upstream, cache=self.cache, keys=self.keys, stats=self.stats, ttl_s=settings["cache.ttl"],
             control=control_app(self),
@@ -124,6 +127,7 @@ class Engine:
         loop = asyncio.get_running_loop()
         self.cache.on_error = lambda error: loop.call_soon_threadsafe(self._store_did, error)
         self._tasks = [loop.create_task(self._keep_house()), loop.create_task(self._feed_events())]
+        self.builds.start()
         if not self.offline:
             await self.supervisor.start()
 
@@ -133,6 +137,7 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.builds.stop()
         await self.tuning_runs.stop()
         await self.proxy.aclose()
         await self.supervisor.stop()
@@ -204,6 +209,7 @@ class Engine:
             "upstream": {"url": shown, "reachable": reachable, "version": version, "error": error},
             "ollama": self.supervisor.to_json(),
             "takeover": {"on": self.startup.plan.takeover, "reason": self.startup.plan.reason},
+            "builds": self.builds.to_json(),  # whether model builds are in the keys, and why not
         }
 
     async def snapshot(self) -> dict[str, Any]:
@@ -231,6 +237,28 @@ class Engine:
         removed = await asyncio.to_thread(self.cache.remove, model=model)
         self.cache.forget(model=model)
         return removed
+
+    async def clear_stale(self, model: str | None) -> int:
+        """Remove the entries (of one normalised ``model``, or all) answered by a build their model no longer
+        has: replaced by a new one, or not installed any more. The model list is read first (offline: the one
+        kept); raises :class:`BuildsUnknown` when it cannot be, or builds are not tracked at the upstream."""
+        builds = self.builds
+        await builds.refresh()
+        if not builds.tracked:
+            raise BuildsUnknown(builds.reason or "model builds are not tracked at this upstream")
+        if builds.error is not None or (builds.checked is None and not builds.offline):
+            raise BuildsUnknown(f"cannot read the model list at {builds.shown}: {builds.error or 'no answer yet'}")
+        if isinstance(self.store, NullStore):
+            return 0
+        removed, keys = await asyncio.to_thread(self._remove_stale, model, dict(builds.digests))
+        for key in keys:
+            self.cache.forget(key=key)
+        return removed
+
+    def _remove_stale(self, model: str | None, digests: dict[str, str]) -> tuple[int, list[str]]:
+        """In a thread: find the stale entries, then remove them (the store is not changed while it is read)."""
+        keys = [entry.key for entry in self.store.entries(model) if digests.get(entry.model) != entry.digest]
+        return sum(self.cache.remove(key=key) for key in keys), keys
 
     async def delete(self, key: str) -> bool:
         removed = await asyncio.to_thread(self.cache.remove, key=key)

@@ -7,6 +7,11 @@ bodies streamed both ways. ``/-/`` belongs to the control API. The hit path avoi
 routing and does only what a hit needs: the request's facts (`core.cache.requests`, a memo lookup for a
 repeated body), a lookup in the layered cache (`core.cache.layered`), the decision, a send.
 
+The models' builds (`core.cache.builds`) are in the keys: a request naming a model the tracker does not know
+waits for one read of Ollama's model list before it is keyed, and a ``pull``, ``create``, ``copy`` or ``delete``
+passed through successfully has the list read again before its answer ends, so the next request sees the
+new build.
+
 What lives here is routing each request and keeping account of it (stats, ``/-/events``, storing a
 recorded answer); the connection to the upstream, its waits and retry, and the streaming back are
 :mod:`core.http.upstream`'s.
@@ -43,6 +48,8 @@ from core.observe.events import EventHub
 from core.observe.stats import Stats
 
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Ollama's routes that change which models, or which builds of them, are installed.
+CHANGES_MODELS = frozenset({"/api/pull", "/api/create", "/api/copy", "/api/delete"})
 
 log = logging.getLogger(__name__)
 OFFLINE_MISS = ("ollacache: the proxy is offline (proxy.offline) and this request is not cached; "
@@ -67,6 +74,7 @@ class Proxy:
         self.cache = cache
         self.offline = offline
         self.keys = keys
+        self.builds = keys.builds  # the models' digests, in the keys and on the entries
         self.stats = stats
         self.ttl_s = ttl_s
         self.control = control
@@ -125,6 +133,8 @@ class Proxy:
         if route is None or scope["method"] != "POST":
             if self.offline:
                 return await send_whole(send, 504, error_body("ollama", OFFLINE_PASS_THROUGH), cors)
+            if path in CHANGES_MODELS and self.builds is not None:
+                send = _refreshing(send, self.builds.refresh)
             await self._relay(scope, receive, send, body=None, route=None, outcome=None, cors=cors)
             return None
         body = await read_body(receive)
@@ -136,6 +146,11 @@ class Proxy:
         except ControlsError as error:
             return await send_whole(send, 400, error_body(route.api, str(error)), cors)
         request = self.keys.facts(route, body, admission.authorization, namespace)
+        if request is not None and self.builds is not None and self.builds.unknown(request.model):
+            if self.upstream.state.on_its_way:  # a supervised Ollama that is starting has no model list yet
+                await self.upstream.state.wait_ready(self.upstream.start_wait_s)
+            await self.builds.learn(request.model)  # its build goes in the key
+            request = self.keys.facts(route, body, admission.authorization, namespace)
         caching = not self._paused
         now = time.time()
         if request is None or not caching:
@@ -187,12 +202,13 @@ class Proxy:
         asked = body  # the body as the client sent it is what the entry keeps
         if self.inject_threads is not None and route.api == "ollama":
             body = with_threads(body, self.inject_threads)
+        digest = (self.builds.digest(request.model) if self.builds is not None else None) or ""  # as in the key
         recorder = Recorder(route, request.streamed, started, self.cache.generation, asked)
         flight = self.flights.start(key, request.streamed)
         try:
             await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
                               key=key, recorder=recorder, model=request.model, cors=cors, client=client,
-                              ttl_s=controls.ttl_s, flight=flight)
+                              ttl_s=controls.ttl_s, flight=flight, digest=digest)
         finally:
             flight.end()
 
@@ -209,12 +225,13 @@ class Proxy:
     async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
                      route: Route | None, outcome: Outcome | None, key: str | None = None,
                      recorder: Recorder | None = None, model: str = "", cors: list[tuple[bytes, bytes]],
-                     client: str = UNKNOWN, ttl_s: float | None = None, flight: Flight | None = None) -> int | None:
+                     client: str = UNKNOWN, ttl_s: float | None = None, flight: Flight | None = None,
+                     digest: str = "") -> int | None:
         """Forward the request upstream and stream the answer back, recording it if asked.
 
         ``outcome`` is the cache decision for a cached route (its ``X-Cache`` header), ``None`` elsewhere;
         ``ttl_s`` the lifetime the client gave the entry (``None``: the setting's); ``flight`` carries the
-        answer to the identical requests that follow this one.
+        answer to the identical requests that follow this one; ``digest`` the build of ``model`` its key names.
         Returns the status the client was sent, or None when the client left first.
         """
         self.events.working += 1  # an upstream call under way: the stats stay live meanwhile
@@ -263,13 +280,14 @@ class Proxy:
                 watch.stop()
                 await response.aclose()
             if route is not None and recorder is not None and key is not None:
-                self._finish_miss(route, key, model, recorder, started, client, ttl_s, flight)
+                self._finish_miss(route, key, model, recorder, started, client, ttl_s, flight, digest)
             return response.status_code
         finally:
             self.events.working -= 1
 
     def _finish_miss(self, route: Route, key: str, model: str, recorder: Recorder, started: float,
-                     client: str, ttl_s: float | None = None, flight: Flight | None = None) -> None:
+                     client: str, ttl_s: float | None = None, flight: Flight | None = None,
+                     digest: str = "") -> None:
         finished = time.perf_counter()
         verdict = recorder.verdict()
         outcome = "miss" if recorder.status == 200 else "error"
@@ -279,6 +297,7 @@ class Proxy:
             created, lifetime = time.time(), ttl_s or self.ttl_s
             entry = recorder.entry(key, model, verdict, created=created, finished=finished,
                                    expires=created + lifetime if lifetime else 0.0)
+            entry.digest = digest
         if flight is not None:
             flight.entry = entry  # what the followers count as saved
         if entry is None or self._paused:
@@ -326,6 +345,22 @@ def _shares(flight: Flight, request: Request, route: Route) -> bool:
     """Whether ``request`` can follow ``flight``: in the same mode always; a whole answer serves a stream
     too, and a stream a whole request when it can be merged (an OpenAI stream only with its usage)."""
     return flight.streamed == request.streamed or not flight.streamed or route.api == "ollama" or request.usage
+
+
+def _refreshing(send: Send, refresh: Callable[[], Awaitable[None]]) -> Send:
+    """``send`` that, when a successful answer ends, awaits ``refresh`` before sending its last message: a
+    client that saw a ``pull`` or ``delete`` finish finds the new model list in force on its next request."""
+    status = 0
+
+    async def sending(message: MutableMapping[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body" and not message.get("more_body") and 200 <= status < 300:
+            await refresh()
+        await send(message)
+
+    return sending
 
 
 def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:

@@ -68,6 +68,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "first_byte_delay_ms": 0,
     # accept every request but never answer until reset(), hang=False or shutdown (bool)
     "hang": False,
+    # the build a pull fetches, by model name: {name: digest (64 hex digits)}; a model not named here pulls
+    # the build it has (a new model: its default digest), as a registry with no newer build would
+    "registry": {},
     # tokens generated per answer (count) unless capped by num_predict / max_tokens
     "tokens": 12,
     # False makes /api/tags answer 404 like an OpenAI-only server (bool)
@@ -103,6 +106,8 @@ def merge_config(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict
     """Return ``current`` updated with ``changes``; unknown keys raise ``KeyError``, a bad
     ``speed_curve`` ``ValueError``."""
     unknown = sorted(set(changes) - set(DEFAULT_CONFIG))
+    if "registry" in changes and not isinstance(changes["registry"], Mapping):
+        raise ValueError("registry must map model names to digests")
     if unknown:
         raise KeyError(f"unknown fake config key(s): {', '.join(unknown)}")
     if changes.get("speed_curve") is not None:
@@ -169,6 +174,20 @@ def model_entry(spec: str | Mapping[str, Any]) -> dict[str, Any]:
     entry.setdefault("embedding_length", 8)
     entry.setdefault("digest", hashlib.sha256(f"fake-ollama:{name}".encode()).hexdigest())
     return entry
+
+
+def registry_digest(config: Mapping[str, Any], raw: str) -> str | None:
+    """The digest a pull of ``raw`` fetches, if the registry (config ``registry``) names it."""
+    wanted = display_shortest(raw).lower()
+    for name, digest in config["registry"].items():
+        if display_shortest(name).lower() == wanted:
+            return str(digest)
+    return None
+
+
+def fresh_digest(seed: str) -> str:
+    """A digest for a new build made from ``seed`` (64 hex digits, as Ollama's)."""
+    return hashlib.sha256(f"fake-ollama-build:{seed}".encode()).hexdigest()
 
 
 def installed_models(config: Mapping[str, Any]) -> list[dict[str, Any]]:

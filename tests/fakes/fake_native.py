@@ -12,12 +12,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .fake_config import display_shortest, find_model, installed_models, model_entry
+from .fake_config import display_shortest, find_model, fresh_digest, installed_models, model_entry, registry_digest
 from .fake_text import embedding_vector
 from .fake_turns import Host, Turn, native_chunks, native_whole, prepare_chat, prepare_embed, prepare_generate
 from .fake_wire import (NDJSON, RequestError, check_field_types, gin_plain, json_response, ndjson_line,
-                        go_quote, ollama_error, pause, read_json_object, rfc3339_local, stream_response,
-                        unix_seconds)
+                        go_quote, ollama_error, pause, read_json_object, rfc3339_local, rfc3339_utc_now,
+                        stream_response, unix_seconds)
 
 Handler = Callable[[Host, dict[str, Any], Request], Awaitable[Response]]
 _STR, _BOOL = ("string", "string"), ("bool", "bool")
@@ -150,22 +150,93 @@ def _pull_frames(name: str, digest: str, size: int) -> Iterator[dict[str, Any]]:
 
 
 async def pull(host: Host, cfg: dict[str, Any], request: Request) -> Response:
-    """``POST /api/pull``: progress lines ending with success; installs unknown models."""
+    """``POST /api/pull``: progress lines ending with success; installs the registry's build (config
+    ``registry``; an installed model not named there keeps its build, an unknown one is installed)."""
     body = await _body(request, "api.PullRequest")
     check_field_types(body, {"model": _STR, "name": _STR, "stream": _BOOL}, "api.PullRequest")
     raw_model = body.get("model") or body.get("name") or ""
     if not raw_model.strip():
         raise RequestError(400, "invalid model name")
     entry = find_model(cfg, raw_model)
-    if entry is None:
+    wanted = registry_digest(cfg, raw_model)
+    if entry is None and wanted is None:
         host.add_model(raw_model)
         entry = model_entry(raw_model)
-    frames = _pull_frames(entry["name"], entry["digest"], entry["size"])
+    elif entry is None or (wanted is not None and wanted != entry["digest"]):
+        entry = model_entry({**(entry or {"name": raw_model}), "digest": wanted, "modified_at": rfc3339_utc_now()})
+        host.install(entry)
+    return _progress(host, cfg, body, _pull_frames(entry["name"], entry["digest"], entry["size"]))
+
+
+def _progress(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any],
+              frames: Iterator[dict[str, Any]]) -> Response:
+    """Progress as pull and create send it: NDJSON lines, or with ``stream: false`` the last one alone."""
     if body.get("stream") is False:
         return json_response(list(frames)[-1], media_type="application/json")
     return stream_response((ndjson_line(f) for f in frames), media_type=NDJSON,
                            delay_ms=float(cfg["chunk_delay_ms"]), drop_after=cfg["drop_after_chunks"],
                            closing=host.closing, abandoned=host.stream_abandoned)
+
+
+_CREATE_FIELDS = {"model": _STR, "name": _STR, "from": _STR, "system": _STR, "template": _STR,
+                  "quantize": _STR, "stream": _BOOL}
+
+
+async def create(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``POST /api/create`` from an installed model (``from``): a new build under ``model``, its digest made
+    from what the request sets, progress lines ending with success (an unknown ``from``: an error line)."""
+    body = await _body(request, "api.CreateRequest")
+    check_field_types(body, _CREATE_FIELDS, "api.CreateRequest")
+    name = body.get("model") or body.get("name") or ""
+    if not name.strip():
+        raise RequestError(400, "invalid model name")
+    if not body.get("from", "").strip():
+        raise RequestError(400, "neither 'from' or 'files' was specified")
+    base = find_model(cfg, body["from"])
+    if base is None:  # Ollama would try to pull it; the fake's registry has nothing that is not installed
+        error = {"error": f"pull model manifest: file does not exist: {display_shortest(body['from'])}"}
+        if body.get("stream") is False:
+            return json_response(error, 500)
+        return stream_response(iter([ndjson_line({"status": "pulling manifest"}), ndjson_line(error)]),
+                               media_type=NDJSON, delay_ms=0.0, drop_after=None, closing=host.closing,
+                               abandoned=host.stream_abandoned)
+    changes = {k: v for k, v in sorted(body.items()) if k not in ("model", "name", "stream", "from")}
+    digest = fresh_digest(f"{base['digest']}:{changes}")
+    entry = model_entry({**base, "name": name, "digest": digest, "modified_at": rfc3339_utc_now()})
+    host.install(entry)
+    frames = [{"status": f"using existing layer sha256:{base['digest']}"}]
+    frames += [{"status": f"creating new layer sha256:{fresh_digest(f'{key}:{value}')}"}
+               for key, value in changes.items()]
+    frames += [{"status": "writing manifest"}, {"status": "success"}]
+    return _progress(host, cfg, body, iter(frames))
+
+
+async def copy(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``POST /api/copy``: ``destination`` becomes the same build as ``source``; 200 with an empty body."""
+    body = await _body(request, "api.CopyRequest")
+    check_field_types(body, {"source": _STR, "destination": _STR}, "api.CopyRequest")
+    source, destination = body.get("source") or "", body.get("destination") or ""
+    if not source.strip():
+        raise RequestError(400, f"source {go_quote(source)} is invalid")
+    if not destination.strip():
+        raise RequestError(400, f"destination {go_quote(destination)} is invalid")
+    entry = find_model(cfg, source)
+    if entry is None:
+        raise RequestError(404, f"model {go_quote(source)} not found")
+    host.install({**entry, "name": destination, "modified_at": rfc3339_utc_now()})
+    return Response(b"", status_code=200)
+
+
+async def delete(host: Host, cfg: dict[str, Any], request: Request) -> Response:
+    """``DELETE /api/delete``: the model is gone from ``/api/tags``; 200 with an empty body."""
+    body = await _body(request, "api.DeleteRequest")
+    check_field_types(body, {"model": _STR, "name": _STR}, "api.DeleteRequest")
+    raw_model = body.get("model") or body.get("name") or ""
+    if not raw_model.strip():
+        raise RequestError(400, f"name {go_quote(raw_model)} is invalid")
+    if not host.remove_model(raw_model):
+        raise RequestError(404, f"model '{raw_model}' not found")
+    return Response(b"", status_code=200)
 
 
 async def version(host: Host, cfg: dict[str, Any], request: Request) -> Response:
@@ -191,6 +262,9 @@ ROUTES: list[tuple[str, list[str], Handler]] = [
     ("/api/ps", ["GET"], ps),
     ("/api/show", ["POST"], show),
     ("/api/pull", ["POST"], pull),
+    ("/api/create", ["POST"], create),
+    ("/api/copy", ["POST"], copy),
+    ("/api/delete", ["DELETE"], delete),
     ("/api/generate", ["POST"], generate),
     ("/api/chat", ["POST"], chat),
     ("/api/embed", ["POST"], embed),

@@ -40,9 +40,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import fake_native, fake_openai
-from .fake_config import INFERENCE_PATHS, default_config, display_shortest, merge_config
+from .fake_config import (INFERENCE_PATHS, default_config, display_shortest, find_model, fresh_digest,
+                          merge_config, model_entry)
 from .fake_wire import (RequestError, SimulatedCrash, gin_plain, install_crash_log_filter, json_response,
-                        pause, read_json_object)
+                        pause, read_json_object, rfc3339_utc_now)
 
 ErrorRenderer = Callable[[RequestError], Response]
 _RAW_SEND = "fake_ollama.server_send"  # scope key: the server's own send callable
@@ -150,6 +151,43 @@ class FakeOllama:
     def add_model(self, name: str) -> None:
         with self._cond:
             self._config["models"] = [*self._config["models"], display_shortest(name)]
+
+    def install(self, model: Mapping[str, Any]) -> None:
+        """Install ``model`` (a dict like :func:`model_entry`'s), replacing the model of the same name."""
+        entry = model_entry(model)
+        with self._cond:
+            self._config["models"] = [*self._others(entry["name"]), entry]
+
+    def remove_model(self, name: str) -> bool:
+        """Remove the installed model ``name`` refers to; whether there was one."""
+        with self._cond:
+            before = len(self._config["models"])
+            self._config["models"] = self._others(name)
+            self._loaded.pop(display_shortest(name), None)
+            return len(self._config["models"]) < before
+
+    def _others(self, name: str) -> list[Any]:
+        wanted = display_shortest(name).lower()
+        return [spec for spec in self._config["models"]
+                if display_shortest(str(spec if isinstance(spec, str) else spec["name"])).lower() != wanted]
+
+    def rebuild(self, name: str, digest: str | None = None) -> str:
+        """Give installed model ``name`` a new build, as an ``ollama pull`` run against Ollama itself would
+        (not through a proxy): a new digest (``digest``, or a fresh one) and modification time. Returns it."""
+        with self._cond:
+            entry = find_model(self._config, name)
+            if entry is None:
+                raise KeyError(f"model {name!r} is not installed")
+            entry["digest"] = digest or fresh_digest(f"{entry['digest']}:{time.time_ns()}")
+            entry["modified_at"] = rfc3339_utc_now()
+            self.install(entry)
+            return str(entry["digest"])
+
+    def digest_of(self, name: str) -> str | None:
+        """The digest of installed model ``name``, or None."""
+        with self._cond:
+            entry = find_model(self._config, name)
+            return None if entry is None else str(entry["digest"])
 
     # -- request plumbing ---------------------------------------------------------------------
     async def _count_then_route(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,0 +1,77 @@
+"""``ollacache clear --stale``: remove the entries answered by a model build that is no longer installed.
+
+Through the running proxy (``POST /-/clear`` with ``{"stale": true}``), which reads Ollama's model list
+first; when no proxy runs at the configured address, on the cache directory directly, with the model list
+read from the upstream here. Either way nothing is removed when the current builds cannot be told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from core.cache.builds import Builds
+from core.cache.diskstore import DiskStore
+from core.cache.keys import normalize_model
+from core.cache.store import StoreError
+from core.control.client import ControlClient, ControlError
+from core.config.settings import Settings
+
+EXIT_UNREACHABLE = 1
+EXIT_USAGE = 2
+
+
+def clear_stale(settings: Settings, url: str | None, model: str | None) -> int:
+    """Clear the stale entries (of ``model``, or all) through the proxy, or directly when none runs."""
+    if model is not None and not model.strip():
+        print("ollacache: --model needs a model name such as llama3.2", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with ControlClient.from_settings(settings, url) as client:
+            cleared = client.clear(model, stale=True)
+    except ControlError as error:
+        if error.unreachable and url is None:  # with --url, clearing a directory instead would surprise
+            return _directly(settings, model)
+        print(f"ollacache: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(stale_text(cleared["removed"], cleared["model"]))
+    return 0
+
+
+def _directly(settings: Settings, model: str | None) -> int:
+    model = normalize_model(model) if model else None
+    builds = Builds(settings["proxy.upstream"], None)
+    asyncio.run(_read(builds))
+    if not builds.tracked or builds.checked is None:
+        why = builds.reason or f"the model list at {builds.shown} cannot be read: {builds.error}"
+        print(f"ollacache: no proxy running, and {why}; nothing removed", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    try:
+        store = DiskStore(settings.cache_dir, settings["cache.size_limit"])
+    except StoreError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    try:
+        stale = [entry.key for entry in store.entries(model) if builds.stale(entry.model, entry.digest)]
+        removed = sum(store.delete(key) for key in stale)
+    finally:
+        store.close()
+    print("no proxy running; " + stale_text(removed, model, str(settings.cache_dir)))
+    return 0
+
+
+async def _read(builds: Builds) -> None:
+    try:
+        await builds.refresh()
+    finally:
+        await builds.stop()
+
+
+def stale_text(removed: int, model: str | None, directory: str | None = None) -> str:
+    """What a clear of stale builds did, as a sentence."""
+    where = f" from {directory}" if directory else ""
+    of = f" of {model}" if model else ""
+    if removed == 0:
+        return f"nothing removed: no entries{of} of a replaced or removed model build{where}"
+    noun = "entry" if removed == 1 else "entries"
+    return f"removed {removed} {noun}{of} answered by a replaced or removed model build{where}"
