@@ -191,8 +191,8 @@ def test_a_lost_redis_fails_writes_misses_reads_and_comes_back(redis_server: Red
     with pytest.raises(StoreError):
         store.ping()
     redis_server.start()
-    store.ping()
-    assert store.down is None
+    assert store.ping() is True
+    assert store.down is None and store.ping() is False
     store.put(make_entry(key="k2"))
     assert store.get("k2") is not None
     store.close()

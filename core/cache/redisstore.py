@@ -81,7 +81,7 @@ class RedisStore:
         self.down: str | None = None  # why the connection is lost, until ping finds it again
         try:
             self._redis = redis.Redis.from_url(
-                url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S,
+                url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, health_check_interval=30,
                 retry=Retry(NoBackoff(), 1))  # one retry: a pooled connection from before a restart is stale
         except ValueError as error:
             raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
@@ -104,15 +104,18 @@ class RedisStore:
         if self.down is not None:
             raise StoreError(self.down)
 
-    def ping(self) -> None:
-        """Check the connection (and clear :attr:`down` when Redis answers); raises :class:`StoreError`."""
+    def ping(self) -> bool:
+        """Check the connection; ``True`` when Redis answers again after it was lost (:attr:`down` is then
+        cleared). Raises :class:`StoreError` when it does not answer."""
         try:
             self._redis.ping()
         except redis.RedisError as error:
             raise self._failed(error) from None
-        if self.down is not None:
-            log.info("the Redis store at %s answers again", self.location)
+        if self.down is None:
+            return False
+        log.info("the Redis store at %s answers again", self.location)
         self.down = None
+        return True
 
     # --- entries ----------------------------------------------------------------------------------
 
@@ -129,7 +132,10 @@ class RedisStore:
             entry = Entry.decode(blob)
         except CorruptEntry as error:
             log.warning("dropping unreadable entry %s: %s", key, error)
-            self._redis.delete(ENTRY + key)
+            try:
+                self._redis.delete(ENTRY + key)
+            except redis.RedisError as failure:
+                raise self._failed(failure) from None
             return None
         return entry if entry.live(self.clock()) else None
 

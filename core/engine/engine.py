@@ -161,11 +161,11 @@ class Engine:
         if not isinstance(self.store, RedisStore):
             return
         try:
-            await asyncio.to_thread(self.store.ping)
+            answers_again = await asyncio.to_thread(self.store.ping)
         except StoreError as error:
             self.cache.failed(error, keep_first=True)
             return
-        if self.cache.error is not None:
+        if answers_again and self.cache.error is not None:  # another failure (Redis out of memory) stays
             self.cache._set_error(None)  # noqa: SLF001 - LayeredCache has no public "works again" yet
 
     async def _feed_events(self) -> None:
