@@ -4,6 +4,7 @@ proxy that passes requests through while Redis is away and caches again once it 
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -196,6 +197,17 @@ def test_a_lost_redis_fails_writes_misses_reads_and_comes_back(redis_server: Red
     store.put(make_entry(key="k2"))
     assert store.get("k2") is not None
     store.close()
+
+
+def test_a_redis_that_does_not_answer_is_given_up_on(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts connections (the kernel's backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        store = RedisStore(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        with pytest.raises(StoreError, match="Timeout"):
+            store.get("k1")
+        assert store.down is not None and store.get("k1") is None
+        store.close()
 
 
 def test_the_store_setting_takes_disk_or_a_redis_url() -> None:

@@ -82,7 +82,9 @@ class RedisStore:
         try:
             self._redis = redis.Redis.from_url(
                 url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, health_check_interval=30,
-                retry=Retry(NoBackoff(), 1))  # one retry: a pooled connection from before a restart is stale
+                # one retry on a refused or broken connection (a pooled one from before a restart is stale),
+                # none on a timeout: a Redis that does not answer costs one TIMEOUT_S, then reads miss at once
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)))
         except ValueError as error:
             raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
         self._count_hits = self._redis.register_script(_COUNT_HITS)
