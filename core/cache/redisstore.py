@@ -198,7 +198,8 @@ class RedisStore:
             pipe = self._redis.pipeline(transaction=False)
             for name in keys:
                 pipe.getrange(name, 0, HEADER_PEEK - 1)
-            theirs = [name for name, peek in zip(keys, pipe.execute(), strict=True) if self._model_of(name, peek) == model]
+            peeks = pipe.execute()
+            theirs = [name for name, peek in zip(keys, peeks, strict=True) if self._model_of(name, peek) == model]
             if not theirs:
                 continue
             short = [name[len(ENTRY):] for name in theirs]

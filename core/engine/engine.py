@@ -124,9 +124,15 @@ class Engine:
         loop = asyncio.get_running_loop()
         self.cache.on_error = lambda error: loop.call_soon_threadsafe(self._store_did, error)
         if isinstance(self.store, RedisStore):  # another proxy's deletes and clears reach this memory tier
-            self.store.listen(lambda key, model: _call_soon(loop, self.cache.forget, key, model))
+            self.store.listen(lambda key, model: _call_soon(loop, self._removed_elsewhere, key, model))
         self._tasks = [loop.create_task(self._keep_house()), loop.create_task(self._feed_events())]
         await self.supervisor.start()
+
+    def _removed_elsewhere(self, key: str | None, model: str | None) -> None:
+        """Another proxy on the shared store deleted ``key`` or cleared ``model`` (both ``None``: everything):
+        drop it from the memory tier, and store no answer to a request that began before (as for a local clear)."""
+        self.cache.generation += 1
+        self.cache.forget(key, model)
 
     async def stop(self) -> None:
         """Finish store writes in flight, save totals and hit counts, close the store."""
