@@ -24,7 +24,6 @@ from core.cache.redisstore import RedisStore
 from core.cache.requests import RequestKeys
 from core.cache.store import NullStore, StoreError
 from core.config.parsing import redact
-from core.config.settings import Settings
 from core.control import running
 from core.control import token as tokens
 from core.control.api import control_app
@@ -73,7 +72,7 @@ class Engine:
         self.url = settings.url  # until serving_at tells the address actually bound
         self.hardware, self.tuning = detect_and_recommend(settings)
         self.store, store_error = open_store(settings)
-        usable = not isinstance(self.store, NullStore)  # a Redis store that does not answer yet will
+        usable = not isinstance(self.store, NullStore)  # a Redis not answering yet is used once it does
         self.stats = Stats(settings.cache_dir / STATS_FILE if usable else None)
         self.sampler = ResourceSampler()
         self.events = EventHub()
