@@ -84,6 +84,10 @@ class LayeredCache:
         self._set_error(f"{type(error).__name__}: {error}")
         log.error("cache store at %s failed, serving as a pass-through: %s", self.store.location, error)
 
+    def recovered(self) -> None:
+        """The store works again (a lost Redis answers): cache as before, and tell ``on_error``."""
+        self._set_error(None)
+
     def _set_error(self, error: str | None) -> None:
         changed, self.error = error != self.error, error
         if changed and self.on_error is not None:

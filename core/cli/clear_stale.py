@@ -11,7 +11,7 @@ import asyncio
 import sys
 
 from core.cache.builds import Builds
-from core.cache.diskstore import DiskStore
+from core.cache.opening import open_store_or_fail
 from core.cache.keys import normalize_model
 from core.cache.store import StoreError
 from core.control.client import ControlClient, ControlError
@@ -47,7 +47,7 @@ def _directly(settings: Settings, model: str | None) -> int:
         print(f"ollacache: no proxy running, and {why}; nothing removed", file=sys.stderr)
         return EXIT_UNREACHABLE
     try:
-        store = DiskStore(settings.cache_dir, settings["cache.size_limit"])
+        store = open_store_or_fail(settings)
     except StoreError as error:
         print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE

@@ -220,13 +220,13 @@ def _clear(settings: Settings, url: str | None, model: str | None) -> int:
 
 
 def _clear_directly(settings: Settings, model: str | None) -> int:
-    from core.cache.diskstore import DiskStore
+    from core.cache.opening import open_store_or_fail
     from core.cache.keys import normalize_model
     from core.cache.store import StoreError
 
     model = normalize_model(model) if model else None
     try:
-        store = DiskStore(settings.cache_dir, settings["cache.size_limit"])
+        store = open_store_or_fail(settings)
     except StoreError as error:
         print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE

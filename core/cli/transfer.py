@@ -1,7 +1,7 @@
 """``ollacache export FILE [--model M]`` and ``ollacache import FILE``: entries moved between machines.
 
-Both work on the store directly (diskcache is safe to share with a running proxy), opened by
-:func:`open_store`. An export holds the live entries only (an expired one is left out), written to a
+Both work on the configured store directly (diskcache is safe to share with a running proxy; Redis is
+shared by design), opened by :func:`core.cache.opening.open_store_or_fail`. An export holds the live entries only (an expired one is left out), written to a
 temporary file renamed into place, so a failed export leaves no half file under the name given. An
 import reads the whole file and checks it (:func:`core.cache.portable.read_export`) before it writes
 anything, then adds its entries in batches, replacing entries of the same key; entries that expired since
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.cache.diskstore import DiskStore
+from core.cache.opening import open_store_or_fail
 from core.cache.entry import Entry
 from core.cache.keys import normalize_model
 from core.cache.portable import ExportError, read_export, write_export
@@ -30,14 +30,9 @@ EXIT_FAILED = 1
 BATCH = 200  # entries written per transaction on import
 
 
-def open_store(settings: Settings) -> Store:
-    """The configured store, for commands that work on it directly; raises :class:`StoreError`."""
-    return DiskStore(settings.cache_dir, settings["cache.size_limit"])
-
-
 @contextmanager
 def _store(settings: Settings) -> Iterator[Store]:
-    store = open_store(settings)
+    store = open_store_or_fail(settings)
     try:
         yield store
     finally:

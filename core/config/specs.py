@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from core.config.parsing import (
     KV_CACHE_TYPES,
@@ -31,6 +32,22 @@ from core.config.parsing import (
 )
 
 BUCKET_MAX = 32  # the most distinct answers cache.bucket keeps per request
+
+
+def parse_store(value: object) -> str:
+    """A ``cache.store`` value: ``disk``, or the URL of a Redis database (``redis://``, ``rediss://``, ``unix://``)."""
+    text = str(value).strip()
+    if text == "disk":
+        return text
+    parts = urlsplit(text)
+    if parts.scheme in ("redis", "rediss") and parts.hostname:
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+        if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+            raise ValueError(value)  # the database is a number
+        return text
+    if parts.scheme == "unix" and parts.path:
+        return text
+    raise ValueError(value)
 
 
 def parse_bucket(value: object) -> int:
@@ -144,6 +161,10 @@ SPECS: tuple[Spec, ...] = (
          "OLLACACHE_BUCKET", None, "distinct answers kept per sampled request, served at random once all "
          "are stored (1 = one answer)",
          section=CACHE, kind="number", effect=APPLIED_AT_ONCE),
+    Spec("cache.store", "disk", parse_store, "disk, or a Redis URL such as redis://host:6379/0",
+         "OLLACACHE_STORE", "--store", "where entries are kept: disk (embedded), or a Redis database shared "
+         "by several proxies (size it with Redis's maxmemory)", "disk|URL",
+         section=CACHE, kind="text", effect=ENGINE_RESTART),
     Spec("proxy.offline", False, parse_bool, "true or false (also 1/0, on/off, yes/no)",
          "OLLACACHE_OFFLINE", "--offline", "offline replay: serve hits and refuse every miss (504), never "
          "calling, starting or supervising Ollama",

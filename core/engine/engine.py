@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from core import __version__
@@ -21,10 +21,11 @@ from core.cache.diskstore import DiskStore
 from core.cache.explain import ask, compare
 from core.cache.hot import HotTier
 from core.cache.layered import LayeredCache
+from core.cache.opening import open_store
+from core.cache.redisstore import RedisStore
 from core.cache.requests import RequestKeys
-from core.cache.store import NullStore, Store, StoreError
+from core.cache.store import NullStore, StoreError
 from core.config.parsing import redact
-from core.config.settings import Settings
 from core.control import running
 from core.control import token as tokens
 from core.control.api import control_app
@@ -73,8 +74,9 @@ class Engine:
         self.loopback = is_loopback_bind(settings["proxy.host"])
         self.url = settings.url  # until serving_at tells the address actually bound
         self.hardware, self.tuning = detect_and_recommend(settings)
-        self.store, store_error = _open_store(settings)
-        self.stats = Stats(settings.cache_dir / STATS_FILE if store_error is None else None)
+        self.store, store_error = open_store(settings)
+        usable = not isinstance(self.store, NullStore)  # a Redis not answering yet is used once it does
+        self.stats = Stats(settings.cache_dir / STATS_FILE if usable else None)
         self.sampler = ResourceSampler()
         self.events = EventHub()
         self.stopping = asyncio.Event()
@@ -85,8 +87,9 @@ class Engine:
             manage="never" if self.offline else settings["ollama.manage"], binary=startup.binary, upstream=upstream,
             shown_upstream=redact(upstream), env=ollama_env(settings, self.tuning),
             log_path=startup.log_path, on_report=self._ollama_did)
-        # no store, or one bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
-        memory = 0 if store_error or not settings["cache.size_limit"] else settings["cache.memory_limit"]
+        # no store, or a disk bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
+        keeps = usable and (settings["cache.size_limit"] or not isinstance(self.store, DiskStore))
+        memory = settings["cache.memory_limit"] if keeps else 0
         self.cache = LayeredCache(self.store, HotTier(memory), store_error)
         # the build of each model is in the key, read from Ollama's model list and kept in the cache directory
         self.builds = Builds(upstream, settings.cache_dir, offline=self.offline)
@@ -126,10 +129,18 @@ class Engine:
         self.stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         self.cache.on_error = lambda error: loop.call_soon_threadsafe(self._store_did, error)
+        if isinstance(self.store, RedisStore):  # another proxy's deletes and clears reach this memory tier
+            self.store.listen(lambda key, model: _call_soon(loop, self._removed_elsewhere, key, model))
         self._tasks = [loop.create_task(self._keep_house()), loop.create_task(self._feed_events())]
         self.builds.start()
         if not self.offline:
             await self.supervisor.start()
+
+    def _removed_elsewhere(self, key: str | None, model: str | None) -> None:
+        """Another proxy on the shared store deleted ``key`` or cleared ``model`` (both ``None``: everything):
+        drop it from the memory tier, and store no answer to a request that began before (as for a local clear)."""
+        self.cache.generation += 1
+        self.cache.forget(key, model)
 
     async def stop(self) -> None:
         """Finish store writes in flight, save totals and hit counts, close the store."""
@@ -157,6 +168,20 @@ class Engine:
             except Exception as error:  # noqa: BLE001 - keep house next time; say what is wrong meanwhile
                 log.error("could not save totals or hit counts: %s", error)
                 self.cache.failed(error)
+            await self._probe_store()
+
+    async def _probe_store(self) -> None:
+        """Ping a shared store: its loss is then reported even while every request is answered from memory,
+        and the cache serves from it again once it answers (a disk store recovers with its next write)."""
+        if not isinstance(self.store, RedisStore):
+            return
+        try:
+            answers_again = await asyncio.to_thread(self.store.ping)
+        except StoreError as error:
+            self.cache.failed(error, keep_first=True)
+            return
+        if answers_again and self.cache.error is not None:  # another failure (Redis out of memory) stays
+            self.cache.recovered()
 
     async def _feed_events(self) -> None:
         """One stats snapshot a second for every ``/-/events`` subscriber, taken once for all of them; one
@@ -351,10 +376,10 @@ class Engine:
         return {"path": str(self.supervisor.log_path), "lines": await self.supervisor.log_lines(lines)}
 
 
-def _open_store(settings: Settings) -> tuple[Store, str | None]:
-    """The configured store, or a pass-through one and the reason when it cannot open."""
+def _call_soon(loop: asyncio.AbstractEventLoop, forget: Callable[[str | None, str | None], None],
+               key: str | None, model: str | None) -> None:
+    """Hand an announcement heard in the store's thread to the event loop (none once the loop is closed)."""
     try:
-        return DiskStore(settings.cache_dir, settings["cache.size_limit"]), None
-    except StoreError as error:  # serve as a pass-through rather than not at all
-        log.error("%s; serving without a cache", error)
-        return NullStore(str(settings.cache_dir), str(error)), str(error)
+        loop.call_soon_threadsafe(forget, key, model)
+    except RuntimeError:
+        pass  # shutting down

@@ -1,0 +1,403 @@
+"""A store on Redis, shared by every proxy that names the same server and database.
+
+Each entry is the disk store's blob (:meth:`Entry.encode`) under ``ollacache:1:e:<key>``, written with
+one ``SET`` so a reader never sees half an entry, with Redis's own expiry at the entry's ``expires``
+(``PXAT``; none for 0). Size is Redis's business: bound it with ``maxmemory`` and an LRU
+``maxmemory-policy`` (``allkeys-lru``); a hit is a ``GET``, which is what Redis's LRU counts as use.
+Besides the entries the store keeps two keys: ``ollacache:1:hits`` (a hash: hit count and last hit of
+each entry, written in batches by :meth:`RedisStore.flush`, as on disk) and ``ollacache:1:recent`` (a
+sorted set of the newest keys by last use, bounded, for :meth:`RedisStore.recent`). The database should be
+Ollacache's own (the ``/db`` of the URL): :meth:`RedisStore.count` is the database's size less those two.
+
+Clearing one model reads the model from each entry's header (``SCAN`` with ``GETRANGE``) instead of
+keeping a per-model index, since an LRU policy may evict an index while its entries stay, and a clear
+must never miss an entry. Every delete and clear is published on ``ollacache:1:events``; a proxy
+:meth:`RedisStore.listen`\\ s there, so the others drop what their memory tiers hold of it.
+
+A lost connection marks the store down: reads then miss at once, writes raise :class:`StoreError` (the
+proxy passes requests through and says why), until :meth:`RedisStore.ping` finds Redis again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from core.cache.entry import MAGIC, CorruptEntry, Entry
+from core.cache.store import StoreError
+from core.config.parsing import redact
+
+log = logging.getLogger(__name__)
+
+PREFIX = "ollacache:1:"  # the version is that of the layout below; a new layout takes a new prefix
+ENTRY = PREFIX + "e:"
+HITS = PREFIX + "hits"  # hash: key -> "count last"
+RECENT = PREFIX + "recent"  # sorted set: key -> last use (stored or hit), the newest RECENT_KEEP
+EVENTS = PREFIX + "events"  # pub/sub channel of deletes and clears
+BOOKKEEPING = (HITS, RECENT)
+RECENT_KEEP = 10_000
+SCAN_BATCH = 500
+HEADER_PEEK = 4096  # bytes read of a blob to know its model; a longer header is read whole
+TIMEOUT_S = 2.0
+
+# Add a flushed hit count to an entry that still exists (its last hit moves it up the recent list).
+_COUNT_HITS = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HDEL', KEYS[2], ARGV[3])
+  return 0
+end
+local old = redis.call('HGET', KEYS[2], ARGV[3])
+local count = tonumber(ARGV[1])
+if old then count = count + tonumber(string.match(old, '^(%d+)')) end
+redis.call('HSET', KEYS[2], ARGV[3], count .. ' ' .. ARGV[2])
+redis.call('ZADD', KEYS[3], 'GT', ARGV[2], ARGV[3])
+return 1
+"""
+
+Forget = Callable[[str | None, str | None], None]  # (key, model); both None: everything
+
+
+class RedisStore:
+    """A :class:`core.cache.store.Store` on the Redis at ``url`` (``redis://[:password@]host:port/db``).
+
+    Opening connects to nothing: the first call does. ``clock`` (wall-clock seconds) decides which
+    entries are live on a read, as on disk; Redis's own expiry removes them.
+    """
+
+    def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
+        self.url = url
+        self.location = redact(url)
+        self.clock = clock
+        self.origin = uuid.uuid4().hex  # this store's own announcements are not news to it
+        self.down: str | None = None  # why the connection is lost, until ping finds it again
+        try:
+            self._redis = redis.Redis.from_url(
+                url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, health_check_interval=30,
+                # one retry on a refused or broken connection (a pooled one from before a restart is stale),
+                # none on a timeout: a Redis that does not answer costs one TIMEOUT_S, then reads miss at once
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)))
+        except ValueError as error:
+            raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
+        self._count_hits = self._redis.register_script(_COUNT_HITS)
+        self._hits: dict[str, tuple[int, float]] = {}
+        self._closing = threading.Event()
+        self._listener: threading.Thread | None = None
+
+    # --- failures ---------------------------------------------------------------------------------
+
+    def _failed(self, error: redis.RedisError) -> StoreError:
+        if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+            if self.down is None:
+                log.error("lost the Redis store at %s: %s", self.location, error)
+            self.down = f"cannot reach Redis at {self.location}: {error}"
+            return StoreError(self.down)
+        return StoreError(f"Redis at {self.location}: {error}")
+
+    def _check(self) -> None:
+        if self.down is not None:
+            raise StoreError(self.down)
+
+    def ping(self) -> bool:
+        """Check the connection; ``True`` when Redis answers again after it was lost (:attr:`down` is then
+        cleared). Raises :class:`StoreError` when it does not answer."""
+        try:
+            self._redis.ping()
+        except redis.RedisError as error:
+            raise self._failed(error) from None
+        if self.down is None:
+            return False
+        log.info("the Redis store at %s answers again", self.location)
+        self.down = None
+        return True
+
+    # --- entries ----------------------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        if self.down is not None:
+            return None  # already reported: a miss, without waiting on a connection
+        try:
+            blob = self._redis.get(ENTRY + key)
+        except redis.RedisError as error:
+            raise self._failed(error) from None
+        if blob is None:
+            return None
+        try:
+            entry = Entry.decode(blob)
+        except CorruptEntry as error:
+            log.warning("dropping unreadable entry %s: %s", key, error)
+            try:
+                self._redis.delete(ENTRY + key)
+            except redis.RedisError as failure:
+                raise self._failed(failure) from None
+            return None
+        return entry if entry.live(self.clock()) else None
+
+    def put(self, entry: Entry) -> None:
+        self.put_many([entry])
+
+    def put_many(self, entries: list[Entry]) -> None:
+        """Write ``entries`` in one transaction (``MULTI``/``EXEC``): all of them, or none on an error."""
+        self._check()
+        now = self.clock()
+        live = [entry for entry in entries if entry.live(now)]
+        if not live:
+            return
+        pipe = self._redis.pipeline(transaction=True)
+        for entry in live:
+            pipe.set(ENTRY + entry.key, entry.encode(), pxat=round(entry.expires * 1000) if entry.expires else None)
+            pipe.zadd(RECENT, {entry.key: now})
+        pipe.zremrangebyrank(RECENT, 0, -RECENT_KEEP - 1)
+        try:
+            pipe.execute()
+        except redis.RedisError as error:
+            raise self._failed(error) from None
+
+    def delete(self, key: str) -> bool:
+        self._check()
+        self._hits.pop(key, None)
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(ENTRY + key)
+        pipe.hdel(HITS, key)
+        pipe.zrem(RECENT, key)
+        pipe.publish(EVENTS, self._news(key=key))
+        try:
+            removed = pipe.execute()[0]
+        except redis.RedisError as error:
+            raise self._failed(error) from None
+        return bool(removed)
+
+    def clear(self, model: str | None = None) -> int:
+        self._check()
+        self._hits.clear()
+        try:
+            removed = self._clear_all() if model is None else self._clear_model(model)
+            self._redis.publish(EVENTS, self._news(model=model))
+        except redis.RedisError as error:
+            raise self._failed(error) from None
+        return removed
+
+    def _clear_all(self) -> int:
+        removed = 0
+        for keys in self._scan_batches():
+            removed += self._redis.unlink(*keys)
+        self._redis.unlink(*BOOKKEEPING)
+        return removed
+
+    def _clear_model(self, model: str) -> int:
+        removed = 0
+        for keys in self._scan_batches():
+            pipe = self._redis.pipeline(transaction=False)
+            for name in keys:
+                pipe.getrange(name, 0, HEADER_PEEK - 1)
+            peeks = pipe.execute()
+            theirs = [name for name, peek in zip(keys, peeks, strict=True) if self._model_of(name, peek) == model]
+            if not theirs:
+                continue
+            short = [name[len(ENTRY):] for name in theirs]
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.unlink(*theirs)
+            pipe.hdel(HITS, *short)
+            pipe.zrem(RECENT, *short)
+            removed += pipe.execute()[0]
+        return removed
+
+    def _model_of(self, name: str, peek: bytes) -> str | None:
+        """The model in an entry's header, from the first bytes of its blob (the whole blob if need be)."""
+        end = peek.find(b"\n", len(MAGIC))
+        if not peek.startswith(MAGIC):
+            return None
+        if end < 0:
+            whole = self._redis.get(name)
+            if whole is None:
+                return None
+            peek, end = whole, whole.find(b"\n", len(MAGIC))
+        try:
+            model = json.loads(peek[len(MAGIC):end])["model"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return model if isinstance(model, str) else None
+
+    def _scan_batches(self) -> Iterator[list[str]]:
+        """The names of every entry, a batch of at most about :data:`SCAN_BATCH` at a time."""
+        cursor: int = 0
+        while True:
+            cursor, names = self._redis.scan(cursor, match=ENTRY + "*", count=SCAN_BATCH)
+            if names:
+                yield [name.decode() for name in names]
+            if cursor == 0:
+                return
+
+    def entries(self, model: str | None = None) -> Iterator[Entry]:
+        """Every live entry, or one model's, read a batch at a time (``SCAN``, then ``MGET``)."""
+        self._check()
+        try:
+            for names in self._scan_batches():
+                now = self.clock()
+                for blob in self._redis.mget(names):
+                    if blob is None:
+                        continue
+                    try:
+                        entry = Entry.decode(blob)
+                    except CorruptEntry:
+                        continue
+                    if entry.live(now) and (model is None or entry.model == model):
+                        yield entry
+        except redis.RedisError as error:
+            raise self._failed(error) from None
+
+    def recent(self, limit: int = 100, model: str | None = None) -> list[dict[str, object]]:
+        """Entries by last use (stored or hit), most recent first, from the recent list."""
+        self._check()
+        infos: list[dict[str, object]] = []
+        start, page = 0, max(limit, 100)
+        try:
+            while len(infos) < limit:
+                keys = [key.decode() for key in self._redis.zrevrange(RECENT, start, start + page - 1)]
+                if not keys:
+                    break
+                start += page
+                blobs = self._redis.mget([ENTRY + key for key in keys])
+                records = self._redis.hmget(HITS, keys)
+                now = self.clock()
+                gone = []
+                for key, blob, record in zip(keys, blobs, records, strict=True):
+                    entry = _decoded(blob)
+                    if entry is None or not entry.live(now):
+                        gone.append(key)
+                        continue
+                    if model is not None and entry.model != model:
+                        continue
+                    info = entry.info()
+                    info["hits"], info["last_hit"] = self._hit_record(key, record)
+                    infos.append(info)
+                    if len(infos) == limit:
+                        break
+                if gone:
+                    self._redis.zrem(RECENT, *gone)  # expired or evicted: no longer listed
+                    start -= len(gone)
+        except redis.RedisError as error:
+            raise self._failed(error) from None
+        return infos
+
+    def _hit_record(self, key: str, record: bytes | None) -> tuple[int, float | None]:
+        stored_count, stored_last = 0, None
+        if record is not None:
+            count, _, last = record.decode().partition(" ")
+            stored_count, stored_last = int(count), float(last)
+        pending = self._hits.get(key, (0, None))
+        return stored_count + pending[0], pending[1] or stored_last
+
+    # --- hit counts -------------------------------------------------------------------------------
+
+    def note_hit(self, key: str, when: float) -> None:
+        count, _ = self._hits.get(key, (0, when))
+        self._hits[key] = (count + 1, when)
+
+    def flush(self) -> None:
+        """Add the hits counted since the last flush, in one round trip (nothing while Redis is away)."""
+        pending, self._hits = self._hits, {}
+        if not pending or self.down is not None:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for key, (count, last) in pending.items():
+            self._count_hits(keys=[ENTRY + key, HITS, RECENT], args=[count, repr(last), key], client=pipe)
+        try:
+            pipe.execute()
+        except redis.RedisError as error:
+            raise self._failed(error) from None
+
+    # --- size -------------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Entries: the database's keys less the store's own bookkeeping (the database is Ollacache's)."""
+        self._check()
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.dbsize()
+            pipe.exists(*BOOKKEEPING)
+            size, bookkeeping = pipe.execute()
+        except redis.RedisError as error:
+            raise self._failed(error) from None
+        return max(0, int(size) - int(bookkeeping))
+
+    def volume(self) -> int:
+        """Bytes the Redis server uses for its data (``INFO memory``, ``used_memory``)."""
+        self._check()
+        try:
+            return int(self._redis.info("memory")["used_memory"])
+        except redis.RedisError as error:
+            raise self._failed(error) from None
+
+    # --- telling other proxies --------------------------------------------------------------------
+
+    def _news(self, key: str | None = None, model: str | None = None) -> str:
+        return json.dumps({"from": self.origin, "key": key, "model": model})
+
+    def listen(self, forget: Forget) -> None:
+        """Call ``forget(key, model)`` (in a thread of the store's) for each delete or clear that another
+        store on this Redis announces; ``forget(None, None)`` too after the subscription was lost, since
+        clears may have been missed meanwhile. Ends with :meth:`close`."""
+        if self._listener is None:
+            self._listener = threading.Thread(target=self._listen, args=(forget,), name="ollacache-redis-events",
+                                              daemon=True)
+            self._listener.start()
+
+    def _listen(self, forget: Forget) -> None:
+        lost = False
+        while not self._closing.is_set():
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(EVENTS)
+                if lost:
+                    forget(None, None)
+                    lost = False
+                while not self._closing.is_set():
+                    message = pubsub.get_message(timeout=0.5)
+                    if message is not None:
+                        self._heard(message, forget)
+            except redis.RedisError as error:
+                if not lost:
+                    log.warning("lost the Redis store's announcements at %s: %s", self.location, error)
+                lost = True
+                self._closing.wait(1.0)  # try again in a moment
+            finally:
+                pubsub.close()
+
+    def _heard(self, message: dict[str, Any], forget: Forget) -> None:
+        try:
+            news = json.loads(message["data"])
+            if news.get("from") != self.origin:
+                forget(news.get("key"), news.get("model"))
+        except (ValueError, TypeError, AttributeError) as error:
+            log.warning("ignoring an unreadable announcement on %s: %s", EVENTS, error)
+
+    def close(self) -> None:
+        """Flush hit counts, stop listening and release the connections."""
+        try:
+            self.flush()
+        except StoreError as error:
+            log.error("could not save hit counts: %s", error)
+        finally:
+            self._closing.set()
+            if self._listener is not None:
+                self._listener.join()
+                self._listener = None
+            self._redis.close()
+
+
+def _decoded(blob: bytes | None) -> Entry | None:
+    if blob is None:
+        return None
+    try:
+        return Entry.decode(blob)
+    except CorruptEntry:
+        return None
