@@ -91,6 +91,7 @@ class CacheTab(QWidget):
         warm_column.addWidget(self.progress)
         warm_column.addWidget(self.counts)
         warm_column.addWidget(self.failures, 1)
+        warm_column.addStretch(0)  # keeps the lines together at the top while the table is hidden
 
         column = QVBoxLayout(self)
         column.addWidget(held)
@@ -156,7 +157,7 @@ class CacheTab(QWidget):
             self.counts.setText(counts_text(status))  # type: ignore[arg-type]
             self.failures.hide()
             return
-        self.note.setText(f"Done{source}.")
+        self.note.setText(f"Finished warming the cache{source}.")
         summary = summary_text(status)  # type: ignore[arg-type]
         self.counts.setText(summary[0].upper() + summary[1:])
         if "failures" in status:
