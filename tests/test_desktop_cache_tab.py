@@ -89,5 +89,7 @@ def test_ctrl_5_opens_the_cache_tab(behind_fake: str, tray_app: TrayApp, qtbot: 
     window = build_dashboard(tray_app.context)
     qtbot.addWidget(window)
     window.show()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, "5", modifier=Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.currentWidget() is window.cache

@@ -26,6 +26,7 @@ from core.cache.keys import ROUTES
 from core.cache.layered import LayeredCache
 from core.cache.requests import RequestKeys
 from core.cache.slots import find
+from core.control.exchange import _dialable
 from core.control.warm import FAILURES_KEPT, WarmItem, WarmStatus
 from core.observe.events import EventHub
 
@@ -88,20 +89,24 @@ class Warmup:
             queue.put_nowait(numbered)
         timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT_S)
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        async with httpx.AsyncClient(base_url=self.url(), timeout=timeout, limits=limits,
-                                     headers={"user-agent": USER_AGENT}) as http:
-            workers = [asyncio.create_task(self._work(queue, http)) for _ in range(min(concurrency, len(items)))]
-            try:
-                await asyncio.gather(*workers)
-            finally:
-                for worker in workers:
-                    worker.cancel()
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
-        self._status["state"] = "done"
-        self._status["elapsed_s"] = round(time.monotonic() - self._started, 3)
-        self.events.publish("warm_did_finish", dict(self.status))
+        try:
+            async with httpx.AsyncClient(base_url=_dialable(self.url()),  # 0.0.0.0: through loopback
+                                         timeout=timeout, limits=limits,
+                                         headers={"user-agent": USER_AGENT}) as http:
+                workers = [asyncio.create_task(self._work(queue, http))
+                           for _ in range(min(concurrency, len(items)))]
+                try:
+                    await asyncio.gather(*workers)
+                finally:
+                    for worker in workers:
+                        worker.cancel()
+        finally:  # ended, stopped with the engine or broken: the status says it is over either way
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
+            self._status["state"] = "done"
+            self._status["elapsed_s"] = round(time.monotonic() - self._started, 3)
+            self.events.publish("warm_did_finish", dict(self.status))
 
     async def _work(self, queue: asyncio.Queue[tuple[int, WarmItem]], http: httpx.AsyncClient) -> None:
         while not queue.empty():
@@ -128,7 +133,10 @@ class Warmup:
             return False
         now = time.time()
         policy = self.policy()
-        _, found = find(self.cache, policy, request, True, now, self._random)
+        try:
+            _, found = find(self.cache, policy, request, True, now, self._random)
+        except Exception:  # noqa: BLE001 - a store that cannot be read: send it, the proxy answers as it can
+            return False
         return decide(request, found, now=now, policy=policy).outcome is Outcome.HIT
 
     async def _send(self, http: httpx.AsyncClient, item: WarmItem) -> str | None:
