@@ -185,3 +185,21 @@ def test_a_file_is_checked_whole_and_a_bad_line_is_named() -> None:
         parse_lines([good, "", '{"endpoint": "/api/pull", "body": {}}'], "f.jsonl")
     with pytest.raises(WarmError, match="holds no requests"):
         parse_lines(["", "  "], "f.jsonl")
+
+
+def test_a_stream_the_upstream_breaks_off_is_a_failure_and_stores_nothing(proxy: RunningProxy,
+                                                                           fake: FakeOllama) -> None:
+    fake.configure(drop_after_chunks=2)
+    status = warm(proxy, [chat("streamed")])  # /api/chat streams when "stream" is absent
+    assert status["failed"] == 1
+    assert status["failures"][0]["error"].startswith("the stream ended with an error: ")
+    fake.configure(drop_after_chunks=None)
+    assert warm(proxy, [chat("streamed")])["sent"] == 1
+
+
+def test_the_sample_file_is_a_valid_warm_up_file() -> None:
+    from core.control.warm import read_file
+    from tests.harness import ROOT
+
+    sample = read_file(ROOT / "resources" / "warm-sample.jsonl")
+    assert {item["endpoint"] for item in sample.items} >= {"/api/chat", "/api/generate", "/api/embed"}
