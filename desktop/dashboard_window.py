@@ -3,7 +3,8 @@ the engine.
 
 The window only has slots and signals; this is where they meet the app. The feed's stats and events fill
 it (``stats`` once a second, ``request_did_finish`` for the recent requests, Ollama's events for its
-panel); its buttons become control calls run through the app's one error reporter. Ollama's models and
+panel, the warm-up's events for the Cache tab); its buttons become control calls run through the app's one
+error reporter (a warm-up the engine refuses to start is said in the Cache tab). Ollama's models and
 log are read whenever the feed (re)connects, so a dashboard opened before the engine is up says nothing
 is wrong and fills in once it answers.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.control.client import AsyncControlClient, ControlError
 from desktop.dashboard import DashboardWindow
 from desktop.windows import AppContext
 
@@ -26,6 +28,8 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     def on_event(name: str, payload: dict[str, Any]) -> None:
         if name == "request_did_finish":
             window.add_request(payload)
+        elif name.startswith("warm_did_"):
+            window.show_warm(payload)
         elif name.startswith("ollama_") and isinstance(payload.get("ollama"), dict):
             window.show_ollama(payload["ollama"])
             refresh_models()
@@ -50,10 +54,23 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     window.restart_ollama_requested.connect(
         lambda: context.call("restart Ollama", lambda client: client.restart_ollama()))
     window.log_requested.connect(refresh_log)
+
+    def start_warmup(items: list[Any], concurrency: int) -> None:
+        async def start(client: AsyncControlClient) -> Any:
+            try:
+                return await client.warm_start(items, concurrency)
+            except ControlError as error:
+                window.show_warm_error(str(error))
+                return None
+
+        context.call("start warming the cache", start, lambda status: status and window.show_warm(status))
+
+    window.warm_requested.connect(start_warmup)
     def on_connection(connected: bool) -> None:
         if connected:  # the engine answers (again): what its Ollama holds and says now
             refresh_models()
             refresh_log()
+            context.call("read the warm-up's progress", lambda client: client.warm_status(), window.show_warm)
 
     feed.connection_changed.connect(on_connection)
     on_url(feed.url or "")

@@ -4,17 +4,20 @@ Starts Xvfb with ``trayer`` as the system tray, the fake Ollama of the tests (so
 checkout) and the app with its engine in throwaway directories, sends a few requests through it (misses,
 then hits), opens the tray menu and saves ``tray-menu.png`` (the tray and its menu) and
 ``screen.png`` (the whole screen), then the dashboard, one ``dashboard-<tab>.png`` per tab, and the
-settings window, one ``settings-<tab>.png`` per tab, in OUTDIR. Needs ``xvfb`` and ``trayer`` (see README).
+settings window, one ``settings-<tab>.png`` per tab, in OUTDIR; the Cache tab also during a warm-up
+(``dashboard-cache-running.png``) and after it (``dashboard-cache.png``). Needs ``xvfb`` and ``trayer`` (see README).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 SCREEN = (1024, 640)
 
@@ -80,6 +83,7 @@ async def _shoot(out: Path, upstream: str) -> None:
         await asyncio.sleep(0.5)
         name = tabs.tabText(number).replace("&", "").lower()
         window.grab().save(str(out / f"dashboard-{name}.png"))
+    await _shoot_warmup(window, out, upstream)
     window.close()
     settings = app.windows.show_settings()
     settings.resize(760, 640)
@@ -106,6 +110,37 @@ async def _shoot(out: Path, upstream: str) -> None:
     app.finished.connect(done.set)
     app.quit()
     await done.wait()
+
+
+async def _shoot_warmup(window: Any, out: Path, upstream: str) -> None:
+    """The Cache tab during a warm-up (``dashboard-cache-running.png``) and after it (``dashboard-cache.png``):
+    a dozen requests answered slowly by the fake, one for a model it does not have."""
+    import httpx
+
+    tab = window.cache
+    window.tabs.setCurrentWidget(tab)
+    lines = [{"endpoint": "/api/chat", "body": {"model": "llama3.2", "messages": [
+        {"role": "user", "content": f"Summarise chapter {n} of the manual."}]}} for n in range(1, 9)]
+    lines += [{"endpoint": "/api/embed", "body": {"model": "nomic-embed-text", "input": f"passage {n}"}}
+              for n in range(1, 4)]
+    lines.insert(5, {"endpoint": "/api/generate", "body": {"model": "gemma3:270m", "prompt": "hello"}})
+    file = Path(tempfile.mkdtemp()) / "demo-prompts.jsonl"
+    file.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    async with httpx.AsyncClient(timeout=30) as http:
+        await http.post(f"{upstream}/_fake/config", json={"chunk_delay_ms": 60})
+        try:
+            tab.warm_from(file)
+            while not (tab.running and tab.progress.value() >= 4):
+                await asyncio.sleep(0.05)
+            window.grab().save(str(out / "dashboard-cache-running.png"))
+            while tab.running:
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.5)  # the next stats give the entry count
+            window.grab().save(str(out / "dashboard-cache.png"))
+        finally:
+            file.unlink()
+            file.parent.rmdir()
+            await http.post(f"{upstream}/_fake/config", json={"chunk_delay_ms": 0})
 
 
 def main(argv: list[str]) -> int:

@@ -1,5 +1,5 @@
 """The ``ollacache`` command: ``serve``, ``tray``, ``stats``, ``hardware``, ``tune``, ``doctor``, ``clear``, ``export``,
-``import``, ``explain`` and ``--version``.
+``import``, ``explain``, ``warm`` and ``--version``.
 
 Commands that talk to a running engine (``stats``, ``clear``, ``doctor``, ``tune --apply``) do so through
 :mod:`core.control.client`, which finds it through ``running.json`` and reads the control token.
@@ -80,6 +80,12 @@ def _parser() -> argparse.ArgumentParser:
                          help='{"endpoint": "/api/chat", "body": {...}} (optionally "headers"); - reads standard input')
     explain.add_argument("--url", help="the proxy's address (default: the running one)")
     explain.add_argument("--json", action="store_true", help="print the raw /-/explain JSON")
+    warm = commands.add_parser("warm", help="send each request of a JSONL file through the running proxy, "
+                               "skipping what is cached")
+    warm.add_argument("file", metavar="FILE.jsonl",
+                      help='one request a line: {"endpoint": "/api/chat", "body": {...}}')
+    warm.add_argument("--url", help="the proxy's address (default: from the settings)")
+    warm.add_argument("--concurrency", type=int, default=4, help="requests sent at a time (1 to 64; default 4)")
     return parser
 
 
@@ -125,6 +131,12 @@ def _run(argv: Sequence[str] | None) -> int:
 
         return run_tune(settings, model=args.model, upstream=args.upstream, runs=args.runs, apply=args.apply,
                         as_json=args.json)
+    if args.command == "warm":
+        from pathlib import Path
+
+        from core.cli.warm import run_warm
+
+        return run_warm(settings, Path(args.file), url=args.url, concurrency=args.concurrency)
     if args.command == "doctor":
         from core.cli.doctor import check, format_findings
 

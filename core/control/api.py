@@ -26,6 +26,7 @@ from core.cache.builds import BuildsUnknown
 from core.cache.keys import normalize_model
 from core.config.table import Refused
 from core.control import token as tokens
+from core.control.warm import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, WarmError, WarmItem, WarmStatus, check_items
 from core.observe.events import EventHub
 from core.observe.metrics import CONTENT_TYPE, render_prometheus
 from core.ollama.client import OllamaError
@@ -38,6 +39,10 @@ class Tuner(Protocol):
     def start(self, model: str | None, runs: int, apply: bool) -> bool: ...
 
 
+class Warming(Protocol):
+    status: WarmStatus
+
+
 class Controlled(Protocol):
     """What the control API needs of the engine it serves."""
 
@@ -47,6 +52,7 @@ class Controlled(Protocol):
     events: EventHub
     stopping: asyncio.Event
     tuning_runs: Tuner
+    warmup: Warming
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
@@ -57,6 +63,7 @@ class Controlled(Protocol):
     async def clear(self, model: str | None) -> int: ...
     async def explain(self, payload: Mapping[str, Any]) -> dict[str, Any]: ...
     async def clear_stale(self, model: str | None) -> int: ...
+    def start_warmup(self, items: list[WarmItem], concurrency: int) -> str | None: ...
     async def restart_ollama(self) -> str | None: ...
     def ollama_json(self) -> dict[str, Any]: ...
     def hardware_json(self) -> dict[str, Any]: ...
@@ -161,6 +168,27 @@ def control_app(engine: Controlled) -> Starlette:
         if not engine.tuning_runs.start(model, runs, apply):
             return JSONResponse({"error": "a measurement is already running"}, status_code=409)
         return JSONResponse(engine.tuning_runs.status, status_code=202)
+
+    async def warm(request: Request) -> Response:
+        if request.method == "GET":
+            return unreadable(request) or JSONResponse(engine.warmup.status)
+        if (answer := refused(request)) is not None:
+            return answer
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        concurrency = body.get("concurrency", DEFAULT_CONCURRENCY)
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
+            return JSONResponse({"error": f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}"},
+                                status_code=400)
+        try:
+            items = check_items(body.get("requests"))
+        except WarmError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        refusal = engine.start_warmup(items, concurrency)
+        if refusal is not None:
+            return JSONResponse({"error": refusal}, status_code=409)
+        return JSONResponse(engine.warmup.status, status_code=202)
 
     async def tuning(request: Request) -> Response:
         if (answer := refused(request)) is not None:
@@ -330,6 +358,7 @@ def control_app(engine: Controlled) -> Starlette:
             Route("/-/ollama/restart", restart_ollama, methods=["POST"]),
             Route("/-/tune", tune, methods=["GET", "POST"]),
             Route("/-/tuning", tuning, methods=["POST"]),
+            Route("/-/warm", warm, methods=["GET", "POST"]),
             Route("/-/entries/{key}", delete_entry, methods=["DELETE"]),
             Route("/-/clear", clear, methods=["POST"]),
             Route("/-/explain", explain, methods=["POST"]),

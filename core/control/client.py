@@ -14,7 +14,7 @@ Every failure raises :class:`ControlError`, whose message is one sentence a pers
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -28,6 +28,8 @@ from core.control.answers import (
 )
 from core.control.calls import _Call, _Calls
 from core.control.exchange import ControlError, ClientBase, upstream_of
+from core.control import warm
+from core.control.warm import DEFAULT_CONCURRENCY, WarmItem, WarmStatus
 
 __all__ = ["AsyncControlClient", "ControlClient", "ControlError", "upstream_of"]
 
@@ -102,6 +104,14 @@ class ControlClient(ClientBase):
 
     def set_threads(self, num_thread: int) -> ThreadsApplied:
         return self._run(_Calls.set_threads(num_thread))
+
+    def warm_start(self, items: Sequence[WarmItem], concurrency: int = DEFAULT_CONCURRENCY) -> WarmStatus:
+        """Send ``items`` through the proxy, what is cached skipped (409 while one runs or caching is paused)."""
+        return self._run(warm.start_call(items, concurrency))
+
+    def warm_status(self) -> WarmStatus:
+        """The warm-up's counts and failures (``state`` idle before the first one)."""
+        return self._run(warm.status_call())
 
     def settings(self) -> SettingsTable:
         """Every setting with its kind, default, current value, source and what a change needs."""
@@ -202,6 +212,12 @@ class AsyncControlClient(ClientBase):
     async def set_threads(self, num_thread: int) -> ThreadsApplied:
         return await self._run(_Calls.set_threads(num_thread))
 
+    async def warm_start(self, items: Sequence[WarmItem], concurrency: int = DEFAULT_CONCURRENCY) -> WarmStatus:
+        return await self._run(warm.start_call(items, concurrency))
+
+    async def warm_status(self) -> WarmStatus:
+        return await self._run(warm.status_call())
+
     async def settings(self) -> SettingsTable:
         return await self._run(_Calls.settings())
 
@@ -274,4 +290,4 @@ async def _server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[
 
 __all__ = ["AsyncControlClient", "Cleared", "ControlClient", "ControlError", "Deleted", "Entry",
            "Health", "LoadedModel", "OllamaChanged", "OllamaLog", "OllamaState", "Paused", "Restarted",
-           "SettingsTable", "SettingsUpdated", "ThreadsApplied", "TuneStatus", "Unloaded", "upstream_of"]
+           "SettingsTable", "SettingsUpdated", "ThreadsApplied", "TuneStatus", "Unloaded", "WarmStatus", "upstream_of"]

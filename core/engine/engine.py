@@ -29,9 +29,11 @@ from core.config.parsing import redact
 from core.control import running
 from core.control import token as tokens
 from core.control.api import control_app
+from core.control.warm import WarmItem
 from core.engine import reconfigure
 from core.engine.startup import Startup
 from core.engine.tuning_runs import TuningRuns
+from core.engine.warmup import Warmup
 from core.http.cors import CorsRule
 from core.http.gate import Gate
 from core.http.hostcheck import HostRule, is_loopback_bind
@@ -106,6 +108,8 @@ class Engine:
         self.tuning_runs = TuningRuns(upstream=upstream, candidates=candidates(self.hardware),
                                       config_dir=settings.config_dir, events=self.events,
                                       apply_threads=self.apply_threads)
+        self.warmup = Warmup(url=lambda: self.url, keys=self.keys, cache=self.cache,
+                             policy=lambda: self.proxy.policy, events=self.events)
         self._tasks: list[asyncio.Task[None]] = []
 
     def serving_at(self, url: str) -> None:
@@ -150,6 +154,7 @@ class Engine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.builds.stop()
         await self.tuning_runs.stop()
+        await self.warmup.stop()
         await self.proxy.aclose()
         await self.supervisor.stop()
         self._save()
@@ -245,6 +250,9 @@ class Engine:
         snapshot["hot"] = {"entries": len(self.cache.hot), "bytes": self.cache.hot.bytes}
         snapshot["ollama"] = self.supervisor.to_json()
         snapshot["tune"] = self.tuning_runs.status
+        warm = self.warmup.status
+        del warm["failures"]  # the counts only: GET /-/warm lists the failures
+        snapshot["warm"] = warm
         snapshot["paused"] = self.proxy.paused
         flights = self.proxy.flights  # identical requests answered by one upstream call right now
         snapshot["in_flight"] = {"calls": len(flights), "following": flights.following()}
@@ -289,6 +297,15 @@ class Engine:
         removed = await asyncio.to_thread(self.cache.remove, key=key)
         self.cache.forget(key=key)
         return bool(removed)
+
+    def start_warmup(self, items: list[WarmItem], concurrency: int) -> str | None:
+        """Send ``items`` through the proxy, skipping what is cached (see :mod:`core.engine.warmup`); the
+        reason it cannot start, otherwise."""
+        if self.proxy.paused:
+            return "caching is paused: resume it first, or every request would pass through uncached"
+        if not self.warmup.start(items, concurrency):
+            return "a warm-up is already running"
+        return None
 
     async def recent(self, limit: int, model: str | None) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.store.recent, limit, model)

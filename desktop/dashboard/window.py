@@ -1,4 +1,4 @@
-"""The dashboard window: Overview (cards and live charts), Requests, Breakdown and Ollama tabs.
+"""The dashboard window: Overview (cards and live charts), Requests, Breakdown, Ollama and Cache tabs.
 
 It never calls the engine: the app shell connects its feed's signals to the slots here and this window's
 signals to the engine's control calls.
@@ -6,8 +6,10 @@ signals to the engine's control calls.
 Slots: ``show_stats(dict)`` (a /-/stats document), ``add_request(dict)`` (a finished-request event),
 ``show_ollama(dict)`` (Ollama's state, /-/health's "ollama", optionally with "models"),
 ``show_models(list)`` (/api/ps's models), ``show_log(list)`` (Ollama's last log lines) and
-``set_endpoint(str)`` (the address tools should use, for the empty states).
-Signals: ``unload_requested(str)``, ``restart_ollama_requested()``, ``log_requested()``.
+``set_endpoint(str)`` (the address tools should use, for the empty states), ``show_warm(dict)`` (a warm-up's
+status) and ``show_warm_error(str)``.
+Signals: ``unload_requested(str)``, ``restart_ollama_requested()``, ``log_requested()``,
+``warm_requested(list, int)`` (checked warm-up requests and the concurrency).
 
 The window remembers its size and tab in QSettings (organisation "Ollacache", application "Ollacache").
 """
@@ -22,6 +24,7 @@ from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMainWindow, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from desktop.dashboard.breakdown import Breakdown
+from desktop.dashboard.cache_tab import CacheTab
 from desktop.dashboard.cards import Cards
 from desktop.dashboard.live import LiveCharts
 from desktop.dashboard.ollama_panel import OllamaPanel
@@ -36,6 +39,7 @@ class DashboardWindow(QMainWindow):
     unload_requested = Signal(str)
     restart_ollama_requested = Signal()
     log_requested = Signal()
+    warm_requested = Signal(list, int)
 
     def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -49,6 +53,8 @@ class DashboardWindow(QMainWindow):
         self.ollama.unload_requested.connect(self.unload_requested)
         self.ollama.restart_requested.connect(self.restart_ollama_requested)
         self.ollama.log_requested.connect(self.log_requested)
+        self.cache = CacheTab()
+        self.cache.warm_requested.connect(self.warm_requested)
 
         overview = QWidget()
         column = QVBoxLayout(overview)
@@ -63,10 +69,11 @@ class DashboardWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         for title, widget in (("&Overview", scroll), ("&Requests", self.requests),
-                              ("&Breakdown", self.breakdown), ("Olla&ma", self.ollama)):
+                              ("&Breakdown", self.breakdown), ("Olla&ma", self.ollama),
+                              ("C&ache", self.cache)):
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
-        for number in range(self.tabs.count()):  # Ctrl+1..4 as in a browser; Alt+letter from the titles
+        for number in range(self.tabs.count()):  # Ctrl+1..5 as in a browser; Alt+letter from the titles
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self, lambda n=number: self.tabs.setCurrentIndex(n))
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
         self.resize(1040, 800)
@@ -109,6 +116,7 @@ class DashboardWindow(QMainWindow):
         self.cards.show_stats(snapshot)
         self.charts.show_stats(snapshot)
         self.breakdown.show_stats(snapshot)
+        self.cache.show_stats(snapshot)
         if isinstance(snapshot.get("ollama"), Mapping):
             self.show_ollama(snapshot["ollama"])
 
@@ -134,3 +142,11 @@ class DashboardWindow(QMainWindow):
     def set_endpoint(self, url: str) -> None:
         self.cards.set_endpoint(url)
         self.requests.set_endpoint(url)
+
+    @Slot(dict)
+    def show_warm(self, status: Mapping[str, Any]) -> None:
+        self.cache.show_warm(status)
+
+    @Slot(str)
+    def show_warm_error(self, message: str) -> None:
+        self.cache.show_warm_error(message)
