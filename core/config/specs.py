@@ -144,6 +144,21 @@ SPECS: tuple[Spec, ...] = (
          "OLLACACHE_BUCKET", None, "distinct answers kept per sampled request, served at random once all "
          "are stored (1 = one answer)",
          section=CACHE, kind="number", effect=APPLIED_AT_ONCE),
+    Spec("cache.memo_limit", 2**20, parse_bytes, "a byte count such as 1MiB (0 keys every body afresh)",
+         "OLLACACHE_MEMO_LIMIT", None, "memory for request bodies remembered with their keys, so that a "
+         "repeated body is not parsed again, in bytes",
+         section=CACHE, kind="bytes", effect=ENGINE_RESTART),
+    Spec("cache.hits_limit", 2**20, parse_bytes, "a byte count such as 1MiB",
+         "OLLACACHE_HITS_LIMIT", None, "memory for the hit counts gathered between writes to the store, in "
+         "bytes; beyond it they are written at once",
+         section=CACHE, kind="bytes", effect=ENGINE_RESTART),
+    Spec("cache.sqlite_cache", 2 * 2**20, parse_bytes, "a byte count such as 2MiB",
+         "OLLACACHE_SQLITE_CACHE", None, "SQLite's page cache for the whole engine, in bytes",
+         section=CACHE, kind="bytes", effect=ENGINE_RESTART),
+    Spec("cache.sqlite_mmap", 0, parse_bytes, "a byte count such as 64MiB (0 maps nothing)",
+         "OLLACACHE_SQLITE_MMAP", None, "bytes of the cache database SQLite maps into memory per connection "
+         "(mapped pages count in the engine's memory)",
+         section=CACHE, kind="bytes", effect=ENGINE_RESTART),
     Spec("ollama.manage", "auto", choice("auto", "always", "never"), "one of auto, always, never",
          "OLLACACHE_MANAGE_OLLAMA", "--manage-ollama", "whether Ollacache starts and supervises Ollama",
          "auto|always|never",

@@ -82,9 +82,10 @@ class Engine:
             log_path=startup.log_path, on_report=self._ollama_did)
         # no store, or one bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
         memory = 0 if store_error or not settings["cache.size_limit"] else settings["cache.memory_limit"]
-        self.cache = LayeredCache(self.store, HotTier(memory), store_error)
+        self.cache = LayeredCache(self.store, HotTier(memory), store_error, hits_bytes=settings["cache.hits_limit"])
         # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
-        self.keys = RequestKeys(output_settings(self.tuning) if startup.will_start else None)
+        self.keys = RequestKeys(output_settings(self.tuning) if startup.will_start else None,
+                                memo_bytes=settings["cache.memo_limit"])
         self.proxy = Proxy(
             upstream=upstream, cache=self.cache, keys=self.keys, stats=self.stats, ttl_s=settings["cache.ttl"],
             control=control_app(self),
@@ -97,6 +98,8 @@ class Engine:
                                       config_dir=settings.config_dir, events=self.events,
                                       apply_threads=self.apply_threads)
         self._tasks: list[asyncio.Task[None]] = []
+        self._hits_full = asyncio.Event()  # the hit counts gathered reached cache.hits_limit: flush them now
+        self._flushing = asyncio.Lock()  # one flush of hit counts at a time
 
     def serving_at(self, url: str) -> None:
         """The address actually bound (port takeover, ``--port 0``): reported on health, and written to
@@ -119,7 +122,10 @@ class Engine:
         self.stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         self.cache.on_error = lambda error: loop.call_soon_threadsafe(self._store_did, error)
-        self._tasks = [loop.create_task(self._keep_house()), loop.create_task(self._feed_events())]
+        self._hits_full = asyncio.Event()
+        self.cache.on_hits_full = self._hits_full.set  # called on the loop, by the proxy's hits
+        self._tasks = [loop.create_task(self._keep_house()), loop.create_task(self._feed_events()),
+                       loop.create_task(self._flush_when_full())]
         await self.supervisor.start()
 
     async def stop(self) -> None:
@@ -143,9 +149,24 @@ class Engine:
                 pass
             try:
                 await self.stats.save_async()
-                await asyncio.to_thread(self.store.flush)
             except Exception as error:  # noqa: BLE001 - keep house next time; say what is wrong meanwhile
-                log.error("could not save totals or hit counts: %s", error)
+                log.error("could not save totals: %s", error)
+                self.cache.failed(error)
+            await self._flush_hits()
+
+    async def _flush_when_full(self) -> None:
+        """Write the hit counts as soon as they reach ``cache.hits_limit``, between the regular flushes."""
+        while True:
+            await self._hits_full.wait()
+            self._hits_full.clear()
+            await self._flush_hits()
+
+    async def _flush_hits(self) -> None:
+        async with self._flushing:
+            try:
+                await asyncio.to_thread(self.cache.flush)
+            except Exception as error:  # noqa: BLE001 - flush next time; say what is wrong meanwhile
+                log.error("could not save hit counts: %s", error)
                 self.cache.failed(error)
 
     async def _feed_events(self) -> None:
@@ -168,7 +189,7 @@ class Engine:
     def _save(self) -> None:
         try:
             self.stats.save()
-            self.store.flush()
+            self.cache.flush()
         except Exception as error:  # noqa: BLE001 - shutting down: report, never hang
             log.error("could not save totals or hit counts: %s", error)
 
@@ -298,7 +319,8 @@ class Engine:
 def _open_store(settings: Settings) -> tuple[Store, str | None]:
     """The configured store, or a pass-through one and the reason when it cannot open."""
     try:
-        return DiskStore(settings.cache_dir, settings["cache.size_limit"]), None
+        return DiskStore(settings.cache_dir, settings["cache.size_limit"], sqlite_cache=settings["cache.sqlite_cache"],
+                         sqlite_mmap=settings["cache.sqlite_mmap"]), None
     except StoreError as error:  # serve as a pass-through rather than not at all
         log.error("%s; serving without a cache", error)
         return NullStore(str(settings.cache_dir), str(error)), str(error)
