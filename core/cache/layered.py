@@ -70,8 +70,10 @@ class LayeredCache:
             self.on_hits_full()
 
     def flush(self) -> None:
-        """Write the hit counts gathered to the store (blocking: call it off the loop)."""
+        """Write the hit counts gathered to the store (blocking: call it off the loop). New entries are written
+        first: a hit on an entry still on its way to the store would otherwise find no entry to count for."""
         self._pending_hits, self._asked = 0, False
+        self._writer.wait_idle()
         self.store.flush()
 
     def keep(self, entry: Entry, generation: int) -> bool:

@@ -71,6 +71,11 @@ class RequestKeys:
         self.context = dict(context)
         self.forget()
 
+    @property
+    def remembered(self) -> tuple[int, int]:
+        """How many bodies the memo holds, and the bytes of memory they count for (at most ``memo_bytes``)."""
+        return len(self._memo), self._memo_bytes
+
     def forget(self) -> None:
         """Drop every remembered body."""
         self._memo.clear()

@@ -223,6 +223,8 @@ class Engine:
         snapshot = self.stats.snapshot(entries=entries, bytes_=volume)
         snapshot["resources"] = resources
         snapshot["hot"] = {"entries": len(self.cache.hot), "bytes": self.cache.hot.bytes}
+        bodies, memo_bytes = self.keys.remembered
+        snapshot["memo"] = {"bodies": bodies, "bytes": memo_bytes}
         snapshot["ollama"] = self.supervisor.to_json()
         snapshot["tune"] = self.tuning_runs.status
         snapshot["paused"] = self.proxy.paused
