@@ -130,8 +130,9 @@ SPECS: tuple[Spec, ...] = (
     Spec("cache.size_limit", 2 * 2**30, parse_bytes, "a byte count such as 2147483648, 500MB or 2GiB",
          "OLLACACHE_CACHE_SIZE", "--cache-size", "the most the cache may hold, in bytes (LRU beyond)",
          section=CACHE, kind="bytes", effect=ENGINE_RESTART),
-    Spec("cache.memory_limit", 16 * 2**20, parse_bytes, "a byte count such as 16MiB (0 turns the memory tier off)",
-         "OLLACACHE_MEMORY_LIMIT", None, "answers kept in memory in front of the store, in bytes",
+    Spec("cache.memory_limit", 4 * 2**20, parse_bytes, "a byte count such as 4MiB (0 turns the memory tier off)",
+         "OLLACACHE_MEMORY_LIMIT", None, "memory for hot answers kept in front of the store (each entry with "
+         "its overhead, ~1.8 KB for a 1 KB answer), in bytes",
          section=CACHE, kind="bytes", effect=ENGINE_RESTART),
     Spec("cache.ttl", 30 * 86400, parse_seconds, "seconds, or a duration such as 90s, 12h or 30d (0 = never)",
          "OLLACACHE_TTL", "--ttl", "how long an entry lives",
