@@ -27,6 +27,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/upstream_clients.py
 	$(BIN)/python bench/coalesce.py
 	$(BIN)/python bench/body_memory.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
