@@ -28,6 +28,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/coalesce.py
 	$(BIN)/python bench/body_memory.py
 	$(BIN)/python bench/redis_hit.py
+	$(BIN)/python bench/scale.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -15,6 +15,12 @@ The store reads the clock it is given (wall-clock seconds): an entry is served u
 well, so expired entries are culled from disk. A few queries read diskcache's ``Cache`` table directly
 (``key``, ``raw``, ``store_time``, ``expire_time``, ``tag``) through ``Cache._sql``, for which diskcache has
 no public API; the version is pinned in pyproject.toml and tests/test_store.py checks those parts.
+
+SQLite's memory is bounded when the store is opened: ``sqlite_cache`` bytes of SQLite's heap for the whole
+process (its soft heap limit: beyond it SQLite reuses cached pages instead of allocating, so a connection
+per thread does not multiply the bound; each connection's page cache is a quarter of it), and
+``sqlite_mmap`` bytes of the file mapped per connection (0: none; mapped pages count in the process's RSS,
+and diskcache maps 64 MiB per connection by default). Reads then go through the OS's page cache.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ from core.cache.store import StoreError
 
 log = logging.getLogger(__name__)
 PAGE = 500  # keys read at a time by DiskStore.entries
+SQLITE_CACHE = 2 * 2**20  # bytes of SQLite page cache for the process (the default of cache.sqlite_cache)
+SQLITE_MMAP = 0  # bytes of the database file mapped per connection (the default of cache.sqlite_mmap)
+PAGE_BYTES = 4096  # SQLite's page size for diskcache's databases (the default page size)
 
 
 class DiskStore:
@@ -43,8 +52,16 @@ class DiskStore:
     and processes, so a running proxy and ``ollacache clear`` can open the same directory.
     """
 
-    def __init__(self, directory: Path, size_limit: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, directory: Path, size_limit: int, clock: Callable[[], float] = time.time, *,
+                 sqlite_cache: int = SQLITE_CACHE, sqlite_mmap: int = SQLITE_MMAP) -> None:
         self.clock = clock
+        self._sqlite = {  # diskcache sets each as a PRAGMA on every connection it opens
+            # pages per connection: a quarter of the budget, so the connection of the thread that reads hits
+            # keeps its pages while the few others (writer, flushes) take theirs; the OS's page cache holds the rest
+            "sqlite_cache_size": max(1, sqlite_cache // 4 // PAGE_BYTES),
+            "sqlite_soft_heap_limit": max(1, sqlite_cache),  # bytes of SQLite's heap, for the whole process
+            "sqlite_mmap_size": sqlite_mmap,
+        }
         self.directory = Path(directory)
         self.location = str(self.directory)
         self.size_limit = size_limit
@@ -66,9 +83,9 @@ class DiskStore:
     def _open(self) -> tuple[diskcache.Cache, diskcache.Cache]:
         cache = diskcache.Cache(
             str(self.directory), size_limit=self.size_limit,
-            eviction_policy="least-recently-stored", tag_index=True,
+            eviction_policy="least-recently-stored", tag_index=True, **self._sqlite,
         )
-        meta = diskcache.Cache(str(self.directory / "meta"), eviction_policy="none")
+        meta = diskcache.Cache(str(self.directory / "meta"), eviction_policy="none", **self._sqlite)
         os.chmod(self.directory, 0o700)
         return cache, meta
 

@@ -1,15 +1,19 @@
 """The in-memory tier in front of the store: the hottest entries, bounded in bytes (LRU).
 
 A hit found here costs a dict lookup instead of a SQLite read and a decode. It only ever holds
-entries that are also in (or on their way to) the store, so losing it loses nothing.
+entries that are also in (or on their way to) the store, so losing it loses nothing. The bound counts
+what an entry holds in memory (:func:`core.cache.sizes.entry_bytes`: its strings, lists and numbers
+besides the answer's bytes, and its place in the LRU), so ``max_bytes`` is memory, not payload.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from core.cache.entry import Entry
+from core.cache.sizes import ORDERED_ITEM, entry_bytes
 
 
 @dataclass(slots=True)
@@ -19,7 +23,7 @@ class HotEntry:
 
 
 class HotTier:
-    """An LRU of entries holding at most ``max_bytes`` of answer bodies (0 disables it)."""
+    """An LRU of entries holding at most ``max_bytes`` of memory, entries and their overhead (0 disables it)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -41,7 +45,7 @@ class HotTier:
 
     def put(self, entry: Entry) -> None:
         self.discard(entry.key)  # an older answer under this key must not outlive the new one
-        size = entry.size
+        size = self.cost(entry)
         if size > self.max_bytes // 4:
             return  # one huge answer must not flush everything else out
         self._items[entry.key] = HotEntry(entry, size)
@@ -49,6 +53,11 @@ class HotTier:
         while self.bytes > self.max_bytes:
             _, oldest = self._items.popitem(last=False)
             self.bytes -= oldest.size
+
+    @staticmethod
+    def cost(entry: Entry) -> int:
+        """The bytes ``entry`` counts against the bound: the entry's objects and its item in the LRU."""
+        return entry_bytes(entry) + ORDERED_ITEM + _HOT_ENTRY
 
     def discard(self, key: str) -> None:
         item = self._items.pop(key, None)
@@ -62,3 +71,6 @@ class HotTier:
             return
         for key in [k for k, item in self._items.items() if item.entry.model == model]:
             self.discard(key)
+
+
+_HOT_ENTRY = sys.getsizeof(HotEntry(Entry("", "", "", False, "", []), 0))

@@ -9,6 +9,8 @@ neither stored nor kept in memory. Any store failure turns the cache into a pass
 (:attr:`LayeredCache.error`, shown on ``/-/health``) instead of failing requests; ``on_error`` hears of
 each failure and of the recovery (from whichever thread saw it), so the engine can tell its subscribers.
 Deleting a key deletes the other answers of its bucket too (``key~1``, ``key~2``...: ``cache.bucket``).
+Hit counts wait in the store for its next flush; once they may hold ``hits_bytes`` of memory (counted per
+hit, an upper bound on the distinct keys among them), ``on_hits_full`` asks for a flush at once.
 """
 
 from __future__ import annotations
@@ -20,18 +22,20 @@ from collections.abc import Callable
 from core.cache.entry import Entry
 from core.cache.hot import HotTier
 from core.cache.keys import slot_key
+from core.cache.sizes import HIT_RECORD
 from core.cache.store import Store
 from core.cache.writer import Writer
 from core.config.specs import BUCKET_MAX
 
 log = logging.getLogger(__name__)
+HITS_BYTES = 2**20  # memory for hit counts waiting for a flush (the default of cache.hits_limit)
 
 
 class LayeredCache:
     """``hot`` in front of ``store``; ``error`` is the store's failure if it could not open, else ``None``."""
 
     def __init__(self, store: Store, hot: HotTier, error: str | None = None,
-                 on_error: Callable[[str | None], None] | None = None) -> None:
+                 on_error: Callable[[str | None], None] | None = None, hits_bytes: int = HITS_BYTES) -> None:
         self.store = store
         self.hot = hot
         self.error = error
@@ -39,6 +43,10 @@ class LayeredCache:
         self.generation = 0
         self._lock = threading.Lock()
         self._writer: Writer[tuple[Entry, int]] = Writer(self._write)
+        self.hits_bytes = hits_bytes
+        self.on_hits_full: Callable[[], None] | None = None  # once per flush, when the hit counts reach the bound
+        self._pending_hits = 0  # hits noted since the last flush began
+        self._asked = False  # on_hits_full was called since then
 
     def lookup(self, key: str, now: float) -> Entry | None:
         """The live entry for ``key`` at ``now`` (wall-clock seconds), or ``None``."""
@@ -56,6 +64,17 @@ class LayeredCache:
 
     def note_hit(self, key: str, when: float) -> None:
         self.store.note_hit(key, when)
+        self._pending_hits += 1
+        if not self._asked and self._pending_hits * HIT_RECORD > self.hits_bytes and self.on_hits_full is not None:
+            self._asked = True
+            self.on_hits_full()
+
+    def flush(self) -> None:
+        """Write the hit counts gathered to the store (blocking: call it off the loop). New entries are written
+        first: a hit on an entry still on its way to the store would otherwise find no entry to count for."""
+        self._pending_hits, self._asked = 0, False
+        self._writer.wait_idle()
+        self.store.flush()
 
     def keep(self, entry: Entry, generation: int) -> bool:
         """Keep a new entry (on the event loop), unless a clear came since ``generation``; whether it was kept."""

@@ -2,8 +2,9 @@
 whether its answer is sampled (drawn at random) or an embedding.
 
 A client repeats the same bodies (an agent's loop, a re-indexing run), so small bodies are remembered
-with their facts, bounded in bytes: a repeated body then costs one dict lookup instead of a JSON parse,
-a canonical dump and a hash. A credential (the ``Authorization`` header) is hashed into the key, so two
+with their facts, bounded in bytes (the body, its memo key, the facts with their key string and the dict
+item all count): a repeated body then costs one dict lookup instead of a JSON parse, a canonical dump and
+a hash. A credential (the ``Authorization`` header) is hashed into the key, so two
 API keys never share entries; it is never stored. A namespace (``X-Cache-Namespace``) is in the key too,
 so two namespaces never share entries; without one the key is what it always was. The build of the model
 (its digest, from :class:`core.cache.builds.Builds`) is in the key when it is known, so an answer of a replaced
@@ -14,22 +15,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Mapping
 
 from core.cache.builds import Builds
 from core.cache.decision import Request
 from core.cache.keys import NotCacheable, Route, asks_usage, cache_key, is_sampled, request_model
+from core.cache.sizes import DICT_ITEM, deep_size, request_bytes
 
-MEMO_BYTES = 4 * 2**20  # request bodies whose facts are remembered
+MEMO_BYTES = 2**20  # memory for request bodies whose facts are remembered (the default of cache.memo_limit)
 MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are keyed each time
 
 
 class RequestKeys:
     """Keys requests; ``context`` holds the output-changing server settings Ollacache applies to Ollama."""
 
-    def __init__(self, context: Mapping[str, str] | None = None, builds: Builds | None = None) -> None:
-        """``builds``: the models' digests, put in the keys (``None``: keys name the model alone)."""
+    def __init__(self, context: Mapping[str, str] | None = None, builds: Builds | None = None,
+                 memo_bytes: int = MEMO_BYTES) -> None:
+        """``builds``: the models' digests, put in the keys (``None``: keys name the model alone); ``memo_bytes``:
+        the memory the remembered bodies may take."""
         self.context: dict[str, str] = dict(context or {})
+        self.memo_bytes = memo_bytes  # the memo's bound in bytes of memory (0: nothing is remembered)
         self._memo: dict[tuple[str, bytes, bytes | None, str | None], Request] = {}
         self._memo_bytes = 0
         self.builds = builds
@@ -55,10 +61,12 @@ class RequestKeys:
         embeds = route.kind in ("embed", "embeddings")
         request = Request(key, model, streamed, is_sampled(route, parsed), embeds, asks_usage(route, parsed))
         if len(body) <= MEMO_MAX_BODY:
-            if self._memo_bytes + len(body) > MEMO_BYTES:
+            cost = memo_cost(memo_key, request)
+            if self._memo_bytes + cost > self.memo_bytes:
                 self.forget()
-            self._memo[memo_key] = request
-            self._memo_bytes += len(body)
+            if cost <= self.memo_bytes:
+                self._memo[memo_key] = request
+                self._memo_bytes += cost
         return request
 
     def context_for(self, model: str, authorization: bytes | None, namespace: str | None) -> dict[str, str]:
@@ -77,7 +85,18 @@ class RequestKeys:
         self.context = dict(context)
         self.forget()
 
+    @property
+    def remembered(self) -> tuple[int, int]:
+        """How many bodies the memo holds, and the bytes of memory they count for (at most ``memo_bytes``)."""
+        return len(self._memo), self._memo_bytes
+
     def forget(self) -> None:
         """Drop every remembered body."""
         self._memo.clear()
         self._memo_bytes = 0
+
+
+def memo_cost(memo_key: tuple[str, bytes, bytes | None, str | None], request: Request) -> int:
+    """The memory one remembered body holds: its memo key (route, body, credential, namespace), its
+    facts and their strings, and the dict item (the route's path is shared by every body, so not counted)."""
+    return deep_size(memo_key) - sys.getsizeof(memo_key[0]) + request_bytes(request) + DICT_ITEM

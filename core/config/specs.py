@@ -147,8 +147,9 @@ SPECS: tuple[Spec, ...] = (
     Spec("cache.size_limit", 2 * 2**30, parse_bytes, "a byte count such as 2147483648, 500MB or 2GiB",
          "OLLACACHE_CACHE_SIZE", "--cache-size", "the most the cache may hold, in bytes (LRU beyond)",
          section=CACHE, kind="bytes", effect=ENGINE_RESTART),
-    Spec("cache.memory_limit", 16 * 2**20, parse_bytes, "a byte count such as 16MiB (0 turns the memory tier off)",
-         "OLLACACHE_MEMORY_LIMIT", None, "answers kept in memory in front of the store, in bytes",
+    Spec("cache.memory_limit", 4 * 2**20, parse_bytes, "a byte count such as 4MiB (0 turns the memory tier off)",
+         "OLLACACHE_MEMORY_LIMIT", None, "memory for hot answers kept in front of the store (each entry with "
+         "its overhead, ~1.8 KB for a 1 KB answer), in bytes",
          section=CACHE, kind="bytes", effect=ENGINE_RESTART),
     Spec("cache.ttl", 30 * 86400, parse_seconds, "seconds, or a duration such as 90s, 12h or 30d (0 = never)",
          "OLLACACHE_TTL", "--ttl", "how long an entry lives",
@@ -169,6 +170,21 @@ SPECS: tuple[Spec, ...] = (
          "OLLACACHE_OFFLINE", "--offline", "offline replay: serve hits and refuse every miss (504), never "
          "calling, starting or supervising Ollama",
          section=CACHE, kind="switch", effect=ENGINE_RESTART),
+    Spec("cache.memo_limit", 2**20, parse_bytes, "a byte count such as 1MiB (0 keys every body afresh)",
+         "OLLACACHE_MEMO_LIMIT", None, "memory for request bodies remembered with their keys, so that a "
+         "repeated body is not parsed again, in bytes",
+         section=CACHE, kind="bytes", effect=ENGINE_RESTART),
+    Spec("cache.hits_limit", 2**20, parse_bytes, "a byte count such as 1MiB",
+         "OLLACACHE_HITS_LIMIT", None, "memory for the hit counts gathered between writes to the store, in "
+         "bytes; beyond it they are written at once",
+         section=CACHE, kind="bytes", effect=ENGINE_RESTART),
+    Spec("cache.sqlite_cache", 2 * 2**20, parse_bytes, "a byte count such as 2MiB",
+         "OLLACACHE_SQLITE_CACHE", None, "SQLite's page cache for the whole engine, in bytes",
+         section=CACHE, kind="bytes", effect=ENGINE_RESTART),
+    Spec("cache.sqlite_mmap", 0, parse_bytes, "a byte count such as 64MiB (0 maps nothing)",
+         "OLLACACHE_SQLITE_MMAP", None, "bytes of the cache database SQLite maps into memory per connection "
+         "(mapped pages count in the engine's memory)",
+         section=CACHE, kind="bytes", effect=ENGINE_RESTART),
     Spec("ollama.manage", "auto", choice("auto", "always", "never"), "one of auto, always, never",
          "OLLACACHE_MANAGE_OLLAMA", "--manage-ollama", "whether Ollacache starts and supervises Ollama",
          "auto|always|never",

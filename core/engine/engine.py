@@ -92,11 +92,12 @@ class Engine:
         # no store, or a disk bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
         keeps = usable and (settings["cache.size_limit"] or not isinstance(self.store, DiskStore))
         memory = settings["cache.memory_limit"] if keeps else 0
-        self.cache = LayeredCache(self.store, HotTier(memory), store_error)
+        self.cache = LayeredCache(self.store, HotTier(memory), store_error, hits_bytes=settings["cache.hits_limit"])
         # the build of each model is in the key, read from Ollama's model list and kept in the cache directory
         self.builds = Builds(upstream, settings.cache_dir, offline=self.offline)
         # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
-        self.keys = RequestKeys(output_settings(self.tuning) if startup.will_start else None, self.builds)
+        self.keys = RequestKeys(output_settings(self.tuning) if startup.will_start else None, self.builds,
+                                memo_bytes=settings["cache.memo_limit"])
         self.proxy = Proxy(
             upstream=upstream, cache=self.cache, keys=self.keys, stats=self.stats, ttl_s=settings["cache.ttl"],
             control=control_app(self),
@@ -111,6 +112,8 @@ class Engine:
         self.warmup = Warmup(url=lambda: self.url, keys=self.keys, cache=self.cache,
                              policy=lambda: self.proxy.policy, events=self.events)
         self._tasks: list[asyncio.Task[None]] = []
+        self._hits_full = asyncio.Event()  # the hit counts gathered reached cache.hits_limit: flush them now
+        self._flushing = asyncio.Lock()  # one flush of hit counts at a time
 
     def serving_at(self, url: str) -> None:
         """The address actually bound (port takeover, ``--port 0``): reported on health, and written to
@@ -135,7 +138,10 @@ class Engine:
         self.cache.on_error = lambda error: loop.call_soon_threadsafe(self._store_did, error)
         if isinstance(self.store, RedisStore):  # another proxy's deletes and clears reach this memory tier
             self.store.listen(lambda key, model: _call_soon(loop, self._removed_elsewhere, key, model))
-        self._tasks = [loop.create_task(self._keep_house()), loop.create_task(self._feed_events())]
+        self._hits_full = asyncio.Event()
+        self.cache.on_hits_full = self._hits_full.set  # called on the loop, by the proxy's hits
+        self._tasks = [loop.create_task(self._keep_house()), loop.create_task(self._feed_events()),
+                       loop.create_task(self._flush_when_full())]
         self.builds.start()
         if not self.offline:
             await self.supervisor.start()
@@ -169,9 +175,24 @@ class Engine:
                 pass
             try:
                 await self.stats.save_async()
-                await asyncio.to_thread(self.store.flush)
             except Exception as error:  # noqa: BLE001 - keep house next time; say what is wrong meanwhile
-                log.error("could not save totals or hit counts: %s", error)
+                log.error("could not save totals: %s", error)
+                self.cache.failed(error)
+            await self._flush_hits()
+
+    async def _flush_when_full(self) -> None:
+        """Write the hit counts as soon as they reach ``cache.hits_limit``, between the regular flushes."""
+        while True:
+            await self._hits_full.wait()
+            self._hits_full.clear()
+            await self._flush_hits()
+
+    async def _flush_hits(self) -> None:
+        async with self._flushing:
+            try:
+                await asyncio.to_thread(self.cache.flush)
+            except Exception as error:  # noqa: BLE001 - flush next time; say what is wrong meanwhile
+                log.error("could not save hit counts: %s", error)
                 self.cache.failed(error)
             await self._probe_store()
 
@@ -208,7 +229,7 @@ class Engine:
     def _save(self) -> None:
         try:
             self.stats.save()
-            self.store.flush()
+            self.cache.flush()
         except Exception as error:  # noqa: BLE001 - shutting down: report, never hang
             log.error("could not save totals or hit counts: %s", error)
 
@@ -248,6 +269,8 @@ class Engine:
         snapshot = self.stats.snapshot(entries=entries, bytes_=volume)
         snapshot["resources"] = resources
         snapshot["hot"] = {"entries": len(self.cache.hot), "bytes": self.cache.hot.bytes}
+        bodies, memo_bytes = self.keys.remembered
+        snapshot["memo"] = {"bodies": bodies, "bytes": memo_bytes}
         snapshot["ollama"] = self.supervisor.to_json()
         snapshot["tune"] = self.tuning_runs.status
         warm = self.warmup.status
