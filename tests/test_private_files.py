@@ -87,7 +87,7 @@ def test_serve_creates_only_private_files_and_tightens_existing_directories(
         if sys.platform.startswith("linux"):
             assert umask_of(ollama["pid"]) == usual_umask  # Ollama's own files keep the user's mode
     after = modes_under(config, cache, logs)
-    assert {Path(path).name for path in while_serving} >= {"token", "running.json", "cache.db", "meta",
+    assert {Path(path).name for path in while_serving} >= {"token", "running.json", "cache.db", "hits.sqlite3",
                                                            "ollama.log"}
     assert "stats.json" in {Path(path).name for path in after}
     assert any(path.endswith(".val") for path in while_serving), "the large answer had a file of its own"

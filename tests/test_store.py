@@ -160,3 +160,34 @@ def test_hit_counts_go_with_cleared_entries(tmp_path: Path) -> None:
     store.put(entry)
     assert store.recent()[0]["hits"] == 0
     store.close()
+
+
+def test_hit_counts_add_up_over_flushes_and_drop_an_entry_evicted_meanwhile(tmp_path: Path) -> None:
+    store = DiskStore(tmp_path / "c", 10**8)
+    store.put(make_entry("kept"))
+    store.put(make_entry("gone"))
+    for when in (1.0, 2.0):
+        store.note_hit("kept", when)
+    store.flush()
+    store.note_hit("kept", 5.0)
+    store.note_hit("gone", 5.0)
+    store._cache.delete("gone")  # evicted by diskcache between the hit and the flush, without the store knowing
+    store.flush()
+    store.put(make_entry("gone"))
+    counts = {i["key"]: (i["hits"], i["last_hit"]) for i in store.recent()}
+    assert counts == {"kept": (3, 5.0), "gone": (0, None)}
+    store.close()
+
+
+def test_hit_counts_kept_by_an_earlier_version_are_taken_over(tmp_path: Path) -> None:
+    import diskcache
+
+    store = DiskStore(tmp_path / "c", 10**8)
+    store.put(make_entry("old"))
+    store.close()
+    with diskcache.Cache(str(tmp_path / "c" / "meta"), eviction_policy="none") as meta:  # as earlier versions kept them
+        meta.set("old", (7, 99.0))
+    again = DiskStore(tmp_path / "c", 10**8)
+    assert {i["key"]: (i["hits"], i["last_hit"]) for i in again.recent()} == {"old": (7, 99.0)}
+    assert not (tmp_path / "c" / "meta").exists()
+    again.close()

@@ -8,7 +8,8 @@ A hit costs a read only. diskcache's own LRU policy writes the access time on ev
 transaction, ~140 us here, against ~12 us for a plain read), so the cache runs diskcache's
 "least-recently-stored" policy, and :meth:`DiskStore.flush` moves the store time of the entries hit
 since the last flush to the time of their last hit, in one transaction. Eviction then goes by last use,
-to within one flush interval. Hit counts are kept the same way, in a small side cache (``meta/``).
+to within one flush interval. Hit counts are kept the same way, in a small SQLite table beside it
+(:mod:`core.cache.hitcounts`).
 
 The store reads the clock it is given (wall-clock seconds): an entry is served until its own
 ``expires``, and its store time (which orders eviction) is that clock's. diskcache's own expiry is set as
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +37,7 @@ from pathlib import Path
 import diskcache
 
 from core.cache.entry import CorruptEntry, Entry
+from core.cache.hitcounts import HitCounts
 from core.cache.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,8 @@ PAGE = 500  # keys read at a time by DiskStore.entries
 SQLITE_CACHE = 2 * 2**20  # bytes of SQLite page cache for the process (the default of cache.sqlite_cache)
 SQLITE_MMAP = 0  # bytes of the database file mapped per connection (the default of cache.sqlite_mmap)
 PAGE_BYTES = 4096  # SQLite's page size for diskcache's databases (the default page size)
+HITS_FILE = "hits.sqlite3"  # the entries' hit counts (core.cache.hitcounts)
+OLD_META_DIR = "meta"  # where earlier versions kept them, in a diskcache of their own
 
 
 class DiskStore:
@@ -69,25 +74,26 @@ class DiskStore:
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             try:
-                self._cache, self._meta = self._open()
+                self._cache, self._counts = self._open()
             except sqlite3.DatabaseError as error:
                 if isinstance(error, sqlite3.OperationalError):
                     raise  # locked or read-only: a healthy database that cannot be used right now
                 log.error("cache database at %s is damaged (%s); moving it aside", self.directory, error)
                 self.directory.rename(self.directory.with_name(f"{self.directory.name}.corrupt-{int(time.time())}"))
                 self.directory.mkdir(parents=True, mode=0o700)
-                self._cache, self._meta = self._open()
+                self._cache, self._counts = self._open()
         except (OSError, sqlite3.Error, diskcache.Timeout) as error:
             raise StoreError(f"cannot open the cache at {self.directory}: {error}") from error
 
-    def _open(self) -> tuple[diskcache.Cache, diskcache.Cache]:
+    def _open(self) -> tuple[diskcache.Cache, HitCounts]:
         cache = diskcache.Cache(
             str(self.directory), size_limit=self.size_limit,
             eviction_policy="least-recently-stored", tag_index=True, **self._sqlite,
         )
-        meta = diskcache.Cache(str(self.directory / "meta"), eviction_policy="none", **self._sqlite)
+        counts = HitCounts(self.directory / HITS_FILE, self._sqlite["sqlite_cache_size"] * PAGE_BYTES)
+        _take_old_counts(self.directory / OLD_META_DIR, counts)
         os.chmod(self.directory, 0o700)
-        return cache, meta
+        return cache, counts
 
     def get(self, key: str) -> Entry | None:
         blob = self._cache.get(key)
@@ -119,18 +125,17 @@ class DiskStore:
 
     def delete(self, key: str) -> bool:
         self._hits.pop(key, None)
-        self._meta.delete(key)
+        self._counts.delete([key])
         return bool(self._cache.delete(key))
 
     def clear(self, model: str | None = None) -> int:
         self._hits.clear()
         if model is None:
-            self._meta.clear()
+            self._counts.clear()
             return self._cache.clear()
         keys = [key for (key,) in self._cache._sql("SELECT key FROM Cache WHERE tag = ?", (model,)).fetchall()]
         removed = self._cache.evict(model)
-        for key in keys:
-            self._meta.delete(key)
+        self._counts.delete(keys)
         return removed
 
     def recent(self, limit: int = 100, model: str | None = None) -> list[dict[str, object]]:
@@ -176,7 +181,7 @@ class DiskStore:
                     yield entry
 
     def _hit_record(self, key: str) -> tuple[int, float | None]:
-        stored = self._meta.get(key, (0, None))
+        stored = self._counts.get(key)
         pending = self._hits.get(key, (0, None))
         return stored[0] + pending[0], pending[1] or stored[1]
 
@@ -188,17 +193,14 @@ class DiskStore:
         pending, self._hits = self._hits, {}
         if not pending:
             return
+        live, gone = [], []
         with self._cache.transact():
-            for key, (_, last) in pending.items():
-                # store_time orders eviction under the least-recently-stored policy (see module doc)
-                self._cache._sql("UPDATE Cache SET store_time = ? WHERE key = ? AND raw = 1", (last, key))
-        with self._meta.transact():
             for key, (count, last) in pending.items():
-                if key not in self._cache:
-                    self._meta.delete(key)  # evicted or expired since: its count goes with it
-                    continue
-                stored_count, _ = self._meta.get(key, (0, None))
-                self._meta.set(key, (stored_count + count, last))
+                # store_time orders eviction under the least-recently-stored policy (see module doc)
+                moved = self._cache._sql("UPDATE Cache SET store_time = ? WHERE key = ? AND raw = 1", (last, key))
+                (live if moved.rowcount else gone).append((key, count, last))
+        self._counts.add(live)
+        self._counts.delete(key for key, _, _ in gone)  # evicted or expired since: its count goes with it
 
     def count(self) -> int:
         return len(self._cache)
@@ -211,4 +213,13 @@ class DiskStore:
             self.flush()
         finally:
             self._cache.close()
-            self._meta.close()
+            self._counts.close()
+
+
+def _take_old_counts(directory: Path, counts: HitCounts) -> None:
+    """Move the hit counts an earlier version kept in a diskcache of their own into ``counts``, once."""
+    if not (directory / "cache.db").exists():
+        return
+    with diskcache.Cache(str(directory), eviction_policy="none") as old:
+        counts.add((key, count, last or 0.0) for key in old for count, last in [old[key]])
+    shutil.rmtree(directory)
