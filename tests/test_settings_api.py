@@ -180,3 +180,16 @@ def test_the_models_folder_and_origins_reach_a_supervised_ollama(tmp_path: Path)
         wait_for(running(proxy, not_pid=first["pid"]), "Ollama to be restarted")
         env = httpx.get(upstream + "/_fake/env").json()["env"]
     assert env["OLLAMA_MODELS"] == str(models) and env["OLLAMA_ORIGINS"] == "app://notes,http://example.test"
+
+
+def test_a_password_in_a_store_url_is_never_shown_and_survives_a_form_sent_back(proxy: RunningProxy) -> None:
+    write_config('[cache]\nstore = "redis://ollacache:s3cret@10.0.0.5:6379/2"\n')
+    with ControlClient(proxy.url, proxy.token) as client:
+        shown = {row["name"]: row for row in client.settings()["settings"]}["cache.store"]["value"]
+        assert shown == "redis://***@10.0.0.5:6379/2"
+        client.update_settings({"cache.store": shown, "cache.ttl": "7d"})  # a form sends back what it showed
+        assert "s3cret" not in httpx.get(proxy.url + "/-/settings").text
+    assert load()["cache.store"] == "redis://ollacache:s3cret@10.0.0.5:6379/2"
+    with ControlClient(proxy.url, proxy.token) as client:
+        client.update_settings({"cache.store": "redis://10.0.0.6:6379/0"})  # a new URL is taken as it is
+    assert load()["cache.store"] == "redis://10.0.0.6:6379/0"

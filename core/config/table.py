@@ -15,9 +15,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.config.parsing import redact
 from core.config.settings import Settings, Source
 from core.config.specs import SPEC_BY_NAME, SPECS, SettingError, Spec
 
+# URLs that may carry a password (redis://user:secret@host): the table shows them without it, to anyone who may
+# read it, and a value sent back as shown keeps the password it had
+WITH_CREDENTIALS = frozenset({"proxy.upstream", "cache.store"})
 _BINARY_UNITS = (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10))
 _DURATION_UNITS = (("d", 86400), ("h", 3600), ("m", 60))
 
@@ -51,6 +55,8 @@ def json_value(spec: Spec, value: Any) -> Any:
         return dict(value)
     if spec.kind == "path":
         return str(value)
+    if spec.name in WITH_CREDENTIALS and isinstance(value, str):
+        return redact(value)
     return value
 
 
@@ -144,11 +150,16 @@ def check(changes: Mapping[str, Any], settings: Settings) -> Checked:
     """
     errors: dict[str, str] = {}
     parsed: dict[str, Any] = {}
+    given = dict(changes)
     for name, value in changes.items():
         spec = SPEC_BY_NAME.get(name)
         if spec is None:
             errors[name] = str(SettingError.unknown(name, "the settings"))
             continue
+        if name in WITH_CREDENTIALS and isinstance(value, str) and "***@" in value \
+                and value == redact(current := str(settings[name])):
+            given[name] = current  # sent back as the table showed it: the password stays
+            value = current
         raw = spec.default if value is None else value
         try:
             if not _fits(spec, value):
@@ -162,4 +173,4 @@ def check(changes: Mapping[str, Any], settings: Settings) -> Checked:
               if settings.source(name).overrides_file}
     if locked:
         raise Refused(409, "nothing was changed: " + "; ".join(locked.values()), locked)
-    return Checked(dict(changes), parsed)
+    return Checked(given, parsed)
