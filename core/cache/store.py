@@ -9,7 +9,8 @@ pass-through and reports the failure on ``/-/health`` instead of failing request
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from core.cache.entry import Entry
 
@@ -59,6 +60,17 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Flush and release files or connections."""
+
+
+@runtime_checkable
+class SharedStore(Protocol):
+    """A store other proxies use too (Redis): it can be lost and found again, and it tells of their removals."""
+
+    def ping(self) -> bool:
+        """Whether it answers again after being lost; raises :class:`StoreError` while it does not."""
+
+    def listen(self, removed: Callable[[str | None, str | None], None]) -> None:
+        """Call ``removed(key, model)`` (from another thread) for each delete or clear made by another proxy."""
 
 
 class NullStore:

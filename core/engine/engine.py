@@ -22,9 +22,8 @@ from core.cache.explain import ask, compare
 from core.cache.hot import HotTier
 from core.cache.layered import LayeredCache
 from core.cache.opening import open_store
-from core.cache.redisstore import RedisStore
 from core.cache.requests import RequestKeys
-from core.cache.store import NullStore, StoreError
+from core.cache.store import NullStore, SharedStore, StoreError
 from core.config.parsing import redact
 from core.control import running
 from core.control import token as tokens
@@ -136,7 +135,7 @@ class Engine:
         self.stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         self.cache.on_error = lambda error: loop.call_soon_threadsafe(self._store_did, error)
-        if isinstance(self.store, RedisStore):  # another proxy's deletes and clears reach this memory tier
+        if isinstance(self.store, SharedStore):  # another proxy's deletes and clears reach this memory tier
             self.store.listen(lambda key, model: _call_soon(loop, self._removed_elsewhere, key, model))
         self._hits_full = asyncio.Event()
         self.cache.on_hits_full = self._hits_full.set  # called on the loop, by the proxy's hits
@@ -199,7 +198,7 @@ class Engine:
     async def _probe_store(self) -> None:
         """Ping a shared store: its loss is then reported even while every request is answered from memory,
         and the cache serves from it again once it answers (a disk store recovers with its next write)."""
-        if not isinstance(self.store, RedisStore):
+        if not isinstance(self.store, SharedStore):
             return
         try:
             answers_again = await asyncio.to_thread(self.store.ping)
