@@ -22,27 +22,23 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from core.cache.entry import MAGIC, CorruptEntry, Entry
+from core.cache.redisnews import PREFIX, Announcements, Forget
 from core.cache.store import StoreError
 from core.config.parsing import redact
 
 log = logging.getLogger(__name__)
 
-PREFIX = "ollacache:1:"  # the version is that of the layout below; a new layout takes a new prefix
 ENTRY = PREFIX + "e:"
 HITS = PREFIX + "hits"  # hash: key -> "count last"
 RECENT = PREFIX + "recent"  # sorted set: key -> last use (stored or hit), the newest RECENT_KEEP
-EVENTS = PREFIX + "events"  # pub/sub channel of deletes and clears
 BOOKKEEPING = (HITS, RECENT)
 RECENT_KEEP = 10_000
 SCAN_BATCH = 500
@@ -63,8 +59,6 @@ redis.call('ZADD', KEYS[3], 'GT', ARGV[2], ARGV[3])
 return 1
 """
 
-Forget = Callable[[str | None, str | None], None]  # (key, model); both None: everything
-
 
 class RedisStore:
     """A :class:`core.cache.store.Store` on the Redis at ``url`` (``redis://[:password@]host:port/db``).
@@ -77,7 +71,6 @@ class RedisStore:
         self.url = url
         self.location = redact(url)
         self.clock = clock
-        self.origin = uuid.uuid4().hex  # this store's own announcements are not news to it
         self.down: str | None = None  # why the connection is lost, until ping finds it again
         try:
             self._redis = redis.Redis.from_url(
@@ -89,8 +82,7 @@ class RedisStore:
             raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
         self._count_hits = self._redis.register_script(_COUNT_HITS)
         self._hits: dict[str, tuple[int, float]] = {}
-        self._closing = threading.Event()
-        self._listener: threading.Thread | None = None
+        self._news = Announcements(self._redis, self.location)
 
     # --- failures ---------------------------------------------------------------------------------
 
@@ -168,7 +160,7 @@ class RedisStore:
         pipe.delete(ENTRY + key)
         pipe.hdel(HITS, key)
         pipe.zrem(RECENT, key)
-        pipe.publish(EVENTS, self._news(key=key))
+        self._news.tell(pipe, key=key)
         try:
             removed = pipe.execute()[0]
         except redis.RedisError as error:
@@ -180,7 +172,7 @@ class RedisStore:
         self._hits.clear()
         try:
             removed = self._clear_all() if model is None else self._clear_model(model)
-            self._redis.publish(EVENTS, self._news(model=model))
+            self._news.tell(self._redis, model=model)
         except redis.RedisError as error:
             raise self._failed(error) from None
         return removed
@@ -337,48 +329,10 @@ class RedisStore:
         except redis.RedisError as error:
             raise self._failed(error) from None
 
-    # --- telling other proxies --------------------------------------------------------------------
-
-    def _news(self, key: str | None = None, model: str | None = None) -> str:
-        return json.dumps({"from": self.origin, "key": key, "model": model})
-
     def listen(self, forget: Forget) -> None:
-        """Call ``forget(key, model)`` (in a thread of the store's) for each delete or clear that another
-        store on this Redis announces; ``forget(None, None)`` too after the subscription was lost, since
-        clears may have been missed meanwhile. Ends with :meth:`close`."""
-        if self._listener is None:
-            self._listener = threading.Thread(target=self._listen, args=(forget,), name="ollacache-redis-events",
-                                              daemon=True)
-            self._listener.start()
-
-    def _listen(self, forget: Forget) -> None:
-        lost = False
-        while not self._closing.is_set():
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                pubsub.subscribe(EVENTS)
-                if lost:
-                    forget(None, None)
-                    lost = False
-                while not self._closing.is_set():
-                    message = pubsub.get_message(timeout=0.5)
-                    if message is not None:
-                        self._heard(message, forget)
-            except redis.RedisError as error:
-                if not lost:
-                    log.warning("lost the Redis store's announcements at %s: %s", self.location, error)
-                lost = True
-                self._closing.wait(1.0)  # try again in a moment
-            finally:
-                pubsub.close()
-
-    def _heard(self, message: dict[str, Any], forget: Forget) -> None:
-        try:
-            news = json.loads(message["data"])
-            if news.get("from") != self.origin:
-                forget(news.get("key"), news.get("model"))
-        except (ValueError, TypeError, AttributeError) as error:
-            log.warning("ignoring an unreadable announcement on %s: %s", EVENTS, error)
+        """Call ``forget(key, model)`` (in a thread of the store's) for each delete or clear another proxy on
+        this Redis announces (see :class:`core.cache.redisnews.Announcements`). Ends with :meth:`close`."""
+        self._news.listen(forget)
 
     def close(self) -> None:
         """Flush hit counts, stop listening and release the connections."""
@@ -387,10 +341,7 @@ class RedisStore:
         except StoreError as error:
             log.error("could not save hit counts: %s", error)
         finally:
-            self._closing.set()
-            if self._listener is not None:
-                self._listener.join()
-                self._listener = None
+            self._news.close()
             self._redis.close()
 
 
