@@ -1,7 +1,7 @@
 """The engine: the store, stats, proxy and control API put together from the settings.
 
-``Engine`` owns the long-lived parts and the housekeeping loop (saving totals, flushing hit counts);
-``core.engine.server`` runs it under uvicorn, and tests can run it in-process the same way.
+``Engine`` owns the long-lived parts (its housekeeping, saving totals and hit counts, in
+:mod:`core.engine.housekeeping`); ``core.engine.server`` runs it under uvicorn, and tests can run it in-process the same way.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ from core.cache.hot import HotTier
 from core.cache.layered import LayeredCache
 from core.cache.opening import open_store
 from core.cache.requests import RequestKeys
-from core.cache.store import NullStore, SharedStore, StoreError
+from core.cache.store import NullStore, SharedStore
 from core.config.parsing import redact
 from core.control import running
 from core.control import token as tokens
 from core.control.api import control_app
 from core.control.warm import WarmItem
 from core.engine import reconfigure
+from core.engine.housekeeping import Housekeeping
 from core.engine.startup import Startup
 from core.engine.tuning_runs import TuningRuns
 from core.engine.warmup import Warmup
@@ -49,7 +50,6 @@ from core.tuning.measure import candidates
 from core.tuning.recommend import output_settings
 
 log = logging.getLogger(__name__)
-HOUSEKEEPING_S = 5.0
 EVENT_INTERVAL_S = 1.0  # seconds between stats snapshots on /-/events
 QUIET_EVENT_INTERVAL_S = 5.0  # ... once nothing has happened for QUIET_AFTER_S (well inside a client's read timeout)
 QUIET_AFTER_S = 10.0
@@ -111,8 +111,7 @@ class Engine:
         self.warmup = Warmup(url=lambda: self.url, keys=self.keys, cache=self.cache,
                              policy=lambda: self.proxy.policy, events=self.events)
         self._tasks: list[asyncio.Task[None]] = []
-        self._hits_full = asyncio.Event()  # the hit counts gathered reached cache.hits_limit: flush them now
-        self._flushing = asyncio.Lock()  # one flush of hit counts at a time
+        self.housekeeping = Housekeeping(self.cache, self.store, self.stats)
 
     def serving_at(self, url: str) -> None:
         """The address actually bound (port takeover, ``--port 0``): reported on health, and written to
@@ -137,10 +136,8 @@ class Engine:
         self.cache.on_error = lambda error: loop.call_soon_threadsafe(self._store_did, error)
         if isinstance(self.store, SharedStore):  # another proxy's deletes and clears reach this memory tier
             self.store.listen(lambda key, model: _call_soon(loop, self._removed_elsewhere, key, model))
-        self._hits_full = asyncio.Event()
-        self.cache.on_hits_full = self._hits_full.set  # called on the loop, by the proxy's hits
-        self._tasks = [loop.create_task(self._keep_house()), loop.create_task(self._feed_events()),
-                       loop.create_task(self._flush_when_full())]
+        self.housekeeping.start()
+        self._tasks = [loop.create_task(self._feed_events())]
         self.builds.start()
         if not self.offline:
             await self.supervisor.start()
@@ -162,51 +159,8 @@ class Engine:
         await self.warmup.stop()
         await self.proxy.aclose()
         await self.supervisor.stop()
-        self._save()
+        await self.housekeeping.stop()
         self.store.close()
-
-    async def _keep_house(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self.stopping.wait(), HOUSEKEEPING_S)
-                return
-            except TimeoutError:
-                pass
-            try:
-                await self.stats.save_async()
-            except Exception as error:  # noqa: BLE001 - keep house next time; say what is wrong meanwhile
-                log.error("could not save totals: %s", error)
-                self.cache.failed(error)
-            await self._flush_hits()
-
-    async def _flush_when_full(self) -> None:
-        """Write the hit counts as soon as they reach ``cache.hits_limit``, between the regular flushes."""
-        while True:
-            await self._hits_full.wait()
-            self._hits_full.clear()
-            await self._flush_hits()
-
-    async def _flush_hits(self) -> None:
-        async with self._flushing:
-            try:
-                await asyncio.to_thread(self.cache.flush)
-            except Exception as error:  # noqa: BLE001 - flush next time; say what is wrong meanwhile
-                log.error("could not save hit counts: %s", error)
-                self.cache.failed(error)
-            await self._probe_store()
-
-    async def _probe_store(self) -> None:
-        """Ping a shared store: its loss is then reported even while every request is answered from memory,
-        and the cache serves from it again once it answers (a disk store recovers with its next write)."""
-        if not isinstance(self.store, SharedStore):
-            return
-        try:
-            answers_again = await asyncio.to_thread(self.store.ping)
-        except StoreError as error:
-            self.cache.failed(error, keep_first=True)
-            return
-        if answers_again and self.cache.error is not None:  # another failure (Redis out of memory) stays
-            self.cache.recovered()
 
     async def _feed_events(self) -> None:
         """One stats snapshot a second for every ``/-/events`` subscriber, taken once for all of them; one
@@ -224,13 +178,6 @@ class Engine:
                 await asyncio.wait_for(self.stopping.wait(), EVENT_INTERVAL_S)
             except TimeoutError:
                 pass
-
-    def _save(self) -> None:
-        try:
-            self.stats.save()
-            self.cache.flush()
-        except Exception as error:  # noqa: BLE001 - shutting down: report, never hang
-            log.error("could not save totals or hit counts: %s", error)
 
     # --- what the control API reports and does ---------------------------------------------------
 
