@@ -27,6 +27,7 @@ from core.config.settings import Settings
 from core.control import running
 from core.control.client import AsyncControlClient, ControlError
 from core.engine.startup import log_dir
+from core.frozen import command
 
 LOG_FILE = "engine.log"
 LOG_KEEP_BYTES = 1 << 20  # engine.log is moved to engine.log.1 at start beyond this
@@ -56,11 +57,9 @@ class Backoff:
         return delay
 
 
-def engine_command() -> list[str]:
-    """How to start the engine: this interpreter with ``-m core serve``, or the frozen executable."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "serve"]
-    return [sys.executable, "-m", "core", "serve"]
+def engine_command(*, frozen: bool | None = None, executable: str | None = None) -> list[str]:
+    """How to start the engine: this interpreter with ``-m core serve``, or the frozen executable with ``serve``."""
+    return command("serve", frozen=frozen, executable=executable)
 
 
 class EngineProcess(QObject):
