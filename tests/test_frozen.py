@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from core import __version__
-from core.frozen import command, tray_command
-from core.supervision.environment import ollama_environment, outside_environment
+from core.frozen import command, outside_environment, own_environment, tray_command
+from core.supervision.environment import ollama_environment
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import SERVING
 
@@ -61,6 +61,13 @@ def test_a_frozen_app_without_a_library_path_before_gives_ollama_none() -> None:
 def test_from_source_the_library_path_is_left_alone() -> None:
     inherited = {"LD_LIBRARY_PATH": "/home/me/lib", "LD_LIBRARY_PATH_ORIG": "/elsewhere"}
     assert outside_environment(inherited, frozen=False) == inherited
+
+
+def test_another_frozen_instance_starts_afresh_with_the_users_library_path() -> None:
+    inherited = {"LD_LIBRARY_PATH": "/opt/Ollacache/_internal:/home/me/lib", "LD_LIBRARY_PATH_ORIG": "/home/me/lib"}
+    assert own_environment(inherited, frozen=True) == {"LD_LIBRARY_PATH": "/home/me/lib",
+                                                       "PYINSTALLER_RESET_ENVIRONMENT": "1"}
+    assert own_environment(inherited, frozen=False) == inherited
 
 
 def test_the_users_ollama_environment_wins_over_the_cleaning() -> None:

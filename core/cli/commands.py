@@ -20,7 +20,7 @@ from core import __version__
 from core.cli.stats_text import format_stats
 from core.control.client import ControlClient, ControlError
 from core.config.settings import SPECS, Settings, SettingError, load
-from core.frozen import tray_command
+from core.frozen import own_environment, tray_command
 
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 1
@@ -188,13 +188,13 @@ def _tray(settings: Settings, hidden: bool = False) -> int:
         from core.engine.server import serve
 
         return serve(settings)
-    command = tray_command(hidden)
+    command, environment = tray_command(hidden), own_environment(os.environ)
     if sys.platform == "win32":
         import subprocess
 
-        return subprocess.call(command)
+        return subprocess.call(command, env=environment)
     sys.stdout.flush()
-    os.execv(sys.executable, command)  # the app gets the terminal's signals itself
+    os.execve(sys.executable, command, environment)  # the app gets the terminal's signals itself
 
 
 def _stats(settings: Settings, url: str | None, as_json: bool) -> int:

@@ -26,7 +26,7 @@ import httpx
 
 from core import __version__
 from core.cli.selftest_upstream import ANSWER, MODEL, SelftestUpstream
-from core.frozen import command, is_frozen
+from core.frozen import command, is_frozen, own_environment
 
 START_S = 60.0  # how long the proxy may take to say it is serving
 REQUEST_S = 30.0
@@ -47,9 +47,10 @@ def engine_command(upstream: str) -> list[str]:
 
 
 def child_environment(inherited: Mapping[str, str], home: Path) -> dict[str, str]:
-    """``inherited`` without any ``OLLACACHE_*``, with config, cache and logs under ``home`` and Ollama
-    supervision and port takeover off."""
-    environment = {name: value for name, value in inherited.items() if not name.startswith("OLLACACHE_")}
+    """``inherited`` (as another instance of the app gets it) without any ``OLLACACHE_*``, with config, cache
+    and logs under ``home`` and Ollama supervision and port takeover off."""
+    environment = {name: value for name, value in own_environment(inherited).items()
+                   if not name.startswith("OLLACACHE_")}
     return {**environment, "OLLACACHE_CONFIG_DIR": str(home / "config"), "OLLACACHE_CACHE_DIR": str(home / "cache"),
             "OLLACACHE_LOG_DIR": str(home / "logs"), "OLLACACHE_MANAGE_OLLAMA": "never",
             "OLLACACHE_PORT_TAKEOVER": "false"}

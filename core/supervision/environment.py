@@ -1,31 +1,12 @@
-"""The environment a supervised Ollama starts with.
-
-A frozen Ollacache on Linux runs with ``LD_LIBRARY_PATH`` pointing into its own bundle (PyInstaller's
-bootloader sets it, keeping the value it replaced in ``LD_LIBRARY_PATH_ORIG``). Ollama must not load the
-bundle's copies of system libraries, so its environment gets the original value back, or no
-``LD_LIBRARY_PATH`` at all when there was none. Run from source, the inherited environment is left as is.
-"""
+"""The environment a supervised Ollama starts with: ours as it was before a frozen bundle changed it
+(Ollama must not load the bundle's copies of system libraries: see :func:`core.frozen.outside_environment`),
+then the tuning and the user's overrides."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-LIBRARY_PATH = "LD_LIBRARY_PATH"
-SAVED_SUFFIX = "_ORIG"
-
-
-def outside_environment(inherited: Mapping[str, str], *, frozen: bool) -> dict[str, str]:
-    """``inherited`` as a program outside the bundle should see it: when ``frozen``, ``LD_LIBRARY_PATH``
-    restored from ``LD_LIBRARY_PATH_ORIG`` (or removed) and the saved copy dropped."""
-    environment = dict(inherited)
-    if not frozen:
-        return environment
-    saved = environment.pop(LIBRARY_PATH + SAVED_SUFFIX, None)
-    if saved is None:
-        environment.pop(LIBRARY_PATH, None)
-    else:
-        environment[LIBRARY_PATH] = saved
-    return environment
+from core.frozen import outside_environment
 
 
 def ollama_environment(inherited: Mapping[str, str], extra: Mapping[str, str], *, frozen: bool) -> dict[str, str]:
