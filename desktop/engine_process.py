@@ -1,7 +1,7 @@
 """The engine behind the tray: a child process the app starts, watches and restarts, or one it found running.
 
 :class:`EngineProcess` starts ``python -m core serve`` (the frozen executable with ``serve``) with the app's
-environment, so ``OLLACACHE_*`` variables and ``config.toml`` configure it as they configure ``serve``.
+environment (frozen: as it was before the bundle changed it, :func:`core.frozen.own_environment`), so ``OLLACACHE_*`` variables and ``config.toml`` configure it as they configure ``serve``.
 It is ready once the engine named in ``running.json`` answers ``/-/health`` with the child's pid. When
 the child dies it is started again after a backoff (1 s doubling to 30 s, back to 1 s after a healthy
 minute). When an engine already answers for this user at start, the app attaches to it and leaves it
@@ -27,6 +27,7 @@ from core.config.settings import Settings
 from core.control import running
 from core.control.client import AsyncControlClient, ControlError
 from core.engine.startup import log_dir
+from core.frozen import command, own_environment
 
 LOG_FILE = "engine.log"
 LOG_KEEP_BYTES = 1 << 20  # engine.log is moved to engine.log.1 at start beyond this
@@ -56,11 +57,9 @@ class Backoff:
         return delay
 
 
-def engine_command() -> list[str]:
-    """How to start the engine: this interpreter with ``-m core serve``, or the frozen executable."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "serve"]
-    return [sys.executable, "-m", "core", "serve"]
+def engine_command(*, frozen: bool | None = None, executable: str | None = None) -> list[str]:
+    """How to start the engine: this interpreter with ``-m core serve``, or the frozen executable with ``serve``."""
+    return command("serve", frozen=frozen, executable=executable)
 
 
 class EngineProcess(QObject):
@@ -181,7 +180,8 @@ class EngineProcess(QObject):
         """Start the child, wait for it to answer, then for it to exit; when it became healthy, if it did."""
         with self._log() as log:
             self.process = await asyncio.create_subprocess_exec(
-                *self.command, stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+                *self.command, env=own_environment(os.environ), stdin=asyncio.subprocess.DEVNULL,
+                stdout=log, stderr=log,
                 start_new_session=sys.platform != "win32")  # a terminal's Ctrl-C reaches the app, which stops it
         waiting = asyncio.ensure_future(self.process.wait())
         try:

@@ -1,5 +1,5 @@
 """The ``ollacache`` command: ``serve``, ``tray``, ``stats``, ``hardware``, ``tune``, ``doctor``, ``clear``, ``export``,
-``import``, ``explain``, ``warm`` and ``--version``.
+``import``, ``explain``, ``warm``, ``selftest`` and ``--version``.
 
 Commands that talk to a running engine (``stats``, ``clear``, ``doctor``, ``tune --apply``) do so through
 :mod:`core.control.client`, which finds it through ``running.json`` and reads the control token.
@@ -20,6 +20,7 @@ from core import __version__
 from core.cli.stats_text import format_stats
 from core.control.client import ControlClient, ControlError
 from core.config.settings import SPECS, Settings, SettingError, load
+from core.frozen import own_environment, tray_command
 
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 1
@@ -86,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
                       help='one request a line: {"endpoint": "/api/chat", "body": {...}}')
     warm.add_argument("--url", help="the proxy's address (default: from the settings)")
     warm.add_argument("--concurrency", type=int, default=4, help="requests sent at a time (1 to 64; default 4)")
+
+    commands.add_parser("selftest", help="start a throwaway proxy in front of a built-in upstream and check that "
+                        "it caches (your settings and cache are not used)")
     return parser
 
 
@@ -110,6 +114,10 @@ def _run(argv: Sequence[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command == "selftest":  # before the settings: the user's own must not make it fail
+        from core.cli.selftest import run_selftest
+
+        return run_selftest()
     flags = {spec.name: getattr(args, spec.name, None) for spec in SPECS}
     try:
         settings = load(flags)
@@ -171,7 +179,8 @@ def has_display(environ: Mapping[str, str] = os.environ, platform: str = sys.pla
 
 
 def _tray(settings: Settings, hidden: bool = False) -> int:
-    """Run the tray app (``python -m desktop``, a process of its own: the engine never imports the GUI);
+    """Run the tray app (``python -m desktop``, or the frozen executable with no command: a process of its
+    own, as the engine never imports the GUI);
     with no display, say so and serve headless instead."""
     if not has_display():
         print("ollacache: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); running the headless "
@@ -179,13 +188,13 @@ def _tray(settings: Settings, hidden: bool = False) -> int:
         from core.engine.server import serve
 
         return serve(settings)
-    command = [sys.executable, "-m", "desktop", *(["--hidden"] if hidden else [])]
+    command, environment = tray_command(hidden), own_environment(os.environ)
     if sys.platform == "win32":
         import subprocess
 
-        return subprocess.call(command)
+        return subprocess.call(command, env=environment)
     sys.stdout.flush()
-    os.execv(sys.executable, command)  # the app gets the terminal's signals itself
+    os.execve(sys.executable, command, environment)  # the app gets the terminal's signals itself
 
 
 def _stats(settings: Settings, url: str | None, as_json: bool) -> int:

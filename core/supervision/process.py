@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from core.frozen import is_frozen
 from core.supervision.binary import Found, install_hint
+from core.supervision.environment import ollama_environment
 from core.supervision.machine import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy, Refuse,
                               Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start,
                               StopRequested, Supervision, Terminate, Tick, UserStartRequested, UserStopRequested,
@@ -279,7 +281,7 @@ class Supervisor:
         self._exited.clear()
         try:
             process = await asyncio.create_subprocess_exec(
-                self.binary.path, "serve", env={**os.environ, **self.env}, stdin=asyncio.subprocess.DEVNULL,
+                self.binary.path, "serve", env=ollama_environment(os.environ, self.env, frozen=is_frozen()), stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=os.name == "posix",
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         except OSError as error:

@@ -3,12 +3,12 @@ app's name, and the command that starts the tray app."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from typing import Protocol
 
+from core.frozen import HIDDEN_FLAG, tray_command
+
 APP_NAME = "Ollacache"
-HIDDEN_FLAG = "--hidden"
 
 
 class AutostartError(Exception):
@@ -18,10 +18,7 @@ class AutostartError(Exception):
 def launch_command(hidden: bool, *, frozen: bool | None = None, executable: str | None = None) -> list[str]:
     """The command line that starts the tray app: the frozen executable itself, or this Python with
     ``-m desktop``; ``--hidden`` last when it should start without opening a window."""
-    frozen = bool(getattr(sys, "frozen", False)) if frozen is None else frozen
-    executable = executable or sys.executable
-    command = [executable] if frozen else [executable, "-m", "desktop"]
-    return [*command, HIDDEN_FLAG] if hidden else command
+    return tray_command(hidden, frozen=frozen, executable=executable)
 
 
 class Backend(Protocol):
