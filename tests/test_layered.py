@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 from core.cache.diskstore import DiskStore
 from core.cache.entry import Entry
 from core.cache.hot import HotTier
 from core.cache.layered import LayeredCache
+from tests.harness import wait_for
 
 
 def entry(key: str = "k") -> Entry:
@@ -80,3 +82,26 @@ def test_the_listener_hears_a_failure_once_and_the_recovery_once(tmp_path: Path)
 
     asyncio.run(write_three())
     assert len(heard) == 2 and heard[0] is not None and "No space left" in heard[0] and heard[1] is None
+
+
+def test_an_entry_too_big_for_the_memory_tier_answers_hits_before_it_is_written(tmp_path: Path) -> None:
+    written = threading.Event()
+    release = threading.Event()
+
+    class SlowStore(DiskStore):
+        def put_many(self, entries: list[Entry]) -> None:
+            release.wait()  # the writer is still busy when the next request comes
+            super().put_many(entries)
+            written.set()
+
+    cache = LayeredCache(SlowStore(tmp_path / "c", 10**8), HotTier(0))
+    entry = Entry("big", "/api/chat", "m:latest", False, "application/json", [b"x" * 4096])
+    assert cache.keep(entry, cache.generation)
+    assert cache.lookup("big", 0.0) is entry  # nowhere in memory but not written yet: still a hit
+    cache.generation += 1  # a clear came (remove() would wait for the writer): the unwritten answer is not served
+    assert cache.lookup("big", 0.0) is None
+    cache.generation -= 1
+    release.set()
+    assert written.wait(10)
+    wait_for(lambda: cache.lookup("big", 0.0) is not None and not cache._unwritten, "the entry to be written")
+    cache.store.close()

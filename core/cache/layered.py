@@ -43,6 +43,8 @@ class LayeredCache:
         self.generation = 0
         self._lock = threading.Lock()
         self._writer: Writer[tuple[Entry, int]] = Writer(self._write)
+        # entries kept but not written yet, so they answer hits even when the memory tier cannot hold them
+        self._unwritten: dict[str, tuple[Entry, int]] = {}
         self.hits_bytes = hits_bytes
         self.on_hits_full: Callable[[], None] | None = None  # once per flush, when the hit counts reach the bound
         self._pending_hits = 0  # hits noted since the last flush began
@@ -53,6 +55,9 @@ class LayeredCache:
         entry = self.hot.get(key, now)
         if entry is not None:
             return entry
+        unwritten = self._unwritten.get(key)
+        if unwritten is not None and unwritten[1] == self.generation and unwritten[0].live(now):
+            return unwritten[0]
         try:
             entry = self.store.get(key)
         except Exception as error:  # noqa: BLE001 - any store failure degrades to pass-through
@@ -81,7 +86,8 @@ class LayeredCache:
         if generation != self.generation:
             return False
         self.hot.put(entry)
-        self._writer.submit((entry, generation))
+        kept = self._unwritten[entry.key] = (entry, generation)
+        self._writer.submit(kept)
         return True
 
     def _write(self, batch: list[tuple[Entry, int]]) -> None:
@@ -95,6 +101,10 @@ class LayeredCache:
             self._set_error(None)
         except Exception as error:  # noqa: BLE001 - a store failure must not fail the request
             self.failed(error)
+        finally:
+            for done in batch:  # written (or lost with the store): the store answers for them from now on
+                if self._unwritten.get(done[0].key) is done:
+                    self._unwritten.pop(done[0].key, None)
 
     def failed(self, error: BaseException, *, keep_first: bool = False) -> None:
         """Serve as a pass-through and report ``error`` on health (the first one, with ``keep_first``)."""
