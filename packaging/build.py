@@ -6,7 +6,7 @@ Linux: ``DIR/ollacache/`` (the one-folder build), ``ollacache-VERSION-linux-x86_
 ``ollacache_VERSION_amd64.deb``; Windows: the folder and ``Ollacache-VERSION-setup.exe`` (Inno Setup, ``iscc``);
 macOS: ``Ollacache.app`` and ``Ollacache-VERSION.dmg`` (``hdiutil``). Each built binary is run with
 ``--version`` and ``selftest``; the ``.deb`` is unpacked with ``dpkg -x`` into a scratch root and its binary run
-the same way. The sizes are printed against the budget. Exit 0 when all passed, 1 when a step or a smoke test
+the same way. The sizes are printed against the budget (Linux's; elsewhere printed only). Exit 0 when all passed, 1 when a step or a smoke test
 failed, 2 when everything works but a size is over its budget.
 """
 
@@ -180,7 +180,7 @@ def build(out: Path) -> int:
         print("FAILED:", problem, file=sys.stderr)
     if problems:
         return 1
-    if any(size.over for size in sizes):
+    if sys.platform.startswith("linux") and any(size.over for size in sizes):  # the budget is Linux's
         print("FAILED: over the size budget: " + ", ".join(s.label for s in sizes if s.over), file=sys.stderr)
         return 2
     print("build and smoke tests passed")
