@@ -1,0 +1,105 @@
+"""The tree of the Linux ``.deb``: the build under /usr/lib/ollacache, the binary on PATH, the menu entry,
+hicolor icons, copyright and changelog; ``dpkg-deb`` makes the package from it (``build.py``)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from email.utils import formatdate
+from pathlib import Path
+
+# The system libraries the frozen Qt's xcb platform loads that the build does not carry (the set .ci/run
+# installs for the tests), plus the basics every desktop has.
+DEB_DEPENDS = ["libc6 (>= 2.31)", "libdbus-1-3", "libfontconfig1", "libfreetype6", "libgl1", "libegl1",
+               "libxkbcommon0", "libxkbcommon-x11-0", "libxcb-cursor0", "libxcb-icccm4", "libxcb-image0",
+               "libxcb-keysyms1", "libxcb-randr0", "libxcb-render-util0", "libxcb-shape0", "libxcb-xinerama0",
+               "libxcb-xkb1", "libx11-xcb1"]
+ICON_SIZES = (16, 22, 32, 48, 64, 128, 256)
+MAINTAINER = "Ollacache maintainers <maintainers@ollacache.org>"
+
+DESKTOP_ENTRY = """[Desktop Entry]
+Type=Application
+Name=Ollacache
+GenericName=LLM cache
+Comment=Caching proxy for local Ollama, in the system tray
+Exec=ollacache tray
+Icon=ollacache
+Terminal=false
+Categories=Utility;
+Keywords=ollama;llm;cache;proxy;
+StartupNotify=false
+"""
+
+COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: ollacache
+Source: https://github.com/ollacache/ollacache
+
+Files: *
+Copyright: 2026 Ollacache contributors
+License: MIT
+
+License: MIT
+ Permission is hereby granted, free of charge, to any person obtaining a copy of this software and associated
+ documentation files (the "Software"), to deal in the Software without restriction, including without limitation
+ the rights to use, copy, modify, merge, publish, distribute, sublicense, and/or sell copies of the Software, and
+ to permit persons to whom the Software is furnished to do so, subject to the following conditions:
+ .
+ The above copyright notice and this permission notice shall be included in all copies or substantial portions of
+ the Software.
+ .
+ THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT NOT LIMITED TO
+ THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+ AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF
+ CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS
+ IN THE SOFTWARE.
+"""
+
+
+def _tree_kib(folder: Path) -> int:
+    return sum(p.lstat().st_size for p in folder.rglob("*") if not p.is_dir()) // 1024 + 1
+
+
+def write_deb_tree(root: Path, folder: Path, project: Path, version: str) -> None:
+    """Lay out the package's files and DEBIAN/control under ``root`` from the one-folder build ``folder``."""
+    shutil.copytree(folder, root / "usr/lib/ollacache", symlinks=True)
+    for path in (root / "usr/lib/ollacache").rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            is_library = path.suffix == ".so" or ".so." in path.name
+            path.chmod(0o755 if os.access(path, os.X_OK) and not is_library else 0o644)
+    bin_dir = root / "usr/bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "ollacache").symlink_to("../lib/ollacache/ollacache")
+    apps = root / "usr/share/applications"
+    apps.mkdir(parents=True)
+    (apps / "ollacache.desktop").write_text(DESKTOP_ENTRY)
+    icons = project / "resources" / "icons"
+    for size in ICON_SIZES:
+        target = root / f"usr/share/icons/hicolor/{size}x{size}/apps"
+        target.mkdir(parents=True)
+        shutil.copy(icons / f"serving-{size}.png", target / "ollacache.png")
+    scalable = root / "usr/share/icons/hicolor/scalable/apps"
+    scalable.mkdir(parents=True)
+    shutil.copy(icons / "serving.svg", scalable / "ollacache.svg")
+    doc = root / "usr/share/doc/ollacache"
+    doc.mkdir(parents=True)
+    (doc / "copyright").write_text(COPYRIGHT)
+    changelog = (f"ollacache ({version}) unstable; urgency=medium\n\n  * Release {version}.\n\n"
+                 f" -- {MAINTAINER}  {formatdate(usegmt=False, localtime=False)}\n")
+    with gzip.GzipFile(doc / "changelog.gz", "wb", compresslevel=9, mtime=0) as out:
+        out.write(changelog.encode())
+    for path in root.rglob("*"):
+        if path.is_dir():
+            path.chmod(0o755)
+        elif path.is_file() and not path.is_symlink() and "usr/lib/ollacache" not in str(path):
+            path.chmod(0o644)
+    control = root / "DEBIAN"
+    control.mkdir()
+    (control / "control").write_text(
+        f"Package: ollacache\nVersion: {version}\nSection: utils\nPriority: optional\nArchitecture: amd64\n"
+        f"Maintainer: {MAINTAINER}\nInstalled-Size: {_tree_kib(root)}\nDepends: {', '.join(DEB_DEPENDS)}\n"
+        "Homepage: https://github.com/ollacache/ollacache\n"
+        "Description: caching proxy and tray app for local Ollama\n"
+        " Ollacache answers repeated Ollama and OpenAI-compatible requests\n"
+        " (chat, generate, embeddings) from disk in under a millisecond. The\n"
+        " tray app shows the hit rate and what was saved, and supervises Ollama.\n")
