@@ -94,7 +94,7 @@ def test_an_entry_too_big_for_the_memory_tier_answers_hits_before_it_is_written(
             super().put_many(entries)
             written.set()
 
-    cache = LayeredCache(SlowStore(tmp_path / "c", 10**8), HotTier(0))
+    cache = LayeredCache(SlowStore(tmp_path / "c", 10**8), HotTier(1024))  # too small for the entry
     entry = Entry("big", "/api/chat", "m:latest", False, "application/json", [b"x" * 4096])
     assert cache.keep(entry, cache.generation)
     assert cache.lookup("big", 0.0) is entry  # nowhere in memory but not written yet: still a hit

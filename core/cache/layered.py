@@ -86,7 +86,9 @@ class LayeredCache:
         if generation != self.generation:
             return False
         self.hot.put(entry)
-        kept = self._unwritten[entry.key] = (entry, generation)
+        kept = (entry, generation)
+        if self.hot.max_bytes:  # with the memory tier off (nothing may be kept) only the store answers
+            self._unwritten[entry.key] = kept
         self._writer.submit(kept)
         return True
 
@@ -142,8 +144,11 @@ class LayeredCache:
         if key is not None:
             for slot in bucket_keys(key):
                 self.hot.discard(slot)
+                self._unwritten.pop(slot, None)
         else:
             self.hot.clear(model)
+            for gone in [k for k, (entry, _) in list(self._unwritten.items()) if model is None or entry.model == model]:
+                self._unwritten.pop(gone, None)
 
     async def drain(self) -> None:
         """Wait for every store write under way (used at shutdown)."""
