@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[desktop,test]'
+	$(BIN)/python -m pip install --quiet -e '.[desktop,test,package]'
 	touch $@
 
 run: $(VENV)/.installed
