@@ -9,12 +9,29 @@ import shutil
 from email.utils import formatdate
 from pathlib import Path
 
+from packaging_man import man_page
+
 # The system libraries the frozen Qt's xcb platform loads that the build does not carry (the set .ci/run
 # installs for the tests), plus the basics every desktop has.
 DEB_DEPENDS = ["libc6 (>= 2.31)", "libdbus-1-3", "libfontconfig1", "libfreetype6", "libgl1", "libegl1",
                "libxkbcommon0", "libxkbcommon-x11-0", "libxcb-cursor0", "libxcb-icccm4", "libxcb-image0",
                "libxcb-keysyms1", "libxcb-randr0", "libxcb-render-util0", "libxcb-shape0", "libxcb-xinerama0",
                "libxcb-xkb1", "libx11-xcb1"]
+# Libraries the build carries that Debian ships as packages: the .deb leaves them out and depends on the package
+# instead (the .tar.gz keeps them, so it runs anywhere)
+SYSTEM_LIBRARIES = {"libbz2.so.1.0": "libbz2-1.0", "libexpat.so.1": "libexpat1", "libfreetype.so.6": "libfreetype6",
+                    "libpng16.so.16": "libpng16-16t64 | libpng16-16", "libz.so.1": "zlib1g",
+                    "libblkid.so.1": "libblkid1", "libmount.so.1": "libmount1", "libX11-xcb.so.1": "libx11-xcb1"}
+# What lintian reports on a PyInstaller build that is so by design, each with the reason
+LINTIAN_OVERRIDES = """\
+# Python's extension modules take the C API and libc from libpython, which the frozen app's bootloader loads
+ollacache: library-not-linked-against-libc [usr/lib/ollacache/_internal/python3*/lib-dynload/*]
+ollacache: shared-library-lacks-prerequisites [usr/lib/ollacache/_internal/python3*/lib-dynload/*]
+# CPython builds pyexpat with its own copy of expat
+ollacache: embedded-library expat [usr/lib/ollacache/_internal/python3*/lib-dynload/pyexpat.*]
+# PyInstaller's bootloader, as PyInstaller ships it, is linked without PIE
+ollacache: hardening-no-pie [usr/lib/ollacache/ollacache]
+"""
 ICON_SIZES = (16, 22, 32, 48, 64, 128, 256)
 MAINTAINER = "Ollacache maintainers <maintainers@ollacache.org>"
 
@@ -63,6 +80,12 @@ def _tree_kib(folder: Path) -> int:
 def write_deb_tree(root: Path, folder: Path, project: Path, version: str) -> None:
     """Lay out the package's files and DEBIAN/control under ``root`` from the one-folder build ``folder``."""
     shutil.copytree(folder, root / "usr/lib/ollacache", symlinks=True)
+    depends = [*DEB_DEPENDS]
+    for name, package in SYSTEM_LIBRARIES.items():
+        bundled = root / "usr/lib/ollacache/_internal" / name
+        if bundled.exists():
+            bundled.unlink()
+            depends += [package] if package not in depends else []
     for path in (root / "usr/lib/ollacache").rglob("*"):
         if path.is_file() and not path.is_symlink():
             is_library = path.suffix == ".so" or ".so." in path.name
@@ -84,6 +107,13 @@ def write_deb_tree(root: Path, folder: Path, project: Path, version: str) -> Non
     doc = root / "usr/share/doc/ollacache"
     doc.mkdir(parents=True)
     (doc / "copyright").write_text(COPYRIGHT)
+    overrides = root / "usr/share/lintian/overrides"
+    overrides.mkdir(parents=True)
+    (overrides / "ollacache").write_text(LINTIAN_OVERRIDES)
+    man = root / "usr/share/man/man1"
+    man.mkdir(parents=True)
+    with gzip.GzipFile(man / "ollacache.1.gz", "wb", compresslevel=9, mtime=0) as out:
+        out.write(man_page(version).encode())
     changelog = (f"ollacache ({version}) unstable; urgency=medium\n\n  * Release {version}.\n\n"
                  f" -- {MAINTAINER}  {formatdate(usegmt=False, localtime=False)}\n")
     with gzip.GzipFile(doc / "changelog.gz", "wb", compresslevel=9, mtime=0) as out:
@@ -97,7 +127,7 @@ def write_deb_tree(root: Path, folder: Path, project: Path, version: str) -> Non
     control.mkdir()
     (control / "control").write_text(
         f"Package: ollacache\nVersion: {version}\nSection: utils\nPriority: optional\nArchitecture: amd64\n"
-        f"Maintainer: {MAINTAINER}\nInstalled-Size: {_tree_kib(root)}\nDepends: {', '.join(DEB_DEPENDS)}\n"
+        f"Maintainer: {MAINTAINER}\nInstalled-Size: {_tree_kib(root)}\nDepends: {', '.join(depends)}\n"
         "Homepage: https://github.com/ollacache/ollacache\n"
         "Description: caching proxy and tray app for local Ollama\n"
         " Ollacache answers repeated Ollama and OpenAI-compatible requests\n"

@@ -26,7 +26,8 @@ EXIT_USAGE = 2
 EXIT_UNREACHABLE = 1
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``ollacache`` command line (also read by the packaging's manual page)."""
     parser = argparse.ArgumentParser(prog="ollacache", description="A caching proxy for local Ollama.")
     parser.add_argument("--version", action="version", version=f"ollacache {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -109,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
