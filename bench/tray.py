@@ -19,9 +19,13 @@ open dashboard, and the script says so). It prints:
   then redraw on every event), and their ratio. Offscreen the dashboard is open for both, so the ratio
   says nothing there.
 
+``--app PATH`` measures a frozen build instead (``packaging/build.py``'s ``ollacache``, launched with no
+arguments as the menu entry does); ``--screenshot FILE`` saves the whole screen (ImageMagick's ``import``) once
+the dashboard has been brought forward and has drawn the hits.
+
 Never fails on numbers.
 
-    .venv/bin/python bench/tray.py [--minutes 10] [--idle 60] [--p50-hits 3000]
+    .venv/bin/python bench/tray.py [--minutes 10] [--idle 60] [--p50-hits 3000] [--app dist/ollacache/ollacache]
 """
 
 from __future__ import annotations
@@ -121,7 +125,10 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="minutes of hits before RSS is read")
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measured")
     parser.add_argument("--p50-hits", type=int, default=3000, help="hits timed with the dashboard closed, then open")
+    parser.add_argument("--app", type=Path, help="a frozen build's executable to launch instead of python -m desktop")
+    parser.add_argument("--screenshot", type=Path, help="save the screen here with the dashboard open")
     args = parser.parse_args()
+    command = [str(args.app.resolve())] if args.app else [PYTHON, "-m", "desktop"]
     busy, measured = machine_busy(), revision()
     with Stack() as stack:
         fake = stack.start_fake(cpu=None)
@@ -134,7 +141,7 @@ def main() -> None:
             env.pop("QT_QPA_PLATFORM", None)
             env.pop("WAYLAND_DISPLAY", None)
         started_at, started = time.time(), time.perf_counter()
-        app = subprocess.Popen([PYTHON, "-m", "desktop", "--hidden"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        app = subprocess.Popen([*command, "--hidden"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=stack._log("app"), start_new_session=True)
         stack.procs.append((app, 15))
         while (found := _serving(config)) is None:
@@ -160,12 +167,16 @@ def main() -> None:
         idle = app_idle + engine_idle
         closed, closed_cpu = _hit_p50(url, args.p50_hits, app_proc)
         asked = time.time()
-        second = subprocess.run([PYTHON, "-m", "desktop"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+        second = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, timeout=60, check=False)
         _wait_shown(logs, "dashboard", app, stack, after=asked)
         time.sleep(1.0)  # the first frames of the window and its charts
         opened, opened_cpu = _hit_p50(url, args.p50_hits, app_proc)
-    print(f"tray app at {measured}, {where}; {busy_note(busy)}")
+        if args.screenshot and "DISPLAY" in display:
+            time.sleep(1.5)  # the charts' next redraw shows the last hits
+            subprocess.run(["import", "-display", display["DISPLAY"], "-window", "root", str(args.screenshot)],
+                           check=True)
+    print(f"tray app ({args.app or 'python -m desktop'}) at {measured}, {where}; {busy_note(busy)}")
     print(f"  launch to icon shown (the app's desktop.log): {icon:5.2f} s"
           f"   target <= {ICON_TARGET_S:.0f} s: {'meets' if icon <= ICON_TARGET_S else 'MISSES'}")
     print(f"  launch to serving (running.json answering /-/health): {launch:5.2f} s")

@@ -203,6 +203,16 @@ def test_colours_follow_a_dark_scheme(window: DashboardWindow) -> None:
     assert label.lightness() > 128  # readable on the dark window
 
 
+def test_the_first_window_fits_a_small_screen(qtbot: QtBot, tmp_path: Path) -> None:
+    window = window_in(tmp_path)
+    qtbot.addWidget(window)
+    window.show()
+    available = window.screen().availableGeometry()  # offscreen: 800 x 800, smaller than the usual 1040 x 800
+    assert window.frameGeometry().width() <= available.width()
+    assert window.frameGeometry().height() <= available.height()
+    assert window.width() >= 0.8 * available.width()  # and still uses most of it
+
+
 def test_the_window_remembers_its_size_tab_and_chart_window(qtbot: QtBot, tmp_path: Path) -> None:
     first = window_in(tmp_path)
     qtbot.addWidget(first)

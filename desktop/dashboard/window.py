@@ -76,7 +76,8 @@ class DashboardWindow(QMainWindow):
         for number in range(self.tabs.count()):  # Ctrl+1..5 as in a browser; Alt+letter from the titles
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self, lambda n=number: self.tabs.setCurrentIndex(n))
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
-        self.resize(1040, 800)
+        available = self.screen().availableGeometry()  # a small screen gets a window that fits on it
+        self.resize(min(1040, available.width() * 9 // 10), min(800, available.height() * 9 // 10))
         self._restore()
 
     def _restore(self) -> None:
