@@ -3,9 +3,10 @@
 Launches the real command N times (fresh config and cache directories each time), polls
 ``/-/health`` with a raw socket until it answers, and prints the times next to the time the same
 interpreter needs just to start and exit (``python -c pass``), the floor of any Python program.
+``--frozen PATH`` also times a frozen build (``packaging/build.py``'s ``ollacache serve``) the same way.
 Never fails on time.
 
-    .venv/bin/python bench/startup.py [--runs 10]
+    .venv/bin/python bench/startup.py [--runs 10] [--frozen dist/ollacache/ollacache]
 """
 
 from __future__ import annotations
@@ -36,14 +37,14 @@ def _health_answers(port: int) -> bool:
         return False
 
 
-def time_serve() -> float:
-    """Seconds from launching ``serve`` until ``/-/health`` answers 200."""
+def time_serve(command: list[str] | None = None) -> float:
+    """Seconds from launching ``serve`` (``python -m core``, or ``command``) until ``/-/health`` answers 200."""
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
         env = {**os.environ, "OLLACACHE_CONFIG_DIR": f"{scratch}/config", "OLLACACHE_CACHE_DIR": f"{scratch}/cache",
                "OLLACACHE_LOG_DIR": f"{scratch}/logs", "OLLACACHE_MANAGE_OLLAMA": "never"}
         started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "core", "serve", "--port", str(port), "--upstream",
+        process = subprocess.Popen([*(command or [sys.executable, "-m", "core"]), "serve", "--port", str(port), "--upstream",
                                     f"http://127.0.0.1:{free_port()}"], cwd=ROOT, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -66,8 +67,10 @@ def time_python() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--frozen", type=Path, help="a frozen build's executable, timed the same way")
     args = parser.parse_args()
     serve = [time_serve() for _ in range(args.runs)]
+    frozen = [time_serve([str(args.frozen.resolve())]) for _ in range(args.runs)] if args.frozen else []
     python = [time_python() for _ in range(args.runs)]
     p50, floor = statistics.median(serve), statistics.median(python)
     print(f"start-up of `ollacache serve` to the first /-/health answer, {args.runs} runs")
@@ -75,6 +78,10 @@ def main() -> None:
     print(f"  python -c '': p50 {floor * 1000:6.0f} ms   (the interpreter alone)")
     print(f"  serve / bare interpreter: {p50 / floor:.1f}x;  vs target {TARGET_S:.0f} s: {p50 / TARGET_S:.2f}x "
           f"({'meets' if max(serve) <= TARGET_S else 'MISSES at max'})")
+    if frozen:
+        f50 = statistics.median(frozen)
+        print(f"  frozen serve: p50 {f50 * 1000:6.0f} ms   max {max(frozen) * 1000:6.0f} ms   ({args.frozen})")
+        print(f"  frozen / python -m core serve: {f50 / p50:.2f}x")
 
 
 if __name__ == "__main__":

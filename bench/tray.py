@@ -21,7 +21,7 @@ open dashboard, and the script says so). It prints:
 
 ``--app PATH`` measures a frozen build instead (``packaging/build.py``'s ``ollacache``, launched with no
 arguments as the menu entry does); ``--screenshot FILE`` saves the whole screen (ImageMagick's ``import``) once
-the dashboard has been brought forward and has drawn the hits.
+the dashboard has been brought forward and has drawn the hits, and ``FILE-tray.png`` before, the tray alone.
 
 Never fails on numbers.
 
@@ -105,6 +105,10 @@ def _wait_shown(logs: Path, what: str, app: subprocess.Popen[bytes], stack: Stac
     return at
 
 
+def _screenshot(display: str, path: Path) -> None:
+    subprocess.run(["import", "-display", display, "-window", "root", str(path)], check=True)
+
+
 def _hit_p50(url: str, hits: int, app: psutil.Process) -> tuple[float, float]:
     """The median latency in ms of ``hits`` cache hits, one connection each, as the bench's other loops, and
     the app's CPU meanwhile (percent of one core: what it spends on the events those hits send it)."""
@@ -166,6 +170,8 @@ def main() -> None:
                                  for p, b in zip((app_proc, engine), before, strict=True))
         idle = app_idle + engine_idle
         closed, closed_cpu = _hit_p50(url, args.p50_hits, app_proc)
+        if args.screenshot and "DISPLAY" in display:  # the tray alone, its icon serving
+            _screenshot(display["DISPLAY"], args.screenshot.with_name(f"{args.screenshot.stem}-tray.png"))
         asked = time.time()
         second = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, timeout=60, check=False)
@@ -174,8 +180,7 @@ def main() -> None:
         opened, opened_cpu = _hit_p50(url, args.p50_hits, app_proc)
         if args.screenshot and "DISPLAY" in display:
             time.sleep(1.5)  # the charts' next redraw shows the last hits
-            subprocess.run(["import", "-display", display["DISPLAY"], "-window", "root", str(args.screenshot)],
-                           check=True)
+            _screenshot(display["DISPLAY"], args.screenshot)
     print(f"tray app ({args.app or 'python -m desktop'}) at {measured}, {where}; {busy_note(busy)}")
     print(f"  launch to icon shown (the app's desktop.log): {icon:5.2f} s"
           f"   target <= {ICON_TARGET_S:.0f} s: {'meets' if icon <= ICON_TARGET_S else 'MISSES'}")
