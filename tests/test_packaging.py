@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from core import __version__
+from core.control import running
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import wait_for
+from tests.real_display import Display, display, needs_display, quit_by_sigterm, serving  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("packaging"),
@@ -107,3 +113,26 @@ def test_the_trimmed_icu_still_collates_cases_and_names_time_zones(
                            check=True).stdout.splitlines()
     assert lines[:3] == ["a b B \u00e9", "\u0130 STRASSE", "Central European Standard Time"]
     assert lines[3] == "1.234.567,5 False"  # Qt's own locale data still formats; legacy charsets are gone
+
+
+@needs_display
+def test_the_debs_tray_app_docks_serves_from_its_cache_and_quits(
+        built: tuple[Path, subprocess.CompletedProcess[str]], display: Display, upstream: tuple[FakeOllama, str],
+        tmp_path: Path) -> None:
+    """The installed app as the menu entry starts it: on Debian's own libraries, Qt's kept plugins and the
+    trimmed ICU, its icon docks in the tray, the dashboard opens, its engine (the same executable, ``serve``)
+    caches, and SIGTERM quits both."""
+    out, _ = built
+    root = tmp_path / "root"
+    subprocess.run(["dpkg", "-x", str(out / f"ollacache_{__version__}_amd64.deb"), str(root)], check=True)
+    binary = root / "usr/lib/ollacache/ollacache"
+    app = subprocess.Popen([str(binary)], env={**display.env, "OLLACACHE_UPSTREAM": upstream[1], "OLLACACHE_PORT": "0"})
+    engine = serving(app)
+    assert engine.cmdline()[:2] == [str(binary), "serve"]
+    wait_for(lambda: display.docked_icons("Ollacache") == 1, "the icon in the tray")
+    wait_for(lambda: display.shown_top_levels("Ollacache"), "the dashboard")
+    url = running.read_url(Path(os.environ["OLLACACHE_CONFIG_DIR"]))
+    body = {"model": "llama3.2", "stream": False, "messages": [{"role": "user", "content": "hi"}]}
+    verdicts = [httpx.post(f"{url}/api/chat", json=body, timeout=30).headers["x-cache"] for _ in range(2)]
+    assert verdicts == ["MISS", "HIT"]
+    quit_by_sigterm(app, engine)
