@@ -44,8 +44,9 @@ def time_serve(command: list[str] | None = None) -> float:
         env = {**os.environ, "OLLACACHE_CONFIG_DIR": f"{scratch}/config", "OLLACACHE_CACHE_DIR": f"{scratch}/cache",
                "OLLACACHE_LOG_DIR": f"{scratch}/logs", "OLLACACHE_MANAGE_OLLAMA": "never"}
         started = time.perf_counter()
-        process = subprocess.Popen([*(command or [sys.executable, "-m", "core"]), "serve", "--port", str(port), "--upstream",
-                                    f"http://127.0.0.1:{free_port()}"], cwd=ROOT, env=env,
+        serve = [*(command or [sys.executable, "-m", "core"]), "serve", "--port", str(port),
+                 "--upstream", f"http://127.0.0.1:{free_port()}"]
+        process = subprocess.Popen(serve, cwd=ROOT, env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             while not _health_answers(port):

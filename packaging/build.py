@@ -6,8 +6,9 @@ Linux: ``DIR/ollacache/`` (the one-folder build), ``ollacache-VERSION-linux-x86_
 ``ollacache_VERSION_amd64.deb``; Windows: the folder and ``Ollacache-VERSION-setup.exe`` (Inno Setup, ``iscc``);
 macOS: ``Ollacache.app`` and ``Ollacache-VERSION.dmg`` (``hdiutil``). Each built binary is run with
 ``--version`` and ``selftest``; the ``.deb`` is unpacked with ``dpkg -x`` into a scratch root and its binary run
-the same way. The sizes are printed against the budget (Linux's; elsewhere printed only). Exit 0 when all passed, 1 when a step or a smoke test
-failed, 2 when everything works but a size is over its budget.
+the same way. On Linux the build is trimmed first (Qt's ICU data, the build machine's RUNPATHs) and the .deb
+must be lintian clean. The sizes are printed against the budget (Linux's; elsewhere printed only). Exit 0 when
+all passed, 1 when a step or a smoke test failed, 2 when everything works but a size is over its budget.
 """
 
 from __future__ import annotations
@@ -52,13 +53,15 @@ class Size:
 
     def line(self) -> str:
         verdict = "OVER" if self.over else "ok"
-        return f"{self.label:<10} {self.size / MIB:7.1f} MiB  (budget {self.budget_mib} MiB)  {verdict}  {self.path.name}"
+        return (f"{self.label:<10} {self.size / MIB:7.1f} MiB  (budget {self.budget_mib} MiB)  {verdict}  "
+                f"{self.path.name}")
 
 
 def run(command: list[str | Path], **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run one step, raising :class:`BuildError` with its output when it fails."""
     print("+", " ".join(str(part) for part in command), flush=True)
-    done = subprocess.run([str(part) for part in command], text=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    done = subprocess.run([str(part) for part in command], text=True, capture_output=True,  # type: ignore[call-overload]
+                          **kwargs)
     if done.returncode != 0:
         raise BuildError(f"{command[0]} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     return done
