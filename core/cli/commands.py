@@ -152,10 +152,6 @@ def _run(argv: Sequence[str] | None) -> int:
         findings = check(settings)
         print(format_findings(findings))
         return 1 if any(f.verdict == "fail" for f in findings) else 0
-    if args.command == "clear" and args.stale:
-        from core.cli.clear_stale import clear_stale
-
-        return clear_stale(settings, args.url, args.model)
     if args.command == "export":
         from core.cli.transfer import run_export
 
@@ -168,7 +164,9 @@ def _run(argv: Sequence[str] | None) -> int:
         from core.cli.explain import run_explain
 
         return run_explain(settings, args.file, args.url, args.json)
-    return _clear(settings, args.url, args.model)
+    from core.cli.clearing import clear
+
+    return clear(settings, args.url, args.model, stale=args.stale)
 
 
 def has_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:
@@ -222,53 +220,6 @@ def _hardware(settings: Settings, as_json: bool) -> int:
         return EXIT_USAGE
     print(json.dumps(hardware_json(hw, recommendation), indent=2) if as_json else format_report(hw, recommendation))
     return 0
-
-
-def _clear(settings: Settings, url: str | None, model: str | None) -> int:
-    """Clear through the running proxy; only when none runs at the configured address, the directory."""
-    if model is not None and not model.strip():
-        print("ollacache: --model needs a model name such as llama3.2", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        with ControlClient.from_settings(settings, url) as client:
-            cleared = client.clear(model)
-    except ControlError as error:
-        if error.unreachable and url is None:  # with --url, clearing a directory instead would surprise
-            return _clear_directly(settings, model)
-        print(f"ollacache: {error}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    print(removed_text(cleared["removed"], cleared["model"]))
-    return 0
-
-
-def _clear_directly(settings: Settings, model: str | None) -> int:
-    from core.cache.opening import open_store_or_fail
-    from core.cache.keys import normalize_model
-    from core.cache.store import StoreError
-
-    model = normalize_model(model) if model else None
-    try:
-        store = open_store_or_fail(settings)
-    except StoreError as error:
-        print(f"ollacache: {error}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    try:
-        removed = store.clear(model)
-    finally:
-        store.close()
-    print("no proxy running; " + removed_text(removed, model, str(settings.cache_dir)))
-    return 0
-
-
-def removed_text(removed: int, model: str | None, directory: str | None = None) -> str:
-    """What a clear did, as a sentence: "removed 2 entries of qwen3:0.6b [from DIR]", or that there was
-    nothing to remove (``model`` is the normalised name, ``directory`` the cache cleared directly)."""
-    if removed == 0:
-        where = directory or "the cache"
-        return f"nothing removed: {where} holds no entries of {model}" if model else \
-            f"nothing removed: {where} was already empty"
-    text = f"removed {removed} {'entry' if removed == 1 else 'entries'}" + (f" of {model}" if model else "")
-    return f"{text} from {directory}" if directory else text
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
-"""``ollacache clear --stale``: remove the entries answered by a model build that is no longer installed.
+"""``ollacache clear``: remove cached entries (all, or one model's), or with ``--stale`` those answered by a
+model build that is no longer installed.
 
-Through the running proxy (``POST /-/clear`` with ``{"stale": true}``), which reads Ollama's model list
-first; when no proxy runs at the configured address, on the cache directory directly, with the model list
-read from the upstream here. Either way nothing is removed when the current builds cannot be told.
+Through the running proxy (``POST /-/clear``, with ``{"stale": true}`` for stale builds, which the proxy tells
+from Ollama's model list); only when no proxy runs at the configured address, on the cache directory
+directly (for stale builds with the model list read from the upstream here). Nothing is removed when the
+current builds cannot be told.
 """
 
 from __future__ import annotations
@@ -21,24 +23,40 @@ EXIT_UNREACHABLE = 1
 EXIT_USAGE = 2
 
 
-def clear_stale(settings: Settings, url: str | None, model: str | None) -> int:
-    """Clear the stale entries (of ``model``, or all) through the proxy, or directly when none runs."""
+def clear(settings: Settings, url: str | None, model: str | None, stale: bool = False) -> int:
+    """Clear the entries (of ``model``, or all; only stale builds' with ``stale``) through the proxy, or
+    directly when none runs at the configured address."""
     if model is not None and not model.strip():
         print("ollacache: --model needs a model name such as llama3.2", file=sys.stderr)
         return EXIT_USAGE
     try:
         with ControlClient.from_settings(settings, url) as client:
-            cleared = client.clear(model, stale=True)
+            cleared = client.clear(model, stale=stale)
     except ControlError as error:
         if error.unreachable and url is None:  # with --url, clearing a directory instead would surprise
-            return _directly(settings, model)
+            return (_stale_directly if stale else _all_directly)(settings, model)
         print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    print(stale_text(cleared["removed"], cleared["model"]))
+    print((stale_text if stale else removed_text)(cleared["removed"], cleared["model"]))
     return 0
 
 
-def _directly(settings: Settings, model: str | None) -> int:
+def _all_directly(settings: Settings, model: str | None) -> int:
+    model = normalize_model(model) if model else None
+    try:
+        store = open_store_or_fail(settings)
+    except StoreError as error:
+        print(f"ollacache: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    try:
+        removed = store.clear(model)
+    finally:
+        store.close()
+    print("no proxy running; " + removed_text(removed, model, str(settings.cache_dir)))
+    return 0
+
+
+def _stale_directly(settings: Settings, model: str | None) -> int:
     model = normalize_model(model) if model else None
     builds = Builds(settings["proxy.upstream"], None)
     asyncio.run(_read(builds))
@@ -75,3 +93,14 @@ def stale_text(removed: int, model: str | None, directory: str | None = None) ->
         return f"nothing removed: no entries{of} of a replaced or removed model build{where}"
     noun = "entry" if removed == 1 else "entries"
     return f"removed {removed} {noun}{of} answered by a replaced or removed model build{where}"
+
+
+def removed_text(removed: int, model: str | None, directory: str | None = None) -> str:
+    """What a clear did, as a sentence: "removed 2 entries of qwen3:0.6b [from DIR]", or that there was
+    nothing to remove (``model`` is the normalised name, ``directory`` the cache cleared directly)."""
+    if removed == 0:
+        where = directory or "the cache"
+        return f"nothing removed: {where} holds no entries of {model}" if model else \
+            f"nothing removed: {where} was already empty"
+    text = f"removed {removed} {'entry' if removed == 1 else 'entries'}" + (f" of {model}" if model else "")
+    return f"{text} from {directory}" if directory else text
