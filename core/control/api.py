@@ -140,7 +140,10 @@ def control_app(engine: Controlled) -> Starlette:
             return JSONResponse({"error": refusal}, status_code=409)
         return JSONResponse({"ollama": engine.ollama_json()})
 
-    async def json_body(request: Request) -> dict[str, Any] | Response:
+    async def authorized_body(request: Request) -> dict[str, Any] | Response:
+        """The JSON object a control call sends, once its token is checked; else the error to answer."""
+        if (answer := refused(request)) is not None:
+            return answer
         try:
             body = await request.json() if await request.body() else {}
         except ValueError:
@@ -152,9 +155,7 @@ def control_app(engine: Controlled) -> Starlette:
     async def tune(request: Request) -> Response:
         if request.method == "GET":
             return unreadable(request) or JSONResponse(engine.tuning_runs.status)
-        if (answer := refused(request)) is not None:
-            return answer
-        body = await json_body(request)
+        body = await authorized_body(request)
         if isinstance(body, Response):
             return body
         model, runs, apply = body.get("model"), body.get("runs", 3), body.get("apply", False)
@@ -172,9 +173,7 @@ def control_app(engine: Controlled) -> Starlette:
     async def warm(request: Request) -> Response:
         if request.method == "GET":
             return unreadable(request) or JSONResponse(engine.warmup.status)
-        if (answer := refused(request)) is not None:
-            return answer
-        body = await json_body(request)
+        body = await authorized_body(request)
         if isinstance(body, Response):
             return body
         concurrency = body.get("concurrency", DEFAULT_CONCURRENCY)
@@ -191,9 +190,7 @@ def control_app(engine: Controlled) -> Starlette:
         return JSONResponse(engine.warmup.status, status_code=202)
 
     async def tuning(request: Request) -> Response:
-        if (answer := refused(request)) is not None:
-            return answer
-        body = await json_body(request)
+        body = await authorized_body(request)
         if isinstance(body, Response):
             return body
         threads = body.get("num_thread")
@@ -229,9 +226,7 @@ def control_app(engine: Controlled) -> Starlette:
         return JSONResponse({"deleted": key})
 
     async def clear(request: Request) -> Response:
-        if (answer := refused(request)) is not None:
-            return answer
-        body = await json_body(request)
+        body = await authorized_body(request)
         if isinstance(body, Response):
             return body
         model = body["model"] if "model" in body else request.query_params.get("model")
@@ -250,9 +245,7 @@ def control_app(engine: Controlled) -> Starlette:
 
     async def explain(request: Request) -> Response:
         """Why a request misses. It shows stored prompts, so it needs the token even on loopback."""
-        if (answer := refused(request)) is not None:
-            return answer
-        body = await json_body(request)
+        body = await authorized_body(request)
         if isinstance(body, Response):
             return body
         try:
@@ -283,9 +276,7 @@ def control_app(engine: Controlled) -> Starlette:
             return ollama_failed(error)
 
     async def ollama_unload(request: Request) -> Response:
-        if (answer := refused(request)) is not None:
-            return answer
-        body = await json_body(request)
+        body = await authorized_body(request)
         if isinstance(body, Response):
             return body
         model = body.get("model")
@@ -322,9 +313,7 @@ def control_app(engine: Controlled) -> Starlette:
     async def settings(request: Request) -> Response:
         if request.method == "GET":
             return unreadable(request) or JSONResponse(engine.settings_table())
-        if (answer := refused(request)) is not None:
-            return answer
-        body = await json_body(request)
+        body = await authorized_body(request)
         if isinstance(body, Response):
             return body
         try:
