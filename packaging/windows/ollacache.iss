@@ -41,7 +41,7 @@ Name: "{group}\Uninstall Ollacache"; Filename: "{uninstallexe}"
 
 [Registry]
 Root: HKCU; Subkey: "Software\Microsoft\Windows\CurrentVersion\Run"; ValueType: string; ValueName: "Ollacache"; \
-  ValueData: """{app}\Ollacache.exe"" tray --hidden"; Flags: uninsdeletevalue; Tasks: startatlogin
+  ValueData: """{app}\Ollacache.exe"" --hidden"; Flags: uninsdeletevalue; Tasks: startatlogin
 
 [Run]
 Filename: "{app}\Ollacache.exe"; Description: "Start Ollacache now"; Flags: nowait postinstall skipifsilent
