@@ -29,13 +29,10 @@ from core import __version__  # noqa: E402
 from packaging_deb import write_deb_tree  # noqa: E402
 from packaging_icu import trim_icu_data  # noqa: E402
 from packaging_runpath import clear_foreign_runpaths  # noqa: E402
+from packaging_steps import BuildError, run  # noqa: E402
 
 MIB = 1024 * 1024
 BUDGET_MIB = {"folder": 135, "tar.gz": 55, "deb": 40}
-
-
-class BuildError(Exception):
-    """A build step or a smoke test failed; the message says which and why."""
 
 
 @dataclass
@@ -55,16 +52,6 @@ class Size:
         verdict = "OVER" if self.over else "ok"
         return (f"{self.label:<10} {self.size / MIB:7.1f} MiB  (budget {self.budget_mib} MiB)  {verdict}  "
                 f"{self.path.name}")
-
-
-def run(command: list[str | Path], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run one step, raising :class:`BuildError` with its output when it fails."""
-    print("+", " ".join(str(part) for part in command), flush=True)
-    done = subprocess.run([str(part) for part in command], text=True, capture_output=True,  # type: ignore[call-overload]
-                          **kwargs)
-    if done.returncode != 0:
-        raise BuildError(f"{command[0]} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return done
 
 
 def tree_size(folder: Path) -> int:
@@ -166,10 +153,7 @@ def build(out: Path) -> int:
     if sys.platform.startswith("linux"):
         for library in sorted(built.glob("_internal/PySide6/Qt/lib/libicudata.so.*")):
             print(trim_icu_data(library), flush=True)
-        try:
-            cleared = clear_foreign_runpaths(built)
-        except FileNotFoundError as error:
-            raise BuildError(str(error)) from None
+        cleared = clear_foreign_runpaths(built)
         print(f"RUNPATH: the build machine's paths removed from {len(cleared)} binaries", flush=True)
     sizes = [Size("folder", built, tree_size(built), BUDGET_MIB["folder"])]
     if sys.platform == "darwin":

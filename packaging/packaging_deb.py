@@ -77,6 +77,12 @@ def _tree_kib(folder: Path) -> int:
     return sum(p.lstat().st_size for p in folder.rglob("*") if not p.is_dir()) // 1024 + 1
 
 
+def _write_gzip(path: Path, text: str) -> None:
+    """``text`` gzipped at level 9 with no timestamp, as Debian's policy asks of docs and manual pages."""
+    with gzip.GzipFile(path, "wb", compresslevel=9, mtime=0) as out:
+        out.write(text.encode())
+
+
 def write_deb_tree(root: Path, folder: Path, project: Path, version: str) -> None:
     """Lay out the package's files and DEBIAN/control under ``root`` from the one-folder build ``folder``."""
     shutil.copytree(folder, root / "usr/lib/ollacache", symlinks=True)
@@ -112,12 +118,10 @@ def write_deb_tree(root: Path, folder: Path, project: Path, version: str) -> Non
     (overrides / "ollacache").write_text(LINTIAN_OVERRIDES)
     man = root / "usr/share/man/man1"
     man.mkdir(parents=True)
-    with gzip.GzipFile(man / "ollacache.1.gz", "wb", compresslevel=9, mtime=0) as out:
-        out.write(man_page(version).encode())
+    _write_gzip(man / "ollacache.1.gz", man_page(version))
     changelog = (f"ollacache ({version}) unstable; urgency=medium\n\n  * Release {version}.\n\n"
                  f" -- {MAINTAINER}  {formatdate(usegmt=False, localtime=False)}\n")
-    with gzip.GzipFile(doc / "changelog.gz", "wb", compresslevel=9, mtime=0) as out:
-        out.write(changelog.encode())
+    _write_gzip(doc / "changelog.gz", changelog)
     for path in root.rglob("*"):
         if path.is_dir():
             path.chmod(0o755)

@@ -19,6 +19,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from packaging_steps import BuildError, run
+
 LOCALE = re.compile(r"^[a-z]{2,3}(_[A-Za-z0-9]*)*$")  # de, zh_Hant_TW, and aliases such as de_
 KEPT_LOCALES = ("root", "en", "res_index")
 TOOLS = ("objcopy", "nm", "icupkg", "cc")
@@ -35,17 +37,13 @@ def dropped(item: str) -> bool:
     return not (stem in KEPT_LOCALES or stem.startswith("en_"))
 
 
-def _run(*command: str | Path) -> str:
-    return subprocess.run([str(part) for part in command], check=True, text=True, capture_output=True).stdout
-
-
 def _data_symbol(library: Path) -> tuple[str, int]:
     """The ``icudtNN_dat`` symbol of the library and its size, checked to fill ``.rodata`` alone."""
-    for line in _run("nm", "-D", "-S", "--defined-only", library).splitlines():
+    for line in run(["nm", "-D", "-S", "--defined-only", library], echo=False).stdout.splitlines():
         fields = line.split()
         if len(fields) == 4 and re.fullmatch(r"icudt\d+_dat", fields[3]):
             return fields[3], int(fields[1], 16)
-    raise ValueError(f"{library.name} holds no icudtNN_dat symbol")
+    raise BuildError(f"{library.name} holds no icudtNN_dat symbol")
 
 
 def trim_icu_data(library: Path) -> str:
@@ -60,10 +58,10 @@ def trim_icu_data(library: Path) -> str:
         package = f"{symbol.removesuffix('_dat')}l.dat"  # icupkg checks the name against the package's own
         whole, trimmed = work / package, work / "trimmed" / package
         trimmed.parent.mkdir()
-        _run("objcopy", "-O", "binary", "--only-section=.rodata", library, whole)
+        run(["objcopy", "-O", "binary", "--only-section=.rodata", library, whole], echo=False)
         if whole.stat().st_size != size:
             return f"ICU data left whole: .rodata of {soname} is not just {symbol}"
-        items = _run("icupkg", "-l", whole).split()
+        items = run(["icupkg", "-l", whole], echo=False).stdout.split()
         removals = [item for item in items if dropped(item)]
         (work / "drop.txt").write_text("\n".join(removals) + "\n")
         checked = subprocess.run(["icupkg", "-r", str(work / "drop.txt"), str(whole), str(trimmed)],
@@ -71,18 +69,18 @@ def trim_icu_data(library: Path) -> str:
         if checked.returncode != 0:
             # the break rules name the word dictionaries; ICU breaks by rule alone when one is absent, so that
             # is the one dependency let go, and anything else stops the trim
-            missing = re.findall(r"depends on missing item (\S+)", checked.stdout + checked.stderr)
-            if not missing or not all(item.endswith(".dict") for item in missing):
+            unmet = re.findall(r"depends on missing item (\S+)", checked.stdout + checked.stderr)
+            if not unmet or not all(item.endswith(".dict") for item in unmet):
                 return f"ICU data left whole: icupkg refused the trim: {(checked.stdout + checked.stderr)[-300:]}"
-            _run("icupkg", "--ignore-deps", "-r", work / "drop.txt", whole, trimmed)
+            run(["icupkg", "--ignore-deps", "-r", work / "drop.txt", whole, trimmed], echo=False)
         source = work / "data.S"
         source.write_text(
             f'\t.section .rodata\n\t.globl {symbol}\n\t.type {symbol}, @object\n\t.balign 16\n{symbol}:\n'
             f'\t.incbin "{trimmed}"\n\t.size {symbol}, . - {symbol}\n\t.section .note.GNU-stack,"",@progbits\n')
         built = work / soname
         # linked against libc although it calls nothing, so that it says what it needs (lintian asks)
-        _run("cc", "-shared", "-s", f"-Wl,-soname,{soname}", "-Wl,-z,noexecstack", "-o", built, source,
-             "-Wl,--no-as-needed", "-lc")
+        run(["cc", "-shared", "-s", f"-Wl,-soname,{soname}", "-Wl,-z,noexecstack", "-o", built, source,
+             "-Wl,--no-as-needed", "-lc"], echo=False)
         before = library.stat().st_size
         shutil.copyfile(built, library)
     after = library.stat().st_size

@@ -10,8 +10,9 @@ outside the folder is removed with ``patchelf`` and ``$ORIGIN`` entries are kept
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
+
+from packaging_steps import BuildError, run
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -29,17 +30,16 @@ def own_runpath(runpath: str) -> str:
 def clear_foreign_runpaths(folder: Path) -> list[Path]:
     """Rewrite the RUNPATH of every ELF file under ``folder`` that points outside it; the files changed."""
     if shutil.which("patchelf") is None:
-        raise FileNotFoundError("patchelf is needed to clear the build machine's RUNPATHs (apt install patchelf)")
+        raise BuildError("patchelf is needed to clear the build machine's RUNPATHs (apt install patchelf)")
     changed: list[Path] = []
     for path in sorted(folder.rglob("*")):
         if path.is_symlink() or not path.is_file() or not _is_elf(path):
             continue
-        runpath = subprocess.run(["patchelf", "--print-rpath", str(path)], text=True, capture_output=True,
-                                 check=True).stdout.strip()
+        runpath = run(["patchelf", "--print-rpath", path], echo=False).stdout.strip()
         kept = own_runpath(runpath)
         if runpath == kept:
             continue
         command = ["--set-rpath", kept] if kept else ["--remove-rpath"]
-        subprocess.run(["patchelf", *command, str(path)], check=True, capture_output=True)
+        run(["patchelf", *command, path], echo=False)
         changed.append(path)
     return changed
