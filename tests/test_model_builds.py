@@ -107,6 +107,7 @@ def test_a_request_for_a_model_the_proxy_does_not_know_reads_the_model_list_firs
         fake.install({"name": "newcomer:7b"})
         assert chat(proxy, model="newcomer:7b").headers["x-cache"] == "MISS"
         assert fake.total_calls("/api/tags") == reads + 1
+        wait_for(lambda: entries(proxy), "the answer stored")  # written just after the answer is sent
         assert entries(proxy)[0]["digest"] == fake.digest_of("newcomer:7b")
         assert chat(proxy, model="newcomer:7b").headers["x-cache"] == "HIT"  # known now: no read
         assert chat(proxy).headers["x-cache"] == "MISS"
