@@ -34,47 +34,39 @@ def clear(settings: Settings, url: str | None, model: str | None, stale: bool = 
             cleared = client.clear(model, stale=stale)
     except ControlError as error:
         if error.unreachable and url is None:  # with --url, clearing a directory instead would surprise
-            return (_stale_directly if stale else _all_directly)(settings, model)
+            return _directly(settings, model, stale)
         print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
     print((stale_text if stale else removed_text)(cleared["removed"], cleared["model"]))
     return 0
 
 
-def _all_directly(settings: Settings, model: str | None) -> int:
+def _directly(settings: Settings, model: str | None, stale: bool) -> int:
+    """The clear on the cache directory itself (no proxy runs); for stale builds, once the model list is read."""
     model = normalize_model(model) if model else None
+    builds = None
+    if stale:
+        builds = Builds(settings["proxy.upstream"], None)
+        asyncio.run(_read(builds))
+        if not builds.tracked or builds.checked is None:
+            why = builds.reason or f"the model list at {builds.shown} cannot be read: {builds.error}"
+            print(f"ollacache: no proxy running, and {why}; nothing removed", file=sys.stderr)
+            return EXIT_UNREACHABLE
     try:
         store = open_store_or_fail(settings)
     except StoreError as error:
         print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_UNREACHABLE
     try:
-        removed = store.clear(model)
+        if builds is None:
+            removed = store.clear(model)
+        else:
+            stale_keys = [entry.key for entry in store.entries(model) if builds.stale(entry.model, entry.digest)]
+            removed = sum(store.delete(key) for key in stale_keys)
     finally:
         store.close()
-    print("no proxy running; " + removed_text(removed, model, str(settings.cache_dir)))
-    return 0
-
-
-def _stale_directly(settings: Settings, model: str | None) -> int:
-    model = normalize_model(model) if model else None
-    builds = Builds(settings["proxy.upstream"], None)
-    asyncio.run(_read(builds))
-    if not builds.tracked or builds.checked is None:
-        why = builds.reason or f"the model list at {builds.shown} cannot be read: {builds.error}"
-        print(f"ollacache: no proxy running, and {why}; nothing removed", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    try:
-        store = open_store_or_fail(settings)
-    except StoreError as error:
-        print(f"ollacache: {error}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    try:
-        stale = [entry.key for entry in store.entries(model) if builds.stale(entry.model, entry.digest)]
-        removed = sum(store.delete(key) for key in stale)
-    finally:
-        store.close()
-    print("no proxy running; " + stale_text(removed, model, str(settings.cache_dir)))
+    text = stale_text if stale else removed_text
+    print("no proxy running; " + text(removed, model, str(settings.cache_dir)))
     return 0
 
 
