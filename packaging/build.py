@@ -60,10 +60,21 @@ def tree_size(folder: Path) -> int:
 
 
 def pyinstaller(out: Path) -> Path:
-    """The one-folder build of ``packaging/ollacache.spec`` into ``out``; the folder (or the .app on macOS)."""
+    """The one-folder build of ``packaging/ollacache.spec`` into ``out``; the folder (or the .app on macOS).
+
+    Everything the build writes stays under ``out/work``, PyInstaller's cache of processed binaries included
+    (``PYINSTALLER_CONFIG_DIR``; its default is one folder per user, which two builds at once corrupt and which
+    makes a build depend on what an earlier one left): each build starts from nothing.
+    """
     work = out / "work"
-    run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN", "--distpath", out,
-         "--workpath", work, ROOT / "packaging" / "ollacache.spec"], cwd=ROOT)
+    shutil.rmtree(work, ignore_errors=True)
+    icons = work / "icons"
+    from packaging_icons import write_platform_icons
+
+    write_platform_icons(ROOT / "resources" / "icons", icons)
+    env = {**os.environ, "PYINSTALLER_CONFIG_DIR": str(work / "pyinstaller-cache")}
+    run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN", "--distpath", out,
+         "--workpath", work, ROOT / "packaging" / "ollacache.spec", "--", "--icons", icons], cwd=ROOT, env=env)
     return out / ("Ollacache.app" if sys.platform == "darwin" else "ollacache")
 
 
@@ -99,7 +110,9 @@ def linux_installers(folder: Path, out: Path) -> tuple[list[Size], list[str]]:
     shutil.rmtree(root, ignore_errors=True)
     write_deb_tree(root, folder, ROOT, __version__)
     deb = out / f"ollacache_{__version__}_amd64.deb"
-    run(["dpkg-deb", "-Zxz", "-z9", "--root-owner-group", "--build", root, deb])
+    # one xz thread: dpkg-deb otherwise starts one per core, and a threaded encoder's output depends on how many
+    # it has; one is as fast here (the data fits in one block) and gives the same bytes on every machine
+    run(["dpkg-deb", "-Zxz", "-z9", "--threads-max=1", "--root-owner-group", "--build", root, deb])
     problems: list[str] = []
     if shutil.which("desktop-file-validate"):
         done = subprocess.run(["desktop-file-validate", str(root / "usr/share/applications/ollacache.desktop")],
@@ -146,9 +159,6 @@ def macos_dmg(app: Path, out: Path) -> Path:
 def build(out: Path) -> int:
     """Every step for this OS; the exit code (see the module's docstring)."""
     out.mkdir(parents=True, exist_ok=True)
-    from packaging_icons import write_platform_icons
-
-    write_platform_icons(ROOT / "resources" / "icons", ROOT / "build" / "icons")
     built = pyinstaller(out)
     if sys.platform.startswith("linux"):
         for library in sorted(built.glob("_internal/PySide6/Qt/lib/libicudata.so.*")):
