@@ -61,7 +61,8 @@ def _display(stack: Stack) -> tuple[dict[str, str], str]:
     if not (shutil.which("Xvfb") and shutil.which("trayer")):
         return {"QT_QPA_PLATFORM": "offscreen"}, "offscreen (no tray: the dashboard is open)"
     read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x640x24", "-nolisten", "tcp"],
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x640x24", "-nolisten", "tcp",
+                             "-noreset"],
                             pass_fds=(write,), stderr=subprocess.DEVNULL, start_new_session=True)
     os.close(write)
     with os.fdopen(read) as pipe:

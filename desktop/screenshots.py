@@ -25,7 +25,7 @@ SCREEN = (1024, 640)
 def _start_x(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     read, write = os.pipe()
     xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
-                             "-nolisten", "tcp"], pass_fds=(write,), stderr=subprocess.DEVNULL)
+                             "-nolisten", "tcp", "-noreset"], pass_fds=(write,), stderr=subprocess.DEVNULL)
     os.close(write)
     with os.fdopen(read) as pipe:
         display = ":" + pipe.readline().strip()

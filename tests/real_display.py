@@ -60,18 +60,44 @@ class Display:
                    if found["name"] == f'"{name}"' and self.viewable(found["id"]))
 
 
+def _answers(display: Display) -> bool:
+    return subprocess.run(["xwininfo", "-root"], env=display.env, capture_output=True).returncode == 0
+
+
+def _start_tray(display: Display, log: Path) -> subprocess.Popen[bytes]:
+    """trayer, once its panel is on the display.
+
+    It can still find the display closed just after Xvfb said it was ready (about one start in 40, "cannot
+    open display"); it then exits at once, and is started again rather than waited for in vain.
+    """
+    for _ in range(3):
+        with open(log, "wb") as errors:
+            tray = subprocess.Popen(["trayer", "--edge", "top", "--SetDockType", "true"], env=display.env,
+                                    stderr=errors)
+        wait_for(lambda: tray.poll() is not None or display.windows("panel"), "trayer's panel")
+        if tray.poll() is None:
+            return tray
+    raise AssertionError(f"trayer exited without showing its panel: {log.read_text(errors='replace')}")
+
+
 @pytest.fixture
 def display(tmp_path: Path) -> Iterator[Display]:
     read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stderr=subprocess.DEVNULL)
+    # -noreset: the server stays up between clients (it resets when the last one leaves, refusing new ones
+    # for a moment, and the checks here connect and leave all the time)
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp",
+                             "-noreset"], pass_fds=(write,), stderr=subprocess.DEVNULL)
     os.close(write)
     with os.fdopen(read) as pipe:
         shown = Display(":" + pipe.readline().strip())
-    tray = subprocess.Popen(["trayer", "--edge", "top", "--SetDockType", "true"], env=shown.env,
-                            stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: shown.windows("panel"), "trayer's panel")
+        wait_for(lambda: _answers(shown), "Xvfb to answer")
+        tray = _start_tray(shown, tmp_path / "trayer.log")
+    except BaseException:
+        xvfb.terminate()
+        xvfb.wait(timeout=BOUND_S)
+        raise
+    try:
         yield shown
     finally:
         for process in (tray, xvfb):
