@@ -16,7 +16,7 @@ run: $(VENV)/.installed
 	$(BIN)/ollacache tray
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -n auto --dist loadgroup
+	$(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/hit_latency.py

@@ -11,10 +11,18 @@ import pytest
 
 from tests.fakes.ollama_server import FakeOllama, serve_in_thread
 from tests.harness import RunningProxy, proxy_in_thread
+from tests.once_per_run import machine_wide
 
 # The engine's tests run without the desktop extra (`pip install -e '.[test]'`); the desktop's need PySide6.
 if importlib.util.find_spec("PySide6") is None or importlib.util.find_spec("qasync") is None:
     collect_ignore_glob = ["test_desktop_*.py"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests (the Linux build) first: with ``--dist loadfile --no-loadscope-reorder`` their worker
+    starts the build at once and the other worker runs the rest beside it, instead of the build running alone
+    at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +37,14 @@ def private_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # never start a real Ollama that happens to be installed; supervision tests opt in with the fake one
     monkeypatch.setenv("OLLACACHE_MANAGE_OLLAMA", "never")
     return tmp_path
+
+
+@pytest.fixture
+def default_ports() -> Iterator[None]:
+    """Ollama's default address (127.0.0.1:11434) and the proxy's (11435) belong to the machine: a test that
+    reads or takes them holds them alone, whichever worker or run it is in."""
+    with machine_wide("default-ports"):
+        yield
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ from tests.fakes.ollama_server import FakeOllama
 from tests.harness import ROOT, SERVING, RunningProxy, proxy_process
 from tests.test_supervisor_process import free_port, wait_for
 
-# These tests read or take Ollama's default address (127.0.0.1:11434) or the proxy's (11435): under
-# pytest-xdist they run one after another on one worker, never beside each other.
-pytestmark = pytest.mark.xdist_group("default-ports")
+# These tests read or take Ollama's default address (127.0.0.1:11434) or the proxy's (11435).
+pytestmark = pytest.mark.usefixtures("default_ports")
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0}}
 

@@ -1,4 +1,5 @@
-"""The Linux build: packaging/build.py run once into a temp dir, then its artefacts and smoke tests checked."""
+"""The Linux build: packaging/build.py run once in the test run into a temp dir, then its artefacts and smoke
+tests checked."""
 
 from __future__ import annotations
 
@@ -16,21 +17,36 @@ from core import __version__
 from core.control import running
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import wait_for
+from tests.once_per_run import JsonObject, once_per_run, runs_of
 from tests.real_display import Display, display, needs_display, quit_by_sigterm, serving  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("packaging"),
-              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux build")]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux build")]
+
+
+def run_build(folder: Path) -> JsonObject:
+    """build.py with an empty cache folder of the user's: it must build from nothing and leave nothing there."""
+    (folder / "user-cache").mkdir()
+    command = [sys.executable, str(ROOT / "packaging" / "build.py"), "--out", str(folder / "out")]
+    done = subprocess.run(command, text=True, capture_output=True,
+                          env={**os.environ, "XDG_CACHE_HOME": str(folder / "user-cache")})
+    return {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """One run of build.py, shared by every check."""
+    """The one run of build.py in this test run, shared by every check: its output folder and what it said."""
     pytest.importorskip("PyInstaller")
-    out = tmp_path_factory.mktemp("build")
-    done = subprocess.run([sys.executable, str(ROOT / "packaging" / "build.py"), "--out", str(out)],
-                          text=True, capture_output=True)
-    return out, done
+    folder, done = once_per_run(tmp_path_factory, "linux-build", run_build)
+    return folder / "out", subprocess.CompletedProcess("build.py", done["returncode"], done["stdout"], done["stderr"])
+
+
+def test_the_build_ran_once_in_this_run_with_a_cache_of_its_own(
+        built: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, done = built
+    assert len(runs_of(out.parent)) == 1
+    assert (out / "work" / "pyinstaller-cache").is_dir(), done.stderr
+    assert not (out.parent / "user-cache" / "pyinstaller").exists()
 
 
 def test_the_folder_runs_and_says_its_version(built: tuple[Path, subprocess.CompletedProcess[str]]) -> None:

@@ -138,12 +138,13 @@ def ports_free(*ports: int) -> bool:
     return all(port_free("127.0.0.1", port) for port in ports)
 
 
-@pytest.mark.xdist_group("default-ports")  # with pytest-xdist, never beside another test of these ports
-@pytest.mark.skipif(not ports_free(11434, 11444, 11435), reason="Ollama's ports are in use on this machine")
+@pytest.mark.usefixtures("default_ports")
 def test_port_takeover_puts_the_proxy_on_ollamas_own_port() -> None:
     import subprocess
     import sys
 
+    if not ports_free(11434, 11444, 11435):
+        pytest.skip("Ollama's ports are in use on this machine")
     env = {**os.environ, "OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA}
     with subprocess.Popen([sys.executable, "-m", "core", "serve"], cwd=ROOT, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process:

@@ -16,9 +16,8 @@ from tests.fakes.ollama_server import FakeOllama
 from tests.harness import ROOT, RunningProxy, proxy_process
 from tests.test_supervisor_process import running, supervised, wait_for
 
-# These tests read or take Ollama's default address (127.0.0.1:11434) or the proxy's (11435): under
-# pytest-xdist they run one after another on one worker, never beside each other.
-pytestmark = pytest.mark.xdist_group("default-ports")
+# These tests read or take Ollama's default address (127.0.0.1:11434) or the proxy's (11435).
+pytestmark = pytest.mark.usefixtures("default_ports")
 
 HYBRID = str(ROOT / "tests" / "data" / "hw" / "linux-intel-meteorlake-155h")
 
