@@ -10,7 +10,8 @@ in with the time they arrived, on a clock the caller passes; notifications come 
 - Ollama answers again (``ollama_did_become_healthy``) after a crash, hang or give-up: "Ollama is running
   again", except inside a crash loop. A restart the user asked for (``ollama_will_restart``) is not
   news; the recovery after it is told only if something had gone wrong before.
-- No ``ollama`` executable (``ollama_binary_not_found``): told once, until an Ollama is started or found.
+- Ollama not installed (``ollama_is_not_installed``) is no news: an expected state before it is installed, which
+  the welcome, the icon and the Ollama card say, with a download link; never an error notification.
 - The store failing (``store_did_fail``, or ``store.error`` on ``/-/health`` for a store that failed
   before the app connected): "The cache is not working" or, when the disk is full, "The cache disk is
   full"; once, until the store works again (``store_did_recover``).
@@ -69,7 +70,6 @@ class NotificationPolicy:
     _crashes: list[float] = field(default_factory=list, init=False)  # within loop_window_s
     _trouble: bool = field(default=False, init=False)  # crashed, hung or given up on since it last answered
     _looping: bool = field(default=False, init=False)  # "keeps crashing" was told for the loop going on
-    _binary_missing: bool = field(default=False, init=False)
     _store_error: bool = field(default=False, init=False)
     _last_shown: dict[str, float] = field(default_factory=dict, init=False)  # kind -> when
 
@@ -118,7 +118,6 @@ class NotificationPolicy:
             self._trouble = True
             return []
         if name == "ollama_did_become_healthy":
-            self._binary_missing = False
             recovered, self._trouble = self._trouble, False
             if not recovered or self._in_loop(now):
                 return []
@@ -126,15 +125,6 @@ class NotificationPolicy:
             version = (payload.get("ollama") or {}).get("version")
             return [Notification("ollama_recovered", "Ollama is running again",
                                  f"Ollama {version} answers again." if version else "Ollama answers again.")]
-        if name in ("ollama_did_spawn", "ollama_did_attach"):
-            self._binary_missing = False
-            return []
-        if name == "ollama_binary_not_found":
-            if self._binary_missing:
-                return []
-            self._binary_missing = True
-            return [Notification("ollama_not_found", "Ollama not found",
-                                 _sentence(_message(payload, "No ollama executable was found")), "warning")]
         if name == "tune_did_finish":
             return [_tuned(payload)]
         return []

@@ -56,12 +56,10 @@ TABLE: list[tuple[str, list[tuple[str, dict[str, Any], float]], list[str]]] = [
     ("a hang, then back", [("ollama_did_hang", {}, 0), crash(5, "hung: 3 health checks failed; it exited"),
                            healthy(8)],
      ["Ollama crashed", "Ollama is running again"]),
-    ("no binary: told once until Ollama is found",
-     [("ollama_binary_not_found", {"message": "binary not found: curl -fsSL https://ollama.com/install.sh | sh"}, 0),
-      ("ollama_binary_not_found", {"message": "binary not found"}, 300),
+    ("Ollama not installed is an expected state, not an error",
+     [("ollama_is_not_installed", {"message": "Ollama is not installed", "ollama": {"state": "not_installed"}}, 0),
       ("ollama_did_attach", {}, 400), ("ollama_did_disappear", {}, 500),
-      ("ollama_binary_not_found", {"message": "binary not found"}, 600)],
-     ["Ollama not found", "Ollama not found"]),
+      ("ollama_is_not_installed", {"message": "Ollama is not installed"}, 600)], []),
     ("tuning runs: the same kind within a minute collapses",
      [("tune_did_finish", TUNED, 0), ("tune_did_finish", TUNED, 30), ("tune_did_finish", TUNED, 90)],
      ["Tuning finished", "Tuning finished"]),
@@ -92,9 +90,6 @@ def test_the_messages_say_what_happened_and_what_to_do() -> None:
     [refused] = NotificationPolicy().event("ollama_did_fail", {"message": "address in use: something already "
                                                                           "answers at http://127.0.0.1:11434"}, 0)
     assert refused.message == "Address in use: something already answers at http://127.0.0.1:11434."
-    [missing] = NotificationPolicy().event("ollama_binary_not_found",
-                                           {"message": "binary not found: brew install ollama"}, 0)
-    assert missing.message == "Binary not found: brew install ollama."
 
 
 def test_a_tuning_run_tells_its_winner_or_why_it_failed() -> None:

@@ -39,5 +39,6 @@ def test_standard_install_locations(platform: str, present: set[str], expected: 
 
 def test_nothing_found_comes_with_an_install_hint() -> None:
     assert finder(set()) is None
-    assert "install.sh" in install_hint("linux") and "ollama.binary" in install_hint("darwin")
-    assert "download" in install_hint("win32")
+    assert "install.sh" in install_hint("linux") and "brew install ollama" in install_hint("darwin")
+    assert "https://ollama.com/download/windows" in install_hint("win32")
+    assert all("`" not in install_hint(platform) for platform in ("linux", "darwin", "win32"))  # plain words

@@ -11,7 +11,7 @@ from unittest.mock import ANY
 
 from core.supervision.machine import (Action, Event, Exited, HealthFailed, HealthOk, Kill, Refuse, Report,
                               RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start, State,
-                              StopRequested, Supervision, Terminate, Tick, Wait, step)
+                              StopRequested, Supervision, Terminate, Tick, UserStartRequested, Wait, step)
 
 UP = "http://127.0.0.1:11434"
 
@@ -223,19 +223,36 @@ def test_never_mode_never_starts_anything() -> None:
     answering(0, Start("never", binary_found=False, upstream_answers=True), "attached", check(0))
 
 
-def test_a_missing_binary_is_a_reason_with_an_install_hint() -> None:
+def test_no_binary_and_nothing_answering_is_not_installed_in_plain_words() -> None:
     pb = Playbook()
-    pb(0, Start("auto", binary_found=False, upstream_answers=False, install_hint="install it"), "stopped", check(5))
-    assert pb.sv.reason == "binary not found: install it" and pb.names() == ["ollama_binary_not_found"]
-    pb.ok(5, "attached", check(5))  # someone started one: attach to it
+    pb(0, Start("auto", binary_found=False, upstream_answers=False, install_hint="Install it."), "not_installed",
+       check(5))
+    assert pb.sv.reason == "Ollama is not installed: no Ollama program was found. Install it."
+    assert pb.names() == ["ollama_is_not_installed"]
+    pb.fail(5, "not_installed", check(5), error="connection refused")  # still absent: nothing new to say
+    pb.ok(10, "attached", check(5))  # someone started one: attach to it
+    assert pb.names() == ["ollama_is_not_installed", "ollama_did_attach"]
 
     default_hint = Playbook()
-    default_hint(0, Start("auto", binary_found=False, upstream_answers=False), "stopped", check(5))
-    assert "ollama.com" in default_hint.sv.reason
+    default_hint(0, Start("auto", binary_found=False, upstream_answers=False), "not_installed", check(5))
+    assert "https://ollama.com/download" in default_hint.sv.reason and "`" not in default_hint.sv.reason
 
-    always = Playbook()
-    always(0, Start("always", binary_found=False, upstream_answers=False, install_hint="install it"), "failed")
-    assert always.sv.reason == "binary not found: install it"
+    always = Playbook()  # "always" cannot start what is not there either: the same state, not a failure
+    always(0, Start("always", binary_found=False, upstream_answers=False, install_hint="Install it."),
+           "not_installed", check(5))
+
+
+def test_detect_again_starts_an_ollama_installed_since_or_attaches_to_one_started_since() -> None:
+    reason = "Ollama is not installed: no Ollama program was found. Install it."
+    pb = Playbook()
+    pb(0, Start("auto", binary_found=False, upstream_answers=False, install_hint="Install it."), "not_installed",
+       check(5))
+    pb(1, UserStartRequested(binary_found=False, upstream_answers=False), "not_installed", check(5), Refuse(reason))
+    pb(2, UserStartRequested(binary_found=True, upstream_answers=False), "starting", Spawn())
+
+    elsewhere = Playbook()
+    elsewhere(0, Start("auto", binary_found=False, upstream_answers=False), "not_installed", check(5))
+    elsewhere(1, UserStartRequested(binary_found=False, upstream_answers=True), "attached", check(0))
 
 
 def test_always_refuses_an_address_taken_by_another_server() -> None:

@@ -105,11 +105,11 @@ def test_user_start_and_stop_are_refused_where_ollacache_runs_no_ollama() -> Non
                                               f"it); {verb} it yourself"))
 
     missing = Playbook()
-    missing(0, Start("auto", binary_found=False, upstream_answers=False, upstream=UP, install_hint="install it"),
-            "stopped", check(5))
-    missing(1, UserStopRequested(), "stopped", Refuse("no Ollama started by Ollacache is running (binary not "
-                                                      "found: install it)"))
-    missing(2, UserStartRequested(binary_found=False), "stopped", check(5), Refuse("binary not found: install it"))
+    missing(0, Start("auto", binary_found=False, upstream_answers=False, upstream=UP, install_hint="Install it."),
+            "not_installed", check(5))
+    reason = "Ollama is not installed: no Ollama program was found. Install it."
+    missing(1, UserStopRequested(), "not_installed", Refuse(f"no Ollama started by Ollacache is running ({reason})"))
+    missing(2, UserStartRequested(binary_found=False), "not_installed", check(5), Refuse(reason))
 
     shutting = started(pid=42)
     shutting(5, StopRequested(), "running", Terminate(42, 5), Wait(10))
@@ -121,9 +121,8 @@ def test_a_start_where_someone_else_now_answers_attaches_and_says_so() -> None:
     pb = started(pid=42)
     pb(10, UserStopRequested(), "running", Terminate(42, 5), Wait(15))
     pb(11, Exited(42, 0), "stopped")
-    pb(20, UserStartRequested(upstream_answers=True), "attached", check(0),
-       Refuse(f"attached to the Ollama already running at {UP}; Ollacache will not stop it"))
-    assert not pb.sv.held
+    pb(20, UserStartRequested(upstream_answers=True), "attached", check(0))  # found one: no refusal
+    assert not pb.sv.held and pb.names()[-1] == "ollama_did_attach"
 
 
 # --- any sequence ---------------------------------------------------------------------------------------------

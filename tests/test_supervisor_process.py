@@ -117,8 +117,8 @@ def test_no_binary_is_reported_with_the_install_hint_and_hits_are_still_served(
         with httpx.Client(base_url=proxy.url) as http:
             assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "HIT"
         state = ollama_state(proxy)
-    assert state["state"] == "stopped" and "binary not found" in state["reason"]
-    assert "ollama.binary" in state["install_hint"]
+    assert state["state"] == "not_installed" and state["reason"].startswith("Ollama is not installed")
+    assert state["download"].startswith("https://ollama.com/download") and "Settings" in state["install_hint"]
 
 
 def test_an_unwritable_log_directory_stops_serve_with_exit_2(tmp_path: Path) -> None:

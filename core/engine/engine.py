@@ -43,6 +43,7 @@ from core.observe.resources import ResourceSampler
 from core.observe.stats import Stats
 from core.ollama.client import OllamaAPI, OllamaError
 from core.ollama.client import version as ollama_version
+from core.supervision.binary import find_ollama
 from core.supervision.process import Supervisor
 from core.supervision.vocabulary import Report
 from core.tuning.in_force import detect_and_recommend, hardware_json, ollama_env
@@ -87,7 +88,8 @@ class Engine:
         self.supervisor = Supervisor(
             manage="never" if self.offline else settings["ollama.manage"], binary=startup.binary, upstream=upstream,
             shown_upstream=redact(upstream), env=ollama_env(settings, self.tuning),
-            log_path=startup.log_path, on_report=self._ollama_did)
+            log_path=startup.log_path, on_report=self._ollama_did,
+            find=lambda: find_ollama(settings["ollama.binary"]))
         # no store, or a disk bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
         keeps = usable and (settings["cache.size_limit"] or not isinstance(self.store, DiskStore))
         memory = settings["cache.memory_limit"] if keeps else 0
@@ -223,6 +225,7 @@ class Engine:
         del warm["failures"]  # the counts only: GET /-/warm lists the failures
         snapshot["warm"] = warm
         snapshot["paused"] = self.proxy.paused
+        snapshot["takeover"] = {"on": self.startup.plan.takeover}  # the proxy answers at Ollama's own address
         flights = self.proxy.flights  # identical requests answered by one upstream call right now
         snapshot["in_flight"] = {"calls": len(flights), "following": flights.following()}
         return snapshot

@@ -82,9 +82,9 @@ def startup_warnings(engine: Engine) -> list[str]:
                         f"the upstream at {shown} is never called, and Ollama is neither started nor supervised")
         return warnings
     sv = engine.supervisor.sv
-    # at start, "stopped" means nothing answers and none is started; "failed" may also mean one answers
-    # where ollama.manage is always, which still forwards misses
-    if sv.state == "stopped" or (sv.state == "failed" and sv.reason.startswith("binary not found")):
+    # at start, "stopped" and "not_installed" mean nothing answers and none is started; "failed" may also
+    # mean one answers where ollama.manage is always, which still forwards misses
+    if sv.state in ("stopped", "not_installed"):
         if settings["ollama.manage"] == "never":
             why = "ollama.manage is never (start Ollama yourself, or set ollama.manage to auto)"
         elif not is_local(urlsplit(settings["proxy.upstream"]).hostname or ""):
@@ -92,7 +92,7 @@ def startup_warnings(engine: Engine) -> list[str]:
         elif engine.startup.binary is None and settings["ollama.binary"]:
             why = f"ollama.binary ({settings['ollama.binary']}) is not a file"
         elif engine.startup.binary is None:
-            why = f"no ollama executable was found ({install_hint()})"
+            why = f"no ollama program was found (is Ollama installed? {install_hint()})"
         else:
             why = sv.reason
         warnings.append(f"no Ollama to forward misses to: nothing answers at {shown} and {why}; hits are "

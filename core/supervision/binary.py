@@ -13,11 +13,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
 
+# Plain sentences: they are shown as they are in the app, the CLI and /-/health
 INSTALL_HINTS = {
-    "linux": "install Ollama with `curl -fsSL https://ollama.com/install.sh | sh`, or set ollama.binary",
-    "darwin": "install Ollama from https://ollama.com/download (or `brew install ollama`), or set ollama.binary",
-    "win32": "install Ollama from https://ollama.com/download, or set ollama.binary",
+    "linux": "Install it from https://ollama.com/download/linux (or run: curl -fsSL https://ollama.com/install.sh "
+             "| sh), or choose the Ollama program in Settings.",
+    "darwin": "Install it from https://ollama.com/download/mac (or run: brew install ollama), or choose the Ollama "
+              "program in Settings.",
+    "win32": "Install it from https://ollama.com/download/windows, or choose the Ollama program in Settings.",
 }
+DOWNLOAD_PAGES = {"linux": "https://ollama.com/download/linux", "darwin": "https://ollama.com/download/mac",
+                  "win32": "https://ollama.com/download/windows"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,16 @@ def find_ollama(configured: str | None, *, platform: str = sys.platform, env: Ma
     return None
 
 
-def install_hint(platform: str = sys.platform) -> str:
+def _platform_key(platform: str) -> str:
     key = "linux" if platform.startswith("linux") else platform
-    return INSTALL_HINTS.get(key, INSTALL_HINTS["linux"])
+    return key if key in INSTALL_HINTS else "linux"
+
+
+def install_hint(platform: str = sys.platform) -> str:
+    """How to install Ollama here, in a sentence or two."""
+    return INSTALL_HINTS[_platform_key(platform)]
+
+
+def download_page(platform: str = sys.platform) -> str:
+    """Ollama's download page for this platform (the app's link button)."""
+    return DOWNLOAD_PAGES[_platform_key(platform)]

@@ -19,9 +19,10 @@ Decisions where the issue is silent:
   ``start_timeout_s`` of starting), which is terminated, then killed, then restarted with backoff.
   While it is being terminated the state stays ``unhealthy``.
 - ``always`` with something else answering at the upstream address: ``failed`` ("address in use"),
-  nothing started, nothing watched. ``always`` without a binary: ``failed``. ``auto`` without a binary,
-  ``never`` with nothing answering, and an attached Ollama that went away: ``stopped``, and the address
-  keeps being checked so that an Ollama started by someone else is attached when it answers. An
+  nothing started, nothing watched. No binary and nothing answering (``auto`` or ``always``):
+  ``not_installed``, an expected state, not a failure. That, ``never`` with nothing answering, and an
+  attached Ollama that went away: the address keeps being checked so that an Ollama started by someone
+  else is attached when it answers (``stopped`` but for the first). An
   attached Ollama that goes away is never replaced on our own initiative (its owner may be restarting
   it); a user restart then starts ours.
 - ``restarts`` counts every spawn except the one :class:`Start` makes (user restarts included).
@@ -117,7 +118,7 @@ def _health_ok(sv: Supervision, now: float, p: Policy) -> Result:
     if sv.state in ("starting", "unhealthy") and sv.owned and sv.exit_intent is None:
         sv, actions = to(replace(sv, healthy_since=now), "running", f"answering (version {sv.version})",
                          "ollama_did_become_healthy")
-    elif sv.state in ("stopped", "unhealthy") and not sv.owned and not sv.stopping and not sv.held:
+    elif sv.state in ("stopped", "not_installed", "unhealthy") and not sv.owned and not sv.stopping and not sv.held:
         sv, actions = to(replace(sv, started_at=now if sv.state == "stopped" else sv.started_at), "attached",
                          f"attached to the Ollama at {sv.upstream} (not started by Ollacache)",
                          "ollama_did_attach")

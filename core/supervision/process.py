@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core.frozen import is_frozen
-from core.supervision.binary import Found, install_hint
+from core.supervision.binary import Found, download_page, install_hint
 from core.supervision.environment import ollama_environment
 from core.supervision.machine import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy, Refuse,
                               Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start,
@@ -105,9 +105,11 @@ class Supervisor:
 
     def __init__(self, *, manage: Manage, binary: Found | None, upstream: str, shown_upstream: str,
                  env: Mapping[str, str], log_path: Path, policy: Policy = POLICY,
-                 on_report: Callable[[Report], None] | None = None) -> None:
+                 on_report: Callable[[Report], None] | None = None,
+                 find: Callable[[], Found | None] | None = None) -> None:
         self.manage = manage
         self.binary = binary
+        self._find = find  # looks for the binary again when the user starts or restarts (Ollama may be new)
         self.upstream = upstream
         self.shown_upstream = shown_upstream
         self.env: dict[str, str] = {}
@@ -154,6 +156,7 @@ class Supervisor:
     async def restart(self) -> str | None:
         """Restart an Ollama we started; returns the reason when that is refused."""
         self._refusal = None
+        self._detect()
         self._feed(RestartRequested(binary_found=self.binary is not None, upstream_answers=await self._answers()))
         return self._refusal
 
@@ -169,8 +172,14 @@ class Supervisor:
     async def start_by_user(self) -> str | None:
         """Start our Ollama again after a stop (or a failure); returns the reason when that is refused."""
         self._refusal = None
+        self._detect()
         self._feed(UserStartRequested(binary_found=self.binary is not None, upstream_answers=await self._answers()))
         return self._refusal
+
+    def _detect(self) -> None:
+        """Look for the binary again unless ours runs (installed, moved or removed since the last look)."""
+        if self._find is not None and not self.sv.owned:
+            self.binary = self._find()
 
     async def log_lines(self, count: int) -> list[str]:
         """The last ``count`` lines of Ollama's log (its rotated files too, when the current one is
@@ -197,6 +206,8 @@ class Supervisor:
         """Why Ollama may not answer, for error messages, when supervision knows: ``None`` if it should."""
         if self.sv.state in ("running", "attached") or self.manage == "never":
             return None
+        if self.sv.state == "not_installed":
+            return self.sv.reason
         return f"Ollama is {self.sv.state}: {self.sv.reason}"
 
     def to_json(self) -> dict[str, Any]:
@@ -218,6 +229,7 @@ class Supervisor:
             data["log_tail"] = list(self.tail)[-10:]
         if self.binary is None and self.manage != "never":
             data["install_hint"] = install_hint()
+            data["download"] = download_page()
         return data
 
     # -- carrying out actions ------------------------------------------------------------------

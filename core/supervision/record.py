@@ -77,11 +77,9 @@ def begin(sv: Supervision, binary_found: bool, upstream_answers: bool, now: floa
     if sv.manage == "never":
         return watch(sv, f"not managed (ollama.manage is never) and nothing answers at {sv.upstream}", p,
                      "ollama_is_not_managed")
-    if not binary_found:
-        reason = f"binary not found: {sv.install_hint or install_hint()}"
-        if sv.manage == "always":
-            return to(void(sv), "failed", reason, "ollama_binary_not_found")
-        return watch(sv, reason, p, "ollama_binary_not_found")
+    if not binary_found:  # an expected state before Ollama is installed, not a failure
+        reason = f"Ollama is not installed: no Ollama program was found. {sv.install_hint or install_hint()}"
+        return watch(sv, reason, p, "ollama_is_not_installed", state="not_installed")
     return spawn(sv, now, restart)
 
 
@@ -110,9 +108,10 @@ def ended(sv: Supervision, how: str) -> Supervision:
                    unhealthy_since=None, exit_intent=None, kill_at=None, last_exit=how)
 
 
-def watch(sv: Supervision, reason: str, p: Policy, name: str) -> Result:
-    """``stopped`` for ``reason``, checking the address now and then so an Ollama that appears is attached."""
-    sv, actions = to(replace(sv, failures=0, unhealthy_since=None, version=None), "stopped", reason, name)
+def watch(sv: Supervision, reason: str, p: Policy, name: str, state: State = "stopped") -> Result:
+    """``stopped`` (or ``not_installed``) for ``reason``, checking the address now and then so an Ollama that
+    appears is attached."""
+    sv, actions = to(replace(sv, failures=0, unhealthy_since=None, version=None), state, reason, name)
     return check(sv, p.check_interval_s, actions)
 
 

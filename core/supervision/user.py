@@ -15,8 +15,8 @@ Decisions where the issue is silent:
   backs off or has failed, and refused (with the reason) for an attached Ollama, in ``never`` mode,
   while shutting down, and when nothing of ours runs (stopped with no binary, say). Stopping a held
   Ollama again changes nothing. The hold lasts as long as the engine.
-- A user's start re-evaluates as a restart does (binary, something answering) from ``stopped``,
-  ``failed`` or ``backing-off`` (at once, a fresh crash window), lifts the hold, and is refused while
+- A user's start re-evaluates as a restart does (binary, something answering) from ``not_installed``,
+  ``stopped``, ``failed`` or ``backing-off`` (at once, a fresh crash window), lifts the hold, and is refused while
   our Ollama runs, for an attached one, in ``never`` mode and while shutting down. A start that arrives
   while a stopped Ollama is still being terminated restarts it once it has exited.
 """
@@ -48,11 +48,12 @@ def restart(sv: Supervision, event: RestartRequested, now: float, p: Policy) -> 
 
 
 def _begin_again(sv: Supervision, event: RestartRequested | UserStartRequested, now: float, p: Policy) -> Result:
-    """Start as :class:`~core.supervision.vocabulary.Start` would, refused with the reason when that does
-    not start our Ollama."""
+    """Start as :class:`~core.supervision.vocabulary.Start` would, refused with the reason when that neither
+    starts our Ollama nor finds one answering (so a user's start is also "detect again" once Ollama is
+    installed, or started by someone else)."""
     sv, actions = begin(replace(sv, retry_at=None), event.binary_found, event.upstream_answers, now, p,
                         restart=True)
-    return (sv, actions) if sv.state == "starting" else (sv, [*actions, Refuse(sv.reason)])
+    return (sv, actions) if sv.state in ("starting", "attached") else (sv, [*actions, Refuse(sv.reason)])
 
 
 def _refusal(sv: Supervision, verb: str) -> str | None:

@@ -15,7 +15,7 @@ from typing import Literal
 
 from core.supervision.binary import install_hint
 
-State = Literal["stopped", "starting", "running", "unhealthy", "backing-off", "failed", "attached"]
+State = Literal["not_installed", "stopped", "starting", "running", "unhealthy", "backing-off", "failed", "attached"]
 Manage = Literal["auto", "always", "never"]
 
 
@@ -170,7 +170,7 @@ class Report:
     """Something worth a log line and an event on ``/-/events``; ``message`` is the new reason. Names:
     ``ollama_did_spawn``, ``_become_healthy``, ``_become_unhealthy``, ``_hang``, ``_exit`` (a crash),
     ``_fail``, ``_stop``, ``_attach``, ``_detach``, ``_disappear`` (after ``ollama_did``), and
-    ``ollama_will_restart``, ``ollama_binary_not_found``, ``ollama_is_not_managed``."""
+    ``ollama_will_restart``, ``ollama_is_not_installed``, ``ollama_is_not_managed``."""
 
     name: str
     message: str
