@@ -11,9 +11,11 @@ is wrong and fills in once it answers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from core.control.client import AsyncControlClient, ControlError
+from desktop.availability import ollama_answers
 from desktop.dashboard import DashboardWindow
 from desktop.windows import AppContext
 
@@ -32,10 +34,16 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
             window.show_warm(payload)
         elif name.startswith("ollama_") and isinstance(payload.get("ollama"), dict):
             window.show_ollama(payload["ollama"])
-            refresh_models()
+            refresh_models(payload["ollama"])
 
-    def refresh_models() -> None:
-        context.call("list Ollama's loaded models", lambda client: client.ollama_models(), window.show_models)
+    def refresh_models(ollama: Mapping[str, Any] | None = None) -> None:
+        """Ollama's loaded models, asked of an Ollama that runs; none otherwise, and no error for that."""
+        ollama = ollama or (feed.current or {}).get("ollama")
+        if isinstance(ollama, Mapping) and not ollama_answers(ollama):
+            window.show_models([])
+            return
+        context.call("list Ollama's loaded models", lambda client: client.ollama_models(), window.show_models,
+                     failed=lambda _why: window.show_models([]))
 
     def refresh_log() -> None:
         context.call("read Ollama's log", lambda client: client.ollama_log(LOG_LINES),
@@ -54,6 +62,15 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     window.restart_ollama_requested.connect(
         lambda: context.call("restart Ollama", lambda client: client.restart_ollama()))
     window.log_requested.connect(refresh_log)
+
+    def detect_ollama() -> None:
+        """Detect again: the engine looks for the binary and the address anew (a user's start); still nothing
+        is said in the welcome, not as an error."""
+        context.call("look for Ollama again", lambda client: client.start_ollama(),
+                     lambda answer: window.show_ollama(answer["ollama"]),
+                     failed=lambda why: window.cards.welcome.ollama.setText(f"Still not found. {why}"))
+
+    window.detect_ollama_requested.connect(detect_ollama)
 
     def start_warmup(items: list[Any], concurrency: int) -> None:
         async def start(client: AsyncControlClient) -> Any:

@@ -59,6 +59,7 @@ _OLLAMA_ICONS = {
     "backing-off": IconState.OLLAMA_STARTING,
     "unhealthy": IconState.OLLAMA_DOWN,
     "stopped": IconState.OLLAMA_DOWN,
+    "not_installed": IconState.OLLAMA_DOWN,
     "failed": IconState.OLLAMA_FAILED,
 }
 

@@ -2,8 +2,9 @@
 
 The list is not known synchronously: :meth:`LoadedModels.fetch` asks the engine (``GET /-/ollama/models``)
 when the menu is about to show and when an Ollama event arrives, and the submenu is filled again when the
-answer comes (until then it shows the last answer, "Asking Ollama…" before the first). A failed question is
-said inside the submenu ("Ollama is unreachable", the reason as its tooltip), not as an error: it is no
+answer comes (until then it shows the last answer, "Asking Ollama…" before the first). An Ollama that is not
+running is not asked: the submenu says why there is nothing ("Ollama is not installed"). A failed question is
+said inside the submenu ("Ollama is unreachable", the reason as its tooltip), never as an error: it is no
 action of the user's. Unload goes through the app's one error reporter and asks for the list again.
 """
 
@@ -13,7 +14,11 @@ from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
+from collections.abc import Mapping
+from typing import Any
+
 from core.control.client import ControlError, LoadedModel
+from desktop.availability import ollama_answers
 from desktop.windows import AppContext
 
 
@@ -40,12 +45,22 @@ class LoadedModels(QObject):
         self.unload_actions: dict[str, QAction] = {}
         self._fetching = False
         self._fetch_again = False
+        self._absent: str | None = None  # why no Ollama is there to ask ("Ollama is not installed")
 
-    def fetch(self) -> None:
-        """Ask the engine for Ollama's loaded models; the submenu is filled again when it answers. One
-        question at a time: asked again meanwhile, it asks once more after the answer."""
+    def fetch(self, ollama: Mapping[str, Any] | None = None) -> None:
+        """Ask the engine for Ollama's loaded models (``ollama``: its state, when an event brought a fresher one
+        than the last stats); the submenu is filled again when it answers. One question at a time: asked again
+        meanwhile, it asks once more after the answer."""
         if self.context.engine.client() is None:
             return
+        ollama = ollama or (self.context.feed.current or {}).get("ollama")
+        if isinstance(ollama, Mapping) and not ollama_answers(ollama):
+            self.models, self.models_error = [], None
+            self._absent = ("Ollama is not installed" if ollama.get("state") == "not_installed"
+                            else "Ollama is not running")
+            self.fill()
+            return
+        self._absent = None
         if self._fetching:
             self._fetch_again = True
             return
@@ -86,6 +101,9 @@ class LoadedModels(QObject):
             return
         if self.models is None:
             self.menu.addAction("Asking Ollama…").setEnabled(False)
+            return
+        if self._absent is not None:
+            self.menu.addAction(self._absent).setEnabled(False)
             return
         if not self.models:
             self.menu.addAction("No model loaded").setEnabled(False)

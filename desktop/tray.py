@@ -23,7 +23,9 @@ from PySide6.QtWidgets import QDialog, QInputDialog, QMenu, QMessageBox, QSystem
 from core.control.client import AsyncControlClient
 from core.units import plural
 from desktop import autostart
+from desktop.availability import ActionName, ollama_actions
 from desktop.clear_cache import ClearCache
+from desktop.dashboard.format import ollama_state
 from desktop.icons import IconState, icon, state_of
 from desktop.loaded_models import LoadedModels
 from desktop.windows import AppContext, Windows
@@ -131,7 +133,7 @@ class Tray(QObject):
             f"Hit rate {_percent(today.get('hit_rate'))} · {plural(today.get('requests', 0), 'request')} today"
             + (f", {today['shared']:,} shared" if today.get("shared") else ""),
             f"Time saved {_duration(today.get('time_saved_s'))} today, {_duration(totals.get('time_saved_s'))} in all",
-            f"Ollama: {ollama.get('state', 'unknown')}",
+            f"Ollama: {ollama_state(ollama)[1].lower()}",
         ])
 
     def status_line(self) -> str:
@@ -163,22 +165,22 @@ class Tray(QObject):
         self.actions["models"] = self.menu.addMenu(self.loaded.menu)
         self.actions["models"].setEnabled(serving)
         self.loaded.fill()
-        ollama = (self.stats or {}).get("ollama") or {}
-        restartable = bool(ollama.get("managed")) and ollama.get("state") != "attached"
-        why = f" ({ollama.get('reason') or ollama.get('state', 'unknown')})"
-        if ollama.get("held") or ollama.get("state") in ("stopped", "failed"):
-            power = add("start_ollama", "Start Ollama", self._start_ollama, serving and restartable)
+        ollama = (self.stats or {}).get("ollama")
+        can = ollama_actions(ollama if serving else None, self.loaded.models)
+
+        def offer(name: str, text: str, slot: Callable[[], None], what: ActionName) -> QAction:
+            action = add(name, text, slot, can[what].enabled)
+            action.setToolTip(can[what].reason)
+            return action
+
+        state = (ollama or {}).get("state")
+        if state == "not_installed":
+            offer("detect_ollama", "Detect Ollama again", self._detect_ollama, "detect")
+        elif state in ("running", "attached", "starting", "unhealthy", "backing-off") and not (ollama or {}).get("held"):
+            offer("stop_ollama", "Stop Ollama", self._stop_ollama, "stop")
         else:
-            power = add("stop_ollama", "Stop Ollama", self._stop_ollama, serving and restartable)
-        if serving and not restartable:
-            verb = "start" if power.text().startswith("Start") else "stop"
-            power.setToolTip(f"Ollacache did not start this Ollama, so it cannot {verb} it{why}")
-        restart = add("restart_ollama", "Restart Ollama", self._restart_ollama,
-                      serving and restartable and not ollama.get("held"))
-        if serving and not restartable:
-            restart.setToolTip(f"Ollacache did not start this Ollama, so it cannot restart it{why}")
-        elif ollama.get("held"):
-            restart.setToolTip("Ollama was stopped from this menu: start it instead")
+            offer("start_ollama", "Start Ollama", self._start_ollama, "start")
+        offer("restart_ollama", "Restart Ollama", self._restart_ollama, "restart")
         pause = add("pause", "Pause caching", self._toggle_pause, serving and self._can_pause())
         pause.setCheckable(True)
         pause.setChecked(bool(self.stats and self.stats.get("paused")))
@@ -187,9 +189,9 @@ class Tray(QObject):
         entries = self.clearing.entries()
         add("clear", f"Clear cache ({entries:,} entries)…" if serving else "Clear cache…", self._ask_clear, serving)
         tuning = tune_progress((self.stats or {}).get("tune")) is not None
-        tune = add("tune", "Tune now…", self._ask_tune, serving and not tuning)
-        if tuning:
-            tune.setToolTip("A measurement is running: its progress is on the first line")
+        tune = add("tune", "Tune now…", self._ask_tune, can["tune"].enabled and not tuning)
+        tune.setToolTip("A measurement is running: its progress is on the first line" if tuning
+                        else can["tune"].reason)
         self.menu.addSeparator()
         add("dashboard", "Dashboard", self.windows.show_dashboard)
         add("settings", "Settings…", self.windows.show_settings)
@@ -232,12 +234,21 @@ class Tray(QObject):
     def _start_ollama(self) -> None:
         self._call("start Ollama", lambda client: client.start_ollama())
 
+    def _detect_ollama(self) -> None:
+        """Look for Ollama again; "still not found" is an answer, told as information, not as an error."""
+        self.context.call("look for Ollama again", lambda client: client.start_ollama(),
+                          failed=lambda why: self._tell("Ollama was not found", why))
+
+    def _tell(self, title: str, message: str) -> None:
+        if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
+            self.icon.showMessage(title, message, QSystemTrayIcon.MessageIcon.Information)
+
     def _stop_ollama(self) -> None:
         self._call("stop Ollama", lambda client: client.stop_ollama())
 
-    def _event(self, name: str, _data: dict[str, Any]) -> None:
+    def _event(self, name: str, data: dict[str, Any]) -> None:
         if name.startswith("ollama_"):  # a start, an exit, a restart: the loaded models may have changed
-            self.loaded.fetch()
+            self.loaded.fetch(data.get("ollama") if isinstance(data.get("ollama"), dict) else None)
 
     @property
     def models_menu(self) -> QMenu:

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Qt, QEvent, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from core.config.settings import Settings
-from core.control.client import AsyncControlClient
+from core.control.client import AsyncControlClient, ControlError
 from desktop.engine_process import EngineProcess
 from desktop.errors import Errors
 from desktop.feed import Feed
@@ -35,16 +35,35 @@ class AppContext:
     errors: Errors
 
     def call(self, what: str, call: Callable[[AsyncControlClient], Awaitable[Any]],
-             done: Callable[[Any], None] | None = None) -> None:
-        """Run ``call`` with a control client on the event loop; a failure is reported as "Could not WHAT"
-        (through :attr:`errors`), ``done`` gets the result."""
+             done: Callable[[Any], None] | None = None, failed: Callable[[str], None] | None = None) -> None:
+        """Run ``call`` with a control client on the event loop; ``done`` gets the result. A failure is reported
+        as "Could not WHAT" (through :attr:`errors`), or, for a read that no user asked for, given to ``failed``
+        to say where its answer would have been."""
         async def run() -> Any:
             client = self.engine.client()
             if client is None:
                 raise RuntimeError("the engine is not running")
             async with client:
-                return await call(client)
-        self.errors.run(what, run(), done)
+                if failed is None:
+                    return await call(client)
+                try:
+                    return await call(client)
+                except ControlError as error:
+                    return _Failed(str(error))
+
+        def finish(result: Any) -> None:
+            if isinstance(result, _Failed):
+                assert failed is not None
+                failed(result.message)
+            elif done is not None:
+                done(result)
+
+        self.errors.run(what, run(), finish)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    message: str
 
 
 WindowFactory = Callable[[AppContext], QWidget]

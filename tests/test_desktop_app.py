@@ -211,8 +211,8 @@ def test_the_dashboard_follows_the_engine_through_the_feed(
     qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
     window = build_dashboard(tray_app.context)
     qtbot.addWidget(window)
-    qtbot.waitUntil(lambda: not window.cards.banner.isHidden(), timeout=WAIT_MS)  # "No requests yet: ..."
-    assert tray_app.engine.url.removeprefix("http://") in window.cards.banner.text()
+    qtbot.waitUntil(lambda: f"Point your tools at {tray_app.engine.url}" in window.cards.welcome.address.text(),
+                    timeout=WAIT_MS)
     qtbot.waitUntil(lambda: tray_app.feed.connected, timeout=WAIT_MS)
     outcomes = [httpx.post(f"{tray_app.engine.url}/api/chat", json=CHAT).headers["x-cache"] for _ in range(3)]
     assert outcomes == ["MISS", "HIT", "HIT"]

@@ -18,7 +18,7 @@ import pytest
 from tests.dashboard_qt import dark_palette, settings_in, window_in  # sets the offscreen platform first
 
 from PySide6.QtCore import Qt  # noqa: E402, I001 - after the platform is chosen
-from PySide6.QtGui import QPalette  # noqa: E402
+from PySide6.QtGui import QGuiApplication, QPalette  # noqa: E402
 from PySide6.QtWidgets import QLabel, QPushButton  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
@@ -67,7 +67,7 @@ def test_the_cards_show_what_a_real_engine_counted(window: DashboardWindow, prox
     assert cards.cache.detail.text().startswith(f"{human_bytes(stats['store']['bytes'])} on disk")
     assert cards.ollama.value.text() == "● Running"  # attached to the fake: started elsewhere
     assert "will not stop it" in cards.ollama.detail.text()
-    assert cards.banner.isHidden()
+    assert cards.welcome.isHidden() == (entries > 0)  # the welcome stays until the first answer is stored
 
     (model,) = stats["by_model"]
     assert table_rows(window.breakdown.models)[0][:4] == [model, "3", "2", "66.7 %"]
@@ -97,18 +97,39 @@ def test_answers_shared_with_an_identical_request_in_flight_show_as_shared(
     assert window.requests.model.index(0, 4).data() == "◑ SHARED"
 
 
-def test_before_any_request_the_dashboard_says_what_to_do(window: DashboardWindow, proxy: RunningProxy) -> None:
-    assert window.cards.banner.text() == "No requests yet: point a tool at http://127.0.0.1:11434"
+def test_before_any_answer_is_stored_the_welcome_says_what_to_do(window: DashboardWindow, proxy: RunningProxy) -> None:
+    welcome = window.cards.welcome
+    assert welcome.address.text() == "Starting the cache…"  # no address before the engine tells it
+    assert welcome.copy.isHidden()
     window.show_stats(httpx.get(proxy.url + "/-/stats").json())
-    assert window.cards.banner.isVisible()
+    assert welcome.isVisible() and welcome.title.text() == "Welcome to Ollacache"
     assert window.cards.hit_rate.value.text() == "–"
     assert window.cards.cache.value.text() == "0 entries"
     window.set_endpoint(proxy.url)
-    assert window.cards.banner.text() == f"No requests yet: point a tool at {proxy.url}"
+    assert welcome.address.text().startswith(f"Point your tools at {proxy.url} instead of Ollama's address")
+    welcome.copy.click()
+    assert QGuiApplication.clipboard().text() == proxy.url and welcome.copy.text() == "Copied"
+    assert welcome.ollama.text().startswith("Ollama 0.")  # the fake, started elsewhere: running
+    assert welcome.download.isHidden() and welcome.detect.isHidden()
     window.tabs.setCurrentWidget(window.requests)
     assert window.requests.currentWidget() is window.requests.empty
     assert window.requests.empty.text().startswith(f"No requests yet: point a tool at {proxy.url}")
     assert not window.breakdown.models_note.isHidden() and not window.breakdown.clients_note.isHidden()
+
+
+def test_the_welcome_says_when_tools_need_no_change(window: DashboardWindow, proxy: RunningProxy) -> None:
+    window.set_endpoint("http://127.0.0.1:11434")
+    window.show_stats({**httpx.get(proxy.url + "/-/stats").json(), "takeover": {"on": True}})
+    assert window.cards.welcome.address.text() == ("Your tools need no change: Ollacache answers at Ollama's "
+                                                   "usual address, http://127.0.0.1:11434.")
+
+
+def test_the_welcome_hides_once_the_cache_holds_an_answer(window: DashboardWindow, proxy: RunningProxy) -> None:
+    with proxy.client() as http:
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
+        stats = wait_for(lambda: (s := http.get("/-/stats").json())["store"]["entries"] == 1 and s, "the entry")
+    window.show_stats(stats)
+    assert window.cards.welcome.isHidden()
 
 
 def test_finished_requests_fill_the_table_newest_first_and_bounded(window: DashboardWindow) -> None:

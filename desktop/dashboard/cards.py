@@ -1,5 +1,6 @@
 """The cards at the top of the dashboard: hit rate, requests per minute, time saved, tokens saved, the cache's
-entries and size, and Ollama's state, each a title, a large value and a line saying what it means."""
+entries and size, and Ollama's state, each a title, a large value and a line saying what it means; above them
+the first run's welcome, until the cache holds its first answer."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from desktop.dashboard import format as fmt
+from desktop.dashboard.welcome import Welcome
 
 TONE_HUES = {"good": 130, "busy": 35, "bad": 0}
 
@@ -58,7 +60,8 @@ class Cards(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.endpoint = fmt.DEFAULT_ENDPOINT
+        self.endpoint: str | None = None  # the proxy's address, once the engine has told it
+        self.takeover = False
         self.seen_requests = False
         self.hit_rate = Card("Hit rate")
         self.rate = Card("Requests per minute")
@@ -66,16 +69,10 @@ class Cards(QWidget):
         self.tokens_saved = Card("Tokens saved")
         self.cache = Card("Cache")
         self.ollama = Card("Ollama")
-        self.banner = QLabel()  # before the first request: what to do, across the whole row
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        banner_font = QFont(self.font())
-        banner_font.setPointSizeF(banner_font.pointSizeF() * 1.2)
-        self.banner.setFont(banner_font)
-        self.banner.setFrameShape(QFrame.Shape.StyledPanel)
-        self.banner.setMargin(8)
+        self.welcome = Welcome()  # until the first answer is stored: what to do, across the whole row
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
-        grid.addWidget(self.banner, 0, 0, 1, 3)
+        grid.addWidget(self.welcome, 0, 0, 1, 3)
         for index, card in enumerate(self.all()):
             grid.addWidget(card, 1 + index // 3, index % 3)
         self.cache.show_value("–", "Waiting for the engine…")
@@ -87,13 +84,10 @@ class Cards(QWidget):
 
     def set_endpoint(self, url: str) -> None:
         self.endpoint = url
-        if not self.seen_requests:
-            self.show_empty()
+        self.welcome.set_address(url, self.takeover)
 
     def show_empty(self) -> None:
-        """Before any request: the cards say what to do."""
-        self.banner.setText(f"No requests yet: point a tool at {self.endpoint}")
-        self.banner.show()
+        """Before any request: the cards say what they will show."""
         self.hit_rate.show_value("–", "Shows once a prompt is asked a second time.")
         self.rate.show_value("0.0 /min", "Requests appear here as your tools send them.")
         self.time_saved.show_value(fmt.seconds(0), "Time Ollama would have spent on repeated prompts.")
@@ -107,10 +101,13 @@ class Cards(QWidget):
         shared = int(totals.get("shared") or 0)  # answered by following an identical request in flight
         minute = (snapshot.get("rates") or {}).get("1m") or {}
         self.seen_requests = requests > 0
+        takeover = bool((snapshot.get("takeover") or {}).get("on"))
+        if takeover != self.takeover and self.endpoint is not None:
+            self.takeover = takeover
+            self.welcome.set_address(self.endpoint, takeover)
         if requests == 0:
             self.show_empty()
         else:
-            self.banner.hide()
             lookups = hits + shared + misses
             counted = [fmt.plural(hits, "hit"), *([f"{fmt.count(shared)} shared"] if shared else []),
                        fmt.plural(misses, "miss", "misses")]
@@ -126,6 +123,8 @@ class Cards(QWidget):
         store = snapshot.get("store") or {}
         hot = snapshot.get("hot") or {}
         entries = store.get("entries")
+        if entries:  # the first answer is stored: the welcome has done its work
+            self.welcome.hide()
         self.cache.show_value(
             fmt.plural(entries, "entry", "entries") if entries is not None else "–",
             f"{fmt.size(store.get('bytes'))} on disk, {fmt.count(hot.get('entries'))} in memory "
@@ -142,3 +141,4 @@ class Cards(QWidget):
         if state.get("reason"):
             detail = f"{detail}: {state['reason']}" if detail else str(state["reason"])
         self.ollama.show_value(f"{shape} {words}", detail)
+        self.welcome.show_ollama(state)

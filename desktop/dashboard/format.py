@@ -8,10 +8,8 @@ from typing import Any
 
 from core.units import count, human_bytes, human_seconds, plural
 
-__all__ = ["DEFAULT_ENDPOINT", "OLLAMA_STATES", "count", "milliseconds", "ollama_state", "per_minute", "percent",
+__all__ = ["OLLAMA_STATES", "count", "milliseconds", "ollama_state", "per_minute", "percent",
            "plural", "rows", "seconds", "size"]  # count and plural are core.units' (the tray's words too)
-
-DEFAULT_ENDPOINT = "http://127.0.0.1:11434"
 
 # Ollama's states as /-/health names them: (shape, words, tone); tone is "good", "busy", "bad" or "idle"
 OLLAMA_STATES: dict[str, tuple[str, str, str]] = {
@@ -21,6 +19,7 @@ OLLAMA_STATES: dict[str, tuple[str, str, str]] = {
     "unhealthy": ("▲", "Not answering", "bad"),
     "backing-off": ("◐", "Restarting soon", "busy"),
     "stopped": ("○", "Stopped", "idle"),
+    "not_installed": ("○", "Not installed", "idle"),  # expected before Ollama is installed: no alarm
     "failed": ("✕", "Failed", "bad"),
 }
 
@@ -53,7 +52,7 @@ def ollama_state(state: Mapping[str, Any] | None) -> tuple[str, str, str]:
     if not state:
         return "?", "Unknown", "idle"
     name = str(state.get("state") or "unknown")
-    return OLLAMA_STATES.get(name, ("◆", name.replace("-", " ").capitalize(), "idle"))
+    return OLLAMA_STATES.get(name, ("◆", name.replace("-", " ").replace("_", " ").capitalize(), "idle"))
 
 
 def rows(snapshot: Mapping[str, Any], *keys: str) -> dict[str, Mapping[str, Any]]:

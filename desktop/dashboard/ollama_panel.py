@@ -12,6 +12,7 @@ from PySide6.QtGui import QFontDatabase, QPalette
 from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from desktop.availability import ollama_actions
 from desktop.dashboard import format as fmt
 from desktop.dashboard.cards import tone_colour
 
@@ -95,6 +96,7 @@ class OllamaPanel(QWidget):
         layout.addLayout(log_head)
         layout.addWidget(self.log, 2)
         self._tone = "idle"
+        self._state: Mapping[str, Any] = {}
 
     @Slot(dict)
     def show_ollama(self, state: Mapping[str, Any]) -> None:
@@ -109,11 +111,14 @@ class OllamaPanel(QWidget):
                             ("running", "attached", "unhealthy") else "–")
         self.restarts.setText(fmt.count(state.get("restarts") or 0))
         self.upstream.setText(str(state.get("upstream") or "–"))
-        self.restart.setEnabled(bool(state.get("managed", True)))
-        self.restart.setToolTip("" if state.get("managed", True) else
-                                "This Ollama was started elsewhere: Ollacache does not restart it")
+        self._state = state
+        can = ollama_actions(state)["restart"]
+        self.restart.setEnabled(can.enabled)
+        self.restart.setToolTip(can.reason)
         if isinstance(state.get("models"), list):
             self.show_models(state["models"])
+        elif state.get("state") not in ("running", "attached"):
+            self.show_models([])
 
     @Slot(list)
     def show_models(self, models: list[Mapping[str, Any]]) -> None:
@@ -129,6 +134,7 @@ class OllamaPanel(QWidget):
                 self.models.setItem(row, column, item)
             if cells[0] == selected:
                 self.models.selectRow(row)
+        self.models_note.setText(ollama_actions(self._state, models)["unload"].reason + ".")
         self.models_note.setVisible(not models)
         self._selection_changed()
 

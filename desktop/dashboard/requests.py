@@ -104,7 +104,7 @@ class RequestsTable(QStackedWidget):
         self.empty = QLabel()
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
-        self.set_endpoint(fmt.DEFAULT_ENDPOINT)
+        self.empty.setText("No requests yet.\nEach request shows here as it finishes (no prompt text).")
         self.addWidget(self.empty)
         self.addWidget(self.view)
 

@@ -38,6 +38,7 @@ class DashboardWindow(QMainWindow):
 
     unload_requested = Signal(str)
     restart_ollama_requested = Signal()
+    detect_ollama_requested = Signal()
     log_requested = Signal()
     warm_requested = Signal(list, int)
 
@@ -46,6 +47,7 @@ class DashboardWindow(QMainWindow):
         self.setWindowTitle("Ollacache")
         self.settings = settings or QSettings(ORGANISATION, APPLICATION)
         self.cards = Cards()
+        self.cards.welcome.detect_requested.connect(self.detect_ollama_requested)
         self.charts = LiveCharts()
         self.requests = RequestsTable()
         self.breakdown = Breakdown()

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.units import human_bytes, plural
+from desktop.availability import Availability, ollama_actions
 from desktop.settings_window.tune_chart import TuneChart
 from desktop.windows import AppContext
 
@@ -185,7 +186,11 @@ class PerformancePanel(QWidget):
     def show_tune(self, status: Mapping[str, Any]) -> None:
         state = status.get("state")
         running = state == "running"
-        self.tune_button.setEnabled(not running and self.context is not None)
+        ollama = (self.context.feed.current or {}).get("ollama") if self.context is not None else None
+        # unknown until the first stats: offered, and the engine says why if it cannot
+        can = ollama_actions(ollama)["tune"] if ollama is not None else Availability(self.context is not None)
+        self.tune_button.setEnabled(not running and can.enabled)
+        self.tune_button.setToolTip("" if running else can.reason)
         self.progress.setVisible(running)
         if running:
             self._progress(status.get("progress") or {})
