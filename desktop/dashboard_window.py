@@ -68,7 +68,8 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
         is said in the welcome, not as an error."""
         context.call("look for Ollama again", lambda client: client.start_ollama(),
                      lambda answer: window.show_ollama(answer["ollama"]),
-                     failed=lambda why: window.cards.welcome.ollama.setText(f"Still not found. {why}"))
+                     failed=lambda _why: window.cards.welcome.ollama.setText(
+                         "Still not found. Install Ollama from its download page, then press Detect again."))
 
     window.detect_ollama_requested.connect(detect_ollama)
 

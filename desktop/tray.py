@@ -28,6 +28,7 @@ from desktop.clear_cache import ClearCache
 from desktop.dashboard.format import ollama_state
 from desktop.icons import IconState, icon, state_of
 from desktop.loaded_models import LoadedModels
+from desktop.path_box import show_path
 from desktop.windows import AppContext, Windows
 
 PAUSE_MISSING = "This version of the engine cannot pause caching"
@@ -60,6 +61,9 @@ def tune_progress(tune: object) -> str | None:
     return f"Tuning: step {step} of {steps} ({threads} threads)"
 
 
+STILL_NOT_FOUND = "Ollama is still not installed. Install it, then choose Detect Ollama again."
+
+
 class Tray(QObject):
     """The tray icon. :attr:`state` is the :class:`IconState` shown; :attr:`actions` the menu's actions by
     name (``status``, ``copy_url``, ``models``, ``start_ollama`` or ``stop_ollama``, ``restart_ollama``,
@@ -78,6 +82,7 @@ class Tray(QObject):
         self.actions: dict[str, QAction] = {}
         self.clearing = ClearCache(context)
         self.tune_dialog: QInputDialog | None = None
+        self.logs_box: QMessageBox | None = None  # the logs folder's path, where no file manager opened it
         self.loaded = LoadedModels(context)
         self.menu = QMenu()
         self.menu.aboutToShow.connect(self.rebuild_menu)
@@ -214,6 +219,8 @@ class Tray(QObject):
     def _copy_url(self) -> None:
         if self.url is not None:
             QGuiApplication.clipboard().setText(self.url)
+            self._tell("Address copied", f"{self.url} is on the clipboard: paste it where your tool asks for "
+                                         "Ollama's address.")
 
     def _call(self, what: str, call: Callable[[AsyncControlClient], Any]) -> None:
         self.context.call(what, call)
@@ -237,7 +244,7 @@ class Tray(QObject):
     def _detect_ollama(self) -> None:
         """Look for Ollama again; "still not found" is an answer, told as information, not as an error."""
         self.context.call("look for Ollama again", lambda client: client.start_ollama(),
-                          failed=lambda why: self._tell("Ollama was not found", why))
+                          failed=lambda _why: self._tell("Ollama was not found", STILL_NOT_FOUND))
 
     def _tell(self, title: str, message: str) -> None:
         if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
@@ -300,6 +307,9 @@ class Tray(QObject):
         return self.context.engine.log_path.parent
 
     def _open_logs(self) -> None:
+        """Open the folder in the file manager; where none opens, show its path to copy instead."""
         folder = self.log_folder()
         folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.logs_box = show_path("Ollacache's logs", "No file manager could open the logs folder. It is:",
+                                      folder)

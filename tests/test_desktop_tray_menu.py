@@ -3,6 +3,7 @@ Stop of the Ollama the engine runs, and Tune now with its progress on the status
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ from tests.desktop_qt import WAIT_MS, qloop, supervised_ollama, tray_app  # noqa
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import free_port
 
+from PySide6.QtGui import QGuiApplication
 from desktop.app import TrayApp
 from desktop.icons import IconState
 from desktop.tray import tune_progress
@@ -125,3 +127,30 @@ def test_tune_now_measures_with_progress_on_the_status_line(
     first = tune_progress({"state": "running", "progress": steps[0]})  # how a step reads while it runs
     assert first == f"Tuning: step 1 of {steps[0]['steps']} ({steps[0]['num_thread']} threads)"
     assert tray_app.errors.last is None
+
+
+def test_open_logs_folder_shows_the_path_to_copy_where_no_file_manager_opens_it(
+        behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no xdg-open, so no file manager: Qt cannot open the folder
+    tray = tray_app.tray
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    tray.actions["logs"].trigger()
+    box = tray.logs_box
+    assert box is not None and box.isVisible() and box.informativeText() == str(tray.log_folder())
+    [copy] = [button for button in box.buttons() if button.text() == "&Copy path"]
+    copy.click()
+    assert QGuiApplication.clipboard().text() == str(tray.log_folder())
+
+
+def test_copy_endpoint_url_copies_the_proxys_address_and_says_so(
+        behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    told: list[tuple[str, str]] = []
+    tray = tray_app.tray
+    monkeypatch.setattr(tray, "_tell", lambda title, message: told.append((title, message)))
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
+    tray.menu.aboutToShow.emit()
+    tray.actions["copy_url"].trigger()
+    assert QGuiApplication.clipboard().text() == tray_app.engine.url
+    assert told == [("Address copied", f"{tray_app.engine.url} is on the clipboard: paste it where your tool asks "
+                                       "for Ollama's address.")]

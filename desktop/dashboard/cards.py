@@ -138,7 +138,9 @@ class Cards(QWidget):
         self.ollama.value.setPalette(palette)
         version = state.get("version")
         detail = f"version {version}" if version else ""
-        if state.get("reason"):
+        if state.get("state") == "not_installed":  # the welcome says how to install it
+            detail = "Cached answers still work; new prompts need Ollama."
+        elif state.get("reason"):
             detail = f"{detail}: {state['reason']}" if detail else str(state["reason"])
         self.ollama.show_value(f"{shape} {words}", detail)
         self.welcome.show_ollama(state)
