@@ -203,3 +203,18 @@ def test_byte_counts_are_shown_in_binary_units(count: int, shown: str) -> None:
 @pytest.mark.parametrize(("seconds", "shown"), [(30 * 86400, "30d"), (43200, "12h"), (90, "90s"), (0, "0")])
 def test_durations_are_shown_in_the_largest_whole_unit(seconds: int, shown: str) -> None:
     assert human_seconds(seconds) == shown and parse_seconds(shown) == seconds
+
+
+def test_a_relative_path_in_the_file_is_taken_from_the_config_folder_and_said(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An earlier version saved a typo ("lots") as the cache folder: the engine still starts, on a cache beside
+    the config file (never in whatever folder it was started from), and says how it read the value."""
+    monkeypatch.delenv("OLLACACHE_CACHE_DIR")
+    monkeypatch.chdir(tmp_path)
+    write_config(tmp_path, '[cache]\ndir = "lots"\n')
+    settings = load()
+    assert settings.cache_dir == tmp_path / "config" / "lots"
+    [note] = settings.notes
+    assert note.startswith(f"cache.dir in {tmp_path / 'config' / 'config.toml'} is a relative path (lots); it is "
+                           f"taken as {tmp_path / 'config' / 'lots'}")
+    assert reread(settings).cache_dir == tmp_path / "config" / "lots" and reread(settings).notes == settings.notes

@@ -85,10 +85,58 @@ def test_bad_input_is_refused_field_by_field_and_nothing_is_written(proxy: Runni
     assert refused.value.status == 400
     fields = refused.value.fields
     assert set(fields) == {"cache.ttl", "tuning.num_ctx", "cache.tll", "proxy.host"}
-    assert fields["cache.ttl"] == ("invalid value 'a week' for setting cache.ttl (from the settings form); "
-                                   "accepted: seconds, or a duration such as 90s, 12h or 30d (0 = never)")
+    assert fields["cache.ttl"] == "Enter a duration such as 12h or 30d (0 keeps answers for good)"  # people's words
+    assert fields["tuning.num_ctx"] == "Enter a number of tokens, such as 8192"
     assert "known in [cache]: dir, size_limit, memory_limit, ttl" in fields["cache.tll"]
+    assert str(refused.value).endswith("Nothing was saved: Keep answers for, Context length, cache.tll and Listen "
+                                       "address need other values")
     assert config_file().read_bytes() == before
+
+
+def test_a_path_must_be_absolute_and_a_folder_usable_before_anything_is_written(
+        proxy: RunningProxy, tmp_path: Path) -> None:
+    """A typo in a folder setting ("lots") would have made a new folder wherever the engine was started (for the
+    cache folder: an empty cache, every answer and statistic seemingly gone)."""
+    (tmp_path / "a-file").write_text("")
+    with ControlClient(proxy.url, proxy.token) as client:
+        for value, message in (("lots", "does not start at the top of the disk"),
+                               (str(tmp_path / "a-file" / "models"), "is a file, not a folder")):
+            with pytest.raises(ControlError) as refused:
+                client.update_settings({"ollama.models_dir": value})
+            assert refused.value.status == 400 and message in refused.value.fields["ollama.models_dir"]
+        assert not config_file().exists()
+        answer = client.update_settings({"ollama.models_dir": str(tmp_path / "new" / "models")})  # creatable
+    assert answer["changes"]["ollama.models_dir"]["result"] == "needs Ollama restart"
+
+
+def test_a_dry_run_checks_as_a_put_does_and_writes_nothing(proxy: RunningProxy) -> None:
+    with ControlClient(proxy.url, proxy.token) as client:
+        checked = client.update_settings({"cache.ttl": "7d", "tuning.num_thread": 1}, dry_run=True)
+        with pytest.raises(ControlError) as refused:
+            client.update_settings({"cache.size_limit": "lots"}, dry_run=True)
+        table = {row["name"]: row for row in client.settings()["settings"]}
+    assert {name: change["result"] for name, change in checked["changes"].items()} == {
+        "cache.ttl": "valid", "tuning.num_thread": "valid"}
+    assert refused.value.fields == {"cache.size_limit": "Enter a size such as 2 GiB or 500 MB"}
+    assert not config_file().exists()
+    assert table["cache.ttl"]["source"] == "default" and table["tuning.num_thread"]["value"] is None
+
+
+def test_every_setting_has_a_label_a_sentence_and_a_level_and_shows_the_value_in_force(proxy: RunningProxy) -> None:
+    with ControlClient(proxy.url, proxy.token) as client:
+        rows = {row["name"]: row for row in client.settings()["settings"]}
+    for row in rows.values():
+        assert row["label"] and row["label"][0].isupper() and "." not in row["label"], row["name"]
+        assert row["help"][0].isupper() and row["help"].endswith("."), row["name"]
+        assert row["level"] in ("common", "advanced")
+        assert row["shown"]["text"] is not None and row["shown"]["origin"], row["name"]
+    assert rows["cache.size_limit"]["label"] == "Cache size" and rows["cache.size_limit"]["level"] == "common"
+    assert all(rows[name]["level"] == "advanced" for name in ("cache.memo_limit", "cache.hits_limit",
+                                                              "cache.sqlite_cache", "cache.sqlite_mmap"))
+    assert rows["cache.size_limit"]["shown"] == {"text": "2 GiB", "origin": "default"}
+    assert rows["cache.dir"]["shown"]["text"] == os.environ["OLLACACHE_CACHE_DIR"]  # the real folder
+    assert rows["cache.dir"]["shown"]["origin"] == "set by OLLACACHE_CACHE_DIR"
+    assert rows["tuning.num_thread"]["shown"]["origin"].startswith("detected: ")
 
 
 def test_a_value_the_machine_cannot_honour_is_refused_before_anything_is_written(proxy: RunningProxy) -> None:
@@ -193,3 +241,13 @@ def test_a_password_in_a_store_url_is_never_shown_and_survives_a_form_sent_back(
     with ControlClient(proxy.url, proxy.token) as client:
         client.update_settings({"cache.store": "redis://10.0.0.6:6379/0"})  # a new URL is taken as it is
     assert load()["cache.store"] == "redis://10.0.0.6:6379/0"
+
+
+def test_a_relative_path_an_earlier_version_wrote_is_reported_in_health_and_the_engine_starts(
+        upstream: tuple[FakeOllama, str]) -> None:
+    write_config('[ollama]\nmodels_dir = "models"\n')
+    with proxy_in_thread(upstream[1]) as proxy:
+        health = httpx.get(proxy.url + "/-/health").json()
+    folder = config_file().parent
+    assert health["settings_notes"] == [f"ollama.models_dir in {config_file()} is a relative path (models); it is "
+                                        f"taken as {folder / 'models'}: write the full path there to silence this"]

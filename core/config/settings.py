@@ -68,6 +68,7 @@ class Settings:
     values: Mapping[str, Any]
     config_dir: Path
     sources: Mapping[str, Source] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # what was read but taken otherwise (a relative path in the file)
 
     @property
     def file(self) -> Path:
@@ -126,6 +127,19 @@ def _parse(spec: Spec, raw: object, source: str) -> Any:
         raise SettingError.invalid(spec.name, raw, source, spec.accepted) from None
 
 
+def _absolute(spec: Spec, value: Any, origin: Source, config: Path) -> tuple[Any, str | None]:
+    """A path setting made absolute, and a note when that took a guess: a relative path in ``config.toml``
+    (which no client can write now, but an earlier version could) is taken from the config folder, one from
+    the environment or a flag from the folder the engine was started in."""
+    if spec.kind != "path" or value is None or Path(value).is_absolute():
+        return value, None
+    if origin.kind == "file":
+        resolved = config / value
+        return str(resolved), (f"{spec.name} in {config / CONFIG_FILE} is a relative path ({value}); it is taken "
+                               f"as {resolved}: write the full path there to silence this")
+    return str(Path.cwd() / value), None
+
+
 def _file_values(path: Path) -> dict[str, Any]:
     from_file = _read_file(path)
     for name in from_file:
@@ -146,6 +160,7 @@ def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None =
     from_file = _file_values(path)
     values: dict[str, Any] = {}
     sources: dict[str, Source] = {}
+    notes: list[str] = []
     for spec in SPECS:
         raw, source, origin = spec.default, "default", DEFAULT
         if spec.name in from_file:
@@ -155,9 +170,10 @@ def load(flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None =
         if flags and flags.get(spec.name) is not None:
             raw, source = flags[spec.name], spec.flag or spec.name
             origin = Source("flag", source)
-        values[spec.name] = _parse(spec, raw, source)
+        values[spec.name], note = _absolute(spec, _parse(spec, raw, source), origin, directory)
         sources[spec.name] = origin
-    return Settings(values, directory, sources)
+        notes += [note] if note else []
+    return Settings(values, directory, sources, tuple(notes))
 
 
 def reread(settings: Settings) -> Settings:
@@ -170,13 +186,17 @@ def reread(settings: Settings) -> Settings:
     from_file = _file_values(path)
     values = dict(settings.values)
     sources = dict(settings.sources)
+    notes: list[str] = []
     for spec in SPECS:
         if settings.source(spec.name).overrides_file:
             continue
         if spec.name in from_file:
-            values[spec.name] = _parse(spec, from_file[spec.name], str(path))
-            sources[spec.name] = Source("file", str(path))
+            origin = Source("file", str(path))
+            values[spec.name], note = _absolute(spec, _parse(spec, from_file[spec.name], str(path)), origin,
+                                                settings.config_dir)
+            sources[spec.name] = origin
+            notes += [note] if note else []
         else:
             values[spec.name] = _parse(spec, spec.default, "default")
             sources[spec.name] = DEFAULT
-    return replace(settings, values=values, sources=sources)
+    return replace(settings, values=values, sources=sources, notes=tuple(notes))

@@ -11,8 +11,10 @@ Values in JSON: byte counts and durations as numbers (bytes, seconds) with a ``h
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from core.config.parsing import redact
@@ -70,8 +72,28 @@ def _human(spec: Spec, value: Any) -> str | None:
     return None
 
 
-def _source_json(source: Source) -> dict[str, Any]:
-    return {"kind": source.kind, "where": source.where}
+def origin_words(source: Source) -> str:
+    """Where a value comes from, as a person reads it: "default", "set by OLLACACHE_PORT"."""
+    if source.kind == "file":
+        return "set in config.toml"
+    if source.kind in ("environment", "flag"):
+        return f"set by {source.where}"
+    return "default"
+
+
+def shown_text(spec: Spec, value: Any) -> str | None:
+    """A value as a person reads it: sizes and durations in their human form, lists joined by commas."""
+    if value is None:
+        return None
+    if (human := _human(spec, value)) is not None:
+        return human
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value) or "none"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{name}={item}" for name, item in value.items()) or "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(json_value(spec, value))
 
 
 def row(spec: Spec, settings: Settings, in_force: Settings | None = None) -> dict[str, Any]:
@@ -81,6 +103,10 @@ def row(spec: Spec, settings: Settings, in_force: Settings | None = None) -> dic
     source = settings.source(spec.name)
     return {
         "name": spec.name,
+        "label": spec.label,
+        "level": spec.level,
+        "prompt": spec.prompt,
+        "folder": spec.folder,
         "section": spec.section,
         "kind": spec.kind,
         "choices": list(spec.choices),
@@ -97,6 +123,9 @@ def row(spec: Spec, settings: Settings, in_force: Settings | None = None) -> dic
         "env": spec.env,
         "flag": spec.flag,
         "pending": in_force is not None and in_force[spec.name] != value,
+        # the value in force as a person reads it, and where it comes from; None where only the engine knows
+        # it (a folder or program found, a tuned value), which it fills in
+        "shown": {"text": shown_text(spec, value), "origin": origin_words(source)},
     }
 
 
@@ -142,11 +171,44 @@ def _fits(spec: Spec, value: Any) -> bool:
     return True
 
 
-def check(changes: Mapping[str, Any], settings: Settings) -> Checked:
-    """Parse every change as the file would be (``None`` means back to the default).
+def _unusable_folder(path: Path) -> str | None:
+    """Why ``path`` cannot be a folder Ollacache creates and writes in, or None: it, or the nearest folder above
+    it that exists, must be a folder this user may write in (nothing is created to find out)."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return f"{path} cannot be created"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"you may not write in {probe}"
+    return None
 
-    Raises :class:`Refused`: 400 listing every unknown name and bad value, else 409 listing every setting
-    the environment or a flag sets. Nothing is changed by a refusal.
+
+def _path_problem(spec: Spec, value: str) -> str | None:
+    """A path setting's value must be absolute (a relative one would depend on where the engine was started);
+    a folder must be one that can be created and written."""
+    path = Path(value)
+    if not path.is_absolute():
+        return f"{spec.prompt}: {value!r} does not start at the top of the disk"
+    if spec.folder and (why := _unusable_folder(path)) is not None:
+        return f"This folder cannot be used: {why}"
+    return None
+
+
+def refusal_message(labels: list[str]) -> str:
+    """One line for a refusal of the settings of these ``labels``."""
+    named = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return f"Nothing was saved: {named} {'needs another value' if len(labels) == 1 else 'need other values'}"
+
+
+def check(changes: Mapping[str, Any], settings: Settings) -> Checked:
+    """Parse every change as the file would be (``None`` means back to the default); a path must be absolute,
+    and a folder one that can be created and written.
+
+    Raises :class:`Refused`: 400 with every unknown name and bad value (each said as what to enter), else 409
+    listing every setting the environment or a flag sets. Nothing is changed by a refusal.
     """
     errors: dict[str, str] = {}
     parsed: dict[str, Any] = {}
@@ -166,9 +228,13 @@ def check(changes: Mapping[str, Any], settings: Settings) -> Checked:
                 raise TypeError(value)
             parsed[name] = None if raw is None else spec.parse(raw)
         except (ValueError, TypeError):
-            errors[name] = str(SettingError.invalid(name, value, "the settings form", spec.accepted))
+            errors[name] = spec.prompt
+            continue
+        if spec.kind == "path" and parsed[name] is not None and (problem := _path_problem(spec, parsed[name])):
+            errors[name] = problem
     if errors:
-        raise Refused(400, f"nothing was changed: {len(errors)} setting(s) refused ({', '.join(errors)})", errors)
+        labels = [SPEC_BY_NAME[name].label if name in SPEC_BY_NAME else name for name in errors]
+        raise Refused(400, refusal_message(labels), errors)
     locked = {name: _locked(name, settings.source(name)) for name in changes
               if settings.source(name).overrides_file}
     if locked:

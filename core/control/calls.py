@@ -100,9 +100,9 @@ class _Calls:
         return _Call("GET", "/-/settings", keys=("settings", "sections"))
 
     @staticmethod
-    def update_settings(changes: Mapping[str, Any]) -> _Call[SettingsUpdated]:
+    def update_settings(changes: Mapping[str, Any], dry_run: bool = False) -> _Call[SettingsUpdated]:
         return _Call("PUT", "/-/settings", needs_token=True, body=dict(changes), timeout=SLOW_TIMEOUT_S,
-                     keys=("changes",))
+                     keys=("changes",), params={"dry_run": 1} if dry_run else None)
 
     @staticmethod
     def pause() -> _Call[Paused]:

@@ -117,10 +117,11 @@ class ControlClient(ClientBase):
         """Every setting with its kind, default, current value, source and what a change needs."""
         return self._run(_Calls.settings())
 
-    def update_settings(self, changes: Mapping[str, Any]) -> SettingsUpdated:
+    def update_settings(self, changes: Mapping[str, Any], dry_run: bool = False) -> SettingsUpdated:
         """Write ``changes`` (``{"cache.ttl": "7d"}``; ``None`` = back to the default) all or none; what
-        happened per setting. A refusal's :attr:`ControlError.fields` names each setting at fault."""
-        return self._run(_Calls.update_settings(changes))
+        happened per setting. A refusal's :attr:`ControlError.fields` names each setting at fault.
+        ``dry_run``: only check them, as a form does while the user types; nothing is written."""
+        return self._run(_Calls.update_settings(changes, dry_run))
 
     def pause(self) -> Paused:
         """Pass every request through (``X-Cache: BYPASS``) until :meth:`resume`."""
@@ -221,8 +222,8 @@ class AsyncControlClient(ClientBase):
     async def settings(self) -> SettingsTable:
         return await self._run(_Calls.settings())
 
-    async def update_settings(self, changes: Mapping[str, Any]) -> SettingsUpdated:
-        return await self._run(_Calls.update_settings(changes))
+    async def update_settings(self, changes: Mapping[str, Any], dry_run: bool = False) -> SettingsUpdated:
+        return await self._run(_Calls.update_settings(changes, dry_run))
 
     async def pause(self) -> Paused:
         return await self._run(_Calls.pause())

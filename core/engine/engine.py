@@ -209,6 +209,7 @@ class Engine:
             "ollama": self.supervisor.to_json(),
             "takeover": {"on": self.startup.plan.takeover, "reason": self.startup.plan.reason},
             "builds": self.builds.to_json(),  # whether model builds are in the keys, and why not
+            "settings_notes": list(self.settings.notes),  # e.g. a relative path in config.toml, and how it was taken
         }
 
     async def snapshot(self) -> dict[str, Any]:
@@ -310,9 +311,9 @@ class Engine:
         """``GET /-/settings`` (see :func:`core.engine.reconfigure.settings_table`)."""
         return reconfigure.settings_table(self)
 
-    async def update_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+    async def update_settings(self, changes: Mapping[str, Any], dry_run: bool = False) -> dict[str, Any]:
         """``PUT /-/settings`` (see :func:`core.engine.reconfigure.update_settings`)."""
-        return await reconfigure.update_settings(self, changes)
+        return await reconfigure.update_settings(self, changes, dry_run)
 
     # --- for the tray: pausing the cache, Ollama's models, starting and stopping it, its log ----
     # Pausing lasts as long as this engine: a new engine caches as its settings say.

@@ -20,7 +20,7 @@ from core.config.file import write_settings
 from core.config.settings import (
     APPLIED_AT_ONCE, DEFAULT, OLLAMA_RESTART, SECTIONS, SPEC_BY_NAME, SettingError, Settings, Source, reread,
 )
-from core.config.table import Refused, check
+from core.config.table import Refused, check, shown_text
 from core.config.table import rows as settings_rows
 from core.engine.startup import Startup
 from core.hardware.detect import Hardware
@@ -72,10 +72,34 @@ def settings_table(engine: Reconfigurable) -> dict[str, Any]:
         configured = reread(engine.settings)
     except SettingError as error:
         configured, file_error = engine.settings, str(error)
-    return {"settings": settings_rows(configured, engine.settings), "file": str(engine.settings.file),
-            "sections": list(SECTIONS), "file_error": file_error}
+    rows = settings_rows(configured, engine.settings)
+    for row in rows:
+        if row["shown"]["text"] is None and (known := _known_default(engine, row["name"])) is not None:
+            row["shown"] = {"text": known[0], "origin": known[1]}
+    return {"settings": rows, "file": str(engine.settings.file), "sections": list(SECTIONS),
+            "file_error": file_error}
 
-async def update_settings(engine: Reconfigurable, changes: Mapping[str, Any]) -> dict[str, Any]:
+
+def _known_default(engine: Reconfigurable, name: str) -> tuple[str, str] | None:
+    """What a setting left unset means on this machine, and why: the folders in use, the Ollama program found,
+    the tuned values (the detected hardware's reason)."""
+    if name == "cache.dir":
+        return str(engine.settings.cache_dir), "default: your user cache folder"
+    if name == "log.dir":
+        return str(engine.startup.log_path.parent), "default: your user log folder"
+    if name == "ollama.models_dir":
+        return "Ollama's own", "default: Ollama chooses (OLLAMA_MODELS unset)"
+    if name == "ollama.binary":
+        found = engine.supervisor.binary
+        return (found.path, f"found ({found.source})") if found else ("not found", "Ollama is not installed")
+    head, _, key = name.partition(".")
+    choice = getattr(engine.tuning, key, None) if head == "tuning" else None
+    if choice is None or not hasattr(choice, "reason"):
+        return None
+    text = "left to Ollama" if choice.value is None else shown_text(SPEC_BY_NAME[name], choice.value)
+    return text or "", f"detected: {choice.reason}"
+
+async def update_settings(engine: Reconfigurable, changes: Mapping[str, Any], dry_run: bool = False) -> dict[str, Any]:
     """Write ``changes`` (names and values as the file takes them) to ``config.toml``, all or none, and
     put in force what can be: the settings Ollama takes from its environment restart a supervised Ollama
     with them, the sampling policy is applied from the next request on; the rest wait for an engine
@@ -83,7 +107,8 @@ async def update_settings(engine: Reconfigurable, changes: Mapping[str, Any]) ->
 
     Raises :class:`core.config.table.Refused` for an unknown name, a bad value, a value this machine
     cannot honour (400), a setting the environment or a flag sets, or a file that cannot be read or
-    written (409); nothing is written then.
+    written (409); nothing is written then. ``dry_run``: the same checks, then nothing written or applied
+    (each setting's result is "valid").
     """
     # no await until the file is written: two calls cannot interleave their read and write
     try:
@@ -104,6 +129,10 @@ async def update_settings(engine: Reconfigurable, changes: Mapping[str, Any]) ->
             tuning = recommend(engine.hardware, overrides(in_force))
         except TuningError as error:
             raise Refused(400, f"nothing was changed: {error}", {error.name: str(error)}) from None
+    if dry_run:
+        return {"dry_run": True, "changes": {name: {"effect": SPEC_BY_NAME[name].effect, "result": "valid",
+                                                    "message": "checked; nothing was written"}
+                                             for name in checked.raw}}
     try:
         path = write_settings(engine.settings.config_dir, checked.raw)
     except (OSError, ValueError) as error:  # tomlkit's ParseError is a ValueError
