@@ -84,6 +84,7 @@ class EngineProcess(QObject):
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._restarting = False
 
     @property
     def pid(self) -> int | None:
@@ -120,6 +121,22 @@ class EngineProcess(QObject):
         await self._terminate()
         self._set(EngineState.STOPPED, None)
 
+    def cannot_restart(self) -> str | None:
+        """Why :meth:`restart` cannot work now, or None."""
+        if self.attached:
+            return "This engine was started outside the app (ollacache serve): restart it where it runs"
+        if self.pid is None:
+            return "The engine is not running"
+        return None
+
+    async def restart(self) -> None:
+        """Stop the engine this app started and start it again at once, so that it reads its settings anew;
+        ``ready`` says when it answers again. Raises RuntimeError with :meth:`cannot_restart`'s reason."""
+        if (why := self.cannot_restart()) is not None:
+            raise RuntimeError(why)
+        self._restarting = True
+        await self._terminate()
+
     def _set(self, state: EngineState, url: str | None) -> None:
         self.url = url
         if url is None:
@@ -148,6 +165,10 @@ class EngineProcess(QObject):
             healthy_at = await self._run_child()
             if self._stopping:
                 return
+            if self._restarting:  # asked for: no notice, no backoff
+                self._restarting = False
+                self._set(EngineState.STARTING, None)
+                continue
             healthy_for = time.monotonic() - healthy_at if healthy_at is not None else 0.0
             delay = self.backoff.next(healthy_for)
             code = self.process.returncode if self.process is not None else None

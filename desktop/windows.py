@@ -42,6 +42,8 @@ class AppContext:
         async def run() -> Any:
             client = self.engine.client()
             if client is None:
+                if failed is not None:
+                    return _Failed("the engine is not running")
                 raise RuntimeError("the engine is not running")
             async with client:
                 if failed is None:

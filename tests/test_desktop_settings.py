@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit, QMessageBox
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
@@ -37,6 +37,7 @@ def window(behind_fake: str, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path) ->
 
 
 def test_every_setting_of_the_table_has_a_field_on_its_sections_tab(window: SettingsWindow) -> None:
+    window.advanced.setChecked(True)
     assert [window.tabs.tabText(index) for index in range(window.tabs.count())] == list(SECTIONS)
     assert sorted(window.fields) == sorted(spec.name for spec in SPECS)
     for spec in SPECS:
@@ -46,7 +47,8 @@ def test_every_setting_of_the_table_has_a_field_on_its_sections_tab(window: Sett
         expected = {"switch": QCheckBox, "choice": QComboBox}.get(spec.kind, QLineEdit)
         assert isinstance(field.editor, expected), spec.name
         assert spec.help in field.editor.toolTip()
-    assert window.fields["cache.size_limit"].editor.text() == "2 GiB"  # type: ignore[attr-defined]
+    size = window.fields["cache.size_limit"].editor
+    assert isinstance(size, QLineEdit) and size.text() == "" and size.placeholderText() == "2 GiB (default)"
     assert window.fields["cache.dir"].browse is not None
     expert = window.tabs.widget(list(SECTIONS).index("Ollama server (expert)"))
     assert "ollama command line" in "".join(label.text() for label in expert.findChildren(type(window.status)))
@@ -59,9 +61,9 @@ def test_a_value_from_the_environment_is_read_only_and_says_so(
     window.tabs.setCurrentIndex(list(SECTIONS).index("Ollama"))
     qtbot.keyClicks(upstream.editor, "x")  # typing does nothing
     assert upstream.editor.text() == behind_fake and not upstream.changed() and "proxy.upstream" not in window.changes()
-    assert upstream.info.text().startswith("set by OLLACACHE_UPSTREAM")
+    assert upstream.info.text().startswith("Set by the environment variable OLLACACHE_UPSTREAM: change it there.")
     assert not window.fields["cache.ttl"].editor.isReadOnly()  # type: ignore[attr-defined]
-    assert "value: the default" in window.fields["cache.ttl"].info.text()
+    assert window.fields["cache.ttl"].editor.placeholderText() == "30d (default)"  # type: ignore[attr-defined]
 
 
 def test_a_bad_value_is_refused_next_to_its_field_and_nothing_is_written(
@@ -74,11 +76,11 @@ def test_a_bad_value_is_refused_next_to_its_field_and_nothing_is_written(
     window.fields["cache.memory_limit"].set_value_text("32MiB")  # a good value beside it is not written either
     assert window.changes() == {"cache.ttl": "soon", "cache.memory_limit": "32MiB"}
     window.apply_button.click()
-    qtbot.waitUntil(lambda: ttl.error.isVisibleTo(window), timeout=WAIT_MS)
-    assert "invalid value 'soon' for setting cache.ttl" in ttl.error.text()
-    assert "a duration such as" in ttl.error.text()
+    qtbot.waitUntil(lambda: window.status.text().startswith("Nothing was saved"), timeout=WAIT_MS)
+    assert ttl.error.isVisibleTo(window)
+    assert ttl.error.text() == "⚠ Enter a duration such as 12h or 30d (0 keeps answers for good)"
     assert not window.fields["cache.memory_limit"].error.isVisibleTo(window)
-    assert window.status.text().startswith("Nothing was saved")
+    assert window.status.text() == "Nothing was saved: Keep answers for needs another value (see below it)."
     assert config_file().read_bytes() == before
 
 
@@ -87,11 +89,13 @@ def test_a_good_value_is_written_and_the_status_says_it_needs_an_engine_restart(
     window.fields["cache.ttl"].set_value_text("7d")
     assert window.apply_button.isEnabled()
     window.apply_button.click()
-    qtbot.waitUntil(lambda: "cache.ttl: needs engine restart" in window.status.text(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.status.text() == "Saved. Keep answers for: in force when the engine restarts.",
+                    timeout=WAIT_MS)
     assert 'ttl = "7d"' in config_file().read_text()
-    qtbot.waitUntil(lambda: "value from " in window.fields["cache.ttl"].info.text(), timeout=WAIT_MS)  # reloaded
+    qtbot.waitUntil(lambda: "Your change is saved" in window.fields["cache.ttl"].info.text(), timeout=WAIT_MS)
     assert window.fields["cache.ttl"].editor.text() == "7d"  # type: ignore[attr-defined]
     assert not window.apply_button.isEnabled()
+    assert window.restart_engine.isVisible() and window.restart_engine.isEnabled()  # the app started this engine
 
 
 def test_the_window_remembers_its_tab(window: SettingsWindow, qtbot: QtBot, tmp_path: Path) -> None:
@@ -156,3 +160,54 @@ def test_clear_cache_on_the_cache_tab_asks_and_empties_the_store(
     box.button(QMessageBox.StandardButton.Yes).click()
     qtbot.waitUntil(lambda: window.status.text() == "Cleared 1 cached answer.", timeout=WAIT_MS)
     assert httpx.get(url + "/-/stats").json()["store"]["entries"] == 0
+
+
+def visible_rows(window: SettingsWindow) -> set[str]:
+    return {name for name, (form, _, _) in window.rows.items() if form.isRowVisible(window.fields[name].widget)}
+
+
+def test_common_settings_show_and_advanced_ones_on_request(window: SettingsWindow) -> None:
+    assert not window.advanced.isChecked()
+    shown = visible_rows(window)
+    assert {"cache.dir", "cache.size_limit", "cache.ttl", "proxy.port", "tuning.num_thread"} <= shown
+    assert not shown & {"cache.memo_limit", "cache.hits_limit", "cache.sqlite_cache", "cache.sqlite_mmap"}
+    expert = list(SECTIONS).index("Ollama server (expert)")
+    assert not window.tabs.isTabVisible(expert)  # nothing common there
+    labels = {label.text() for label in window.findChildren(QLabel) if label.buddy() is not None}
+    assert "Cache size:" in labels and not any("." in label.rstrip(".:") for label in labels)  # no config keys
+    window.advanced.setChecked(True)
+    assert visible_rows(window) == set(window.fields) and window.tabs.isTabVisible(expert)
+
+
+def test_what_is_typed_is_checked_as_it_is_typed_and_nothing_is_written(
+        window: SettingsWindow, qtbot: QtBot) -> None:
+    size = window.fields["cache.size_limit"]
+    size.set_value_text("lots")
+    qtbot.waitUntil(lambda: not size.error.isHidden(), timeout=WAIT_MS)
+    assert size.error.text() == "⚠ Enter a size such as 2 GiB or 500 MB"
+    size.set_value_text("500 MB")
+    qtbot.waitUntil(size.error.isHidden, timeout=WAIT_MS)
+    assert not config_file().exists()
+
+
+def test_a_relative_cache_folder_is_refused_under_its_field(
+        window: SettingsWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = window.fields["cache.dir"]
+    if not folder.editable:  # the tests set OLLACACHE_CACHE_DIR: the field is read-only, as it should be
+        assert folder.editor.isReadOnly() and "OLLACACHE_CACHE_DIR" in folder.info.text()  # type: ignore[attr-defined]
+        return
+    folder.set_value_text("lots")  # pragma: no cover - only without OLLACACHE_CACHE_DIR
+
+
+def test_restart_engine_now_restarts_the_engine_with_the_saved_settings_and_says_when_it_is_back(
+        window: SettingsWindow, tray_app: TrayApp, qtbot: QtBot) -> None:
+    before = tray_app.engine.pid
+    window.fields["cache.ttl"].set_value_text("7d")
+    window.apply_button.click()
+    qtbot.waitUntil(window.restart_engine.isVisible, timeout=WAIT_MS)
+    window.restart_engine.click()
+    qtbot.waitUntil(lambda: window.status.text() == "The engine is back, with the settings saved.", timeout=WAIT_MS)
+    assert tray_app.engine.pid not in (None, before) and not window.restart_engine.isVisible()
+    assert httpx.get(f"{tray_app.engine.url}/-/settings").json()["settings"][0]  # it answers
+    qtbot.waitUntil(lambda: not window.fields["cache.ttl"].row.get("pending"), timeout=WAIT_MS)  # now in force
+    assert tray_app.errors.last is None

@@ -1,7 +1,9 @@
 """One form field per setting, chosen by the setting's kind in the engine's table, never by its name.
 
 A :class:`Field` holds the row the engine gave (``GET /-/settings``), an editor for its kind, a line
-saying what the setting does and where its value comes from, and a line for the engine's refusal.
+saying what the setting does (and where a value set elsewhere comes from), and a line under it for the
+engine's refusal. A text field with no value of its own is empty and shows the value in force, greyed, with
+where it comes from ("2 GiB (default)", "6 (detected: one thread per performance core)").
 :meth:`Field.changed` tells whether the user changed it, :meth:`Field.wire_value` gives what
 ``PUT /-/settings`` should get (``None``: back to the default).
 
@@ -17,23 +19,35 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, QObject
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget,
 )
 
 NOT_SET = "(not set)"
+EFFECTS = {"engine restart": "Takes effect when the engine restarts.",
+           "Ollama restart": "Takes effect when Ollama restarts (Ollacache restarts the Ollama it started)."}
+PENDING = {"engine restart": "Your change is saved and takes effect when the engine restarts.",
+           "Ollama restart": "Your change is saved and takes effect when Ollama restarts."}
 
 
 def source_text(row: Mapping[str, Any]) -> str:
-    """Where the value comes from, as a user reads it."""
+    """Where a value set outside this window comes from, as a user reads it ("" for the file or a default)."""
     source, where = row.get("source"), row.get("set_by")
     if source == "environment":
-        return f"set by {where} (read-only here: change it there)"
+        return f"Set by the environment variable {where}: change it there."
     if source == "flag":
-        return f"set by the flag {where} (read-only here)"
-    if source == "file":
-        return f"value from {where}"
-    return "value: the default"
+        return f"Set by {where} on the engine's command line."
+    return ""
+
+
+def in_force_text(row: Mapping[str, Any]) -> str:
+    """The value in force and where it comes from, for an empty field: "2 GiB (default)"."""
+    shown = row.get("shown") or {}
+    text, origin = shown.get("text"), shown.get("origin")
+    if not text:
+        return NOT_SET
+    return f"{text} ({origin})" if origin else str(text)
 
 
 def display_text(row: Mapping[str, Any], value: Any, human: str | None) -> str:
@@ -73,6 +87,17 @@ class Field(QObject):
             self.browse.clicked.connect(self._browse)
             line.addWidget(self.browse)
         column.addLayout(line)
+        self.error = QLabel()
+        self.error.setWordWrap(True)
+        self.error.setTextFormat(Qt.TextFormat.PlainText)
+        bold = self.error.font()
+        bold.setBold(True)
+        self.error.setFont(bold)
+        palette = self.error.palette()
+        palette.setColor(QPalette.ColorRole.WindowText, QColor.fromHsl(0, 180, 110))  # red, on light and dark
+        self.error.setPalette(palette)
+        self.error.hide()
+        column.addWidget(self.error)
         self.info = QLabel(self._info_text())
         self.info.setWordWrap(True)
         self.info.setTextFormat(Qt.TextFormat.PlainText)
@@ -80,18 +105,11 @@ class Field(QObject):
         small.setPointSizeF(max(small.pointSizeF() * 0.85, 7.0))
         self.info.setFont(small)
         column.addWidget(self.info)
-        self.error = QLabel()
-        self.error.setWordWrap(True)
-        self.error.setTextFormat(Qt.TextFormat.PlainText)
-        bold = self.error.font()
-        bold.setBold(True)
-        self.error.setFont(bold)
-        self.error.hide()
-        column.addWidget(self.error)
-        tooltip = f"{self.name}: {row.get('help', '')}\nAccepted: {row.get('accepted', '')}"
+        self.label_text: str = str(row.get("label") or self.name)
+        tooltip = f"{row.get('help', '')}\n{self.name} in config.toml" + (f", {row['env']}" if row.get("env") else "")
         for widget in (self.editor, self.info):
             widget.setToolTip(tooltip)
-        self.editor.setAccessibleName(self.name)
+        self.editor.setAccessibleName(self.label_text)
         self.editor.setAccessibleDescription(str(row.get("help", "")))
         self.editable = bool(row.get("editable", True))
         if isinstance(self.editor, QLineEdit):
@@ -124,9 +142,9 @@ class Field(QObject):
             combo.setCurrentIndex(max(combo.findData(row.get("value")), 0))
             combo.currentIndexChanged.connect(self.edited)
             return combo
-        edit = QLineEdit(display_text(row, row.get("value"), row.get("human")))
-        default = display_text(row, row.get("default"), row.get("default_human"))
-        edit.setPlaceholderText(f"default: {default}" if default else NOT_SET)
+        own = row.get("source") != "default"  # a default is shown greyed, as the value in force
+        edit = QLineEdit(display_text(row, row.get("value"), row.get("human")) if own else "")
+        edit.setPlaceholderText(in_force_text(row))
         edit.setClearButtonEnabled(True)
         edit.textEdited.connect(self.edited)
         return edit
@@ -142,19 +160,20 @@ class Field(QObject):
         parts = [str(row.get("help", "")), source_text(row)]
         if not row.get("editable", True):
             parts.reverse()  # where a read-only value comes from is what matters first
-        if row.get("effect") and row.get("effect") != "nothing":
-            parts.append(f"a change needs an {row['effect']}")
         if row.get("pending"):
-            parts.append("changed, not in force until that restart")
-        return " · ".join(part for part in parts if part)
+            parts.append(PENDING.get(str(row.get("effect")), ""))
+        elif row.get("effect") in EFFECTS and row.get("editable", True):
+            parts.append(EFFECTS[str(row["effect"])])
+        return " ".join(part for part in parts if part)
 
     def _browse(self) -> None:
         assert isinstance(self.editor, QLineEdit)
         start = self.editor.text() or ""
-        if "directory" in str(self.row.get("accepted", "")):
-            chosen = QFileDialog.getExistingDirectory(self.widget, self.name, start)
+        start = start or str((self.row.get("shown") or {}).get("text") or "")
+        if self.row.get("folder"):
+            chosen = QFileDialog.getExistingDirectory(self.widget, self.label_text, start)
         else:
-            chosen, _ = QFileDialog.getOpenFileName(self.widget, self.name, start)
+            chosen, _ = QFileDialog.getOpenFileName(self.widget, self.label_text, start)
         if chosen:
             self.editor.setText(chosen)
             self.edited.emit()

@@ -160,8 +160,11 @@ class PerformancePanel(QWidget):
     def load(self) -> None:
         if self.context is None:
             return
-        self.context.call("read the hardware", lambda client: client.hardware(), self.show_hardware)
-        self.context.call("read the tuning run", lambda client: client.tune_status(), self.show_tune)
+        # reads no user asked for: an engine restarting meanwhile is no error (the next load reads them again)
+        self.context.call("read the hardware", lambda client: client.hardware(), self.show_hardware,
+                          failed=lambda _why: None)
+        self.context.call("read the tuning run", lambda client: client.tune_status(), self.show_tune,
+                          failed=lambda _why: None)
 
     def show_hardware(self, doc: Mapping[str, Any]) -> None:
         self.hardware = dict(doc)

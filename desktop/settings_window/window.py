@@ -1,11 +1,15 @@
 """The Settings window: one tab per section of the engine's settings table, one row per setting.
 
-Nothing here knows a setting by name: the tabs and rows come from ``GET /-/settings`` (its "sections" in
-order, each row's "section" and "kind"), so a setting added to the engine's table appears here as it is.
-Apply (and OK) sends only the fields the user changed through ``PUT /-/settings``; the engine applies
-them all or none. A refusal puts the engine's message under each field at fault, and the status line
-says nothing was changed; a success says per setting what happened (applied, needs an engine restart,
-Ollama restarted) and reloads the table. Cancel puts the fields back as loaded and closes.
+Nothing here knows a setting by name, but for the cache folder's warning: the tabs and rows come from
+``GET /-/settings`` (its "sections" in order, each row's "section", "kind", "label" and "level"), so a
+setting added to the engine's table appears here as it is. The common settings show; "Show advanced
+settings" reveals the rest. What is typed is checked as it is typed, by the engine's own parsers
+(``PUT /-/settings?dry_run=1``, a moment after the last key), and a refusal sits under its field. Apply
+(and OK) sends only the fields the user changed through ``PUT /-/settings``; the engine applies them all
+or none, and the status line says in one line what happened. A change that needs an engine restart offers
+"Restart engine now" (greyed, with the reason, for an engine the app did not start). Changing the cache
+folder asks first: the cache in the old folder stays there. Cancel puts the fields back as loaded and
+closes.
 
 Three tabs carry more than the table's rows: General has Start at login and Start hidden
 (:mod:`desktop.settings_window.login`, applied with the rest, after the engine took its part), Cache has
@@ -17,13 +21,14 @@ The window remembers its size and tab in QSettings (organisation "Ollacache", ap
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
-    QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea, QTabWidget, QVBoxLayout, QWidget,
+    QCheckBox, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea, QTabWidget,
+    QVBoxLayout, QWidget,
 )
 
 from core.config.settings import CACHE, GENERAL, PERFORMANCE
@@ -42,13 +47,27 @@ EXPERT_NOTE = ("These settings reach the Ollama that Ollacache starts and superv
 _NOTES = {"Ollama server (expert)": EXPERT_NOTE}
 
 
-def describe_changes(changes: Mapping[str, Any]) -> str:
-    """The engine's answer per setting, in one line: ``cache.ttl: needs engine restart``."""
+RESULTS = {"applied": "in force now", "needs engine restart": "in force when the engine restarts",
+           "needs Ollama restart": "in force when Ollama restarts", "Ollama restarted": "Ollama restarted with it"}
+CHECK_DELAY_MS = 400  # after the last key, what is typed is checked
+
+
+def describe_changes(changes: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> str:
+    """The engine's answer in one line: "Saved. Cache size: in force when the engine restarts."."""
     parts = []
     for name, change in changes.items():
         result = change.get("result", "") if isinstance(change, Mapping) else str(change)
-        parts.append(f"{name}: {result}")
-    return "Saved. " + "; ".join(parts) if parts else "Nothing to change."
+        parts.append(f"{(labels or {}).get(name, name)}: {RESULTS.get(result, result)}")
+    return "Saved. " + "; ".join(parts) + "." if parts else "Nothing to change."
+
+
+def refusal_line(error: ControlError, labels: Mapping[str, str]) -> str:
+    """A refusal in one line, naming the settings as the window labels them."""
+    named = [labels.get(name, name) for name in error.fields]
+    if not named:
+        return f"Nothing was saved: {error}"
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    return f"Nothing was saved: {listed} {'needs' if len(named) == 1 else 'need'} another value (see below it)."
 
 
 class SettingsWindow(QWidget):
@@ -73,9 +92,20 @@ class SettingsWindow(QWidget):
             context.feed.stats_changed.connect(self._show_store)
         self.tabs = QTabWidget()
         self.tabs.currentChanged.connect(self._tab_changed)
+        self.rows: dict[str, tuple[QFormLayout, str, bool]] = {}  # name: its form, section, advanced
+        self.advanced = QCheckBox("Show ad&vanced settings")
+        self.advanced.setChecked(self.settings.value("settings/advanced", False) in (True, "true"))
+        self.advanced.toggled.connect(self._show_levels)
         self.status = QLabel("Reading the settings…")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.restart_engine = QPushButton("&Restart engine now")
+        self.restart_engine.clicked.connect(self.restart_engine_now)
+        self.restart_engine.hide()
+        self.checking = QTimer(self)  # what is typed is checked a moment after the last key
+        self.checking.setSingleShot(True)
+        self.checking.setInterval(CHECK_DELAY_MS)
+        self.checking.timeout.connect(self.check_now)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
                                         | QDialogButtonBox.StandardButton.Cancel)
         self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
@@ -84,12 +114,21 @@ class SettingsWindow(QWidget):
         self.buttons.button(QDialogButtonBox.StandardButton.Cancel).clicked.connect(self.cancel)
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs, 1)
-        layout.addWidget(self.status)
-        layout.addWidget(self.buttons)
+        status_line = QHBoxLayout()
+        status_line.addWidget(self.status, 1)
+        status_line.addWidget(self.restart_engine)
+        layout.addLayout(status_line)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.advanced)
+        bottom.addStretch(1)
+        bottom.addWidget(self.buttons)
+        layout.addLayout(bottom)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.cancel)
         self._saved_tab = self._remembered_tab()
         self.busy = False
+        self.cache_question: QMessageBox | None = None
+        self._cache_move_confirmed = False
         self._update_buttons()
         self.resize(720, 620)
         geometry = self.settings.value("settings/geometry")
@@ -106,7 +145,8 @@ class SettingsWindow(QWidget):
 
     def _read_table(self) -> None:
         assert self.context is not None
-        self.context.call("read the settings", lambda client: client.settings(), self.show_table)
+        self.context.call("read the settings", lambda client: client.settings(), self.show_table,
+                          failed=lambda why: self.status.setText(f"Could not read the settings: {why}"))
 
     def show_table(self, table: Mapping[str, Any]) -> None:
         """Build one tab per section and one row per setting, keeping the tab shown."""
@@ -118,6 +158,7 @@ class SettingsWindow(QWidget):
             self.tabs.removeTab(0)
             page.deleteLater()
         self.fields.clear()
+        self.rows.clear()
         rows = list(table.get("settings", []))
         self.performance.editable = {row["name"]: bool(row.get("editable", True)) for row in rows}
         sections = list(table.get("sections", []))
@@ -125,6 +166,7 @@ class SettingsWindow(QWidget):
         for section in sections:
             self.tabs.addTab(self._page(section, [row for row in rows if row["section"] == section]), section)
         self.tabs.setCurrentIndex(min(max(keep, 0), self.tabs.count() - 1))
+        self._show_levels(self.advanced.isChecked())
         self.tabs.blockSignals(False)
         if self.status.text() == "Reading the settings…":
             file = table.get("file")
@@ -144,10 +186,11 @@ class SettingsWindow(QWidget):
             field = Field(row, page)
             field.edited.connect(self._edited)
             self.fields[field.name] = field
-            label = QLabel(row["name"] + ":")
+            label = QLabel(field.label_text + ":")
             label.setBuddy(field.editor)
             label.setToolTip(field.editor.toolTip())
             form.addRow(label, field.widget)
+            self.rows[field.name] = (form, section, row.get("level") == "advanced")
         if section == GENERAL:
             self.login.add_to(form, page)
         if section == CACHE:
@@ -159,6 +202,18 @@ class SettingsWindow(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         return scroll
+
+    def _show_levels(self, advanced: bool) -> None:
+        """The common settings, and the advanced ones too when asked; a tab left with nothing to show hides."""
+        self.settings.setValue("settings/advanced", advanced)
+        shown_in: dict[str, bool] = {}
+        for name, (form, section, is_advanced) in self.rows.items():
+            visible = advanced or not is_advanced or bool(self.fields[name].error.text())
+            form.setRowVisible(self.fields[name].widget, visible)
+            shown_in[section] = shown_in.get(section, False) or visible
+        for index in range(self.tabs.count()):
+            section = self.tabs.tabText(index)
+            self.tabs.setTabVisible(index, shown_in.get(section, True) or section in (GENERAL, CACHE, PERFORMANCE))
 
     def _clear_row(self, page: QWidget) -> QWidget:
         """What the store holds now (from the feed) and Clear cache… beside it."""
@@ -207,9 +262,87 @@ class SettingsWindow(QWidget):
         except AutostartError as error:
             return f"but {error}"
 
+    def check_now(self) -> None:
+        """Have the engine check what is typed (nothing is written); its refusals go under their fields."""
+        changes = self.changes()
+        if self.context is None or not changes:
+            for field in self.fields.values():
+                field.show_error(None)
+            return
+
+        async def check(client: AsyncControlClient) -> Any:
+            try:
+                return await client.update_settings(changes, dry_run=True)
+            except ControlError as error:
+                if error.fields:
+                    return error
+                raise
+
+        self.context.call("check the settings", check, self._checked, failed=lambda _why: None)  # a check is no action
+
+    def _checked(self, answer: Any) -> None:
+        refused = answer.fields if isinstance(answer, ControlError) else {}
+        for name, field in self.fields.items():
+            field.show_error(refused.get(name) if field.changed() else None)
+        self._update_buttons()
+
+    def ask_cache_move(self, changes: Mapping[str, Any], then: Callable[[], None]) -> None:
+        """A new cache folder starts empty: say that the current cache stays where it is, and ask; ``then``
+        runs if the user goes ahead (the box does not block the app meanwhile)."""
+        field = self.fields["cache.dir"]
+        old = (field.row.get("shown") or {}).get("text") or field.row.get("value")
+        new = changes["cache.dir"] or "the default folder"
+        box = QMessageBox(QMessageBox.Icon.Question, "Change the cache folder?",
+                          f"Ollacache will use {new} after the engine restarts, starting with an empty cache there.",
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText(f"The cached answers in {old} stay there; nothing is moved or deleted. Set the "
+                               "folder back to use them again.")
+        change = box.addButton("&Change folder", QMessageBox.ButtonRole.AcceptRole)
+
+        def answered() -> None:
+            if box.clickedButton() is change:
+                self._cache_move_confirmed = True
+                then()
+
+        box.finished.connect(answered)
+        self.cache_question = box
+        box.open()
+
+    def restart_engine_now(self) -> None:
+        """Restart the engine the app started, so that it reads the settings saved; say when it is back."""
+        if self.context is None or (why := self.context.engine.cannot_restart()) is not None:
+            return
+        engine = self.context.engine
+        self.restart_engine.setEnabled(False)
+        self.status.setText("Restarting the engine…")
+
+        def back(_url: str) -> None:
+            engine.ready.disconnect(back)
+            self.restart_engine.hide()
+            self.status.setText("The engine is back, with the settings saved.")
+            self.load()
+
+        engine.ready.connect(back)
+        self.context.errors.run("restart the engine", engine.restart())
+
+    def _offer_restart(self, changes: Mapping[str, Any]) -> None:
+        needs = any(isinstance(change, Mapping) and change.get("result") == "needs engine restart"
+                    for change in changes.values())
+        self.restart_engine.setVisible(needs)
+        if needs and self.context is not None:
+            why = self.context.engine.cannot_restart()
+            self.restart_engine.setEnabled(why is None)
+            self.restart_engine.setToolTip(why or "Stop the engine and start it again with the saved settings "
+                                                  "(a moment without the cache)")
+
     def apply(self, close: bool = False) -> None:
         """Send the engine's changes (all or none), then Start at login; only that when nothing else changed."""
+        self.checking.stop()  # Apply checks it all anyway
         changes = self.changes()
+        if "cache.dir" in changes and not self._cache_move_confirmed:
+            self.ask_cache_move(changes, lambda: self.apply(close))
+            return
+        self._cache_move_confirmed = False
         if not changes and not self.login.changed():
             if close:
                 self.close()
@@ -249,8 +382,10 @@ class SettingsWindow(QWidget):
         if isinstance(answer, ControlError):
             self.refused(answer)
             return
-        said, login = describe_changes(answer.get("changes", {})), self._apply_login()
-        self.status.setText(f"{said}; {login}" if login else said)
+        labels = {name: field.label_text for name, field in self.fields.items()}
+        said, login = describe_changes(answer.get("changes", {}), labels), self._apply_login()
+        self.status.setText(f"{said} {login[0].upper()}{login[1:]}." if login else said)
+        self._offer_restart(answer.get("changes", {}))
         self.load()
         if close:
             self.close()
@@ -264,7 +399,7 @@ class SettingsWindow(QWidget):
                 continue
             field.show_error(message)
             first = first or field
-        self.status.setText(f"Nothing was saved: {error}")
+        self.status.setText(refusal_line(error, {name: field.label_text for name, field in self.fields.items()}))
         if first is not None:
             for index in range(self.tabs.count()):
                 scroll = self.tabs.widget(index)
@@ -284,6 +419,7 @@ class SettingsWindow(QWidget):
 
     def _edited(self) -> None:
         self._update_buttons()
+        self.checking.start()
 
     def _update_buttons(self) -> None:
         self.apply_button.setEnabled(not self.busy and self.edited())
