@@ -72,6 +72,7 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
                          "Still not found. Install Ollama from its download page, then press Detect again."))
 
     window.detect_ollama_requested.connect(detect_ollama)
+    window.resume_requested.connect(lambda: context.call("resume caching", lambda client: client.resume()))
 
     def start_warmup(items: list[Any], concurrency: int) -> None:
         async def start(client: AsyncControlClient) -> Any:

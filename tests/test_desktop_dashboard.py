@@ -173,8 +173,27 @@ def test_the_live_charts_take_one_sample_per_stats_document(window: DashboardWin
     assert [len(chart.times) for chart in charts.charts()] == [2, 2, 2, 2]
     assert charts.traffic.values[0][0] is None and charts.traffic.values[0][1] > 0  # hits per second
     assert charts.memory.values[2][1] > 1  # Ollacache's resident MiB
+    assert charts.memory.values[1][1] > 1 and charts.cpu.values[1][1] is not None  # the attached Ollama's, drawn
     charts.window.setCurrentIndex(charts.window.findData(900))
     assert {chart.window_s for chart in charts.charts()} == {900.0}
+
+
+def test_axis_numbers_read_as_people_write_them_and_axis_titles_fit(window: DashboardWindow) -> None:
+    from desktop.dashboard.live import per_second
+
+    assert [per_second(v) for v in (1500, 25, 0.5, 0.25, 0)] == ["1,500/s", "25/s", "0.5/s", "0.25/s", "0/s"]
+    for chart in window.charts.charts():
+        title_width = chart.fontMetrics().horizontalAdvance(chart.y_label)
+        plot_height = chart.minimumHeight() - chart.fontMetrics().height() * 4 - 8
+        assert title_width <= plot_height, chart.title  # written along the axis, whole
+
+
+def test_an_ollama_whose_use_cannot_be_read_is_said_on_its_charts(window: DashboardWindow, proxy: RunningProxy) -> None:
+    stats = httpx.get(proxy.url + "/-/stats").json()
+    stats["resources"] = {**stats["resources"], "ollama": None, "ollama_unreadable": "it runs as another user"}
+    window.show_stats(stats)
+    assert window.charts.cpu.note == "Ollama's use cannot be read: it runs as another user."
+    assert window.charts.memory.note == window.charts.cpu.note
 
 
 def test_the_ollama_panel_shows_models_and_its_buttons_ask_the_shell(window: DashboardWindow, qtbot: QtBot) -> None:

@@ -99,7 +99,7 @@ def test_a_path_must_be_absolute_and_a_folder_usable_before_anything_is_written(
     cache folder: an empty cache, every answer and statistic seemingly gone)."""
     (tmp_path / "a-file").write_text("")
     with ControlClient(proxy.url, proxy.token) as client:
-        for value, message in (("lots", "does not start at the top of the disk"),
+        for value, message in (("lots", "'lots' is not a full path: enter a full path, such as "),
                                (str(tmp_path / "a-file" / "models"), "is a file, not a folder")):
             with pytest.raises(ControlError) as refused:
                 client.update_settings({"ollama.models_dir": value})

@@ -191,7 +191,7 @@ def _path_problem(spec: Spec, value: str) -> str | None:
     a folder must be one that can be created and written."""
     path = Path(value)
     if not path.is_absolute():
-        return f"{spec.prompt}: {value!r} does not start at the top of the disk"
+        return f"{value!r} is not a full path: {spec.prompt[0].lower()}{spec.prompt[1:]}"
     if spec.folder and (why := _unusable_folder(path)) is not None:
         return f"This folder cannot be used: {why}"
     return None

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from core import __version__
 from core.cache.builds import Builds, BuildsUnknown
@@ -31,7 +32,7 @@ from core.control.api import control_app
 from core.control.warm import WarmItem
 from core.engine import reconfigure
 from core.engine.housekeeping import Housekeeping
-from core.engine.startup import Startup
+from core.engine.startup import Startup, is_local
 from core.engine.tuning_runs import TuningRuns
 from core.engine.warmup import Warmup
 from core.http.cors import CorsRule
@@ -39,6 +40,7 @@ from core.http.gate import Gate
 from core.http.hostcheck import HostRule, is_loopback_bind
 from core.http.proxy import Proxy
 from core.observe.events import EventHub
+from core.observe.listener import Listener
 from core.observe.resources import ResourceSampler
 from core.observe.stats import Stats
 from core.ollama.client import OllamaAPI, OllamaError
@@ -80,6 +82,7 @@ class Engine:
         usable = not isinstance(self.store, NullStore)  # a Redis not answering yet is used once it does
         self.stats = Stats(settings.cache_dir / STATS_FILE if usable else None)
         self.sampler = ResourceSampler()
+        self.listener = _upstream_listener(settings["proxy.upstream"])  # finds an Ollama started elsewhere
         self.events = EventHub()
         self.stopping = asyncio.Event()
         upstream = settings["proxy.upstream"]
@@ -226,6 +229,8 @@ class Engine:
         del warm["failures"]  # the counts only: GET /-/warm lists the failures
         snapshot["warm"] = warm
         snapshot["paused"] = self.proxy.paused
+        snapshot["offline"] = self.offline
+        snapshot["store_error"] = self.cache.error  # the proxy passes everything through meanwhile
         snapshot["takeover"] = {"on": self.startup.plan.takeover}  # the proxy answers at Ollama's own address
         flights = self.proxy.flights  # identical requests answered by one upstream call right now
         snapshot["in_flight"] = {"calls": len(flights), "following": flights.following()}
@@ -237,7 +242,12 @@ class Engine:
         except Exception as error:  # noqa: BLE001 - stats must answer even with a broken store
             self.cache.failed(error, keep_first=True)
             entries = volume = None
-        return entries, volume, self.sampler.latest(trees={"ollama": self.supervisor.pid})
+        pid, unreadable = self.supervisor.pid, None
+        if pid is None and self.listener is not None and not self.offline:  # an Ollama we attached to
+            found = self.listener.current()
+            pid, unreadable = found.pid, found.unreadable
+        resources = self.sampler.latest(trees={"ollama": pid})
+        return entries, volume, {**resources, "ollama_unreadable": unreadable} if unreadable else resources
 
     async def clear(self, model: str | None) -> int:
         removed = await asyncio.to_thread(self.cache.remove, model=model)
@@ -373,3 +383,11 @@ def _call_soon(loop: asyncio.AbstractEventLoop, forget: Callable[[str | None, st
         loop.call_soon_threadsafe(forget, key, model)
     except RuntimeError:
         pass  # shutting down
+
+
+def _upstream_listener(upstream: str) -> Listener | None:
+    """A finder of the process serving ``upstream`` when that is on this machine."""
+    parts = urlsplit(upstream)
+    if not is_local(parts.hostname or "") or parts.port is None:
+        return None
+    return Listener(parts.port)

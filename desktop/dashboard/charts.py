@@ -84,9 +84,17 @@ class TimeChart(QWidget):
         self.lines: list[deque[QPolygonF]] = [deque() for _ in self.series]
         self.origin: float | None = None
         self.now: Callable[[], float] = time.time
+        self.note = ""  # said over the plot: why a series cannot be drawn
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(320, 180)
+        line_h = QFontMetrics(self.font()).height()
+        # tall enough for the value axis's title, written along it, never to be cut
+        self.setMinimumSize(320, max(180, QFontMetrics(self.font()).horizontalAdvance(y_label) + line_h * 4 + 24))
         self.setAccessibleName(title)
+
+    def set_note(self, note: str) -> None:
+        if note != self.note:
+            self.note = note
+            self.update()
 
     def sizeHint(self) -> QSize:
         return QSize(480, 220)
@@ -206,6 +214,9 @@ class TimeChart(QWidget):
         painter.drawLine(plot.bottomLeft(), plot.bottomRight())
         painter.drawLine(plot.bottomLeft(), plot.topLeft())
 
+        if self.note:
+            painter.drawText(plot.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+                             | Qt.TextFlag.TextWordWrap, self.note)
         if first >= len(self.times):
             painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "Waiting for the first sample…")
             painter.end()

@@ -20,21 +20,27 @@ def _mib(value: float) -> str:
     return f"{value:,.0f} MiB" if value >= 10 or value == 0 else f"{value:,.1f} MiB"
 
 
+def per_second(value: float) -> str:
+    """A rate as people write it: "1,500/s", "25/s", "0.5/s"."""
+    return f"{value:,.0f}/s" if value >= 10 or value == 0 else f"{value:.2g}/s"
+
+
 class LiveCharts(QWidget):
     """Four charts and the choice of window; `show_stats` adds one sample to each."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.clock: Callable[[], float] = time.time
-        self.hit_rate = TimeChart("Hit rate (last minute)", "%", [Series("hit rate", 210)],
+        # each point of the hit rate is the rate over the minute before it, whatever the window shown
+        self.hit_rate = TimeChart("Hit rate", "% over a minute", [Series("hit rate", 210)],
                                   y_format=lambda v: f"{v:,.0f} %", y_max=100)
         self.traffic = TimeChart("Hits and misses", "per second", [Series("hits", 130), Series("misses", 20)],
-                                 y_format=lambda v: f"{v:,.3g}")
+                                 y_format=per_second)
         self.cpu = TimeChart("CPU", "% of all cores", [Series("system", 210), Series("Ollama", 280),
                                                         Series("Ollacache", 30)],
                              y_format=lambda v: f"{v:,.0f} %", y_max=100)
-        self.memory = TimeChart("Memory", "resident", [Series("system", 210), Series("Ollama", 280),
-                                                        Series("Ollacache", 30)], y_format=_mib)
+        self.memory = TimeChart("Memory", "in RAM", [Series("system", 210), Series("Ollama", 280),
+                                                      Series("Ollacache", 30)], y_format=_mib)
         self.window = QComboBox()
         for minutes in WINDOWS_MIN:
             self.window.addItem(f"Last {minutes} minutes", minutes * 60)
@@ -84,6 +90,10 @@ class LiveCharts(QWidget):
             value = tree.get("cpu_percent")
             return None if value is None else value / cores
 
+        unreadable = resources.get("ollama_unreadable")
+        note = f"Ollama's use cannot be read: {unreadable}." if unreadable else ""
+        self.cpu.set_note(note)
+        self.memory.set_note(note)
         self.cpu.append(now, [system.get("cpu_percent"), share(ollama), share(proxy)])
         self.memory.append(now, [_in_mib(system.get("memory_used_bytes")), _in_mib(ollama.get("rss_bytes")),
                                  _in_mib(proxy.get("rss_bytes"))])

@@ -8,7 +8,8 @@ Slots: ``show_stats(dict)`` (a /-/stats document), ``add_request(dict)`` (a fini
 ``show_models(list)`` (/api/ps's models), ``show_log(list)`` (Ollama's last log lines) and
 ``set_endpoint(str)`` (the address tools should use, for the empty states), ``show_warm(dict)`` (a warm-up's
 status) and ``show_warm_error(str)``.
-Signals: ``unload_requested(str)``, ``restart_ollama_requested()``, ``log_requested()``,
+Signals: ``unload_requested(str)``, ``restart_ollama_requested()``, ``detect_ollama_requested()``,
+``resume_requested()`` (the paused banner's Resume), ``log_requested()``,
 ``warm_requested(list, int)`` (checked warm-up requests and the concurrency).
 
 The window remembers its size and tab in QSettings (organisation "Ollacache", application "Ollacache").
@@ -23,6 +24,7 @@ from PySide6.QtCore import QByteArray, QEvent, QSettings, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QMainWindow, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
+from desktop.dashboard.banners import Banners
 from desktop.dashboard.breakdown import Breakdown
 from desktop.dashboard.cache_tab import CacheTab
 from desktop.dashboard.cards import Cards
@@ -39,6 +41,7 @@ class DashboardWindow(QMainWindow):
     unload_requested = Signal(str)
     restart_ollama_requested = Signal()
     detect_ollama_requested = Signal()
+    resume_requested = Signal()
     log_requested = Signal()
     warm_requested = Signal(list, int)
 
@@ -46,6 +49,8 @@ class DashboardWindow(QMainWindow):
         super().__init__(parent)
         self.setWindowTitle("Ollacache")
         self.settings = settings or QSettings(ORGANISATION, APPLICATION)
+        self.banners = Banners()
+        self.banners.resume_requested.connect(self.resume_requested)
         self.cards = Cards()
         self.cards.welcome.detect_requested.connect(self.detect_ollama_requested)
         self.charts = LiveCharts()
@@ -74,7 +79,13 @@ class DashboardWindow(QMainWindow):
                               ("&Breakdown", self.breakdown), ("Olla&ma", self.ollama),
                               ("C&ache", self.cache)):
             self.tabs.addTab(widget, title)
-        self.setCentralWidget(self.tabs)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.banners)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
         for number in range(self.tabs.count()):  # Ctrl+1..5 as in a browser; Alt+letter from the titles
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self, lambda n=number: self.tabs.setCurrentIndex(n))
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
@@ -116,6 +127,7 @@ class DashboardWindow(QMainWindow):
 
     @Slot(dict)
     def show_stats(self, snapshot: Mapping[str, Any]) -> None:
+        self.banners.show_stats(snapshot)
         self.cards.show_stats(snapshot)
         self.charts.show_stats(snapshot)
         self.breakdown.show_stats(snapshot)
