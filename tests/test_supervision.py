@@ -11,7 +11,8 @@ from unittest.mock import ANY
 
 from core.supervision.machine import (Action, Event, Exited, HealthFailed, HealthOk, Kill, Refuse, Report,
                               RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start, State,
-                              StopRequested, Supervision, Terminate, Tick, UserStartRequested, Wait, step)
+                              StopRequested, Supervision, Terminate, Tick, UpstreamFailed, UserStartRequested, Wait,
+                              step)
 
 UP = "http://127.0.0.1:11434"
 
@@ -322,3 +323,13 @@ def test_requests_wait_only_for_an_ollama_on_its_way() -> None:
                    replace(Supervision(), state="failed"), replace(Supervision(), state="running", exit_intent="stop")]
     assert all(on_its_way(sv) for sv in waiting)
     assert not any(on_its_way(sv) for sv in not_waiting)
+
+
+def test_a_request_that_cannot_reach_ollama_has_it_checked_at_once() -> None:
+    pb = Playbook()
+    pb(0, Start("auto", binary_found=True, upstream_answers=True, upstream=UP), "attached", check(0))
+    pb.ok(0.1, "attached", check(5))
+    pb(1, UpstreamFailed(), "attached", check(0))  # not in 5 s: now
+    pb.fail(1.1, "unhealthy", check(5), error="connection refused")
+    assert pb.sv.reason == f"Ollama stopped answering at {UP} (connection refused); cached answers are still served"
+    pb(2, UpstreamFailed(), "unhealthy")  # already known: nothing more to do

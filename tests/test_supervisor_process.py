@@ -19,7 +19,7 @@ import pytest
 
 from core.engine.server import _Server
 from core.supervision.machine import Policy
-from tests.fakes.ollama_server import FakeOllama
+from tests.fakes.ollama_server import FakeOllama, serve_in_thread
 from tests.harness import ROOT, RunningProxy, free_port, proxy_in_thread, proxy_process, wait_for
 
 FAKE_OLLAMA = str(ROOT / "tests" / "fakes" / "bin" / "ollama")
@@ -324,3 +324,19 @@ def test_the_wait_for_a_starting_ollama_is_bounded_by_the_setting() -> None:
         answer = httpx.post(proxy.url + "/api/chat", json=CHAT, timeout=60)
     assert answer.status_code == 502
     assert "Ollama is starting" in answer.json()["error"]
+
+
+def test_losing_an_attached_ollama_shows_at_the_first_request_that_cannot_reach_it() -> None:
+    """With the periodic check an hour away, only the failed request can have told supervision."""
+    def hourly(server: _Server) -> None:
+        server.engine.supervisor.policy = Policy(check_interval_s=3600)
+
+    fake = serve_in_thread()
+    _, url = fake.__enter__()
+    with proxy_in_thread(url, configure=hourly) as proxy:
+        wait_for(lambda: ollama_state(proxy)["state"] == "attached", "the attach")
+        fake.__exit__(None, None, None)  # Ollama goes away
+        assert httpx.post(proxy.url + "/api/chat", json=CHAT).status_code == 502
+        state = wait_for(lambda: (s := ollama_state(proxy))["state"] == "unhealthy" and s, "Ollama to be missed")
+    assert state["reason"].startswith(f"Ollama stopped answering at {url} (")
+    assert state["reason"].endswith("; cached answers are still served")

@@ -175,6 +175,9 @@ class UpstreamState(Protocol):
     async def wait_ready(self, timeout_s: float) -> None:
         """Wait while it is on its way, at most ``timeout_s`` seconds."""
 
+    def upstream_failed(self) -> None:
+        """A request could not reach it: look at once (losing Ollama shows within a second)."""
+
 
 class Upstream:
     """The upstream at ``url``; ``start_wait_s`` is the longest a request waits for a supervised Ollama
@@ -209,6 +212,8 @@ class Upstream:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as error:
             if isinstance(error, httpx.RemoteProtocolError) and not replayable:
                 raise
+            if not isinstance(error, httpx.RemoteProtocolError):  # not there at all: supervision looks now
+                self.state.upstream_failed()
             log.debug("retrying %s once after %s", request.url.path, _cause(error))
         if self.state.on_its_way:  # it went down just now, and supervision is bringing it back
             await self.state.wait_ready(self.start_wait_s)

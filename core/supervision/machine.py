@@ -38,12 +38,13 @@ from core.supervision.record import (HELD, Result, Supervision, begin, check, en
                                      to, void, watch)
 from core.supervision.vocabulary import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy,
                                      Refuse, Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed,
-                                     Start, State, StopRequested, Terminate, Tick, UserStartRequested,
+                                     Start, State, StopRequested, Terminate, Tick, UpstreamFailed, UserStartRequested,
                                      UserStopRequested, Wait)
 
 __all__ = ["HELD", "Action", "Event", "Exited", "HealthFailed", "HealthOk", "Kill", "Manage", "POLICY", "Policy",
            "Refuse", "Report", "RestartRequested", "ScheduleCheck", "Spawn", "Spawned", "SpawnFailed", "Start",
-           "State", "StopRequested", "Supervision", "Terminate", "Tick", "UserStartRequested", "UserStopRequested",
+           "State", "StopRequested", "Supervision", "Terminate", "Tick", "UpstreamFailed", "UserStartRequested",
+           "UserStopRequested",
            "Wait", "on_its_way", "step"]
 
 
@@ -102,6 +103,8 @@ def _handle(sv: Supervision, event: Event, now: float, p: Policy) -> Result:
             return user.stop(sv, now, p)
         case UserStartRequested():
             return user.start(sv, event, now, p)
+        case UpstreamFailed() if sv.state in ("running", "attached") and not sv.stopping and sv.exit_intent is None:
+            return check(sv, 0.0, [])  # supersedes the check due later
         case StopRequested() if not sv.stopping:
             sv = replace(void(sv), stopping=True, retry_at=None)
             if sv.owned:
@@ -132,7 +135,8 @@ def _health_failed(sv: Supervision, error: str, now: float, p: Policy) -> Result
         return check(sv, p.startup_check_interval_s, [])
     if sv.state in ("running", "attached"):
         sv, actions = to(replace(sv, failures=1, unhealthy_since=now, healthy_since=None), "unhealthy",
-                         f"not answering /api/version: {error}", "ollama_did_become_unhealthy")
+                         f"Ollama stopped answering at {sv.upstream} ({error}); cached answers are still served",
+                         "ollama_did_become_unhealthy")
         return check(sv, p.check_interval_s, actions)
     if sv.state == "unhealthy":
         sv = replace(sv, failures=sv.failures + 1, reason=f"not answering /api/version: {error}")

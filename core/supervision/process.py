@@ -29,7 +29,8 @@ from core.supervision.binary import Found, download_page, install_hint
 from core.supervision.environment import ollama_environment
 from core.supervision.machine import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy, Refuse,
                               Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start,
-                              StopRequested, Supervision, Terminate, Tick, UserStartRequested, UserStopRequested,
+                              StopRequested, Supervision, Terminate, Tick, UpstreamFailed, UserStartRequested,
+                              UserStopRequested,
                               Wait, on_its_way, step)
 from core.ollama.client import OllamaAPI, OllamaError
 
@@ -129,6 +130,7 @@ class Supervisor:
         self._stopped = False
         self._exited = asyncio.Event()
         self._changed = asyncio.Event()  # set, then replaced, at each change of state
+        self._suspected = False  # a request failed to reach Ollama, and the check it asked for is under way
 
     def set_env(self, env: Mapping[str, str]) -> None:
         """The environment for the next start; ``OLLAMA_HOST`` always names the upstream address."""
@@ -175,6 +177,12 @@ class Supervisor:
         self._detect()
         self._feed(UserStartRequested(binary_found=self.binary is not None, upstream_answers=await self._answers()))
         return self._refusal
+
+    def upstream_failed(self) -> None:
+        """A request could not reach Ollama: check it now (once, until that check has answered)."""
+        if not self._suspected:
+            self._suspected = True
+            self._feed(UpstreamFailed())
 
     def _detect(self) -> None:
         """Look for the binary again unless ours runs (installed, moved or removed since the last look)."""
@@ -328,7 +336,9 @@ class Supervisor:
             pass
 
     async def _check(self, seq: int) -> None:
-        self._feed(await self._probe(seq))
+        result = await self._probe(seq)
+        self._suspected = False
+        self._feed(result)
 
     async def _probe(self, seq: int) -> HealthOk | HealthFailed:
         assert self._api is not None

@@ -123,8 +123,14 @@ class UserStartRequested:
     upstream_answers: bool = False
 
 
+@dataclass(frozen=True)
+class UpstreamFailed:
+    """A request through the proxy could not reach Ollama: check it at once rather than at the next interval,
+    so that losing it shows within a second."""
+
+
 Event = (Start | Spawned | SpawnFailed | Exited | HealthOk | HealthFailed | Tick | RestartRequested | StopRequested
-         | UserStopRequested | UserStartRequested)
+         | UserStopRequested | UserStartRequested | UpstreamFailed)
 
 
 # -- actions: what the process side must do -----------------------------------------------------
