@@ -10,10 +10,16 @@ open dashboard, and the script says so). It prints:
   in ``desktop.log`` (``timing: tray icon shown ... (at UNIX_TIME)``);
 - launch to serving: from starting the app to the engine's ``running.json`` naming a URL whose ``/-/health``
   answers (the app shows its icon first, then starts the engine);
+- live numbers: when the app had its first stats to show (``timing: live numbers shown``), from launch and from
+  the engine answering (targets: within 1 s of the engine answering, and within 1.5 s of launch where an engine
+  already runs, which the second launch below measures);
 - the app's RSS (and the engine's, beside it) after ``--minutes`` of cache hits sent through the proxy by one
   client as fast as it goes (each hit a finished-request event the app receives on its feed);
 - the CPU time of the app and the engine together over ``--idle`` seconds with no traffic, as a percent of
   one core (the dashboard hidden: the app is launched with ``--hidden``, as at login with "Start hidden");
+- the CPU of the app and of the engine while hits come at ``--rate`` a second for ``--load-seconds`` (one
+  keep-alive connection, paced), with the dashboard closed, then open (targets: the app at most 10 % and 25 % of
+  one core); the achieved rate is printed beside;
 - the median hit latency of ``--p50-hits`` hits with the dashboard closed, then of as many once a second
   launch of the app has brought the first one's dashboard forward (the dashboard's live charts and table
   then redraw on every event), and their ratio. Offscreen the dashboard is open for both, so the ratio
@@ -36,6 +42,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -47,9 +54,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402 - bench scripts run as plain files
-    CHAT_BODY, PYTHON, REPO, Stack, busy_note, machine_busy, post, revision)
+    CHAT_BODY, PYTHON, REPO, Stack, busy_note, machine_busy, post, raw_request, revision)
 
 ICON_TARGET_S = 2.0
+LIVE_AFTER_ENGINE_S = 1.0
+LOAD_TARGETS_PERCENT = {"closed": 10.0, "open": 25.0}
 RSS_TARGET_MB = 150.0
 IDLE_TARGET_PERCENT = 1.0
 DASHBOARD_TARGET_RATIO = 1.1
@@ -125,6 +134,53 @@ def _hit_p50(url: str, hits: int, app: psutil.Process) -> tuple[float, float]:
     return statistics.median(took) * 1000, app_cpu
 
 
+def _paced_hits(url: str, rate: float, seconds: float, procs: list[psutil.Process]) -> tuple[float, list[float]]:
+    """Hits at ``rate`` a second for ``seconds`` on one keep-alive connection: the rate achieved, and each of
+    ``procs``' CPU meanwhile (percent of one core)."""
+    parts = urlsplit(url)
+    request = raw_request(url, "/api/chat", CHAT_BODY)
+    before = [sum(p.cpu_times()[:2]) for p in procs]
+    sent, begun = 0, time.perf_counter()
+    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80)) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = conn.makefile("rb")
+        while (elapsed := time.perf_counter() - begun) < seconds:
+            if sent > elapsed * rate:  # ahead of the pace: wait for the next slot
+                time.sleep(sent / rate - elapsed)
+                continue
+            conn.sendall(request)
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            reader.read(length)
+            sent += 1
+    took = time.perf_counter() - begun
+    return sent / took, [(sum(p.cpu_times()[:2]) - b) / took * 100 for p, b in zip(procs, before, strict=True)]
+
+
+def _live_with_an_engine_running(command: list[str], env: dict[str, str], config: Path, logs: Path,
+                                 stack: Stack) -> float:
+    """Seconds from launching the app to its first live numbers where an engine already runs (``ollacache
+    serve`` started first: the app attaches to it); both are stopped afterwards."""
+    engine = subprocess.Popen([PYTHON, "-m", "core", "serve"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                              stderr=stack._log("engine-first"), start_new_session=True)
+    stack.procs.append((engine, 15))
+    while _serving(config) is None:
+        if engine.poll() is not None:
+            raise RuntimeError("the engine started first exited")
+        time.sleep(0.01)
+    launched = time.time()
+    app = subprocess.Popen([*command, "--hidden"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                           stderr=stack._log("app-attached"), start_new_session=True)
+    stack.procs.append((app, 15))
+    took = _wait_shown(logs, "live numbers", app, stack, after=launched) - launched
+    for process in (app, engine):  # the app leaves an engine it attached to running: stop both
+        process.terminate()
+        process.wait(timeout=30)
+    return took
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="minutes of hits before RSS is read")
@@ -132,6 +188,8 @@ def main() -> None:
     parser.add_argument("--p50-hits", type=int, default=3000, help="hits timed with the dashboard closed, then open")
     parser.add_argument("--app", type=Path, help="a frozen build's executable to launch instead of python -m desktop")
     parser.add_argument("--screenshot", type=Path, help="save the screen here with the dashboard open")
+    parser.add_argument("--rate", type=float, default=1000.0, help="hits a second for the CPU under load")
+    parser.add_argument("--load-seconds", type=float, default=20.0, help="seconds of paced hits, closed and open")
     args = parser.parse_args()
     command = [str(args.app.resolve())] if args.app else [PYTHON, "-m", "desktop"]
     busy, measured = machine_busy(), revision()
@@ -145,6 +203,7 @@ def main() -> None:
         if "DISPLAY" in display:
             env.pop("QT_QPA_PLATFORM", None)
             env.pop("WAYLAND_DISPLAY", None)
+        live_attached = _live_with_an_engine_running(command, env, config, logs, stack)
         started_at, started = time.time(), time.perf_counter()
         app = subprocess.Popen([*command, "--hidden"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                stderr=stack._log("app"), start_new_session=True)
@@ -154,7 +213,9 @@ def main() -> None:
                 raise RuntimeError(f"the app exited: {(stack.dir / 'app.err').read_text()[-2000:]}")
             time.sleep(0.01)
         launch = time.perf_counter() - started
-        icon = _wait_shown(logs, "tray icon", app, stack) - started_at
+        serving_at = started_at + launch
+        icon = _wait_shown(logs, "tray icon", app, stack, after=started_at) - started_at
+        live = _wait_shown(logs, "live numbers", app, stack, after=started_at)
         url, engine_pid = found
         stack.proxy_url = url
         stack.prime("/api/chat", CHAT_BODY)
@@ -170,6 +231,7 @@ def main() -> None:
         app_idle, engine_idle = ((sum(p.cpu_times()[:2]) - b) / args.idle * 100
                                  for p, b in zip((app_proc, engine), before, strict=True))
         idle = app_idle + engine_idle
+        load_closed = _paced_hits(url, args.rate, args.load_seconds, [app_proc, engine])
         closed, closed_cpu = _hit_p50(url, args.p50_hits, app_proc)
         if args.screenshot and "DISPLAY" in display:  # the tray alone, its icon serving
             _screenshot(display["DISPLAY"], args.screenshot.with_name(f"{args.screenshot.stem}-tray.png"))
@@ -178,6 +240,7 @@ def main() -> None:
                                 stderr=subprocess.DEVNULL, timeout=60, check=False)
         _wait_shown(logs, "dashboard", app, stack, after=asked)
         time.sleep(1.0)  # the first frames of the window and its charts
+        load_open = _paced_hits(url, args.rate, args.load_seconds, [app_proc, engine])
         opened, opened_cpu = _hit_p50(url, args.p50_hits, app_proc)
         if args.screenshot and "DISPLAY" in display:
             time.sleep(1.5)  # the charts' next redraw shows the last hits
@@ -186,6 +249,15 @@ def main() -> None:
     print(f"  launch to icon shown (the app's desktop.log): {icon:5.2f} s"
           f"   target <= {ICON_TARGET_S:.0f} s: {'meets' if icon <= ICON_TARGET_S else 'MISSES'}")
     print(f"  launch to serving (running.json answering /-/health): {launch:5.2f} s")
+    after_engine = live - serving_at
+    print(f"  live numbers: {live - started_at:5.2f} s after launch, {after_engine:+.2f} s after the engine answered"
+          f"   target <= {LIVE_AFTER_ENGINE_S:g} s: {'meets' if after_engine <= LIVE_AFTER_ENGINE_S else 'MISSES'}")
+    print(f"  live numbers when an engine already runs: {live_attached:5.2f} s after launch   target <= 1.5 s:"
+          f" {'meets' if live_attached <= 1.5 else 'MISSES'}")
+    for shown, (rate, (app_cpu, engine_cpu)) in (("closed", load_closed), ("open", load_open)):
+        target = LOAD_TARGETS_PERCENT[shown]
+        print(f"  under {rate:,.0f} hits/s (asked {args.rate:,.0f}), dashboard {shown}: app {app_cpu:4.1f} % of a core,"
+              f" engine {engine_cpu:4.1f} %   target app <= {target:.0f} %: {'meets' if app_cpu <= target else 'MISSES'}")
     print(f"  app RSS after {args.minutes:g} min of hits ({hits:,} hits): {rss:6.1f} MB (engine {engine_rss:.1f} MB)"
           f"   target <= {RSS_TARGET_MB:.0f} MB: {'meets' if rss <= RSS_TARGET_MB else 'MISSES'}")
     print(f"  idle CPU of app + engine over {args.idle:g} s: {idle:5.2f} % of one core (app {app_idle:.2f} %,"

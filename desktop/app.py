@@ -77,6 +77,7 @@ class TrayApp(QObject):
         self.notifier = Notifier(self.tray.icon)  # Ollama crashing, giving up, not found; tuning runs ending
         self.feed.event_received.connect(self.notifier.event)
         self.feed.connection_changed.connect(self._connected)
+        self.feed.stats_changed.connect(self._first_numbers)
         self.instance = instance
         if instance is not None:
             instance.activated.connect(self.show_dashboard)
@@ -98,6 +99,11 @@ class TrayApp(QObject):
     def show_dashboard(self) -> None:
         self.windows.show_dashboard()
         announce(self.log_directory, "dashboard")
+
+    def _first_numbers(self, _stats: object) -> None:
+        """The first live numbers a user sees (the tray bench times them from launch)."""
+        self.feed.stats_changed.disconnect(self._first_numbers)
+        announce(self.log_directory, "live numbers")
 
     def _connected(self, connected: bool) -> None:
         """A store that failed before the feed began is news too (later failures come as events)."""

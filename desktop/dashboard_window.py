@@ -2,7 +2,7 @@
 the engine.
 
 The window only has slots and signals; this is where they meet the app. The feed's stats and events fill
-it (``stats`` once a second, ``request_did_finish`` for the recent requests, Ollama's events for its
+it (``stats`` once a second, ``requests_did_finish`` batches for the recent requests, Ollama's events for its
 panel, the warm-up's events for the Cache tab); its buttons become control calls run through the app's one
 error reporter (a warm-up the engine refuses to start is said in the Cache tab). Ollama's models and
 log are read whenever the feed (re)connects, so a dashboard opened before the engine is up says nothing
@@ -28,8 +28,8 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     feed = context.feed
 
     def on_event(name: str, payload: dict[str, Any]) -> None:
-        if name == "request_did_finish":
-            window.add_request(payload)
+        if name == "requests_did_finish":
+            window.add_requests(payload.get("requests") or [])
         elif name.startswith("warm_did_"):
             window.show_warm(payload)
         elif name.startswith("ollama_") and isinstance(payload.get("ollama"), dict):

@@ -122,8 +122,9 @@ def wait_for(condition: Callable[[], Any], what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def events_named(url: str, count: int, during: Callable[[], object]) -> list[tuple[str, dict[str, Any]]]:
-    """The first ``count`` events other than ``stats`` on ``url``'s ``/-/events`` while ``during()`` runs
+def events_named(url: str, count: int, during: Callable[[], object],
+                 ignore: tuple[str, ...] = ("stats",)) -> list[tuple[str, dict[str, Any]]]:
+    """The first ``count`` events not named in ``ignore`` on ``url``'s ``/-/events`` while ``during()`` runs
     (subscribed first, so what ``during`` causes is pushed)."""
     seen: list[tuple[str, dict[str, Any]]] = []
     with httpx.stream("GET", url + "/-/events", timeout=30) as events:
@@ -134,7 +135,7 @@ def events_named(url: str, count: int, during: Callable[[], object]) -> list[tup
         for line in lines:
             if line.startswith("event: "):
                 name = line.removeprefix("event: ")
-            elif line.startswith("data: ") and name != "stats":
+            elif line.startswith("data: ") and name not in ignore:
                 seen.append((name, json.loads(line.removeprefix("data: "))))
                 if len(seen) == count:
                     break

@@ -1,4 +1,5 @@
-"""Every finished request on a cached route is told on /-/events, naming its client; savings add up per client."""
+"""Every finished request on a cached route is told on /-/events (in batches), naming its client; savings add up
+per client."""
 
 from __future__ import annotations
 
@@ -21,23 +22,26 @@ FIELDS = {"time", "client", "model", "route", "cache", "status", "latency_ms", "
 
 
 class Finished:
-    """A subscription to ``/-/events`` that reads request_did_finish payloads, keeping their raw lines."""
+    """A subscription to ``/-/events`` that reads the finished requests of requests_did_finish batches, keeping
+    their raw lines."""
 
     def __init__(self, lines: Iterator[str]) -> None:
         self.lines = lines
         self.raw: list[str] = []
 
     def take(self, n: int) -> list[dict[str, Any]]:
-        """The next ``n`` request_did_finish payloads (stats snapshots and other events are skipped)."""
+        """The next ``n`` finished requests (stats snapshots and other events are skipped)."""
         found: list[dict[str, Any]] = []
         name = "stats"
         for line in self.lines:
             if line.startswith("event: "):
                 name = line.removeprefix("event: ")
-            elif line.startswith("data: ") and name == "request_did_finish":
+            elif line.startswith("data: ") and name == "requests_did_finish":
                 self.raw.append(line)
-                found.append(json.loads(line.removeprefix("data: ")))
-                if len(found) == n:
+                batch = json.loads(line.removeprefix("data: "))
+                assert batch["count"] == len(batch["requests"])  # a batch this small carries them all
+                found.extend(batch["requests"])
+                if len(found) >= n:
                     return found
         raise AssertionError("the event stream ended early")
 
@@ -112,3 +116,28 @@ def test_per_client_totals_after_traffic_from_two_clients(proxy: RunningProxy, f
     with httpx.Client(base_url=proxy.url) as http:
         metrics = http.get("/-/metrics").text
     assert 'ollacache_client_requests_total{client="openai-python",outcome="hit"} 1.0' in metrics
+
+
+def test_finished_requests_come_in_batches_whose_counts_add_up(proxy: RunningProxy) -> None:
+    """Hundreds of hits a second are a few events a second, and none is lost from the count."""
+    from core.observe.events import BATCH_MAX
+
+    batches: list[dict[str, Any]] = []
+    with httpx.stream("GET", proxy.url + "/-/events", timeout=30) as events:
+        lines = events.iter_lines()
+        assert next(lines) == "event: stats"
+        with proxy.client() as http:
+            for _ in range(300):
+                assert http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES}).status_code == 200
+        name = ""
+        for line in lines:
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: ") and name == "requests_did_finish":
+                batches.append(json.loads(line.removeprefix("data: ")))
+                if sum(batch["count"] for batch in batches) >= 300:
+                    break
+    assert sum(batch["count"] for batch in batches) == 300
+    assert len(batches) < 300 // 2  # batched: far fewer events than requests
+    assert all(len(batch["requests"]) == min(batch["count"], BATCH_MAX) for batch in batches)
+    assert batches[-1]["requests"][-1]["cache"] == "HIT"  # the newest are the ones kept

@@ -79,7 +79,7 @@ class Proxy:
         self.ttl_s = ttl_s
         self.control = control
         self.gate = gate
-        self.events = events  # entry_did_store and request_did_finish go out through it
+        self.events = events  # entry_did_store and the batches of finished requests go out through it
         # start_wait_s: the longest a request waits for a supervised Ollama that is starting
         self.upstream = Upstream(upstream, upstream_state, start_wait_s)
         self.shown_upstream = self.upstream.shown
@@ -331,7 +331,7 @@ class Proxy:
         ``status`` is 0 for an answer the upstream cut off; ``tokens`` is None when not known (a bypass).
         Callers check ``self.events`` first, so nothing is built while nobody listens.
         """
-        self.events.publish("request_did_finish", {
+        self.events.request_finished({
             "time": time.time(), "client": client, "model": model, "route": route, "cache": cache.value,
             "status": status, "latency_ms": latency_s * 1000.0, "tokens": tokens, "saved_s": saved_s})
 

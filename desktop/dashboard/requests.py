@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Slot
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QStackedWidget, QTableView, QWidget
 
 from desktop.dashboard import format as fmt
@@ -41,6 +42,12 @@ def outcome(cache: Any) -> str:
 
 
 CELL_PADDING = "QTableView::item { padding: 0 10px; }"  # columns sized to their contents breathe
+ERROR_COLOUR = QColor.fromHsl(0, 180, 110)
+
+
+def _failed(row: tuple[str, ...]) -> bool:
+    status = row[COLUMNS.index("Status")].replace(",", "")
+    return row[COLUMNS.index("Cache")] == OUTCOMES["error"] or (status.isdigit() and int(status) >= 400) or status == "0"
 
 
 class RequestsModel(QAbstractTableModel):
@@ -66,22 +73,26 @@ class RequestsModel(QAbstractTableModel):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return self.events[index.row()][index.column()]
+        if role == Qt.ItemDataRole.ForegroundRole and _failed(self.events[index.row()]):
+            return ERROR_COLOUR  # an error reads red, and by its status and ✕ without colour
         if role == Qt.ItemDataRole.TextAlignmentRole and COLUMNS[index.column()] in NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
     def add(self, event: Mapping[str, Any]) -> None:
-        row = (event_time(event.get("time")), str(event.get("client") or "–"), str(event.get("model") or "–"),
-               str(event.get("route") or "–"), outcome(event.get("cache")), fmt.count(event.get("status")),
-               fmt.milliseconds(event.get("latency_ms")), fmt.count(event.get("tokens")))
-        if len(self.events) == self.events.maxlen:
-            last = len(self.events) - 1
-            self.beginRemoveRows(QModelIndex(), last, last)
-            self.events.pop()
-            self.endRemoveRows()
-        self.beginInsertRows(QModelIndex(), 0, 0)
-        self.events.appendleft(row)
-        self.endInsertRows()
+        self.add_many([event])
+
+    def add_many(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """A batch of finished requests, oldest first: one update of the view for all of them."""
+        rows = [(event_time(event.get("time")), str(event.get("client") or "–"), str(event.get("model") or "–"),
+                 str(event.get("route") or "–"), outcome(event.get("cache")), fmt.count(event.get("status")),
+                 fmt.milliseconds(event.get("latency_ms")), fmt.count(event.get("tokens")))
+                for event in events[-(self.events.maxlen or MAX_ROWS):]]
+        if not rows:
+            return
+        self.beginResetModel()
+        self.events.extendleft(rows)  # the newest ends up on top
+        self.endResetModel()
 
 
 class RequestsTable(QStackedWidget):
@@ -114,5 +125,10 @@ class RequestsTable(QStackedWidget):
 
     @Slot(dict)
     def add_request(self, event: Mapping[str, Any]) -> None:
-        self.model.add(event)
-        self.setCurrentWidget(self.view)
+        self.add_requests([event])
+
+    def add_requests(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """A batch of finished requests (``requests_did_finish``), oldest first."""
+        self.model.add_many(events)
+        if events:
+            self.setCurrentWidget(self.view)

@@ -139,6 +139,9 @@ class DashboardWindow(QMainWindow):
     def add_request(self, event: Mapping[str, Any]) -> None:
         self.requests.add_request(event)
 
+    def add_requests(self, events: list[Mapping[str, Any]]) -> None:
+        self.requests.add_requests(events)
+
     @Slot(dict)
     def show_ollama(self, state: Mapping[str, Any]) -> None:
         self._last_ollama = state
