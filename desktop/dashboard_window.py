@@ -45,6 +45,17 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
         context.call("list Ollama's loaded models", lambda client: client.ollama_models(), window.show_models,
                      failed=lambda _why: window.show_models([]))
 
+    def refresh_installed() -> None:
+        """The installed models with their cached answers, from an Ollama that runs (asked again when the tab is
+        shown, after a pull, and on Refresh)."""
+        ollama = (feed.current or {}).get("ollama")
+        if isinstance(ollama, Mapping) and not ollama_answers(ollama):
+            window.models.show_unavailable("Ollama is " + ("not installed" if ollama.get("state") == "not_installed"
+                                                           else "not running"))
+            return
+        context.call("list Ollama's models", lambda client: client.installed_models(), window.models.show_installed,
+                     failed=window.models.show_unavailable)
+
     def refresh_log() -> None:
         context.call("read Ollama's log", lambda client: client.ollama_log(LOG_LINES),
                      lambda log: window.show_log(log["lines"]))
@@ -62,6 +73,9 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     window.restart_ollama_requested.connect(
         lambda: context.call("restart Ollama", lambda client: client.restart_ollama()))
     window.log_requested.connect(refresh_log)
+    window.models_requested.connect(refresh_installed)
+    window.tabs.currentChanged.connect(lambda _index: refresh_installed() if window.tabs.currentWidget() is window.models
+                                       else None)
 
     def detect_ollama() -> None:
         """Detect again: the engine looks for the binary and the address anew (a user's start); still nothing
@@ -88,6 +102,7 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     def on_connection(connected: bool) -> None:
         if connected:  # the engine answers (again): what its Ollama holds and says now
             refresh_models()
+            refresh_installed()
             refresh_log()
             context.call("read the warm-up's progress", lambda client: client.warm_status(), window.show_warm)
 

@@ -86,11 +86,11 @@ def test_a_refused_warm_up_is_said_in_the_tab(behind_fake: str, tray_app: TrayAp
     assert window.cache.error.text().startswith("Could not start the warm-up: ")
 
 
-def test_ctrl_5_opens_the_cache_tab(behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+def test_ctrl_6_opens_the_cache_tab(behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
     window = build_dashboard(tray_app.context)
     qtbot.addWidget(window)
     window.show()
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow)
-    qtbot.keyClick(window, "5", modifier=Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window, "6", modifier=Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.currentWidget() is window.cache

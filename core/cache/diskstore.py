@@ -205,6 +205,12 @@ class DiskStore:
     def count(self) -> int:
         return len(self._cache)
 
+    def count_by_model(self) -> dict[str, int]:
+        """One query over the tag index (the model), not a walk of the entries."""
+        rows = self._cache._sql("SELECT tag, COUNT(*) FROM Cache WHERE raw = 1 AND (expire_time IS NULL OR "
+                                "expire_time > ?) GROUP BY tag", (time.time(),)).fetchall()
+        return {str(tag): int(count) for tag, count in rows if tag is not None}
+
     def volume(self) -> int:
         return self._cache.volume()
 

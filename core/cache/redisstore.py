@@ -321,6 +321,22 @@ class RedisStore:
             raise self._failed(error) from None
         return max(0, int(size) - int(bookkeeping))
 
+    def count_by_model(self) -> dict[str, int]:
+        """A walk of the keys reading each entry's header (Redis keeps no index by model; see the module)."""
+        self._check()
+        counts: dict[str, int] = {}
+        try:
+            for keys in self._scan_batches():
+                pipe = self._redis.pipeline(transaction=False)
+                for name in keys:
+                    pipe.getrange(name, 0, HEADER_PEEK - 1)
+                for name, peek in zip(keys, pipe.execute(), strict=True):
+                    if (model := self._model_of(name, peek)) is not None:
+                        counts[model] = counts.get(model, 0) + 1
+        except redis.RedisError as error:
+            raise self._failed(error) from None
+        return counts
+
     def volume(self) -> int:
         """Bytes the Redis server uses for its data (``INFO memory``, ``used_memory``)."""
         self._check()

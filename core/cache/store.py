@@ -55,6 +55,9 @@ class Store(Protocol):
     def count(self) -> int:
         """Number of entries."""
 
+    def count_by_model(self) -> dict[str, int]:
+        """Live entries per (normalised) model: for a models view, asked on demand, not per request."""
+
     def volume(self) -> int:
         """Bytes the store occupies."""
 
@@ -109,6 +112,9 @@ class NullStore:
 
     def count(self) -> int:
         return 0
+
+    def count_by_model(self) -> dict[str, int]:
+        return {}
 
     def volume(self) -> int:
         return 0

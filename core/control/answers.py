@@ -188,6 +188,20 @@ class OllamaChanged(TypedDict):
     ollama: OllamaState
 
 
+class InstalledModel(TypedDict, total=False):
+    """A model Ollama has on disk, as ``/api/tags`` lists it, with what Ollacache holds of it: ``entries`` (cached
+    answers of this model)."""
+
+    name: str
+    digest: str
+    size: int
+    modified_at: str | None
+    family: str | None
+    parameter_size: str | None
+    quantization: str | None
+    entries: int
+
+
 class OllamaLog(TypedDict):
     """The last lines of the log of the Ollama Ollacache runs (none when it has no log yet)."""
 

@@ -73,6 +73,7 @@ class Controlled(Protocol):
     def pause(self) -> dict[str, Any]: ...
     def resume(self) -> dict[str, Any]: ...
     async def loaded_models(self) -> list[dict[str, Any]]: ...
+    async def installed_models(self) -> list[dict[str, Any]]: ...
     async def unload(self, model: str) -> None: ...
     async def start_ollama(self) -> str | None: ...
     async def stop_ollama(self) -> str | None: ...
@@ -275,6 +276,14 @@ def control_app(engine: Controlled) -> Starlette:
         except OllamaError as error:
             return ollama_failed(error)
 
+    async def installed(request: Request) -> Response:
+        if (answer := unreadable(request)) is not None:
+            return answer
+        try:
+            return JSONResponse({"models": await engine.installed_models()})
+        except OllamaError as error:
+            return ollama_failed(error)
+
     async def ollama_unload(request: Request) -> Response:
         body = await authorized_body(request)
         if isinstance(body, Response):
@@ -356,6 +365,7 @@ def control_app(engine: Controlled) -> Starlette:
             Route("/-/pause", pause, methods=["POST"]),
             Route("/-/resume", pause, methods=["POST"]),
             Route("/-/ollama/models", ollama_models),
+            Route("/-/ollama/installed", installed),
             Route("/-/ollama/unload", ollama_unload, methods=["POST"]),
             Route("/-/ollama/start", ollama_start_stop, methods=["POST"]),
             Route("/-/ollama/stop", ollama_start_stop, methods=["POST"]),

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from core.control.answers import (
-    Cleared, Deleted, Entry, Health, LoadedModel, OllamaChanged, OllamaLog, Paused, Restarted, SettingsTable,
+    Cleared, Deleted, Entry, Health, InstalledModel, LoadedModel, OllamaChanged, OllamaLog, Paused, Restarted, SettingsTable,
     SettingsUpdated, ThreadsApplied, TuneStatus, Unloaded,
 )
 
@@ -111,6 +111,10 @@ class _Calls:
     @staticmethod
     def resume() -> _Call[Paused]:
         return _Call("POST", "/-/resume", needs_token=True, keys=("paused", "changed"))
+
+    @staticmethod
+    def installed_models() -> _Call[list[InstalledModel]]:
+        return _Call("GET", "/-/ollama/installed", keys=("models",), pick="models", timeout=SLOW_TIMEOUT_S)
 
     @staticmethod
     def ollama_models() -> _Call[list[LoadedModel]]:

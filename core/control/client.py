@@ -24,7 +24,7 @@ import httpx
 from core.control.answers import (
     OllamaState, Health, Entry, Cleared, Deleted, Restarted, ThreadsApplied, TuneStatus,
     SettingsTable, SettingsUpdated,
-    Paused, LoadedModel, Unloaded, OllamaChanged, OllamaLog,
+    Paused, InstalledModel, LoadedModel, Unloaded, OllamaChanged, OllamaLog,
 )
 from core.control.calls import _Call, _Calls
 from core.control.exchange import ControlError, ClientBase, upstream_of
@@ -130,6 +130,10 @@ class ControlClient(ClientBase):
     def resume(self) -> Paused:
         return self._run(_Calls.resume())
 
+    def installed_models(self) -> list[InstalledModel]:
+        """Every model Ollama has installed, with the entries the cache holds of each."""
+        return self._run(_Calls.installed_models())
+
     def ollama_models(self) -> list[LoadedModel]:
         """The models Ollama has in memory (``/api/ps``)."""
         return self._run(_Calls.ollama_models())
@@ -231,6 +235,9 @@ class AsyncControlClient(ClientBase):
     async def resume(self) -> Paused:
         return await self._run(_Calls.resume())
 
+    async def installed_models(self) -> list[InstalledModel]:
+        return await self._run(_Calls.installed_models())
+
     async def ollama_models(self) -> list[LoadedModel]:
         return await self._run(_Calls.ollama_models())
 
@@ -290,5 +297,5 @@ async def _server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[
 
 
 __all__ = ["AsyncControlClient", "Cleared", "ControlClient", "ControlError", "Deleted", "Entry",
-           "Health", "LoadedModel", "OllamaChanged", "OllamaLog", "OllamaState", "Paused", "Restarted",
+           "Health", "InstalledModel", "LoadedModel", "OllamaChanged", "OllamaLog", "OllamaState", "Paused", "Restarted",
            "SettingsTable", "SettingsUpdated", "ThreadsApplied", "TuneStatus", "Unloaded", "WarmStatus", "upstream_of"]

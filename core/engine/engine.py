@@ -352,6 +352,28 @@ class Engine:
         async with OllamaAPI(self.settings["proxy.upstream"]) as api:
             return [model.model_dump(mode="json") for model in await api.loaded()]
 
+    async def installed_models(self) -> list[dict[str, Any]]:
+        """The models Ollama has installed (``/api/tags``), each with the entries the cache holds of it; raises
+        :class:`core.ollama.client.OllamaError`. Offline: the models that have entries, as the cache knows them."""
+        counts = await asyncio.to_thread(self._entries_by_model)
+        if self.offline:
+            return [{"name": name, "entries": count} for name, count in sorted(counts.items())]
+        async with OllamaAPI(self.settings["proxy.upstream"]) as api:
+            models = await api.installed()
+        return [{"name": model.model, "digest": model.digest, "size": model.size,
+                 "modified_at": model.modified_at.isoformat() if model.modified_at else None,
+                 "family": model.details.family if model.details else None,
+                 "parameter_size": model.details.parameter_size if model.details else None,
+                 "quantization": model.details.quantization_level if model.details else None,
+                 "entries": counts.get(model.model or "", 0)} for model in models]
+
+    def _entries_by_model(self) -> dict[str, int]:
+        try:
+            return self.store.count_by_model()
+        except Exception as error:  # noqa: BLE001 - the models are worth showing without their counts
+            self.cache.failed(error, keep_first=True)
+            return {}
+
     async def unload(self, model: str) -> None:
         """Have Ollama unload ``model`` now; raises :class:`core.ollama.client.OllamaError` (404: unknown)."""
         if self.offline:

@@ -45,7 +45,7 @@ class LiveCharts(QWidget):
         for minutes in WINDOWS_MIN:
             self.window.addItem(f"Last {minutes} minutes", minutes * 60)
         self.window.currentIndexChanged.connect(self._window_changed)
-        label = QLabel("&Show:")
+        label = QLabel("&View:")
         label.setBuddy(self.window)
         top = QHBoxLayout()
         top.addWidget(label)

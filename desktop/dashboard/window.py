@@ -29,6 +29,7 @@ from desktop.dashboard.breakdown import Breakdown
 from desktop.dashboard.cache_tab import CacheTab
 from desktop.dashboard.cards import Cards
 from desktop.dashboard.live import LiveCharts
+from desktop.dashboard.models_tab import ModelsTab
 from desktop.dashboard.ollama_panel import OllamaPanel
 from desktop.dashboard.requests import RequestsTable
 
@@ -39,6 +40,7 @@ class DashboardWindow(QMainWindow):
     """What the cache does, live. See the module docstring for its slots and signals."""
 
     unload_requested = Signal(str)
+    models_requested = Signal()
     restart_ollama_requested = Signal()
     detect_ollama_requested = Signal()
     resume_requested = Signal()
@@ -60,6 +62,9 @@ class DashboardWindow(QMainWindow):
         self.ollama.unload_requested.connect(self.unload_requested)
         self.ollama.restart_requested.connect(self.restart_ollama_requested)
         self.ollama.log_requested.connect(self.log_requested)
+        self.models = ModelsTab()
+        self.models.unload_requested.connect(self.unload_requested)
+        self.models.refresh_requested.connect(self.models_requested)
         self.cache = CacheTab()
         self.cache.warm_requested.connect(self.warm_requested)
 
@@ -77,7 +82,7 @@ class DashboardWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         for title, widget in (("&Overview", scroll), ("&Requests", self.requests),
                               ("&Breakdown", self.breakdown), ("Olla&ma", self.ollama),
-                              ("C&ache", self.cache)):
+                              ("Model&s", self.models), ("C&ache", self.cache)):
             self.tabs.addTab(widget, title)
         central = QWidget()
         column = QVBoxLayout(central)
@@ -86,7 +91,7 @@ class DashboardWindow(QMainWindow):
         column.addWidget(self.banners)
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
-        for number in range(self.tabs.count()):  # Ctrl+1..5 as in a browser; Alt+letter from the titles
+        for number in range(self.tabs.count()):  # Ctrl+1..6 as in a browser; Alt+letter from the titles
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self, lambda n=number: self.tabs.setCurrentIndex(n))
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
         available = self.screen().availableGeometry()  # a small screen gets a window that fits on it
@@ -128,6 +133,7 @@ class DashboardWindow(QMainWindow):
     @Slot(dict)
     def show_stats(self, snapshot: Mapping[str, Any]) -> None:
         self.banners.show_stats(snapshot)
+        self.models.show_stats(snapshot)
         self.cards.show_stats(snapshot)
         self.charts.show_stats(snapshot)
         self.breakdown.show_stats(snapshot)
@@ -147,10 +153,12 @@ class DashboardWindow(QMainWindow):
         self._last_ollama = state
         self.cards.show_ollama(state)
         self.ollama.show_ollama(state)
+        self.models.show_ollama(state)
 
     @Slot(list)
     def show_models(self, models: list[Mapping[str, Any]]) -> None:
         self.ollama.show_models(models)
+        self.models.show_loaded(models)
 
     @Slot(list)
     def show_log(self, lines: Iterable[str]) -> None:

@@ -1,0 +1,154 @@
+"""The Models tab: the models Ollama has installed, as the model lists of Ollama's app and LM Studio show them
+(name, family, parameters, quantisation, size on disk, when it changed), which are loaded in memory (RAM and
+VRAM, and when Ollama unloads them), Unload, and per model what the cache does for it (its cached answers,
+hit rate and time saved). Empty states say why in words. The tab only has slots and signals: the app shell
+asks the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from desktop.availability import ollama_actions
+from desktop.dashboard import format as fmt
+
+COLUMNS = ("Model", "Family", "Parameters", "Quantisation", "On disk", "Changed", "In memory", "Unloads",
+           "Cached answers", "Hit rate", "Time saved")
+NUMERIC = {"On disk", "In memory", "Cached answers", "Hit rate", "Time saved"}
+
+
+def when(value: Any) -> str:
+    """An ISO 8601 moment as the local date, or the time of day when it is today."""
+    try:
+        moment = datetime.fromisoformat(str(value)).astimezone()
+    except (TypeError, ValueError):
+        return "–"
+    today = datetime.now().astimezone().date()
+    return moment.strftime("%H:%M") if moment.date() == today else moment.strftime("%Y-%m-%d")
+
+
+def in_memory(loaded: Mapping[str, Any] | None) -> str:
+    """RAM and VRAM a loaded model uses: "4.1 GB (all in VRAM)", "4.1 GB (1.0 GB in VRAM)", "–"."""
+    if not loaded:
+        return "–"
+    size, vram = int(loaded.get("size") or 0), int(loaded.get("size_vram") or 0)
+    if vram and vram >= size:
+        return f"{fmt.size(size)} (all in VRAM)"
+    return f"{fmt.size(size)} ({fmt.size(vram)} in VRAM)" if vram else f"{fmt.size(size)} in RAM"
+
+
+class ModelsTab(QWidget):
+    """The installed models; ``unload_requested(model)`` and ``refresh_requested()`` for the shell."""
+
+    unload_requested = Signal(str)
+    refresh_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.note = QLabel("Asking Ollama for its models…")
+        self.note.setWordWrap(True)
+        self.unload = QPushButton("Unload from memor&y")
+        self.unload.clicked.connect(self._unload_clicked)
+        self.refresh = QPushButton("Re&fresh")
+        self.refresh.clicked.connect(self.refresh_requested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.unload)
+        buttons.addWidget(self.refresh)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.note)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        self.ollama: Mapping[str, Any] = {}
+        self.installed: list[Mapping[str, Any]] = []
+        self.loaded: dict[str, Mapping[str, Any]] = {}
+        self.by_model: Mapping[str, Mapping[str, Any]] = {}
+        self._selection_changed()
+
+    @Slot(list)
+    def show_installed(self, models: Sequence[Mapping[str, Any]]) -> None:
+        self.installed = list(models)
+        self._fill()
+
+    @Slot(list)
+    def show_loaded(self, models: Sequence[Mapping[str, Any]]) -> None:
+        self.loaded = {str(model.get("name") or model.get("model")): model for model in models}
+        self._fill()
+
+    def show_unavailable(self, why: str) -> None:
+        """Ollama could not be asked: the table keeps what it showed, the note says why."""
+        self.note.setText(f"Ollama's models cannot be listed now: {why}")
+        self.note.show()
+
+    @Slot(dict)
+    def show_ollama(self, ollama: Mapping[str, Any]) -> None:
+        self.ollama = ollama
+        self._selection_changed()
+
+    @Slot(dict)
+    def show_stats(self, snapshot: Mapping[str, Any]) -> None:
+        by_model = snapshot.get("by_model")
+        if isinstance(by_model, Mapping) and by_model != self.by_model:
+            self.by_model = by_model
+            self._fill()
+
+    def _fill(self) -> None:
+        selected = self.selected_model()
+        self.table.setRowCount(len(self.installed))
+        for row, model in enumerate(self.installed):
+            name = str(model.get("name") or "?")
+            counts = self.by_model.get(name) or {}
+            loaded = self.loaded.get(name)
+            cells = [name, str(model.get("family") or "–"), str(model.get("parameter_size") or "–"),
+                     str(model.get("quantization") or "–"), fmt.size(model.get("size")), when(model.get("modified_at")),
+                     in_memory(loaded), when(loaded.get("expires_at")) if loaded else "–",
+                     fmt.count(model.get("entries") or 0),
+                     fmt.percent(counts.get("hit_rate")) if counts.get("requests") else "–",
+                     fmt.seconds(counts.get("time_saved_s") or 0.0) if counts else "–"]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if COLUMNS[column] in NUMERIC:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, column, item)
+            if name == selected:
+                self.table.selectRow(row)
+        if self.installed:
+            self.note.hide()
+        else:
+            self.note.setText("Ollama has no model installed yet. Get one with: ollama pull llama3.2 (or from "
+                              "Ollama's own app); it shows here once it is installed.")
+            self.note.show()
+        self._selection_changed()
+
+    def selected_model(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        item = self.table.item(rows[0].row(), 0) if rows else None
+        return item.text() if item is not None else None
+
+    def _selection_changed(self) -> None:
+        selected = self.selected_model()
+        can = ollama_actions(self.ollama or None, list(self.loaded.values()))["unload"]
+        if can.enabled and selected is not None and selected not in self.loaded:
+            can = can.__class__(False, f"{selected} is not loaded in memory")
+        elif can.enabled and selected is None:
+            can = can.__class__(False, "Select a loaded model first")
+        self.unload.setEnabled(can.enabled)
+        self.unload.setToolTip(can.reason or "Free the memory this model uses (Ollama loads it again when asked)")
+
+    def _unload_clicked(self) -> None:
+        if (name := self.selected_model()) is not None:
+            self.unload_requested.emit(name)
