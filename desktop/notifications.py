@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 from PySide6.QtWidgets import QSystemTrayIcon
 
+from core.tuning.verdict import summary
+
 Level = Literal["information", "warning", "critical"]
 
 _FULL_DISK_SIGNS = ("disk is full", "no space left", "enospc", "errno 28", "disk full", "quota exceeded")
@@ -155,8 +157,9 @@ def _tuned(status: Mapping[str, Any]) -> Notification:
         error = status.get("error") or "the measurement did not finish"
         return Notification("tune_finished", "Tuning failed", _sentence(str(error)), "warning")
     model = (status.get("result") or {}).get("model") or "the model"
-    threads, speed = best.get("num_thread"), best.get("tokens_per_s")
-    text = f"Fastest with {model}: {threads} threads at {speed} tokens/s."
+    rows = [(int(row["num_thread"]), float(row["tokens_per_s"])) for row in (status.get("result") or {}).get("results")
+            or [best] if "num_thread" in row]
+    text = f"With {model}: {summary(rows)}"
     text += " Now in use." if status.get("applied") else " Apply it in Settings > Performance."
     return Notification("tune_finished", "Tuning finished", text)
 

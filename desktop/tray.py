@@ -58,7 +58,7 @@ def tune_progress(tune: object) -> str | None:
     if not isinstance(progress, dict):
         return "Tuning: starting…"
     step, steps, threads = progress.get("step"), progress.get("steps"), progress.get("num_thread")
-    return f"Tuning: step {step} of {steps} ({threads} threads)"
+    return f"Tuning: step {step} of {steps} ({plural(threads, 'thread') if isinstance(threads, int) else threads})"
 
 
 STILL_NOT_FOUND = "Ollama is still not installed. Install it, then choose Detect Ollama again."

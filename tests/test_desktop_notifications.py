@@ -32,7 +32,8 @@ def titles(events: list[tuple[str, dict[str, Any], float]], policy: Notification
     return [note.title for name, payload, at in events for note in policy.event(name, payload, at)]
 
 
-TUNED = {"state": "done", "result": {"model": "llama3.2:latest", "results": [],
+TUNED = {"state": "done", "result": {"model": "llama3.2:latest",
+                                     "results": [{"num_thread": 2, "tokens_per_s": 9.1}, {"num_thread": 6, "tokens_per_s": 17.6}],
                                      "best": {"num_thread": 6, "tokens_per_s": 17.6}}}
 
 TABLE: list[tuple[str, list[tuple[str, dict[str, Any], float]], list[str]]] = [
@@ -94,10 +95,15 @@ def test_the_messages_say_what_happened_and_what_to_do() -> None:
 
 def test_a_tuning_run_tells_its_winner_or_why_it_failed() -> None:
     [done] = NotificationPolicy().event("tune_did_finish", TUNED, 0)
-    assert done.message == ("Fastest with llama3.2:latest: 6 threads at 17.6 tokens/s. "
+    assert done.message == ("With llama3.2:latest: Fastest: 6 threads at 17.6 tokens/s, 93 % faster than 2 threads. "
                             "Apply it in Settings > Performance.")
     [applied] = NotificationPolicy().event("tune_did_finish", {**TUNED, "applied": {"num_thread": 6}}, 0)
-    assert applied.message.endswith("6 threads at 17.6 tokens/s. Now in use.")
+    assert applied.message.endswith("6 threads at 17.6 tokens/s, 93 % faster than 2 threads. Now in use.")
+    tie = {"state": "done", "result": {"model": "m", "results": [{"num_thread": 1, "tokens_per_s": 10.1},
+                                                                  {"num_thread": 2, "tokens_per_s": 10.3}],
+                                       "best": {"num_thread": 1, "tokens_per_s": 10.1}}}
+    [even] = NotificationPolicy().event("tune_did_finish", tie, 0)
+    assert "No measurable difference between 1 and 2 threads" in even.message and "Fastest" not in even.message
     [failed] = NotificationPolicy().event(
         "tune_did_finish", {"state": "failed", "error": "measured, but could not apply 6 threads: disk full"}, 0)
     assert (failed.title, failed.message) == ("Tuning failed", "Measured, but could not apply 6 threads: disk full.")

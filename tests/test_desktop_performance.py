@@ -84,7 +84,7 @@ def test_tune_now_draws_a_bar_per_thread_count_and_apply_the_winner_puts_it_in_f
     measured = sorted(row["num_thread"] for row in run["result"]["results"])
     assert [threads for threads, _ in panel.chart.bars] == measured and len(measured) >= 1
     best = run["result"]["best"]["num_thread"]
-    assert panel.chart.best == best and panel.tune_note.text().startswith("Fastest: ")
+    assert panel.chart.best == best and panel.tune_note.text().startswith(("Fastest: ", "No measurable difference"))
     panel.apply_winner_button.click()
     qtbot.waitUntil(lambda: panel.status_line.text().startswith("Saved "), timeout=WAIT_MS)
     rows = {row["name"]: row for row in httpx.get(f"{url}/-/settings").json()["settings"]}

@@ -208,7 +208,7 @@ def test_the_table_has_a_bar_per_candidate_scaled_to_the_best_and_marks_the_winn
     assert [int(row.split()[0]) for row in rows] == [3, 6, 16, 22]  # ascending, as a curve
     assert [row.endswith(WINNER) for row in rows] == [False, False, False, True]
     assert FULL * BAR_WIDTH in rows[3] and FULL * (BAR_WIDTH + 1) not in rows[3]
-    assert lines[-1] == "Best: 22 threads at 15.5 tokens/s, 158 % faster than the slowest (3 threads)."
+    assert lines[-1] == "Fastest: 22 threads at 15.5 tokens/s, 158 % faster than 3 threads."
 
 
 def test_bars_are_drawn_in_eighths_of_a_cell() -> None:

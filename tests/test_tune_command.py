@@ -46,7 +46,7 @@ def test_the_table_shows_a_bar_per_candidate_and_the_winner(upstream: tuple[Fake
     fake.configure(speed_curve={"1": 4.0, "2": 9.0})
     result = tune("--upstream", url, "--runs", "1")
     assert result.returncode == 0, result.stderr
-    assert "2 threads" in result.stdout and "Best: 2" in result.stdout and "█" in result.stdout
+    assert "2 threads" in result.stdout and "Fastest: 2 threads" in result.stdout and "█" in result.stdout
 
 
 def test_bad_input_is_refused_and_changes_nothing(upstream: tuple[FakeOllama, str], tmp_path: Path) -> None:

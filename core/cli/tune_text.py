@@ -7,6 +7,7 @@ Bars are Unicode block characters in eighths of a cell, scaled so the fastest ca
 from __future__ import annotations
 
 from core.tuning.measure import Progress, TuneResult
+from core.tuning.verdict import summary
 
 BAR_WIDTH = 30  # cells of the fastest candidate's bar
 EIGHTHS = " ▏▎▍▌▋▊▉"  # index k: a cell k/8 full
@@ -41,17 +42,7 @@ def format_table(result: TuneResult) -> str:
         lines.append(f"{row.num_thread:>7}  {_speed(row.tokens_per_s):>9}  {bar(row.tokens_per_s, best.tokens_per_s)}"
                      f"  {_speed(row.prompt_tokens_per_s):>9}{mark}")
     lines.append("")
-    threads = f"{best.num_thread} thread{'s' if best.num_thread != 1 else ''}"
-    slowest = min(result.results, key=lambda row: (row.tokens_per_s, row.num_thread))
-    if len(result.results) == 1:
-        lines.append(f"Best: {threads} at {_speed(best.tokens_per_s)} tokens/s (the only thread count measured).")
-    elif slowest.tokens_per_s >= best.tokens_per_s:
-        lines.append(f"Best: {threads} at {_speed(best.tokens_per_s)} tokens/s; every thread count ran as fast,"
-                     " so the fewest threads win.")
-    else:
-        gain = (best.tokens_per_s / slowest.tokens_per_s - 1) * 100 if slowest.tokens_per_s > 0 else 0.0
-        lines.append(f"Best: {threads} at {_speed(best.tokens_per_s)} tokens/s, {gain:.0f} % faster than the"
-                     f" slowest ({slowest.num_thread} thread{'s' if slowest.num_thread != 1 else ''}).")
+    lines.append(summary([(row.num_thread, row.tokens_per_s) for row in result.results]))
     return "\n".join(lines)
 
 

@@ -15,7 +15,8 @@ How the figures are made:
 - prompt speed (``prompt_tokens_per_s``): all prompt tokens over all prompt time of the candidate, warm-up
   included. Ollama reuses the prompt it evaluated last time, so after the warm-up a run evaluates one token
   or none; weighting by tokens lets the warm-up's full evaluation decide. None when Ollama reported none;
-- the winner: the highest generation speed; a tie goes to fewer threads (the same speed for less CPU).
+- the winner: the highest generation speed; a tie, or speeds all within noise, goes to fewer threads (the same
+  speed for less CPU).
 
 `measure` is a coroutine for the control API (progress events as they happen); `measure_sync` runs it
 for the command line. Bad input raises `TuneError` before anything is measured, and nothing is stored.
@@ -35,6 +36,7 @@ import ollama
 
 from core.hardware.detect import Hardware
 from core.tuning.generation import OllamaClient, TuneError, check_url, new_client, pick_model
+from core.tuning.verdict import best_of
 
 __all__ = ["CandidateResult", "Progress", "TuneError", "TuneResult", "candidates", "measure", "measure_sync",
            "pick_model"]
@@ -104,8 +106,10 @@ class TuneResult:
 
     @property
     def best(self) -> CandidateResult:
-        """The fastest candidate; a tie goes to fewer threads."""
-        return max(self.results, key=lambda result: (result.tokens_per_s, -result.num_thread))
+        """The fastest candidate; a tie, or speeds all within noise (:mod:`core.tuning.verdict`), goes to fewer
+        threads: the same speed for less of the processor."""
+        count = best_of([(result.num_thread, result.tokens_per_s) for result in self.results])
+        return next(result for result in self.results if result.num_thread == count)
 
     def to_json(self) -> dict[str, Any]:
         """The document of ``ollacache tune --json``: ``{"model", "results", "best"}``."""

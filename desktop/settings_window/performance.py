@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.units import human_bytes, plural
+from core.tuning.verdict import summary
 from desktop.availability import Availability, ollama_actions
 from desktop.settings_window.tune_chart import TuneChart
 from desktop.windows import AppContext
@@ -207,8 +208,9 @@ class PerformancePanel(QWidget):
         elif running:
             self.tune_note.setText("Measuring… Ollama answers other requests more slowly meanwhile.")
         elif "num_thread" in best:
-            self.tune_note.setText(f"Fastest: {shown('num_thread', best['num_thread'])} at "
-                                   f"{best.get('tokens_per_s', 0):,.1f} tokens/s.")
+            rows = [(int(row["num_thread"]), float(row["tokens_per_s"])) for row in (result or {}).get("results") or []
+                    if "num_thread" in row] or [(int(best["num_thread"]), float(best.get("tokens_per_s", 0)))]
+            self.tune_note.setText(summary(rows))
         else:
             self.tune_note.setText("")
 
