@@ -28,8 +28,8 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     feed = context.feed
 
     def on_event(name: str, payload: dict[str, Any]) -> None:
-        if name == "requests_did_finish":
-            window.add_requests(payload.get("requests") or [])
+        if name in ("requests_did_finish", "requests_did_start"):
+            window.add_requests(payload.get("requests") or [], running=name == "requests_did_start")
         elif name.startswith("warm_did_"):
             window.show_warm(payload)
         elif name.startswith("ollama_") and isinstance(payload.get("ollama"), dict):

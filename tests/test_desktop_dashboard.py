@@ -178,6 +178,21 @@ def test_the_live_charts_take_one_sample_per_stats_document(window: DashboardWin
     assert {chart.window_s for chart in charts.charts()} == {900.0}
 
 
+def test_a_running_request_is_completed_in_place_and_errors_read_red(window: DashboardWindow) -> None:
+    from PySide6.QtCore import Qt as QtCore_Qt
+
+    window.add_requests([{**EVENT, "id": 7, "streamed": True}], running=True)
+    model = window.requests.model
+    assert model.rowCount() == 1 and model.index(0, 4).data() == "… running"
+    assert model.index(0, 3).data().endswith(" · stream")
+    window.add_requests([{**EVENT, "id": 7, "streamed": True, "cache": "MISS", "status": 200}])
+    assert model.rowCount() == 1 and model.index(0, 4).data() == "○ MISS"  # the same row, finished
+    window.add_requests([{**EVENT, "id": 8, "cache": "MISS", "status": 502}])
+    assert model.rowCount() == 2 and model.index(0, 5).data() == "502"
+    assert model.index(0, 5).data(QtCore_Qt.ItemDataRole.ForegroundRole) is not None  # red
+    assert model.index(1, 5).data(QtCore_Qt.ItemDataRole.ForegroundRole) is None
+
+
 def test_axis_numbers_read_as_people_write_them_and_axis_titles_fit(window: DashboardWindow) -> None:
     from desktop.dashboard.live import per_second
 

@@ -18,7 +18,7 @@ from tests.harness import RunningProxy, proxy_in_thread
 PROMPT = "Which colour is the sky on a clear day?"
 MESSAGES = [{"role": "user", "content": PROMPT}]
 OPTIONS = {"temperature": 0, "seed": 7}
-FIELDS = {"time", "client", "model", "route", "cache", "status", "latency_ms", "tokens", "saved_s"}
+FIELDS = {"time", "client", "model", "route", "cache", "status", "latency_ms", "tokens", "saved_s", "id", "streamed"}
 
 
 class Finished:
@@ -141,3 +141,29 @@ def test_finished_requests_come_in_batches_whose_counts_add_up(proxy: RunningPro
     assert len(batches) < 300 // 2  # batched: far fewer events than requests
     assert all(len(batch["requests"]) == min(batch["count"], BATCH_MAX) for batch in batches)
     assert batches[-1]["requests"][-1]["cache"] == "HIT"  # the newest are the ones kept
+
+
+def test_a_long_request_is_told_while_it_runs_and_its_finish_carries_the_same_id(
+        proxy: RunningProxy, fake: FakeOllama) -> None:
+    fake.configure(chunk_delay_ms=100, tokens=10)  # a second of generation: several batches go by
+    told: list[tuple[str, dict[str, Any]]] = []
+    with httpx.stream("GET", proxy.url + "/-/events", timeout=30) as events:
+        lines = events.iter_lines()
+        assert next(lines) == "event: stats"
+        with proxy.client() as http:
+            assert http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES,
+                                                "stream": True}).status_code == 200
+        name = ""
+        for line in lines:
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: ") and name.startswith("requests_did_"):
+                told.append((name, json.loads(line.removeprefix("data: "))))
+                if name == "requests_did_finish":
+                    break
+    (start_name, started), (_, finished) = told
+    assert start_name == "requests_did_start" and started["count"] == 1
+    [running] = started["requests"]
+    [done] = finished["requests"]
+    assert running["id"] == done["id"] and running["streamed"] is True and done["streamed"] is True
+    assert (running["route"], done["cache"], done["status"]) == ("/api/chat", "MISS", 200)

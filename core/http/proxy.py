@@ -24,6 +24,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -52,6 +53,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 CHANGES_MODELS = frozenset({"/api/pull", "/api/create", "/api/copy", "/api/delete"})
 
 log = logging.getLogger(__name__)
+# the request a task is forwarding: its event id and whether it streams (a request is one task of its own)
+_FORWARDED: ContextVar[tuple[int | None, bool | None]] = ContextVar("forwarded", default=(None, None))
 OFFLINE_MISS = ("ollacache: the proxy is offline (proxy.offline) and this request is not cached; "
                 "only cached answers are served, the upstream is never called")
 OFFLINE_PASS_THROUGH = ("ollacache: the proxy is offline (proxy.offline): only cached answers to cached routes "
@@ -176,7 +179,7 @@ class Proxy:
                               saved_s=found.duration_s, saved_tokens=found.tokens, client=client)
             if self.events:
                 self._did_finish(client, request.model, path, Outcome.HIT, found.status, latency_s, found.tokens,
-                                 found.duration_s)
+                                 found.duration_s, streamed=request.streamed)
             return None
         if decision.outcome is Outcome.SHARED:
             assert request is not None and flight is not None
@@ -235,6 +238,11 @@ class Proxy:
         Returns the status the client was sent, or None when the client left first.
         """
         self.events.working += 1  # an upstream call under way: the stats stay live meanwhile
+        if route is not None and self.events:  # told while it runs, if it runs past the next batch
+            streamed = recorder.streamed if recorder is not None else None
+            _FORWARDED.set((self.events.request_started({
+                "time": time.time(), "client": client, "model": model or None, "route": route.path,
+                "streamed": streamed}), streamed))
         try:
             watch = ClientWatch(receive, flight.leader_left if flight is not None else None)
             content: Any = body if body is not None else request_stream(watch, scope, receive)
@@ -321,19 +329,22 @@ class Proxy:
         self.stats.record("shared" if entry is not None else "error", route=route.path, model=request.model,
                           latency_s=latency_s, saved_s=saved_s, saved_tokens=tokens, client=client)
         if self.events:
-            self._did_finish(client, request.model, route.path, Outcome.SHARED, status, latency_s, tokens, saved_s)
+            self._did_finish(client, request.model, route.path, Outcome.SHARED, status, latency_s, tokens, saved_s,
+                             streamed=request.streamed)
         return None
 
     def _did_finish(self, client: str, model: str | None, route: str, cache: Outcome, status: int,
-                    latency_s: float, tokens: int | None, saved_s: float) -> None:
+                    latency_s: float, tokens: int | None, saved_s: float, streamed: bool | None = None) -> None:
         """Tell ``/-/events`` subscribers of one finished request on a cached route (never its prompt or answer).
 
         ``status`` is 0 for an answer the upstream cut off; ``tokens`` is None when not known (a bypass).
         Callers check ``self.events`` first, so nothing is built while nobody listens.
         """
+        forwarded, streamed_up = _FORWARDED.get()  # set by _relay for a request it forwarded
         self.events.request_finished({
             "time": time.time(), "client": client, "model": model, "route": route, "cache": cache.value,
-            "status": status, "latency_ms": latency_s * 1000.0, "tokens": tokens, "saved_s": saved_s})
+            "status": status, "latency_ms": latency_s * 1000.0, "tokens": tokens, "saved_s": saved_s,
+            "id": forwarded, "streamed": streamed if streamed is not None else streamed_up})
 
     async def aclose(self) -> None:
         """Finish the store writes under way, then close the upstream connections."""

@@ -1,5 +1,7 @@
-"""The table of recent requests, newest first, bounded: time, client, model, route, HIT / SHARED / MISS / BYPASS,
-status, latency and tokens of each finished request the engine reports. No prompt text is ever shown."""
+"""The table of recent requests, newest first, bounded: time, client, model, route (streamed answers marked),
+HIT / SHARED / MISS / BYPASS, status, latency and tokens of each request the engine reports. A request still
+being answered by Ollama shows as running and is completed in place when it finishes; errors read red. No prompt
+text is ever shown."""
 
 from __future__ import annotations
 
@@ -45,9 +47,25 @@ CELL_PADDING = "QTableView::item { padding: 0 10px; }"  # columns sized to their
 ERROR_COLOUR = QColor.fromHsl(0, 180, 110)
 
 
-def _failed(row: tuple[str, ...]) -> bool:
+def _failed(row: tuple[Any, ...]) -> bool:
     status = row[COLUMNS.index("Status")].replace(",", "")
     return row[COLUMNS.index("Cache")] == OUTCOMES["error"] or (status.isdigit() and int(status) >= 400) or status == "0"
+
+
+Row = tuple[Any, ...]  # the cells of COLUMNS, then the request's id (None: not told while it ran)
+RUNNING = "… running"
+
+
+def _row(event: Mapping[str, Any], running: bool) -> Row:
+    route = str(event.get("route") or "–") + (" · stream" if event.get("streamed") else "")
+    if running:
+        cells: tuple[str, ...] = (event_time(event.get("time")), str(event.get("client") or "–"),
+                                  str(event.get("model") or "–"), route, RUNNING, "", "", "")
+    else:
+        cells = (event_time(event.get("time")), str(event.get("client") or "–"), str(event.get("model") or "–"),
+                 route, outcome(event.get("cache")), fmt.count(event.get("status")),
+                 fmt.milliseconds(event.get("latency_ms")), fmt.count(event.get("tokens")))
+    return (*cells, event.get("id"))
 
 
 class RequestsModel(QAbstractTableModel):
@@ -55,7 +73,7 @@ class RequestsModel(QAbstractTableModel):
 
     def __init__(self, limit: int = MAX_ROWS) -> None:
         super().__init__()
-        self.events: deque[tuple[str, ...]] = deque(maxlen=limit)
+        self.events: deque[Row] = deque(maxlen=limit)
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
         return 0 if parent.isValid() else len(self.events)
@@ -82,14 +100,19 @@ class RequestsModel(QAbstractTableModel):
     def add(self, event: Mapping[str, Any]) -> None:
         self.add_many([event])
 
-    def add_many(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """A batch of finished requests, oldest first: one update of the view for all of them."""
-        rows = [(event_time(event.get("time")), str(event.get("client") or "–"), str(event.get("model") or "–"),
-                 str(event.get("route") or "–"), outcome(event.get("cache")), fmt.count(event.get("status")),
-                 fmt.milliseconds(event.get("latency_ms")), fmt.count(event.get("tokens")))
-                for event in events[-(self.events.maxlen or MAX_ROWS):]]
-        if not rows:
+    def add_many(self, events: Sequence[Mapping[str, Any]], running: bool = False) -> None:
+        """A batch of requests, oldest first (``running``: started, not finished yet): one update of the view for
+        all of them. A finished request whose start is shown takes its row."""
+        if not events:
             return
+        rows: list[Row] = []
+        places = {row[-1]: index for index, row in enumerate(self.events) if row[-1] is not None}
+        for event in events[-(self.events.maxlen or MAX_ROWS):]:
+            row = _row(event, running)
+            if not running and (place := places.get(row[-1])) is not None:
+                self.events[place] = row  # completed in place
+            else:
+                rows.append(row)
         self.beginResetModel()
         self.events.extendleft(rows)  # the newest ends up on top
         self.endResetModel()
@@ -127,8 +150,9 @@ class RequestsTable(QStackedWidget):
     def add_request(self, event: Mapping[str, Any]) -> None:
         self.add_requests([event])
 
-    def add_requests(self, events: Sequence[Mapping[str, Any]]) -> None:
-        """A batch of finished requests (``requests_did_finish``), oldest first."""
-        self.model.add_many(events)
+    def add_requests(self, events: Sequence[Mapping[str, Any]], running: bool = False) -> None:
+        """A batch of finished requests (``requests_did_finish``), or of requests still running
+        (``requests_did_start``), oldest first."""
+        self.model.add_many(events, running)
         if events:
             self.setCurrentWidget(self.view)

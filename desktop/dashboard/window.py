@@ -145,8 +145,8 @@ class DashboardWindow(QMainWindow):
     def add_request(self, event: Mapping[str, Any]) -> None:
         self.requests.add_request(event)
 
-    def add_requests(self, events: list[Mapping[str, Any]]) -> None:
-        self.requests.add_requests(events)
+    def add_requests(self, events: list[Mapping[str, Any]], running: bool = False) -> None:
+        self.requests.add_requests(events, running)
 
     @Slot(dict)
     def show_ollama(self, state: Mapping[str, Any]) -> None:
