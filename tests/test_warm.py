@@ -7,7 +7,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -95,18 +95,32 @@ class Concurrency:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         counted = scope["type"] == "http" and scope["path"] in ("/api/chat", "/api/generate")
-        if counted:
-            with self.lock:
-                self.now += 1
-                self.arrived += 1
-                self.most = max(self.most, self.now)
-            deadline = time.monotonic() + 10
-            while self.hold and self.now < self.hold and self.arrived < self.total and time.monotonic() < deadline:
-                await asyncio.sleep(0.005)
-        try:
+        if not counted:
             await self.app(scope, receive, send)
+            return
+        with self.lock:
+            self.now += 1
+            self.arrived += 1
+            self.most = max(self.most, self.now)
+        deadline = time.monotonic() + 10
+        while self.hold and self.now < self.hold and self.arrived < self.total and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        answering = True
+
+        async def counting(message: MutableMapping[str, Any]) -> None:
+            nonlocal answering
+            # the answer ends with its last byte sent: the client may send its next request before this
+            # app returns, so that is when this one stops counting
+            if answering and message["type"] == "http.response.body" and not message.get("more_body"):
+                answering = False
+                with self.lock:
+                    self.now -= 1
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting)
         finally:
-            if counted:
+            if answering:
                 with self.lock:
                     self.now -= 1
 

@@ -103,12 +103,13 @@ class FakeOllama:
         with self._cond:
             return [copy.deepcopy(body) for seen, body in self._bodies if seen == path]
 
-    def wait_for_calls(self, count: int, path: str | None = None, timeout: float = 5.0) -> bool:
-        """Block until at least ``count`` requests arrived (on ``path``); timeout in seconds."""
+    def wait_for_calls(self, count: int, path: str | None = None, timeout: float = 60.0) -> bool:
+        """Block until at least ``count`` requests arrived (on ``path``); timeout in seconds (a bound for a loaded
+        machine, where a request can take seconds to get through, not a measure)."""
         with self._cond:
             return self._cond.wait_for(lambda: self._total_locked(path) >= count, timeout)
 
-    def wait_for_abandoned(self, count: int, timeout: float = 5.0) -> bool:
+    def wait_for_abandoned(self, count: int, timeout: float = 60.0) -> bool:
         """Block until at least ``count`` streamed answers were abandoned by their client."""
         with self._cond:
             return self._cond.wait_for(lambda: self.abandoned_streams >= count, timeout)
