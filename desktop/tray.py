@@ -146,7 +146,9 @@ class Tray(QObject):
         if stats is None or self.url is None:
             return f"Ollacache: {self.state.label}"
         address = self.url.removeprefix("http://")
-        line = f"Serving on {address} · hit rate {_percent(stats.get('totals', {}).get('hit_rate'))}"
+        totals = stats.get("totals") or {}
+        rate = f"hit rate {_percent(totals.get('hit_rate'))}" if totals.get("requests") else "no requests yet"
+        line = f"Serving on {address} · {rate}"
         tuning = tune_progress(stats.get("tune"))
         return f"{line} · {tuning}" if tuning else line
 

@@ -37,7 +37,7 @@ def test_the_app_starts_the_engine_and_the_tray_shows_serving(
     tooltip = tray_app.tray.icon.toolTip()
     assert "Hit rate 0 %" in tooltip and "Ollama:" in tooltip
     tray_app.tray.menu.aboutToShow.emit()
-    assert tray_app.tray.actions["status"].text() == f"Serving on {engine.url.removeprefix('http://')} · hit rate 0 %"
+    assert tray_app.tray.actions["status"].text() == f"Serving on {engine.url.removeprefix('http://')} · no requests yet"
     assert tray_app.tray.actions["copy_url"].isEnabled()
 
 

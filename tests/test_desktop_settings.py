@@ -211,3 +211,37 @@ def test_restart_engine_now_restarts_the_engine_with_the_saved_settings_and_says
     assert httpx.get(f"{tray_app.engine.url}/-/settings").json()["settings"][0]  # it answers
     qtbot.waitUntil(lambda: not window.fields["cache.ttl"].row.get("pending"), timeout=WAIT_MS)  # now in force
     assert tray_app.errors.last is None
+
+
+@pytest.fixture
+def own_cache_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The cache folder is the settings' to choose (no OLLACACHE_CACHE_DIR), in a private user cache folder."""
+    monkeypatch.delenv("OLLACACHE_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    return tmp_path / "xdg-cache"
+
+
+def test_a_typo_in_the_cache_folder_is_refused_and_a_new_folder_asks_first(
+        own_cache_folder: Path, window: SettingsWindow, qtbot: QtBot, tmp_path: Path) -> None:
+    folder = window.fields["cache.dir"]
+    assert folder.editable and str(own_cache_folder) in folder.editor.placeholderText()  # type: ignore[attr-defined]
+    folder.set_value_text("lots")
+    qtbot.waitUntil(lambda: not folder.error.isHidden(), timeout=WAIT_MS)
+    assert "'lots' is not a full path" in folder.error.text() and not window.apply_button.isEnabled()
+    elsewhere = tmp_path / "elsewhere"
+    folder.set_value_text(str(elsewhere))
+    qtbot.waitUntil(folder.error.isHidden, timeout=WAIT_MS)
+    assert window.apply_button.isEnabled()
+    window.apply_button.click()
+    qtbot.waitUntil(lambda: window.cache_question is not None and window.cache_question.isVisible(), timeout=WAIT_MS)
+    assert window.cache_question is not None
+    assert "stay there; nothing is moved or deleted" in window.cache_question.informativeText()
+    window.cache_question.button(QMessageBox.StandardButton.Cancel).click()
+    assert not config_file().exists()  # asked, and not done
+    window.apply_button.click()
+    qtbot.waitUntil(lambda: window.cache_question is not None and window.cache_question.isVisible(), timeout=WAIT_MS)
+    [change] = [b for b in window.cache_question.buttons() if b.text() == "&Change folder"]
+    change.click()
+    qtbot.waitUntil(lambda: window.status.text() == "Saved. Cache folder: in force when the engine restarts.",
+                    timeout=WAIT_MS)
+    assert str(elsewhere) in config_file().read_text()

@@ -21,7 +21,7 @@ The window remembers its size and tab in QSettings (organisation "Ollacache", ap
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
@@ -268,8 +268,14 @@ class SettingsWindow(QWidget):
         if self.context is None or not changes:
             for field in self.fields.values():
                 field.show_error(None)
+            self._update_buttons()
             return
+        self.context.call("check the settings", self._dry_run(changes), self._checked,
+                          failed=lambda _why: None)  # a check is no action of the user's
 
+    @staticmethod
+    def _dry_run(changes: Mapping[str, Any]) -> Callable[[AsyncControlClient], Awaitable[Any]]:
+        """``PUT /-/settings?dry_run=1`` of ``changes``: the answer, or the refusal naming fields."""
         async def check(client: AsyncControlClient) -> Any:
             try:
                 return await client.update_settings(changes, dry_run=True)
@@ -277,8 +283,20 @@ class SettingsWindow(QWidget):
                 if error.fields:
                     return error
                 raise
+        return check
 
-        self.context.call("check the settings", check, self._checked, failed=lambda _why: None)  # a check is no action
+    def _check_then(self, changes: Mapping[str, Any], then: Callable[[], None]) -> None:
+        """Have the engine check ``changes``; ``then`` if it takes them all, else the refusal under its fields."""
+        if self.context is None:
+            return
+
+        def checked(answer: Any) -> None:
+            if isinstance(answer, ControlError):
+                self.refused(answer)
+            else:
+                then()
+
+        self.context.call("check the settings", self._dry_run(changes), checked)
 
     def _checked(self, answer: Any) -> None:
         refused = answer.fields if isinstance(answer, ControlError) else {}
@@ -339,8 +357,8 @@ class SettingsWindow(QWidget):
         """Send the engine's changes (all or none), then Start at login; only that when nothing else changed."""
         self.checking.stop()  # Apply checks it all anyway
         changes = self.changes()
-        if "cache.dir" in changes and not self._cache_move_confirmed:
-            self.ask_cache_move(changes, lambda: self.apply(close))
+        if "cache.dir" in changes and not self._cache_move_confirmed:  # a valid folder first, then the question
+            self._check_then(changes, lambda: self.ask_cache_move(changes, lambda: self.apply(close)))
             return
         self._cache_move_confirmed = False
         if not changes and not self.login.changed():
@@ -422,7 +440,8 @@ class SettingsWindow(QWidget):
         self.checking.start()
 
     def _update_buttons(self) -> None:
-        self.apply_button.setEnabled(not self.busy and self.edited())
+        refused = any(field.error.text() for field in self.fields.values())  # fix what is marked first
+        self.apply_button.setEnabled(not self.busy and self.edited() and not refused)
 
     def edited(self) -> bool:
         """Whether any field differs from what was loaded."""
