@@ -55,6 +55,7 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
             return
         context.call("list Ollama's models", lambda client: client.installed_models(), window.models.show_installed,
                      failed=window.models.show_unavailable)
+        refresh_models()  # which of them are in memory now
 
     def refresh_log() -> None:
         context.call("read Ollama's log", lambda client: client.ollama_log(LOG_LINES),

@@ -34,6 +34,8 @@ class Finding:
     found: str
     fix: str = ""
 
+DIAGNOSIS_TIMEOUT_S = 10.0  # a busy Ollama may take seconds to answer; a diagnosis can wait for it
+
 
 def check(settings: Settings, env: dict[str, str] | None = None) -> list[Finding]:
     """Run every check against ``settings`` (``env``: the environment clients here would see).
@@ -58,7 +60,7 @@ def check(settings: Settings, env: dict[str, str] | None = None) -> list[Finding
     else:
         where = f"ollama.binary = {settings['ollama.binary']} does not exist" if settings["ollama.binary"] else \
             "not on PATH nor in the usual install locations"
-        serving = answers(upstream)  # an Ollama elsewhere (a container, a service) is fine
+        serving = answers(upstream, DIAGNOSIS_TIMEOUT_S)  # an Ollama elsewhere (a container, a service) is fine
         findings.append(Finding("ollama binary", "warn" if manage == "never" or serving else "fail", where,
                                 install_hint()))
 

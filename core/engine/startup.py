@@ -34,14 +34,15 @@ class Startup:
     log_path: Path
 
 
-def answers(upstream: str) -> bool:
-    """Whether an Ollama (or anything speaking its API) tells its version (``GET /api/version``) at ``upstream``."""
+def answers(upstream: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether an Ollama (or anything speaking its API) tells its version (``GET /api/version``) at ``upstream``
+    within ``timeout_s`` (short at start-up, where it decides what to start; longer for a diagnosis)."""
     # imported here: the tray app reads log_dir from this module, and the Ollama client library
     # (with pydantic) is most of a second of its start, before the icon could be shown
     from core.ollama.client import OllamaError, version_sync
 
     try:
-        version_sync(upstream, timeout=PROBE_TIMEOUT_S)
+        version_sync(upstream, timeout=timeout_s)
     except OllamaError:
         return False
     return True

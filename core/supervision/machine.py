@@ -134,17 +134,17 @@ def _health_failed(sv: Supervision, error: str, now: float, p: Policy) -> Result
             return _hang(sv, f"hung: no answer within {p.start_timeout_s:g} s of starting ({error})", now, p)
         return check(sv, p.startup_check_interval_s, [])
     if sv.state in ("running", "attached"):
-        sv, actions = to(replace(sv, failures=1, unhealthy_since=now, healthy_since=None), "unhealthy",
-                         f"Ollama stopped answering at {sv.upstream} ({error}); cached answers are still served",
+        sv, actions = to(replace(sv, failures=1, unhealthy_since=now, healthy_since=None, check_error=error),
+                         "unhealthy", f"Ollama stopped answering at {sv.upstream}; cached answers are still served",
                          "ollama_did_become_unhealthy")
         return check(sv, p.check_interval_s, actions)
     if sv.state == "unhealthy":
-        sv = replace(sv, failures=sv.failures + 1, reason=f"not answering /api/version: {error}")
+        sv = replace(sv, failures=sv.failures + 1, check_error=error)  # the reason in words stays
         if sv.owned and (sv.failures >= p.hang_checks or now - (sv.unhealthy_since or now) >= p.hang_timeout_s):
             return _hang(sv, f"hung: {sv.failures} health checks failed (last: {error})", now, p)
         if not sv.owned and sv.failures >= p.hang_checks:
-            return watch(sv, f"the Ollama at {sv.upstream} stopped answering ({error}); it was not started "
-                         "by Ollacache, which checks for it again", p, "ollama_did_disappear")
+            return watch(sv, f"the Ollama at {sv.upstream} stopped answering; it was not started by Ollacache, "
+                         "which looks for it again (cached answers are still served)", p, "ollama_did_disappear")
     return check(sv, p.check_interval_s, [])  # stopped and watching, or still unhealthy
 
 

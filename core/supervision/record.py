@@ -44,6 +44,7 @@ class Supervision:
     stopping: bool = False  # StopRequested was received
     held: bool = False  # the user stopped our Ollama: nothing starts it until the user does
     last_exit: str | None = None  # how our last process ended, e.g. "exited with status 2"
+    check_error: str | None = None  # why the last failed health check failed (the reason says it in words)
 
     def to_json(self, now: float) -> dict[str, Any]:
         """A JSON-ready snapshot for the dashboard; ``uptime_s`` and ``next_retry_in_s`` are relative to ``now``."""

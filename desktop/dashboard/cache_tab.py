@@ -99,6 +99,7 @@ class CacheTab(QWidget):
         self._file: WarmFile | None = None  # the file of the warm-up this tab started (for line numbers)
         self._source = ""
         self.running = False
+        self._done_seen = False  # the last run seen has finished: a snapshot saying "running" is older news
 
     @Slot(dict)
     def show_stats(self, snapshot: Mapping[str, Any]) -> None:
@@ -107,8 +108,11 @@ class CacheTab(QWidget):
         self.entries.setText(fmt.plural(entries, "entry", "entries") if entries is not None else "–")
         self.volume.setText(f"{fmt.size(store.get('bytes'))} on disk" if store.get("bytes") is not None else "")
         warm = snapshot.get("warm")
-        if isinstance(warm, Mapping) and warm.get("state") == "running":
-            self.show_warm(warm)  # one started elsewhere (the CLI), or before this window opened
+        if isinstance(warm, Mapping) and warm.get("state") == "running" and not self._done_seen:
+            # one started elsewhere (the CLI), or before this window opened; a snapshot taken before the run's
+            # end can arrive after its warm_did_finish, and must not bring the run back (a new run's own events
+            # come first)
+            self.show_warm(warm)
 
     def choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Warm up from file", str(Path.home()), FILE_FILTER)
@@ -141,6 +145,7 @@ class CacheTab(QWidget):
         state = status.get("state")
         if state not in ("running", "done"):
             return
+        self._done_seen = state == "done"
         total = int(status.get("total", 0))
         if self._file is not None and len(self._file.items) != total:  # started elsewhere: not this tab's file
             self._file, self._source = None, ""

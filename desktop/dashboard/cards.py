@@ -136,10 +136,14 @@ class Cards(QWidget):
         palette = self.ollama.value.palette()
         palette.setColor(QPalette.ColorRole.WindowText, tone_colour(self, tone))
         self.ollama.value.setPalette(palette)
-        version = state.get("version")
+        version = state.get("version") if state.get("state") in ("running", "attached") else None
         detail = f"version {version}" if version else ""
         if state.get("state") == "not_installed":  # the welcome says how to install it
             detail = "Cached answers still work; new prompts need Ollama."
+        elif state.get("state") == "running":
+            detail = f"{detail}; Ollacache started it and looks after it" if detail else "Ollacache looks after it"
+        elif state.get("state") == "attached":
+            detail = (f"{detail}; " if detail else "") + "started outside Ollacache, which will not stop it"
         elif state.get("reason"):
             detail = f"{detail}: {state['reason']}" if detail else str(state["reason"])
         self.ollama.show_value(f"{shape} {words}", detail)
