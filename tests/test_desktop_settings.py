@@ -14,7 +14,9 @@ from pytestqt.qtbot import QtBot
 
 from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
 
-from core.config.settings import SECTIONS, SPECS
+from core.config.settings import SECTIONS, SPECS, load
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import proxy_process
 from desktop.app import TrayApp
 from desktop.icons import IconState
 from desktop.settings_window import SettingsWindow
@@ -245,3 +247,25 @@ def test_a_typo_in_the_cache_folder_is_refused_and_a_new_folder_asks_first(
     qtbot.waitUntil(lambda: window.status.text() == "Saved. Cache folder: in force when the engine restarts.",
                     timeout=WAIT_MS)
     assert str(elsewhere) in config_file().read_text()
+
+
+def test_restart_engine_now_is_greyed_with_the_reason_for_an_engine_the_app_did_not_start(
+        upstream: tuple[FakeOllama, str], qloop: object, qtbot: QtBot, tmp_path: Path) -> None:
+    with proxy_process(upstream[1]):
+        app = TrayApp(load())
+        app.start()
+        try:
+            qtbot.waitUntil(lambda: app.tray.state is IconState.SERVING, timeout=WAIT_MS)
+            assert app.engine.attached
+            shown = SettingsWindow(app.context, QSettings(str(tmp_path / "qt.ini"), QSettings.Format.IniFormat))
+            qtbot.addWidget(shown)
+            shown.show()
+            qtbot.waitUntil(lambda: bool(shown.fields), timeout=WAIT_MS)
+            shown.fields["cache.ttl"].set_value_text("7d")
+            shown.apply_button.click()
+            qtbot.waitUntil(shown.restart_engine.isVisible, timeout=WAIT_MS)
+            assert not shown.restart_engine.isEnabled()
+            assert "started outside the app" in shown.restart_engine.toolTip()
+        finally:
+            with qtbot.waitSignal(app.finished, timeout=WAIT_MS):
+                app.quit()
