@@ -135,12 +135,21 @@ def linux_installers(folder: Path, out: Path) -> tuple[list[Size], list[str]]:
     return sizes, problems
 
 
+ISCC_DEFAULT = r"C:\Program Files (x86)\Inno Setup 6\ISCC.exe"
+
+
 def windows_installer(folder: Path, out: Path) -> Path:
-    """The Inno Setup installer of the folder (``iscc`` on PATH or in its default place)."""
-    iscc = shutil.which("iscc") or r"C:\Program Files (x86)\Inno Setup 6\ISCC.exe"
+    """The Inno Setup installer of the folder (``iscc`` on PATH or in its default place); a missing compiler or
+    an installer it did not write is a :class:`BuildError` (one line), never a traceback or a claim."""
+    iscc = shutil.which("iscc") or (ISCC_DEFAULT if Path(ISCC_DEFAULT).is_file() else None)
+    if iscc is None:
+        raise BuildError("Inno Setup's compiler (iscc) was not found: install Inno Setup 6, or put iscc on PATH")
     run([iscc, f"/DAppVersion={__version__}", f"/DSourceDir={folder}", f"/O{out}",
          ROOT / "packaging" / "windows" / "ollacache.iss"])
-    return out / f"Ollacache-{__version__}-setup.exe"
+    setup = out / f"Ollacache-{__version__}-setup.exe"
+    if not setup.is_file():
+        raise BuildError(f"iscc ran but wrote no {setup.name} in {out}")
+    return setup
 
 
 def macos_dmg(app: Path, out: Path) -> Path:

@@ -26,21 +26,22 @@ import platformdirs
 from core.config.specs import (APPLIED_AT_ONCE, CACHE, ENGINE_RESTART, GENERAL, OLLAMA, OLLAMA_RESTART, OLLAMA_SERVER,
                                PERFORMANCE, SECTIONS, SPEC_BY_NAME, SPECS, Effect, Kind, SettingError, Spec)
 
-__all__ = ["APPLIED_AT_ONCE", "APP_NAME", "CACHE", "CONFIG_FILE", "DEFAULT", "ENGINE_RESTART", "GENERAL", "OLLAMA",
+__all__ = ["APPLIED_AT_ONCE", "APP_AUTHOR", "APP_NAME", "CACHE", "CONFIG_FILE", "DEFAULT", "ENGINE_RESTART", "GENERAL", "OLLAMA",
            "OLLAMA_RESTART", "OLLAMA_SERVER", "PERFORMANCE", "SECTIONS", "SPECS", "SPEC_BY_NAME", "Effect", "Kind",
            "SettingError", "Settings", "Source", "Spec", "config_dir", "default_cache_dir", "load", "reread"]
 
 APP_NAME = "ollacache"
+APP_AUTHOR = False  # no author folder: on Windows %LOCALAPPDATA%\ollacache, not ...\ollacache\ollacache
 CONFIG_FILE = "config.toml"
 
 
 def config_dir() -> Path:
     """The directory of ``config.toml`` and the control token (``OLLACACHE_CONFIG_DIR`` overrides)."""
-    return Path(os.environ.get("OLLACACHE_CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME))
+    return Path(os.environ.get("OLLACACHE_CONFIG_DIR") or platformdirs.user_config_dir(APP_NAME, APP_AUTHOR))
 
 
 def default_cache_dir() -> Path:
-    return Path(platformdirs.user_cache_dir(APP_NAME))
+    return Path(platformdirs.user_cache_dir(APP_NAME, APP_AUTHOR))
 
 
 @dataclass(frozen=True)

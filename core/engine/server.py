@@ -42,6 +42,16 @@ UVICORN_TICK_S = 0.1  # uvicorn.Server.main_loop's polling period
 TICKS_PER_WAKE = 10  # the Date header is refreshed every 10 ticks: once per wake
 
 
+def event_loop() -> str:
+    """uvicorn's event loop: uvloop, the faster, where it exists; asyncio's own on Windows, which uvloop does not
+    support (there a frozen build has none)."""
+    try:
+        import uvloop  # noqa: F401 - only whether it can be imported
+    except ImportError:
+        return "asyncio"
+    return "uvloop"
+
+
 def raise_open_file_limit() -> int | None:
     """Raise the soft limit of open files to the hard one (POSIX); returns the soft limit now in force.
 
@@ -177,7 +187,7 @@ def build_server(settings: Settings) -> _Server:
     settings = engine.settings
     config = uvicorn.Config(
         engine.proxy, host=settings["proxy.host"], port=settings["proxy.port"],
-        loop="uvloop", http=HeaderTimeoutProtocol, ws="none", lifespan="on",
+        loop=event_loop(), http=HeaderTimeoutProtocol, ws="none", lifespan="on",
         access_log=False, log_level="warning", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         server_header=False, proxy_headers=False,
     )

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 
-from core.config.settings import APP_NAME, Settings
+from core.config.settings import APP_AUTHOR, APP_NAME, Settings
 from core.http.hostcheck import local_addresses
 from core.supervision.binary import Found, find_ollama
 from core.supervision.takeover import OLLAMA_DEFAULT_PORT, Plan, plan
@@ -81,7 +81,7 @@ def is_local(host: str) -> bool:
 
 
 def log_dir(settings: Settings) -> Path:
-    return Path(settings["log.dir"]) if settings["log.dir"] else Path(platformdirs.user_log_dir(APP_NAME))
+    return Path(settings["log.dir"]) if settings["log.dir"] else Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
 
 
 def prepare(settings: Settings) -> Startup:

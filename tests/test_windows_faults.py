@@ -1,0 +1,63 @@
+"""The Windows faults that can be shown on Linux: the engine runs without uvloop (which does not exist on
+Windows), the data folders are one level deep there, and a missing Inno Setup compiler is a one-line build
+failure, not a traceback and not an installer reported that was never made."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from platformdirs import windows
+
+from core.config.settings import APP_AUTHOR, APP_NAME
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import ROOT, SERVING
+
+WITHOUT_UVLOOP = """
+import runpy, sys
+sys.modules["uvloop"] = None  # as on Windows: no uvloop to import
+sys.argv = ["ollacache", *sys.argv[1:]]
+runpy.run_module("core", run_name="__main__")
+"""
+CHAT = {"model": "llama3.2", "stream": False, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_the_engine_serves_from_the_cache_without_uvloop(upstream: tuple[FakeOllama, str]) -> None:
+    with subprocess.Popen([sys.executable, "-c", WITHOUT_UVLOOP, "serve", "--port", "0", "--upstream", upstream[1]],
+                          cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as engine:
+        assert engine.stdout is not None
+        try:
+            url = next(match[1] for line in engine.stdout if (match := SERVING.search(line)))
+            verdicts = [httpx.post(url + "/api/chat", json=CHAT, timeout=30).headers["x-cache"] for _ in range(2)]
+        finally:
+            engine.terminate()
+    assert verdicts == ["MISS", "HIT"]
+
+
+def test_the_windows_data_folders_name_the_app_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    local = "C:/Users/me/AppData/Local"
+    monkeypatch.setattr(windows, "get_win_folder", lambda _csidl: local)
+    dirs = windows.Windows(APP_NAME, APP_AUTHOR)
+    assert Path(dirs.user_cache_dir) == Path(local, "ollacache", "Cache")
+    assert Path(dirs.user_log_dir) == Path(local, "ollacache", "Logs")
+
+
+def test_a_missing_inno_setup_compiler_is_one_line_and_no_installer_is_claimed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(ROOT / "packaging"))  # build.py's own modules sit beside it
+    try:
+        spec = importlib.util.spec_from_file_location("ollacache_build", ROOT / "packaging" / "build.py")
+        assert spec is not None and spec.loader is not None
+        build = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(sys.modules, spec.name, build)  # its dataclasses look themselves up there
+        spec.loader.exec_module(build)
+    finally:
+        sys.path.remove(str(ROOT / "packaging"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no iscc
+    with pytest.raises(build.BuildError, match=r"^Inno Setup's compiler \(iscc\) was not found"):
+        build.windows_installer(tmp_path / "ollacache", tmp_path)
+    assert not list(tmp_path.glob("*.exe"))
