@@ -230,11 +230,21 @@ class EngineProcess(QObject):
         return None
 
     async def _terminate(self) -> None:
+        """Stop the engine this app started: its own shutdown call first, the same graceful stop everywhere (on
+        Windows a signal is TerminateProcess, which no process can catch: an Ollama it started would be left
+        running, and running.json behind); SIGTERM if it does not answer, then a kill after a grace period."""
         process = self.process
         if process is None or process.returncode is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
+        asked = False
+        if self.url is not None:
+            with contextlib.suppress(ControlError):
+                async with AsyncControlClient.from_settings(self.settings, self.url) as client:
+                    await client.shutdown()
+                    asked = True
+        if not asked:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), STOP_GRACE_S)
         except asyncio.TimeoutError:

@@ -12,16 +12,18 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.cache.entry import Entry
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import RunningProxy, events_named, proxy_in_thread
+from tests.harness import wait_for, RunningProxy, events_named, proxy_in_thread
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0},
         "stream": False}
 
 
 def one_miss_two_hits(proxy: RunningProxy, body: dict[str, object] = CHAT) -> str:
+    """One miss and two hits; returns once the entry is on disk (the store writes in the background)."""
     with proxy.client() as http:
         keys = {http.post("/api/chat", json=body).headers["x-cache-key"] for _ in range(3)}
     (key,) = keys
+    wait_for(lambda: proxy.stats()["store"]["entries"] >= 1, "the entry to be written")  # type: ignore[index]
     return key
 
 

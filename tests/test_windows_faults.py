@@ -1,21 +1,27 @@
 """The Windows faults that can be shown on Linux: the engine runs without uvloop (which does not exist on
-Windows), the data folders are one level deep there, and a missing Inno Setup compiler is a one-line build
-failure, not a traceback and not an installer reported that was never made."""
+Windows), the data folders are one level deep there, the engine stops gracefully by a control call (a signal is
+a hard kill on Windows), and a missing Inno Setup compiler is a one-line build failure, not a traceback and not
+an installer reported that was never made."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from platformdirs import windows
 
 from core.config.settings import APP_AUTHOR, APP_NAME
+from core.control import running
+from core.control.client import ControlClient, ControlError
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import ROOT, SERVING
+from tests.harness import ROOT, SERVING, free_port, proxy_process, wait_for
+from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON
 
 WITHOUT_UVLOOP = """
 import runpy, sys
@@ -61,3 +67,20 @@ def test_a_missing_inno_setup_compiler_is_one_line_and_no_installer_is_claimed(
     with pytest.raises(build.BuildError, match=r"^Inno Setup's compiler \(iscc\) was not found"):
         build.windows_installer(tmp_path / "ollacache", tmp_path)
     assert not list(tmp_path.glob("*.exe"))
+
+
+def test_a_shutdown_call_stops_the_engine_as_sigterm_does_with_the_ollama_it_started(tmp_path: Path) -> None:
+    """On Windows a signal is a hard kill: the app stops its engine with this call, so that the Ollama the
+    engine started is stopped too and running.json goes."""
+    env = {"OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA, **FAKE_PYTHON}
+    with proxy_process(f"http://127.0.0.1:{free_port()}", env=env) as proxy:
+        wait_for(lambda: httpx.get(proxy.url + "/-/health").json()["ollama"]["state"] == "running", "Ollama to run")
+        ollama_pid = httpx.get(proxy.url + "/-/health").json()["ollama"]["pid"]
+        with ControlClient(proxy.url, "not-the-token") as stranger, pytest.raises(ControlError):
+            stranger.shutdown()  # state-changing: the token is required
+        with ControlClient(proxy.url, proxy.token) as client:
+            assert client.shutdown() == {"stopping": True}
+        assert proxy.process is not None and proxy.process.wait(timeout=60) == 0
+    assert not psutil.pid_exists(ollama_pid) or psutil.Process(ollama_pid).status() == psutil.STATUS_ZOMBIE
+    config = Path(os.environ["OLLACACHE_CONFIG_DIR"])
+    assert running.read_url(config) is None  # running.json removed

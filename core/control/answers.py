@@ -94,6 +94,12 @@ class Restarted(TypedDict):
     ollama: OllamaState
 
 
+class Stopping(TypedDict):
+    """The engine took a shutdown call: it stops as on SIGTERM, once this answer is sent."""
+
+    stopping: bool
+
+
 class ThreadsApplied(TypedDict, total=False):
     num_thread: int
     ollama_restart: str

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -65,6 +66,7 @@ class Controlled(Protocol):
     async def clear_stale(self, model: str | None) -> int: ...
     def start_warmup(self, items: list[WarmItem], concurrency: int) -> str | None: ...
     async def restart_ollama(self) -> str | None: ...
+    def request_stop(self) -> None: ...
     def ollama_json(self) -> dict[str, Any]: ...
     def hardware_json(self) -> dict[str, Any]: ...
     async def apply_threads(self, num_thread: int) -> dict[str, Any]: ...
@@ -140,6 +142,12 @@ def control_app(engine: Controlled) -> Starlette:
         if refusal is not None:
             return JSONResponse({"error": refusal}, status_code=409)
         return JSONResponse({"ollama": engine.ollama_json()})
+
+    async def shutdown(request: Request) -> Response:
+        # how the app stops its engine on Windows, where SIGTERM is a hard kill: the same graceful stop
+        if (answer := refused(request)) is not None:
+            return answer
+        return JSONResponse({"stopping": True}, background=BackgroundTask(engine.request_stop))
 
     async def authorized_body(request: Request) -> dict[str, Any] | Response:
         """The JSON object a control call sends, once its token is checked; else the error to answer."""
@@ -355,6 +363,7 @@ def control_app(engine: Controlled) -> Starlette:
             Route("/-/entries", entries),
             Route("/-/hardware", hardware),
             Route("/-/ollama/restart", restart_ollama, methods=["POST"]),
+            Route("/-/shutdown", shutdown, methods=["POST"]),
             Route("/-/tune", tune, methods=["GET", "POST"]),
             Route("/-/tuning", tuning, methods=["POST"]),
             Route("/-/warm", warm, methods=["GET", "POST"]),

@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from core.control.answers import (
-    Cleared, Deleted, Entry, Health, InstalledModel, LoadedModel, OllamaChanged, OllamaLog, Paused, Restarted, SettingsTable,
+    Cleared, Deleted, Entry, Health, InstalledModel, Stopping, LoadedModel, OllamaChanged, OllamaLog, Paused, Restarted, SettingsTable,
     SettingsUpdated, ThreadsApplied, TuneStatus, Unloaded,
 )
 
@@ -76,6 +76,10 @@ class _Calls:
     @staticmethod
     def hardware() -> _Call[dict[str, Any]]:
         return _Call("GET", "/-/hardware", keys=("recommended",))
+
+    @staticmethod
+    def shutdown() -> _Call[Stopping]:
+        return _Call("POST", "/-/shutdown", needs_token=True, keys=("stopping",))
 
     @staticmethod
     def restart_ollama() -> _Call[Restarted]:

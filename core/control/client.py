@@ -24,7 +24,7 @@ import httpx
 from core.control.answers import (
     OllamaState, Health, Entry, Cleared, Deleted, Restarted, ThreadsApplied, TuneStatus,
     SettingsTable, SettingsUpdated,
-    Paused, InstalledModel, LoadedModel, Unloaded, OllamaChanged, OllamaLog,
+    Paused, InstalledModel, LoadedModel, Stopping, Unloaded, OllamaChanged, OllamaLog,
 )
 from core.control.calls import _Call, _Calls
 from core.control.exchange import ControlError, ClientBase, upstream_of
@@ -92,6 +92,10 @@ class ControlClient(ClientBase):
     def hardware(self) -> dict[str, Any]:
         """As ``ollacache hardware --json``."""
         return self._run(_Calls.hardware())
+
+    def shutdown(self) -> Stopping:
+        """Stop the engine as SIGTERM would (Ollama it started stopped, running.json removed), once answered."""
+        return self._run(_Calls.shutdown())
 
     def restart_ollama(self) -> Restarted:
         return self._run(_Calls.restart_ollama())
@@ -205,6 +209,9 @@ class AsyncControlClient(ClientBase):
     async def hardware(self) -> dict[str, Any]:
         return await self._run(_Calls.hardware())
 
+    async def shutdown(self) -> Stopping:
+        return await self._run(_Calls.shutdown())
+
     async def restart_ollama(self) -> Restarted:
         return await self._run(_Calls.restart_ollama())
 
@@ -298,4 +305,4 @@ async def _server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[
 
 __all__ = ["AsyncControlClient", "Cleared", "ControlClient", "ControlError", "Deleted", "Entry",
            "Health", "InstalledModel", "LoadedModel", "OllamaChanged", "OllamaLog", "OllamaState", "Paused", "Restarted",
-           "SettingsTable", "SettingsUpdated", "ThreadsApplied", "TuneStatus", "Unloaded", "WarmStatus", "upstream_of"]
+           "SettingsTable", "SettingsUpdated", "Stopping", "ThreadsApplied", "TuneStatus", "Unloaded", "WarmStatus", "upstream_of"]

@@ -328,6 +328,10 @@ class Engine:
     # --- for the tray: pausing the cache, Ollama's models, starting and stopping it, its log ----
     # Pausing lasts as long as this engine: a new engine caches as its settings say.
 
+    def request_stop(self) -> None:
+        """Stop serving as SIGTERM does (the server sees ``stopping``): the control API's shutdown."""
+        self.stopping.set()
+
     def pause(self) -> dict[str, Any]:
         """Pass every cached-route request through until :meth:`resume`; ``cache_did_pause`` on a change."""
         changed = self.proxy.pause()

@@ -157,6 +157,8 @@ class _Server(uvicorn.Server):
             counter = (counter + TICKS_PER_WAKE) % 864_000
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.engine.stopping.wait(), TICKS_PER_WAKE * UVICORN_TICK_S)
+            if self.engine.stopping.is_set():  # a signal, or the control API's shutdown
+                self.should_exit = True
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:

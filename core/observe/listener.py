@@ -1,8 +1,9 @@
 """Which process listens on a local port: how the engine finds an Ollama it did not start (the process that
 serves the upstream address), so that its CPU and memory are charted like those of the Ollama it runs.
 
-Listing sockets reads every process's file descriptors (a few milliseconds), so the answer is kept for
-:data:`RECHECK_S` seconds, and looked for again at once when the process it named is gone.
+Listing sockets reads the kernel's socket tables: a few milliseconds, but after a burst of short connections
+(tens of thousands in TIME_WAIT) far more, every time. So a process found is kept until it is gone, and only
+when none is known is the table read again, at most every :data:`RECHECK_S` seconds.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import psutil
 
-RECHECK_S = 10.0
+RECHECK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ def find_listener(port: int) -> Found:
 
 
 class Listener:
-    """The process listening on ``port``, looked up at most every :data:`RECHECK_S` seconds."""
+    """The process listening on ``port``: kept while it lives; while none is known, looked for at most every
+    :data:`RECHECK_S` seconds."""
 
     def __init__(self, port: int, find: Callable[[int], Found] = find_listener,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -53,7 +55,9 @@ class Listener:
 
     def current(self) -> Found:
         now = self._clock()
-        gone = self._found.pid is not None and not psutil.pid_exists(self._found.pid)
+        if self._found.pid is not None and psutil.pid_exists(self._found.pid):
+            return self._found
+        gone = self._found.pid is not None
         if gone or self._checked is None or now - self._checked >= RECHECK_S:
             self._found, self._checked = self._find(self.port), now
         return self._found
