@@ -28,10 +28,12 @@ sys.path.insert(0, str(ROOT))
 from core import __version__  # noqa: E402
 from packaging_deb import write_deb_tree  # noqa: E402
 from packaging_icu import trim_icu_data  # noqa: E402
+from packaging_pe import WINDOWS_CUI, WINDOWS_GUI, subsystem_problems  # noqa: E402
 from packaging_runpath import clear_foreign_runpaths  # noqa: E402
 from packaging_steps import BuildError, run  # noqa: E402
 
 MIB = 1024 * 1024
+WINDOWS_EXECUTABLES = {"ollacache.exe": WINDOWS_CUI, "OllacacheApp.exe": WINDOWS_GUI}  # the CLI, the tray app
 BUDGET_MIB = {"folder": 135, "tar.gz": 55, "deb": 40}
 
 
@@ -180,6 +182,8 @@ def build(out: Path) -> int:
     else:
         binary = built / ("ollacache.exe" if sys.platform == "win32" else "ollacache")
     problems = smoke(binary, "build")
+    if sys.platform == "win32":  # a pipe-reading smoke test cannot tell a console program from a windowed one
+        problems += subsystem_problems(built, WINDOWS_EXECUTABLES)
     if sys.platform.startswith("linux"):
         more, deb_problems = linux_installers(built, out)
         sizes += more

@@ -32,12 +32,12 @@ def test_the_installers_start_at_login_is_the_entry_the_app_writes_and_reads() -
     assert fields["ValueName"].strip().strip('"') == APP_NAME
     app = r"C:\Users\Ana Lopez\AppData\Local\Programs\Ollacache"  # a space in the path, as is common
     value = fields["ValueData"].strip()[1:-1].replace('""', '"').replace("{app}", app)
-    assert split_run_value(value) == launch_command(True, frozen=True, executable=app + r"\Ollacache.exe")
+    assert split_run_value(value) == launch_command(True, frozen=True, executable=app + r"\OllacacheApp.exe")
 
 
 def test_the_installer_is_named_as_build_py_expects() -> None:
     assert "OutputBaseFilename=Ollacache-{#AppVersion}-setup" in ISS
-    assert re.search(r'Filename: "\{app\}\\Ollacache\.exe"', ISS)  # the windowed executable of the spec
+    assert re.search(r'Filename: "\{app\}\\OllacacheApp\.exe"', ISS)  # the windowed executable of the spec
 
 
 def test_the_release_workflow_builds_on_each_os_and_uploads_what_build_py_makes() -> None:

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -30,6 +31,17 @@ sys.argv = ["ollacache", *sys.argv[1:]]
 runpy.run_module("core", run_name="__main__")
 """
 CHAT = {"model": "llama3.2", "stream": False, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _packaging_module(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A module of packaging/ (build.py and the modules beside it), loaded as build.py runs them."""
+    monkeypatch.syspath_prepend(str(ROOT / "packaging"))  # build.py imports the modules beside it
+    spec = importlib.util.spec_from_file_location(f"ollacache_{name}", ROOT / "packaging" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_the_engine_serves_from_the_cache_without_uvloop(upstream: tuple[FakeOllama, str]) -> None:
@@ -54,15 +66,7 @@ def test_the_windows_data_folders_name_the_app_once(monkeypatch: pytest.MonkeyPa
 
 def test_a_missing_inno_setup_compiler_is_one_line_and_no_installer_is_claimed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    sys.path.insert(0, str(ROOT / "packaging"))  # build.py's own modules sit beside it
-    try:
-        spec = importlib.util.spec_from_file_location("ollacache_build", ROOT / "packaging" / "build.py")
-        assert spec is not None and spec.loader is not None
-        build = importlib.util.module_from_spec(spec)
-        monkeypatch.setitem(sys.modules, spec.name, build)  # its dataclasses look themselves up there
-        spec.loader.exec_module(build)
-    finally:
-        sys.path.remove(str(ROOT / "packaging"))
+    build = _packaging_module("build", monkeypatch)
     monkeypatch.setenv("PATH", str(tmp_path))  # no iscc
     with pytest.raises(build.BuildError, match=r"^Inno Setup's compiler \(iscc\) was not found"):
         build.windows_installer(tmp_path / "ollacache", tmp_path)
@@ -84,3 +88,24 @@ def test_a_shutdown_call_stops_the_engine_as_sigterm_does_with_the_ollama_it_sta
     assert not psutil.pid_exists(ollama_pid) or psutil.Process(ollama_pid).status() == psutil.STATUS_ZOMBIE
     config = Path(os.environ["OLLACACHE_CONFIG_DIR"])
     assert running.read_url(config) is None  # running.json removed
+
+
+def test_a_console_and_a_windowed_executable_are_told_apart_by_their_pe_header(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console ollacache.exe and the windowed OllacacheApp.exe of a Windows build are checked this way (real
+    Windows launchers that pip ships stand in for them here)."""
+    pe = _packaging_module("packaging_pe", monkeypatch)
+    launchers = Path(importlib.util.find_spec("pip").origin).parent / "_vendor" / "distlib"  # type: ignore[arg-type, union-attr]
+    assert pe.pe_subsystem(launchers / "t64.exe") == pe.WINDOWS_CUI
+    assert pe.pe_subsystem(launchers / "w64.exe") == pe.WINDOWS_GUI
+    folder = tmp_path / "ollacache"
+    folder.mkdir()
+    (folder / "ollacache.exe").write_bytes((launchers / "w64.exe").read_bytes())  # linked as the wrong one
+    (folder / "OllacacheApp.exe").write_bytes((launchers / "w64.exe").read_bytes())
+    build = _packaging_module("build", monkeypatch)
+    assert pe.subsystem_problems(folder, build.WINDOWS_EXECUTABLES) == [
+        "ollacache.exe is a windowed program, not a console one"]
+    (folder / "ollacache.exe").write_text("#!/bin/sh\n")
+    assert pe.subsystem_problems(folder, build.WINDOWS_EXECUTABLES) == [
+        "ollacache.exe is not a Windows executable (no MZ header)"]
+    assert len(set(name.lower() for name in build.WINDOWS_EXECUTABLES)) == 2  # distinct on Windows' file system

@@ -1,6 +1,6 @@
 ; Inno Setup script of the Windows installer; packaging/build.py runs it with
 ;   iscc /DAppVersion=VERSION /DSourceDir=<dist>\ollacache /O<dist> packaging\windows\ollacache.iss
-; It installs the one-folder build (Ollacache.exe, the windowed tray app, and ollacache.exe, the console CLI)
+; It installs the one-folder build (OllacacheApp.exe, the windowed tray app, and ollacache.exe, the console CLI)
 ; per user, adds a Start-menu entry, and optionally starts the tray app at login with the same Run value
 ; the app's own "Start at login" writes (HKCU\...\Run, "Ollacache"), so either can turn it off.
 
@@ -22,7 +22,7 @@ DisableProgramGroupPage=yes
 PrivilegesRequired=lowest
 OutputBaseFilename=Ollacache-{#AppVersion}-setup
 SetupIconFile=..\..\build\icons\ollacache.ico
-UninstallDisplayIcon={app}\Ollacache.exe
+UninstallDisplayIcon={app}\OllacacheApp.exe
 Compression=lzma2/max
 SolidCompression=yes
 ArchitecturesAllowed=x64compatible
@@ -36,12 +36,12 @@ Name: "startatlogin"; Description: "Start Ollacache at login (in the tray)"; Fla
 Source: "{#SourceDir}\*"; DestDir: "{app}"; Flags: ignoreversion recursesubdirs createallsubdirs
 
 [Icons]
-Name: "{group}\Ollacache"; Filename: "{app}\Ollacache.exe"
+Name: "{group}\Ollacache"; Filename: "{app}\OllacacheApp.exe"
 Name: "{group}\Uninstall Ollacache"; Filename: "{uninstallexe}"
 
 [Registry]
 Root: HKCU; Subkey: "Software\Microsoft\Windows\CurrentVersion\Run"; ValueType: string; ValueName: "Ollacache"; \
-  ValueData: """{app}\Ollacache.exe"" --hidden"; Flags: uninsdeletevalue; Tasks: startatlogin
+  ValueData: """{app}\OllacacheApp.exe"" --hidden"; Flags: uninsdeletevalue; Tasks: startatlogin
 
 [Run]
-Filename: "{app}\Ollacache.exe"; Description: "Start Ollacache now"; Flags: nowait postinstall skipifsilent
+Filename: "{app}\OllacacheApp.exe"; Description: "Start Ollacache now"; Flags: nowait postinstall skipifsilent
