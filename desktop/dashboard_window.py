@@ -83,8 +83,7 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
         is said in the welcome, not as an error."""
         context.call("look for Ollama again", lambda client: client.start_ollama(),
                      lambda answer: window.show_ollama(answer["ollama"]),
-                     failed=lambda _why: window.cards.welcome.ollama.setText(
-                         "Still not found. Install Ollama from its download page, then press Detect again."))
+                     failed=lambda _why: window.cards.welcome.say_not_found())
 
     window.detect_ollama_requested.connect(detect_ollama)
     window.resume_requested.connect(lambda: context.call("resume caching", lambda client: client.resume()))

@@ -79,7 +79,8 @@ def test_detect_again_after_installing_ollama_starts_it(no_ollama: Path, tray_ap
     welcome = window.cards.welcome
     qtbot.waitUntil(lambda: not welcome.detect.isHidden(), timeout=WAIT_MS)
     welcome.detect.click()  # not yet installed: said where the question was asked, not as an error
-    qtbot.waitUntil(lambda: welcome.ollama.text().startswith("Still not found."), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: welcome.detect_note.text().startswith("Still not found."), timeout=WAIT_MS)
+    assert not welcome.detect_note.isHidden()
     assert tray_app.errors.last is None
 
     installed = no_ollama / "ollama"  # the user installs Ollama
@@ -88,6 +89,6 @@ def test_detect_again_after_installing_ollama_starts_it(no_ollama: Path, tray_ap
     welcome.detect.click()
     qtbot.waitUntil(lambda: ollama(tray_app).get("state") == "running", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: welcome.ollama.text().startswith("Ollama 0."), timeout=WAIT_MS)
-    assert welcome.download.isHidden() and welcome.detect.isHidden()
+    assert welcome.download.isHidden() and welcome.detect.isHidden() and welcome.detect_note.isHidden()
     assert ollama(tray_app)["binary"] == str(no_ollama / "ollama")
     assert tray_app.errors.last is None

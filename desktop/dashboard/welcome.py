@@ -69,6 +69,9 @@ class Welcome(QFrame):
         self.detect = QPushButton("Detect aga&in")
         self.detect.setToolTip("Look for Ollama again (after installing it, or starting it yourself)")
         self.detect.clicked.connect(self.detect_requested)
+        self.detect_note = QLabel()  # what the last Detect again found: it stays until Ollama's state changes
+        self.detect_note.setWordWrap(True)
+        self.detect_note.hide()
         for label in (self.what, self.address, self.ollama):
             label.setWordWrap(True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -84,6 +87,7 @@ class Welcome(QFrame):
         layout.addWidget(self.what)
         layout.addLayout(address_row)
         layout.addLayout(ollama_row)
+        layout.addWidget(self.detect_note)
         self.url: str | None = None
         self._download = DOWNLOAD
         self.show_ollama(None)
@@ -99,8 +103,15 @@ class Welcome(QFrame):
                                  f"{url}/v1).")
         self.copy.show()
 
+    def say_not_found(self) -> None:
+        """Detect again found nothing: said under the state, until the state changes."""
+        self.detect_note.setText("Still not found. Install Ollama from its download page, then press Detect again.")
+        self.detect_note.show()
+
     @Slot(dict)
     def show_ollama(self, ollama: Mapping[str, Any] | None) -> None:
+        if not ollama or ollama.get("state") != "not_installed":
+            self.detect_note.hide()
         self.ollama.setText(ollama_sentence(ollama))
         absent = bool(ollama) and ollama.get("state") == "not_installed"  # type: ignore[union-attr]
         self.download.setVisible(absent)
