@@ -76,11 +76,15 @@ class Client:
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.wire_bytes = 0
 
+    def once(self) -> None:
+        """One untimed round trip."""
+        self.sock.sendall(self.request)
+        self.wire_bytes = _read_answer(self.sock)
+
     def warm(self, requests: int) -> None:
         """Untimed round trips (fills caches on both sides, settles the connection)."""
         for _ in range(requests):
-            self.sock.sendall(self.request)
-            self.wire_bytes = _read_answer(self.sock)
+            self.once()
 
     def timed(self, requests: int) -> list[float]:
         """Latencies in microseconds of ``requests`` round trips (GC off meanwhile)."""

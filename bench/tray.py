@@ -42,7 +42,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,7 +53,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402 - bench scripts run as plain files
-    CHAT_BODY, PYTHON, REPO, Stack, busy_note, machine_busy, post, raw_request, revision)
+    CHAT_BODY, PYTHON, REPO, Stack, busy_note, machine_busy, post, revision)
+from hit_latency import Client  # noqa: E402
 
 ICON_TARGET_S = 2.0
 LIVE_AFTER_ENGINE_S = 1.0
@@ -137,24 +137,18 @@ def _hit_p50(url: str, hits: int, app: psutil.Process) -> tuple[float, float]:
 def _paced_hits(url: str, rate: float, seconds: float, procs: list[psutil.Process]) -> tuple[float, list[float]]:
     """Hits at ``rate`` a second for ``seconds`` on one keep-alive connection: the rate achieved, and each of
     ``procs``' CPU meanwhile (percent of one core)."""
-    parts = urlsplit(url)
-    request = raw_request(url, "/api/chat", CHAT_BODY)
+    client = Client(url, "/api/chat", CHAT_BODY)
     before = [sum(p.cpu_times()[:2]) for p in procs]
     sent, begun = 0, time.perf_counter()
-    with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80)) as conn:
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        reader = conn.makefile("rb")
+    try:
         while (elapsed := time.perf_counter() - begun) < seconds:
             if sent > elapsed * rate:  # ahead of the pace: wait for the next slot
                 time.sleep(sent / rate - elapsed)
                 continue
-            conn.sendall(request)
-            length = 0
-            while (line := reader.readline()) not in (b"\r\n", b""):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            reader.read(length)
+            client.once()
             sent += 1
+    finally:
+        client.close()
     took = time.perf_counter() - begun
     return sent / took, [(sum(p.cpu_times()[:2]) - b) / took * 100 for p, b in zip(procs, before, strict=True)]
 
