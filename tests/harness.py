@@ -122,12 +122,14 @@ def wait_for(condition: Callable[[], Any], what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def events_named(url: str, count: int, during: Callable[[], object],
-                 ignore: tuple[str, ...] = ("stats", "requests_did_finish")) -> list[tuple[str, dict[str, Any]]]:
-    """The first ``count`` events not named in ``ignore`` on ``url``'s ``/-/events`` while ``during()`` runs
-    (subscribed first, so what ``during`` causes is pushed). The batches of finished requests are left out by
-    default: one may come a quarter of a second after requests made before."""
-    seen: list[tuple[str, dict[str, Any]]] = []
+Event = tuple[str, dict[str, Any]]
+
+
+def events_until(url: str, during: Callable[[], object], wanted: Callable[[str], bool],
+                 enough: Callable[[list[Event]], bool]) -> list[Event]:
+    """The events named as ``wanted`` on ``url``'s ``/-/events`` while ``during()`` runs (subscribed first, so
+    what ``during`` causes is pushed), read until ``enough`` of them have come."""
+    seen: list[Event] = []
     with httpx.stream("GET", url + "/-/events", timeout=30) as events:
         lines = events.iter_lines()
         assert next(lines) == "event: stats"
@@ -136,8 +138,16 @@ def events_named(url: str, count: int, during: Callable[[], object],
         for line in lines:
             if line.startswith("event: "):
                 name = line.removeprefix("event: ")
-            elif line.startswith("data: ") and name not in ignore:
+            elif line.startswith("data: ") and wanted(name):
                 seen.append((name, json.loads(line.removeprefix("data: "))))
-                if len(seen) == count:
+                if enough(seen):
                     break
     return seen
+
+
+def events_named(url: str, count: int, during: Callable[[], object],
+                 ignore: tuple[str, ...] = ("stats", "requests_did_finish")) -> list[Event]:
+    """The first ``count`` events not named in ``ignore`` while ``during()`` runs (see :func:`events_until`). The
+    batches of finished requests are left out by default: one may come a quarter of a second after requests made
+    before."""
+    return events_until(url, during, lambda name: name not in ignore, lambda seen: len(seen) == count)

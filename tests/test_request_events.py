@@ -13,7 +13,7 @@ import ollama
 import openai
 
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import RunningProxy, proxy_in_thread
+from tests.harness import RunningProxy, events_until, proxy_in_thread
 
 PROMPT = "Which colour is the sky on a clear day?"
 MESSAGES = [{"role": "user", "content": PROMPT}]
@@ -122,21 +122,14 @@ def test_finished_requests_come_in_batches_whose_counts_add_up(proxy: RunningPro
     """Hundreds of hits a second are a few events a second, and none is lost from the count."""
     from core.observe.events import BATCH_MAX
 
-    batches: list[dict[str, Any]] = []
-    with httpx.stream("GET", proxy.url + "/-/events", timeout=30) as events:
-        lines = events.iter_lines()
-        assert next(lines) == "event: stats"
+    def hits() -> None:
         with proxy.client() as http:
             for _ in range(300):
                 assert http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES}).status_code == 200
-        name = ""
-        for line in lines:
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: ") and name == "requests_did_finish":
-                batches.append(json.loads(line.removeprefix("data: ")))
-                if sum(batch["count"] for batch in batches) >= 300:
-                    break
+
+    told = events_until(proxy.url, hits, lambda name: name == "requests_did_finish",
+                        lambda seen: sum(batch["count"] for _, batch in seen) >= 300)
+    batches = [batch for _, batch in told]
     assert sum(batch["count"] for batch in batches) == 300
     assert len(batches) < 300 // 2  # batched: far fewer events than requests
     assert all(len(batch["requests"]) == min(batch["count"], BATCH_MAX) for batch in batches)
@@ -146,21 +139,13 @@ def test_finished_requests_come_in_batches_whose_counts_add_up(proxy: RunningPro
 def test_a_long_request_is_told_while_it_runs_and_its_finish_carries_the_same_id(
         proxy: RunningProxy, fake: FakeOllama) -> None:
     fake.configure(chunk_delay_ms=100, tokens=10)  # a second of generation: several batches go by
-    told: list[tuple[str, dict[str, Any]]] = []
-    with httpx.stream("GET", proxy.url + "/-/events", timeout=30) as events:
-        lines = events.iter_lines()
-        assert next(lines) == "event: stats"
+    def generation() -> None:
         with proxy.client() as http:
             assert http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES,
                                                 "stream": True}).status_code == 200
-        name = ""
-        for line in lines:
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: ") and name.startswith("requests_did_"):
-                told.append((name, json.loads(line.removeprefix("data: "))))
-                if name == "requests_did_finish":
-                    break
+
+    told = events_until(proxy.url, generation, lambda name: name.startswith("requests_did_"),
+                        lambda seen: seen[-1][0] == "requests_did_finish")
     (start_name, started), (_, finished) = told
     assert start_name == "requests_did_start" and started["count"] == 1
     [running] = started["requests"]

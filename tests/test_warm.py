@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from core.control.client import ControlClient, ControlError
 from core.control.warm import WarmError, parse_lines
 from tests.fakes.ollama_server import FakeOllama, serve_in_thread
-from tests.harness import RunningProxy, proxy_in_thread, wait_for
+from tests.harness import RunningProxy, events_until, proxy_in_thread, wait_for
 
 
 def chat(text: str, model: str = "llama3.2") -> dict[str, Any]:
@@ -146,20 +146,12 @@ def test_no_more_requests_than_the_concurrency_reach_the_upstream_at_once(
 def test_progress_goes_out_on_the_event_feed_and_ends_with_the_totals(counted: tuple[Concurrency, RunningProxy]) -> None:
     _, proxy = counted
     items = [chat(f"e{n}") for n in range(6)]
-    seen: list[tuple[str, dict[str, Any]]] = []
-    with httpx.stream("GET", proxy.url + "/-/events", timeout=30) as events:
-        lines = events.iter_lines()
-        assert next(lines) == "event: stats"
+    def warm_up() -> None:
         with ControlClient(proxy.url, proxy.token) as client:
             client.warm_start(items, 2)  # type: ignore[arg-type]
-        name = ""
-        for line in lines:
-            if line.startswith("event: "):
-                name = line.removeprefix("event: ")
-            elif line.startswith("data: ") and name.startswith("warm_did_"):
-                seen.append((name, json.loads(line.removeprefix("data: "))))
-                if name == "warm_did_finish":
-                    break
+
+    seen = events_until(proxy.url, warm_up, lambda name: name.startswith("warm_did_"),
+                        lambda told: told[-1][0] == "warm_did_finish")
     progress = [payload for name, payload in seen if name == "warm_did_progress"]
     assert progress and [p["sent"] for p in progress] == sorted(p["sent"] for p in progress)
     assert seen[-1][1]["sent"] == 6 and seen[-1][1]["state"] == "done"
