@@ -4,9 +4,7 @@ reports failures, keeps to its concurrency; ``/-/warm`` starts it (token, 409, 4
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
-import time
+import contextlib
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
@@ -91,20 +89,28 @@ class Concurrency:
         self.app = fake.app
         self.now = self.most = self.arrived = 0
         self.hold, self.total = 0, 0
-        self.lock = threading.Lock()
+        self.changed = asyncio.Condition()  # every request runs on the fake's one event loop
+
+    def _released(self) -> bool:
+        return not self.hold or self.now >= self.hold or self.arrived >= self.total
+
+    async def _count(self, change: int) -> None:
+        async with self.changed:
+            self.now += change
+            if change > 0:
+                self.arrived += 1
+                self.most = max(self.most, self.now)
+            self.changed.notify_all()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         counted = scope["type"] == "http" and scope["path"] in ("/api/chat", "/api/generate")
         if not counted:
             await self.app(scope, receive, send)
             return
-        with self.lock:
-            self.now += 1
-            self.arrived += 1
-            self.most = max(self.most, self.now)
-        deadline = time.monotonic() + 10
-        while self.hold and self.now < self.hold and self.arrived < self.total and time.monotonic() < deadline:
-            await asyncio.sleep(0.005)
+        await self._count(+1)
+        async with self.changed:
+            with contextlib.suppress(TimeoutError):  # a bound, should the client never send enough
+                await asyncio.wait_for(self.changed.wait_for(self._released), 10)
         answering = True
 
         async def counting(message: MutableMapping[str, Any]) -> None:
@@ -113,16 +119,14 @@ class Concurrency:
             # app returns, so that is when this one stops counting
             if answering and message["type"] == "http.response.body" and not message.get("more_body"):
                 answering = False
-                with self.lock:
-                    self.now -= 1
+                await self._count(-1)
             await send(message)
 
         try:
             await self.app(scope, receive, counting)
         finally:
             if answering:
-                with self.lock:
-                    self.now -= 1
+                await self._count(-1)
 
 
 @pytest.fixture
