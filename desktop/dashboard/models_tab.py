@@ -11,11 +11,11 @@ from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget
 
-from desktop.availability import ollama_actions
+from desktop.availability import no, ollama_actions
 from desktop.dashboard import format as fmt
+from desktop.dashboard.model_table import model_table, selected_name
 
 COLUMNS = ("Model", "Family", "Parameters", "Quantisation", "On disk", "Changed", "In memory", "Unloads",
            "Cached answers", "Hit rate", "Time saved")
@@ -50,12 +50,7 @@ class ModelsTab(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().hide()
+        self.table = model_table(COLUMNS)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._selection_changed)
@@ -135,17 +130,15 @@ class ModelsTab(QWidget):
         self._selection_changed()
 
     def selected_model(self) -> str | None:
-        rows = self.table.selectionModel().selectedRows()
-        item = self.table.item(rows[0].row(), 0) if rows else None
-        return item.text() if item is not None else None
+        return selected_name(self.table)
 
     def _selection_changed(self) -> None:
         selected = self.selected_model()
         can = ollama_actions(self.ollama or None, list(self.loaded.values()))["unload"]
         if can.enabled and selected is not None and selected not in self.loaded:
-            can = can.__class__(False, f"{selected} is not loaded in memory")
+            can = no(f"{selected} is not loaded in memory")
         elif can.enabled and selected is None:
-            can = can.__class__(False, "Select a loaded model first")
+            can = no("Select a loaded model first")
         self.unload.setEnabled(can.enabled)
         self.unload.setToolTip(can.reason or "Free the memory this model uses (Ollama loads it again when asked)")
 

@@ -9,12 +9,13 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFontDatabase, QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
 
 from desktop.availability import ollama_actions
 from desktop.dashboard import format as fmt
 from desktop.dashboard.cards import tone_colour
+from desktop.dashboard.model_table import model_table, selected_name
 
 LOG_LINES = 200
 
@@ -49,14 +50,8 @@ class OllamaPanel(QWidget):
         form.addRow("Restarts:", self.restarts)
         form.addRow("Address:", self.upstream)
 
-        self.models = QTableWidget(0, 3)
-        self.models.setHorizontalHeaderLabels(["Loaded model", "Size", "In VRAM"])
-        self.models.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.models.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.models.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.models.verticalHeader().hide()
+        self.models = model_table(["Loaded model", "Size", "In VRAM"])
         self.models.verticalHeader().setDefaultSectionSize(self.models.fontMetrics().height() + 8)
-        self.models.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.models.itemSelectionChanged.connect(self._selection_changed)
         self.models_note = QLabel("No model is loaded in memory.")
         self.unload = QPushButton("&Unload")
@@ -146,9 +141,7 @@ class OllamaPanel(QWidget):
         bar.setValue(bar.maximum())
 
     def selected_model(self) -> str | None:
-        rows = self.models.selectionModel().selectedRows()
-        item = self.models.item(rows[0].row(), 0) if rows else None
-        return item.text() if item is not None else None
+        return selected_name(self.models)
 
     def _selection_changed(self) -> None:
         self.unload.setEnabled(self.selected_model() is not None)
