@@ -116,8 +116,8 @@ class Welcome(QFrame):
         absent = bool(ollama) and ollama.get("state") == "not_installed"  # type: ignore[union-attr]
         self.download.setVisible(absent)
         self._download = str((ollama or {}).get("download") or DOWNLOAD)
-        can = ollama_actions(ollama)["detect"] if ollama else None
-        self.detect.setVisible(bool(can and can.enabled) and ollama.get("managed", True))  # type: ignore[union-attr]
+        self.detect.setVisible(bool(ollama) and ollama_actions(ollama)["detect"].enabled
+                               and bool(ollama.get("managed", True)))  # type: ignore[union-attr]
         _, words, _ = fmt.ollama_state(ollama)
         self.setAccessibleDescription(f"Ollama: {words}")
 
