@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -276,21 +276,20 @@ def control_app(engine: Controlled) -> Starlette:
             return JSONResponse({"error": f"Ollama answered: {said}"}, status_code=error.status)
         return JSONResponse({"error": f"cannot ask Ollama: {error}"}, status_code=502)
 
-    async def ollama_models(request: Request) -> Response:
+    async def models_from(request: Request, read: Callable[[], Awaitable[list[dict[str, Any]]]]) -> Response:
+        """``{"models": ...}`` as ``read`` asks Ollama for them; its failure as :func:`ollama_failed` says."""
         if (answer := unreadable(request)) is not None:
             return answer
         try:
-            return JSONResponse({"models": await engine.loaded_models()})
+            return JSONResponse({"models": await read()})
         except OllamaError as error:
             return ollama_failed(error)
 
+    async def ollama_models(request: Request) -> Response:
+        return await models_from(request, engine.loaded_models)
+
     async def installed(request: Request) -> Response:
-        if (answer := unreadable(request)) is not None:
-            return answer
-        try:
-            return JSONResponse({"models": await engine.installed_models()})
-        except OllamaError as error:
-            return ollama_failed(error)
+        return await models_from(request, engine.installed_models)
 
     async def ollama_unload(request: Request) -> Response:
         body = await authorized_body(request)
