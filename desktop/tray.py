@@ -214,9 +214,10 @@ class Tray(QObject):
         if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):
             self.windows.show_dashboard()
 
-    def _notify(self, title: str, message: str) -> None:
+    def _notify(self, title: str, message: str,
+                kind: QSystemTrayIcon.MessageIcon = QSystemTrayIcon.MessageIcon.Warning) -> None:
         if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
-            self.icon.showMessage(title, message, QSystemTrayIcon.MessageIcon.Warning)
+            self.icon.showMessage(title, message, kind)
 
     def _copy_url(self) -> None:
         if self.url is not None:
@@ -249,8 +250,8 @@ class Tray(QObject):
                           failed=lambda _why: self._tell("Ollama was not found", STILL_NOT_FOUND))
 
     def _tell(self, title: str, message: str) -> None:
-        if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
-            self.icon.showMessage(title, message, QSystemTrayIcon.MessageIcon.Information)
+        """A message that answers the user, not a warning."""
+        self._notify(title, message, QSystemTrayIcon.MessageIcon.Information)
 
     def _stop_ollama(self) -> None:
         self._call("stop Ollama", lambda client: client.stop_ollama())
