@@ -55,7 +55,11 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
             return
         context.call("list Ollama's models", lambda client: client.installed_models(), window.models.show_installed,
                      failed=window.models.show_unavailable)
-        refresh_models()  # which of them are in memory now
+
+    def refresh_models_tab() -> None:
+        """What the Models tab shows: the installed models and which of them are in memory now."""
+        refresh_installed()
+        refresh_models()
 
     def refresh_log() -> None:
         context.call("read Ollama's log", lambda client: client.ollama_log(LOG_LINES),
@@ -74,8 +78,8 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     window.restart_ollama_requested.connect(
         lambda: context.call("restart Ollama", lambda client: client.restart_ollama()))
     window.log_requested.connect(refresh_log)
-    window.models_requested.connect(refresh_installed)
-    window.tabs.currentChanged.connect(lambda _index: refresh_installed() if window.tabs.currentWidget() is window.models
+    window.models_requested.connect(refresh_models_tab)
+    window.tabs.currentChanged.connect(lambda _index: refresh_models_tab() if window.tabs.currentWidget() is window.models
                                        else None)
 
     def detect_ollama() -> None:
@@ -101,8 +105,7 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     window.warm_requested.connect(start_warmup)
     def on_connection(connected: bool) -> None:
         if connected:  # the engine answers (again): what its Ollama holds and says now
-            refresh_models()
-            refresh_installed()
+            refresh_models_tab()
             refresh_log()
             context.call("read the warm-up's progress", lambda client: client.warm_status(), window.show_warm)
 
