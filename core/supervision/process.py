@@ -30,8 +30,7 @@ from core.supervision.environment import ollama_environment
 from core.supervision.machine import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy, Refuse,
                               Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start,
                               StopRequested, Supervision, Terminate, Tick, UpstreamFailed, UserStartRequested,
-                              UserStopRequested,
-                              Wait, on_its_way, step)
+                              UserStopRequested, Wait, on_its_way, step)
 from core.ollama.client import OllamaAPI, OllamaError
 
 log = logging.getLogger(__name__)
