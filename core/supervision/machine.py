@@ -44,8 +44,7 @@ from core.supervision.vocabulary import (POLICY, Action, Event, Exited, HealthFa
 __all__ = ["HELD", "Action", "Event", "Exited", "HealthFailed", "HealthOk", "Kill", "Manage", "POLICY", "Policy",
            "Refuse", "Report", "RestartRequested", "ScheduleCheck", "Spawn", "Spawned", "SpawnFailed", "Start",
            "State", "StopRequested", "Supervision", "Terminate", "Tick", "UpstreamFailed", "UserStartRequested",
-           "UserStopRequested",
-           "Wait", "on_its_way", "step"]
+           "UserStopRequested", "Wait", "on_its_way", "step"]
 
 
 def step(sv: Supervision, event: Event, now: float, policy: Policy = POLICY) -> Result:
