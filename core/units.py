@@ -1,5 +1,5 @@
-"""Numbers for people: byte counts and durations with their units, as the CLI, the tuning reasons and the
-desktop app show them (thousands separators, binary units). Imports nothing of the engine, so every layer
+"""Numbers and lists for people: byte counts and durations with their units, as the CLI, the tuning reasons
+and the desktop app show them (thousands separators, binary units), and lists as a sentence writes them. Imports nothing of the engine, so every layer
 may use it."""
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ def count(value: float | None) -> str:
 def plural(value: float, one: str, many: str | None = None) -> str:
     """A count and its noun: "1 hit", "2,048 hits"."""
     return f"{count(value)} {one if value == 1 else (many or one + 's')}"
+
+
+def listing(items: list[str]) -> str:
+    """Items as a sentence lists them: "a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def human_bytes(count: float | None) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from core.config.parsing import redact
 from core.config.settings import Settings, Source
 from core.config.specs import SPEC_BY_NAME, SPECS, SettingError, Spec
+from core.units import listing
 
 # URLs that may carry a password (redis://user:secret@host): the table shows them without it, to anyone who may
 # read it, and a value sent back as shown keeps the password it had
@@ -199,8 +200,7 @@ def _path_problem(spec: Spec, value: str) -> str | None:
 
 def refusal_message(labels: list[str]) -> str:
     """One line for a refusal of the settings of these ``labels``."""
-    named = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
-    return f"Nothing was saved: {named} {'needs another value' if len(labels) == 1 else 'need other values'}"
+    return f"Nothing was saved: {listing(labels)} {'needs another value' if len(labels) == 1 else 'need other values'}"
 
 
 def check(changes: Mapping[str, Any], settings: Settings) -> Checked:

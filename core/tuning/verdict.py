@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.units import plural
+from core.units import listing, plural
 
 NOISE = 0.05  # speeds within 5 % of each other: a machine doing anything else moves a run by that much
 
@@ -19,8 +19,7 @@ def _speed(tokens_per_s: float) -> str:
 def _counts(counts: Sequence[int]) -> str:
     """"1 and 2 threads", "1, 2 and 4 threads"."""
     names = [f"{count:,}" for count in sorted(counts)]
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f"{listed} thread{'s' if len(names) > 1 or sorted(counts)[0] != 1 else ''}"
+    return f"{listing(names)} thread{'s' if len(names) > 1 or sorted(counts)[0] != 1 else ''}"
 
 
 def within_noise(results: Sequence[tuple[int, float]]) -> bool:

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 
 from core.config.settings import CACHE, GENERAL, PERFORMANCE
 from core.control.client import AsyncControlClient, ControlError
-from core.units import human_bytes, plural
+from core.units import human_bytes, listing, plural
 from desktop.autostart import AutostartError
 from desktop.clear_cache import ClearCache
 from desktop.settings_window.fields import Field
@@ -66,8 +66,7 @@ def refusal_line(error: ControlError, labels: Mapping[str, str]) -> str:
     named = [labels.get(name, name) for name in error.fields]
     if not named:
         return f"Nothing was saved: {error}"
-    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
-    return f"Nothing was saved: {listed} {'needs' if len(named) == 1 else 'need'} another value (see below it)."
+    return f"Nothing was saved: {listing(named)} {'needs' if len(named) == 1 else 'need'} another value (see below it)."
 
 
 class SettingsWindow(QWidget):
