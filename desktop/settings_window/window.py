@@ -269,20 +269,21 @@ class SettingsWindow(QWidget):
                 field.show_error(None)
             self._update_buttons()
             return
-        self.context.call("check the settings", self._dry_run(changes), self._checked,
+        self.context.call("check the settings", self._put(changes, dry_run=True), self._checked,
                           failed=lambda _why: None)  # a check is no action of the user's
 
     @staticmethod
-    def _dry_run(changes: Mapping[str, Any]) -> Callable[[AsyncControlClient], Awaitable[Any]]:
-        """``PUT /-/settings?dry_run=1`` of ``changes``: the answer, or the refusal naming fields."""
-        async def check(client: AsyncControlClient) -> Any:
+    def _put(changes: Mapping[str, Any], dry_run: bool = False) -> Callable[[AsyncControlClient], Awaitable[Any]]:
+        """``PUT /-/settings`` of ``changes`` (``dry_run``: checked only): the answer, or the refusal when it
+        names fields, for the form to show under them."""
+        async def put(client: AsyncControlClient) -> Any:
             try:
-                return await client.update_settings(changes, dry_run=True)
+                return await client.update_settings(changes, dry_run=dry_run)
             except ControlError as error:
                 if error.fields:
                     return error
                 raise
-        return check
+        return put
 
     def _check_then(self, changes: Mapping[str, Any], then: Callable[[], None]) -> None:
         """Have the engine check ``changes``; ``then`` if it takes them all, else the refusal under its fields."""
@@ -295,7 +296,7 @@ class SettingsWindow(QWidget):
             else:
                 then()
 
-        self.context.call("check the settings", self._dry_run(changes), checked)
+        self.context.call("check the settings", self._put(changes, dry_run=True), checked)
 
     def _checked(self, answer: Any) -> None:
         refused = answer.fields if isinstance(answer, ControlError) else {}
@@ -380,13 +381,11 @@ class SettingsWindow(QWidget):
         self._update_buttons()
         self.status.setText("Saving…")
 
+        writing = self._put(changes)
+
         async def put(client: AsyncControlClient) -> Any:
             try:
-                return await client.update_settings(changes)
-            except ControlError as error:
-                if error.fields:
-                    return error  # the form shows it, field by field
-                raise
+                return await writing(client)
             finally:
                 self.busy = False
                 self._update_buttons()
