@@ -3,8 +3,8 @@
     python packaging/build.py [--out DIR]
 
 Linux: ``DIR/ollacache/`` (the one-folder build), ``ollacache-VERSION-linux-x86_64.tar.gz`` and
-``ollacache_VERSION_amd64.deb``; Windows: the folder and ``Ollacache-VERSION-setup.exe`` (Inno Setup, ``iscc``);
-macOS: ``Ollacache.app`` and ``Ollacache-VERSION.dmg`` (``hdiutil``). Each built binary is run with
+``ollacache_VERSION_amd64.deb``; Windows: the folder (its installer, an MSI, is made from it on Linux by
+``packaging/windows_msi.py``); macOS: ``Ollacache.app`` and ``Ollacache-VERSION.dmg`` (``hdiutil``). Each built binary is run with
 ``--version`` and ``selftest``; the ``.deb`` is unpacked with ``dpkg -x`` into a scratch root and its binary run
 the same way. On Linux the build is trimmed first (Qt's ICU data, the build machine's RUNPATHs) and the .deb
 must be lintian clean. The sizes are printed against the budget (Linux's; elsewhere printed only). Exit 0 when
@@ -28,12 +28,11 @@ sys.path.insert(0, str(ROOT))
 from core import __version__  # noqa: E402
 from packaging_deb import write_deb_tree  # noqa: E402
 from packaging_icu import trim_icu_data  # noqa: E402
-from packaging_pe import WINDOWS_CUI, WINDOWS_GUI, subsystem_problems  # noqa: E402
+from packaging_pe import WINDOWS_EXECUTABLES, subsystem_problems  # noqa: E402
 from packaging_runpath import clear_foreign_runpaths  # noqa: E402
 from packaging_steps import BuildError, run  # noqa: E402
 
 MIB = 1024 * 1024
-WINDOWS_EXECUTABLES = {"ollacache.exe": WINDOWS_CUI, "OllacacheApp.exe": WINDOWS_GUI}  # the CLI, the tray app
 BUDGET_MIB = {"folder": 135, "tar.gz": 55, "deb": 40}
 
 
@@ -137,23 +136,6 @@ def linux_installers(folder: Path, out: Path) -> tuple[list[Size], list[str]]:
     return sizes, problems
 
 
-ISCC_DEFAULT = r"C:\Program Files (x86)\Inno Setup 6\ISCC.exe"
-
-
-def windows_installer(folder: Path, out: Path) -> Path:
-    """The Inno Setup installer of the folder (``iscc`` on PATH or in its default place); a missing compiler or
-    an installer it did not write is a :class:`BuildError` (one line), never a traceback or a claim."""
-    iscc = shutil.which("iscc") or (ISCC_DEFAULT if Path(ISCC_DEFAULT).is_file() else None)
-    if iscc is None:
-        raise BuildError("Inno Setup's compiler (iscc) was not found: install Inno Setup 6, or put iscc on PATH")
-    run([iscc, f"/DAppVersion={__version__}", f"/DSourceDir={folder}", f"/O{out}",
-         ROOT / "packaging" / "windows" / "ollacache.iss"])
-    setup = out / f"Ollacache-{__version__}-setup.exe"
-    if not setup.is_file():
-        raise BuildError(f"iscc ran but wrote no {setup.name} in {out}")
-    return setup
-
-
 def macos_dmg(app: Path, out: Path) -> Path:
     """A compressed .dmg holding the .app and a link to /Applications."""
     stage = out / "dmg"
@@ -188,9 +170,6 @@ def build(out: Path) -> int:
         more, deb_problems = linux_installers(built, out)
         sizes += more
         problems += deb_problems
-    elif sys.platform == "win32":
-        setup = windows_installer(built, out)
-        print("installer:", setup)
     elif sys.platform == "darwin":
         print("disk image:", macos_dmg(built, out))
     print("sizes:")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 WINDOWS_GUI, WINDOWS_CUI = 2, 3  # IMAGE_SUBSYSTEM_WINDOWS_GUI and _CUI, from the PE format's documentation
 SUBSYSTEM_NAMES = {WINDOWS_GUI: "windowed", WINDOWS_CUI: "console"}
+WINDOWS_EXECUTABLES = {"ollacache.exe": WINDOWS_CUI, "OllacacheApp.exe": WINDOWS_GUI}  # the CLI, the tray app
 _SUBSYSTEM_OFFSET = 68  # in the optional header, the same in PE32 and PE32+
 
 

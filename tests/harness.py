@@ -6,6 +6,7 @@ Both listen on 127.0.0.1 with port 0 and are waited on by condition (the server'
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from core.config.settings import load
 from core.control import token as tokens
@@ -151,3 +153,14 @@ def events_named(url: str, count: int, during: Callable[[], object],
     batches of finished requests are left out by default: one may come a quarter of a second after requests made
     before."""
     return events_until(url, during, lambda name: name not in ignore, lambda seen: len(seen) == count)
+
+
+def packaging_module(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A module of packaging/ (build.py and the modules beside it), loaded as build.py runs them."""
+    monkeypatch.syspath_prepend(str(ROOT / "packaging"))  # build.py imports the modules beside it
+    spec = importlib.util.spec_from_file_location(f"ollacache_{name}", ROOT / "packaging" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module

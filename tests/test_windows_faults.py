@@ -1,7 +1,7 @@
 """The Windows faults that can be shown on Linux: the engine runs without uvloop (which does not exist on
 Windows), the data folders are one level deep there, the engine stops gracefully by a control call (a signal is
-a hard kill on Windows), and a missing Inno Setup compiler is a one-line build failure, not a traceback and not
-an installer reported that was never made."""
+a hard kill on Windows), and the console and windowed executables are told apart by their PE headers. The
+Windows build itself is tested under Wine (tests/test_windows_build.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -21,7 +20,7 @@ from core.config.settings import APP_AUTHOR, APP_NAME
 from core.control import running
 from core.control.client import ControlClient, ControlError
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import ROOT, SERVING, free_port, proxy_process, wait_for
+from tests.harness import ROOT, SERVING, free_port, packaging_module, proxy_process, wait_for
 from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON
 
 WITHOUT_UVLOOP = """
@@ -31,17 +30,6 @@ sys.argv = ["ollacache", *sys.argv[1:]]
 runpy.run_module("core", run_name="__main__")
 """
 CHAT = {"model": "llama3.2", "stream": False, "messages": [{"role": "user", "content": "hi"}]}
-
-
-def _packaging_module(name: str, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A module of packaging/ (build.py and the modules beside it), loaded as build.py runs them."""
-    monkeypatch.syspath_prepend(str(ROOT / "packaging"))  # build.py imports the modules beside it
-    spec = importlib.util.spec_from_file_location(f"ollacache_{name}", ROOT / "packaging" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, spec.name, module)  # its dataclasses look themselves up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_engine_serves_from_the_cache_without_uvloop(upstream: tuple[FakeOllama, str]) -> None:
@@ -62,15 +50,6 @@ def test_the_windows_data_folders_name_the_app_once(monkeypatch: pytest.MonkeyPa
     dirs = windows.Windows(APP_NAME, APP_AUTHOR)
     assert Path(dirs.user_cache_dir) == Path(local, "ollacache", "Cache")
     assert Path(dirs.user_log_dir) == Path(local, "ollacache", "Logs")
-
-
-def test_a_missing_inno_setup_compiler_is_one_line_and_no_installer_is_claimed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    build = _packaging_module("build", monkeypatch)
-    monkeypatch.setenv("PATH", str(tmp_path))  # no iscc
-    with pytest.raises(build.BuildError, match=r"^Inno Setup's compiler \(iscc\) was not found"):
-        build.windows_installer(tmp_path / "ollacache", tmp_path)
-    assert not list(tmp_path.glob("*.exe"))
 
 
 def test_a_shutdown_call_stops_the_engine_as_sigterm_does_with_the_ollama_it_started(tmp_path: Path) -> None:
@@ -94,7 +73,7 @@ def test_a_console_and_a_windowed_executable_are_told_apart_by_their_pe_header(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The console ollacache.exe and the windowed OllacacheApp.exe of a Windows build are checked this way (real
     Windows launchers that pip ships stand in for them here)."""
-    pe = _packaging_module("packaging_pe", monkeypatch)
+    pe = packaging_module("packaging_pe", monkeypatch)
     launchers = Path(importlib.util.find_spec("pip").origin).parent / "_vendor" / "distlib"  # type: ignore[arg-type, union-attr]
     assert pe.pe_subsystem(launchers / "t64.exe") == pe.WINDOWS_CUI
     assert pe.pe_subsystem(launchers / "w64.exe") == pe.WINDOWS_GUI
@@ -102,7 +81,7 @@ def test_a_console_and_a_windowed_executable_are_told_apart_by_their_pe_header(
     folder.mkdir()
     (folder / "ollacache.exe").write_bytes((launchers / "w64.exe").read_bytes())  # linked as the wrong one
     (folder / "OllacacheApp.exe").write_bytes((launchers / "w64.exe").read_bytes())
-    build = _packaging_module("build", monkeypatch)
+    build = packaging_module("build", monkeypatch)
     assert pe.subsystem_problems(folder, build.WINDOWS_EXECUTABLES) == [
         "ollacache.exe is a windowed program, not a console one"]
     (folder / "ollacache.exe").write_text("#!/bin/sh\n")

@@ -83,12 +83,12 @@ def _check(upstream: SelftestUpstream, home: Path, out: IO[str]) -> None:
     except OSError as error:
         raise SelftestFailed(f"the proxy could not be started ({' '.join(argv)}): {error}") from error
     lines: queue.Queue[str | None] = queue.Queue()
-    reader = threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True)
+    reader = threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True)
     reader.start()
     seen: list[str] = []
     url: str | None = None
     try:
-        url = _serving_url(process, lines, seen)
+        url = serving_url(process, lines, seen)
         print(f"proxy: {' '.join(argv)} serving on {url} (pid {process.pid})", file=out, flush=True)
         with httpx.Client(base_url=url, timeout=REQUEST_S, trust_env=False) as client:
             for number, expected in enumerate(EXPECTED, start=1):
@@ -101,7 +101,8 @@ def _check(upstream: SelftestUpstream, home: Path, out: IO[str]) -> None:
     print("proxy: stopped cleanly", file=out, flush=True)
 
 
-def _read_lines(stream: IO[str] | None, lines: queue.Queue[str | None]) -> None:
+def read_lines(stream: IO[str] | None, lines: queue.Queue[str | None]) -> None:
+    """Put each line of ``stream`` into ``lines`` (a thread's work), then ``None`` at its end."""
     if stream is not None:
         for line in stream:
             lines.put(line.rstrip("\n"))
@@ -109,7 +110,7 @@ def _read_lines(stream: IO[str] | None, lines: queue.Queue[str | None]) -> None:
     lines.put(None)
 
 
-def _serving_url(process: subprocess.Popen[str], lines: queue.Queue[str | None], seen: list[str]) -> str:
+def serving_url(process: subprocess.Popen[str], lines: queue.Queue[str | None], seen: list[str]) -> str:
     """The URL the proxy prints once it listens; fails when it exits first or stays silent too long."""
     deadline = time.monotonic() + START_S
     while (left := deadline - time.monotonic()) > 0:
