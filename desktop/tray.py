@@ -31,7 +31,6 @@ from desktop.loaded_models import LoadedModels
 from desktop.path_box import show_path
 from desktop.windows import AppContext, Windows
 
-PAUSE_MISSING = "This version of the engine cannot pause caching"
 TUNE_RUNS = (1, 3)  # the measured runs per thread count a user may ask for from the menu
 
 
@@ -188,11 +187,9 @@ class Tray(QObject):
         else:
             offer("start_ollama", "Start Ollama", self._start_ollama, "start")
         offer("restart_ollama", "Restart Ollama", self._restart_ollama, "restart")
-        pause = add("pause", "Pause caching", self._toggle_pause, serving and self._can_pause())
+        pause = add("pause", "Pause caching", self._toggle_pause, serving)
         pause.setCheckable(True)
         pause.setChecked(bool(self.stats and self.stats.get("paused")))
-        if not self._can_pause():
-            pause.setToolTip(PAUSE_MISSING)
         entries = self.clearing.entries()
         add("clear", f"Clear cache ({entries:,} entries)…" if serving else "Clear cache…", self._ask_clear, serving)
         tuning = tune_progress((self.stats or {}).get("tune")) is not None
@@ -287,10 +284,6 @@ class Tray(QObject):
         if result == QDialog.DialogCode.Accepted.value:
             runs = dialog.intValue()
             self._call("start tuning", lambda client: client.tune_start(runs=runs))
-
-    @staticmethod
-    def _can_pause() -> bool:
-        return hasattr(AsyncControlClient, "pause") and hasattr(AsyncControlClient, "resume")
 
     def _toggle_pause(self) -> None:
         if self.stats and self.stats.get("paused"):

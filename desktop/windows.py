@@ -3,8 +3,8 @@
 The app knows its windows only as factories: a :data:`WindowFactory` takes the :class:`AppContext` (the
 settings, the engine, the feed, the error reporter) and returns a ``QWidget``; it is called once, the
 first time the window is shown. :class:`Windows` holds the dashboard's and the settings' factories and
-shows, raises and activates the window. Until the real windows are wired in, :func:`placeholder` stands
-in for them.
+shows, raises and activates the window. :func:`placeholder` stands in for a
+window the app was not given (the tray's own tests build no dashboard).
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ WindowFactory = Callable[[AppContext], QWidget]
 
 
 def placeholder(title: str) -> WindowFactory:
-    """A window that only says its ``title`` (for a window not written yet)."""
+    """A window that only says its ``title`` (for a window the app was not given)."""
     def build(context: AppContext) -> QWidget:
         window = QWidget()
         window.setWindowTitle(f"Ollacache: {title}")

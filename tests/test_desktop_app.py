@@ -68,18 +68,6 @@ def test_cancelling_clear_keeps_the_entries(behind_fake: str, tray_app: TrayApp,
     assert httpx.post(f"{tray_app.engine.url}/api/chat", json=CHAT).headers["x-cache"] == "HIT"
 
 
-def test_pause_is_offered_only_when_the_engine_can_pause(behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
-    tray = tray_app.tray
-    qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
-    tray.menu.aboutToShow.emit()
-    pause = tray.actions["pause"]
-    assert pause.isEnabled() == tray._can_pause()
-    if not pause.isEnabled():
-        assert pause.toolTip()
-
-
-
-
 def test_restart_ollama_gives_a_new_ollama(supervised_ollama: str, tray_app: TrayApp, qtbot: QtBot) -> None:
     tray = tray_app.tray
 

@@ -95,6 +95,26 @@ def test_a_bypass_and_an_unreachable_upstream_are_told_too(proxy: RunningProxy) 
     assert (failed["client"], failed["cache"], failed["status"]) == ("browser", "MISS", 502)
 
 
+def test_a_request_the_cache_refuses_is_told_and_a_failed_bypass_counts_once(proxy: RunningProxy) -> None:
+    """Every request on a cached route is accounted once, at its end: a refusal too, and a bypass that found
+    no upstream is one error, not a bypass and an error."""
+    with finished_requests(proxy.url) as events:
+        with proxy.client() as http:
+            refused = http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES},
+                                headers={"cache-control": "only-if-cached"})
+        (told,) = events.take(1)
+    assert refused.status_code == 504
+    assert (told["cache"], told["status"], told["route"], told["tokens"]) == ("MISS", 504, "/api/chat", None)
+
+    with proxy_in_thread("http://127.0.0.1:9") as dead:  # nothing listens on the discard port
+        with dead.client() as http:
+            answer = http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES},
+                               headers={"cache-control": "no-store"})
+        totals: dict[str, Any] = dead.stats()["totals"]  # type: ignore[assignment]
+    assert (answer.status_code, answer.headers["x-cache"]) == (502, "BYPASS")
+    assert (totals["requests"], totals["errors"], totals.get("bypass", 0)) == (1, 1, 0)
+
+
 def test_per_client_totals_after_traffic_from_two_clients(proxy: RunningProxy, fake: FakeOllama) -> None:
     with ollama.Client(host=proxy.url) as client:
         for _ in range(3):

@@ -1,10 +1,9 @@
 """The cache decision for one request on a cached route (pure: no I/O, no clock).
 
-The proxy gathers the facts (the request's key and stream mode, or that it could not be keyed; whether
-caching is on; the entry found, if any) and carries out what comes back: answer from the entry, forward
-and record, or forward untouched. Per-request controls (``Cache-Control``), answers shared between
-identical requests in flight and entries that serve both stream modes extend the facts and the
-outcomes here, so the proxy keeps only the I/O. The sampling policy (:class:`Policy`) says which requests
+The facts are the request's key and stream mode (or that it could not be keyed), whether caching is on, the
+entry found, the client's ``Cache-Control`` and whether an identical request is in flight; the outcome is
+hit, miss, refresh, bypass, a refusal, or following the request in flight. :func:`core.cache.plan.plan` wraps
+it into what the proxy carries out. The sampling policy (:class:`Policy`) says which requests
 the cache takes, and how many answers a sampled one keeps; :func:`choose_slot` picks which of them answers.
 
 An entry serves both stream modes: found in the other mode, it is a hit answered by conversion
@@ -54,7 +53,6 @@ class Request:
     usage: bool = False
 
 
-SAMPLING = ("all", "deterministic", "off")  # the choices of the cache.sampling setting
 
 
 @dataclass(frozen=True, slots=True)

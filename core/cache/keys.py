@@ -123,7 +123,7 @@ def _canonical_value(value: Any, size: list[int]) -> Any:
 def canonical_request(path: str, body: Any, context: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The canonical form of ``body`` sent to cached route ``path``, plus ``context``.
 
-    ``context`` carries what is not in the body but changes the answer (later: the model's digest,
+    ``context`` carries what is not in the body but changes the answer (the model's digest,
     a namespace, a hashed credential); its values are added under ``"context"``.
     Raises :class:`NotCacheable` when the body has no usable shape; the caller then forwards it
     untouched so that the upstream's own error reaches the client.

@@ -33,7 +33,6 @@ from core.cache.entry import Entry
 FORMAT = "ollacache-export"
 VERSION = 1
 GZIP_MAGIC = b"\x1f\x8b"
-_BINARY = ("chunks", "request")  # base64 in the file
 _TYPES: dict[str, Any] = {"str": str, "bool": bool, "int": int, "float": (int, float), "bytes": str,
                           "list[bytes]": list, "list[float]": list}
 _FIELDS = {f.name: f for f in fields(Entry)}

@@ -1,7 +1,7 @@
 """The ``Store`` protocol: what the proxy needs from a place that keeps entries.
 
-Implementations: :class:`core.cache.diskstore.DiskStore` (embedded, the default). A Redis store follows in
-a later issue with the same protocol. Calls are blocking; the proxy runs writes off the event loop.
+Implementations: :class:`core.cache.diskstore.DiskStore` (embedded, the default) and
+:class:`core.cache.redisstore.RedisStore` (shared between machines, ``cache.store = redis://...``). Calls are blocking; the proxy runs writes off the event loop.
 Any method may raise :class:`StoreError` (or an ``OSError``); the proxy then serves as a plain
 pass-through and reports the failure on ``/-/health`` instead of failing requests.
 """

@@ -25,14 +25,17 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from core.cache.controls import ControlsError, parse_controls, parse_namespace
-from core.cache.decision import ALL, Outcome, Policy, Request, decide
+from core.cache.decision import ALL, Outcome, Policy, Request
+from core.cache.entry import Entry
 from core.cache.keys import ROUTES, Route
 from core.cache.layered import LayeredCache
+from core.cache.plan import Act, Plan, plan, plan_passing
 from core.cache.recorder import Recorder, error_body
 from core.cache.requests import RequestKeys
 from core.cache.slots import find
@@ -44,7 +47,7 @@ from core.http.inject import with_threads
 from core.http.relay import ClientWatch, Receive, read_body, request_stream
 from core.http.replay import replay, send_json, send_whole
 from core.http.upstream import Scope, Send, Upstream, UpstreamState
-from core.observe.clients import UNKNOWN, client_of
+from core.observe.clients import client_of
 from core.observe.events import EventHub
 from core.observe.stats import Stats
 
@@ -55,10 +58,35 @@ CHANGES_MODELS = frozenset({"/api/pull", "/api/create", "/api/copy", "/api/delet
 log = logging.getLogger(__name__)
 # the request a task is forwarding: its event id and whether it streams (a request is one task of its own)
 _FORWARDED: ContextVar[tuple[int | None, bool | None]] = ContextVar("forwarded", default=(None, None))
-OFFLINE_MISS = ("ollacache: the proxy is offline (proxy.offline) and this request is not cached; "
-                "only cached answers are served, the upstream is never called")
-OFFLINE_PASS_THROUGH = ("ollacache: the proxy is offline (proxy.offline): only cached answers to cached routes "
-                        "are served, and this request would go to the upstream, which is never called")
+_SAVES = frozenset({"hit", "shared"})  # the outcomes whose tokens Ollama did not have to generate again
+
+
+@dataclass(slots=True)
+class _Call:
+    """One request on a cached route as the proxy handles it: the ASGI triple, what was read of it, and the key
+    it is answered or recorded under (a slot's under a bucket policy)."""
+
+    scope: Scope
+    receive: Receive
+    send: Send
+    route: Route
+    body: bytes
+    client: str
+    started: float
+    cors: list[tuple[bytes, bytes]]
+    request: Request | None = None
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """What forwarding a request gave: the status sent, the upstream's time, when it ended, and whether the
+    proxy answered itself because the request could not be forwarded (400) or the upstream reached (502)."""
+
+    status: int
+    upstream_s: float
+    finished: float
+    failed: bool = False
 
 
 class Proxy:
@@ -134,115 +162,150 @@ class Proxy:
             return await self.control(scope, receive, _adding(send, cors) if cors else send)
         route = ROUTES.get(path)
         if route is None or scope["method"] != "POST":
-            if self.offline:
-                return await send_whole(send, 504, error_body("ollama", OFFLINE_PASS_THROUGH), cors)
-            if path in CHANGES_MODELS and self.builds is not None:
-                send = _refreshing(send, self.builds.refresh)
-            await self._relay(scope, receive, send, body=None, route=None, outcome=None, cors=cors)
-            return None
+            return await self._pass(scope, receive, send, cors, plan_passing(
+                offline=self.offline, changes_models=path in CHANGES_MODELS and self.builds is not None))
         body = await read_body(receive)
-        started = time.perf_counter()
-        client = client_of(admission.user_agent)
+        call = _Call(scope, receive, send, route, body, client_of(admission.user_agent), time.perf_counter(), cors)
         try:
             controls = parse_controls(admission.cache_control, admission.cache_ttl, admission.cache_replay)
             namespace = parse_namespace(admission.cache_namespace)
         except ControlsError as error:
-            return await send_whole(send, 400, error_body(route.api, str(error)), cors)
-        request = self.keys.facts(route, body, admission.authorization, namespace)
+            return await self._refuse(call, plan(None, api=route.api, controls_error=str(error)))
+        request = call.request = self.keys.facts(route, body, admission.authorization, namespace)
         if request is not None and self.builds is not None and self.builds.unknown(request.model):
             if self.upstream.state.on_its_way:  # a supervised Ollama that is starting has no model list yet
                 await self.upstream.state.wait_ready(self.upstream.start_wait_s)
             await self.builds.learn(request.model)  # its build goes in the key
-            request = self.keys.facts(route, body, admission.authorization, namespace)
+            request = call.request = self.keys.facts(route, body, admission.authorization, namespace)
         caching = not self._paused
         now = time.time()
+        found: Entry | None = None
         if request is None or not caching:
-            key, found = "", None
+            pass
         elif self._plain:  # the default policy: one lookup of the key itself
-            key = request.key
-            found = self.cache.lookup(key, now) if controls.looks_up else None
+            call.key = request.key
+            found = self.cache.lookup(call.key, now) if controls.looks_up else None
         else:
-            key, found = find(self.cache, self.policy, request, controls.looks_up, now, self._random)
-        flight = self.flights.get(key) if request is not None else None
+            call.key, found = find(self.cache, self.policy, request, controls.looks_up, now, self._random)
+        flight = self.flights.get(call.key) if request is not None else None
         flying = flight is not None and request is not None and _shares(flight, request, route)
-        decision = decide(request, found, caching=caching, controls=controls, now=now, flying=flying,
-                          policy=self.policy)
-        if self.offline and decision.outcome is not Outcome.HIT:
-            return await self._refuse_offline(send, route, request, client, cors)
-        if decision.outcome is Outcome.HIT:
-            assert request is not None and found is not None
-            await replay(send, receive, found, [(b"x-cache", b"HIT"), (b"x-cache-key", found.key.encode()), *cors],
-                         streamed=request.streamed, paced=controls.paced, include_usage=request.usage)
-            self.cache.note_hit(key, time.time())
-            latency_s = time.perf_counter() - started
-            self.stats.record("hit", route=path, model=request.model, latency_s=latency_s,
-                              saved_s=found.duration_s, saved_tokens=found.tokens, client=client)
-            if self.events:
-                self._did_finish(client, request.model, path, Outcome.HIT, found.status, latency_s, found.tokens,
-                                 found.duration_s, streamed=request.streamed)
+        chosen = plan(request, found, api=route.api, controls=controls, now=now, flying=flying, caching=caching,
+                      offline=self.offline, policy=self.policy, inject=self.inject_threads is not None,
+                      ttl_s=self.ttl_s)
+        act = chosen.act
+        if act is Act.ANSWER:
+            assert found is not None
+            return await self._answer(call, found, controls.paced)
+        if act is Act.FOLLOW:
+            assert flight is not None
+            return await self._follow(call, flight)
+        if act is Act.REFUSE:
+            return await self._refuse(call, chosen)
+        return await self._forward(call, chosen)
+
+    async def _answer(self, call: _Call, found: Entry, paced: bool) -> None:
+        """Send the stored answer (converted to the request's stream mode when it was recorded in the other)."""
+        request = call.request
+        assert request is not None
+        await replay(call.send, call.receive, found,
+                     [(b"x-cache", b"HIT"), (b"x-cache-key", found.key.encode()), *call.cors],
+                     streamed=request.streamed, paced=paced, include_usage=request.usage)
+        self.cache.note_hit(call.key, time.time())
+        self._finished(call, Outcome.HIT, "hit", found.status, tokens=found.tokens, saved_s=found.duration_s)
+
+    async def _follow(self, call: _Call, flight: Flight) -> None:
+        """Answer from the identical request in flight (:func:`core.http.follow.follow`)."""
+        request = call.request
+        assert request is not None
+        extra = [*call.cors, (b"x-cache", b"SHARED"), (b"x-cache-key", call.key.encode())]
+        status = await follow(flight, call.send, call.receive, streamed=request.streamed, api=call.route.api,
+                              extra=extra, include_usage=request.usage)
+        if status is None:
+            return None  # the client left: nothing is counted
+        entry = flight.entry
+        if entry is None:  # the answer in flight was not stored: nothing was saved
+            return self._finished(call, Outcome.SHARED, "error", status, tokens=0)
+        return self._finished(call, Outcome.SHARED, "shared", status, tokens=entry.tokens, saved_s=entry.duration_s)
+
+    async def _refuse(self, call: _Call, chosen: Plan) -> None:
+        """An error in the route's format, the upstream never called (offline, only-if-cached, bad controls)."""
+        extra = list(call.cors)
+        if chosen.outcome is not None:
+            extra.append((b"x-cache", chosen.outcome.header))
+            if call.request is not None:
+                extra.append((b"x-cache-key", call.request.key.encode()))
+        await send_whole(call.send, chosen.status, error_body(call.route.api, chosen.message), extra)
+        if chosen.outcome is not None:  # a request the cache could not answer: a miss, told as its header says
+            self._finished(call, Outcome.MISS, "miss", chosen.status, latency=False)
+
+    async def _forward(self, call: _Call, chosen: Plan) -> None:
+        """Forward a cached-route request: recorded and stored once complete (a miss or refresh), or untouched."""
+        request, route, outcome = call.request, call.route, chosen.outcome
+        assert outcome is not None
+        threads = self.inject_threads if chosen.threads else None
+        body = with_threads(call.body, threads) if threads is not None else call.body
+        extra = [*call.cors, (b"x-cache", outcome.header)]
+        if chosen.act is Act.FORWARD or request is None:
+            sent = await self._relay(call.scope, call.receive, call.send, body, extra, call, None, None)
+            if sent is not None:
+                kind = "error" if sent.failed else "bypass"
+                self._finished(call, outcome, kind, sent.status, latency=sent.failed, upstream_s=sent.upstream_s)
             return None
-        if decision.outcome is Outcome.SHARED:
-            assert request is not None and flight is not None
-            extra = [*cors, (b"x-cache", b"SHARED"), (b"x-cache-key", key.encode())]
-            return await self._follow(receive, send, flight, request, route, client, started, extra)
-        if decision.outcome is Outcome.UNCACHED:
-            assert request is not None
-            self.stats.record("miss", route=path, model=request.model, latency_s=None, client=client)
-            message = f"ollacache: not in the cache, and the request asked only-if-cached ({decision.reason})"
-            extra = [*cors, (b"x-cache", decision.outcome.header), (b"x-cache-key", request.key.encode())]
-            return await send_whole(send, 504, error_body(route.api, message), extra)
-        if request is None or decision.outcome is Outcome.BYPASS:
-            model = request.model if request else None
-            self.stats.record("bypass", route=path, model=model, latency_s=None, client=client)
-            if request is not None and self.inject_threads is not None and route.api == "ollama":
-                body = with_threads(body, self.inject_threads)  # pausing must not change what Ollama runs with
-            status = await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
-                                       cors=cors, client=client)
-            if self.events and status is not None:
-                self._did_finish(client, model, path, decision.outcome, status, time.perf_counter() - started,
-                                 None, 0.0)
-            return None
-        asked = body  # the body as the client sent it is what the entry keeps
-        if self.inject_threads is not None and route.api == "ollama":
-            body = with_threads(body, self.inject_threads)
+        extra.append((b"x-cache-key", call.key.encode()))
         digest = (self.builds.digest(request.model) if self.builds is not None else None) or ""  # as in the key
-        recorder = Recorder(route, request.streamed, started, self.cache.generation, asked)
-        flight = self.flights.start(key, request.streamed)
+        # the body as the client sent it is what the entry keeps
+        recorder = Recorder(route, request.streamed, call.started, self.cache.generation, call.body)
+        flight = self.flights.start(call.key, request.streamed)
         try:
-            await self._relay(scope, receive, send, body=body, route=route, outcome=decision.outcome,
-                              key=key, recorder=recorder, model=request.model, cors=cors, client=client,
-                              ttl_s=controls.ttl_s, flight=flight, digest=digest)
+            sent = await self._relay(call.scope, call.receive, call.send, body, extra, call, recorder, flight)
+            if sent is None:
+                return None  # the client left: nothing partial is ever stored, nothing is counted
+            if sent.failed:
+                return self._finished(call, Outcome.MISS, "error", sent.status, upstream_s=sent.upstream_s)
+            verdict = recorder.verdict()
+            entry = None
+            if verdict.storable:
+                created = time.time()
+                entry = recorder.entry(call.key, request.model, verdict, created=created, finished=sent.finished,
+                                       expires=created + chosen.ttl_s if chosen.ttl_s else 0.0)
+                entry.digest = digest
+            flight.entry = entry  # what the followers count as saved
+            if entry is None or self._paused:
+                log.debug("not storing %s: %s", call.key, "caching is paused" if entry else verdict.reason)
+            # not kept when a clear or delete came while this answer was on its way
+            elif self.cache.keep(entry, recorder.generation) and self.events:
+                self.events.publish("entry_did_store", entry.info())
+            # after entry_did_store: a subscriber sees the entry before the request that made it
+            self._finished(call, Outcome.MISS, "miss" if recorder.status == 200 else "error", recorder.status,
+                           tokens=verdict.prompt_tokens + verdict.completion_tokens, upstream_s=sent.upstream_s)
         finally:
             flight.end()
+        return None
 
-    async def _refuse_offline(self, send: Send, route: Route, request: Request | None, client: str,
-                              cors: list[tuple[bytes, bytes]]) -> None:
-        """Offline, whatever is not a hit: a 504 in the route's format, as ``only-if-cached`` gets, never a call."""
-        model = request.model if request is not None else None
-        self.stats.record("miss", route=route.path, model=model, latency_s=None, client=client)
-        extra = [*cors, (b"x-cache", b"MISS")]
-        if request is not None:
-            extra.append((b"x-cache-key", request.key.encode()))
-        await send_whole(send, 504, error_body(route.api, OFFLINE_MISS), extra)
+    async def _pass(self, scope: Scope, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]],
+                    chosen: Plan) -> None:
+        """Any other path or method: relayed untouched, bodies streamed both ways (refused while offline)."""
+        if chosen.act is Act.REFUSE:
+            return await send_whole(send, chosen.status, error_body("ollama", chosen.message), cors)
+        if chosen.refresh_models and self.builds is not None:
+            send = _refreshing(send, self.builds.refresh)
+        await self._relay(scope, receive, send, None, list(cors), None, None, None)
+        return None
 
-    async def _relay(self, scope: Scope, receive: Receive, send: Send, *, body: bytes | None,
-                     route: Route | None, outcome: Outcome | None, key: str | None = None,
-                     recorder: Recorder | None = None, model: str = "", cors: list[tuple[bytes, bytes]],
-                     client: str = UNKNOWN, ttl_s: float | None = None, flight: Flight | None = None,
-                     digest: str = "") -> int | None:
-        """Forward the request upstream and stream the answer back, recording it if asked.
-
-        ``outcome`` is the cache decision for a cached route (its ``X-Cache`` header), ``None`` elsewhere;
-        ``ttl_s`` the lifetime the client gave the entry (``None``: the setting's); ``flight`` carries the
-        answer to the identical requests that follow this one; ``digest`` the build of ``model`` its key names.
-        Returns the status the client was sent, or None when the client left first.
-        """
+    async def _relay(self, scope: Scope, receive: Receive, send: Send, body: bytes | None,
+                     extra: list[tuple[bytes, bytes]], call: _Call | None, recorder: Recorder | None,
+                     flight: Flight | None) -> _Sent | None:
+        """Forward the request upstream (``body``, or the client's body streamed when None) and stream the
+        answer back with ``extra`` headers, feeding ``recorder``; ``flight`` carries the answer to the identical
+        requests that follow this one. What was sent, or None when the client left first."""
         self.events.working += 1  # an upstream call under way: the stats stay live meanwhile
-        if route is not None and self.events:  # told while it runs, if it runs past the next batch
+        if call is not None and self.events:  # told while it runs, if it runs past the next batch
             streamed = recorder.streamed if recorder is not None else None
+            model = call.request.model if call.request is not None else None
             _FORWARDED.set((self.events.request_started({
-                "time": time.time(), "client": client, "model": model or None, "route": route.path,
+                "time": time.time(), "client": call.client, "model": model, "route": call.route.path,
                 "streamed": streamed}), streamed))
+        api = call.route.api if call is not None else "ollama"
         try:
             watch = ClientWatch(receive, flight.leader_left if flight is not None else None)
             content: Any = body if body is not None else request_stream(watch, scope, receive)
@@ -250,11 +313,6 @@ class Proxy:
                 watch.start()
             request = self.upstream.request(scope, content, buffered=body is not None)
             started = time.perf_counter()
-            extra: list[tuple[bytes, bytes]] = list(cors)
-            if outcome is not None:
-                extra.append((b"x-cache", outcome.header))
-                if key:
-                    extra.append((b"x-cache-key", key.encode()))
             if flight is not None:  # the followers are sent the same messages, with headers of their own
                 send, extra = flight.tee(send, extra), []
             try:
@@ -262,89 +320,50 @@ class Proxy:
             except httpx.LocalProtocolError as error:
                 watch.stop()
                 message = f"ollacache: this request cannot be forwarded: {error}"
-                await send_whole(send, 400, error_body(route.api if route else "ollama", message), extra)
-                return 400
+                await send_whole(send, 400, error_body(api, message), extra)
+                return _Sent(400, time.perf_counter() - started, time.perf_counter(), failed=True)
             except httpx.TransportError as error:
                 watch.stop()
-                if route is not None:
-                    latency_s = time.perf_counter() - started
-                    self.stats.record("error", route=route.path, model=model or None, latency_s=latency_s, client=client)
-                    if self.events and recorder is not None:  # a miss (a bypass is told of by the caller)
-                        self._did_finish(client, model or None, route.path, Outcome.MISS, 502, latency_s, None, 0.0)
-                message = self.upstream.unreachable(error)
-                await send_whole(send, 502, error_body(route.api if route else "ollama", message), extra)
-                return 502
+                await send_whole(send, 502, error_body(api, self.upstream.unreachable(error)), extra)
+                return _Sent(502, time.perf_counter() - started, time.perf_counter(), failed=True)
             except asyncio.CancelledError:
                 if not watch.took_back():
                     raise
                 return None
             try:
-                await self.upstream.stream_back(send, response, extra, watch, route, recorder)
+                await self.upstream.stream_back(send, response, extra, watch, call.route if call else None, recorder)
             except asyncio.CancelledError:
                 if not watch.took_back():
                     raise
-                return None  # the client left: nothing partial is ever stored, nothing is counted
+                return None
             finally:
                 watch.stop()
                 await response.aclose()
-            if route is not None and recorder is not None and key is not None:
-                self._finish_miss(route, key, model, recorder, started, client, ttl_s, flight, digest)
-            return response.status_code
+            finished = time.perf_counter()
+            return _Sent(response.status_code, finished - started, finished)
         finally:
             self.events.working -= 1
 
-    def _finish_miss(self, route: Route, key: str, model: str, recorder: Recorder, started: float,
-                     client: str, ttl_s: float | None = None, flight: Flight | None = None,
-                     digest: str = "") -> None:
-        finished = time.perf_counter()
-        verdict = recorder.verdict()
-        outcome = "miss" if recorder.status == 200 else "error"
-        self.stats.record(outcome, route=route.path, model=model or None, latency_s=finished - started, client=client)
-        entry = None
-        if verdict.storable:
-            created, lifetime = time.time(), ttl_s or self.ttl_s
-            entry = recorder.entry(key, model, verdict, created=created, finished=finished,
-                                   expires=created + lifetime if lifetime else 0.0)
-            entry.digest = digest
-        if flight is not None:
-            flight.entry = entry  # what the followers count as saved
-        if entry is None or self._paused:
-            log.debug("not storing %s: %s", key, "caching is paused" if entry else verdict.reason)
-        # not kept when a clear or delete came while this answer was on its way
-        elif self.cache.keep(entry, recorder.generation) and self.events:
-            self.events.publish("entry_did_store", entry.info())
-        if self.events:  # after entry_did_store: a subscriber sees the entry before the request that made it
-            self._did_finish(client, model or None, route.path, Outcome.MISS, recorder.status, finished - started,
-                             verdict.prompt_tokens + verdict.completion_tokens, 0.0)
-
-    async def _follow(self, receive: Receive, send: Send, flight: Flight, request: Request, route: Route,
-                      client: str, started: float, extra: list[tuple[bytes, bytes]]) -> None:
-        """Answer from the identical request in flight (:func:`core.http.follow.follow`), and count it."""
-        status = await follow(flight, send, receive, streamed=request.streamed, api=route.api, extra=extra,
-                              include_usage=request.usage)
-        if status is None:
-            return None  # the client left: nothing is counted
-        entry, latency_s = flight.entry, time.perf_counter() - started
-        saved_s, tokens = (entry.duration_s, entry.tokens) if entry is not None else (0.0, 0)
-        self.stats.record("shared" if entry is not None else "error", route=route.path, model=request.model,
-                          latency_s=latency_s, saved_s=saved_s, saved_tokens=tokens, client=client)
+    def _finished(self, call: _Call, outcome: Outcome, kind: str, status: int, *, tokens: int | None = None,
+                  saved_s: float = 0.0, latency: bool = True, upstream_s: float | None = None) -> None:
+        """The one account of a finished request on a cached route: its stats (``kind``: hit, miss, shared,
+        bypass or error; ``latency`` false for an answer that measured nothing, a refusal or a bypass) and a
+        ``request_did_finish`` for ``/-/events`` subscribers (never its prompt or answer). ``status`` is 0 for an
+        answer the upstream cut off; ``tokens`` None when not known; ``upstream_s`` the upstream's time, which a
+        forwarded request's latency is."""
+        took_s = time.perf_counter() - call.started
+        request = call.request
+        model = request.model if request is not None else None
+        latency_s = (upstream_s if upstream_s is not None else took_s) if latency else None
+        self.stats.record(kind, route=call.route.path, model=model, latency_s=latency_s, saved_s=saved_s,
+                          saved_tokens=(tokens or 0) if kind in _SAVES else 0, client=call.client)
         if self.events:
-            self._did_finish(client, request.model, route.path, Outcome.SHARED, status, latency_s, tokens, saved_s,
-                             streamed=request.streamed)
-        return None
-
-    def _did_finish(self, client: str, model: str | None, route: str, cache: Outcome, status: int,
-                    latency_s: float, tokens: int | None, saved_s: float, streamed: bool | None = None) -> None:
-        """Tell ``/-/events`` subscribers of one finished request on a cached route (never its prompt or answer).
-
-        ``status`` is 0 for an answer the upstream cut off; ``tokens`` is None when not known (a bypass).
-        Callers check ``self.events`` first, so nothing is built while nobody listens.
-        """
-        forwarded, streamed_up = _FORWARDED.get()  # set by _relay for a request it forwarded
-        self.events.request_finished({
-            "time": time.time(), "client": client, "model": model, "route": route, "cache": cache.value,
-            "status": status, "latency_ms": latency_s * 1000.0, "tokens": tokens, "saved_s": saved_s,
-            "id": forwarded, "streamed": streamed if streamed is not None else streamed_up})
+            forwarded, streamed_up = _FORWARDED.get()  # set by _relay for a request it forwarded
+            self.events.request_finished({
+                "time": time.time(), "client": call.client, "model": model, "route": call.route.path,
+                "cache": outcome.value, "status": status, "latency_ms": took_s * 1000.0, "tokens": tokens,
+                "saved_s": saved_s, "id": forwarded,
+                "streamed": request.streamed if request is not None and forwarded is None else streamed_up})
 
     async def aclose(self) -> None:
         """Finish the store writes under way, then close the upstream connections."""

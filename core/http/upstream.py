@@ -125,7 +125,7 @@ class UpstreamClient:
             skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"))
         return self._session
 
-    async def send(self, request: UpstreamRequest, *, stream: bool = True) -> UpstreamResponse:
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         """Send ``request``; returns once the answer's head is in (the body streams from the response)."""
         session = self._session or self._open()
         data = request.content
@@ -208,7 +208,7 @@ class Upstream:
         if self.state.on_its_way:  # tools started at login with us must not see Ollama's first seconds
             await self.state.wait_ready(self.start_wait_s)
         try:
-            return await self.client.send(request, stream=True)
+            return await self.client.send(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as error:
             if isinstance(error, httpx.RemoteProtocolError) and not replayable:
                 raise
@@ -217,7 +217,7 @@ class Upstream:
             log.debug("retrying %s once after %s", request.url.path, _cause(error))
         if self.state.on_its_way:  # it went down just now, and supervision is bringing it back
             await self.state.wait_ready(self.start_wait_s)
-        return await self.client.send(request, stream=True)
+        return await self.client.send(request)
 
     def unreachable(self, error: httpx.TransportError) -> str:
         """What to tell a client whose request could not reach the upstream: the address, the cause, and

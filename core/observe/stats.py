@@ -10,8 +10,8 @@ What persists (the JSON file at ``path``): totals, per-model, per-route and per-
 when the file was written on an earlier day).
 What starts fresh with each process: the per-second rate ring (15 minutes) and the latency windows.
 
-Latency is kept only for the outcomes the proxy times (`TIMED_OUTCOMES`): a bypass is counted before it
-is relayed, so it has no latency, and the snapshot and metrics show none for it rather than zeros. A
+Latency is kept only for the outcomes the proxy times (`TIMED_OUTCOMES`): the proxy does not time what it passes
+through untouched, so a bypass has no latency, and the snapshot and metrics show none for it rather than zeros. A
 request recorded with ``latency_s=None`` (not measured) is counted without a latency sample.
 
 Model ``None`` (requests that name no model, e.g. ``/api/tags``) is counted in the totals and per route,
@@ -43,7 +43,7 @@ __all__ = ["MAX_KEYS", "OTHER_KEY", "OUTCOME_FIELDS", "OUTCOMES", "Outcome", "St
 
 log = logging.getLogger(__name__)
 
-#: Outcomes whose latency is not measured: the proxy counts a bypass before relaying it.
+#: Outcomes whose latency is not measured: the proxy does not time what it passes through untouched.
 UNTIMED_OUTCOMES: frozenset[str] = frozenset({"bypass"})
 TIMED_OUTCOMES: tuple[str, ...] = tuple(name for name in OUTCOMES if name not in UNTIMED_OUTCOMES)
 

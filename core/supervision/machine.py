@@ -11,7 +11,7 @@ transition is made of are in :mod:`core.supervision.record`; the user's restart,
 and the transitions of our process's life (spawned, exited, health checked, timed out, crashed) with the
 timers they set.
 
-Decisions where the issue is silent:
+Choices made here:
 
 - Only the latest :class:`ScheduleCheck` counts: results carry its ``seq``, others are ignored.
 - Any exit that Ollacache did not ask for is a crash, whatever the status (0 included); so is a spawn

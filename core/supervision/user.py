@@ -2,7 +2,7 @@
 refused (:class:`~core.supervision.vocabulary.Refuse`, with the reason). Pure, as
 :mod:`core.supervision.machine` is, which hands these events here.
 
-Decisions where the issue is silent:
+Choices made here:
 
 - A user restart resets the crash window and the backoff (the user asked for a fresh try); it restarts
   our Ollama at once (no backoff), re-evaluates from ``backing-off``, ``failed`` or ``stopped``, and is
