@@ -23,28 +23,28 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from contextvars import ContextVar
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from core.cache.controls import ControlsError, parse_controls, parse_namespace
-from core.cache.decision import ALL, Outcome, Policy, Request
+from core.cache.decision import ALL, Outcome, Policy
 from core.cache.entry import Entry
-from core.cache.keys import ROUTES, Route
+from core.cache.keys import ROUTES
 from core.cache.layered import LayeredCache
 from core.cache.plan import Act, Plan, plan, plan_passing
 from core.cache.recorder import Recorder, error_body
 from core.cache.requests import RequestKeys
 from core.cache.slots import find
+from core.http.accounts import Accounts, Call
 from core.http.cors import CorsRule
-from core.http.flight import Flight, Flights
+from core.http.flight import Flight, Flights, can_follow
 from core.http.follow import follow
 from core.http.gate import Gate
 from core.http.inject import with_threads
-from core.http.relay import ClientWatch, Receive, read_body, request_stream
+from core.http.relay import ClientWatch, Receive, adding_headers, read_body, refreshing, request_stream
 from core.http.replay import replay, send_json, send_whole
 from core.http.upstream import Scope, Send, Upstream, UpstreamState
 from core.observe.clients import client_of
@@ -56,26 +56,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 CHANGES_MODELS = frozenset({"/api/pull", "/api/create", "/api/copy", "/api/delete"})
 
 log = logging.getLogger(__name__)
-# the request a task is forwarding: its event id and whether it streams (a request is one task of its own)
-_FORWARDED: ContextVar[tuple[int | None, bool | None]] = ContextVar("forwarded", default=(None, None))
-_SAVES = frozenset({"hit", "shared"})  # the outcomes whose tokens Ollama did not have to generate again
-
-
-@dataclass(slots=True)
-class _Call:
-    """One request on a cached route as the proxy handles it: the ASGI triple, what was read of it, and the key
-    it is answered or recorded under (a slot's under a bucket policy)."""
-
-    scope: Scope
-    receive: Receive
-    send: Send
-    route: Route
-    body: bytes
-    client: str
-    started: float
-    cors: list[tuple[bytes, bytes]]
-    request: Request | None = None
-    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +91,7 @@ class Proxy:
         self.control = control
         self.gate = gate
         self.events = events  # entry_did_store and the batches of finished requests go out through it
+        self.accounts = Accounts(stats, events)
         # start_wait_s: the longest a request waits for a supervised Ollama that is starting
         self.upstream = Upstream(upstream, upstream_state, start_wait_s)
         self.shown_upstream = self.upstream.shown
@@ -159,13 +140,13 @@ class Proxy:
             return await send({"type": "http.response.body", "body": b""})
         path: str = scope["path"]
         if path.startswith("/-/"):
-            return await self.control(scope, receive, _adding(send, cors) if cors else send)
+            return await self.control(scope, receive, adding_headers(send, cors) if cors else send)
         route = ROUTES.get(path)
         if route is None or scope["method"] != "POST":
             return await self._pass(scope, receive, send, cors, plan_passing(
                 offline=self.offline, changes_models=path in CHANGES_MODELS and self.builds is not None))
         body = await read_body(receive)
-        call = _Call(scope, receive, send, route, body, client_of(admission.user_agent), time.perf_counter(), cors)
+        call = Call(scope, receive, send, route, body, client_of(admission.user_agent), time.perf_counter(), cors)
         try:
             controls = parse_controls(admission.cache_control, admission.cache_ttl, admission.cache_replay)
             namespace = parse_namespace(admission.cache_namespace)
@@ -188,7 +169,7 @@ class Proxy:
         else:
             call.key, found = find(self.cache, self.policy, request, controls.looks_up, now, self._random)
         flight = self.flights.get(call.key) if request is not None else None
-        flying = flight is not None and request is not None and _shares(flight, request, route)
+        flying = flight is not None and request is not None and can_follow(flight, request.streamed, request.usage, route.api)
         chosen = plan(request, found, api=route.api, controls=controls, now=now, flying=flying, caching=caching,
                       offline=self.offline, policy=self.policy, inject=self.inject_threads is not None,
                       ttl_s=self.ttl_s)
@@ -203,7 +184,7 @@ class Proxy:
             return await self._refuse(call, chosen)
         return await self._forward(call, chosen)
 
-    async def _answer(self, call: _Call, found: Entry, paced: bool) -> None:
+    async def _answer(self, call: Call, found: Entry, paced: bool) -> None:
         """Send the stored answer (converted to the request's stream mode when it was recorded in the other)."""
         request = call.request
         assert request is not None
@@ -211,9 +192,9 @@ class Proxy:
                      [(b"x-cache", b"HIT"), (b"x-cache-key", found.key.encode()), *call.cors],
                      streamed=request.streamed, paced=paced, include_usage=request.usage)
         self.cache.note_hit(call.key, time.time())
-        self._finished(call, Outcome.HIT, "hit", found.status, tokens=found.tokens, saved_s=found.duration_s)
+        self.accounts.finished(call, Outcome.HIT, "hit", found.status, tokens=found.tokens, saved_s=found.duration_s)
 
-    async def _follow(self, call: _Call, flight: Flight) -> None:
+    async def _follow(self, call: Call, flight: Flight) -> None:
         """Answer from the identical request in flight (:func:`core.http.follow.follow`)."""
         request = call.request
         assert request is not None
@@ -224,10 +205,10 @@ class Proxy:
             return None  # the client left: nothing is counted
         entry = flight.entry
         if entry is None:  # the answer in flight was not stored: nothing was saved
-            return self._finished(call, Outcome.SHARED, "error", status, tokens=0)
-        return self._finished(call, Outcome.SHARED, "shared", status, tokens=entry.tokens, saved_s=entry.duration_s)
+            return self.accounts.finished(call, Outcome.SHARED, "error", status, tokens=0)
+        return self.accounts.finished(call, Outcome.SHARED, "shared", status, tokens=entry.tokens, saved_s=entry.duration_s)
 
-    async def _refuse(self, call: _Call, chosen: Plan) -> None:
+    async def _refuse(self, call: Call, chosen: Plan) -> None:
         """An error in the route's format, the upstream never called (offline, only-if-cached, bad controls)."""
         extra = list(call.cors)
         if chosen.outcome is not None:
@@ -236,9 +217,9 @@ class Proxy:
                 extra.append((b"x-cache-key", call.request.key.encode()))
         await send_whole(call.send, chosen.status, error_body(call.route.api, chosen.message), extra)
         if chosen.outcome is not None:  # a request the cache could not answer: a miss, told as its header says
-            self._finished(call, Outcome.MISS, "miss", chosen.status, latency=False)
+            self.accounts.finished(call, Outcome.MISS, "miss", chosen.status, latency=False)
 
-    async def _forward(self, call: _Call, chosen: Plan) -> None:
+    async def _forward(self, call: Call, chosen: Plan) -> None:
         """Forward a cached-route request: recorded and stored once complete (a miss or refresh), or untouched."""
         request, route, outcome = call.request, call.route, chosen.outcome
         assert outcome is not None
@@ -249,7 +230,7 @@ class Proxy:
             sent = await self._relay(call.scope, call.receive, call.send, body, extra, call, None, None)
             if sent is not None:
                 kind = "error" if sent.failed else "bypass"
-                self._finished(call, outcome, kind, sent.status, latency=sent.failed, upstream_s=sent.upstream_s)
+                self.accounts.finished(call, outcome, kind, sent.status, latency=sent.failed, upstream_s=sent.upstream_s)
             return None
         extra.append((b"x-cache-key", call.key.encode()))
         digest = (self.builds.digest(request.model) if self.builds is not None else None) or ""  # as in the key
@@ -261,7 +242,7 @@ class Proxy:
             if sent is None:
                 return None  # the client left: nothing partial is ever stored, nothing is counted
             if sent.failed:
-                return self._finished(call, Outcome.MISS, "error", sent.status, upstream_s=sent.upstream_s)
+                return self.accounts.finished(call, Outcome.MISS, "error", sent.status, upstream_s=sent.upstream_s)
             verdict = recorder.verdict()
             entry = None
             if verdict.storable:
@@ -276,7 +257,7 @@ class Proxy:
             elif self.cache.keep(entry, recorder.generation) and self.events:
                 self.events.publish("entry_did_store", entry.info())
             # after entry_did_store: a subscriber sees the entry before the request that made it
-            self._finished(call, Outcome.MISS, "miss" if recorder.status == 200 else "error", recorder.status,
+            self.accounts.finished(call, Outcome.MISS, "miss" if recorder.status == 200 else "error", recorder.status,
                            tokens=verdict.prompt_tokens + verdict.completion_tokens, upstream_s=sent.upstream_s)
         finally:
             flight.end()
@@ -288,23 +269,19 @@ class Proxy:
         if chosen.act is Act.REFUSE:
             return await send_whole(send, chosen.status, error_body("ollama", chosen.message), cors)
         if chosen.refresh_models and self.builds is not None:
-            send = _refreshing(send, self.builds.refresh)
+            send = refreshing(send, self.builds.refresh)
         await self._relay(scope, receive, send, None, list(cors), None, None, None)
         return None
 
     async def _relay(self, scope: Scope, receive: Receive, send: Send, body: bytes | None,
-                     extra: list[tuple[bytes, bytes]], call: _Call | None, recorder: Recorder | None,
+                     extra: list[tuple[bytes, bytes]], call: Call | None, recorder: Recorder | None,
                      flight: Flight | None) -> _Sent | None:
         """Forward the request upstream (``body``, or the client's body streamed when None) and stream the
         answer back with ``extra`` headers, feeding ``recorder``; ``flight`` carries the answer to the identical
         requests that follow this one. What was sent, or None when the client left first."""
         self.events.working += 1  # an upstream call under way: the stats stay live meanwhile
-        if call is not None and self.events:  # told while it runs, if it runs past the next batch
-            streamed = recorder.streamed if recorder is not None else None
-            model = call.request.model if call.request is not None else None
-            _FORWARDED.set((self.events.request_started({
-                "time": time.time(), "client": call.client, "model": model, "route": call.route.path,
-                "streamed": streamed}), streamed))
+        if call is not None:
+            self.accounts.forwarding(call, recorder.streamed if recorder is not None else None)
         api = call.route.api if call is not None else "ollama"
         try:
             watch = ClientWatch(receive, flight.leader_left if flight is not None else None)
@@ -344,61 +321,7 @@ class Proxy:
         finally:
             self.events.working -= 1
 
-    def _finished(self, call: _Call, outcome: Outcome, kind: str, status: int, *, tokens: int | None = None,
-                  saved_s: float = 0.0, latency: bool = True, upstream_s: float | None = None) -> None:
-        """The one account of a finished request on a cached route: its stats (``kind``: hit, miss, shared,
-        bypass or error; ``latency`` false for an answer that measured nothing, a refusal or a bypass) and a
-        ``request_did_finish`` for ``/-/events`` subscribers (never its prompt or answer). ``status`` is 0 for an
-        answer the upstream cut off; ``tokens`` None when not known; ``upstream_s`` the upstream's time, which a
-        forwarded request's latency is."""
-        took_s = time.perf_counter() - call.started
-        request = call.request
-        model = request.model if request is not None else None
-        latency_s = (upstream_s if upstream_s is not None else took_s) if latency else None
-        self.stats.record(kind, route=call.route.path, model=model, latency_s=latency_s, saved_s=saved_s,
-                          saved_tokens=(tokens or 0) if kind in _SAVES else 0, client=call.client)
-        if self.events:
-            forwarded, streamed_up = _FORWARDED.get()  # set by _relay for a request it forwarded
-            self.events.request_finished({
-                "time": time.time(), "client": call.client, "model": model, "route": call.route.path,
-                "cache": outcome.value, "status": status, "latency_ms": took_s * 1000.0, "tokens": tokens,
-                "saved_s": saved_s, "id": forwarded,
-                "streamed": request.streamed if request is not None and forwarded is None else streamed_up})
-
     async def aclose(self) -> None:
         """Finish the store writes under way, then close the upstream connections."""
         await self.cache.drain()
         await self.upstream.aclose()
-
-
-def _shares(flight: Flight, request: Request, route: Route) -> bool:
-    """Whether ``request`` can follow ``flight``: in the same mode always; a whole answer serves a stream
-    too, and a stream a whole request when it can be merged (an OpenAI stream only with its usage)."""
-    return flight.streamed == request.streamed or not flight.streamed or route.api == "ollama" or request.usage
-
-
-def _refreshing(send: Send, refresh: Callable[[], Awaitable[None]]) -> Send:
-    """``send`` that, when a successful answer ends, awaits ``refresh`` before sending its last message: a
-    client that saw a ``pull`` or ``delete`` finish finds the new model list in force on its next request."""
-    status = 0
-
-    async def sending(message: MutableMapping[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body" and not message.get("more_body") and 200 <= status < 300:
-            await refresh()
-        await send(message)
-
-    return sending
-
-
-def _adding(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
-    """``send`` with ``headers`` added to the response start (CORS on control answers)."""
-
-    async def sending(message: MutableMapping[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", []), *headers]}
-        await send(message)
-
-    return sending

@@ -7,7 +7,9 @@ import io
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) and those the HTTP libraries on each side set themselves.
 HOP_BY_HOP = frozenset({
@@ -138,3 +140,30 @@ def request_stream(watch: ClientWatch, scope: MutableMapping[str, Any], receive:
         watch.start()
 
     return stream()
+
+
+def refreshing(send: Send, refresh: Callable[[], Awaitable[None]]) -> Send:
+    """``send`` that, when a successful answer ends, awaits ``refresh`` before sending its last message: a
+    client that saw a ``pull`` or ``delete`` finish finds the new model list in force on its next request."""
+    status = 0
+
+    async def sending(message: MutableMapping[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body" and not message.get("more_body") and 200 <= status < 300:
+            await refresh()
+        await send(message)
+
+    return sending
+
+
+def adding_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` with ``headers`` added to the response start (CORS on control answers)."""
+
+    async def sending(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *headers]}
+        await send(message)
+
+    return sending

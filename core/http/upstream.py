@@ -16,7 +16,7 @@ import io
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import aiohttp
@@ -29,10 +29,8 @@ from yarl import URL
 from core.cache.keys import Route
 from core.cache.recorder import Recorder, error_chunk
 from core.config.parsing import redact
-from core.http.relay import ClientWatch, forward_headers, response_headers
+from core.http.relay import ClientWatch, Scope, Send, forward_headers, response_headers
 
-Scope = MutableMapping[str, Any]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 KEEPALIVE_S = 5.0  # an idle upstream connection is closed after this long
