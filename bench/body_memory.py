@@ -42,9 +42,14 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 def chat_body(megabytes: int) -> bytes:
     """An /api/chat request whose image (random bytes, in base64) makes it ``megabytes`` MB long."""
     image = base64.b64encode(hashlib.shake_256(b"ollacache").digest(megabytes * 10**6 * 3 // 4)).decode()
-    return json.dumps({"model": "llava", "stream": False, "options": {"temperature": 0},
-                       "messages": [{"role": "user", "content": "What is in this picture?",
-                                     "images": [image]}]}).encode()
+    return json.dumps(
+        {
+            "model": "llava",
+            "stream": False,
+            "options": {"temperature": 0},
+            "messages": [{"role": "user", "content": "What is in this picture?", "images": [image]}],
+        }
+    ).encode()
 
 
 def receiver(source: bytes) -> Receive:
@@ -54,7 +59,7 @@ def receiver(source: bytes) -> Receive:
 
     async def receive() -> MutableMapping[str, Any]:
         nonlocal offset
-        part = bytes(view[offset:offset + CHUNK])
+        part = bytes(view[offset : offset + CHUNK])
         offset += CHUNK
         return {"type": "http.request", "body": part, "more_body": offset < len(source)}
 
@@ -92,7 +97,7 @@ def best_seconds(*works: Callable[[], Any], rounds: int = 5) -> list[float]:
     """The fastest run of each of ``works``, untraced, in interleaved rounds (the machine's speed drifts)."""
     times: list[list[float]] = [[] for _ in works]
     for _ in range(rounds):
-        for work, spent in zip(works, times):
+        for work, spent in zip(works, times, strict=False):
             gc.collect()
             started = time.perf_counter()
             work()
@@ -123,23 +128,29 @@ def main() -> None:
         "read + parse + key, before": peak(lambda: read_and_key(read_body_before, cache_key_before)),
         "read + parse + key, now": peak(lambda: read_and_key(read_body, cache_key)),
     }
-    seconds_before, seconds_now = best_seconds(lambda: cache_key_before(ROUTE, parsed, CONTEXT),
-                                               lambda: cache_key(ROUTE, parsed, CONTEXT))
-    del parsed
+    seconds_before, seconds_now = best_seconds(
+        lambda: cache_key_before(ROUTE, parsed, CONTEXT), lambda: cache_key(ROUTE, parsed, CONTEXT)
+    )
     loop.close()
     keys = {result for label, (_, result) in figures.items() if label.startswith(("key", "read +"))}
     assert len(keys) == 1, f"the two ways disagree on the key: {keys}"
 
-    print(f"peak memory allocated for a {size / 1e6:.1f} MB {ROUTE} body (an image in base64),"
-          f" as a multiple of its size (tracemalloc; {CHUNK // 1024} KiB ASGI messages)")
+    print(
+        f"peak memory allocated for a {size / 1e6:.1f} MB {ROUTE} body (an image in base64),"
+        f" as a multiple of its size (tracemalloc; {CHUNK // 1024} KiB ASGI messages)"
+    )
     for label, (top, _) in figures.items():
         print(f"  {label:<42} {top / size:5.2f}x  {top / 2**20:7.1f} MiB")
     reference = figures["reference: json.loads of the body"][0]
     before, now = figures["read + parse + key, before"][0], figures["read + parse + key, now"][0]
-    print(f"  read + parse + key: {before / size:.2f}x before, {now / size:.2f}x now;"
-          f" the body itself (1x) plus json.loads's own peak ({reference / size:.2f}x) is {1 + reference / size:.2f}x")
-    print(f"  time to key it (untraced, best of 5 interleaved rounds): {seconds_before * 1000:.0f} ms before,"
-          f" {seconds_now * 1000:.0f} ms now")
+    print(
+        f"  read + parse + key: {before / size:.2f}x before, {now / size:.2f}x now;"
+        f" the body itself (1x) plus json.loads's own peak ({reference / size:.2f}x) is {1 + reference / size:.2f}x"
+    )
+    print(
+        f"  time to key it (untraced, best of 5 interleaved rounds): {seconds_before * 1000:.0f} ms before,"
+        f" {seconds_now * 1000:.0f} ms now"
+    )
     print(f"  same key both ways: {keys.pop()}")
 
 

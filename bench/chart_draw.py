@@ -34,6 +34,7 @@ WIDTH, HEIGHT = 640, 240
 
 def rss() -> int:
     import psutil
+
     return int(psutil.Process().memory_info().rss)
 
 
@@ -43,6 +44,7 @@ def sample(i: int, s: int) -> float:
 
 def build_qpainter(t0: float) -> tuple[Any, Any]:
     from desktop.dashboard.charts import Series, TimeChart
+
     chart = TimeChart("CPU", "CPU %", [Series(f"s{s}", 200 + 60 * s) for s in range(SERIES)], y_max=100)
     chart.set_window(3600)
     for i in range(POINTS):
@@ -50,6 +52,7 @@ def build_qpainter(t0: float) -> tuple[Any, Any]:
 
     def tick(i: int) -> None:
         chart.append(t0 + i, [sample(i, s) for s in range(SERIES)])
+
     return chart, tick
 
 
@@ -83,8 +86,11 @@ def build_qtcharts(t0: float) -> tuple[Any, Any]:
         for s, line in enumerate(lines):
             data[s].append(QPointF((t0 + i) * 1000, sample(i, s)))
             line.replace(list(data[s]))
-        x_axis.setRange(QDateTime.fromMSecsSinceEpoch(int((t0 + i - POINTS) * 1000)),
-                        QDateTime.fromMSecsSinceEpoch(int((t0 + i) * 1000)))
+        x_axis.setRange(
+            QDateTime.fromMSecsSinceEpoch(int((t0 + i - POINTS) * 1000)),
+            QDateTime.fromMSecsSinceEpoch(int((t0 + i) * 1000)),
+        )
+
     tick(POINTS)
     return view, tick
 
@@ -109,6 +115,7 @@ def build_pyqtgraph(t0: float) -> tuple[Any, Any]:
             ys[s] = np.roll(ys[s], -1)
             ys[s][-1] = sample(i, s)
             curve.setData(xs, ys[s])
+
     return plot, tick
 
 
@@ -119,6 +126,7 @@ def measure(name: str, ticks: int) -> dict[str, Any]:
     """In this process: RSS before and after the library and the chart, and the time of each tick + render."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication
+
     app = QApplication.instance() or QApplication([])
     before = rss()
     try:
@@ -134,8 +142,12 @@ def measure(name: str, ticks: int) -> dict[str, Any]:
         widget.grab()
         times.append((time.perf_counter() - started) * 1000)
     app.processEvents()
-    return {"name": name, "median_ms": statistics.median(times), "max_ms": max(times),
-            "rss_added_mib": (rss() - before) / 2**20}
+    return {
+        "name": name,
+        "median_ms": statistics.median(times),
+        "max_ms": max(times),
+        "rss_added_mib": (rss() - before) / 2**20,
+    }
 
 
 def _fatal(stderr: str) -> str:
@@ -151,13 +163,21 @@ def main() -> int:
     if args.one:
         print(json.dumps(measure(args.one, args.ticks)), flush=True)
         return 0
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYQTGRAPH_PATH", "")) if p)}
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYQTGRAPH_PATH", "")) if p),
+    }
     print(f"one chart, {SERIES} series x {POINTS:,} points, {WIDTH}x{HEIGHT} offscreen, {args.ticks} redraws")
     print(f"{'candidate':<10} {'median ms':>10} {'max ms':>8} {'RSS added':>10}")
     for name in BUILDERS:
-        out = subprocess.run([sys.executable, __file__, "--one", name, "--ticks", str(args.ticks)],
-                             env=env, capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", name, "--ticks", str(args.ticks)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         lines = out.stdout.strip().splitlines()
         if not lines:
             print(f"{name:<10} failed: {out.stderr.strip().splitlines()[-1:]}")
@@ -168,8 +188,10 @@ def main() -> int:
         if "error" in row:
             print(f"{name:<10} {row['error']}")
         else:
-            print(f"{name:<10} {row['median_ms']:>10.2f} {row['max_ms']:>8.2f} {row['rss_added_mib']:>6.1f} MiB"
-                  f"{exit_note}")
+            print(
+                f"{name:<10} {row['median_ms']:>10.2f} {row['max_ms']:>8.2f} {row['rss_added_mib']:>6.1f} MiB"
+                f"{exit_note}"
+            )
     return 0
 
 

@@ -28,8 +28,14 @@ from common import CLIENT_CPU, Stack, busy_note, machine_busy, pin_self, post, r
 
 
 def body_for(prompt: str, streamed: bool) -> bytes:
-    return json.dumps({"model": "llama3.2", "stream": streamed, "options": {"temperature": 0},
-                       "messages": [{"role": "user", "content": prompt}]}).encode()
+    return json.dumps(
+        {
+            "model": "llama3.2",
+            "stream": streamed,
+            "options": {"temperature": 0},
+            "messages": [{"role": "user", "content": prompt}],
+        }
+    ).encode()
 
 
 async def one(url: str, body: bytes, ready: list[int], start: asyncio.Event) -> tuple[float, str]:
@@ -37,8 +43,10 @@ async def one(url: str, body: bytes, ready: list[int], start: asyncio.Event) -> 
     parts = urlsplit(url)
     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
     ready[0] += 1
-    request = (f"POST /api/chat HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
+    request = (
+        f"POST /api/chat HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
     await start.wait()
     began = time.perf_counter()
     writer.write(request)
@@ -48,8 +56,9 @@ async def one(url: str, body: bytes, ready: list[int], start: asyncio.Event) -> 
     head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
     if not head.startswith("http/1.1 200"):
         raise RuntimeError(f"answer: {head.splitlines()[0] if head else 'nothing'}")
-    cache = next((line.split(":", 1)[1].strip().upper() for line in head.splitlines()
-                  if line.startswith("x-cache:")), "?")
+    cache = next(
+        (line.split(":", 1)[1].strip().upper() for line in head.splitlines() if line.startswith("x-cache:")), "?"
+    )
     return waited, cache
 
 
@@ -91,8 +100,12 @@ def run(clients: int, tokens: int, chunk_ms: int, rounds: int) -> dict[str, Any]
                 calls.append(fake_calls(fake) - before)
                 last.append(max(waited for waited, _ in answers))
                 marks.update(cache for _, cache in answers)
-            results[mode] = {"alone_s": statistics.median(alone), "last_s": statistics.median(last),
-                             "calls": calls, "marks": dict(marks)}
+            results[mode] = {
+                "alone_s": statistics.median(alone),
+                "last_s": statistics.median(last),
+                "calls": calls,
+                "marks": dict(marks),
+            }
     return results
 
 
@@ -105,14 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     busy = machine_busy()
     results = run(args.clients, args.tokens, args.chunk_ms, args.rounds)
-    print(f"coalescing, {args.clients} identical requests at once; answers of {args.tokens} tokens at "
-          f"{args.chunk_ms} ms each; revision {revision()}; {busy_note(busy)}")
+    print(
+        f"coalescing, {args.clients} identical requests at once; answers of {args.tokens} tokens at "
+        f"{args.chunk_ms} ms each; revision {revision()}; {busy_note(busy)}"
+    )
     print(f"{'mode':<14}{'upstream calls':>16}{'alone':>10}{'last client':>13}{'ratio':>8}  answers")
     for mode, row in results.items():
         ratio = row["last_s"] / row["alone_s"]
         marks = ", ".join(f"{count} {mark}" for mark, count in sorted(row["marks"].items()))
-        print(f"{mode:<14}{'/'.join(map(str, row['calls'])):>16}{row['alone_s'] * 1000:>8.0f} ms"
-              f"{row['last_s'] * 1000:>10.0f} ms{ratio:>7.2f}x  {marks}")
+        print(
+            f"{mode:<14}{'/'.join(map(str, row['calls'])):>16}{row['alone_s'] * 1000:>8.0f} ms"
+            f"{row['last_s'] * 1000:>10.0f} ms{ratio:>7.2f}x  {marks}"
+        )
     exact = all(calls == 1 for row in results.values() for calls in row["calls"])
     print("every burst made exactly one upstream call" if exact else "some burst made more than one upstream call")
     return 0 if exact else 1

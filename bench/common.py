@@ -29,14 +29,24 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 URL_RE = re.compile(rb"http://127\.0\.0\.1:\d+")
 
 #: A non-streamed /api/chat request; the fake answers it with ~1 KB (1,011-1,012 B) at ANSWER_TOKENS words.
-CHAT_BODY = json.dumps({
-    "model": "llama3.2", "stream": False, "options": {"temperature": 0},
-    "messages": [{"role": "user", "content": "Why is a cache hit cheaper than a model call?"}],
-}, separators=(",", ":")).encode()
+CHAT_BODY = json.dumps(
+    {
+        "model": "llama3.2",
+        "stream": False,
+        "options": {"temperature": 0},
+        "messages": [{"role": "user", "content": "Why is a cache hit cheaper than a model call?"}],
+    },
+    separators=(",", ":"),
+).encode()
 #: A streamed /api/generate request (Ollama streams by default): ANSWER_TOKENS + 1 NDJSON chunks, ~12 KB.
-GENERATE_BODY = json.dumps({
-    "model": "llama3.2", "prompt": "Describe a caching proxy.", "options": {"temperature": 0},
-}, separators=(",", ":")).encode()
+GENERATE_BODY = json.dumps(
+    {
+        "model": "llama3.2",
+        "prompt": "Describe a caching proxy.",
+        "options": {"temperature": 0},
+    },
+    separators=(",", ":"),
+).encode()
 ANSWER_TOKENS = 110
 
 SERVER_CPU = 0  # proxy / fake / nginx
@@ -51,10 +61,12 @@ def pin_self(cpu: int) -> None:
 
 def machine_busy(seconds: float = 1.0) -> float:
     """Fraction of all CPUs busy over ``seconds`` before a run (other work on the box skews figures)."""
+
     def sample() -> tuple[int, int]:
         fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
         return sum(fields) - idle, sum(fields)
+
     try:
         busy0, total0 = sample()
         time.sleep(seconds)
@@ -82,8 +94,9 @@ def revision() -> str:
 
 def _git(*args: str) -> str:
     """A read-only git query on the repository (never takes the index lock or refreshes it)."""
-    done = subprocess.run(["git", "--no-optional-locks", "-C", str(REPO), *args], capture_output=True, text=True,
-                          timeout=10, check=False)
+    done = subprocess.run(
+        ["git", "--no-optional-locks", "-C", str(REPO), *args], capture_output=True, text=True, timeout=10, check=False
+    )
     return done.stdout.strip()
 
 
@@ -108,8 +121,9 @@ def post(url: str, path: str, body: bytes, timeout: float = 30.0) -> tuple[int, 
 def raw_request(url: str, path: str, body: bytes) -> bytes:
     """A pre-built HTTP/1.1 keep-alive POST, as bytes ready for ``sendall``."""
     host = urlsplit(url).netloc
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -130,15 +144,23 @@ class Stack:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in the background
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.close()
 
-    def _start(self, name: str, cmd: list[str], env: dict[str, str] | None = None,
-               timeout: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
+    def _start(
+        self, name: str, cmd: list[str], env: dict[str, str] | None = None, timeout: float = 20.0
+    ) -> tuple[subprocess.Popen[bytes], str]:
         """Start ``cmd`` and wait for the first URL it prints on stdout."""
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=self._log(name),
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=self._log(name),
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
         self.procs.append((proc, signal.SIGTERM))
         deadline = time.monotonic() + timeout
         assert proc.stdout is not None
@@ -166,8 +188,19 @@ class Stack:
     def start_proxy(self, cpu: int | None = SERVER_CPU) -> str:
         """The proxy in front of the fake, with fresh config and cache dirs."""
         (self.dir / "config").mkdir(exist_ok=True)
-        cmd = [*(taskset(cpu) if cpu is not None else []), PYTHON, "-m", "core", "serve",
-               "--port", "0", "--upstream", self.fake_url, "--cache-dir", str(self.dir / "cache")]
+        cmd = [
+            *(taskset(cpu) if cpu is not None else []),
+            PYTHON,
+            "-m",
+            "core",
+            "serve",
+            "--port",
+            "0",
+            "--upstream",
+            self.fake_url,
+            "--cache-dir",
+            str(self.dir / "cache"),
+        ]
         proc, self.proxy_url = self._start("proxy", cmd, env={"OLLACACHE_CONFIG_DIR": str(self.dir / "config")})
         self.proxy_pid = proc.pid
         return self.proxy_url
@@ -213,8 +246,10 @@ http {{
             try:
                 status, headers, got = post(self.nginx_url, path, CHAT_BODY, timeout=1)
                 if status != 200 or got != body or headers.get("content-type") != content_type:
-                    raise RuntimeError(f"nginx answered {status} {headers.get('content-type')} with {len(got)} "
-                                       "bytes, not the proxy's answer")
+                    raise RuntimeError(
+                        f"nginx answered {status} {headers.get('content-type')} with {len(got)} "
+                        "bytes, not the proxy's answer"
+                    )
                 return self.nginx_url
             except OSError:
                 if proc.poll() is not None:

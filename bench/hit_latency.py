@@ -55,7 +55,7 @@ def _read_answer(sock: socket.socket) -> int:
     at = head.find(b"\r\ncontent-length:")
     if at >= 0:
         stop = head.find(b"\r\n", at + 2)
-        need = end + 4 + int(head[at + 17:stop if stop > 0 else len(head)])
+        need = end + 4 + int(head[at + 17 : stop if stop > 0 else len(head)])
         while len(data) < need:
             data += sock.recv(65536)
         return len(data)
@@ -105,8 +105,9 @@ class Client:
         self.sock.close()
 
 
-def measure(targets: dict[str, tuple[str, str, bytes]], requests: int, warmup: int,
-            rounds: int) -> dict[str, dict[str, float]]:
+def measure(
+    targets: dict[str, tuple[str, str, bytes]], requests: int, warmup: int, rounds: int
+) -> dict[str, dict[str, float]]:
     """Time every target over its own connection, interleaved in ``rounds`` so that a slow spell of
     the (virtual) machine hits every target alike; percentiles over the pooled samples."""
     clients = {name: Client(*target) for name, target in targets.items()}
@@ -141,8 +142,13 @@ STREAM = "proxy hit, streamed /api/generate, to last byte"
 def run(requests: int, warmup: int, rounds: int, with_nginx: bool) -> dict[str, Any]:
     """Start everything, measure every target, stop everything; returns the results."""
     pin_self(CLIENT_CPU)
-    results: dict[str, Any] = {"revision": revision(), "requests": requests, "warmup": warmup, "rounds": rounds,
-                               "busy_before": machine_busy()}
+    results: dict[str, Any] = {
+        "revision": revision(),
+        "requests": requests,
+        "warmup": warmup,
+        "rounds": rounds,
+        "busy_before": machine_busy(),
+    }
     with Stack() as stack:
         stack.start_fake()
         stack.start_proxy()
@@ -160,9 +166,11 @@ def run(requests: int, warmup: int, rounds: int, with_nginx: bool) -> dict[str, 
         results["still_hit_after"] = code == 200 and after.get("x-cache") == "HIT"
     results["rows"] = rows
     proxy = rows[PROXY]
-    ratios = {"proxy_p50_over_fake_p50": proxy["p50"] / rows[FAKE]["p50"],
-              "proxy_p50_over_target": proxy["p50"] / TARGET_P50_US,
-              "proxy_p99_over_target": proxy["p99"] / TARGET_P99_US}
+    ratios = {
+        "proxy_p50_over_fake_p50": proxy["p50"] / rows[FAKE]["p50"],
+        "proxy_p50_over_target": proxy["p50"] / TARGET_P50_US,
+        "proxy_p99_over_target": proxy["p99"] / TARGET_P99_US,
+    }
     if NGINX in rows:
         ratios["proxy_p50_over_nginx_p50"] = proxy["p50"] / rows[NGINX]["p50"]
     results["ratios"] = ratios
@@ -175,25 +183,33 @@ def print_table(results: dict[str, Any]) -> None:
     rows: dict[str, dict[str, float]] = results["rows"]
     ratios: dict[str, float] = results["ratios"]
     busy: float = results["busy_before"]
-    print(f"hit latency at {results['revision']}: one keep-alive connection per target, {results['requests']} "
-          f"requests each after {results['warmup']} warm-up, interleaved in {results['rounds']} rounds; "
-          "servers on core 0, client on core 1")
+    print(
+        f"hit latency at {results['revision']}: one keep-alive connection per target, {results['requests']} "
+        f"requests each after {results['warmup']} warm-up, interleaved in {results['rounds']} rounds; "
+        "servers on core 0, client on core 1"
+    )
     print(busy_note(busy))
     width = max(len(name) for name in rows)
     print(f"{'target':<{width}}  {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'mean':>7} (us)  wire B")
     for name, row in rows.items():
-        print(f"{name:<{width}}  {row['p50']:7.1f} {row['p90']:7.1f} {row['p99']:7.1f} {row['max']:8.1f} "
-              f"{row['mean']:7.1f}       {int(row['wire_bytes'])}")
-    print(f"answer body {results['answer_bytes']} B; stream {results['stream_chunks']} chunks, "
-          f"{results['stream_bytes']} B ({rows[STREAM]['p50'] / results['stream_chunks']:.1f} us per chunk at p50)")
+        print(
+            f"{name:<{width}}  {row['p50']:7.1f} {row['p90']:7.1f} {row['p99']:7.1f} {row['max']:8.1f} "
+            f"{row['mean']:7.1f}       {int(row['wire_bytes'])}"
+        )
+    print(
+        f"answer body {results['answer_bytes']} B; stream {results['stream_chunks']} chunks, "
+        f"{results['stream_bytes']} B ({rows[STREAM]['p50'] / results['stream_chunks']:.1f} us per chunk at p50)"
+    )
     if "nginx_mode" in results:
         print(f"nginx: one worker, {results['nginx_mode']}")
         print(f"proxy p50 / nginx p50: {ratios['proxy_p50_over_nginx_p50']:.2f}x")
     print(f"proxy p50 / fake Ollama p50: {ratios['proxy_p50_over_fake_p50']:.2f}x")
     proxy = rows[PROXY]
     for name, value, target in (("p50", proxy["p50"], TARGET_P50_US), ("p99", proxy["p99"], TARGET_P99_US)):
-        print(f"proxy {name} {value:.1f} us vs target {target:.0f} us: {value / target:.2f}x "
-              f"({'meets' if value <= target else 'MISSES'})")
+        print(
+            f"proxy {name} {value:.1f} us vs target {target:.0f} us: {value / target:.2f}x "
+            f"({'meets' if value <= target else 'MISSES'})"
+        )
     if not results["still_hit_after"]:
         print("warning: the proxy no longer answered HIT after the run")
 

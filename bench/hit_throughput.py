@@ -41,8 +41,9 @@ _PREFIX = re.compile(rf"\(.*?(site-packages/|python3\.\d+/|{re.escape(str(REPO))
 
 def lua_script(path: Path, body: bytes) -> Path:
     """A wrk script POSTing ``body`` as JSON."""
-    path.write_text(f'wrk.method = "POST"\nwrk.body = [==[{body.decode()}]==]\n'
-                    'wrk.headers["Content-Type"] = "application/json"\n')
+    path.write_text(
+        f'wrk.method = "POST"\nwrk.body = [==[{body.decode()}]==]\nwrk.headers["Content-Type"] = "application/json"\n'
+    )
     return path
 
 
@@ -54,6 +55,7 @@ def _us(text: str) -> float:
 
 def parse_wrk(output: str) -> dict[str, Any]:
     """The figures of a ``wrk --latency`` report."""
+
     def found(pattern: str) -> re.Match[str] | None:
         return re.search(pattern, output)
 
@@ -70,7 +72,7 @@ def parse_wrk(output: str) -> dict[str, Any]:
         "socket_errors": {},
     }
     if m := found(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
-        result["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups())))
+        result["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"), map(int, m.groups()), strict=False))
     if m := found(r"Latency\s+(\S+)\s+(\S+)\s+(\S+)"):
         result["latency_us"] = {"avg": _us(m.group(1)), "stdev": _us(m.group(2)), "max": _us(m.group(3))}
     for pct in ("50", "75", "90", "99"):
@@ -81,8 +83,17 @@ def parse_wrk(output: str) -> dict[str, Any]:
 
 def run_wrk(url: str, script: Path, duration: int, connections: int) -> tuple[dict[str, Any], str]:
     """One wrk run pinned to the client core; (parsed figures, raw output)."""
-    cmd = [*taskset(CLIENT_CPU), WRK, "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
-           "-s", str(script), f"{url}/api/chat"]
+    cmd = [
+        *taskset(CLIENT_CPU),
+        WRK,
+        "-t1",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-s",
+        str(script),
+        f"{url}/api/chat",
+    ]
     output = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=duration + 60).stdout
     return parse_wrk(output), output
 
@@ -90,6 +101,7 @@ def run_wrk(url: str, script: Path, duration: int, connections: int) -> tuple[di
 def proxy_stats(stack: Stack) -> dict[str, Any]:
     """The proxy's own ``/-/stats``."""
     import urllib.request
+
     with urllib.request.urlopen(f"{stack.proxy_url}/-/stats", timeout=10) as answer:
         return dict(json.load(answer))
 
@@ -110,8 +122,14 @@ def run(duration: int, connections: int, rounds: int, with_fake: bool, profile: 
 
     Each target's row is its run with the median requests/s; ``rounds_rps`` lists every run's figure.
     """
-    results: dict[str, Any] = {"duration_s": duration, "connections": connections, "rounds": rounds,
-                               "revision": revision(), "busy_before": machine_busy(), "runs": []}
+    results: dict[str, Any] = {
+        "duration_s": duration,
+        "connections": connections,
+        "rounds": rounds,
+        "revision": revision(),
+        "busy_before": machine_busy(),
+        "runs": [],
+    }
     with Stack() as stack:
         stack.start_fake()  # core 0 like the servers; idle while the proxy and nginx are measured
         stack.start_proxy()
@@ -134,8 +152,7 @@ def run(duration: int, connections: int, rounds: int, with_fake: bool, profile: 
         results["proxy_total_hits"] = stats["totals"]["hits"]
         if profile is not None:
             results["profile"] = profile_proxy(stack, script, duration, connections, profile)
-    results["rows"] = {name: _median_run([run for run in results["runs"] if run["target"] == name])
-                       for name in targets}
+    results["rows"] = {name: _median_run([run for run in results["runs"] if run["target"] == name]) for name in targets}
     proxy, nginx = results["rows"][PROXY], results["rows"][NGINX]
     results["ratio_proxy_over_nginx"] = proxy["requests_per_s"] / nginx["requests_per_s"]
     results["ratio_proxy_over_target"] = proxy["requests_per_s"] / TARGET_RPS
@@ -145,9 +162,12 @@ def run(duration: int, connections: int, rounds: int, with_fake: bool, profile: 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ordered = sorted(runs, key=lambda run: run["requests_per_s"])
-    return {**ordered[(len(ordered) - 1) // 2], "rounds_rps": [run["requests_per_s"] for run in runs],
-            "non_2xx_total": sum(run["non_2xx"] for run in runs),
-            "socket_errors_total": sum(sum(run["socket_errors"].values()) for run in runs)}
+    return {
+        **ordered[(len(ordered) - 1) // 2],
+        "rounds_rps": [run["requests_per_s"] for run in runs],
+        "non_2xx_total": sum(run["non_2xx"] for run in runs),
+        "socket_errors_total": sum(sum(run["socket_errors"].values()) for run in runs),
+    }
 
 
 def profile_proxy(stack: Stack, script: Path, duration: int, connections: int, out: Path) -> str:
@@ -155,8 +175,22 @@ def profile_proxy(stack: Stack, script: Path, duration: int, connections: int, o
     spy = shutil.which("py-spy") or str(REPO / ".venv" / "bin" / "py-spy")
     if not Path(spy).exists():
         return "py-spy not found (.venv/bin/pip install py-spy)"
-    cmd = [*taskset(CLIENT_CPU), spy, "record", "--pid", str(stack.proxy_pid), "--format", "raw",
-           "--rate", "250", "--nonblocking", "--duration", str(duration), "-o", str(out)]
+    cmd = [
+        *taskset(CLIENT_CPU),
+        spy,
+        "record",
+        "--pid",
+        str(stack.proxy_pid),
+        "--format",
+        "raw",
+        "--rate",
+        "250",
+        "--nonblocking",
+        "--duration",
+        str(duration),
+        "-o",
+        str(out),
+    ]
     spy_proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         figures, _ = run_wrk(stack.proxy_url, script, duration, connections)
@@ -182,31 +216,43 @@ def summarise_profile(path: Path, top: int = 15) -> str:
 def print_report(results: dict[str, Any], raw: bool = False) -> None:
     """The human-readable report (``raw``: wrk's own output of every run too)."""
     rounds = results["rounds"]
-    print(f"hit throughput at {results['revision']}: wrk -t1 -c{results['connections']} -d{results['duration_s']}s "
-          f"POST /api/chat, {rounds} round(s); answer body {results['answer_bytes']} B; "
-          "server on core 0, wrk on core 1")
+    print(
+        f"hit throughput at {results['revision']}: wrk -t1 -c{results['connections']} -d{results['duration_s']}s "
+        f"POST /api/chat, {rounds} round(s); answer body {results['answer_bytes']} B; "
+        "server on core 0, wrk on core 1"
+    )
     busy = results["busy_before"]
     print(busy_note(busy))
-    print(f"{'target':<34} {'req/s':>8} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} (us)  non-2xx sock-err"
-          + ("  req/s of each round" if rounds > 1 else ""))
+    print(
+        f"{'target':<34} {'req/s':>8} {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} (us)  non-2xx sock-err"
+        + ("  req/s of each round" if rounds > 1 else "")
+    )
     for name, row in results["rows"].items():
         lat = row.get("latency_us", {})
         each = "  " + " ".join(f"{rps:.0f}" for rps in row["rounds_rps"]) if rounds > 1 else ""
-        print(f"{name:<34} {row['requests_per_s']:8.0f} {lat.get('p50', 0):7.0f} {lat.get('p90', 0):7.0f} "
-              f"{lat.get('p99', 0):7.0f} {lat.get('max', 0):8.0f}       {row['non_2xx_total']:7d} "
-              f"{row['socket_errors_total']:8d}{each}")
+        print(
+            f"{name:<34} {row['requests_per_s']:8.0f} {lat.get('p50', 0):7.0f} {lat.get('p90', 0):7.0f} "
+            f"{lat.get('p99', 0):7.0f} {lat.get('max', 0):8.0f}       {row['non_2xx_total']:7d} "
+            f"{row['socket_errors_total']:8d}{each}"
+        )
     if rounds > 1:
         print("(each row: the run with the median req/s; non-2xx and socket errors summed over all runs)")
     proxy = results["rows"][PROXY]
     print(results["verified"])
-    print(f"proxy counted {proxy['proxy_counted_hits']} hits for wrk's {proxy['requests']} requests "
-          "(wrk leaves out those in flight at the end)")
+    print(
+        f"proxy counted {proxy['proxy_counted_hits']} hits for wrk's {proxy['requests']} requests "
+        "(wrk leaves out those in flight at the end)"
+    )
     print(f"nginx: one worker, {results['nginx_mode']}, same bytes and content-type as the proxy's hit")
-    print(f"proxy RSS after {results['proxy_total_hits']:,} hits: {results['proxy_rss_bytes'] / 2**20:.1f} MiB"
-          f" (target <= {TARGET_RSS_MIB} MiB: {results['proxy_rss_bytes'] / 2**20 / TARGET_RSS_MIB:.2f}x)")
+    print(
+        f"proxy RSS after {results['proxy_total_hits']:,} hits: {results['proxy_rss_bytes'] / 2**20:.1f} MiB"
+        f" (target <= {TARGET_RSS_MIB} MiB: {results['proxy_rss_bytes'] / 2**20 / TARGET_RSS_MIB:.2f}x)"
+    )
     print(f"proxy / nginx: {results['ratio_proxy_over_nginx']:.3f}")
-    print(f"proxy {proxy['requests_per_s']:.0f}/s vs target {TARGET_RPS}/s: {results['ratio_proxy_over_target']:.2f}x "
-          f"({'meets' if results['meets_target'] else 'MISSES'})")
+    print(
+        f"proxy {proxy['requests_per_s']:.0f}/s vs target {TARGET_RPS}/s: {results['ratio_proxy_over_target']:.2f}x "
+        f"({'meets' if results['meets_target'] else 'MISSES'})"
+    )
     if "profile" in results:
         print(f"profile: {results['profile']}")
     if raw:
@@ -219,15 +265,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--rounds", type=int, default=1, help="targets take turns this many times (default 1)")
-    parser.add_argument("--fake", action="store_true",
-                        help="also measure the fake Ollama directly (framework reference)")
+    parser.add_argument(
+        "--fake", action="store_true", help="also measure the fake Ollama directly (framework reference)"
+    )
     parser.add_argument("--profile", type=Path, help="one more proxy run under py-spy; collapsed stacks to FILE")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--raw", action="store_true", help="also print wrk's own output")
     args = parser.parse_args(argv)
     try:
-        results = run(max(1, args.duration), max(1, args.connections), max(1, args.rounds), args.fake,
-                      args.profile.resolve() if args.profile else None)
+        results = run(
+            max(1, args.duration),
+            max(1, args.connections),
+            max(1, args.rounds),
+            args.fake,
+            args.profile.resolve() if args.profile else None,
+        )
     except KeyboardInterrupt:
         return 130
     if args.json:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import PYTHON, Stack, busy_note, machine_busy, revision  # noqa: E402
 from miss_overhead import Conn, body_for, raw_request, start_upstream  # noqa: E402
 
-RELAY = '''
+RELAY = """
 import os, socket, aiohttp, uvicorn
 UP, session = os.environ["UP"], None
 async def app(scope, receive, send):
@@ -45,7 +45,7 @@ async def app(scope, receive, send):
 listener = socket.socket(); listener.bind(("127.0.0.1", 0))
 print(f"http://127.0.0.1:{listener.getsockname()[1]}", flush=True)
 uvicorn.Server(uvicorn.Config(app, loop="uvloop", http="httptools", log_level="warning")).run([listener])
-'''
+"""
 
 
 def wait_listening(url: str) -> None:
@@ -66,8 +66,10 @@ def timed(url: str, pid: int | None, requests: int, label: str) -> tuple[float, 
     for i in range(50):
         conn.exchange(raw_request(url, "/api/chat", body_for("/api/chat", f"warm {label} {i}")))
     before = process.cpu_times() if process else None
-    firsts = [conn.exchange(raw_request(url, "/api/chat", body_for("/api/chat", f"{label} {i} {os.getpid()}")))[1]
-              for i in range(requests)]
+    firsts = [
+        conn.exchange(raw_request(url, "/api/chat", body_for("/api/chat", f"{label} {i} {os.getpid()}")))[1]
+        for i in range(requests)
+    ]
     conn.close()
     if process is None or before is None:
         return statistics.median(firsts), None
@@ -86,11 +88,15 @@ def main(argv: list[str] | None = None) -> int:
         relay, relay_url = stack._start("relay", [PYTHON, "-c", RELAY], env={"UP": upstream})  # noqa: SLF001
         stack.start_proxy()
         wait_listening(relay_url)
-        rows = [("upstream directly", *timed(upstream, None, args.requests, "direct")),
-                ("bare relay (uvicorn + aiohttp)", *timed(relay_url, relay.pid, args.requests, "relay")),
-                ("the proxy (a MISS, stored)", *timed(stack.proxy_url, stack.proxy_pid, args.requests, "proxy"))]
-    print(f"miss floor at {revision()}: {args.requests} distinct non-streamed requests per target, back to back; "
-          f"{busy_note(busy)}")
+        rows = [
+            ("upstream directly", *timed(upstream, None, args.requests, "direct")),
+            ("bare relay (uvicorn + aiohttp)", *timed(relay_url, relay.pid, args.requests, "relay")),
+            ("the proxy (a MISS, stored)", *timed(stack.proxy_url, stack.proxy_pid, args.requests, "proxy")),
+        ]
+    print(
+        f"miss floor at {revision()}: {args.requests} distinct non-streamed requests per target, back to back; "
+        f"{busy_note(busy)}"
+    )
     direct = rows[0][1]
     print(f"{'target':<34}{'first byte':>12}{'added':>10}{'CPU/request':>13}")
     for name, first, cpu in rows:
@@ -98,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<34}{first:>9.0f} us{first - direct:>7.0f} us{cpu_text}")
     (_, relay_first, relay_cpu), (_, proxy_first, proxy_cpu) = rows[1], rows[2]
     assert relay_cpu is not None and proxy_cpu is not None
-    print(f"the cache's own part: {proxy_first - relay_first:.0f} us of the first byte, "
-          f"{proxy_cpu - relay_cpu:.0f} us of CPU per miss")
+    print(
+        f"the cache's own part: {proxy_first - relay_first:.0f} us of the first byte, "
+        f"{proxy_cpu - relay_cpu:.0f} us of CPU per miss"
+    )
     return 0
 
 

@@ -47,7 +47,18 @@ from urllib.parse import urlsplit
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CLIENT_CPU, PYTHON, SERVER_CPU, Stack, busy_note, machine_busy, pin_self, raw_request, revision, taskset
+from common import (
+    CLIENT_CPU,
+    PYTHON,
+    SERVER_CPU,
+    Stack,
+    busy_note,
+    machine_busy,
+    pin_self,
+    raw_request,
+    revision,
+    taskset,
+)
 
 TARGET_TTFB_US = 500.0
 TARGET_CHUNK_US = 100.0
@@ -57,28 +68,58 @@ MODES = ("nodelay", "nagle")
 
 # ---------------------------------------------------------------- the upstream (run with --serve-upstream)
 
-CHAT_ANSWER = json.dumps({
-    "model": "llama3.2", "created_at": "2026-01-01T00:00:00.000000Z",
-    "message": {"role": "assistant", "content": " ".join(["token"] * 150)},
-    "done_reason": "stop", "done": True, "total_duration": 1, "load_duration": 1, "prompt_eval_count": 10,
-    "prompt_eval_duration": 1, "eval_count": 150, "eval_duration": 1,
-}, separators=(",", ":")).encode()
+CHAT_ANSWER = json.dumps(
+    {
+        "model": "llama3.2",
+        "created_at": "2026-01-01T00:00:00.000000Z",
+        "message": {"role": "assistant", "content": " ".join(["token"] * 150)},
+        "done_reason": "stop",
+        "done": True,
+        "total_duration": 1,
+        "load_duration": 1,
+        "prompt_eval_count": 10,
+        "prompt_eval_duration": 1,
+        "eval_count": 150,
+        "eval_duration": 1,
+    },
+    separators=(",", ":"),
+).encode()
 
 
 def generate_lines(chunks: int) -> list[bytes]:
     """The NDJSON lines of a streamed /api/generate answer: ``chunks - 1`` tokens and a final chunk."""
-    line = json.dumps({"model": "llama3.2", "created_at": "2026-01-01T00:00:00.000000Z", "response": " token",
-                       "done": False}, separators=(",", ":")).encode() + b"\n"
-    last = json.dumps({"model": "llama3.2", "created_at": "2026-01-01T00:00:00.000000Z", "response": "",
-                       "done": True, "done_reason": "stop", "total_duration": 1, "prompt_eval_count": 10,
-                       "eval_count": chunks - 1}, separators=(",", ":")).encode() + b"\n"
+    line = (
+        json.dumps(
+            {"model": "llama3.2", "created_at": "2026-01-01T00:00:00.000000Z", "response": " token", "done": False},
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+    )
+    last = (
+        json.dumps(
+            {
+                "model": "llama3.2",
+                "created_at": "2026-01-01T00:00:00.000000Z",
+                "response": "",
+                "done": True,
+                "done_reason": "stop",
+                "total_duration": 1,
+                "prompt_eval_count": 10,
+                "eval_count": chunks - 1,
+            },
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+    )
     return [line] * (chunks - 1) + [last]
 
 
 async def serve_upstream(nodelay: bool, chunks: int, chunk_gap_s: float) -> None:
     """Serve the two answers on 127.0.0.1 (a kernel-picked port, printed on stdout) until killed."""
-    chat_head = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
-                 b"Content-Length: " + str(len(CHAT_ANSWER)).encode() + b"\r\n\r\n")
+    chat_head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
+        b"Content-Length: " + str(len(CHAT_ANSWER)).encode() + b"\r\n\r\n"
+    )
     stream_head = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
     framed = [f"{len(line):x}\r\n".encode() + line + b"\r\n" for line in generate_lines(chunks)]
 
@@ -115,8 +156,18 @@ async def serve_upstream(nodelay: bool, chunks: int, chunk_gap_s: float) -> None
 
 def start_upstream(stack: Stack, nodelay: bool, chunks: int, chunk_gap_ms: float) -> str:
     """This script's upstream in a child process on the server core; its URL becomes the proxy's upstream."""
-    cmd = [*taskset(SERVER_CPU), PYTHON, str(Path(__file__).resolve()), "--serve-upstream", "--mode",
-           "nodelay" if nodelay else "nagle", "--chunks", str(chunks), "--chunk-gap-ms", str(chunk_gap_ms)]
+    cmd = [
+        *taskset(SERVER_CPU),
+        PYTHON,
+        str(Path(__file__).resolve()),
+        "--serve-upstream",
+        "--mode",
+        "nodelay" if nodelay else "nagle",
+        "--chunks",
+        str(chunks),
+        "--chunk-gap-ms",
+        str(chunk_gap_ms),
+    ]
     _, stack.fake_url = stack._start("upstream", cmd)  # noqa: SLF001 - the Stack's own way to start a child
     return stack.fake_url
 
@@ -169,8 +220,12 @@ def check(head: bytes, what: str, miss: bool) -> None:
 def body_for(path: str, prompt: str) -> bytes:
     """A non-streamed /api/chat or a streamed (Ollama's default) /api/generate request."""
     if path == "/api/chat":
-        doc: dict[str, Any] = {"model": "llama3.2", "stream": False, "options": {"temperature": 0},
-                               "messages": [{"role": "user", "content": prompt}]}
+        doc: dict[str, Any] = {
+            "model": "llama3.2",
+            "stream": False,
+            "options": {"temperature": 0},
+            "messages": [{"role": "user", "content": prompt}],
+        }
     else:
         doc = {"model": "llama3.2", "prompt": prompt, "options": {"temperature": 0}}
     return json.dumps(doc, separators=(",", ":")).encode()
@@ -182,8 +237,9 @@ def cpu_us(process: psutil.Process) -> float:
     return (times.user + times.system) * 1e6
 
 
-def measure(direct: Conn, proxy: Conn, process: psutil.Process, path: str, requests: int, warmup: int,
-            gap_s: float, nonce: str) -> dict[str, Any]:
+def measure(
+    direct: Conn, proxy: Conn, process: psutil.Process, path: str, requests: int, warmup: int, gap_s: float, nonce: str
+) -> dict[str, Any]:
     """``warmup + requests`` distinct requests to ``path``, direct and through the proxy alternately."""
     first: dict[str, list[float]] = {"direct": [], "proxy": []}
     last: dict[str, list[float]] = {"direct": [], "proxy": []}
@@ -208,13 +264,19 @@ def measure(direct: Conn, proxy: Conn, process: psutil.Process, path: str, reque
     med = lambda xs: statistics.median(xs)  # noqa: E731
     paired_first = [p - d for d, p in zip(first["direct"], first["proxy"], strict=True)]
     paired_last = [p - d for d, p in zip(last["direct"], last["proxy"], strict=True)]
-    return {"direct_first_p50": med(first["direct"]), "proxy_first_p50": med(first["proxy"]),
-            "direct_last_p50": med(last["direct"]), "proxy_last_p50": med(last["proxy"]),
-            "added_first_p50": med(first["proxy"]) - med(first["direct"]),
-            "added_last_p50": med(last["proxy"]) - med(last["direct"]),
-            "added_first_paired_p50": med(paired_first), "added_last_paired_p50": med(paired_last),
-            "added_first_paired_p90": sorted(paired_first)[int(0.9 * len(paired_first))],
-            "proxy_cpu_us_per_miss": cpu_proxy / requests, "n": requests}
+    return {
+        "direct_first_p50": med(first["direct"]),
+        "proxy_first_p50": med(first["proxy"]),
+        "direct_last_p50": med(last["direct"]),
+        "proxy_last_p50": med(last["proxy"]),
+        "added_first_p50": med(first["proxy"]) - med(first["direct"]),
+        "added_last_p50": med(last["proxy"]) - med(last["direct"]),
+        "added_first_paired_p50": med(paired_first),
+        "added_last_paired_p50": med(paired_last),
+        "added_first_paired_p90": sorted(paired_first)[int(0.9 * len(paired_first))],
+        "proxy_cpu_us_per_miss": cpu_proxy / requests,
+        "n": requests,
+    }
 
 
 def run_mode(mode: str, requests: int, warmup: int, chunks: int, chunk_gap_ms: float, gap_ms: float) -> dict[str, Any]:
@@ -237,11 +299,20 @@ def run_mode(mode: str, requests: int, warmup: int, chunks: int, chunk_gap_ms: f
     return {"/api/chat": chat, "/api/generate": stream}
 
 
-def run(modes: list[str], requests: int, warmup: int, chunks: int, chunk_gap_ms: float, gap_ms: float) -> dict[str, Any]:
+def run(
+    modes: list[str], requests: int, warmup: int, chunks: int, chunk_gap_ms: float, gap_ms: float
+) -> dict[str, Any]:
     pin_self(CLIENT_CPU)
-    results: dict[str, Any] = {"revision": revision(), "busy_before": machine_busy(), "requests": requests,
-                               "warmup": warmup, "chunks": chunks, "chunk_gap_ms": chunk_gap_ms, "gap_ms": gap_ms,
-                               "modes": {}}
+    results: dict[str, Any] = {
+        "revision": revision(),
+        "busy_before": machine_busy(),
+        "requests": requests,
+        "warmup": warmup,
+        "chunks": chunks,
+        "chunk_gap_ms": chunk_gap_ms,
+        "gap_ms": gap_ms,
+        "modes": {},
+    }
     for mode in modes:
         results["modes"][mode] = run_mode(mode, requests, warmup, chunks, chunk_gap_ms, gap_ms)
     return results
@@ -249,35 +320,51 @@ def run(modes: list[str], requests: int, warmup: int, chunks: int, chunk_gap_ms:
 
 def print_report(r: dict[str, Any]) -> None:
     """The human-readable report (microseconds unless said)."""
-    print(f"miss overhead at {r['revision']}: {r['requests']} distinct requests per route after {r['warmup']} "
-          f"warm-up, each to the upstream directly and through the proxy, alternating, {r['gap_ms']:g} ms apart; "
-          f"streamed answers of {r['chunks']} chunks {r['chunk_gap_ms']:g} ms apart; servers on core 0, client on core 1")
+    print(
+        f"miss overhead at {r['revision']}: {r['requests']} distinct requests per route after {r['warmup']} "
+        f"warm-up, each to the upstream directly and through the proxy, alternating, {r['gap_ms']:g} ms apart; "
+        f"streamed answers of {r['chunks']} chunks {r['chunk_gap_ms']:g} ms apart; servers on core 0, client on core 1"
+    )
     print(busy_note(r["busy_before"]))
     for mode, m in r["modes"].items():
         chat, gen = m["/api/chat"], m["/api/generate"]
         print(f"upstream {'sets TCP_NODELAY' if mode == 'nodelay' else 'without TCP_NODELAY (Nagle on)'}:")
         print(f"  {'p50, us':<44}{'direct':>10}{'proxy':>10}{'added':>10}{'paired':>10}")
-        for label, row, key in (("first byte, non-streamed /api/chat", chat, "first"),
-                                ("last byte, non-streamed /api/chat", chat, "last"),
-                                ("first byte, streamed /api/generate", gen, "first"),
-                                (f"last byte, streamed ({r['chunks']} chunks)", gen, "last")):
-            print(f"    {label:<42}{row[f'direct_{key}_p50']:10.1f}{row[f'proxy_{key}_p50']:10.1f}"
-                  f"{row[f'added_{key}_p50']:10.1f}{row[f'added_{key}_paired_p50']:10.1f}")
-        print(f"    added per further chunk {gen['added_per_chunk']:.1f} us; added to the last byte / chunks "
-              f"{gen['added_last_over_chunks']:.1f} us")
-        print(f"    proxy CPU per miss: non-streamed {chat['proxy_cpu_us_per_miss']:.0f} us, streamed "
-              f"{gen['proxy_cpu_us_per_miss']:.0f} us ({gen['cpu_us_per_chunk']:.1f} us per further chunk)")
-        verdicts = [("added first byte, non-streamed", chat["added_first_paired_p50"], TARGET_TTFB_US),
-                    ("added first byte, streamed", gen["added_first_paired_p50"], TARGET_TTFB_US),
-                    ("added per chunk", gen["added_per_chunk"], TARGET_CHUNK_US),
-                    ("proxy CPU per non-streamed miss", chat["proxy_cpu_us_per_miss"], TARGET_CPU_US),
-                    ("proxy CPU per streamed miss", gen["proxy_cpu_us_per_miss"], TARGET_CPU_US)]
+        for label, row, key in (
+            ("first byte, non-streamed /api/chat", chat, "first"),
+            ("last byte, non-streamed /api/chat", chat, "last"),
+            ("first byte, streamed /api/generate", gen, "first"),
+            (f"last byte, streamed ({r['chunks']} chunks)", gen, "last"),
+        ):
+            print(
+                f"    {label:<42}{row[f'direct_{key}_p50']:10.1f}{row[f'proxy_{key}_p50']:10.1f}"
+                f"{row[f'added_{key}_p50']:10.1f}{row[f'added_{key}_paired_p50']:10.1f}"
+            )
+        print(
+            f"    added per further chunk {gen['added_per_chunk']:.1f} us; added to the last byte / chunks "
+            f"{gen['added_last_over_chunks']:.1f} us"
+        )
+        print(
+            f"    proxy CPU per miss: non-streamed {chat['proxy_cpu_us_per_miss']:.0f} us, streamed "
+            f"{gen['proxy_cpu_us_per_miss']:.0f} us ({gen['cpu_us_per_chunk']:.1f} us per further chunk)"
+        )
+        verdicts = [
+            ("added first byte, non-streamed", chat["added_first_paired_p50"], TARGET_TTFB_US),
+            ("added first byte, streamed", gen["added_first_paired_p50"], TARGET_TTFB_US),
+            ("added per chunk", gen["added_per_chunk"], TARGET_CHUNK_US),
+            ("proxy CPU per non-streamed miss", chat["proxy_cpu_us_per_miss"], TARGET_CPU_US),
+            ("proxy CPU per streamed miss", gen["proxy_cpu_us_per_miss"], TARGET_CPU_US),
+        ]
         for label, value, target in verdicts:
-            print(f"    {label}: {value:.1f} us vs target {target:.0f} us: {value / target:.2f}x "
-                  f"({'meets' if value <= target else 'MISSES'})")
+            print(
+                f"    {label}: {value:.1f} us vs target {target:.0f} us: {value / target:.2f}x "
+                f"({'meets' if value <= target else 'MISSES'})"
+            )
         if mode == "nagle" and chat["added_first_paired_p90"] > 20_000:
-            print("    a delayed-ACK stall: p90 of the added first byte is "
-                  f"{chat['added_first_paired_p90'] / 1000:.1f} ms")
+            print(
+                "    a delayed-ACK stall: p90 of the added first byte is "
+                f"{chat['added_first_paired_p90'] / 1000:.1f} ms"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,8 +387,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     modes = list(MODES) if args.mode == "both" else [args.mode]
     try:
-        results = run(modes, max(1, args.requests), max(0, args.warmup), chunks, max(0.0, args.chunk_gap_ms),
-                      max(0.0, args.gap_ms))
+        results = run(
+            modes,
+            max(1, args.requests),
+            max(0, args.warmup),
+            chunks,
+            max(0.0, args.chunk_gap_ms),
+            max(0.0, args.gap_ms),
+        )
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # noqa: BLE001 - a broken stack is reported, never a failing exit

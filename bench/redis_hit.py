@@ -60,9 +60,24 @@ ROWS = {  # name: (store, memory tier on)
 def start_redis(stack: Stack) -> str:
     """A redis-server on a free port in the stack's directory, stopped with the stack; its URL."""
     port = free_port()
-    cmd = [*taskset(SERVER_CPU), REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-           "--appendonly", "no", "--dir", str(stack.dir), "--maxmemory", "256mb",
-           "--maxmemory-policy", "allkeys-lru"]
+    cmd = [
+        *taskset(SERVER_CPU),
+        REDIS_SERVER,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(stack.dir),
+        "--maxmemory",
+        "256mb",
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     stack.procs.append((proc, signal.SIGTERM))
     client = redis.Redis(port=port)
@@ -83,8 +98,21 @@ def start_proxy(stack: Stack, name: str, store: str, memory: bool) -> str:
     its URL."""
     config = stack.dir / f"config-{name}"
     config.mkdir()
-    cmd = [*taskset(SERVER_CPU), PYTHON, "-m", "core", "serve", "--port", "0", "--upstream", stack.fake_url,
-           "--cache-dir", str(stack.dir / "cache"), "--store", store]
+    cmd = [
+        *taskset(SERVER_CPU),
+        PYTHON,
+        "-m",
+        "core",
+        "serve",
+        "--port",
+        "0",
+        "--upstream",
+        stack.fake_url,
+        "--cache-dir",
+        str(stack.dir / "cache"),
+        "--store",
+        store,
+    ]
     env = {"OLLACACHE_CONFIG_DIR": str(config), "OLLACACHE_MANAGE_OLLAMA": "never"}
     if not memory:
         env["OLLACACHE_MEMORY_LIMIT"] = "0"
@@ -126,45 +154,60 @@ def hit(url: str) -> bytes:
 
 def run(requests: int, warmup: int, rounds: int) -> dict[str, Any]:
     pin_self(CLIENT_CPU)
-    results: dict[str, Any] = {"revision": revision(), "requests": requests, "warmup": warmup, "rounds": rounds,
-                               "busy_before": machine_busy()}
+    results: dict[str, Any] = {
+        "revision": revision(),
+        "requests": requests,
+        "warmup": warmup,
+        "rounds": rounds,
+        "busy_before": machine_busy(),
+    }
     with Stack() as stack:
         stack.start_fake()
         redis_url = start_redis(stack)
-        urls = {name: start_proxy(stack, f"p{index}", redis_url if store == "redis" else "disk", memory)
-                for index, (name, (store, memory)) in enumerate(ROWS.items())}
+        urls = {
+            name: start_proxy(stack, f"p{index}", redis_url if store == "redis" else "disk", memory)
+            for index, (name, (store, memory)) in enumerate(ROWS.items())
+        }
         same_answer_everywhere(stack, urls["disk, memory tier on"], redis_url)
         answers = {name: hit(url) for name, url in urls.items()}
         if len(set(answers.values())) != 1:
             raise RuntimeError("the proxies answered different bytes: " + str({k: len(v) for k, v in answers.items()}))
         results["answer_bytes"] = len(next(iter(answers.values())))
         rows = measure({name: (url, "/api/chat", CHAT_BODY) for name, url in urls.items()}, requests, warmup, rounds)
-        results["still_hit_after"] = all(post(url, "/api/chat", CHAT_BODY)[1].get("x-cache") == "HIT"
-                                         for url in urls.values())
+        results["still_hit_after"] = all(
+            post(url, "/api/chat", CHAT_BODY)[1].get("x-cache") == "HIT" for url in urls.values()
+        )
     results["rows"] = rows
     results["ratios"] = {
         "redis_p50_over_disk_p50_memory_on": rows["redis, memory tier on"]["p50"] / rows["disk, memory tier on"]["p50"],
-        "redis_p50_over_disk_p50_memory_off": (rows["redis, memory tier off (the store)"]["p50"]
-                                               / rows["disk, memory tier off (the store)"]["p50"]),
+        "redis_p50_over_disk_p50_memory_off": (
+            rows["redis, memory tier off (the store)"]["p50"] / rows["disk, memory tier off (the store)"]["p50"]
+        ),
     }
     return results
 
 
 def print_table(results: dict[str, Any]) -> None:
     rows: dict[str, dict[str, float]] = results["rows"]
-    print(f"hit latency by store at {results['revision']}: one keep-alive connection per proxy, "
-          f"{results['requests']} requests each after {results['warmup']} warm-up, interleaved in "
-          f"{results['rounds']} rounds; proxies and Redis on core 0, client on core 1; "
-          f"the same {results['answer_bytes']} B answer from each")
+    print(
+        f"hit latency by store at {results['revision']}: one keep-alive connection per proxy, "
+        f"{results['requests']} requests each after {results['warmup']} warm-up, interleaved in "
+        f"{results['rounds']} rounds; proxies and Redis on core 0, client on core 1; "
+        f"the same {results['answer_bytes']} B answer from each"
+    )
     print(busy_note(results["busy_before"]))
     width = max(len(name) for name in rows)
     print(f"{'proxy':<{width}}  {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'mean':>7} (us)")
     for name, row in rows.items():
-        print(f"{name:<{width}}  {row['p50']:7.1f} {row['p90']:7.1f} {row['p99']:7.1f} {row['max']:8.1f} "
-              f"{row['mean']:7.1f}")
+        print(
+            f"{name:<{width}}  {row['p50']:7.1f} {row['p90']:7.1f} {row['p99']:7.1f} {row['max']:8.1f} "
+            f"{row['mean']:7.1f}"
+        )
     ratios = results["ratios"]
-    print(f"redis p50 / disk p50: {ratios['redis_p50_over_disk_p50_memory_on']:.2f}x with the memory tier, "
-          f"{ratios['redis_p50_over_disk_p50_memory_off']:.2f}x without")
+    print(
+        f"redis p50 / disk p50: {ratios['redis_p50_over_disk_p50_memory_on']:.2f}x with the memory tier, "
+        f"{ratios['redis_p50_over_disk_p50_memory_off']:.2f}x without"
+    )
     if not results["still_hit_after"]:
         print("warning: a proxy no longer answered HIT after the run")
 

@@ -60,29 +60,47 @@ TARGET_RATIO = 1.5
 BATCH = 10_000  # entries per seeding transaction
 CACHE_SIZE = 64 * 2**30  # the proxy's cache.size_limit: the bench must not evict what it seeded
 ROUTE = ROUTES["/api/chat"]
-TEXT = ("The cache answers this request from disk instead of asking the model again, which saves seconds "
-        "of work on every repeated call. ") * 12
+TEXT = (
+    "The cache answers this request from disk instead of asking the model again, which saves seconds "
+    "of work on every repeated call. "
+) * 12
 
 
 def body(index: int) -> bytes:
     """The request body of entry ``index`` (what the client sends, byte for byte)."""
-    return json.dumps({
-        "model": "llama3.2", "stream": False, "options": {"temperature": 0},
-        "messages": [{"role": "user", "content": f"Question {index}: why is a cache hit cheaper than a model call?"}],
-    }, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "model": "llama3.2",
+            "stream": False,
+            "options": {"temperature": 0},
+            "messages": [
+                {"role": "user", "content": f"Question {index}: why is a cache hit cheaper than a model call?"}
+            ],
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def answer(index: int, created: str) -> bytes:
     """A ~1 KB non-streamed answer as Ollama writes it."""
     at = index % 97  # each answer's text its own
     content = f"Answer {index}. {TEXT[at:]}{TEXT[:at]}"
-    return json.dumps({
-        "model": "llama3.2", "created_at": created,
-        "message": {"role": "assistant", "content": content[:760]},
-        "done_reason": "stop", "done": True, "total_duration": 2_000_000_000 + index, "load_duration": 30_000_000,
-        "prompt_eval_count": 31, "prompt_eval_duration": 150_000_000, "eval_count": 110,
-        "eval_duration": 1_800_000_000,
-    }, separators=(",", ":")).encode()
+    return json.dumps(
+        {
+            "model": "llama3.2",
+            "created_at": created,
+            "message": {"role": "assistant", "content": content[:760]},
+            "done_reason": "stop",
+            "done": True,
+            "total_duration": 2_000_000_000 + index,
+            "load_duration": 30_000_000,
+            "prompt_eval_count": 31,
+            "prompt_eval_duration": 150_000_000,
+            "eval_count": 110,
+            "eval_duration": 1_800_000_000,
+        },
+        separators=(",", ":"),
+    ).encode()
 
 
 def seed(directory: Path, count: int) -> None:
@@ -101,10 +119,21 @@ def seed(directory: Path, count: int) -> None:
             for index in range(first, min(count, first + BATCH)):
                 facts = keys.facts(ROUTE, body(index), None)
                 assert facts is not None
-                batch.append(Entry(
-                    key=facts.key, route=ROUTE.path, model=facts.model, streamed=False,
-                    content_type="application/json; charset=utf-8", chunks=[answer(index, created)],
-                    offsets_s=[2.0], created=now, duration_s=2.0, prompt_tokens=31, completion_tokens=110))
+                batch.append(
+                    Entry(
+                        key=facts.key,
+                        route=ROUTE.path,
+                        model=facts.model,
+                        streamed=False,
+                        content_type="application/json; charset=utf-8",
+                        chunks=[answer(index, created)],
+                        offsets_s=[2.0],
+                        created=now,
+                        duration_s=2.0,
+                        prompt_tokens=31,
+                        completion_tokens=110,
+                    )
+                )
             store.put_many(batch)
             keys.forget()
             done = min(count, first + BATCH)
@@ -127,11 +156,30 @@ class Proxy:
         config = work / f"config-{cache_dir.name}"
         config.mkdir(exist_ok=True)
         self.log = open(work / f"proxy-{cache_dir.name}.err", "wb")  # noqa: SIM115 - for the child's lifetime
-        cmd = [PYTHON, "-m", "core", "serve", "--port", "0", "--upstream", f"http://127.0.0.1:{free_port()}",
-               "--manage-ollama", "never", "--cache-dir", str(cache_dir), "--cache-size", str(CACHE_SIZE)]
-        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=self.log,
-                                     env={**os.environ, "OLLACACHE_CONFIG_DIR": str(config)},
-                                     start_new_session=True)
+        cmd = [
+            PYTHON,
+            "-m",
+            "core",
+            "serve",
+            "--port",
+            "0",
+            "--upstream",
+            f"http://127.0.0.1:{free_port()}",
+            "--manage-ollama",
+            "never",
+            "--cache-dir",
+            str(cache_dir),
+            "--cache-size",
+            str(CACHE_SIZE),
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            env={**os.environ, "OLLACACHE_CONFIG_DIR": str(config)},
+            start_new_session=True,
+        )
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             found = URL_RE.search(line)
@@ -216,8 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         for directory, count in ((small, args.small), (large, args.entries)):
             seed(directory, count)
         busy = machine_busy()
-        print(f"a store of {args.small:,} and one of {args.entries:,} entries at {revision()}; "
-              f"{args.requests:,} timed hits each on random keys, one keep-alive connection")
+        print(
+            f"a store of {args.small:,} and one of {args.entries:,} entries at {revision()}; "
+            f"{args.requests:,} timed hits each on random keys, one keep-alive connection"
+        )
         print(busy_note(busy))
         rows = {}
         for directory, count in ((small, args.small), (large, args.entries)):
@@ -242,15 +292,21 @@ def main(argv: list[str] | None = None) -> int:
         for count, row in rows.items():
             print(f"  {count:>9,} entries: hit p50 {row['p50']:7.1f} us  p99 {row['p99']:7.1f} us")
         ratio = rows[args.entries]["p50"] / rows[args.small]["p50"]
-        print(f"  p50 at {args.entries:,} / at {args.small:,}: {ratio:.2f}x (target <= {TARGET_RATIO}x: "
-              f"{'meets' if ratio <= TARGET_RATIO else 'MISSES'})")
-        print(f"proxy RSS after {args.hits:,} hits over {distinct:,} distinct keys of {args.entries:,} entries "
-              f"({args.hits / took:,.0f} hits/s): {rss / 2**20:.1f} MiB (before them {started_rss / 2**20:.1f} MiB;"
-              f" target <= {TARGET_RSS / 2**20:.0f} MiB: {rss / TARGET_RSS:.2f}x, "
-              f"{'meets' if rss <= TARGET_RSS else 'MISSES'})")
+        print(
+            f"  p50 at {args.entries:,} / at {args.small:,}: {ratio:.2f}x (target <= {TARGET_RATIO}x: "
+            f"{'meets' if ratio <= TARGET_RATIO else 'MISSES'})"
+        )
+        print(
+            f"proxy RSS after {args.hits:,} hits over {distinct:,} distinct keys of {args.entries:,} entries "
+            f"({args.hits / took:,.0f} hits/s): {rss / 2**20:.1f} MiB (before them {started_rss / 2**20:.1f} MiB;"
+            f" target <= {TARGET_RSS / 2**20:.0f} MiB: {rss / TARGET_RSS:.2f}x, "
+            f"{'meets' if rss <= TARGET_RSS else 'MISSES'})"
+        )
         size = disk_bytes(large)
-        print(f"disk: {size / 2**20:,.0f} MiB for {args.entries:,} entries, {size / args.entries:,.0f} B per entry "
-              f"(answer {len(answer(0, 'x' * 27)):,} B)")
+        print(
+            f"disk: {size / 2**20:,.0f} MiB for {args.entries:,} entries, {size / args.entries:,.0f} B per entry "
+            f"(answer {len(answer(0, 'x' * 27)):,} B)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

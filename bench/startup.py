@@ -41,13 +41,23 @@ def time_serve(command: list[str] | None = None) -> float:
     """Seconds from launching ``serve`` (``python -m core``, or ``command``) until ``/-/health`` answers 200."""
     port = free_port()
     with tempfile.TemporaryDirectory() as scratch:
-        env = {**os.environ, "OLLACACHE_CONFIG_DIR": f"{scratch}/config", "OLLACACHE_CACHE_DIR": f"{scratch}/cache",
-               "OLLACACHE_LOG_DIR": f"{scratch}/logs", "OLLACACHE_MANAGE_OLLAMA": "never"}
+        env = {
+            **os.environ,
+            "OLLACACHE_CONFIG_DIR": f"{scratch}/config",
+            "OLLACACHE_CACHE_DIR": f"{scratch}/cache",
+            "OLLACACHE_LOG_DIR": f"{scratch}/logs",
+            "OLLACACHE_MANAGE_OLLAMA": "never",
+        }
         started = time.perf_counter()
-        serve = [*(command or [sys.executable, "-m", "core"]), "serve", "--port", str(port),
-                 "--upstream", f"http://127.0.0.1:{free_port()}"]
-        process = subprocess.Popen(serve, cwd=ROOT, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        serve = [
+            *(command or [sys.executable, "-m", "core"]),
+            "serve",
+            "--port",
+            str(port),
+            "--upstream",
+            f"http://127.0.0.1:{free_port()}",
+        ]
+        process = subprocess.Popen(serve, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             while not _health_answers(port):
                 if process.poll() is not None:
@@ -77,8 +87,10 @@ def main() -> None:
     print(f"start-up of `ollacache serve` to the first /-/health answer, {args.runs} runs")
     print(f"  serve:        p50 {p50 * 1000:6.0f} ms   max {max(serve) * 1000:6.0f} ms")
     print(f"  python -c '': p50 {floor * 1000:6.0f} ms   (the interpreter alone)")
-    print(f"  serve / bare interpreter: {p50 / floor:.1f}x;  vs target {TARGET_S:.0f} s: {p50 / TARGET_S:.2f}x "
-          f"({'meets' if max(serve) <= TARGET_S else 'MISSES at max'})")
+    print(
+        f"  serve / bare interpreter: {p50 / floor:.1f}x;  vs target {TARGET_S:.0f} s: {p50 / TARGET_S:.2f}x "
+        f"({'meets' if max(serve) <= TARGET_S else 'MISSES at max'})"
+    )
     if frozen:
         f50 = statistics.median(frozen)
         print(f"  frozen serve: p50 {f50 * 1000:6.0f} ms   max {max(frozen) * 1000:6.0f} ms   ({args.frozen})")

@@ -53,7 +53,15 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402 - bench scripts run as plain files
-    CHAT_BODY, PYTHON, REPO, Stack, busy_note, machine_busy, post, revision)
+    CHAT_BODY,
+    PYTHON,
+    REPO,
+    Stack,
+    busy_note,
+    machine_busy,
+    post,
+    revision,
+)
 from hit_latency import Client  # noqa: E402
 
 ICON_TARGET_S = 2.0
@@ -70,15 +78,22 @@ def _display(stack: Stack) -> tuple[dict[str, str], str]:
     if not (shutil.which("Xvfb") and shutil.which("trayer")):
         return {"QT_QPA_PLATFORM": "offscreen"}, "offscreen (no tray: the dashboard is open)"
     read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x640x24", "-nolisten", "tcp",
-                             "-noreset"],
-                            pass_fds=(write,), stderr=subprocess.DEVNULL, start_new_session=True)
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x640x24", "-nolisten", "tcp", "-noreset"],
+        pass_fds=(write,),
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     os.close(write)
     with os.fdopen(read) as pipe:
         display = ":" + pipe.readline().strip()
     stack.procs.append((xvfb, 15))
-    tray = subprocess.Popen(["trayer", "--edge", "top", "--SetDockType", "true"], env={**os.environ, "DISPLAY": display},
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    tray = subprocess.Popen(
+        ["trayer", "--edge", "top", "--SetDockType", "true"],
+        env={**os.environ, "DISPLAY": display},
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     stack.procs.insert(1, (tray, 15))  # stopped before Xvfb (close() goes in reverse)
     return {"DISPLAY": display}, f"Xvfb {display} with trayer as the tray (dashboard hidden)"
 
@@ -153,20 +168,33 @@ def _paced_hits(url: str, rate: float, seconds: float, procs: list[psutil.Proces
     return sent / took, [(sum(p.cpu_times()[:2]) - b) / took * 100 for p, b in zip(procs, before, strict=True)]
 
 
-def _live_with_an_engine_running(command: list[str], env: dict[str, str], config: Path, logs: Path,
-                                 stack: Stack) -> float:
+def _live_with_an_engine_running(
+    command: list[str], env: dict[str, str], config: Path, logs: Path, stack: Stack
+) -> float:
     """Seconds from launching the app to its first live numbers where an engine already runs (``ollacache
     serve`` started first: the app attaches to it); both are stopped afterwards."""
-    engine = subprocess.Popen([PYTHON, "-m", "core", "serve"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                              stderr=stack._log("engine-first"), start_new_session=True)
+    engine = subprocess.Popen(
+        [PYTHON, "-m", "core", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stack._log("engine-first"),
+        start_new_session=True,
+    )
     stack.procs.append((engine, 15))
     while _serving(config) is None:
         if engine.poll() is not None:
             raise RuntimeError("the engine started first exited")
         time.sleep(0.01)
     launched = time.time()
-    app = subprocess.Popen([*command, "--hidden"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                           stderr=stack._log("app-attached"), start_new_session=True)
+    app = subprocess.Popen(
+        [*command, "--hidden"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stack._log("app-attached"),
+        start_new_session=True,
+    )
     stack.procs.append((app, 15))
     took = _wait_shown(logs, "live numbers", app, stack, after=launched) - launched
     for process in (app, engine):  # the app leaves an engine it attached to running: stop both
@@ -191,16 +219,29 @@ def main() -> None:
         fake = stack.start_fake(cpu=None)
         display, where = _display(stack)
         config, logs = stack.dir / "config", stack.dir / "logs"
-        env = {**os.environ, **display, "OLLACACHE_CONFIG_DIR": str(config), "OLLACACHE_CACHE_DIR": str(stack.dir / "cache"),
-               "OLLACACHE_LOG_DIR": str(logs), "OLLACACHE_PORT": "0", "OLLACACHE_UPSTREAM": fake,
-               "OLLACACHE_MANAGE_OLLAMA": "never"}
+        env = {
+            **os.environ,
+            **display,
+            "OLLACACHE_CONFIG_DIR": str(config),
+            "OLLACACHE_CACHE_DIR": str(stack.dir / "cache"),
+            "OLLACACHE_LOG_DIR": str(logs),
+            "OLLACACHE_PORT": "0",
+            "OLLACACHE_UPSTREAM": fake,
+            "OLLACACHE_MANAGE_OLLAMA": "never",
+        }
         if "DISPLAY" in display:
             env.pop("QT_QPA_PLATFORM", None)
             env.pop("WAYLAND_DISPLAY", None)
         live_attached = _live_with_an_engine_running(command, env, config, logs, stack)
         started_at, started = time.time(), time.perf_counter()
-        app = subprocess.Popen([*command, "--hidden"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                               stderr=stack._log("app"), start_new_session=True)
+        app = subprocess.Popen(
+            [*command, "--hidden"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stack._log("app"),
+            start_new_session=True,
+        )
         stack.procs.append((app, 15))
         while (found := _serving(config)) is None:
             if app.poll() is not None:
@@ -222,16 +263,18 @@ def main() -> None:
         time.sleep(2.0)  # let the last events drain before idle is measured
         before = [sum(p.cpu_times()[:2]) for p in (app_proc, engine)]
         time.sleep(args.idle)
-        app_idle, engine_idle = ((sum(p.cpu_times()[:2]) - b) / args.idle * 100
-                                 for p, b in zip((app_proc, engine), before, strict=True))
+        app_idle, engine_idle = (
+            (sum(p.cpu_times()[:2]) - b) / args.idle * 100 for p, b in zip((app_proc, engine), before, strict=True)
+        )
         idle = app_idle + engine_idle
         load_closed = _paced_hits(url, args.rate, args.load_seconds, [app_proc, engine])
         closed, closed_cpu = _hit_p50(url, args.p50_hits, app_proc)
         if args.screenshot and "DISPLAY" in display:  # the tray alone, its icon serving
             _screenshot(display["DISPLAY"], args.screenshot.with_name(f"{args.screenshot.stem}-tray.png"))
         asked = time.time()
-        second = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, timeout=60, check=False)
+        second = subprocess.run(
+            command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False
+        )
         _wait_shown(logs, "dashboard", app, stack, after=asked)
         time.sleep(1.0)  # the first frames of the window and its charts
         load_open = _paced_hits(url, args.rate, args.load_seconds, [app_proc, engine])
@@ -240,28 +283,42 @@ def main() -> None:
             time.sleep(1.5)  # the charts' next redraw shows the last hits
             _screenshot(display["DISPLAY"], args.screenshot)
     print(f"tray app ({args.app or 'python -m desktop'}) at {measured}, {where}; {busy_note(busy)}")
-    print(f"  launch to icon shown (the app's desktop.log): {icon:5.2f} s"
-          f"   target <= {ICON_TARGET_S:.0f} s: {'meets' if icon <= ICON_TARGET_S else 'MISSES'}")
+    print(
+        f"  launch to icon shown (the app's desktop.log): {icon:5.2f} s"
+        f"   target <= {ICON_TARGET_S:.0f} s: {'meets' if icon <= ICON_TARGET_S else 'MISSES'}"
+    )
     print(f"  launch to serving (running.json answering /-/health): {launch:5.2f} s")
     after_engine = live - serving_at
-    print(f"  live numbers: {live - started_at:5.2f} s after launch, {after_engine:+.2f} s after the engine answered"
-          f"   target <= {LIVE_AFTER_ENGINE_S:g} s: {'meets' if after_engine <= LIVE_AFTER_ENGINE_S else 'MISSES'}")
-    print(f"  live numbers when an engine already runs: {live_attached:5.2f} s after launch   target <= 1.5 s:"
-          f" {'meets' if live_attached <= 1.5 else 'MISSES'}")
+    print(
+        f"  live numbers: {live - started_at:5.2f} s after launch, {after_engine:+.2f} s after the engine answered"
+        f"   target <= {LIVE_AFTER_ENGINE_S:g} s: {'meets' if after_engine <= LIVE_AFTER_ENGINE_S else 'MISSES'}"
+    )
+    print(
+        f"  live numbers when an engine already runs: {live_attached:5.2f} s after launch   target <= 1.5 s:"
+        f" {'meets' if live_attached <= 1.5 else 'MISSES'}"
+    )
     for shown, (rate, (app_cpu, engine_cpu)) in (("closed", load_closed), ("open", load_open)):
         target = LOAD_TARGETS_PERCENT[shown]
-        print(f"  under {rate:,.0f} hits/s (asked {args.rate:,.0f}), dashboard {shown}: app {app_cpu:4.1f} % of a core,"
-              f" engine {engine_cpu:4.1f} %   target app <= {target:.0f} %: {'meets' if app_cpu <= target else 'MISSES'}")
-    print(f"  app RSS after {args.minutes:g} min of hits ({hits:,} hits): {rss:6.1f} MB (engine {engine_rss:.1f} MB)"
-          f"   target <= {RSS_TARGET_MB:.0f} MB: {'meets' if rss <= RSS_TARGET_MB else 'MISSES'}")
-    print(f"  idle CPU of app + engine over {args.idle:g} s: {idle:5.2f} % of one core (app {app_idle:.2f} %,"
-          f" engine {engine_idle:.2f} %)   target <= {IDLE_TARGET_PERCENT:.0f} %:"
-          f" {'meets' if idle <= IDLE_TARGET_PERCENT else 'MISSES'}")
+        print(
+            f"  under {rate:,.0f} hits/s (asked {args.rate:,.0f}), dashboard {shown}: app {app_cpu:4.1f} % of a core,"
+            f" engine {engine_cpu:4.1f} %   target app <= {target:.0f} %: {'meets' if app_cpu <= target else 'MISSES'}"
+        )
+    print(
+        f"  app RSS after {args.minutes:g} min of hits ({hits:,} hits): {rss:6.1f} MB (engine {engine_rss:.1f} MB)"
+        f"   target <= {RSS_TARGET_MB:.0f} MB: {'meets' if rss <= RSS_TARGET_MB else 'MISSES'}"
+    )
+    print(
+        f"  idle CPU of app + engine over {args.idle:g} s: {idle:5.2f} % of one core (app {app_idle:.2f} %,"
+        f" engine {engine_idle:.2f} %)   target <= {IDLE_TARGET_PERCENT:.0f} %:"
+        f" {'meets' if idle <= IDLE_TARGET_PERCENT else 'MISSES'}"
+    )
     ratio = opened / closed
-    print(f"  hit p50 over {args.p50_hits:,} hits: dashboard closed {closed:.2f} ms, open {opened:.2f} ms"
-          f" (app CPU {closed_cpu:.0f} % / {opened_cpu:.0f} % of a core; second launch exited {second.returncode}):"
-          f" {ratio:.2f}x   target <= {DASHBOARD_TARGET_RATIO:g}x:"
-          f" {'meets' if ratio <= DASHBOARD_TARGET_RATIO else 'MISSES'}")
+    print(
+        f"  hit p50 over {args.p50_hits:,} hits: dashboard closed {closed:.2f} ms, open {opened:.2f} ms"
+        f" (app CPU {closed_cpu:.0f} % / {opened_cpu:.0f} % of a core; second launch exited {second.returncode}):"
+        f" {ratio:.2f}x   target <= {DASHBOARD_TARGET_RATIO:g}x:"
+        f" {'meets' if ratio <= DASHBOARD_TARGET_RATIO else 'MISSES'}"
+    )
 
 
 if __name__ == "__main__":

@@ -44,11 +44,16 @@ CLIENTS = ("httpx", "httpcore", "aiohttp", "raw")
 async def make_clients(url: str) -> tuple[dict[str, Exchange], Callable[[], Awaitable[None]]]:
     """Each client's exchange, and a function closing them all."""
     headers = {"content-type": "application/json", "accept-encoding": "identity"}
-    hx = httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None, write=None, pool=None),
-                           limits=httpx.Limits(max_connections=None, max_keepalive_connections=32))
+    hx = httpx.AsyncClient(
+        timeout=httpx.Timeout(10.0, read=None, write=None, pool=None),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+    )
     core = httpcore.AsyncConnectionPool(max_keepalive_connections=32)
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-                                    auto_decompress=False, connector=aiohttp.TCPConnector(limit=0))
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+        auto_decompress=False,
+        connector=aiohttp.TCPConnector(limit=0),
+    )
     host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
 
@@ -63,8 +68,11 @@ async def make_clients(url: str) -> tuple[dict[str, Exchange], Callable[[], Awai
 
     async def with_httpcore(path: str, body: bytes) -> tuple[float, float]:
         started = time.perf_counter()
-        head = [(b"host", f"{host}:{port}".encode()), (b"content-length", str(len(body)).encode()),
-                *((k.encode(), v.encode()) for k, v in headers.items())]
+        head = [
+            (b"host", f"{host}:{port}".encode()),
+            (b"content-length", str(len(body)).encode()),
+            *((k.encode(), v.encode()) for k, v in headers.items()),
+        ]
         async with core.stream("POST", url + path, headers=head, content=body) as response:
             first = 0.0
             async for _ in response.aiter_stream():
@@ -81,8 +89,11 @@ async def make_clients(url: str) -> tuple[dict[str, Exchange], Callable[[], Awai
 
     async def with_raw(path: str, body: bytes) -> tuple[float, float]:
         started = time.perf_counter()
-        writer.write(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        writer.write(
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
         head = await reader.readuntil(b"\r\n\r\n")
         first = 0.0
         if found := LENGTH_RE.search(head.lower()):
@@ -110,7 +121,9 @@ async def measure(url: str, requests: int, rounds: int) -> dict[str, Any]:
     """Every client, every route, in interleaved rounds; seconds turned into microseconds."""
     clients, close = await make_clients(url)
     samples: dict[str, dict[str, dict[str, list[float]]]] = {
-        path: {name: {"first": [], "last": [], "cpu": []} for name in clients} for path in ("/api/chat", "/api/generate")}
+        path: {name: {"first": [], "last": [], "cpu": []} for name in clients}
+        for path in ("/api/chat", "/api/generate")
+    }
     try:
         for path in samples:
             body = body_for(path, "Which client is leanest?")
@@ -128,9 +141,17 @@ async def measure(url: str, requests: int, rounds: int) -> dict[str, Any]:
                     row["cpu"].append((time.process_time() - cpu_before) * 1e6 / (requests // rounds))
     finally:
         await close()
-    return {path: {name: {"first_p50": statistics.median(row["first"]), "last_p50": statistics.median(row["last"]),
-                          "cpu_per_request": statistics.median(row["cpu"])} for name, row in by_client.items()}
-            for path, by_client in samples.items()}
+    return {
+        path: {
+            name: {
+                "first_p50": statistics.median(row["first"]),
+                "last_p50": statistics.median(row["last"]),
+                "cpu_per_request": statistics.median(row["cpu"]),
+            }
+            for name, row in by_client.items()
+        }
+        for path, by_client in samples.items()
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,23 +162,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a report")
     args = parser.parse_args(argv)
     pin_self(CLIENT_CPU)
-    results: dict[str, Any] = {"revision": revision(), "busy_before": machine_busy(), "requests": args.requests,
-                               "rounds": args.rounds, "chunks": args.chunks}
+    results: dict[str, Any] = {
+        "revision": revision(),
+        "busy_before": machine_busy(),
+        "requests": args.requests,
+        "rounds": args.rounds,
+        "chunks": args.chunks,
+    }
     with Stack() as stack:
         url = start_upstream(stack, True, max(2, args.chunks), 0.0)
         results["routes"] = uvloop.run(measure(url, max(args.rounds, args.requests), max(1, args.rounds)))
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"upstream clients at {results['revision']}: {args.requests} requests per client and route in "
-          f"{args.rounds} interleaved rounds, one kept-alive connection each; upstream on core 0, clients on core 1")
+    print(
+        f"upstream clients at {results['revision']}: {args.requests} requests per client and route in "
+        f"{args.rounds} interleaved rounds, one kept-alive connection each; upstream on core 0, clients on core 1"
+    )
     print(busy_note(results["busy_before"]))
     for path, rows in results["routes"].items():
         what = "non-streamed, ~1 KB" if path == "/api/chat" else f"streamed, {args.chunks} chunks"
         print(f"{path} ({what}), us:{'first bytes p50':>24}{'end p50':>10}{'CPU/request':>13}{'CPU vs aiohttp':>16}")
         for name, row in rows.items():
-            print(f"    {name:<34}{row['first_p50']:10.1f}{row['last_p50']:10.1f}{row['cpu_per_request']:13.1f}"
-                  f"{row['cpu_per_request'] / rows['aiohttp']['cpu_per_request']:15.2f}x")
+            print(
+                f"    {name:<34}{row['first_p50']:10.1f}{row['last_p50']:10.1f}{row['cpu_per_request']:13.1f}"
+                f"{row['cpu_per_request'] / rows['aiohttp']['cpu_per_request']:15.2f}x"
+            )
     return 0
 
 

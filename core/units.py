@@ -1,5 +1,6 @@
 """Numbers and lists for people: byte counts and durations with their units, as the CLI, the tuning reasons
-and the desktop app show them (thousands separators, binary units), and lists as a sentence writes them. Imports nothing of the engine, so every layer
+and the desktop app show them (thousands separators, binary units), and lists as a sentence writes them. Imports
+nothing of the engine, so every layer
 may use it."""
 
 from __future__ import annotations

@@ -20,12 +20,12 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
-from core.config.settings import Settings, SettingError, load
+from core.config.settings import SettingError, Settings, load
 from core.engine.startup import log_dir
 from desktop import qtlog
-from desktop.event_loop import EventLoop
 from desktop.engine_process import EngineProcess
 from desktop.errors import Errors
+from desktop.event_loop import EventLoop
 from desktop.feed import Feed
 from desktop.instance import SingleInstance
 from desktop.notifications import Notifier
@@ -61,9 +61,16 @@ class TrayApp(QObject):
 
     finished = Signal()
 
-    def __init__(self, settings: Settings, *, dashboard: WindowFactory | None = None,
-                 settings_window: WindowFactory | None = None, instance: SingleInstance | None = None,
-                 log_directory: Path | None = None, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        dashboard: WindowFactory | None = None,
+        settings_window: WindowFactory | None = None,
+        instance: SingleInstance | None = None,
+        log_directory: Path | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.settings = settings
         self.log_directory = log_directory
@@ -71,8 +78,9 @@ class TrayApp(QObject):
         self.engine = EngineProcess(settings, self)
         self.feed = Feed(settings, self.engine.wait_ready, self)
         self.context = AppContext(settings, self.engine, self.feed, self.errors)
-        self.windows = Windows(self.context, dashboard or placeholder("Dashboard"),
-                               settings_window or placeholder("Settings"), self)
+        self.windows = Windows(
+            self.context, dashboard or placeholder("Dashboard"), settings_window or placeholder("Settings"), self
+        )
         self.tray = Tray(self.context, self.windows, self.quit, self)
         self.notifier = Notifier(self.tray.icon)  # Ollama crashing, giving up, not found; tuning runs ending
         self.feed.event_received.connect(self.notifier.event)
@@ -108,8 +116,11 @@ class TrayApp(QObject):
     def _connected(self, connected: bool) -> None:
         """A store that failed before the feed began is news too (later failures come as events)."""
         if connected:
-            self.context.call("read the engine's health", lambda client: client.health(),
-                              lambda health: self.notifier.store(health.get("store") or {}))
+            self.context.call(
+                "read the engine's health",
+                lambda client: client.health(),
+                lambda health: self.notifier.store(health.get("store") or {}),
+            )
 
     def quit(self) -> None:
         """Begin shutting down (idempotent); ``finished`` tells when it is done."""
@@ -132,6 +143,7 @@ class TrayApp(QObject):
 def _windows() -> tuple[WindowFactory, WindowFactory]:
     """The dashboard and settings windows the app shows, imported the first time each is opened (not
     before the icon is shown)."""
+
     def dashboard(context: AppContext) -> QWidget:
         from desktop.dashboard_window import build_dashboard
 
@@ -147,9 +159,11 @@ def _windows() -> tuple[WindowFactory, WindowFactory]:
 
 def arguments(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ollacache tray", description="The Ollacache tray app.")
-    parser.add_argument("--hidden", action="store_true",
-                        help="start in the tray only (as at login with 'start hidden'); otherwise the "
-                             "dashboard opens too")
+    parser.add_argument(
+        "--hidden",
+        action="store_true",
+        help="start in the tray only (as at login with 'start hidden'); otherwise the dashboard opens too",
+    )
     return parser.parse_args(list(argv))
 
 
@@ -172,8 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = EventLoop(qt)
     asyncio.set_event_loop(loop)
     dashboard, settings_window = _windows()
-    app = TrayApp(settings, dashboard=dashboard, settings_window=settings_window, instance=instance,
-                  log_directory=log_dir(settings))
+    app = TrayApp(
+        settings,
+        dashboard=dashboard,
+        settings_window=settings_window,
+        instance=instance,
+        log_directory=log_dir(settings),
+    )
     app.finished.connect(loop.stop)
     if sys.platform != "win32":
         for number in (signal.SIGTERM, signal.SIGINT):

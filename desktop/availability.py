@@ -30,22 +30,30 @@ def no(reason: str) -> Availability:
     return Availability(False, reason)
 
 
-def ollama_actions(ollama: Mapping[str, Any] | None, models: Sequence[object] | None = None,
-                   engine_up: bool = True) -> dict[ActionName, Availability]:
+def ollama_actions(
+    ollama: Mapping[str, Any] | None, models: Sequence[object] | None = None, engine_up: bool = True
+) -> dict[ActionName, Availability]:
     """Start, Stop, Restart, Unload, Detect again and Tune now for Ollama's state document ``ollama`` and the
     loaded ``models`` (None: not known yet)."""
     if not engine_up or ollama is None:
         return dict.fromkeys(("start", "stop", "restart", "unload", "detect", "tune"), no(ENGINE_DOWN))  # type: ignore[return-value]
     state = str(ollama.get("state") or "")
     owned, held = bool(ollama.get("owned")), bool(ollama.get("held"))
-    ours = owned or held or state in ("starting", "backing-off", "running") or (
-        state == "failed" and bool(ollama.get("binary")))
-    actions: dict[ActionName, Availability] = {"detect": YES if state in ("not_installed", "stopped") else no(
-        "Ollama is already found")}
+    ours = (
+        owned
+        or held
+        or state in ("starting", "backing-off", "running")
+        or (state == "failed" and bool(ollama.get("binary")))
+    )
+    actions: dict[ActionName, Availability] = {
+        "detect": YES if state in ("not_installed", "stopped") else no("Ollama is already found")
+    }
     if state in ("attached", "unhealthy") and not ours:
-        actions.update(start=no("Ollama is already running"),
-                       stop=no("Ollacache did not start this Ollama, so it cannot stop it"),
-                       restart=no("Ollacache did not start this Ollama, so it cannot restart it"))
+        actions.update(
+            start=no("Ollama is already running"),
+            stop=no("Ollacache did not start this Ollama, so it cannot stop it"),
+            restart=no("Ollacache did not start this Ollama, so it cannot restart it"),
+        )
     elif not ollama.get("managed", True):
         why = "Ollacache is set not to start or stop Ollama (Settings, Ollama: Manage Ollama)"
         actions.update(start=no(why), stop=no(why), restart=no(why))
@@ -53,14 +61,22 @@ def ollama_actions(ollama: Mapping[str, Any] | None, models: Sequence[object] | 
         why = "Ollama is not installed on this computer"
         actions.update(start=no(why), stop=no(why), restart=no(why))
     elif held or state in ("stopped", "failed"):
-        actions.update(start=YES, stop=no("Ollama is not running"),
-                       restart=no("Ollama was stopped: start it instead") if held else YES)
+        actions.update(
+            start=YES,
+            stop=no("Ollama is not running"),
+            restart=no("Ollama was stopped: start it instead") if held else YES,
+        )
     else:  # ours: running, starting, backing off, or not answering
         actions.update(start=no("Ollama is already running"), stop=YES, restart=YES)
     actions["unload"] = _unload(state, models)
-    actions["tune"] = YES if state in ("running", "attached") else no(
-        "Tuning measures Ollama's speed: " + ("install Ollama first" if state == "not_installed"
-                                              else "it runs once Ollama does"))
+    actions["tune"] = (
+        YES
+        if state in ("running", "attached")
+        else no(
+            "Tuning measures Ollama's speed: "
+            + ("install Ollama first" if state == "not_installed" else "it runs once Ollama does")
+        )
+    )
     return actions
 
 

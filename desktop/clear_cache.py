@@ -33,8 +33,13 @@ class ClearCache:
         return int(((self.context.feed.current or {}).get("store") or {}).get("entries", 0))
 
     def ask(self, parent: QWidget | None = None, done: Callable[[Any], None] | None = None) -> QMessageBox:
-        box = QMessageBox(QMessageBox.Icon.Question, "Clear the cache", question(self.entries()),
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, parent)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Clear the cache",
+            question(self.entries()),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            parent,
+        )
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.button(QMessageBox.StandardButton.Yes).setText("Clear")
         box.finished.connect(lambda _result: self._answered(box, done))

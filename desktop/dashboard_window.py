@@ -42,19 +42,28 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
         if isinstance(ollama, Mapping) and not ollama_answers(ollama):
             window.show_models([])
             return
-        context.call("list Ollama's loaded models", lambda client: client.ollama_models(), window.show_models,
-                     failed=lambda _why: window.show_models([]))
+        context.call(
+            "list Ollama's loaded models",
+            lambda client: client.ollama_models(),
+            window.show_models,
+            failed=lambda _why: window.show_models([]),
+        )
 
     def refresh_installed() -> None:
         """The installed models with their cached answers, from an Ollama that runs (asked again when the tab is
         shown, after a pull, and on Refresh)."""
         ollama = (feed.current or {}).get("ollama")
         if isinstance(ollama, Mapping) and not ollama_answers(ollama):
-            window.models.show_unavailable("Ollama is " + ("not installed" if ollama.get("state") == "not_installed"
-                                                           else "not running"))
+            window.models.show_unavailable(
+                "Ollama is " + ("not installed" if ollama.get("state") == "not_installed" else "not running")
+            )
             return
-        context.call("list Ollama's models", lambda client: client.installed_models(), window.models.show_installed,
-                     failed=window.models.show_unavailable)
+        context.call(
+            "list Ollama's models",
+            lambda client: client.installed_models(),
+            window.models.show_installed,
+            failed=window.models.show_unavailable,
+        )
 
     def refresh_models_tab() -> None:
         """What the Models tab shows: the installed models and which of them are in memory now."""
@@ -62,8 +71,9 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
         refresh_models()
 
     def refresh_log() -> None:
-        context.call("read Ollama's log", lambda client: client.ollama_log(LOG_LINES),
-                     lambda log: window.show_log(log["lines"]))
+        context.call(
+            "read Ollama's log", lambda client: client.ollama_log(LOG_LINES), lambda log: window.show_log(log["lines"])
+        )
 
     def on_url(url: str) -> None:
         if url:
@@ -73,21 +83,26 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     feed.event_received.connect(on_event)
     feed.url_changed.connect(on_url)
     window.unload_requested.connect(
-        lambda model: context.call(f"unload {model}", lambda client: client.unload(model),
-                                   lambda _: refresh_models()))
+        lambda model: context.call(f"unload {model}", lambda client: client.unload(model), lambda _: refresh_models())
+    )
     window.restart_ollama_requested.connect(
-        lambda: context.call("restart Ollama", lambda client: client.restart_ollama()))
+        lambda: context.call("restart Ollama", lambda client: client.restart_ollama())
+    )
     window.log_requested.connect(refresh_log)
     window.models_requested.connect(refresh_models_tab)
-    window.tabs.currentChanged.connect(lambda _index: refresh_models_tab() if window.tabs.currentWidget() is window.models
-                                       else None)
+    window.tabs.currentChanged.connect(
+        lambda _index: refresh_models_tab() if window.tabs.currentWidget() is window.models else None
+    )
 
     def detect_ollama() -> None:
         """Detect again: the engine looks for the binary and the address anew (a user's start); still nothing
         is said in the welcome, not as an error."""
-        context.call("look for Ollama again", lambda client: client.start_ollama(),
-                     lambda answer: window.show_ollama(answer["ollama"]),
-                     failed=lambda _why: window.cards.welcome.say_not_found())
+        context.call(
+            "look for Ollama again",
+            lambda client: client.start_ollama(),
+            lambda answer: window.show_ollama(answer["ollama"]),
+            failed=lambda _why: window.cards.welcome.say_not_found(),
+        )
 
     window.detect_ollama_requested.connect(detect_ollama)
     window.resume_requested.connect(lambda: context.call("resume caching", lambda client: client.resume()))
@@ -103,6 +118,7 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
         context.call("start warming the cache", start, lambda status: status and window.show_warm(status))
 
     window.warm_requested.connect(start_warmup)
+
     def on_connection(connected: bool) -> None:
         if connected:  # the engine answers (again): what its Ollama holds and says now
             refresh_models_tab()

@@ -1,7 +1,8 @@
 """The engine behind the tray: a child process the app starts, watches and restarts, or one it found running.
 
 :class:`EngineProcess` starts ``python -m core serve`` (the frozen executable with ``serve``) with the app's
-environment (frozen: as it was before the bundle changed it, :func:`core.frozen.own_environment`), so ``OLLACACHE_*`` variables and ``config.toml`` configure it as they configure ``serve``.
+environment (frozen: as it was before the bundle changed it, :func:`core.frozen.own_environment`), so ``OLLACACHE_*``
+variables and ``config.toml`` configure it as they configure ``serve``.
 It is ready once the engine named in ``running.json`` answers ``/-/health`` with the child's pid. When
 the child dies it is started again after a backoff (1 s doubling to 30 s, back to 1 s after a healthy
 minute). When an engine already answers for this user at start, the app attaches to it and leaves it
@@ -71,8 +72,14 @@ class EngineProcess(QObject):
     ready = Signal(str)
     failed = Signal(str)
 
-    def __init__(self, settings: Settings, parent: QObject | None = None, *,
-                 command: list[str] | None = None, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        parent: QObject | None = None,
+        *,
+        command: list[str] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
         super().__init__(parent)
         self.settings = settings
         self.command = command or engine_command()
@@ -201,9 +208,13 @@ class EngineProcess(QObject):
         """Start the child, wait for it to answer, then for it to exit; when it became healthy, if it did."""
         with self._log() as log:
             self.process = await asyncio.create_subprocess_exec(
-                *self.command, env=own_environment(os.environ), stdin=asyncio.subprocess.DEVNULL,
-                stdout=log, stderr=log,
-                start_new_session=sys.platform != "win32")  # a terminal's Ctrl-C reaches the app, which stops it
+                *self.command,
+                env=own_environment(os.environ),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=sys.platform != "win32",
+            )  # a terminal's Ctrl-C reaches the app, which stops it
         waiting = asyncio.ensure_future(self.process.wait())
         try:
             url = await self._answering(self.process.pid, waiting)
@@ -247,7 +258,7 @@ class EngineProcess(QObject):
                 process.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(process.wait(), STOP_GRACE_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
@@ -262,8 +273,13 @@ class EngineProcess(QObject):
         return os.fdopen(fd, "ab")
 
     def _death_notice(self, code: int | None, ran_s: float, delay_s: float) -> str:
-        how = f"exited with status {code}" if code is not None and code >= 0 else \
-            f"was killed (signal {-code})" if code is not None else "stopped"
+        how = (
+            f"exited with status {code}"
+            if code is not None and code >= 0
+            else f"was killed (signal {-code})"
+            if code is not None
+            else "stopped"
+        )
         tail = ""
         with contextlib.suppress(OSError):
             lines = self.log_path.read_text(errors="replace").strip().splitlines()

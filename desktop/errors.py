@@ -30,8 +30,9 @@ class Errors(QObject):
         self.last = (title, message)
         self.reported.emit(title, message)
 
-    def run(self, what: str, action: Coroutine[Any, Any, Any],
-            done: Callable[[Any], None] | None = None) -> asyncio.Task[Any]:
+    def run(
+        self, what: str, action: Coroutine[Any, Any, Any], done: Callable[[Any], None] | None = None
+    ) -> asyncio.Task[Any]:
         """Run ``action`` on the event loop; report its failure as "Could not WHAT"; ``done`` gets its result."""
         task = asyncio.ensure_future(self._guarded(what, action, done))
         self._tasks.add(task)

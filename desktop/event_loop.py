@@ -77,8 +77,9 @@ class EventLoop(qasync.QEventLoop):  # type: ignore[misc] - qasync has no type h
     def pending_timers(self) -> int:
         return self._timer.pending
 
-    def call_later(self, delay: float, callback: Callable[..., object], *args: Any,
-                   context: contextvars.Context | None = None) -> asyncio.TimerHandle:
+    def call_later(
+        self, delay: float, callback: Callable[..., object], *args: Any, context: contextvars.Context | None = None
+    ) -> asyncio.TimerHandle:
         if asyncio.iscoroutinefunction(callback):
             raise TypeError("coroutines cannot be used with call_later")
         if not callable(callback):

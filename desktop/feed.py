@@ -34,8 +34,9 @@ class Feed(QObject):
     connection_changed = Signal(bool)
     url_changed = Signal(str)
 
-    def __init__(self, settings: Settings, address: Callable[[], Awaitable[str]],
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, settings: Settings, address: Callable[[], Awaitable[str]], parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.settings = settings
         self._address = address

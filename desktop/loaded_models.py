@@ -10,12 +10,12 @@ action of the user's. Unload goes through the app's one error reporter and asks 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
-
-from collections.abc import Mapping
-from typing import Any
 
 from core.control.client import ControlError, LoadedModel
 from desktop.availability import ollama_answers
@@ -56,8 +56,9 @@ class LoadedModels(QObject):
         ollama = ollama or (self.context.feed.current or {}).get("ollama")
         if isinstance(ollama, Mapping) and not ollama_answers(ollama):
             self.models, self.models_error = [], None
-            self._absent = ("Ollama is not installed" if ollama.get("state") == "not_installed"
-                            else "Ollama is not running")
+            self._absent = (
+                "Ollama is not installed" if ollama.get("state") == "not_installed" else "Ollama is not running"
+            )
             self.fill()
             return
         self._absent = None

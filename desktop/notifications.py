@@ -92,12 +92,19 @@ class NotificationPolicy:
             return []
         self._store_error = True
         if any(sign in str(error).lower() for sign in _FULL_DISK_SIGNS):
-            note = Notification("store_full", "The cache disk is full",
-                                f"{_sentence(str(error))} Requests go straight to Ollama until there is room.",
-                                "warning")
+            note = Notification(
+                "store_full",
+                "The cache disk is full",
+                f"{_sentence(str(error))} Requests go straight to Ollama until there is room.",
+                "warning",
+            )
         else:
-            note = Notification("store_failed", "The cache is not working",
-                                f"{_sentence(str(error))} Requests go straight to Ollama meanwhile.", "warning")
+            note = Notification(
+                "store_failed",
+                "The cache is not working",
+                f"{_sentence(str(error))} Requests go straight to Ollama meanwhile.",
+                "warning",
+            )
         return [note] if self._fresh(note, now) else []
 
     def _fresh(self, note: Notification, now: float) -> bool:
@@ -114,8 +121,14 @@ class NotificationPolicy:
         if name == "ollama_did_fail":
             self._trouble, self._looping = True, False
             self._crashes.clear()
-            return [Notification("ollama_failed", "Ollama stopped",
-                                 _about_ollama(_message(payload, "Ollacache gave up restarting Ollama")), "critical")]
+            return [
+                Notification(
+                    "ollama_failed",
+                    "Ollama stopped",
+                    _about_ollama(_message(payload, "Ollacache gave up restarting Ollama")),
+                    "critical",
+                )
+            ]
         if name == "ollama_did_hang":
             self._trouble = True
             return []
@@ -125,8 +138,13 @@ class NotificationPolicy:
                 return []
             self._looping = False
             version = (payload.get("ollama") or {}).get("version")
-            return [Notification("ollama_recovered", "Ollama is running again",
-                                 f"Ollama {version} answers again." if version else "Ollama answers again.")]
+            return [
+                Notification(
+                    "ollama_recovered",
+                    "Ollama is running again",
+                    f"Ollama {version} answers again." if version else "Ollama answers again.",
+                )
+            ]
         if name == "tune_did_finish":
             return [_tuned(payload)]
         return []
@@ -140,15 +158,27 @@ class NotificationPolicy:
         self._crashes.append(now)
         if not self._in_loop(now):
             self._looping = False
-            return [Notification("ollama_crashed", "Ollama crashed",
-                                 _about_ollama(_message(payload, "exited; Ollacache restarts it")), "warning")]
+            return [
+                Notification(
+                    "ollama_crashed",
+                    "Ollama crashed",
+                    _about_ollama(_message(payload, "exited; Ollacache restarts it")),
+                    "warning",
+                )
+            ]
         if self._looping:
             return []
         self._looping = True
         count, window = len(self._crashes), round(self.loop_window_s)
-        return [Notification("ollama_crash_loop", "Ollama keeps crashing",
-                             f"It crashed {count} times in {window} s. Ollacache keeps restarting it for now; "
-                             "Ollama's log says why (Open logs folder).", "critical")]
+        return [
+            Notification(
+                "ollama_crash_loop",
+                "Ollama keeps crashing",
+                f"It crashed {count} times in {window} s. Ollacache keeps restarting it for now; "
+                "Ollama's log says why (Open logs folder).",
+                "critical",
+            )
+        ]
 
 
 def _tuned(status: Mapping[str, Any]) -> Notification:
@@ -157,8 +187,11 @@ def _tuned(status: Mapping[str, Any]) -> Notification:
         error = status.get("error") or "the measurement did not finish"
         return Notification("tune_finished", "Tuning failed", _sentence(str(error)), "warning")
     model = (status.get("result") or {}).get("model") or "the model"
-    rows = [(int(row["num_thread"]), float(row["tokens_per_s"])) for row in (status.get("result") or {}).get("results")
-            or [best] if "num_thread" in row]
+    rows = [
+        (int(row["num_thread"]), float(row["tokens_per_s"]))
+        for row in (status.get("result") or {}).get("results") or [best]
+        if "num_thread" in row
+    ]
     text = f"With {model}: {summary(rows)}"
     text += " Now in use." if status.get("applied") else " Apply it in Settings > Performance."
     return Notification("tune_finished", "Tuning finished", text)
@@ -174,8 +207,13 @@ _ICONS = {
 class Notifier:
     """Shows what ``policy`` lets through as tray messages; connect the event feed to :meth:`event`."""
 
-    def __init__(self, tray: QSystemTrayIcon, policy: NotificationPolicy | None = None,
-                 clock: Callable[[], float] = time.monotonic, duration_ms: int = 10_000) -> None:
+    def __init__(
+        self,
+        tray: QSystemTrayIcon,
+        policy: NotificationPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        duration_ms: int = 10_000,
+    ) -> None:
         self.tray, self.policy, self.clock, self.duration_ms = tray, policy or NotificationPolicy(), clock, duration_ms
 
     def event(self, name: str, payload: Mapping[str, Any]) -> None:

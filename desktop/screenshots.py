@@ -24,8 +24,21 @@ SCREEN = (1024, 640)
 
 def _start_x(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24",
-                             "-nolisten", "tcp", "-noreset"], pass_fds=(write,), stderr=subprocess.DEVNULL)
+    xvfb = subprocess.Popen(
+        [
+            "Xvfb",
+            "-displayfd",
+            str(write),
+            "-screen",
+            "0",
+            f"{SCREEN[0]}x{SCREEN[1]}x24",
+            "-nolisten",
+            "tcp",
+            "-noreset",
+        ],
+        pass_fds=(write,),
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     with os.fdopen(read) as pipe:
         display = ":" + pipe.readline().strip()
@@ -48,10 +61,17 @@ async def _shoot(out: Path, upstream: str) -> None:
     while app.tray.state is not IconState.SERVING:
         await asyncio.sleep(0.1)
     async with httpx.AsyncClient(base_url=app.engine.url, timeout=30) as http:
-        for round_ in range(4):
+        for _ in range(4):
             for word in ("hi", "hello", "why is the sky blue?"):
-                await http.post("/api/chat", json={"model": "llama3.2", "stream": False, "options": {"temperature": 0},
-                                                  "messages": [{"role": "user", "content": word}]})
+                await http.post(
+                    "/api/chat",
+                    json={
+                        "model": "llama3.2",
+                        "stream": False,
+                        "options": {"temperature": 0},
+                        "messages": [{"role": "user", "content": word}],
+                    },
+                )
         # an agent asking the same thing five times at once: one call to Ollama, four answers shared
         await http.post(f"{upstream}/_fake/config", json={"first_byte_delay_ms": 500})
         same = {"model": "llama3.2", "stream": False, "messages": [{"role": "user", "content": "plan the trip"}]}
@@ -75,8 +95,15 @@ async def _shoot(out: Path, upstream: str) -> None:
     for _ in range(20):  # twenty seconds of stats make the charts' lines
         await asyncio.sleep(1.0)
         async with httpx.AsyncClient(base_url=app.engine.url, timeout=30) as http:
-            await http.post("/api/chat", json={"model": "llama3.2", "stream": False, "options": {"temperature": 0},
-                                              "messages": [{"role": "user", "content": "hi"}]})
+            await http.post(
+                "/api/chat",
+                json={
+                    "model": "llama3.2",
+                    "stream": False,
+                    "options": {"temperature": 0},
+                    "messages": [{"role": "user", "content": "hi"}],
+                },
+            )
     tabs = window.tabs  # type: ignore[attr-defined]
     for number in range(tabs.count()):
         tabs.setCurrentIndex(number)
@@ -119,10 +146,19 @@ async def _shoot_warmup(window: Any, out: Path, upstream: str) -> None:
 
     tab = window.cache
     window.tabs.setCurrentWidget(tab)
-    lines = [{"endpoint": "/api/chat", "body": {"model": "llama3.2", "messages": [
-        {"role": "user", "content": f"Summarise chapter {n} of the manual."}]}} for n in range(1, 9)]
-    lines += [{"endpoint": "/api/embed", "body": {"model": "nomic-embed-text", "input": f"passage {n}"}}
-              for n in range(1, 4)]
+    lines = [
+        {
+            "endpoint": "/api/chat",
+            "body": {
+                "model": "llama3.2",
+                "messages": [{"role": "user", "content": f"Summarise chapter {n} of the manual."}],
+            },
+        }
+        for n in range(1, 9)
+    ]
+    lines += [
+        {"endpoint": "/api/embed", "body": {"model": "nomic-embed-text", "input": f"passage {n}"}} for n in range(1, 4)
+    ]
     lines.insert(5, {"endpoint": "/api/generate", "body": {"model": "gemma3:270m", "prompt": "hello"}})
     file = Path(tempfile.mkdtemp()) / "demo-prompts.jsonl"
     file.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -154,12 +190,36 @@ def main(argv: list[str]) -> int:
         xvfb, display = _start_x(tmp)
         os.environ.pop("QT_QPA_PLATFORM", None)
         os.environ.pop("WAYLAND_DISPLAY", None)
-        os.environ.update({"DISPLAY": display, "OLLACACHE_CONFIG_DIR": str(tmp / "config"),
-                           "OLLACACHE_CACHE_DIR": str(tmp / "cache"), "OLLACACHE_LOG_DIR": str(tmp / "logs"),
-                           "OLLACACHE_PORT": "0", "OLLACACHE_MANAGE_OLLAMA": "never"})
-        tray = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
-                                 "--height", "28", "--SetDockType", "true", "--transparent", "false",
-                                 "--tint", "0x2b2b2b"], stderr=subprocess.DEVNULL)
+        os.environ.update(
+            {
+                "DISPLAY": display,
+                "OLLACACHE_CONFIG_DIR": str(tmp / "config"),
+                "OLLACACHE_CACHE_DIR": str(tmp / "cache"),
+                "OLLACACHE_LOG_DIR": str(tmp / "logs"),
+                "OLLACACHE_PORT": "0",
+                "OLLACACHE_MANAGE_OLLAMA": "never",
+            }
+        )
+        tray = subprocess.Popen(
+            [
+                "trayer",
+                "--edge",
+                "top",
+                "--align",
+                "right",
+                "--widthtype",
+                "request",
+                "--height",
+                "28",
+                "--SetDockType",
+                "true",
+                "--transparent",
+                "false",
+                "--tint",
+                "0x2b2b2b",
+            ],
+            stderr=subprocess.DEVNULL,
+        )
         try:
             import qasync
             from PySide6.QtWidgets import QApplication, QSystemTrayIcon

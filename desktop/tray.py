@@ -71,8 +71,9 @@ class Tray(QObject):
     model name (both kept by :attr:`loaded`); :attr:`confirm` the open Clear dialog, :attr:`tune_dialog` the
     open Tune now dialog."""
 
-    def __init__(self, context: AppContext, windows: Windows, quit: Callable[[], None],
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, context: AppContext, windows: Windows, quit: Callable[[], None], parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.context = context
         self.windows = windows
@@ -132,13 +133,16 @@ class Tray(QObject):
         totals = stats.get("totals", {})
         today = stats.get("today") or totals  # an older engine counts no days
         ollama = stats.get("ollama") or {}
-        return "\n".join([
-            f"Ollacache: {self.state.label}",
-            f"Hit rate {_percent(today.get('hit_rate'))} · {plural(today.get('requests', 0), 'request')} today"
-            + (f", {today['shared']:,} shared" if today.get("shared") else ""),
-            f"Time saved {_duration(today.get('time_saved_s'))} today, {_duration(totals.get('time_saved_s'))} in all",
-            f"Ollama: {ollama_state(ollama)[1].lower()}",
-        ])
+        return "\n".join(
+            [
+                f"Ollacache: {self.state.label}",
+                f"Hit rate {_percent(today.get('hit_rate'))} · {plural(today.get('requests', 0), 'request')} today"
+                + (f", {today['shared']:,} shared" if today.get("shared") else ""),
+                f"Time saved {_duration(today.get('time_saved_s'))} today, "
+                f"{_duration(totals.get('time_saved_s'))} in all",
+                f"Ollama: {ollama_state(ollama)[1].lower()}",
+            ]
+        )
 
     def status_line(self) -> str:
         stats = self.stats
@@ -182,7 +186,9 @@ class Tray(QObject):
         state = (ollama or {}).get("state")
         if state == "not_installed":
             offer("detect_ollama", "Detect Ollama again", self._detect_ollama, "detect")
-        elif state in ("running", "attached", "starting", "unhealthy", "backing-off") and not (ollama or {}).get("held"):
+        elif state in ("running", "attached", "starting", "unhealthy", "backing-off") and not (ollama or {}).get(
+            "held"
+        ):
             offer("stop_ollama", "Stop Ollama", self._stop_ollama, "stop")
         else:
             offer("start_ollama", "Start Ollama", self._start_ollama, "start")
@@ -194,8 +200,7 @@ class Tray(QObject):
         add("clear", f"Clear cache ({entries:,} entries)…" if serving else "Clear cache…", self._ask_clear, serving)
         tuning = tune_progress((self.stats or {}).get("tune")) is not None
         tune = add("tune", "Tune now…", self._ask_tune, can["tune"].enabled and not tuning)
-        tune.setToolTip("A measurement is running: its progress is on the first line" if tuning
-                        else can["tune"].reason)
+        tune.setToolTip("A measurement is running: its progress is on the first line" if tuning else can["tune"].reason)
         self.menu.addSeparator()
         add("dashboard", "Dashboard", self.windows.show_dashboard)
         add("settings", "Settings…", self.windows.show_settings)
@@ -211,16 +216,18 @@ class Tray(QObject):
         if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):
             self.windows.show_dashboard()
 
-    def _notify(self, title: str, message: str,
-                kind: QSystemTrayIcon.MessageIcon = QSystemTrayIcon.MessageIcon.Warning) -> None:
+    def _notify(
+        self, title: str, message: str, kind: QSystemTrayIcon.MessageIcon = QSystemTrayIcon.MessageIcon.Warning
+    ) -> None:
         if self.icon.isVisible() and QSystemTrayIcon.supportsMessages():
             self.icon.showMessage(title, message, kind)
 
     def _copy_url(self) -> None:
         if self.url is not None:
             QGuiApplication.clipboard().setText(self.url)
-            self._tell("Address copied", f"{self.url} is on the clipboard: paste it where your tool asks for "
-                                         "Ollama's address.")
+            self._tell(
+                "Address copied", f"{self.url} is on the clipboard: paste it where your tool asks for Ollama's address."
+            )
 
     def _call(self, what: str, call: Callable[[AsyncControlClient], Any]) -> None:
         self.context.call(what, call)
@@ -243,8 +250,11 @@ class Tray(QObject):
 
     def _detect_ollama(self) -> None:
         """Look for Ollama again; "still not found" is an answer, told as information, not as an error."""
-        self.context.call("look for Ollama again", lambda client: client.start_ollama(),
-                          failed=lambda _why: self._tell("Ollama was not found", STILL_NOT_FOUND))
+        self.context.call(
+            "look for Ollama again",
+            lambda client: client.start_ollama(),
+            failed=lambda _why: self._tell("Ollama was not found", STILL_NOT_FOUND),
+        )
 
     def _tell(self, title: str, message: str) -> None:
         """A message that answers the user, not a warning."""
@@ -268,8 +278,10 @@ class Tray(QObject):
     def _ask_tune(self) -> None:
         dialog = QInputDialog()
         dialog.setWindowTitle("Tune now")
-        dialog.setLabelText("Measure Ollama's speed at each candidate thread count.\n"
-                            "Runs per thread count (more is steadier, and slower):")
+        dialog.setLabelText(
+            "Measure Ollama's speed at each candidate thread count.\n"
+            "Runs per thread count (more is steadier, and slower):"
+        )
         dialog.setInputMode(QInputDialog.InputMode.IntInput)
         dialog.setIntRange(*TUNE_RUNS)
         dialog.setIntValue(TUNE_RUNS[1])
@@ -307,5 +319,4 @@ class Tray(QObject):
         folder = self.log_folder()
         folder.mkdir(parents=True, exist_ok=True)
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
-            self.logs_box = show_path("Ollacache's logs", "No file manager could open the logs folder. It is:",
-                                      folder)
+            self.logs_box = show_path("Ollacache's logs", "No file manager could open the logs folder. It is:", folder)

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QEvent, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from core.config.settings import Settings
@@ -34,11 +34,17 @@ class AppContext:
     feed: Feed
     errors: Errors
 
-    def call(self, what: str, call: Callable[[AsyncControlClient], Awaitable[Any]],
-             done: Callable[[Any], None] | None = None, failed: Callable[[str], None] | None = None) -> None:
+    def call(
+        self,
+        what: str,
+        call: Callable[[AsyncControlClient], Awaitable[Any]],
+        done: Callable[[Any], None] | None = None,
+        failed: Callable[[str], None] | None = None,
+    ) -> None:
         """Run ``call`` with a control client on the event loop; ``done`` gets the result. A failure is reported
         as "Could not WHAT" (through :attr:`errors`), or, for a read that no user asked for, given to ``failed``
         to say where its answer would have been."""
+
         async def run() -> Any:
             client = self.engine.client()
             if client is None:
@@ -73,6 +79,7 @@ WindowFactory = Callable[[AppContext], QWidget]
 
 def placeholder(title: str) -> WindowFactory:
     """A window that only says its ``title`` (for a window the app was not given)."""
+
     def build(context: AppContext) -> QWidget:
         window = QWidget()
         window.setWindowTitle(f"Ollacache: {title}")
@@ -82,6 +89,7 @@ def placeholder(title: str) -> WindowFactory:
         layout.addWidget(label)
         window.resize(480, 320)
         return window
+
     return build
 
 
@@ -102,8 +110,9 @@ class Windows(QObject):
 
     dashboard_closed = Signal()
 
-    def __init__(self, context: AppContext, dashboard: WindowFactory, settings: WindowFactory,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, context: AppContext, dashboard: WindowFactory, settings: WindowFactory, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self.context = context
         self._factories = {"dashboard": dashboard, "settings": settings}

@@ -4,7 +4,8 @@
 
 Linux: ``DIR/ollacache/`` (the one-folder build), ``ollacache-VERSION-linux-x86_64.tar.gz`` and
 ``ollacache_VERSION_amd64.deb``; Windows: the folder (its installer, an MSI, is made from it on Linux by
-``packaging/windows_msi.py``); macOS: ``Ollacache.app`` and ``Ollacache-VERSION.dmg`` (``hdiutil``). Each built binary is run with
+``packaging/windows_msi.py``); macOS: ``Ollacache.app`` and ``Ollacache-VERSION.dmg`` (``hdiutil``). Each built binary
+is run with
 ``--version`` and ``selftest``; the ``.deb`` is unpacked with ``dpkg -x`` into a scratch root and its binary run
 the same way. On Linux the build is trimmed first (Qt's ICU data, the build machine's RUNPATHs) and the .deb
 must be lintian clean. The sizes are printed against the budget (Linux's; elsewhere printed only). Exit 0 when
@@ -25,12 +26,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from core import __version__  # noqa: E402
 from packaging_deb import write_deb_tree  # noqa: E402
 from packaging_icu import trim_icu_data  # noqa: E402
 from packaging_pe import WINDOWS_EXECUTABLES, subsystem_problems  # noqa: E402
 from packaging_runpath import clear_foreign_runpaths  # noqa: E402
 from packaging_steps import BuildError, run  # noqa: E402
+
+from core import __version__  # noqa: E402
 
 MIB = 1024 * 1024
 BUDGET_MIB = {"folder": 135, "tar.gz": 55, "deb": 40}
@@ -51,8 +53,9 @@ class Size:
 
     def line(self) -> str:
         verdict = "OVER" if self.over else "ok"
-        return (f"{self.label:<10} {self.size / MIB:7.1f} MiB  (budget {self.budget_mib} MiB)  {verdict}  "
-                f"{self.path.name}")
+        return (
+            f"{self.label:<10} {self.size / MIB:7.1f} MiB  (budget {self.budget_mib} MiB)  {verdict}  {self.path.name}"
+        )
 
 
 def tree_size(folder: Path) -> int:
@@ -74,8 +77,27 @@ def pyinstaller(out: Path) -> Path:
 
     write_platform_icons(ROOT / "resources" / "icons", icons)
     env = {**os.environ, "PYINSTALLER_CONFIG_DIR": str(work / "pyinstaller-cache")}
-    run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN", "--distpath", out,
-         "--workpath", work, ROOT / "packaging" / "ollacache.spec", "--", "--icons", icons], cwd=ROOT, env=env)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--clean",
+            "--log-level",
+            "WARN",
+            "--distpath",
+            out,
+            "--workpath",
+            work,
+            ROOT / "packaging" / "ollacache.spec",
+            "--",
+            "--icons",
+            icons,
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     return out / ("Ollacache.app" if sys.platform == "darwin" else "ollacache")
 
 
@@ -116,8 +138,11 @@ def linux_installers(folder: Path, out: Path) -> tuple[list[Size], list[str]]:
     run(["dpkg-deb", "-Zxz", "-z9", "--threads-max=1", "--root-owner-group", "--build", root, deb])
     problems: list[str] = []
     if shutil.which("desktop-file-validate"):
-        done = subprocess.run(["desktop-file-validate", str(root / "usr/share/applications/ollacache.desktop")],
-                              text=True, capture_output=True)
+        done = subprocess.run(
+            ["desktop-file-validate", str(root / "usr/share/applications/ollacache.desktop")],
+            text=True,
+            capture_output=True,
+        )
         if done.returncode != 0 or done.stdout.strip():
             problems.append(f"desktop-file-validate: {done.stdout}{done.stderr}")
     if shutil.which("lintian"):
@@ -131,8 +156,10 @@ def linux_installers(folder: Path, out: Path) -> tuple[list[Size], list[str]]:
     with tempfile.TemporaryDirectory(prefix="ollacache-deb-") as scratch:
         run(["dpkg", "-x", deb, scratch])
         problems += smoke(Path(scratch) / "usr/lib/ollacache/ollacache", "deb")
-    sizes = [Size("tar.gz", tarball, tarball.stat().st_size, BUDGET_MIB["tar.gz"]),
-             Size("deb", deb, deb.stat().st_size, BUDGET_MIB["deb"])]
+    sizes = [
+        Size("tar.gz", tarball, tarball.stat().st_size, BUDGET_MIB["tar.gz"]),
+        Size("deb", deb, deb.stat().st_size, BUDGET_MIB["deb"]),
+    ]
     return sizes, problems
 
 

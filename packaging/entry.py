@@ -24,7 +24,8 @@ def wants_tray(argv: Sequence[str]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the tray app or one ``ollacache`` command; the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    from core.cli.commands import has_display, main as command
+    from core.cli.commands import has_display
+    from core.cli.commands import main as command
 
     if wants_tray(argv) and has_display():
         from desktop.app import main as tray

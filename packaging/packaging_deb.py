@@ -13,15 +13,38 @@ from packaging_man import man_page
 
 # The system libraries the frozen Qt's xcb platform loads that the build does not carry (the set .ci/run
 # installs for the tests), plus the basics every desktop has.
-DEB_DEPENDS = ["libc6 (>= 2.31)", "libdbus-1-3", "libfontconfig1", "libfreetype6", "libgl1", "libegl1",
-               "libxkbcommon0", "libxkbcommon-x11-0", "libxcb-cursor0", "libxcb-icccm4", "libxcb-image0",
-               "libxcb-keysyms1", "libxcb-randr0", "libxcb-render-util0", "libxcb-shape0", "libxcb-xinerama0",
-               "libxcb-xkb1", "libx11-xcb1"]
+DEB_DEPENDS = [
+    "libc6 (>= 2.31)",
+    "libdbus-1-3",
+    "libfontconfig1",
+    "libfreetype6",
+    "libgl1",
+    "libegl1",
+    "libxkbcommon0",
+    "libxkbcommon-x11-0",
+    "libxcb-cursor0",
+    "libxcb-icccm4",
+    "libxcb-image0",
+    "libxcb-keysyms1",
+    "libxcb-randr0",
+    "libxcb-render-util0",
+    "libxcb-shape0",
+    "libxcb-xinerama0",
+    "libxcb-xkb1",
+    "libx11-xcb1",
+]
 # Libraries the build carries that Debian ships as packages: the .deb leaves them out and depends on the package
 # instead (the .tar.gz keeps them, so it runs anywhere)
-SYSTEM_LIBRARIES = {"libbz2.so.1.0": "libbz2-1.0", "libexpat.so.1": "libexpat1", "libfreetype.so.6": "libfreetype6",
-                    "libpng16.so.16": "libpng16-16t64 | libpng16-16", "libz.so.1": "zlib1g",
-                    "libblkid.so.1": "libblkid1", "libmount.so.1": "libmount1", "libX11-xcb.so.1": "libx11-xcb1"}
+SYSTEM_LIBRARIES = {
+    "libbz2.so.1.0": "libbz2-1.0",
+    "libexpat.so.1": "libexpat1",
+    "libfreetype.so.6": "libfreetype6",
+    "libpng16.so.16": "libpng16-16t64 | libpng16-16",
+    "libz.so.1": "zlib1g",
+    "libblkid.so.1": "libblkid1",
+    "libmount.so.1": "libmount1",
+    "libX11-xcb.so.1": "libx11-xcb1",
+}
 # What lintian reports on a PyInstaller build that is so by design, each with the reason
 LINTIAN_OVERRIDES = """\
 # Python's extension modules take the C API and libc from libpython, which the frozen app's bootloader loads
@@ -119,8 +142,10 @@ def write_deb_tree(root: Path, folder: Path, project: Path, version: str) -> Non
     man = root / "usr/share/man/man1"
     man.mkdir(parents=True)
     _write_gzip(man / "ollacache.1.gz", man_page(version))
-    changelog = (f"ollacache ({version}) unstable; urgency=medium\n\n  * Release {version}.\n\n"
-                 f" -- {MAINTAINER}  {formatdate(usegmt=False, localtime=False)}\n")
+    changelog = (
+        f"ollacache ({version}) unstable; urgency=medium\n\n  * Release {version}.\n\n"
+        f" -- {MAINTAINER}  {formatdate(usegmt=False, localtime=False)}\n"
+    )
     _write_gzip(doc / "changelog.gz", changelog)
     for path in root.rglob("*"):
         if path.is_dir():
@@ -136,4 +161,5 @@ def write_deb_tree(root: Path, folder: Path, project: Path, version: str) -> Non
         "Description: caching proxy and tray app for local Ollama\n"
         " Ollacache answers repeated Ollama and OpenAI-compatible requests\n"
         " (chat, generate, embeddings) from disk in under a millisecond. The\n"
-        " tray app shows the hit rate and what was saved, and supervises Ollama.\n")
+        " tray app shows the hit rate and what was saved, and supervises Ollama.\n"
+    )

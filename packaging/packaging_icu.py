@@ -29,7 +29,7 @@ TOOLS = ("objcopy", "nm", "icupkg", "cc")
 def dropped(item: str) -> bool:
     """Whether a package item (``coll/de.res``, ``ibm-943_P15A-2003.cnv``...) is trimmed away."""
     name = item.rsplit("/", 1)[-1]
-    if name.endswith(".cnv") or name.endswith(".dict"):
+    if name.endswith((".cnv", ".dict")):
         return True
     stem, _, suffix = name.rpartition(".")
     if suffix != "res" or not LOCALE.match(stem):
@@ -64,8 +64,9 @@ def trim_icu_data(library: Path) -> str:
         items = run(["icupkg", "-l", whole], echo=False).stdout.split()
         removals = [item for item in items if dropped(item)]
         (work / "drop.txt").write_text("\n".join(removals) + "\n")
-        checked = subprocess.run(["icupkg", "-r", str(work / "drop.txt"), str(whole), str(trimmed)],
-                                 text=True, capture_output=True)
+        checked = subprocess.run(
+            ["icupkg", "-r", str(work / "drop.txt"), str(whole), str(trimmed)], text=True, capture_output=True
+        )
         if checked.returncode != 0:
             # the break rules name the word dictionaries; ICU breaks by rule alone when one is absent, so that
             # is the one dependency let go, and anything else stops the trim
@@ -75,14 +76,30 @@ def trim_icu_data(library: Path) -> str:
             run(["icupkg", "--ignore-deps", "-r", work / "drop.txt", whole, trimmed], echo=False)
         source = work / "data.S"
         source.write_text(
-            f'\t.section .rodata\n\t.globl {symbol}\n\t.type {symbol}, @object\n\t.balign 16\n{symbol}:\n'
-            f'\t.incbin "{trimmed}"\n\t.size {symbol}, . - {symbol}\n\t.section .note.GNU-stack,"",@progbits\n')
+            f"\t.section .rodata\n\t.globl {symbol}\n\t.type {symbol}, @object\n\t.balign 16\n{symbol}:\n"
+            f'\t.incbin "{trimmed}"\n\t.size {symbol}, . - {symbol}\n\t.section .note.GNU-stack,"",@progbits\n'
+        )
         built = work / soname
         # linked against libc although it calls nothing, so that it says what it needs (lintian asks)
-        run(["cc", "-shared", "-s", f"-Wl,-soname,{soname}", "-Wl,-z,noexecstack", "-o", built, source,
-             "-Wl,--no-as-needed", "-lc"], echo=False)
+        run(
+            [
+                "cc",
+                "-shared",
+                "-s",
+                f"-Wl,-soname,{soname}",
+                "-Wl,-z,noexecstack",
+                "-o",
+                built,
+                source,
+                "-Wl,--no-as-needed",
+                "-lc",
+            ],
+            echo=False,
+        )
         before = library.stat().st_size
         shutil.copyfile(built, library)
     after = library.stat().st_size
-    return (f"ICU data trimmed: {soname} {before / 2**20:.1f} -> {after / 2**20:.1f} MiB "
-            f"({len(removals)} of {len(items)} items dropped: other locales, legacy charsets, word dictionaries)")
+    return (
+        f"ICU data trimmed: {soname} {before / 2**20:.1f} -> {after / 2**20:.1f} MiB "
+        f"({len(removals)} of {len(items)} items dropped: other locales, legacy charsets, word dictionaries)"
+    )

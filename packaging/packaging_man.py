@@ -7,8 +7,10 @@ import datetime
 
 from core.cli.commands import build_parser
 
-SETTINGS = ("Settings come from config.toml in the configuration directory, then OLLACACHE_* environment "
-            "variables, then flags; ollacache serve --help lists each with its variable.")
+SETTINGS = (
+    "Settings come from config.toml in the configuration directory, then OLLACACHE_* environment "
+    "variables, then flags; ollacache serve --help lists each with its variable."
+)
 
 
 def _roff(text: str) -> str:
@@ -24,8 +26,11 @@ def _commands(parser: argparse.ArgumentParser) -> list[tuple[str, str, list[tupl
         if isinstance(action, argparse._SubParsersAction):
             helps = {choice.dest: choice.help or "" for choice in action._choices_actions}
             for name, sub in action.choices.items():
-                options = [(", ".join(option.option_strings) or option.metavar or option.dest, option.help or "")
-                           for option in sub._actions if not isinstance(option, argparse._HelpAction)]
+                options = [
+                    (", ".join(option.option_strings) or option.metavar or option.dest, option.help or "")
+                    for option in sub._actions
+                    if not isinstance(option, argparse._HelpAction)
+                ]
                 found.append((name, helps.get(name, ""), options))
     return found
 
@@ -34,14 +39,21 @@ def man_page(version: str, today: datetime.date | None = None) -> str:
     """The roff source of ``ollacache.1``."""
     parser = build_parser()
     day = (today or datetime.date.today()).isoformat()
-    lines = [f'.TH OLLACACHE 1 "{day}" "ollacache {version}" "User Commands"',
-             ".SH NAME", "ollacache \\- " + _roff(parser.description or "").rstrip("."),
-             ".SH SYNOPSIS", ".B ollacache", "[\\fICOMMAND\\fR] [\\fIOPTIONS\\fR]",
-             ".SH DESCRIPTION",
-             _roff("With no command, ollacache starts the tray app where a display exists, else the headless "
-                   "proxy (serve). Point Ollama or OpenAI-compatible clients at the proxy's address instead of "
-                   "Ollama's; repeated requests are answered from the cache."),
-             ".SH COMMANDS"]
+    lines = [
+        f'.TH OLLACACHE 1 "{day}" "ollacache {version}" "User Commands"',
+        ".SH NAME",
+        "ollacache \\- " + _roff(parser.description or "").rstrip("."),
+        ".SH SYNOPSIS",
+        ".B ollacache",
+        "[\\fICOMMAND\\fR] [\\fIOPTIONS\\fR]",
+        ".SH DESCRIPTION",
+        _roff(
+            "With no command, ollacache starts the tray app where a display exists, else the headless "
+            "proxy (serve). Point Ollama or OpenAI-compatible clients at the proxy's address instead of "
+            "Ollama's; repeated requests are answered from the cache."
+        ),
+        ".SH COMMANDS",
+    ]
     for name, summary, options in _commands(parser):
         lines += [".TP", f".B {name}", _roff(summary)]
         for flag, text in options:

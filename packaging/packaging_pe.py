@@ -19,7 +19,7 @@ def pe_subsystem(path: Path) -> int:
     if data[:2] != b"MZ" or len(data) < 0x40:
         raise ValueError(f"{path.name} is not a Windows executable (no MZ header)")
     (pe,) = struct.unpack_from("<I", data, 0x3C)
-    if data[pe:pe + 4] != b"PE\0\0":
+    if data[pe : pe + 4] != b"PE\0\0":
         raise ValueError(f"{path.name} is not a Windows executable (no PE signature)")
     optional = pe + 4 + 20  # after the signature and the COFF header
     (subsystem,) = struct.unpack_from("<H", data, optional + _SUBSYSTEM_OFFSET)
@@ -40,6 +40,7 @@ def subsystem_problems(folder: Path, expected: dict[str, int]) -> list[str]:
             problems.append(str(error))
             continue
         if found != wanted:
-            problems.append(f"{name} is a {SUBSYSTEM_NAMES.get(found, str(found))} program, not a "
-                            f"{SUBSYSTEM_NAMES[wanted]} one")
+            problems.append(
+                f"{name} is a {SUBSYSTEM_NAMES.get(found, str(found))} program, not a {SUBSYSTEM_NAMES[wanted]} one"
+            )
     return problems

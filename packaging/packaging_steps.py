@@ -15,8 +15,12 @@ def run(command: list[str | Path], *, echo: bool = True, **kwargs: object) -> su
     """Run one step (printed first unless ``echo`` is false), raising :class:`BuildError` when it fails."""
     if echo:
         print("+", " ".join(str(part) for part in command), flush=True)
-    done = subprocess.run([str(part) for part in command], text=True, capture_output=True,  # type: ignore[call-overload]
-                          **kwargs)
+    done = subprocess.run(
+        [str(part) for part in command],
+        text=True,
+        capture_output=True,  # type: ignore[call-overload]
+        **kwargs,
+    )
     if done.returncode != 0:
         raise BuildError(f"{command[0]} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     return done

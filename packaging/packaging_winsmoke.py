@@ -13,6 +13,8 @@ import threading
 from pathlib import Path
 
 import httpx
+from packaging_pe import WINDOWS_EXECUTABLES, subsystem_problems
+from packaging_wine import Wine
 
 from core import __version__
 from core.cli.selftest import REQUEST, read_lines, serving_url
@@ -20,8 +22,6 @@ from core.cli.selftest_upstream import ANSWER, SelftestUpstream
 from core.control import token as tokens
 from core.control.client import ControlClient
 from core.control.running import RUNTIME_FILE
-from packaging_pe import WINDOWS_EXECUTABLES, subsystem_problems
-from packaging_wine import Wine
 
 RUN_KEY = r"HKCU\Software\Microsoft\Windows\CurrentVersion\Run"
 # the engine alone, as a user's terminal starts it: no Ollama to supervise here, no port taken over
@@ -53,8 +53,10 @@ def serve(wine: Wine, folder: Path) -> str:
     data = data_folder(wine)
     shutil.rmtree(data, ignore_errors=True)
     with SelftestUpstream() as upstream:
-        process = wine.popen([folder / "ollacache.exe", "serve", "--host", "127.0.0.1", "--port", "0",
-                              "--upstream", upstream.url], env=ENGINE_ONLY)
+        process = wine.popen(
+            [folder / "ollacache.exe", "serve", "--host", "127.0.0.1", "--port", "0", "--upstream", upstream.url],
+            env=ENGINE_ONLY,
+        )
         lines: queue.Queue[str | None] = queue.Queue()
         reader = threading.Thread(target=read_lines, args=(process.stdout, lines), daemon=True)
         reader.start()
@@ -85,8 +87,10 @@ def serve(wine: Wine, folder: Path) -> str:
         raise CheckFailed(f"running.json was {'left behind' if running else 'never written'} in {data}")
     if (data / "ollacache").exists() or not (data / "Cache").is_dir():
         raise CheckFailed(f"the data folder is not {data} with Cache inside: {sorted(p.name for p in data.iterdir())}")
-    return (f"serve on {url}: /-/health 200, MISS then HIT (the upstream answered once), stopped by the shutdown "
-            f"call with exit 0, running.json removed, data in %LOCALAPPDATA%\\ollacache")
+    return (
+        f"serve on {url}: /-/health 200, MISS then HIT (the upstream answered once), stopped by the shutdown "
+        f"call with exit 0, running.json removed, data in %LOCALAPPDATA%\\ollacache"
+    )
 
 
 def run_value(wine: Wine) -> str | None:
@@ -98,8 +102,9 @@ def run_value(wine: Wine) -> str | None:
 
 def product_code(msi: Path) -> str:
     """The installer's ProductCode (what its Start-menu uninstall entry gives ``msiexec /x``)."""
-    table = subprocess.run(["msiinfo", "export", str(msi), "Property"], text=True, capture_output=True,
-                           check=True).stdout
+    table = subprocess.run(
+        ["msiinfo", "export", str(msi), "Property"], text=True, capture_output=True, check=True
+    ).stdout
     return next(line.split("\t")[1] for line in table.splitlines() if line.startswith("ProductCode\t"))
 
 
@@ -117,8 +122,9 @@ def installer(wine: Wine, msi: Path) -> str:
     missing = [str(p) for p in [target / "ollacache.exe", target / "OllacacheApp.exe", *entries] if not p.is_file()]
     if missing:
         raise CheckFailed(f"after the install these are missing: {', '.join(missing)}")
-    registered = wine.run(["reg", "query", rf"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\{code}"],
-                          timeout=60)
+    registered = wine.run(
+        ["reg", "query", rf"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\{code}"], timeout=60
+    )
     login = run_value(wine)
     if registered.returncode != 0 or not login or "OllacacheApp.exe" not in login:
         raise CheckFailed(f"installed apps: {registered.stdout.strip()!r}; Run value: {login!r}")
@@ -131,5 +137,7 @@ def installer(wine: Wine, msi: Path) -> str:
     left = [str(p) for p in [target, *entries] if p.exists()]
     if left or (login := run_value(wine)):
         raise CheckFailed(f"after the uninstall these are left: {', '.join(left)} {login or ''}")
-    return (f"installed to %LOCALAPPDATA%\\Programs\\Ollacache with Start-menu entries, registered, start at login "
-            f"written; its selftest passed; uninstalled ({code}) with nothing left, the Run value removed")
+    return (
+        f"installed to %LOCALAPPDATA%\\Programs\\Ollacache with Start-menu entries, registered, start at login "
+        f"written; its selftest passed; uninstalled ({code}) with nothing left, the Run value removed"
+    )

@@ -22,16 +22,19 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
-
-from core.cli.selftest import read_lines
-from core.control import running
 from packaging_steps import BuildError
 from packaging_wine import Wine
 from packaging_winsmoke import ENGINE_ONLY, RUN_KEY, CheckFailed, data_folder, run_value
 
+from core.cli.selftest import read_lines
+from core.control import running
+
 WAIT_S = 90.0
-_WINDOW = re.compile(r'^\s+(?P<id>0x[0-9a-f]+) (?P<name>"[^"]*"|\(has no name\)): \((?P<classes>[^)]*)\)\s+'
-                     r"(?P<w>\d+)x(?P<h>\d+)\+-?\d+\+-?\d+\s+\+(?P<x>-?\d+)\+(?P<y>-?\d+)", re.MULTILINE)
+_WINDOW = re.compile(
+    r'^\s+(?P<id>0x[0-9a-f]+) (?P<name>"[^"]*"|\(has no name\)): \((?P<classes>[^)]*)\)\s+'
+    r"(?P<w>\d+)x(?P<h>\d+)\+-?\d+\+-?\d+\s+\+(?P<x>-?\d+)\+(?P<y>-?\d+)",
+    re.MULTILINE,
+)
 T = TypeVar("T")
 
 
@@ -50,14 +53,21 @@ def virtual_display(log: Path) -> Iterator[str]:
     """A new Xvfb display with trayer as its system tray; its name (``:N``)."""
     read, write = os.pipe()
     with open(log, "w") as output:
-        xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-noreset",
-                                 "-nolisten", "tcp"], pass_fds=(write,), stdout=output, stderr=output)
+        xvfb = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-noreset", "-nolisten", "tcp"],
+            pass_fds=(write,),
+            stdout=output,
+            stderr=output,
+        )
         os.close(write)
         with os.fdopen(read) as answer:
             name = f":{answer.readline().strip()}"
-        tray = subprocess.Popen(["trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
-                                 "--height", "28"], env={**os.environ, "DISPLAY": name}, stdout=output,
-                                stderr=output)
+        tray = subprocess.Popen(
+            ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "28"],
+            env={**os.environ, "DISPLAY": name},
+            stdout=output,
+            stderr=output,
+        )
         try:
             wait_for("trayer's panel", lambda: bool(_windows(name, "panel")))
             yield name
@@ -69,16 +79,18 @@ def virtual_display(log: Path) -> Iterator[str]:
 
 def _windows(display: str, name: str | None = None) -> list[re.Match[str]]:
     """The windows on ``display`` (all, or those called ``name``), with their absolute positions."""
-    tree = subprocess.run(["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": display},
-                          capture_output=True, text=True).stdout
+    tree = subprocess.run(
+        ["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True
+    ).stdout
     return [found for found in _WINDOW.finditer(tree) if name is None or found["name"] == f'"{name}"']
 
 
 def _tray_icon(display: str) -> tuple[int, int] | None:
     """The centre of the icon Wine docked in trayer's panel, if there is one."""
-    tree = subprocess.run(["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": display},
-                          capture_output=True, text=True).stdout
-    panel = tree[tree.find('"panel"'):]
+    tree = subprocess.run(
+        ["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True
+    ).stdout
+    panel = tree[tree.find('"panel"') :]
     for found in _WINDOW.finditer(panel):
         if "explorer.exe" in found["classes"] and int(found["w"]) > 4:
             return int(found["x"]) + int(found["w"]) // 2, int(found["y"]) + int(found["h"]) // 2
@@ -88,11 +100,16 @@ def _tray_icon(display: str) -> tuple[int, int] | None:
 def _app_windows(display: str) -> list[tuple[int, int]]:
     """The sizes of the app's shown windows called Ollacache (the dashboard, an open menu); Qt keeps a closed
     menu's window, unmapped."""
-    shown = subprocess.run(["xdotool", "search", "--onlyvisible", "--classname", "ollacacheapp.exe"],
-                           env={**os.environ, "DISPLAY": display}, capture_output=True, text=True).stdout.split()
+    shown = subprocess.run(
+        ["xdotool", "search", "--onlyvisible", "--classname", "ollacacheapp.exe"],
+        env={**os.environ, "DISPLAY": display},
+        capture_output=True,
+        text=True,
+    ).stdout.split()
     ids = {int(window) for window in shown}
-    return [(int(found["w"]), int(found["h"])) for found in _windows(display, "Ollacache")
-            if int(found["id"], 16) in ids]
+    return [
+        (int(found["w"]), int(found["h"])) for found in _windows(display, "Ollacache") if int(found["id"], 16) in ids
+    ]
 
 
 def _menu_shown(display: str) -> bool:
@@ -120,8 +137,9 @@ def _menu(display: str, icon: tuple[int, int], keys: list[str], shot: Path | Non
 def screenshot(display: str, path: Path) -> None:
     """The whole screen as a PNG, for a person to look at (ImageMagick's ``import``), when it is installed."""
     if shutil.which("import"):
-        subprocess.run(["import", "-window", "root", str(path)], env={**os.environ, "DISPLAY": display},
-                       capture_output=True)
+        subprocess.run(
+            ["import", "-window", "root", str(path)], env={**os.environ, "DISPLAY": display}, capture_output=True
+        )
 
 
 def tray(wine: Wine, folder: Path, display: str, shots: Path) -> str:
@@ -141,8 +159,9 @@ def tray(wine: Wine, folder: Path, display: str, shots: Path) -> str:
         health = httpx.get(f"{url}/-/health", timeout=30, trust_env=False)
         if health.status_code != 200:
             raise CheckFailed(f"the tray app's engine answered /-/health with {health.status_code}")
-        dashboard = wait_for("the dashboard window", lambda: next(
-            (size for size in _app_windows(display) if size[0] >= 600), None))
+        dashboard = wait_for(
+            "the dashboard window", lambda: next((size for size in _app_windows(display) if size[0] >= 600), None)
+        )
         icon = wait_for("the icon in the system tray", lambda: _tray_icon(display))
         _menu(display, icon, ["Up", "Up", "Return"], shots / "windows-tray.png")  # Start at login
         written = wait_for("the Run value", lambda: run_value(wine))
@@ -161,7 +180,11 @@ def tray(wine: Wine, folder: Path, display: str, shots: Path) -> str:
         wine.display = None
         reader.join(30)
     if code != 0 or (data / running.RUNTIME_FILE).exists():
-        raise CheckFailed(f"Quit: the app exited {code}, running.json "
-                          f"{'left behind' if (data / running.RUNTIME_FILE).exists() else 'removed'}")
-    return (f"dashboard {dashboard[0]}x{dashboard[1]}, icon in the tray at {icon}, /-/health 200 on {url}; start at "
-            f"login wrote {written!r} and removed it; Quit: exit 0, nothing left running, running.json removed")
+        raise CheckFailed(
+            f"Quit: the app exited {code}, running.json "
+            f"{'left behind' if (data / running.RUNTIME_FILE).exists() else 'removed'}"
+        )
+    return (
+        f"dashboard {dashboard[0]}x{dashboard[1]}, icon in the tray at {icon}, /-/health 200 on {url}; start at "
+        f"login wrote {written!r} and removed it; Quit: exit 0, nothing left running, running.json removed"
+    )

@@ -21,8 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from core import __version__  # noqa: E402
 from packaging_steps import BuildError, run  # noqa: E402
+
+from core import __version__  # noqa: E402
 
 UPGRADE_CODE = "6F1C2B7E-0A4D-4C39-9B0E-0C1A6E5D7F21"  # never changes: it is how Windows knows an upgrade
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
@@ -55,10 +56,24 @@ def _add_tree(parent: ET.Element, folder: Path, base: Path, ids: itertools.count
 def wxs(folder: Path, icon: Path, base: Path, version: str = __version__) -> ET.ElementTree:
     """The WiX source of the installer of ``folder`` (the one-folder build), its paths relative to ``base``."""
     wix = ET.Element("Wix", xmlns="http://schemas.microsoft.com/wix/2006/wi")
-    product = _element(wix, "Product", Id="*", Name="Ollacache", Language="1033", Version=version,
-                       Manufacturer="Ollacache contributors", UpgradeCode=UPGRADE_CODE)
-    _element(product, "Package", InstallerVersion="500", Compressed="yes", InstallScope="perUser",
-             Description="Ollacache: a cache in front of Ollama")
+    product = _element(
+        wix,
+        "Product",
+        Id="*",
+        Name="Ollacache",
+        Language="1033",
+        Version=version,
+        Manufacturer="Ollacache contributors",
+        UpgradeCode=UPGRADE_CODE,
+    )
+    _element(
+        product,
+        "Package",
+        InstallerVersion="500",
+        Compressed="yes",
+        InstallScope="perUser",
+        Description="Ollacache: a cache in front of Ollama",
+    )
     _element(product, "Media", Id="1", Cabinet="ollacache.cab", EmbedCab="yes")
     _element(product, "MajorUpgrade", DowngradeErrorMessage="A newer version of Ollacache is already installed.")
     # an installed product of this very version is removed first too: a rebuilt installer is a new product whose
@@ -69,34 +84,73 @@ def wxs(folder: Path, icon: Path, base: Path, version: str = __version__) -> ET.
     _element(product, "Property", Id="ARPPRODUCTICON", Value="ollacache.ico")
     _element(product, "Property", Id="STARTATLOGIN", Secure="yes")
     root = _element(product, "Directory", Id="TARGETDIR", Name="SourceDir")
-    programs = _element(_element(root, "Directory", Id="LocalAppDataFolder"), "Directory", Id="Programs",
-                        Name="Programs")
+    programs = _element(
+        _element(root, "Directory", Id="LocalAppDataFolder"), "Directory", Id="Programs", Name="Programs"
+    )
     install = _element(programs, "Directory", Id="INSTALLDIR", Name="Ollacache")
     components: list[str] = []
     _add_tree(install, folder, base, itertools.count(1), components)
 
     menu = _element(_element(root, "Directory", Id="ProgramMenuFolder"), "Component", Id="menu", Guid="*")
-    _element(menu, "Shortcut", Id="app", Name="Ollacache", Target=f"[INSTALLDIR]{APP_EXE}",
-             WorkingDirectory="INSTALLDIR", Icon="ollacache.ico", Description="Cache for Ollama, in the tray")
-    _element(menu, "Shortcut", Id="uninstall", Name="Uninstall Ollacache", Target="[System64Folder]msiexec.exe",
-             Arguments="/x [ProductCode]", Description="Remove Ollacache (its cache and settings are kept)")
-    _element(menu, "RegistryValue", Root="HKCU", Key=r"Software\Ollacache\Installer", Name="menu",
-             Type="integer", Value="1", KeyPath="yes")
+    _element(
+        menu,
+        "Shortcut",
+        Id="app",
+        Name="Ollacache",
+        Target=f"[INSTALLDIR]{APP_EXE}",
+        WorkingDirectory="INSTALLDIR",
+        Icon="ollacache.ico",
+        Description="Cache for Ollama, in the tray",
+    )
+    _element(
+        menu,
+        "Shortcut",
+        Id="uninstall",
+        Name="Uninstall Ollacache",
+        Target="[System64Folder]msiexec.exe",
+        Arguments="/x [ProductCode]",
+        Description="Remove Ollacache (its cache and settings are kept)",
+    )
+    _element(
+        menu,
+        "RegistryValue",
+        Root="HKCU",
+        Key=r"Software\Ollacache\Installer",
+        Name="menu",
+        Type="integer",
+        Value="1",
+        KeyPath="yes",
+    )
     login = _element(install, "Component", Id="login", Guid="*", Win64="yes")
-    _element(login, "RegistryValue", Root="HKCU", Key=RUN_KEY, Name=RUN_VALUE, Type="string",
-             Value=f'"[INSTALLDIR]{APP_EXE}" --hidden', KeyPath="yes")
+    _element(
+        login,
+        "RegistryValue",
+        Root="HKCU",
+        Key=RUN_KEY,
+        Name=RUN_VALUE,
+        Type="string",
+        Value=f'"[INSTALLDIR]{APP_EXE}" --hidden',
+        KeyPath="yes",
+    )
     components.append("menu")
 
     # removes the Run value whoever wrote it (the app's switch or STARTATLOGIN); ignored when there is none
     _element(product, "CustomAction", Id="FindReg", Property="REGEXE", Value="[System64Folder]reg.exe")
-    _element(product, "CustomAction", Id="ForgetLogin", Property="REGEXE", Return="ignore",
-             ExeCommand=f'delete HKCU\\{RUN_KEY} /v {RUN_VALUE} /f')
+    _element(
+        product,
+        "CustomAction",
+        Id="ForgetLogin",
+        Property="REGEXE",
+        Return="ignore",
+        ExeCommand=f"delete HKCU\\{RUN_KEY} /v {RUN_VALUE} /f",
+    )
     sequences = {name: _element(product, name) for name in ("InstallUISequence", "InstallExecuteSequence")}
     sequence = sequences["InstallExecuteSequence"]
     _element(sequence, "Custom", Action="FindReg", Before="ForgetLogin").text = 'REMOVE="ALL"'
     # not when an upgrade removes the older version: the user's choice stays
-    _element(sequence, "Custom", Action="ForgetLogin", After="InstallInitialize").text = \
-        'REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE'
+    _element(
+        sequence, "Custom", Action="ForgetLogin", After="InstallInitialize"
+    ).text = 'REMOVE="ALL" AND NOT UPGRADINGPRODUCTCODE'
 
     feature = _element(product, "Feature", Id="app", Level="1", Title="Ollacache")
     for component in components:
@@ -107,8 +161,9 @@ def wxs(folder: Path, icon: Path, base: Path, version: str = __version__) -> ET.
     _element(at_login, "ComponentRef", Id="login")
     _element(product, "CustomAction", Id="WantLogin", Property="INSTALLLEVEL", Value=LOGIN_LEVEL)
     for name in ("InstallUISequence", "InstallExecuteSequence"):
-        _element(sequences[name], "Custom", Action="WantLogin", Before="CostFinalize").text = \
-            "STARTATLOGIN=1 AND NOT Installed"
+        _element(
+            sequences[name], "Custom", Action="WantLogin", Before="CostFinalize"
+        ).text = "STARTATLOGIN=1 AND NOT Installed"
     ET.indent(wix)
     return ET.ElementTree(wix)
 
@@ -123,8 +178,7 @@ def write_msi(folder: Path, icon: Path, out: Path, version: str = __version__) -
             raise BuildError(f"{folder} holds no {name}: is it a Windows build?")
     out.mkdir(parents=True, exist_ok=True)
     source = out / "ollacache.wxs"
-    wxs(folder.resolve(), icon.resolve(), out.resolve(), version).write(source, encoding="utf-8",
-                                                                       xml_declaration=True)
+    wxs(folder.resolve(), icon.resolve(), out.resolve(), version).write(source, encoding="utf-8", xml_declaration=True)
     msi = out / msi_name(version)
     msi.unlink(missing_ok=True)
     run(["wixl", "--arch", "x64", "--output", msi.name, source.name], cwd=out)

@@ -41,9 +41,18 @@ from packaging_wintray import tray, virtual_display  # noqa: E402
 from windows_msi import write_msi  # noqa: E402
 
 # a command each Debian package gives: what is missing is installed (or named) by its package
-NEEDS = {str(WINE64): "wine64", "wine": "wine", "x86_64-w64-mingw32-ld": "binutils-mingw-w64-x86-64",
-         "wixl": "wixl", "msiinfo": "msitools", "Xvfb": "xvfb", "trayer": "trayer", "xdotool": "xdotool",
-         "xwininfo": "x11-utils", "import": "imagemagick"}
+NEEDS = {
+    str(WINE64): "wine64",
+    "wine": "wine",
+    "x86_64-w64-mingw32-ld": "binutils-mingw-w64-x86-64",
+    "wixl": "wixl",
+    "msiinfo": "msitools",
+    "Xvfb": "xvfb",
+    "trayer": "trayer",
+    "xdotool": "xdotool",
+    "xwininfo": "x11-utils",
+    "import": "imagemagick",
+}
 BUILD_S = 1800.0
 
 
@@ -72,8 +81,9 @@ def build_under_wine(wine: Wine, out: Path, cache: Path) -> str:
     python = lay_out(download_embed(cache / "downloads"), out / "python")
     install_dependencies(out / "python", ROOT / "pyproject.toml", cache / "uv")
     print("wine: python.exe packaging/build.py", flush=True)
-    done = wine.run([python, ROOT / "packaging" / "build.py", "--out", out], timeout=BUILD_S,
-                    env={"QT_QPA_PLATFORM": "offscreen"})
+    done = wine.run(
+        [python, ROOT / "packaging" / "build.py", "--out", out], timeout=BUILD_S, env={"QT_QPA_PLATFORM": "offscreen"}
+    )
     print(done.stdout, done.stderr, sep="", flush=True)
     if done.returncode != 0:
         raise BuildError(f"build.py under Wine exited {done.returncode}: {(done.stdout + done.stderr)[-1500:]}")
@@ -131,8 +141,12 @@ def wine_build(out: Path, cache: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dist-windows", help="where the build goes")
-    parser.add_argument("--cache", type=Path, default=Path(platformdirs.user_cache_dir("ollacache-wine", False)),
-                        help="the kept Wine prefix and downloads")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(platformdirs.user_cache_dir("ollacache-wine", False)),
+        help="the kept Wine prefix and downloads",
+    )
     args = parser.parse_args(argv)
     return wine_build(args.out.resolve(), args.cache.resolve())
 

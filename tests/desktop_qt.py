@@ -82,7 +82,11 @@ def behind_fake(upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatc
 def supervised_ollama(monkeypatch: pytest.MonkeyPatch) -> str:
     """The engine will supervise the fake `ollama` executable on a free port."""
     upstream = f"http://127.0.0.1:{free_port()}"
-    for name, value in {"OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA,
-                        "OLLACACHE_UPSTREAM": upstream, **FAKE_PYTHON}.items():
+    for name, value in {
+        "OLLACACHE_MANAGE_OLLAMA": "auto",
+        "OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA,
+        "OLLACACHE_UPSTREAM": upstream,
+        **FAKE_PYTHON,
+    }.items():
         monkeypatch.setenv(name, value)
     return upstream

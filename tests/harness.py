@@ -56,8 +56,9 @@ class RunningProxy:
 
 
 @contextmanager
-def proxy_in_thread(upstream: str, configure: Callable[[_Server], None] | None = None,
-                    **flags: str) -> Iterator[RunningProxy]:
+def proxy_in_thread(
+    upstream: str, configure: Callable[[_Server], None] | None = None, **flags: str
+) -> Iterator[RunningProxy]:
     """The proxy served by uvicorn in a background thread of this process (fast, and its engine is reachable).
 
     ``configure`` may adjust the server before it starts (e.g. a faster supervision policy).
@@ -83,8 +84,14 @@ def proxy_in_thread(upstream: str, configure: Callable[[_Server], None] | None =
 def proxy_process(upstream: str, *args: str, env: Mapping[str, str] | None = None) -> Iterator[RunningProxy]:
     """`python -m core serve` as a real subprocess; stopped with SIGTERM at the end if still running."""
     command = [sys.executable, "-m", "core", "serve", "--port", "0", "--upstream", upstream, *args]
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     assert process.stdout is not None
     output: list[str] = []
     for line in process.stdout:
@@ -127,8 +134,9 @@ def wait_for(condition: Callable[[], Any], what: str) -> Any:
 Event = tuple[str, dict[str, Any]]
 
 
-def events_until(url: str, during: Callable[[], object], wanted: Callable[[str], bool],
-                 enough: Callable[[list[Event]], bool]) -> list[Event]:
+def events_until(
+    url: str, during: Callable[[], object], wanted: Callable[[str], bool], enough: Callable[[list[Event]], bool]
+) -> list[Event]:
     """The events named as ``wanted`` on ``url``'s ``/-/events`` while ``during()`` runs (subscribed first, so
     what ``during`` causes is pushed), read until ``enough`` of them have come."""
     seen: list[Event] = []
@@ -147,8 +155,9 @@ def events_until(url: str, during: Callable[[], object], wanted: Callable[[str],
     return seen
 
 
-def events_named(url: str, count: int, during: Callable[[], object],
-                 ignore: tuple[str, ...] = ("stats", "requests_did_finish")) -> list[Event]:
+def events_named(
+    url: str, count: int, during: Callable[[], object], ignore: tuple[str, ...] = ("stats", "requests_did_finish")
+) -> list[Event]:
     """The first ``count`` events not named in ``ignore`` while ``during()`` runs (see :func:`events_until`). The
     batches of finished requests are left out by default: one may come a quarter of a second after requests made
     before."""

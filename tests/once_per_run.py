@@ -29,7 +29,9 @@ def run_folder(factory: pytest.TempPathFactory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-def once_per_run(factory: pytest.TempPathFactory, name: str, make: Callable[[Path], JsonObject]) -> tuple[Path, JsonObject]:
+def once_per_run(
+    factory: pytest.TempPathFactory, name: str, make: Callable[[Path], JsonObject]
+) -> tuple[Path, JsonObject]:
     """``make(folder)`` run once in this test run, in a folder of its own; the folder and what it returned.
 
     Every call of ``make`` is written to ``runs.jsonl`` in the folder (see :func:`runs_of`), so a test can show
@@ -42,8 +44,9 @@ def once_per_run(factory: pytest.TempPathFactory, name: str, make: Callable[[Pat
         if not done.exists():
             folder.mkdir(exist_ok=True)
             with open(folder / "runs.jsonl", "a") as runs:
-                runs.write(json.dumps({"worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
-                                       "pid": os.getpid()}) + "\n")
+                runs.write(
+                    json.dumps({"worker": os.environ.get("PYTEST_XDIST_WORKER", "main"), "pid": os.getpid()}) + "\n"
+                )
             done.write_text(json.dumps(make(folder)))
     return folder, json.loads(done.read_text())
 

@@ -19,10 +19,14 @@ from core.control import running
 from tests.harness import BOUND_S, wait_for
 
 TOOLS = ("Xvfb", "trayer", "xwininfo")
-needs_display = pytest.mark.skipif(not all(shutil.which(tool) for tool in TOOLS),
-                                   reason="needs Xvfb, trayer and xwininfo (.ci/run installs them)")
-_WINDOW = re.compile(r"^(?P<indent> +)(?P<id>0x[0-9a-f]+) (?P<name>\"[^\"]*\"|\(has no name\)).*?"
-                     r"(?P<width>\d+)x(?P<height>\d+)\+", re.MULTILINE)
+needs_display = pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in TOOLS), reason="needs Xvfb, trayer and xwininfo (.ci/run installs them)"
+)
+_WINDOW = re.compile(
+    r"^(?P<indent> +)(?P<id>0x[0-9a-f]+) (?P<name>\"[^\"]*\"|\(has no name\)).*?"
+    r"(?P<width>\d+)x(?P<height>\d+)\+",
+    re.MULTILINE,
+)
 
 
 class Display:
@@ -42,22 +46,28 @@ class Display:
 
     def windows(self, name: str) -> list[tuple[int, str, int, int]]:
         """(depth, id, width, height) of every window called ``name``, viewable or not."""
-        return [(len(found["indent"]), found["id"], int(found["width"]), int(found["height"]))
-                for found in _WINDOW.finditer(self._xwininfo("-root", "-tree"))
-                if found["name"] == f'"{name}"']
+        return [
+            (len(found["indent"]), found["id"], int(found["width"]), int(found["height"]))
+            for found in _WINDOW.finditer(self._xwininfo("-root", "-tree"))
+            if found["name"] == f'"{name}"'
+        ]
 
     def shown_top_levels(self, name: str) -> list[tuple[int, int]]:
         """The sizes of the viewable top-level windows called ``name`` (the root's children)."""
         top = min((depth for depth, *_ in self.windows("trayer")), default=5)
-        return [(width, height) for depth, window, width, height in self.windows(name)
-                if depth == top and self.viewable(window)]
+        return [
+            (width, height)
+            for depth, window, width, height in self.windows(name)
+            if depth == top and self.viewable(window)
+        ]
 
     def docked_icons(self, name: str) -> int:
         """Viewable windows called ``name`` inside trayer's panel."""
         tree = self._xwininfo("-root", "-tree")
-        panel = tree[tree.index('"panel"'):]
-        return sum(1 for found in _WINDOW.finditer(panel)
-                   if found["name"] == f'"{name}"' and self.viewable(found["id"]))
+        panel = tree[tree.index('"panel"') :]
+        return sum(
+            1 for found in _WINDOW.finditer(panel) if found["name"] == f'"{name}"' and self.viewable(found["id"])
+        )
 
 
 def _answers(display: Display) -> bool:
@@ -72,9 +82,10 @@ def _start_tray(display: Display, log: Path) -> subprocess.Popen[bytes]:
     """
     for _ in range(3):
         with open(log, "wb") as errors:
-            tray = subprocess.Popen(["trayer", "--edge", "top", "--SetDockType", "true"], env=display.env,
-                                    stderr=errors)
-        wait_for(lambda: tray.poll() is not None or display.windows("panel"), "trayer's panel")
+            tray = subprocess.Popen(
+                ["trayer", "--edge", "top", "--SetDockType", "true"], env=display.env, stderr=errors
+            )
+        wait_for(lambda tray=tray: tray.poll() is not None or display.windows("panel"), "trayer's panel")
         if tray.poll() is None:
             return tray
     raise AssertionError(f"trayer exited without showing its panel: {log.read_text(errors='replace')}")
@@ -85,8 +96,11 @@ def display(tmp_path: Path) -> Iterator[Display]:
     read, write = os.pipe()
     # -noreset: the server stays up between clients (it resets when the last one leaves, refusing new ones
     # for a moment, and the checks here connect and leave all the time)
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp",
-                             "-noreset"], pass_fds=(write,), stderr=subprocess.DEVNULL)
+    xvfb = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"],
+        pass_fds=(write,),
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     with os.fdopen(read) as pipe:
         shown = Display(":" + pipe.readline().strip())

@@ -15,14 +15,16 @@ from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy
 
 IMAGE = base64.b64encode(hashlib.shake_256(b"a picture").digest(6 * 2**20)).decode()  # 8 MiB of base64
-CHAT = {"model": "llama3.2", "stream": False,
-        "messages": [{"role": "user", "content": "What is in this picture?", "images": [IMAGE]}]}
+CHAT = {
+    "model": "llama3.2",
+    "stream": False,
+    "messages": [{"role": "user", "content": "What is in this picture?", "images": [IMAGE]}],
+}
 
 
 def scripted(parts: list[bytes]) -> Any:
     """An ASGI ``receive`` that delivers ``parts`` as the chunks of one request body."""
-    messages = [{"type": "http.request", "body": part, "more_body": n < len(parts) - 1}
-                for n, part in enumerate(parts)]
+    messages = [{"type": "http.request", "body": part, "more_body": n < len(parts) - 1} for n, part in enumerate(parts)]
 
     async def receive() -> MutableMapping[str, Any]:
         return messages.pop(0)
@@ -32,7 +34,7 @@ def scripted(parts: list[bytes]) -> Any:
 
 def test_a_body_in_many_chunks_is_read_whole_and_unchanged() -> None:
     body = json.dumps(CHAT).encode()
-    parts = [body[start:start + 65536] for start in range(0, len(body), 65536)] + [b""]
+    parts = [body[start : start + 65536] for start in range(0, len(body), 65536)] + [b""]
     assert asyncio.run(read_body(scripted(parts))) == body
     assert asyncio.run(read_body(scripted([b"{}"]))) == b"{}"
     assert asyncio.run(read_body(scripted([b"", b""]))) == b""

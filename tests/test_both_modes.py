@@ -16,13 +16,24 @@ from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy
 
 HI = [{"role": "user", "content": "hi"}]
-TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "the weather in a city",
-                                           "parameters": {"type": "object", "required": ["city"],
-                                                          "properties": {"city": {"type": "string"}}}}}]
-NATIVE = {"/api/chat": {"model": "llama3.2", "messages": HI, "options": {"temperature": 0}},
-          "/api/generate": {"model": "llama3.2", "prompt": "hi", "options": {"temperature": 0}}}
-OPENAI = {"/v1/chat/completions": {"model": "llama3.2", "messages": HI, "temperature": 0},
-          "/v1/completions": {"model": "llama3.2", "prompt": "hi", "temperature": 0}}
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "the weather in a city",
+            "parameters": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
+NATIVE = {
+    "/api/chat": {"model": "llama3.2", "messages": HI, "options": {"temperature": 0}},
+    "/api/generate": {"model": "llama3.2", "prompt": "hi", "options": {"temperature": 0}},
+}
+OPENAI = {
+    "/v1/chat/completions": {"model": "llama3.2", "messages": HI, "temperature": 0},
+    "/v1/completions": {"model": "llama3.2", "prompt": "hi", "temperature": 0},
+}
 USAGE = {"stream_options": {"include_usage": True}}
 STAMPS = {"created_at", "total_duration", "load_duration", "prompt_eval_duration", "eval_duration", "id", "created"}
 
@@ -46,8 +57,9 @@ def events(response: httpx.Response) -> list[Any]:
 
 
 @pytest.mark.parametrize("path", NATIVE)
-def test_a_streamed_entry_answers_a_native_whole_request(proxy: RunningProxy, upstream: tuple[FakeOllama, str],
-                                                         path: str) -> None:
+def test_a_streamed_entry_answers_a_native_whole_request(
+    proxy: RunningProxy, upstream: tuple[FakeOllama, str], path: str
+) -> None:
     fake, url = upstream
     assert post(proxy.url, path, NATIVE[path], stream=True).headers["x-cache"] == "MISS"
     whole = post(proxy.url, path, NATIVE[path], stream=False)
@@ -57,8 +69,9 @@ def test_a_streamed_entry_answers_a_native_whole_request(proxy: RunningProxy, up
 
 
 @pytest.mark.parametrize("path", NATIVE)
-def test_a_whole_entry_answers_a_native_streamed_request(proxy: RunningProxy, upstream: tuple[FakeOllama, str],
-                                                         path: str) -> None:
+def test_a_whole_entry_answers_a_native_streamed_request(
+    proxy: RunningProxy, upstream: tuple[FakeOllama, str], path: str
+) -> None:
     fake, url = upstream
     assert post(proxy.url, path, NATIVE[path], stream=False).headers["x-cache"] == "MISS"
     streamed = post(proxy.url, path, NATIVE[path], stream=True)
@@ -68,15 +81,22 @@ def test_a_whole_entry_answers_a_native_streamed_request(proxy: RunningProxy, up
     assert [line["done"] for line in made] == [False, True]
     assert unstamped(made[-1]) == unstamped(real[-1])  # ends as Ollama ends a stream: the statistics, the reason
     text = "message" if path == "/api/chat" else "response"
-    joined = ("".join(line["message"]["content"] for line in made) if text == "message"
-              else "".join(line["response"] for line in made))
-    assert joined == ("".join(line["message"]["content"] for line in real) if text == "message"
-                      else "".join(line["response"] for line in real))
+    joined = (
+        "".join(line["message"]["content"] for line in made)
+        if text == "message"
+        else "".join(line["response"] for line in made)
+    )
+    assert joined == (
+        "".join(line["message"]["content"] for line in real)
+        if text == "message"
+        else "".join(line["response"] for line in real)
+    )
 
 
 @pytest.mark.parametrize("path", OPENAI)
 def test_a_whole_entry_answers_an_openai_stream_ending_as_ollama_ends_one(
-        proxy: RunningProxy, upstream: tuple[FakeOllama, str], path: str) -> None:
+    proxy: RunningProxy, upstream: tuple[FakeOllama, str], path: str
+) -> None:
     fake, url = upstream
     for extra in ({}, USAGE):  # include_usage is part of the key: two entries
         body = {**OPENAI[path], **extra}
@@ -93,8 +113,9 @@ def test_a_whole_entry_answers_an_openai_stream_ending_as_ollama_ends_one(
 
 
 @pytest.mark.parametrize("path", OPENAI)
-def test_an_openai_stream_with_usage_answers_a_whole_request(proxy: RunningProxy, upstream: tuple[FakeOllama, str],
-                                                             path: str) -> None:
+def test_an_openai_stream_with_usage_answers_a_whole_request(
+    proxy: RunningProxy, upstream: tuple[FakeOllama, str], path: str
+) -> None:
     fake, url = upstream
     body = {**OPENAI[path], **USAGE}
     assert post(proxy.url, path, body, stream=True).headers["x-cache"] == "MISS"
@@ -105,7 +126,8 @@ def test_an_openai_stream_with_usage_answers_a_whole_request(proxy: RunningProxy
 
 
 def test_an_openai_stream_without_usage_is_replaced_by_the_whole_answer_which_then_serves_both(
-        proxy: RunningProxy, fake: FakeOllama) -> None:
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     path, body = "/v1/chat/completions", OPENAI["/v1/chat/completions"]
     assert post(proxy.url, path, body, stream=True).headers["x-cache"] == "MISS"
     whole = post(proxy.url, path, body, stream=False)  # a whole answer needs usage, which that stream has not
@@ -116,8 +138,9 @@ def test_an_openai_stream_without_usage_is_replaced_by_the_whole_answer_which_th
 
 def test_the_ollama_client_reads_either_mode_from_one_entry(proxy: RunningProxy, fake: FakeOllama) -> None:
     with ollama.Client(host=proxy.url) as client:
-        parts = list(client.chat(model="qwen3:0.6b", messages=HI, think=True, tools=TOOLS, options={"seed": 1},
-                                 stream=True))
+        parts = list(
+            client.chat(model="qwen3:0.6b", messages=HI, think=True, tools=TOOLS, options={"seed": 1}, stream=True)
+        )
         whole = client.chat(model="qwen3:0.6b", messages=HI, think=True, tools=TOOLS, options={"seed": 1})
         assert whole.message.thinking == "".join(p.message.thinking or "" for p in parts)
         assert whole.message.tool_calls == [c for p in parts for c in p.message.tool_calls or []]
@@ -137,7 +160,8 @@ def test_the_openai_client_reads_either_mode_from_one_entry(proxy: RunningProxy,
         [call] = whole.choices[0].message.tool_calls or []
         streamed_calls = [c for chunk in chunks if chunk.choices for c in chunk.choices[0].delta.tool_calls or []]
         assert [(c.id, c.function.name, c.function.arguments) for c in streamed_calls] == [
-            (call.id, call.function.name, call.function.arguments)]
+            (call.id, call.function.name, call.function.arguments)
+        ]
         assert chunks[-1].choices[0].finish_reason == whole.choices[0].finish_reason == "tool_calls"
         text: dict[str, Any] = {"model": "llama3.2", "prompt": "hi", "temperature": 0, **USAGE}
         streamed = list(client.completions.create(**text, stream=True))

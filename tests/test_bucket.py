@@ -99,9 +99,20 @@ def test_the_official_client_streams_from_a_bucket(bucket3: RunningProxy, fake: 
     with ollama.Client(host=bucket3.url) as client:
         recorded = []
         for stored in range(1, 4):
-            recorded.append("".join(part.message.content for part in client.chat(
-                model="llama3.2", messages=[{"role": "user", "content": "hey"}], stream=True)))
+            recorded.append(
+                "".join(
+                    part.message.content
+                    for part in client.chat(
+                        model="llama3.2", messages=[{"role": "user", "content": "hey"}], stream=True
+                    )
+                )
+            )
             wait_for(lambda stored=stored: entries(bucket3) >= stored, "the answer stored")  # type: ignore[misc]
-        served = {"".join(part.message.content for part in client.chat(
-            model="llama3.2", messages=[{"role": "user", "content": "hey"}], stream=True)) for _ in range(20)}
+        served = {
+            "".join(
+                part.message.content
+                for part in client.chat(model="llama3.2", messages=[{"role": "user", "content": "hey"}], stream=True)
+            )
+            for _ in range(20)
+        }
     assert served <= set(recorded) and fake.total_calls("/api/chat") == 3

@@ -11,13 +11,18 @@ import pytest
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy, wait_for
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 OPENAI_CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
 
 
-def ask(proxy: RunningProxy, control: str | None = None, path: str = "/api/chat",
-        body: dict[str, object] | None = None) -> httpx.Response:
+def ask(
+    proxy: RunningProxy, control: str | None = None, path: str = "/api/chat", body: dict[str, object] | None = None
+) -> httpx.Response:
     headers = {"Cache-Control": control} if control is not None else {}
     with proxy.client() as http:
         return http.post(path, json=body or CHAT, headers=headers)
@@ -47,7 +52,8 @@ def test_max_age_serves_only_entries_young_enough(proxy: RunningProxy, fake: Fak
 
 
 def test_only_if_cached_answers_504_in_each_routes_format_and_never_calls_ollama(
-        proxy: RunningProxy, fake: FakeOllama) -> None:
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     native = ask(proxy, "only-if-cached")
     assert native.status_code == 504 and native.headers["x-cache"] == "MISS"
     assert "only-if-cached" in native.json()["error"]
@@ -63,8 +69,9 @@ def test_the_official_clients_send_the_controls_and_read_the_refusal(proxy: Runn
         with pytest.raises(ollama.ResponseError) as refused:
             client.chat(model="llama3.2", messages=[{"role": "user", "content": "hi"}])
     assert refused.value.status_code == 504 and "only-if-cached" in refused.value.error
-    with openai.OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0,
-                       default_headers={"Cache-Control": "only-if-cached"}) as client:
+    with openai.OpenAI(
+        base_url=proxy.url + "/v1", api_key="x", max_retries=0, default_headers={"Cache-Control": "only-if-cached"}
+    ) as client:
         with pytest.raises(openai.APIStatusError) as failed:
             client.chat.completions.create(model="llama3.2", messages=[{"role": "user", "content": "hi"}])
     assert failed.value.status_code == 504 and "only-if-cached" in failed.value.message
@@ -73,7 +80,8 @@ def test_the_official_clients_send_the_controls_and_read_the_refusal(proxy: Runn
 
 @pytest.mark.parametrize("control", ["max-age=soon", "no-store=please"])
 def test_a_bad_value_is_a_400_that_names_the_header_and_loses_nothing(
-        proxy: RunningProxy, fake: FakeOllama, control: str) -> None:
+    proxy: RunningProxy, fake: FakeOllama, control: str
+) -> None:
     assert ask(proxy).headers["x-cache"] == "MISS"
     refused = ask(proxy, control)
     assert refused.status_code == 400 and "bad Cache-Control header" in refused.json()["error"]
@@ -113,8 +121,9 @@ def test_a_bad_ttl_is_a_400_that_says_what_it_takes(proxy: RunningProxy, fake: F
 @pytest.mark.parametrize("path", ["/api/chat", "/v1/chat/completions"])
 def test_a_bad_replay_pace_is_a_400_that_says_what_it_takes(proxy: RunningProxy, fake: FakeOllama, path: str) -> None:
     with proxy.client() as http:
-        refused = http.post(path, json=CHAT if path == "/api/chat" else OPENAI_CHAT,
-                            headers={"X-Cache-Replay": "slowly"})
+        refused = http.post(
+            path, json=CHAT if path == "/api/chat" else OPENAI_CHAT, headers={"X-Cache-Replay": "slowly"}
+        )
     error = refused.json()["error"]
     message = error if path == "/api/chat" else error["message"]
     assert refused.status_code == 400 and "bad X-Cache-Replay header" in message

@@ -24,8 +24,14 @@ CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "o
 
 
 def ollacache(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_sigterm_lets_a_streaming_miss_finish_and_be_stored_then_exits_0(upstream: tuple[FakeOllama, str]) -> None:
@@ -33,6 +39,7 @@ def test_sigterm_lets_a_streaming_miss_finish_and_be_stored_then_exits_0(upstrea
     fake.configure(chunk_delay_ms=40, tokens=20)
     lines: list[str] = []
     with proxy_process(url) as proxy:
+
         def stream() -> None:
             with httpx.stream("POST", proxy.url + "/api/chat", json=CHAT, timeout=60) as answer:
                 lines.extend(answer.iter_lines())
@@ -59,10 +66,20 @@ def test_sigint_also_exits_0(upstream: tuple[FakeOllama, str]) -> None:
 
 
 def test_serve_reads_its_flags_from_the_environment(upstream: tuple[FakeOllama, str], tmp_path: Path) -> None:
-    env = {**os.environ, "OLLACACHE_UPSTREAM": upstream[1], "OLLACACHE_PORT": "0",
-           "OLLACACHE_CACHE_DIR": str(tmp_path / "env-cache")}
-    with subprocess.Popen([sys.executable, "-m", "core", "serve"], cwd=ROOT, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process:
+    env = {
+        **os.environ,
+        "OLLACACHE_UPSTREAM": upstream[1],
+        "OLLACACHE_PORT": "0",
+        "OLLACACHE_CACHE_DIR": str(tmp_path / "env-cache"),
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "core", "serve"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    ) as process:
         assert process.stdout is not None
         match = SERVING.search(process.stdout.readline())
         assert match and f"(upstream {upstream[1]})" in match.string
@@ -157,19 +174,34 @@ def test_doctor_checks_everything_and_says_what_to_fix(upstream: tuple[FakeOllam
     with proxy_process(upstream[1]) as proxy:
         port = proxy.url.rsplit(":", 1)[1]
         healthy = ollacache("doctor", env={"OLLACACHE_PORT": port, "OLLAMA_HOST": proxy.url})
-        bypassed = ollacache("doctor", env={"OLLACACHE_PORT": port, "OLLAMA_HOST": upstream[1],
-                                            "OLLACACHE_INJECT_OPTIONS": "1"})
+        bypassed = ollacache(
+            "doctor", env={"OLLACACHE_PORT": port, "OLLAMA_HOST": upstream[1], "OLLACACHE_INJECT_OPTIONS": "1"}
+        )
     assert healthy.returncode == 0, healthy.stdout
-    assert "[ok  ] proxy" in healthy.stdout and f"[ok  ] upstream: Ollama 0.12.0 answers at {upstream[1]}" \
-        in healthy.stdout
+    assert (
+        "[ok  ] proxy" in healthy.stdout
+        and f"[ok  ] upstream: Ollama 0.12.0 answers at {upstream[1]}" in healthy.stdout
+    )
     assert "[warn] clients" in bypassed.stdout and f"OLLAMA_HOST={proxy.url}" in bypassed.stdout
     assert "[warn] tuning" in bypassed.stdout and "reload" in bypassed.stdout
-    elsewhere = ollacache("doctor", env={"OLLACACHE_UPSTREAM": upstream[1], "OLLACACHE_MANAGE_OLLAMA": "auto",
-                                         "OLLACACHE_OLLAMA_BINARY": str(tmp_path / "none")})
+    elsewhere = ollacache(
+        "doctor",
+        env={
+            "OLLACACHE_UPSTREAM": upstream[1],
+            "OLLACACHE_MANAGE_OLLAMA": "auto",
+            "OLLACACHE_OLLAMA_BINARY": str(tmp_path / "none"),
+        },
+    )
     assert "[warn] ollama binary" in elsewhere.stdout  # Ollama answers, so a missing local binary is no failure
     (tmp_path / "file").write_text("")
-    broken = ollacache("doctor", env={"OLLACACHE_UPSTREAM": "http://127.0.0.1:9", "OLLACACHE_PORT": "9",
-                                      "OLLACACHE_CACHE_DIR": str(tmp_path / "file" / "cache")})
+    broken = ollacache(
+        "doctor",
+        env={
+            "OLLACACHE_UPSTREAM": "http://127.0.0.1:9",
+            "OLLACACHE_PORT": "9",
+            "OLLACACHE_CACHE_DIR": str(tmp_path / "file" / "cache"),
+        },
+    )
     assert broken.returncode == 1
     assert "[FAIL] upstream: nothing answers at http://127.0.0.1:9" in broken.stdout
     assert "[FAIL] cache directory" in broken.stdout and "fix:" in broken.stdout
@@ -179,8 +211,14 @@ def test_stats_into_a_closed_pipe_ends_quietly(proxy: RunningProxy) -> None:
     reader, writer = os.pipe()
     os.close(reader)  # as `ollacache stats | head` once head has exited: every write fails with EPIPE
     try:
-        result = subprocess.run([sys.executable, "-m", "core", "stats"], cwd=ROOT, stdout=writer,
-                                stderr=subprocess.PIPE, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-m", "core", "stats"],
+            cwd=ROOT,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
     finally:
         os.close(writer)
     assert result.stderr == "" and result.returncode == 1
@@ -202,15 +240,19 @@ def test_clearing_a_model_with_no_entries_says_so_plainly(proxy: RunningProxy) -
 def test_clearing_the_directory_directly_reads_well(tmp_path: Path) -> None:
     offline = ollacache("clear", "--model", "nosuch", env={"OLLACACHE_PORT": str(free_port())})
     assert offline.returncode == 0
-    assert offline.stdout.strip() == f"no proxy running; nothing removed: {tmp_path / 'cache'} holds no entries of " \
+    assert (
+        offline.stdout.strip() == f"no proxy running; nothing removed: {tmp_path / 'cache'} holds no entries of "
         "nosuch:latest"
+    )
 
 
-def test_doctor_checks_the_upstream_of_the_running_proxy(proxy: RunningProxy, upstream: tuple[FakeOllama, str],
-                                                         tmp_path: Path) -> None:
+def test_doctor_checks_the_upstream_of_the_running_proxy(
+    proxy: RunningProxy, upstream: tuple[FakeOllama, str], tmp_path: Path
+) -> None:
     # the configured upstream is the default 127.0.0.1:11434; the running proxy forwards to the fake one
-    result = ollacache("doctor", env={"OLLACACHE_MANAGE_OLLAMA": "auto",
-                                      "OLLACACHE_OLLAMA_BINARY": str(tmp_path / "no-ollama")})
+    result = ollacache(
+        "doctor", env={"OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_OLLAMA_BINARY": str(tmp_path / "no-ollama")}
+    )
     assert result.returncode == 0, result.stdout
     assert f"[ok  ] proxy: Ollacache answers at {proxy.url}" in result.stdout
     assert f"[ok  ] upstream: Ollama 0.12.0 answers at {upstream[1]}" in result.stdout

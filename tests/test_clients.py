@@ -36,16 +36,25 @@ NAMED = [
     ("undici", "undici"),
     ("node", "undici"),
     ("Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0", "browser"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
-     "Safari/537.36", "browser"),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
-     "Safari/537.36 Edg/131.0.2903.86", "browser"),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 "
-     "Safari/605.1.15", "browser"),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+        "Safari/537.36",
+        "browser",
+    ),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
+        "Safari/537.36 Edg/131.0.2903.86",
+        "browser",
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_7_1) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 "
+        "Safari/605.1.15",
+        "browser",
+    ),
     ("Go-http-client/1.1", "Go-http-client"),
     ("MyTool", "MyTool"),
     ("  Zed/0.160.7 (linux; x86_64)", "Zed"),
-    ("we<ird>\"tool\"/1", "weirdtool"),
+    ('we<ird>"tool"/1', "weirdtool"),
     ("x" * 500 + "/1.0", "x" * MAX_NAME),
     ("/1.0", UNKNOWN),
     ("", UNKNOWN),

@@ -45,14 +45,27 @@ def raw_request(proxy: RunningProxy, body: dict[str, Any], path: str = "/api/cha
     address = urlsplit(proxy.url)
     data = json.dumps(body).encode()
     sock = socket.create_connection((address.hostname, address.port))
-    sock.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: " + address.netloc.encode() +
-                 b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(data)).encode() +
-                 b"\r\n\r\n" + data)
+    sock.sendall(
+        b"POST "
+        + path.encode()
+        + b" HTTP/1.1\r\nHost: "
+        + address.netloc.encode()
+        + b"\r\nContent-Type: application/json\r\nContent-Length: "
+        + str(len(data)).encode()
+        + b"\r\n\r\n"
+        + data
+    )
     return sock
 
 
-def hold_then_gather(proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor, body: dict[str, Any],
-                     followers: int, path: str = "/api/chat") -> list[httpx.Response]:
+def hold_then_gather(
+    proxy: RunningProxy,
+    fake: FakeOllama,
+    pool: ThreadPoolExecutor,
+    body: dict[str, Any],
+    followers: int,
+    path: str = "/api/chat",
+) -> list[httpx.Response]:
     """The leader's request reaches the held fake, ``followers`` identical ones join it, then the fake answers."""
     fake.configure(hang=True)
     leader = pool.submit(post, proxy, body, path)
@@ -64,7 +77,8 @@ def hold_then_gather(proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExec
 
 
 def test_identical_requests_in_flight_make_one_upstream_call_and_share_its_answer(
-        proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor) -> None:
+    proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor
+) -> None:
     answers = hold_then_gather(proxy, fake, pool, CHAT, followers=5)
 
     assert fake.total_calls("/api/chat") == 1
@@ -75,13 +89,20 @@ def test_identical_requests_in_flight_make_one_upstream_call_and_share_its_answe
     totals = proxy.stats()["totals"]
     assert (totals["misses"], totals["shared"], totals["hits"]) == (1, 5, 1)  # type: ignore[index]
     assert totals["hit_rate"] == 6 / 7  # type: ignore[index]
-    assert totals["tokens_saved"] == 6 * answers[0].json()["eval_count"] + 6 * answers[0].json()[  # type: ignore[index]
-        "prompt_eval_count"]
+    assert (
+        totals["tokens_saved"]
+        == 6 * answers[0].json()["eval_count"]
+        + 6
+        * answers[0].json()[  # type: ignore[index]
+            "prompt_eval_count"
+        ]
+    )
     assert totals["time_saved_s"] > 0  # type: ignore[index]
 
 
 def test_a_client_joining_a_stream_late_gets_the_chunks_so_far_then_the_rest(
-        proxy: RunningProxy, fake: FakeOllama) -> None:
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     fake.configure(chunk_delay_ms=40, tokens=20)
     with httpx.Client(base_url=proxy.url, timeout=30) as first, httpx.Client(base_url=proxy.url, timeout=30) as late:
         with first.stream("POST", "/api/chat", json=STREAMED) as leading:
@@ -96,8 +117,9 @@ def test_a_client_joining_a_stream_late_gets_the_chunks_so_far_then_the_rest(
     assert fake.total_calls("/api/chat") == 1
 
 
-def test_a_follower_that_leaves_disturbs_no_one(proxy: RunningProxy, fake: FakeOllama,
-                                                pool: ThreadPoolExecutor) -> None:
+def test_a_follower_that_leaves_disturbs_no_one(
+    proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor
+) -> None:
     fake.configure(hang=True)
     leader = pool.submit(post, proxy, CHAT)
     assert fake.wait_for_calls(1, "/api/chat")
@@ -114,7 +136,8 @@ def test_a_follower_that_leaves_disturbs_no_one(proxy: RunningProxy, fake: FakeO
 
 
 def test_when_the_first_client_leaves_the_call_goes_on_for_the_others_and_is_stored(
-        proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor) -> None:
+    proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor
+) -> None:
     fake.configure(hang=True)
     leaving = raw_request(proxy, CHAT)
     assert fake.wait_for_calls(1, "/api/chat")
@@ -137,7 +160,8 @@ def staying_key(proxy: RunningProxy) -> str:
 
 
 def test_when_every_client_leaves_the_upstream_call_is_cancelled_and_nothing_stored(
-        proxy: RunningProxy, fake: FakeOllama) -> None:
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     fake.configure(chunk_delay_ms=100, tokens=200)
     first = raw_request(proxy, STREAMED)
     assert first.recv(65536)  # the stream is under way
@@ -155,7 +179,8 @@ def test_when_every_client_leaves_the_upstream_call_is_cancelled_and_nothing_sto
 
 
 def test_an_error_answer_is_shared_counted_as_errors_and_never_stored(
-        proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor) -> None:
+    proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor
+) -> None:
     fake.configure(fail_status=500, fail_count=1)
     answers = hold_then_gather(proxy, fake, pool, CHAT, followers=3)
 
@@ -176,7 +201,8 @@ def test_openai_streams_are_shared_too(proxy: RunningProxy, fake: FakeOllama, po
 
 
 def test_the_official_client_sent_many_times_at_once_causes_one_generation(
-        proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor) -> None:
+    proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor
+) -> None:
     fake.configure(hang=True)
     messages = CHAT["messages"]
     with ollama.Client(host=proxy.url) as client:
@@ -191,7 +217,8 @@ def test_the_official_client_sent_many_times_at_once_causes_one_generation(
 
 
 def test_a_streamed_and_a_whole_request_share_one_upstream_call(
-        proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor) -> None:
+    proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor
+) -> None:
     fake.configure(hang=True)
     streamed = pool.submit(post, proxy, STREAMED)
     assert fake.wait_for_calls(1, "/api/chat")
@@ -209,7 +236,8 @@ def test_a_streamed_and_a_whole_request_share_one_upstream_call(
 
 
 def test_a_streamed_request_following_a_whole_one_gets_a_stream(
-        proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor) -> None:
+    proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor
+) -> None:
     fake.configure(hang=True)
     whole = pool.submit(post, proxy, CHAT)
     assert fake.wait_for_calls(1, "/api/chat")
@@ -224,7 +252,8 @@ def test_a_streamed_request_following_a_whole_one_gets_a_stream(
 
 
 def test_a_whole_openai_request_asks_for_itself_when_the_stream_in_flight_carries_no_usage(
-        proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor) -> None:
+    proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor
+) -> None:
     body = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}
     fake.configure(chunk_delay_ms=50)
     with httpx.Client(base_url=proxy.url, timeout=30) as http:  # noqa: SIM117 - the stream stays open

@@ -12,10 +12,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from core.cache.entry import Entry
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import wait_for, RunningProxy, events_named, proxy_in_thread
+from tests.harness import RunningProxy, events_named, proxy_in_thread, wait_for
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0},
-        "stream": False}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "options": {"temperature": 0},
+    "stream": False,
+}
 
 
 def one_miss_two_hits(proxy: RunningProxy, body: dict[str, object] = CHAT) -> str:
@@ -62,8 +66,11 @@ def test_events_push_stats_as_server_sent_events(proxy: RunningProxy) -> None:
 def test_metrics_are_prometheus_text(proxy: RunningProxy) -> None:
     one_miss_two_hits(proxy)
     text = httpx.get(proxy.url + "/-/metrics").text
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(text) for s in family.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
     assert samples[("ollacache_requests_total", (("outcome", "hit"),))] == 2
     assert samples[("ollacache_entries", ())] == 1
 

@@ -15,8 +15,12 @@ from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy
 from tests.test_supervisor_process import free_port, wait_for
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 
 
 def test_every_call_answers_with_what_the_engine_has(proxy: RunningProxy, upstream: tuple[FakeOllama, str]) -> None:
@@ -88,8 +92,10 @@ def test_a_wrong_token_points_at_the_token_file(proxy: RunningProxy, tmp_path: P
     with ControlClient(proxy.url, None) as anonymous, pytest.raises(ControlError) as none:
         anonymous.set_threads(2)
     assert wrong.value.status == none.value.status == 401
-    assert str(wrong.value) == (f"the engine at {proxy.url} refused the control token: the token file in the "
-                                f"Ollacache config directory ({tmp_path / 'config' / 'token'}) is missing or wrong")
+    assert str(wrong.value) == (
+        f"the engine at {proxy.url} refused the control token: the token file in the "
+        f"Ollacache config directory ({tmp_path / 'config' / 'token'}) is missing or wrong"
+    )
     assert "missing or wrong" in str(none.value) and not none.value.unreachable
 
 
@@ -106,8 +112,9 @@ def test_a_server_that_is_not_ollacache_is_named_as_such(upstream: tuple[FakeOll
 def test_a_malformed_address_is_one_sentence_too() -> None:
     with ControlClient("ftp://127.0.0.1:9", None) as client, pytest.raises(ControlError) as failure:
         client.health()
-    assert str(failure.value) == ("ftp://127.0.0.1:9 is not the address of an engine; "
-                                  "give one such as http://127.0.0.1:11435")
+    assert str(failure.value) == (
+        "ftp://127.0.0.1:9 is not the address of an engine; give one such as http://127.0.0.1:11435"
+    )
 
 
 def test_a_wildcard_listen_address_is_dialled_on_loopback() -> None:
@@ -137,10 +144,12 @@ async def test_the_async_client_makes_the_same_calls(proxy: RunningProxy) -> Non
 async def test_the_event_stream_yields_stats_as_parsed_json(proxy: RunningProxy) -> None:
     async with AsyncControlClient(proxy.url, None) as client:
         async with contextlib.aclosing(client.events()) as events:
+            stats = None
             async for name, data in events:
                 if name == "stats":
+                    stats = data
                     break
-    assert data["totals"]["requests"] == 0 and "by_model" in data
+    assert stats is not None and stats["totals"]["requests"] == 0 and "by_model" in stats
 
 
 @pytest.mark.asyncio

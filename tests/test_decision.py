@@ -8,7 +8,18 @@ import pytest
 
 from core.cache.controls import Controls, ControlsError, parse_cache_control, parse_controls
 from core.cache.decision import (
-    CONVERTED, HIT, MISS, MISS_OTHER_MODE, NO_STORE, NOT_KEYED, PAUSED, REFRESH, SHARED, TOO_OLD, UNCACHED, Outcome,
+    CONVERTED,
+    HIT,
+    MISS,
+    MISS_OTHER_MODE,
+    NO_STORE,
+    NOT_KEYED,
+    PAUSED,
+    REFRESH,
+    SHARED,
+    TOO_OLD,
+    UNCACHED,
+    Outcome,
     Request,
     decide,
 )
@@ -32,19 +43,22 @@ STREAMED = Request("k", "llama3.2:latest", streamed=True)
 WHOLE = Request("k", "llama3.2:latest", streamed=False)
 
 
-@pytest.mark.parametrize(("request_", "found", "caching", "expected"), [
-    (STREAMED, Found(streamed=True), True, HIT),
-    (WHOLE, Found(streamed=False), True, HIT),
-    (STREAMED, None, True, MISS),
-    (STREAMED, Found(streamed=False), True, CONVERTED),  # one entry serves both modes
-    (WHOLE, Found(streamed=True), True, CONVERTED),
-    (STREAMED, Found(streamed=False, route="/v1/chat/completions"), True, CONVERTED),
-    (WHOLE, OPENAI_STREAM, True, CONVERTED),
-    (WHOLE, OPENAI_STREAM_NO_USAGE, True, MISS_OTHER_MODE),  # no usage to give a whole answer: replaced
-    (None, None, True, NOT_KEYED),
-    (STREAMED, Found(streamed=True), False, PAUSED),
-    (None, None, False, NOT_KEYED),
-])
+@pytest.mark.parametrize(
+    ("request_", "found", "caching", "expected"),
+    [
+        (STREAMED, Found(streamed=True), True, HIT),
+        (WHOLE, Found(streamed=False), True, HIT),
+        (STREAMED, None, True, MISS),
+        (STREAMED, Found(streamed=False), True, CONVERTED),  # one entry serves both modes
+        (WHOLE, Found(streamed=True), True, CONVERTED),
+        (STREAMED, Found(streamed=False, route="/v1/chat/completions"), True, CONVERTED),
+        (WHOLE, OPENAI_STREAM, True, CONVERTED),
+        (WHOLE, OPENAI_STREAM_NO_USAGE, True, MISS_OTHER_MODE),  # no usage to give a whole answer: replaced
+        (None, None, True, NOT_KEYED),
+        (STREAMED, Found(streamed=True), False, PAUSED),
+        (None, None, False, NOT_KEYED),
+    ],
+)
 def test_the_decision_table(request_: Request | None, found: Found | None, caching: bool, expected: object) -> None:
     assert decide(request_, found, caching=caching) == expected
 
@@ -60,35 +74,42 @@ def test_only_a_miss_or_a_refresh_records_and_each_outcome_names_its_header() ->
 FRESH, OLD = Found(streamed=False, created=1000.0), Found(streamed=False, created=900.0)
 
 
-@pytest.mark.parametrize(("controls", "found", "expected"), [
-    (Controls(), FRESH, HIT),
-    (Controls(no_store=True), FRESH, NO_STORE),
-    (Controls(no_cache=True), FRESH, REFRESH),
-    (Controls(no_cache=True), None, REFRESH),
-    (Controls(max_age_s=60), FRESH, HIT),  # stored 50 s ago
-    (Controls(max_age_s=60), OLD, TOO_OLD),  # stored 150 s ago
-    (Controls(only_if_cached=True), FRESH, HIT),
-    (Controls(only_if_cached=True), None, UNCACHED),
-    (Controls(only_if_cached=True, max_age_s=60), OLD, UNCACHED),
-    (Controls(only_if_cached=True), Found(streamed=True), CONVERTED),
-    (Controls(only_if_cached=True), OPENAI_STREAM_NO_USAGE, UNCACHED),
-    (Controls(only_if_cached=True, no_cache=True), FRESH, UNCACHED),
-    (Controls(no_store=True, only_if_cached=True), None, NO_STORE),
-])
+@pytest.mark.parametrize(
+    ("controls", "found", "expected"),
+    [
+        (Controls(), FRESH, HIT),
+        (Controls(no_store=True), FRESH, NO_STORE),
+        (Controls(no_cache=True), FRESH, REFRESH),
+        (Controls(no_cache=True), None, REFRESH),
+        (Controls(max_age_s=60), FRESH, HIT),  # stored 50 s ago
+        (Controls(max_age_s=60), OLD, TOO_OLD),  # stored 150 s ago
+        (Controls(only_if_cached=True), FRESH, HIT),
+        (Controls(only_if_cached=True), None, UNCACHED),
+        (Controls(only_if_cached=True, max_age_s=60), OLD, UNCACHED),
+        (Controls(only_if_cached=True), Found(streamed=True), CONVERTED),
+        (Controls(only_if_cached=True), OPENAI_STREAM_NO_USAGE, UNCACHED),
+        (Controls(only_if_cached=True, no_cache=True), FRESH, UNCACHED),
+        (Controls(no_store=True, only_if_cached=True), None, NO_STORE),
+    ],
+)
 def test_the_clients_controls(controls: Controls, found: Found | None, expected: object) -> None:
     assert decide(WHOLE, found, controls=controls, now=1050.0) is expected
 
 
-@pytest.mark.parametrize(("controls", "found", "expected"), [
-    (Controls(), None, SHARED),  # it would be a miss: it follows the call under way instead
-    (Controls(), FRESH, HIT),  # a stored answer is faster still
-    (Controls(no_cache=True), FRESH, SHARED),  # the answer in flight is as fresh as a new one
-    (Controls(max_age_s=60), OLD, SHARED),
-    (Controls(only_if_cached=True), None, SHARED),  # following calls nothing
-    (Controls(no_store=True), None, NO_STORE),  # passes through on its own, as asked
-])
-def test_a_request_whose_twin_is_in_flight_shares_its_answer(controls: Controls, found: Found | None,
-                                                             expected: object) -> None:
+@pytest.mark.parametrize(
+    ("controls", "found", "expected"),
+    [
+        (Controls(), None, SHARED),  # it would be a miss: it follows the call under way instead
+        (Controls(), FRESH, HIT),  # a stored answer is faster still
+        (Controls(no_cache=True), FRESH, SHARED),  # the answer in flight is as fresh as a new one
+        (Controls(max_age_s=60), OLD, SHARED),
+        (Controls(only_if_cached=True), None, SHARED),  # following calls nothing
+        (Controls(no_store=True), None, NO_STORE),  # passes through on its own, as asked
+    ],
+)
+def test_a_request_whose_twin_is_in_flight_shares_its_answer(
+    controls: Controls, found: Found | None, expected: object
+) -> None:
     assert decide(WHOLE, found, controls=controls, now=1050.0, flying=True) == expected
     assert decide(WHOLE, found, caching=False, controls=controls, now=1050.0, flying=True) == PAUSED
 
@@ -97,27 +118,33 @@ def test_pausing_wins_over_the_clients_controls() -> None:
     assert decide(WHOLE, None, caching=False, controls=Controls(only_if_cached=True)) is PAUSED
 
 
-@pytest.mark.parametrize(("header", "expected"), [
-    (None, Controls()),
-    (b"", Controls()),
-    (b"no-cache", Controls(no_cache=True)),
-    (b"No-Store", Controls(no_store=True)),
-    (b"max-age=3600", Controls(max_age_s=3600)),
-    (b'max-age="60", max-age=30', Controls(max_age_s=30)),
-    (b"only-if-cached, max-age=0", Controls(max_age_s=0, only_if_cached=True)),
-    (b"max-stale=10, no-transform, x-extension", Controls()),  # not ours to act on: left alone
-])
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, Controls()),
+        (b"", Controls()),
+        (b"no-cache", Controls(no_cache=True)),
+        (b"No-Store", Controls(no_store=True)),
+        (b"max-age=3600", Controls(max_age_s=3600)),
+        (b'max-age="60", max-age=30', Controls(max_age_s=30)),
+        (b"only-if-cached, max-age=0", Controls(max_age_s=0, only_if_cached=True)),
+        (b"max-stale=10, no-transform, x-extension", Controls()),  # not ours to act on: left alone
+    ],
+)
 def test_the_header_parser_reads_what_clients_send(header: bytes | None, expected: Controls) -> None:
     assert parse_cache_control(header) == expected
 
 
-@pytest.mark.parametrize(("header", "says"), [
-    (b"max-age", "max-age takes a whole number of seconds"),
-    (b"max-age=soon", "max-age takes a whole number of seconds"),
-    (b"max-age=-5", "max-age takes a whole number of seconds"),
-    (b"no-store=yes", "no-store takes no value"),
-    ("no-cache, \u00e9t\u00e9".encode(), "it is not ASCII"),
-])
+@pytest.mark.parametrize(
+    ("header", "says"),
+    [
+        (b"max-age", "max-age takes a whole number of seconds"),
+        (b"max-age=soon", "max-age takes a whole number of seconds"),
+        (b"max-age=-5", "max-age takes a whole number of seconds"),
+        (b"no-store=yes", "no-store takes no value"),
+        ("no-cache, \u00e9t\u00e9".encode(), "it is not ASCII"),
+    ],
+)
 def test_a_bad_header_is_refused_with_what_it_accepts(header: bytes, says: str) -> None:
     with pytest.raises(ControlsError) as refused:
         parse_cache_control(header)
@@ -125,8 +152,9 @@ def test_a_bad_header_is_refused_with_what_it_accepts(header: bytes, says: str) 
     assert "no-cache, no-store, max-age=SECONDS" in str(refused.value)
 
 
-@pytest.mark.parametrize(("replay", "paced"),
-                         [(None, False), (b"instant", False), (b"paced", True), (b" Paced ", True)])
+@pytest.mark.parametrize(
+    ("replay", "paced"), [(None, False), (b"instant", False), (b"paced", True), (b" Paced ", True)]
+)
 def test_x_cache_replay_asks_for_the_recorded_pace(replay: bytes | None, paced: bool) -> None:
     assert parse_controls(b"max-age=60", None, replay) == Controls(max_age_s=60, paced=paced)
     assert parse_controls(None, b"90", replay) == Controls(ttl_s=90, paced=paced)

@@ -12,23 +12,27 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+from core.config.settings import load
+from desktop.app import TrayApp
+from desktop.icons import IconState
 from tests.desktop_qt import WAIT_MS, behind_fake, finish, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import ROOT, free_port, proxy_process, wait_for
 
-from PySide6.QtWidgets import QMessageBox
-from core.config.settings import load
-from desktop.app import TrayApp
-from desktop.icons import IconState
-
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 
 
 def test_the_app_starts_the_engine_and_the_tray_shows_serving(
-        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
     engine = tray_app.engine
     assert engine.pid is not None and not engine.attached
@@ -37,12 +41,15 @@ def test_the_app_starts_the_engine_and_the_tray_shows_serving(
     tooltip = tray_app.tray.icon.toolTip()
     assert "Hit rate 0 %" in tooltip and "Ollama:" in tooltip
     tray_app.tray.menu.aboutToShow.emit()
-    assert tray_app.tray.actions["status"].text() == f"Serving on {engine.url.removeprefix('http://')} · no requests yet"
+    assert (
+        tray_app.tray.actions["status"].text() == f"Serving on {engine.url.removeprefix('http://')} · no requests yet"
+    )
     assert tray_app.tray.actions["copy_url"].isEnabled()
 
 
 def test_clear_cache_asks_with_the_entry_count_and_empties_the_store(
-        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     tray = tray_app.tray
     qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
     assert httpx.post(f"{tray_app.engine.url}/api/chat", json=CHAT).headers["x-cache"] == "MISS"
@@ -51,8 +58,9 @@ def test_clear_cache_asks_with_the_entry_count_and_empties_the_store(
     tray.actions["clear"].trigger()
     assert tray.confirm is not None and "Remove all 1 cached entry?" in tray.confirm.text()
     tray.confirm.button(QMessageBox.StandardButton.Yes).click()
-    qtbot.waitUntil(lambda: httpx.get(f"{tray_app.engine.url}/-/stats").json()["store"]["entries"] == 0,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: httpx.get(f"{tray_app.engine.url}/-/stats").json()["store"]["entries"] == 0, timeout=WAIT_MS
+    )
     assert httpx.post(f"{tray_app.engine.url}/api/chat", json=CHAT).headers["x-cache"] == "MISS"
 
 
@@ -74,19 +82,20 @@ def test_restart_ollama_gives_a_new_ollama(supervised_ollama: str, tray_app: Tra
     def ollama() -> dict[str, object]:
         return (tray_app.feed.stats or {}).get("ollama") or {}
 
-    qtbot.waitUntil(lambda: tray.state is IconState.SERVING and ollama().get("state") == "running",
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: tray.state is IconState.SERVING and ollama().get("state") == "running", timeout=WAIT_MS)
     first = ollama()["pid"]
     assert httpx.get(supervised_ollama + "/_fake/env").json()["pid"] == first
     tray.menu.aboutToShow.emit()
     tray.actions["restart_ollama"].trigger()
-    qtbot.waitUntil(lambda: ollama().get("state") == "running" and ollama().get("pid") not in (None, first),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: ollama().get("state") == "running" and ollama().get("pid") not in (None, first), timeout=WAIT_MS
+    )
     assert tray_app.errors.last is None
 
 
 def test_restart_ollama_is_offered_only_for_an_ollama_the_engine_runs(
-        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
     tray_app.tray.menu.aboutToShow.emit()
     restart = tray_app.tray.actions["restart_ollama"]
@@ -107,7 +116,8 @@ def test_a_failed_call_reaches_the_user_as_one_sentence(qloop: object, qtbot: Qt
 
 
 def test_a_killed_engine_is_restarted_and_the_icon_says_so_meanwhile(
-        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     tray = tray_app.tray
     qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
     first = tray_app.engine.pid
@@ -123,7 +133,8 @@ def test_a_killed_engine_is_restarted_and_the_icon_says_so_meanwhile(
 
 
 def test_an_engine_already_running_is_attached_and_left_running(
-        upstream: tuple[FakeOllama, str], qloop: object, qtbot: QtBot) -> None:
+    upstream: tuple[FakeOllama, str], qloop: object, qtbot: QtBot
+) -> None:
     with proxy_process(upstream[1]) as proxy:
         app = TrayApp(load())
         app.start()
@@ -139,8 +150,7 @@ def _app_env(**extra: str) -> dict[str, str]:
     return {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OLLACACHE_PORT": "0", **extra}
 
 
-def test_a_second_launch_brings_the_first_forward_and_exits(
-        behind_fake: str, qloop: object, qtbot: QtBot) -> None:
+def test_a_second_launch_brings_the_first_forward_and_exits(behind_fake: str, qloop: object, qtbot: QtBot) -> None:
     from desktop.instance import SingleInstance
 
     settings = load()
@@ -149,8 +159,9 @@ def test_a_second_launch_brings_the_first_forward_and_exits(
     app = TrayApp(settings, instance=instance)
     app.start()
     try:
-        second = subprocess.Popen([sys.executable, "-m", "desktop"], cwd=ROOT, env=_app_env(),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        second = subprocess.Popen(
+            [sys.executable, "-m", "desktop"], cwd=ROOT, env=_app_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         with qtbot.waitSignal(instance.activated, timeout=WAIT_MS):
             qtbot.waitUntil(lambda: second.poll() is not None, timeout=WAIT_MS)
         out, err = second.communicate()
@@ -162,7 +173,8 @@ def test_a_second_launch_brings_the_first_forward_and_exits(
 
 
 def test_pause_from_the_menu_makes_requests_pass_through_and_resume_caches_again(
-        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     tray = tray_app.tray
     qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
     tray.menu.aboutToShow.emit()
@@ -178,7 +190,8 @@ def test_pause_from_the_menu_makes_requests_pass_through_and_resume_caches_again
 
 
 def test_start_at_login_from_the_menu_writes_and_removes_the_autostart_entry(
-        behind_fake: str, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path) -> None:
+    behind_fake: str, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path
+) -> None:
     entry = tmp_path / "xdg" / "autostart" / "ollacache.desktop"
     tray = tray_app.tray
     tray.menu.aboutToShow.emit()
@@ -191,16 +204,16 @@ def test_start_at_login_from_the_menu_writes_and_removes_the_autostart_entry(
     assert not entry.exists()
 
 
-def test_the_dashboard_follows_the_engine_through_the_feed(
-        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+def test_the_dashboard_follows_the_engine_through_the_feed(behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
     """The dashboard the app opens shows what the engine counted, and each request as it finishes."""
     from desktop.dashboard_window import build_dashboard
 
     qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
     window = build_dashboard(tray_app.context)
     qtbot.addWidget(window)
-    qtbot.waitUntil(lambda: f"Point your tools at {tray_app.engine.url}" in window.cards.welcome.address.text(),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: f"Point your tools at {tray_app.engine.url}" in window.cards.welcome.address.text(), timeout=WAIT_MS
+    )
     qtbot.waitUntil(lambda: tray_app.feed.connected, timeout=WAIT_MS)
     outcomes = [httpx.post(f"{tray_app.engine.url}/api/chat", json=CHAT).headers["x-cache"] for _ in range(3)]
     assert outcomes == ["MISS", "HIT", "HIT"]
@@ -211,7 +224,8 @@ def test_the_dashboard_follows_the_engine_through_the_feed(
 
 
 def test_the_tray_and_the_dashboard_show_answers_shared_with_a_request_in_flight(
-        behind_fake: str, upstream: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: str, upstream: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot
+) -> None:
     """Three identical requests at once: one call to Ollama, two answers shared, and the app says so."""
     from desktop.dashboard_window import build_dashboard
 
@@ -225,20 +239,23 @@ def test_the_tray_and_the_dashboard_show_answers_shared_with_a_request_in_flight
         sent = [pool.submit(httpx.post, f"{url}/api/chat", json=CHAT, timeout=30)]
         assert fake.wait_for_calls(1, "/api/chat")
         sent += [pool.submit(httpx.post, f"{url}/api/chat", json=CHAT, timeout=30) for _ in range(2)]
-        wait_for(lambda: httpx.get(f"{url}/-/stats").json()["in_flight"] == {"calls": 1, "following": 2},
-                 "two requests following the first")
+        wait_for(
+            lambda: httpx.get(f"{url}/-/stats").json()["in_flight"] == {"calls": 1, "following": 2},
+            "two requests following the first",
+        )
         fake.configure(hang=False)
         assert [future.result().headers["x-cache"] for future in sent] == ["MISS", "SHARED", "SHARED"]
-    qtbot.waitUntil(lambda: "Hit rate 67 % · 3 requests today, 2 shared" in tray_app.tray.icon.toolTip(),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: "Hit rate 67 % · 3 requests today, 2 shared" in tray_app.tray.icon.toolTip(), timeout=WAIT_MS
+    )
     qtbot.waitUntil(lambda: window.cards.hit_rate.detail.text() == "0 hits, 2 shared, 1 miss", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.requests.model.rowCount() == 3, timeout=WAIT_MS)
-    assert sorted(window.requests.model.index(row, 4).data() for row in range(3)) == [
-        "○ MISS", "◑ SHARED", "◑ SHARED"]
+    assert sorted(window.requests.model.index(row, 4).data() for row in range(3)) == ["○ MISS", "◑ SHARED", "◑ SHARED"]
 
 
 def test_a_dashboard_opened_at_launch_waits_for_the_engine_without_an_error(
-        supervised_ollama: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    supervised_ollama: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     """A user's launch opens the dashboard before the engine answers: no "could not" on the way."""
     from desktop.dashboard_window import build_dashboard
 
@@ -259,8 +276,8 @@ def unusable_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_a_store_that_failed_before_the_app_connected_is_told(
-        behind_fake: str, unusable_cache_dir: Path, tray_app: TrayApp, qtbot: QtBot,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    behind_fake: str, unusable_cache_dir: Path, tray_app: TrayApp, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shown: list[tuple[str, str]] = []
     monkeypatch.setattr(tray_app.tray.icon, "showMessage", lambda title, message, *rest: shown.append((title, message)))
     qtbot.waitUntil(lambda: bool(shown), timeout=WAIT_MS)

@@ -15,8 +15,19 @@ import pytest
 
 from desktop import autostart
 from desktop.autostart import (
-    HIDDEN_FLAG, AutostartError, LaunchAgent, XdgEntry, desktop_entry, exec_value, launch_agent, launch_command,
-    read_desktop_entry, run_value, split_exec, split_run_value, xdg_autostart_path,
+    HIDDEN_FLAG,
+    AutostartError,
+    LaunchAgent,
+    XdgEntry,
+    desktop_entry,
+    exec_value,
+    launch_agent,
+    launch_command,
+    read_desktop_entry,
+    run_value,
+    split_exec,
+    split_run_value,
+    xdg_autostart_path,
 )
 
 ARGVS = [
@@ -45,14 +56,17 @@ def test_the_command_is_the_frozen_executable_or_python_dash_m_desktop() -> None
     assert launch_command(True)[:-1] == [sys.executable, "-m", "desktop"]  # this test run is not frozen
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["/usr/bin/python3", "-m", "desktop"], "/usr/bin/python3 -m desktop"),
-    (["/opt/My Apps/ollacache", "--hidden"], '"/opt/My Apps/ollacache" --hidden'),
-    # inside quotes " ` $ \ take a backslash; then the string escape doubles every backslash
-    (['/a$b/"q"', "x"], r'"/a\\$b/\\"q\\"" x'),
-    (["/a b/100%", ""], '"/a b/100%%" ""'),  # % is doubled so it is not read as a field code
-    (["/usr/bin/x", "50%"], "/usr/bin/x 50%%"),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["/usr/bin/python3", "-m", "desktop"], "/usr/bin/python3 -m desktop"),
+        (["/opt/My Apps/ollacache", "--hidden"], '"/opt/My Apps/ollacache" --hidden'),
+        # inside quotes " ` $ \ take a backslash; then the string escape doubles every backslash
+        (['/a$b/"q"', "x"], r'"/a\\$b/\\"q\\"" x'),
+        (["/a b/100%", ""], '"/a b/100%%" ""'),  # % is doubled so it is not read as a field code
+        (["/usr/bin/x", "50%"], "/usr/bin/x 50%%"),
+    ],
+)
 def test_exec_values_follow_the_desktop_entry_quoting_rules(argv: list[str], expected: str) -> None:
     assert exec_value(argv) == expected
 
@@ -100,19 +114,24 @@ def test_the_launch_agent_runs_once_at_login_in_the_graphical_session() -> None:
 
 
 def test_the_run_value_quotes_a_path_with_spaces() -> None:
-    assert (run_value([r"C:\Program Files\Ollacache\Ollacache.exe", HIDDEN_FLAG])
-            == r'"C:\Program Files\Ollacache\Ollacache.exe" --hidden')
+    assert (
+        run_value([r"C:\Program Files\Ollacache\Ollacache.exe", HIDDEN_FLAG])
+        == r'"C:\Program Files\Ollacache\Ollacache.exe" --hidden'
+    )
 
 
 def test_the_autostart_folder_follows_xdg_config_home() -> None:
     assert xdg_autostart_path({"XDG_CONFIG_HOME": "/x/conf", "HOME": "/home/u"}) == Path(
-        "/x/conf/autostart/ollacache.desktop")
+        "/x/conf/autostart/ollacache.desktop"
+    )
     assert xdg_autostart_path({"HOME": "/home/u"}) == Path("/home/u/.config/autostart/ollacache.desktop")
     # a relative or empty value is ignored, as the base directory specification says
     assert xdg_autostart_path({"XDG_CONFIG_HOME": "conf", "HOME": "/home/u"}) == Path(
-        "/home/u/.config/autostart/ollacache.desktop")
+        "/home/u/.config/autostart/ollacache.desktop"
+    )
     assert xdg_autostart_path({"XDG_CONFIG_HOME": "", "HOME": "/home/u"}) == Path(
-        "/home/u/.config/autostart/ollacache.desktop")
+        "/home/u/.config/autostart/ollacache.desktop"
+    )
 
 
 def test_start_at_login_is_off_until_turned_on(xdg_home: Path) -> None:
@@ -178,8 +197,9 @@ def test_glib_starts_the_entry_with_the_arguments_it_was_given(xdg_home: Path, t
     autostart.enable(hidden=True, base=[sys.executable, str(recorder), str(out)])
 
     entry = xdg_home / "autostart" / "ollacache.desktop"
-    launched = subprocess.run([SYSTEM_PYTHON or "python3", "-c", _GLIB_LAUNCH, str(entry)],
-                              capture_output=True, text=True, check=False)
+    launched = subprocess.run(
+        [SYSTEM_PYTHON or "python3", "-c", _GLIB_LAUNCH, str(entry)], capture_output=True, text=True, check=False
+    )
     if launched.returncode == 77:
         pytest.skip("the system python3 has no GLib bindings (python3-gi)")
     assert launched.returncode == 0, launched.stderr
@@ -191,7 +211,9 @@ def test_without_xdg_config_home_the_entry_goes_under_home(xdg_home: Path, monke
     autostart.enable(hidden=True, base=["/opt/My Apps/ollacache"])
     path = Path(os.environ["HOME"]) / ".config" / "autostart" / "ollacache.desktop"
     assert split_exec(read_desktop_entry(path.read_text(encoding="utf-8"))["Exec"]) == [
-        "/opt/My Apps/ollacache", HIDDEN_FLAG]
+        "/opt/My Apps/ollacache",
+        HIDDEN_FLAG,
+    ]
     assert autostart.starts_hidden()
     autostart.disable()
     assert not path.exists()

@@ -19,33 +19,80 @@ def state(name: str, **more: Any) -> dict[str, Any]:
 
 # (what, Ollama's state document, loaded models, {action: reason when greyed, "" when offered})
 TABLE: list[tuple[str, dict[str, Any] | None, list[Any] | None, dict[str, str]]] = [
-    ("the engine is not up yet", None, None,
-     {"start": ENGINE_DOWN, "stop": ENGINE_DOWN, "restart": ENGINE_DOWN, "unload": ENGINE_DOWN,
-      "detect": ENGINE_DOWN}),
-    ("not installed: only Detect again", state("not_installed", binary=None), None,
-     {"start": NOT_INSTALLED, "stop": NOT_INSTALLED, "restart": NOT_INSTALLED, "detect": "",
-      "unload": "Ollama is not running, so no model is in memory"}),
-    ("ours, running, one model loaded", state("running", owned=True), [{"name": "llama3.2"}],
-     {"start": "Ollama is already running", "stop": "", "restart": "", "unload": "", "detect": "Ollama is already found"}),
-    ("ours, running, nothing loaded", state("running", owned=True), [],
-     {"unload": "No model is loaded in memory"}),
-    ("started elsewhere", state("attached"), [],
-     {"start": "Ollama is already running", "stop": "Ollacache did not start this Ollama, so it cannot stop it",
-      "restart": NOT_OURS}),
-    ("started elsewhere, not answering", state("unhealthy"), None,
-     {"restart": NOT_OURS, "unload": "Ollama is not running, so no model is in memory"}),
+    (
+        "the engine is not up yet",
+        None,
+        None,
+        {
+            "start": ENGINE_DOWN,
+            "stop": ENGINE_DOWN,
+            "restart": ENGINE_DOWN,
+            "unload": ENGINE_DOWN,
+            "detect": ENGINE_DOWN,
+        },
+    ),
+    (
+        "not installed: only Detect again",
+        state("not_installed", binary=None),
+        None,
+        {
+            "start": NOT_INSTALLED,
+            "stop": NOT_INSTALLED,
+            "restart": NOT_INSTALLED,
+            "detect": "",
+            "unload": "Ollama is not running, so no model is in memory",
+        },
+    ),
+    (
+        "ours, running, one model loaded",
+        state("running", owned=True),
+        [{"name": "llama3.2"}],
+        {
+            "start": "Ollama is already running",
+            "stop": "",
+            "restart": "",
+            "unload": "",
+            "detect": "Ollama is already found",
+        },
+    ),
+    ("ours, running, nothing loaded", state("running", owned=True), [], {"unload": "No model is loaded in memory"}),
+    (
+        "started elsewhere",
+        state("attached"),
+        [],
+        {
+            "start": "Ollama is already running",
+            "stop": "Ollacache did not start this Ollama, so it cannot stop it",
+            "restart": NOT_OURS,
+        },
+    ),
+    (
+        "started elsewhere, not answering",
+        state("unhealthy"),
+        None,
+        {"restart": NOT_OURS, "unload": "Ollama is not running, so no model is in memory"},
+    ),
     ("ours, not answering: restart it", state("unhealthy", owned=True), None, {"restart": "", "stop": ""}),
-    ("stopped by the user", state("stopped", held=True), None,
-     {"start": "", "stop": "Ollama is not running", "restart": "Ollama was stopped: start it instead"}),
+    (
+        "stopped by the user",
+        state("stopped", held=True),
+        None,
+        {"start": "", "stop": "Ollama is not running", "restart": "Ollama was stopped: start it instead"},
+    ),
     ("ours gave up after crashes", state("failed"), None, {"start": "", "restart": ""}),
-    ("not managed", state("stopped", managed=False), None,
-     {"start": "Ollacache is set not to start or stop Ollama (Settings, Ollama: Manage Ollama)"}),
+    (
+        "not managed",
+        state("stopped", managed=False),
+        None,
+        {"start": "Ollacache is set not to start or stop Ollama (Settings, Ollama: Manage Ollama)"},
+    ),
 ]
 
 
 @pytest.mark.parametrize(("ollama", "models", "expected"), [row[1:] for row in TABLE], ids=[row[0] for row in TABLE])
 def test_each_action_is_offered_or_greyed_with_its_reason(
-        ollama: dict[str, Any] | None, models: list[Any] | None, expected: dict[str, str]) -> None:
+    ollama: dict[str, Any] | None, models: list[Any] | None, expected: dict[str, str]
+) -> None:
     actions = ollama_actions(ollama, models)
     for name, reason in expected.items():
         assert (actions[name].enabled, actions[name].reason) == (reason == "", reason), name  # type: ignore[index]

@@ -7,19 +7,19 @@ import httpx
 import pytest
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
-from tests.harness import free_port
-
 from desktop.app import TrayApp
 from desktop.dashboard.banners import OFFLINE, PAUSED
 from desktop.dashboard_window import build_dashboard
 from desktop.icons import IconState
+from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
+from tests.harness import free_port
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False}
 
 
 def test_pause_shows_a_banner_on_the_dashboard_and_its_resume_caches_again(
-        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
     window = build_dashboard(tray_app.context)
     qtbot.addWidget(window)

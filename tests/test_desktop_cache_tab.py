@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures; the platform first)
-
 import httpx  # noqa: E402
 from PySide6.QtCore import Qt  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
@@ -17,16 +15,19 @@ from desktop.app import TrayApp  # noqa: E402
 from desktop.dashboard.cache_tab import EMPTY  # noqa: E402
 from desktop.dashboard_window import build_dashboard  # noqa: E402
 from desktop.icons import IconState  # noqa: E402
+from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures; the platform first)
 from tests.fakes.ollama_server import FakeOllama  # noqa: E402
 
 
 def chat(text: str, model: str = "llama3.2") -> str:
-    return json.dumps({"endpoint": "/api/chat",
-                       "body": {"model": model, "messages": [{"role": "user", "content": text}]}})
+    return json.dumps(
+        {"endpoint": "/api/chat", "body": {"model": model, "messages": [{"role": "user", "content": text}]}}
+    )
 
 
 def test_the_cache_tab_warms_from_a_file_with_live_progress_then_lists_what_failed(
-        behind_fake: str, upstream: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot, tmp_path: Path) -> None:
+    behind_fake: str, upstream: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot, tmp_path: Path
+) -> None:
     fake = upstream[0]
     qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
     window = build_dashboard(tray_app.context)
@@ -71,8 +72,9 @@ def test_the_cache_tab_warms_from_a_file_with_live_progress_then_lists_what_fail
     qtbot.waitUntil(lambda: tab.counts.text().endswith(": 0 sent, 3 already cached, 1 failed"), timeout=WAIT_MS)
 
 
-def test_a_refused_warm_up_is_said_in_the_tab(behind_fake: str, tray_app: TrayApp, qtbot: QtBot,
-                                             tmp_path: Path) -> None:
+def test_a_refused_warm_up_is_said_in_the_tab(
+    behind_fake: str, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path
+) -> None:
     qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
     window = build_dashboard(tray_app.context)
     qtbot.addWidget(window)

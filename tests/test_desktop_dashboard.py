@@ -14,9 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-from tests.dashboard_qt import dark_palette, settings_in, window_in  # sets the offscreen platform first
-
 from PySide6.QtCore import Qt  # noqa: E402, I001 - after the platform is chosen
 from PySide6.QtGui import QGuiApplication, QPalette  # noqa: E402
 from PySide6.QtWidgets import QLabel, QPushButton  # noqa: E402
@@ -26,13 +23,27 @@ from core.units import human_bytes, human_seconds  # noqa: E402
 from desktop.dashboard import DashboardWindow  # noqa: E402
 from desktop.dashboard.charts import MAX_POINTS, Series, TimeChart  # noqa: E402
 from desktop.dashboard.requests import MAX_ROWS  # noqa: E402
+from tests.dashboard_qt import dark_palette, settings_in, window_in  # sets the offscreen platform first
 from tests.fakes.ollama_server import FakeOllama  # noqa: E402
 from tests.harness import ROOT, RunningProxy, wait_for  # noqa: E402
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0},
-        "stream": False}
-EVENT = {"time": "2026-12-01T20:40:05+00:00", "client": "ollama-python", "model": "llama3.2:latest",
-         "route": "/api/chat", "cache": "hit", "status": 200, "latency_ms": 1.234, "tokens": 1234, "saved_s": 2.5}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "options": {"temperature": 0},
+    "stream": False,
+}
+EVENT = {
+    "time": "2026-12-01T20:40:05+00:00",
+    "client": "ollama-python",
+    "model": "llama3.2:latest",
+    "route": "/api/chat",
+    "cache": "hit",
+    "status": 200,
+    "latency_ms": 1.234,
+    "tokens": 1234,
+    "saved_s": 2.5,
+}
 
 
 @pytest.fixture
@@ -44,8 +55,9 @@ def window(qtbot: QtBot, tmp_path: Path) -> DashboardWindow:
 
 
 def table_rows(table: Any) -> list[list[str]]:
-    return [[table.item(row, column).text() for column in range(table.columnCount())]
-            for row in range(table.rowCount())]
+    return [
+        [table.item(row, column).text() for column in range(table.columnCount())] for row in range(table.rowCount())
+    ]
 
 
 def test_the_cards_show_what_a_real_engine_counted(window: DashboardWindow, proxy: RunningProxy) -> None:
@@ -75,7 +87,8 @@ def test_the_cards_show_what_a_real_engine_counted(window: DashboardWindow, prox
 
 
 def test_answers_shared_with_an_identical_request_in_flight_show_as_shared(
-        window: DashboardWindow, proxy: RunningProxy, fake: FakeOllama) -> None:
+    window: DashboardWindow, proxy: RunningProxy, fake: FakeOllama
+) -> None:
     assert proxy.server is not None
     flights = proxy.server.engine.proxy.flights
     fake.configure(hang=True)  # the first request is held upstream while two identical ones arrive
@@ -120,8 +133,9 @@ def test_before_any_answer_is_stored_the_welcome_says_what_to_do(window: Dashboa
 def test_the_welcome_says_when_tools_need_no_change(window: DashboardWindow, proxy: RunningProxy) -> None:
     window.set_endpoint("http://127.0.0.1:11434")
     window.show_stats({**httpx.get(proxy.url + "/-/stats").json(), "takeover": {"on": True}})
-    assert window.cards.welcome.address.text() == ("Your tools need no change: Ollacache answers at Ollama's "
-                                                   "usual address, http://127.0.0.1:11434.")
+    assert window.cards.welcome.address.text() == (
+        "Your tools need no change: Ollacache answers at Ollama's usual address, http://127.0.0.1:11434."
+    )
 
 
 def test_the_welcome_hides_once_the_cache_holds_an_answer(window: DashboardWindow, proxy: RunningProxy) -> None:
@@ -137,11 +151,14 @@ def test_finished_requests_fill_the_table_newest_first_and_bounded(window: Dashb
     window.add_request({**EVENT, "cache": "miss", "latency_ms": 1834.5, "client": "curl"})
     model = window.requests.model
     assert window.requests.currentWidget() is window.requests.view
-    rows = [[model.index(row, column).data() for column in range(model.columnCount())]
-            for row in range(model.rowCount())]
+    rows = [
+        [model.index(row, column).data() for column in range(model.columnCount())] for row in range(model.rowCount())
+    ]
     clock = time.strftime("%H:%M:%S", time.localtime(1796157605))  # 2026-12-01T20:40:05Z on this machine
-    assert rows == [[clock, "curl", "llama3.2:latest", "/api/chat", "○ MISS", "200", "1,834 ms", "1,234"],
-                    [clock, "ollama-python", "llama3.2:latest", "/api/chat", "● HIT", "200", "1.2 ms", "1,234"]]
+    assert rows == [
+        [clock, "curl", "llama3.2:latest", "/api/chat", "○ MISS", "200", "1,834 ms", "1,234"],
+        [clock, "ollama-python", "llama3.2:latest", "/api/chat", "● HIT", "200", "1.2 ms", "1,234"],
+    ]
     for number in range(MAX_ROWS + 100):
         window.add_request({**EVENT, "tokens": number})
     assert model.rowCount() == MAX_ROWS
@@ -213,9 +230,17 @@ def test_an_ollama_whose_use_cannot_be_read_is_said_on_its_charts(window: Dashbo
 
 def test_the_ollama_panel_shows_models_and_its_buttons_ask_the_shell(window: DashboardWindow, qtbot: QtBot) -> None:
     panel = window.ollama
-    window.show_ollama({"state": "running", "version": "0.12.0", "uptime_s": 3725, "restarts": 2, "managed": True,
-                        "upstream": "http://127.0.0.1:11435",
-                        "models": [{"name": "llama3.2:latest", "size": 3 * 2**30, "size_vram": 2**30}]})
+    window.show_ollama(
+        {
+            "state": "running",
+            "version": "0.12.0",
+            "uptime_s": 3725,
+            "restarts": 2,
+            "managed": True,
+            "upstream": "http://127.0.0.1:11435",
+            "models": [{"name": "llama3.2:latest", "size": 3 * 2**30, "size_vram": 2**30}],
+        }
+    )
     assert panel.state.text() == "● Running" and window.cards.ollama.value.text() == "● Running"
     assert (panel.uptime.text(), panel.restarts.text()) == ("1h 02m", "2")
     assert table_rows(panel.models) == [["llama3.2:latest", "3.0 GiB", "1.0 GiB"]]
@@ -240,8 +265,11 @@ def test_every_tab_is_reachable_by_keyboard(window: DashboardWindow, qtbot: QtBo
         assert window.tabs.currentIndex() == number - 1
     texts = [window.tabs.tabText(index) for index in range(window.tabs.count())]
     texts += [widget.text() for widget in window.findChildren(QPushButton)]
-    texts += [label.text() for label in window.findChildren(QLabel)  # labels of fields one can focus
-              if label.buddy() is not None and label.buddy().focusPolicy() & Qt.FocusPolicy.TabFocus]
+    texts += [
+        label.text()
+        for label in window.findChildren(QLabel)  # labels of fields one can focus
+        if label.buddy() is not None and label.buddy().focusPolicy() & Qt.FocusPolicy.TabFocus
+    ]
     keys = [re.search(r"&(\w)", text) for text in texts]
     assert all(keys), texts  # every tab, button and labelled field has an Alt+letter...
     letters = [key.group(1).lower() for key in keys if key]
@@ -293,7 +321,7 @@ def test_an_app_drawing_the_dashboard_for_a_while_exits_cleanly(tmp_path: Path) 
         from PySide6.QtWidgets import QApplication
         app = QApplication([])
         from desktop.dashboard import DashboardWindow
-        window = DashboardWindow(settings=QSettings({str(tmp_path / 'd.ini')!r}, QSettings.Format.IniFormat))
+        window = DashboardWindow(settings=QSettings({str(tmp_path / "d.ini")!r}, QSettings.Format.IniFormat))
         window.show()
         snapshot = {{"totals": {{"requests": 1, "hits": 1, "misses": 0, "hit_rate": 1.0}}, "uptime_s": 0,
                     "rates": {{"1m": {{"hits_per_s": 1.0, "misses_per_s": 0.0, "hit_rate": 1.0}}}},
@@ -315,7 +343,9 @@ def test_an_app_drawing_the_dashboard_for_a_while_exits_cleanly(tmp_path: Path) 
 def test_qt_calls_that_return_nothing_never_use_up_none() -> None:
     """PySide6 6.12.0 on Python 3.11 drops a reference to None per void call (pyproject keeps it out): with
     the PySide6 installed, 200,000 such calls (far more than None has references) leave the interpreter running."""
-    script = ("import desktop.dashboard\nfrom PySide6.QtCore import QPointF\npoint = QPointF()\n"
-              "for _ in range(200_000):\n    point.setX(1.0)\nprint('alive')")
+    script = (
+        "import desktop.dashboard\nfrom PySide6.QtCore import QPointF\npoint = QPointF()\n"
+        "for _ in range(200_000):\n    point.setX(1.0)\nprint('alive')"
+    )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False)
     assert (done.returncode, done.stdout.strip()) == (0, "alive"), done.stderr

@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
-from tests.desktop_qt import WAIT_MS  # sets the offscreen platform first
-
 import pytest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from pytestqt.qtbot import QtBot  # noqa: E402
 
 from desktop.event_loop import EventLoop  # noqa: E402
+from tests.desktop_qt import WAIT_MS  # sets the offscreen platform first
 
 _loop: EventLoop | None = None
 

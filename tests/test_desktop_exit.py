@@ -9,10 +9,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
@@ -20,11 +18,12 @@ import pytest
 
 from core.cli.commands import has_display
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import BOUND_S, ROOT, SERVING, free_port, wait_for
+from tests.harness import BOUND_S, ROOT, SERVING, wait_for
 
 
 def engine_of(app: subprocess.Popen[bytes], config_dir: Path) -> Callable[[], int | None]:
     """The pid of the app's engine child, once it answers /-/health."""
+
     def check() -> int | None:
         assert app.poll() is None, "the app exited"
         try:
@@ -33,15 +32,18 @@ def engine_of(app: subprocess.Popen[bytes], config_dir: Path) -> Callable[[], in
         except (OSError, ValueError, KeyError, httpx.HTTPError):
             return None
         return pid if pid in {child.pid for child in psutil.Process(app.pid).children()} else None
+
     return check
 
 
 @pytest.mark.parametrize("command", [["-m", "desktop"], ["-m", "core", "tray"]], ids=["python -m desktop", "tray"])
 def test_the_app_quits_on_sigterm_cleanly_and_stops_its_engine(
-        command: list[str], upstream: tuple[FakeOllama, str], private_dirs: Path) -> None:
+    command: list[str], upstream: tuple[FakeOllama, str], private_dirs: Path
+) -> None:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "OLLACACHE_PORT": "0", "OLLACACHE_UPSTREAM": upstream[1]}
-    app = subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    app = subprocess.Popen(
+        [sys.executable, *command], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         engine = wait_for(engine_of(app, private_dirs / "config"), "the app's engine to answer")
         app.send_signal(signal.SIGTERM)
@@ -57,11 +59,20 @@ def test_the_app_quits_on_sigterm_cleanly_and_stops_its_engine(
 
 
 def test_tray_without_a_display_says_so_and_serves(upstream: tuple[FakeOllama, str]) -> None:
-    env = {name: value for name, value in os.environ.items()
-           if name not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
     env.update({"OLLACACHE_PORT": "0", "OLLACACHE_UPSTREAM": upstream[1]})
-    process = subprocess.Popen([sys.executable, "-m", "core", "tray"], cwd=ROOT, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core", "tray"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     assert process.stdout is not None
     lines = []
     try:

@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, qloop, tray_app  # noqa: F401  (fixtures)
-from tests.harness import free_port
-from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON
-
 from desktop.app import TrayApp
 from desktop.dashboard_window import build_dashboard
 from desktop.icons import IconState
+from tests.desktop_qt import WAIT_MS, qloop, tray_app  # noqa: F401  (fixtures)
+from tests.harness import free_port
+from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON
 
 
 @pytest.fixture
@@ -30,9 +29,13 @@ def no_ollama(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         pytest.skip("an ollama is installed on this machine")
     folder = tmp_path / "bin"
     folder.mkdir()
-    for name, value in {"OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_UPSTREAM": f"http://127.0.0.1:{free_port()}",
-                        "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp_path / "home"),
-                        **FAKE_PYTHON}.items():
+    for name, value in {
+        "OLLACACHE_MANAGE_OLLAMA": "auto",
+        "OLLACACHE_UPSTREAM": f"http://127.0.0.1:{free_port()}",
+        "PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(tmp_path / "home"),
+        **FAKE_PYTHON,
+    }.items():
         monkeypatch.setenv(name, value)
     return folder
 
@@ -42,7 +45,8 @@ def ollama(app: TrayApp) -> dict[str, Any]:
 
 
 def test_a_first_run_without_ollama_says_not_installed_with_no_error_and_greys_what_cannot_work(
-        no_ollama: Path, tray_app: TrayApp, qtbot: QtBot) -> None:
+    no_ollama: Path, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     qtbot.waitUntil(lambda: ollama(tray_app).get("state") == "not_installed", timeout=WAIT_MS)
     state = ollama(tray_app)
     assert state["reason"].startswith("Ollama is not installed: no Ollama program was found.")
@@ -51,8 +55,9 @@ def test_a_first_run_without_ollama_says_not_installed_with_no_error_and_greys_w
     window = build_dashboard(tray_app.context)
     qtbot.addWidget(window)
     welcome = window.cards.welcome
-    qtbot.waitUntil(lambda: welcome.ollama.text().startswith("Ollama is not installed on this computer."),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: welcome.ollama.text().startswith("Ollama is not installed on this computer."), timeout=WAIT_MS
+    )
     assert not welcome.download.isHidden() and not welcome.detect.isHidden()
     assert window.cards.ollama.value.text() == "○ Not installed"
     assert not window.ollama.restart.isEnabled()
@@ -66,8 +71,9 @@ def test_a_first_run_without_ollama_says_not_installed_with_no_error_and_greys_w
     assert not restart.isEnabled() and restart.toolTip() == "Ollama is not installed on this computer"
     tune = tray.actions["tune"]
     assert not tune.isEnabled() and tune.toolTip() == "Tuning measures Ollama's speed: install Ollama first"
-    qtbot.waitUntil(lambda: [a.text() for a in tray.models_menu.actions()] == ["Ollama is not installed"],
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: [a.text() for a in tray.models_menu.actions()] == ["Ollama is not installed"], timeout=WAIT_MS
+    )
     assert "Ollama: not installed" in tray.icon.toolTip()
     assert tray_app.errors.last is None  # no balloon: an expected absence is not an error
 

@@ -6,15 +6,18 @@ from __future__ import annotations
 import httpx
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
-
 from desktop.app import TrayApp
 from desktop.dashboard.models_tab import COLUMNS
 from desktop.dashboard_window import build_dashboard
 from desktop.icons import IconState
+from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 
 
 def row_of(tab: object, name: str) -> dict[str, str]:
@@ -26,7 +29,8 @@ def row_of(tab: object, name: str) -> dict[str, str]:
 
 
 def test_the_models_tab_lists_installed_models_what_is_loaded_and_what_the_cache_saved(
-        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
     url = tray_app.engine.url
     installed = httpx.get(f"{behind_fake}/api/tags").json()["models"]
@@ -43,7 +47,10 @@ def test_the_models_tab_lists_installed_models_what_is_loaded_and_what_the_cache
     llama = row_of(tab, "llama3.2:latest")
     details = next(model["details"] for model in installed if model["name"] == "llama3.2:latest")
     assert (llama["Family"], llama["Parameters"], llama["Quantisation"]) == (
-        details["family"], details["parameter_size"], details["quantization_level"])
+        details["family"],
+        details["parameter_size"],
+        details["quantization_level"],
+    )
     qtbot.waitUntil(lambda: row_of(tab, "llama3.2:latest")["In memory"] != "–", timeout=WAIT_MS)  # loaded by the miss
     assert row_of(tab, "llama3.2:latest")["Unloads"] != "–"
     others = [model["name"] for model in installed if model["name"] != "llama3.2:latest"]

@@ -12,13 +12,12 @@ import pytest
 from PySide6.QtCore import QSettings
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
-
 from core.units import human_bytes
 from desktop.app import TrayApp
 from desktop.icons import IconState
 from desktop.settings_window import SettingsWindow
 from desktop.settings_window.tune_chart import EMPTY_TEXT
+from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
@@ -42,7 +41,8 @@ def open_performance(tray_app: TrayApp, qtbot: QtBot, tmp_path: Path) -> Setting
 
 
 def test_the_tab_shows_the_hardware_and_a_users_value_beside_the_recommended_one(
-        behind_fake: str, small_context: Path, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path) -> None:
+    behind_fake: str, small_context: Path, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path
+) -> None:
     panel = open_performance(tray_app, qtbot, tmp_path).performance
     detected = httpx.get(f"{tray_app.engine.url}/-/hardware").json()
     assert f"{detected['logical_cpus']} logical" in panel.machine["Cores"].text()
@@ -56,14 +56,16 @@ def test_the_tab_shows_the_hardware_and_a_users_value_beside_the_recommended_one
 
 
 def test_apply_recommended_forgets_the_users_value_and_the_engine_uses_the_recommendation(
-        behind_fake: str, small_context: Path, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path) -> None:
+    behind_fake: str, small_context: Path, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path
+) -> None:
     window = open_performance(tray_app, qtbot, tmp_path)
     panel = window.performance
     assert panel.apply_recommended_button.isEnabled()
     panel.apply_recommended_button.click()
     url = tray_app.engine.url
-    qtbot.waitUntil(lambda: httpx.get(f"{url}/-/hardware").json()["recommended"]["from_settings"] == [],
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: httpx.get(f"{url}/-/hardware").json()["recommended"]["from_settings"] == [], timeout=WAIT_MS
+    )
     recommended = httpx.get(f"{url}/-/hardware").json()["for_this_machine"]["num_ctx"]
     qtbot.waitUntil(lambda: panel.in_use["num_ctx"].text() == f"{recommended:,} tokens", timeout=WAIT_MS)
     assert "num_ctx" not in small_context.read_text() and "# mine" not in small_context.read_text()
@@ -72,7 +74,8 @@ def test_apply_recommended_forgets_the_users_value_and_the_engine_uses_the_recom
 
 
 def test_tune_now_draws_a_bar_per_thread_count_and_apply_the_winner_puts_it_in_force(
-        behind_fake: str, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path) -> None:
+    behind_fake: str, tray_app: TrayApp, qtbot: QtBot, tmp_path: Path
+) -> None:
     window = open_performance(tray_app, qtbot, tmp_path)
     panel = window.performance
     assert not panel.apply_winner_button.isEnabled()

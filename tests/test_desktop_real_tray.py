@@ -20,7 +20,8 @@ def launch(display: Display, upstream: str, *args: str) -> subprocess.Popen[byte
 
 
 def test_a_users_launch_docks_the_icon_and_opens_the_dashboard_only(
-        display: Display, upstream: tuple[FakeOllama, str]) -> None:
+    display: Display, upstream: tuple[FakeOllama, str]
+) -> None:
     app = launch(display, upstream[1])
     engine = serving(app)
     wait_for(lambda: display.docked_icons("Ollacache") == 1, "the icon in the tray")

@@ -12,16 +12,15 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QLineEdit, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
-
 from core.config.settings import SECTIONS, SPECS, load
-from tests.fakes.ollama_server import FakeOllama
-from tests.harness import proxy_process
 from desktop.app import TrayApp
 from desktop.icons import IconState
 from desktop.settings_window import SettingsWindow
+from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import proxy_process
 
-COMMENTED = "# mine\n[cache]\nttl = \"30d\"  # a month\n"
+COMMENTED = '# mine\n[cache]\nttl = "30d"  # a month\n'
 
 
 def config_file() -> Path:
@@ -57,7 +56,8 @@ def test_every_setting_of_the_table_has_a_field_on_its_sections_tab(window: Sett
 
 
 def test_a_value_from_the_environment_is_read_only_and_says_so(
-        window: SettingsWindow, behind_fake: str, qtbot: QtBot) -> None:
+    window: SettingsWindow, behind_fake: str, qtbot: QtBot
+) -> None:
     upstream = window.fields["proxy.upstream"]
     assert isinstance(upstream.editor, QLineEdit) and upstream.editor.isReadOnly()
     window.tabs.setCurrentIndex(list(SECTIONS).index("Ollama"))
@@ -68,8 +68,7 @@ def test_a_value_from_the_environment_is_read_only_and_says_so(
     assert window.fields["cache.ttl"].editor.placeholderText() == "30d (default)"  # type: ignore[attr-defined]
 
 
-def test_a_bad_value_is_refused_next_to_its_field_and_nothing_is_written(
-        window: SettingsWindow, qtbot: QtBot) -> None:
+def test_a_bad_value_is_refused_next_to_its_field_and_nothing_is_written(window: SettingsWindow, qtbot: QtBot) -> None:
     config_file().parent.mkdir(parents=True, exist_ok=True)
     config_file().write_text(COMMENTED)
     before = config_file().read_bytes()
@@ -87,12 +86,14 @@ def test_a_bad_value_is_refused_next_to_its_field_and_nothing_is_written(
 
 
 def test_a_good_value_is_written_and_the_status_says_it_needs_an_engine_restart(
-        window: SettingsWindow, qtbot: QtBot) -> None:
+    window: SettingsWindow, qtbot: QtBot
+) -> None:
     window.fields["cache.ttl"].set_value_text("7d")
     assert window.apply_button.isEnabled()
     window.apply_button.click()
-    qtbot.waitUntil(lambda: window.status.text() == "Saved. Keep answers for: in force when the engine restarts.",
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.status.text() == "Saved. Keep answers for: in force when the engine restarts.", timeout=WAIT_MS
+    )
     assert 'ttl = "7d"' in config_file().read_text()
     qtbot.waitUntil(lambda: "Your change is saved" in window.fields["cache.ttl"].info.text(), timeout=WAIT_MS)
     assert window.fields["cache.ttl"].editor.text() == "7d"  # type: ignore[attr-defined]
@@ -114,7 +115,8 @@ def autostart_entry() -> Path:
 
 
 def test_start_at_login_and_start_hidden_are_written_on_apply_and_read_back(
-        window: SettingsWindow, qtbot: QtBot, tmp_path: Path) -> None:
+    window: SettingsWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
     rows = window.login
     assert rows.at_login is not None and rows.hidden is not None
     assert not rows.at_login.isChecked() and not rows.hidden.isEnabled()  # off by default
@@ -147,15 +149,25 @@ def test_a_refused_setting_leaves_start_at_login_as_it_was(window: SettingsWindo
 
 
 def test_clear_cache_on_the_cache_tab_asks_and_empties_the_store(
-        window: SettingsWindow, tray_app: TrayApp, behind_fake: str, qtbot: QtBot) -> None:
+    window: SettingsWindow, tray_app: TrayApp, behind_fake: str, qtbot: QtBot
+) -> None:
     url = tray_app.engine.url
     assert url is not None
-    httpx.post(url + "/api/chat", json={"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}],
-                                        "stream": False, "options": {"temperature": 0}})
+    httpx.post(
+        url + "/api/chat",
+        json={
+            "model": "llama3.2",
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": False,
+            "options": {"temperature": 0},
+        },
+    )
     qtbot.waitUntil(lambda: (tray_app.feed.stats or {}).get("store", {}).get("entries") == 1, timeout=WAIT_MS)
     assert window.clear_button is not None and window.clear_button.isEnabled()
-    qtbot.waitUntil(lambda: window.store_summary is not None and window.store_summary.text().startswith("1 entry, "),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.store_summary is not None and window.store_summary.text().startswith("1 entry, "),
+        timeout=WAIT_MS,
+    )
     window.clear_button.click()
     box = window.clearing.box if window.clearing else None
     assert box is not None and "Remove all 1 cached entry?" in box.text()
@@ -181,8 +193,7 @@ def test_common_settings_show_and_advanced_ones_on_request(window: SettingsWindo
     assert visible_rows(window) == set(window.fields) and window.tabs.isTabVisible(expert)
 
 
-def test_what_is_typed_is_checked_as_it_is_typed_and_nothing_is_written(
-        window: SettingsWindow, qtbot: QtBot) -> None:
+def test_what_is_typed_is_checked_as_it_is_typed_and_nothing_is_written(window: SettingsWindow, qtbot: QtBot) -> None:
     size = window.fields["cache.size_limit"]
     size.set_value_text("lots")
     qtbot.waitUntil(lambda: not size.error.isHidden(), timeout=WAIT_MS)
@@ -193,7 +204,8 @@ def test_what_is_typed_is_checked_as_it_is_typed_and_nothing_is_written(
 
 
 def test_a_relative_cache_folder_is_refused_under_its_field(
-        window: SettingsWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    window: SettingsWindow, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = window.fields["cache.dir"]
     if not folder.editable:  # the tests set OLLACACHE_CACHE_DIR: the field is read-only, as it should be
         assert folder.editor.isReadOnly() and "OLLACACHE_CACHE_DIR" in folder.info.text()  # type: ignore[attr-defined]
@@ -202,7 +214,8 @@ def test_a_relative_cache_folder_is_refused_under_its_field(
 
 
 def test_restart_engine_now_restarts_the_engine_with_the_saved_settings_and_says_when_it_is_back(
-        window: SettingsWindow, tray_app: TrayApp, qtbot: QtBot) -> None:
+    window: SettingsWindow, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     before = tray_app.engine.pid
     window.fields["cache.ttl"].set_value_text("7d")
     window.apply_button.click()
@@ -224,7 +237,8 @@ def own_cache_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def test_a_typo_in_the_cache_folder_is_refused_and_a_new_folder_asks_first(
-        own_cache_folder: Path, window: SettingsWindow, qtbot: QtBot, tmp_path: Path) -> None:
+    own_cache_folder: Path, window: SettingsWindow, qtbot: QtBot, tmp_path: Path
+) -> None:
     folder = window.fields["cache.dir"]
     assert folder.editable and str(own_cache_folder) in folder.editor.placeholderText()  # type: ignore[attr-defined]
     folder.set_value_text("lots")
@@ -244,13 +258,15 @@ def test_a_typo_in_the_cache_folder_is_refused_and_a_new_folder_asks_first(
     qtbot.waitUntil(lambda: window.cache_question is not None and window.cache_question.isVisible(), timeout=WAIT_MS)
     [change] = [b for b in window.cache_question.buttons() if b.text() == "&Change folder"]
     change.click()
-    qtbot.waitUntil(lambda: window.status.text() == "Saved. Cache folder: in force when the engine restarts.",
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: window.status.text() == "Saved. Cache folder: in force when the engine restarts.", timeout=WAIT_MS
+    )
     assert str(elsewhere) in config_file().read_text()
 
 
 def test_restart_engine_now_is_greyed_with_the_reason_for_an_engine_the_app_did_not_start(
-        upstream: tuple[FakeOllama, str], qloop: object, qtbot: QtBot, tmp_path: Path) -> None:
+    upstream: tuple[FakeOllama, str], qloop: object, qtbot: QtBot, tmp_path: Path
+) -> None:
     with proxy_process(upstream[1]):
         app = TrayApp(load())
         app.start()

@@ -12,13 +12,12 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, qloop  # noqa: F401  (fixture)
-from tests.fakes.ollama_server import FakeOllama
-from tests.harness import ROOT
-
 from core.config.settings import load
 from desktop.app import TrayApp
 from desktop.instance import SingleInstance
+from tests.desktop_qt import WAIT_MS, qloop  # noqa: F401  (fixture)
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import ROOT
 
 SHOWN = re.compile(r"timing: (.+) shown ([0-9.]+) s after the process started \(at ([0-9.]+)\)")
 
@@ -28,8 +27,8 @@ def _shown(log: Path) -> list[str]:
 
 
 def test_the_icon_and_the_dashboard_brought_forward_are_timed_in_the_log(
-        upstream: tuple[FakeOllama, str], qloop: object, qtbot: QtBot, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    upstream: tuple[FakeOllama, str], qloop: object, qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OLLACACHE_UPSTREAM", upstream[1])
     monkeypatch.setenv("OLLACACHE_PORT", "0")
     settings = load()
@@ -41,8 +40,13 @@ def test_the_icon_and_the_dashboard_brought_forward_are_timed_in_the_log(
     try:
         before = _shown(log)  # offscreen there is no tray, so the dashboard opens at once too
         assert before[0] == "tray icon"
-        second = subprocess.run([sys.executable, "-m", "desktop"], cwd=ROOT, check=False,
-                                env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, capture_output=True)
+        second = subprocess.run(
+            [sys.executable, "-m", "desktop"],
+            cwd=ROOT,
+            check=False,
+            env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+            capture_output=True,
+        )
         assert second.returncode == 0
         qtbot.waitUntil(lambda: _shown(log) == [*before, "dashboard"], timeout=WAIT_MS)
         since = [float(m[2]) for m in SHOWN.finditer(log.read_text())]

@@ -8,16 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
+from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
-from tests.fakes.ollama_server import FakeOllama
-from tests.harness import free_port
-
-from PySide6.QtGui import QGuiApplication
 from desktop.app import TrayApp
 from desktop.icons import IconState
 from desktop.tray import tune_progress
+from tests.desktop_qt import WAIT_MS, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
+from tests.fakes.ollama_server import FakeOllama
+from tests.harness import free_port
 
 GENERATE = {"model": "llama3.2", "prompt": "hi", "stream": False, "options": {"temperature": 0}}
 
@@ -26,8 +25,6 @@ GENERATE = {"model": "llama3.2", "prompt": "hi", "stream": False, "options": {"t
 def behind_fake(upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> tuple[FakeOllama, str]:
     monkeypatch.setenv("OLLACACHE_UPSTREAM", upstream[1])
     return upstream
-
-
 
 
 def submenu(app: TrayApp) -> list[str]:
@@ -39,7 +36,8 @@ def ollama(app: TrayApp) -> dict[str, Any]:
 
 
 def test_loaded_models_are_listed_and_unload_empties_ollamas_list(
-        behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot
+) -> None:
     tray, url = tray_app.tray, behind_fake[1]
     qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
     tray.menu.aboutToShow.emit()
@@ -56,7 +54,8 @@ def test_loaded_models_are_listed_and_unload_empties_ollamas_list(
 
 
 def test_an_ollama_that_is_not_running_is_said_in_the_submenu_and_not_asked(
-        monkeypatch: pytest.MonkeyPatch, tray_app: TrayApp, qtbot: QtBot) -> None:
+    monkeypatch: pytest.MonkeyPatch, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     monkeypatch.setenv("OLLACACHE_UPSTREAM", f"http://127.0.0.1:{free_port()}")  # for the engine started below
     tray = tray_app.tray
     qtbot.waitUntil(lambda: ollama(tray_app).get("state") == "stopped", timeout=WAIT_MS)
@@ -66,31 +65,36 @@ def test_an_ollama_that_is_not_running_is_said_in_the_submenu_and_not_asked(
 
 
 def test_stop_holds_ollama_stopped_and_start_runs_it_again(
-        supervised_ollama: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    supervised_ollama: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     tray = tray_app.tray
-    qtbot.waitUntil(lambda: tray.state is IconState.SERVING and ollama(tray_app).get("state") == "running",
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: tray.state is IconState.SERVING and ollama(tray_app).get("state") == "running", timeout=WAIT_MS
+    )
     first = ollama(tray_app)["pid"]
     tray.menu.aboutToShow.emit()
     assert "start_ollama" not in tray.actions and tray.actions["stop_ollama"].isEnabled()
     tray.actions["stop_ollama"].trigger()
-    qtbot.waitUntil(lambda: ollama(tray_app).get("state") == "stopped" and ollama(tray_app).get("held"),
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: ollama(tray_app).get("state") == "stopped" and ollama(tray_app).get("held"), timeout=WAIT_MS
+    )
     with pytest.raises(httpx.ConnectError):
         httpx.get(supervised_ollama + "/api/version")
     tray.menu.aboutToShow.emit()
     assert "stop_ollama" not in tray.actions and tray.actions["start_ollama"].isEnabled()
     assert not tray.actions["restart_ollama"].isEnabled()
     tray.actions["start_ollama"].trigger()
-    qtbot.waitUntil(lambda: ollama(tray_app).get("state") == "running" and ollama(tray_app).get("pid") != first,
-                    timeout=WAIT_MS)
+    qtbot.waitUntil(
+        lambda: ollama(tray_app).get("state") == "running" and ollama(tray_app).get("pid") != first, timeout=WAIT_MS
+    )
     assert httpx.get(supervised_ollama + "/api/version").status_code == 200
     tray.menu.aboutToShow.emit()
     assert tray.actions["stop_ollama"].isEnabled() and tray_app.errors.last is None
 
 
 def test_start_and_stop_are_disabled_for_an_ollama_started_elsewhere(
-        behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot
+) -> None:
     tray = tray_app.tray
     qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
     tray.menu.aboutToShow.emit()
@@ -99,7 +103,8 @@ def test_start_and_stop_are_disabled_for_an_ollama_started_elsewhere(
 
 
 def test_tune_now_measures_with_progress_on_the_status_line(
-        behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot
+) -> None:
     fake = behind_fake[0]
     fake.configure(speed_curve={"1": 7.0, "2": 3.0})
     tray = tray_app.tray
@@ -130,7 +135,12 @@ def test_tune_now_measures_with_progress_on_the_status_line(
 
 
 def test_open_logs_folder_shows_the_path_to_copy_where_no_file_manager_opens_it(
-        behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    behind_fake: tuple[FakeOllama, str],
+    tray_app: TrayApp,
+    qtbot: QtBot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no xdg-open, so no file manager: Qt cannot open the folder
     tray = tray_app.tray
     qtbot.waitUntil(lambda: tray.state is IconState.SERVING, timeout=WAIT_MS)
@@ -144,7 +154,8 @@ def test_open_logs_folder_shows_the_path_to_copy_where_no_file_manager_opens_it(
 
 
 def test_copy_endpoint_url_copies_the_proxys_address_and_says_so(
-        behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    behind_fake: tuple[FakeOllama, str], tray_app: TrayApp, qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
     told: list[tuple[str, str]] = []
     tray = tray_app.tray
     monkeypatch.setattr(tray, "_tell", lambda title, message: told.append((title, message)))
@@ -152,5 +163,9 @@ def test_copy_endpoint_url_copies_the_proxys_address_and_says_so(
     tray.menu.aboutToShow.emit()
     tray.actions["copy_url"].trigger()
     assert QGuiApplication.clipboard().text() == tray_app.engine.url
-    assert told == [("Address copied", f"{tray_app.engine.url} is on the clipboard: paste it where your tool asks "
-                                       "for Ollama's address.")]
+    assert told == [
+        (
+            "Address copied",
+            f"{tray_app.engine.url} is on the clipboard: paste it where your tool asks for Ollama's address.",
+        )
+    ]

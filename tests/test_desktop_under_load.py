@@ -6,26 +6,27 @@ from __future__ import annotations
 import httpx
 from pytestqt.qtbot import QtBot
 
-from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
-
 from desktop.app import TrayApp
 from desktop.dashboard.requests import MAX_ROWS
 from desktop.dashboard_window import build_dashboard
 from desktop.icons import IconState
+from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False}
 HITS = 1500
 
 
 def test_after_a_stream_of_hits_the_dashboards_totals_are_the_engines(
-        behind_fake: str, tray_app: TrayApp, qtbot: QtBot) -> None:
+    behind_fake: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
     qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
     window = build_dashboard(tray_app.context)
     qtbot.addWidget(window)
     window.show()
     batches: list[int] = []
     tray_app.feed.event_received.connect(
-        lambda name, payload: batches.append(payload["count"]) if name == "requests_did_finish" else None)
+        lambda name, payload: batches.append(payload["count"]) if name == "requests_did_finish" else None
+    )
     with httpx.Client(base_url=tray_app.engine.url) as http:
         assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
         for _ in range(HITS):

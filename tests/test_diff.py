@@ -16,12 +16,18 @@ def test_equal_documents_have_no_differences() -> None:
 
 
 def test_a_changed_leaf_is_named_by_its_path_with_both_values() -> None:
-    stored = {"messages": [{"role": "system", "content": "a"}, {"role": "user", "content": "b"}],
-              "options": {"temperature": 0, "seed": 1}}
-    requested = {"messages": [{"role": "system", "content": "a"}, {"role": "user", "content": "c"}],
-                 "options": {"temperature": 0.7, "seed": 1}}
-    assert differences(stored, requested) == [Difference("messages[1].content", "b", "c"),
-                                              Difference("options.temperature", 0, 0.7)]
+    stored = {
+        "messages": [{"role": "system", "content": "a"}, {"role": "user", "content": "b"}],
+        "options": {"temperature": 0, "seed": 1},
+    }
+    requested = {
+        "messages": [{"role": "system", "content": "a"}, {"role": "user", "content": "c"}],
+        "options": {"temperature": 0.7, "seed": 1},
+    }
+    assert differences(stored, requested) == [
+        Difference("messages[1].content", "b", "c"),
+        Difference("options.temperature", 0, 0.7),
+    ]
 
 
 def test_a_member_or_item_on_one_side_only_is_missing_on_the_other() -> None:

@@ -13,8 +13,12 @@ from core.config.settings import load
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy, proxy_in_thread, proxy_process
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 
 
 def test_health_reports_the_bound_address(proxy: RunningProxy) -> None:

@@ -66,7 +66,8 @@ def test_stats_slow_down_while_quiet_and_speed_up_on_a_request(quiet_proxy: Runn
 
 
 def test_stats_stay_live_while_an_answer_is_being_generated(
-        quiet_proxy: RunningProxy, upstream: tuple[FakeOllama, str]) -> None:
+    quiet_proxy: RunningProxy, upstream: tuple[FakeOllama, str]
+) -> None:
     """A long generation sends no event until it ends; the charts must follow Ollama's CPU meanwhile."""
     import threading
 
@@ -79,8 +80,9 @@ def test_stats_stay_live_while_an_answer_is_being_generated(
             gap, previous = uptime - previous, uptime
             if gap >= QUIET_INTERVAL_S - 0.5:
                 break
-        asking = threading.Thread(target=lambda: httpx.post(quiet_proxy.url + "/api/chat", timeout=60,
-                                                            json={**CHAT, "stream": True}))
+        asking = threading.Thread(
+            target=lambda: httpx.post(quiet_proxy.url + "/api/chat", timeout=60, json={**CHAT, "stream": True})
+        )
         asking.start()
         gaps = []
         for snapshot in snapshots:  # while the answer streams: about once a second, for longer than QUIET_AFTER_S

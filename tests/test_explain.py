@@ -17,8 +17,12 @@ from tests.harness import ROOT, RunningProxy, wait_for
 
 
 def chat(system: str, temperature: float = 0, user: str = "What time is it?") -> dict[str, Any]:
-    return {"model": "llama3.2", "stream": False, "options": {"temperature": temperature},
-            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]}
+    return {
+        "model": "llama3.2",
+        "stream": False,
+        "options": {"temperature": temperature},
+        "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+    }
 
 
 STORED = chat("You are terse. The time is 2026-12-02 03:00:01.")
@@ -101,18 +105,33 @@ def test_the_command_prints_the_differing_fields(proxy: RunningProxy, tmp_path: 
     fill(proxy, STORED)
     request = tmp_path / "request.json"
     request.write_text(json.dumps({"endpoint": "/api/chat", "body": ASKED}))
-    result = subprocess.run([sys.executable, "-m", "core", "explain", str(request), "--url", proxy.url],
-                            cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "explain", str(request), "--url", proxy.url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "/api/chat  llama3.2:latest" in out and "not cached; the nearest of 1 stored entry" in out
     assert "2 fields differ" in out and "options.temperature: stored 0, requested 0.7" in out
     assert "messages[0].content: stored" in out and "03:05:12" in out
     request.write_text(json.dumps({"endpoint": "/api/chat", "body": STORED}))
-    result = subprocess.run([sys.executable, "-m", "core", "explain", str(request), "--url", proxy.url],
-                            cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "explain", str(request), "--url", proxy.url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
     assert result.returncode == 0 and "cached: a request like this is a HIT" in result.stdout
     request.write_text(json.dumps({"endpoint": "/api/tags", "body": STORED}))
-    result = subprocess.run([sys.executable, "-m", "core", "explain", str(request), "--url", proxy.url],
-                            cwd=ROOT, capture_output=True, text=True, env=dict(os.environ))
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "explain", str(request), "--url", proxy.url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+    )
     assert result.returncode == 2 and "endpoint must be a cached route" in result.stderr

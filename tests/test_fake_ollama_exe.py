@@ -34,8 +34,14 @@ class FakeProcess:
     """``ollama serve`` (the fake) as a child process; a thread collects its stderr lines."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen([str(BIN), "serve"], env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [str(BIN), "serve"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -100,9 +106,11 @@ def start() -> Iterator[Callable[..., FakeProcess]]:
 
 
 def test_it_serves_at_ollama_host_shows_its_environment_and_exits_0_on_sigterm(
-        start: Callable[..., FakeProcess]) -> None:
-    fake = start(OLLAMA_HOST="http://127.0.0.1:0", LLAMA_ARG_THREADS="3", OLLAMA_KEEP_ALIVE="10m",
-                 UNRELATED_SETTING="x")
+    start: Callable[..., FakeProcess],
+) -> None:
+    fake = start(
+        OLLAMA_HOST="http://127.0.0.1:0", LLAMA_ARG_THREADS="3", OLLAMA_KEEP_ALIVE="10m", UNRELATED_SETTING="x"
+    )
     url = fake.wait_listening()
     assert any('msg="server config"' in line and "LLAMA_ARG_THREADS:3" in line for line in fake.lines)
     assert httpx.get(f"{url}/api/version", timeout=BOUND).json() == {"version": "0.12.0"}
@@ -196,34 +204,46 @@ def test_version_flag_prints_what_ollama_prints(tmp_path: Path, upstream: tuple[
     (tmp_path / "tests" / "__init__.py").write_text("raise ImportError('the wrong tests package')\n")
 
     def version(host: str, **extra: str) -> str:
-        result = subprocess.run([str(BIN), "--version"], env=fake_env(OLLAMA_HOST=host, **extra), cwd=tmp_path,
-                                capture_output=True, text=True, timeout=BOUND, check=True)
+        result = subprocess.run(
+            [str(BIN), "--version"],
+            env=fake_env(OLLAMA_HOST=host, **extra),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=BOUND,
+            check=True,
+        )
         return result.stdout
 
     assert version(upstream[1]) == "ollama version is 0.12.0\n"
     assert version(upstream[1], FAKE_OLLAMA_VERSION="0.11.4") == (
-        "ollama version is 0.12.0\nWarning: client version is 0.11.4\n")
+        "ollama version is 0.12.0\nWarning: client version is 0.11.4\n"
+    )
     with socket.socket() as closed:  # bound, not listening: connections are refused
         closed.bind(("127.0.0.1", 0))
         assert version(f"127.0.0.1:{closed.getsockname()[1]}") == (
-            "Warning: could not connect to a running Ollama instance\nWarning: client version is 0.12.0\n")
+            "Warning: could not connect to a running Ollama instance\nWarning: client version is 0.12.0\n"
+        )
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("", ("127.0.0.1", 11434)),
-    ("127.0.0.1:11444", ("127.0.0.1", 11444)),
-    ("http://127.0.0.1:11444", ("127.0.0.1", 11444)),
-    ("  http://127.0.0.1:11444/some/path ", ("127.0.0.1", 11444)),
-    ("0.0.0.0", ("0.0.0.0", 11434)),
-    (":11444", ("", 11444)),
-    ("localhost", ("localhost", 11434)),
-    ("http://127.0.0.1", ("127.0.0.1", 80)),
-    ("https://example.com", ("example.com", 443)),
-    ("[::1]:11444", ("::1", 11444)),
-    ("[::1]", ("::1", 11434)),
-    ("::1", ("::1", 11434)),
-    ("127.0.0.1:99999", ("127.0.0.1", 11434)),
-    ("127.0.0.1:", ("127.0.0.1", 11434)),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", ("127.0.0.1", 11434)),
+        ("127.0.0.1:11444", ("127.0.0.1", 11444)),
+        ("http://127.0.0.1:11444", ("127.0.0.1", 11444)),
+        ("  http://127.0.0.1:11444/some/path ", ("127.0.0.1", 11444)),
+        ("0.0.0.0", ("0.0.0.0", 11434)),
+        (":11444", ("", 11444)),
+        ("localhost", ("localhost", 11434)),
+        ("http://127.0.0.1", ("127.0.0.1", 80)),
+        ("https://example.com", ("example.com", 443)),
+        ("[::1]:11444", ("::1", 11444)),
+        ("[::1]", ("::1", 11434)),
+        ("::1", ("::1", 11434)),
+        ("127.0.0.1:99999", ("127.0.0.1", 11434)),
+        ("127.0.0.1:", ("127.0.0.1", 11434)),
+    ],
+)
 def test_ollama_host_is_read_as_ollama_reads_it(value: str, expected: tuple[str, int]) -> None:
     assert parse_host(value) == expected

@@ -39,8 +39,11 @@ WEATHER_TOOL: dict[str, Any] = {
     "function": {
         "name": "get_weather",
         "description": "Weather for a city",
-        "parameters": {"type": "object", "required": ["city"],
-                       "properties": {"city": {"type": "string"}, "days": {"type": "integer"}}},
+        "parameters": {
+            "type": "object",
+            "required": ["city"],
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        },
     },
 }
 
@@ -88,10 +91,11 @@ def ndjson(text: str) -> list[dict[str, Any]]:
 def sse_payloads(text: str) -> list[str]:
     events = text.split("\n\n")
     assert events[-1] == "" and all(e.startswith("data: ") for e in events[:-1]), text
-    return [e[len("data: "):] for e in events[:-1]]
+    return [e[len("data: ") :] for e in events[:-1]]
 
 
 # --- native API through the official ollama client -----------------------------------------
+
 
 def test_generate_stream_equals_non_stream_for_seeded_request(oll: ollama.Client) -> None:
     chunks = list(oll.generate(model="llama3.2", prompt="Why is the sky blue?", options=SEEDED, stream=True))
@@ -100,8 +104,14 @@ def test_generate_stream_equals_non_stream_for_seeded_request(oll: ollama.Client
     assert [c.done for c in chunks] == [False] * (len(chunks) - 1) + [True]
     assert "".join(c.response or "" for c in chunks) == whole.response != ""
     assert final.done_reason == whole.done_reason == "stop"
-    for stat in ("eval_count", "prompt_eval_count", "total_duration", "load_duration",
-                 "prompt_eval_duration", "eval_duration"):
+    for stat in (
+        "eval_count",
+        "prompt_eval_count",
+        "total_duration",
+        "load_duration",
+        "prompt_eval_duration",
+        "eval_duration",
+    ):
         assert final[stat] == whole[stat] and whole[stat] > 0, stat
     assert final.eval_count == DEFAULT_CONFIG["tokens"] == len(chunks) - 1
     assert final.context == whole.context and whole.context and all(isinstance(t, int) for t in whole.context)
@@ -146,8 +156,9 @@ def test_format_json_and_schema_give_json_objects(oll: ollama.Client) -> None:
     plain = oll.generate(model="llama3.2", prompt="json please", format="json")
     assert isinstance(json.loads(plain.response or ""), dict)
     schema = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}}
-    shaped = json.loads(oll.chat(model="llama3.2", messages=[{"role": "user", "content": "x"}],
-                                 format=schema).message.content or "")
+    shaped = json.loads(
+        oll.chat(model="llama3.2", messages=[{"role": "user", "content": "x"}], format=schema).message.content or ""
+    )
     assert set(shaped) == {"name", "age"} and isinstance(shaped["age"], int)
 
 
@@ -159,8 +170,10 @@ def test_chat_with_tools_answers_with_a_deterministic_tool_call(oll: ollama.Clie
     assert len(calls) == 1 and calls[0].function.name == "get_weather"
     assert set(calls[0].function.arguments) == {"city"} and first.message.content == ""
     assert again.message.tool_calls == calls
-    msgs += [{"role": "assistant", "content": "", "tool_calls": [c.model_dump() for c in calls]},
-             {"role": "tool", "content": "sunny", "tool_name": "get_weather"}]
+    msgs += [
+        {"role": "assistant", "content": "", "tool_calls": [c.model_dump() for c in calls]},
+        {"role": "tool", "content": "sunny", "tool_name": "get_weather"},
+    ]
     after = oll.chat(model="llama3.2", messages=msgs, tools=[WEATHER_TOOL])
     assert after.message.content and not after.message.tool_calls
 
@@ -175,8 +188,10 @@ def test_embeddings_are_deterministic_unit_vectors(oll: ollama.Client) -> None:
     short = oll.embed(model="nomic-embed-text", input="alpha", dimensions=4)
     assert len(short.embeddings[0]) == 4
     legacy = oll.embeddings(model="nomic-embed-text", prompt="alpha")
-    assert len(legacy.embedding) == 16 and legacy.embedding == oll.embeddings(model="nomic-embed-text",
-                                                                             prompt="alpha").embedding
+    assert (
+        len(legacy.embedding) == 16
+        and legacy.embedding == oll.embeddings(model="nomic-embed-text", prompt="alpha").embedding
+    )
 
 
 def test_list_ps_show_share_stable_digests(oll: ollama.Client) -> None:
@@ -218,14 +233,16 @@ def test_pull_streams_progress_and_installs_the_model(oll: ollama.Client) -> Non
 
 # --- OpenAI-compatible API through the official openai client -----------------------------
 
+
 def test_openai_chat_stream_merges_to_the_non_streamed_answer(oai: openai.OpenAI) -> None:
     msgs: Any = [{"role": "user", "content": "hi"}]
     whole = oai.chat.completions.create(model="llama3.2", messages=msgs, seed=7)
     assert whole.id.startswith("chatcmpl-") and whole.object == "chat.completion"
     assert whole.system_fingerprint == "fp_ollama" and whole.choices[0].finish_reason == "stop"
     assert whole.usage is not None and whole.usage.completion_tokens == 12
-    with oai.chat.completions.create(model="llama3.2", messages=msgs, seed=7, stream=True,
-                                     stream_options={"include_usage": True}) as stream:
+    with oai.chat.completions.create(
+        model="llama3.2", messages=msgs, seed=7, stream=True, stream_options={"include_usage": True}
+    ) as stream:
         chunks = list(stream)
     assert chunks[0].choices[0].delta.role == "assistant"
     assert all(c.choices[0].delta.role is None for c in chunks[1:-1])
@@ -255,25 +272,40 @@ def test_openai_completions_embeddings_and_models(oai: openai.OpenAI, oll: ollam
     assert text == done.choices[0].text != ""
     vectors = oai.embeddings.create(model="nomic-embed-text", input=["alpha", "beta"])  # base64 on the wire
     native = oll.embed(model="nomic-embed-text", input=["alpha", "beta"]).embeddings
-    for got, want in zip((d.embedding for d in vectors.data), native):
+    for got, want in zip((d.embedding for d in vectors.data), native, strict=False):
         assert got == pytest.approx(want, rel=1e-6)
     assert [m.id for m in oai.models.list()] == ["llama3.2:latest", "qwen3:0.6b", "nomic-embed-text:latest"]
     with pytest.raises(openai.NotFoundError) as err:
         oai.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
-    assert err.value.body == {"message": "model 'nope' not found", "type": "not_found_error",
-                              "param": None, "code": None}
+    assert err.value.body == {
+        "message": "model 'nope' not found",
+        "type": "not_found_error",
+        "param": None,
+        "code": None,
+    }
 
 
 # --- raw wire checks ---------------------------------------------------------------------------
+
 
 def test_ndjson_framing_and_field_omission(http: httpx.Client) -> None:
     resp = http.post("/api/chat", json={"model": "llama3.2", "messages": [{"role": "user", "content": "x"}]})
     assert resp.headers["content-type"] == "application/x-ndjson"
     lines = ndjson(resp.text)
     assert all(set(line) == {"model", "created_at", "message", "done"} for line in lines[:-1])
-    assert list(lines[-1]) == ["model", "created_at", "message", "done", "done_reason", "total_duration",
-                               "load_duration", "prompt_eval_count", "prompt_eval_duration", "eval_count",
-                               "eval_duration"]
+    assert list(lines[-1]) == [
+        "model",
+        "created_at",
+        "message",
+        "done",
+        "done_reason",
+        "total_duration",
+        "load_duration",
+        "prompt_eval_count",
+        "prompt_eval_duration",
+        "eval_count",
+        "eval_duration",
+    ]
     assert lines[-1]["message"] == {"role": "assistant", "content": ""}
     whole = http.post("/api/generate", json={"model": "llama3.2", "prompt": "x", "stream": False})
     assert whole.headers["content-type"] == "application/json; charset=utf-8" and "context" in whole.json()
@@ -282,9 +314,15 @@ def test_ndjson_framing_and_field_omission(http: httpx.Client) -> None:
 
 
 def test_sse_framing_role_first_and_done_last(http: httpx.Client) -> None:
-    resp = http.post("/v1/chat/completions", json={
-        "model": "qwen3:0.6b", "stream": True, "stream_options": {"include_usage": True},
-        "messages": [{"role": "user", "content": "x"}]})
+    resp = http.post(
+        "/v1/chat/completions",
+        json={
+            "model": "qwen3:0.6b",
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "x"}],
+        },
+    )
     assert resp.headers["content-type"] == "text/event-stream"
     payloads = sse_payloads(resp.text)
     assert payloads[-1] == "[DONE]"
@@ -295,13 +333,20 @@ def test_sse_framing_role_first_and_done_last(http: httpx.Client) -> None:
     assert all("usage" not in c for c in chunks[:-1])
 
 
-@pytest.mark.parametrize("path,body,frame_end", [
-    ("/api/generate", {"model": "llama3.2", "prompt": "x"}, b"\n"),
-    ("/v1/chat/completions", {"model": "llama3.2", "stream": True, "messages": [{"role": "user", "content": "x"}]},
-     b"\n\n"),
-])
-def test_drop_after_chunks_aborts_the_connection(fake: FakeOllama, http: httpx.Client, path: str,
-                                                 body: dict[str, Any], frame_end: bytes) -> None:
+@pytest.mark.parametrize(
+    "path,body,frame_end",
+    [
+        ("/api/generate", {"model": "llama3.2", "prompt": "x"}, b"\n"),
+        (
+            "/v1/chat/completions",
+            {"model": "llama3.2", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+            b"\n\n",
+        ),
+    ],
+)
+def test_drop_after_chunks_aborts_the_connection(
+    fake: FakeOllama, http: httpx.Client, path: str, body: dict[str, Any], frame_end: bytes
+) -> None:
     fake.configure(drop_after_chunks=3)
     received = b""
     with pytest.raises(httpx.RemoteProtocolError):
@@ -321,11 +366,13 @@ def test_failures_are_injected_counted_and_shaped_per_api(fake: FakeOllama, http
     second = http.post("/v1/completions", json=body)
     assert (first.status_code, first.json()) == (503, {"error": "overloaded"})
     assert second.status_code == 503 and second.json() == {
-        "error": {"message": "overloaded", "type": "api_error", "param": None, "code": None}}
+        "error": {"message": "overloaded", "type": "api_error", "param": None, "code": None}
+    }
     assert http.post("/api/generate", json=body).status_code == 200
     fake.configure(fail_status=500, fail_count=None)
-    assert [http.post("/api/embed", json={"model": "nomic-embed-text", "input": "a"}).status_code
-            for _ in range(3)] == [500, 500, 500]
+    assert [
+        http.post("/api/embed", json={"model": "nomic-embed-text", "input": "a"}).status_code for _ in range(3)
+    ] == [500, 500, 500]
     assert fake.total_calls("/api/generate") == 2 and fake.total_calls("/api/embed") == 3
     assert fake.total_calls() == 7 and fake.calls["/v1/completions"] == 1
 
@@ -337,8 +384,12 @@ def test_ollama_error_bodies_and_statuses(http: httpx.Client) -> None:
         ("/api/embed", {"model": "nope", "input": "x"}, 404, 'model "nope" not found, try pulling it first'),
         ("/api/chat", {"messages": []}, 400, "model is required"),
         ("/api/generate", {"prompt": "x"}, 404, "model '' not found"),
-        ("/api/generate", {"model": "nomic-embed-text", "prompt": "x"}, 400,
-         '"nomic-embed-text" does not support generate'),
+        (
+            "/api/generate",
+            {"model": "nomic-embed-text", "prompt": "x"},
+            400,
+            '"nomic-embed-text" does not support generate',
+        ),
         ("/api/embed", {"model": "nomic-embed-text", "input": [1]}, 400, "invalid input type"),
     ]
     for path, body, status, message in cases:
@@ -369,8 +420,9 @@ def test_control_endpoints_configure_count_and_reset(fake: FakeOllama, http: htt
     assert http.get("/_fake/calls").json() == {"total": 2, "by_path": {"/api/version": 1, "/nowhere": 1}}
     assert http.post("/_fake/config", json={"tokens": 3}).json()["tokens"] == 3
     assert http.post("/_fake/config", json={"bogus": 1}).status_code == 400
-    assert http.post("/api/generate", json={"model": "llama3.2", "prompt": "x", "stream": False}).json()[
-        "eval_count"] == 3
+    assert (
+        http.post("/api/generate", json={"model": "llama3.2", "prompt": "x", "stream": False}).json()["eval_count"] == 3
+    )
     assert http.post("/_fake/reset").status_code == 200
     assert fake.total_calls() == 0 and fake.config()["tokens"] == DEFAULT_CONFIG["tokens"]
 
@@ -388,8 +440,7 @@ def test_hang_holds_requests_until_reset(fake: FakeOllama, base_url: str) -> Non
     with httpx.Client(base_url=base_url, timeout=0.3) as impatient:
         with pytest.raises(httpx.ReadTimeout):
             impatient.get("/api/version")
-    with httpx.Client(base_url=base_url, timeout=10) as patient, \
-            concurrent.futures.ThreadPoolExecutor(1) as pool:
+    with httpx.Client(base_url=base_url, timeout=10) as patient, concurrent.futures.ThreadPoolExecutor(1) as pool:
         pending = pool.submit(patient.get, "/api/tags")
         assert fake.wait_for_calls(1, "/api/tags")
         assert not pending.done()
@@ -409,9 +460,14 @@ def test_shutdown_does_not_wait_for_hung_requests() -> None:
 
 
 def test_process_mode_prints_its_url_and_exits_cleanly_on_sigterm() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.ollama_server", "--port", "0"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.ollama_server", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     watchdog = threading.Timer(20, proc.kill)
     watchdog.start()
     try:

@@ -26,7 +26,11 @@ def test_commands_from_source_run_this_python() -> None:
     assert command("serve", frozen=False, executable="/usr/bin/python3") == ["/usr/bin/python3", "-m", "core", "serve"]
     assert tray_command(False, frozen=False, executable="/usr/bin/python3") == ["/usr/bin/python3", "-m", "desktop"]
     assert tray_command(True, frozen=False, executable="/usr/bin/python3") == [
-        "/usr/bin/python3", "-m", "desktop", "--hidden"]
+        "/usr/bin/python3",
+        "-m",
+        "desktop",
+        "--hidden",
+    ]
 
 
 def test_commands_when_frozen_run_the_executable_itself() -> None:
@@ -48,9 +52,15 @@ def test_the_tray_starts_its_engine_the_same_way() -> None:
 
 
 def test_a_frozen_app_gives_ollama_the_library_path_from_before_the_bundle() -> None:
-    inherited = {"PATH": "/usr/bin", "LD_LIBRARY_PATH": "/opt/Ollacache/_internal",
-                 "LD_LIBRARY_PATH_ORIG": "/usr/local/cuda/lib64"}
-    assert outside_environment(inherited, frozen=True) == {"PATH": "/usr/bin", "LD_LIBRARY_PATH": "/usr/local/cuda/lib64"}
+    inherited = {
+        "PATH": "/usr/bin",
+        "LD_LIBRARY_PATH": "/opt/Ollacache/_internal",
+        "LD_LIBRARY_PATH_ORIG": "/usr/local/cuda/lib64",
+    }
+    assert outside_environment(inherited, frozen=True) == {
+        "PATH": "/usr/bin",
+        "LD_LIBRARY_PATH": "/usr/local/cuda/lib64",
+    }
 
 
 def test_a_frozen_app_without_a_library_path_before_gives_ollama_none() -> None:
@@ -65,8 +75,10 @@ def test_from_source_the_library_path_is_left_alone() -> None:
 
 def test_another_frozen_instance_starts_afresh_with_the_users_library_path() -> None:
     inherited = {"LD_LIBRARY_PATH": "/opt/Ollacache/_internal:/home/me/lib", "LD_LIBRARY_PATH_ORIG": "/home/me/lib"}
-    assert own_environment(inherited, frozen=True) == {"LD_LIBRARY_PATH": "/home/me/lib",
-                                                       "PYINSTALLER_RESET_ENVIRONMENT": "1"}
+    assert own_environment(inherited, frozen=True) == {
+        "LD_LIBRARY_PATH": "/home/me/lib",
+        "PYINSTALLER_RESET_ENVIRONMENT": "1",
+    }
     assert own_environment(inherited, frozen=False) == inherited
 
 
@@ -74,7 +86,10 @@ def test_the_users_ollama_environment_wins_over_the_cleaning() -> None:
     inherited = {"LD_LIBRARY_PATH": "/opt/Ollacache/_internal", "HOME": "/home/me"}
     extra = {"LD_LIBRARY_PATH": "/opt/rocm/lib", "OLLAMA_HOST": "127.0.0.1:11435"}
     assert ollama_environment(inherited, extra, frozen=True) == {
-        "HOME": "/home/me", "LD_LIBRARY_PATH": "/opt/rocm/lib", "OLLAMA_HOST": "127.0.0.1:11435"}
+        "HOME": "/home/me",
+        "LD_LIBRARY_PATH": "/opt/rocm/lib",
+        "OLLAMA_HOST": "127.0.0.1:11435",
+    }
 
 
 def test_the_entry_starts_the_tray_with_no_command_or_hidden_alone() -> None:
@@ -84,22 +99,31 @@ def test_the_entry_starts_the_tray_with_no_command_or_hidden_alone() -> None:
 
 
 def _entry_env(**extra: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items()
-           if name not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+    }
     return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
 def test_the_entry_with_arguments_is_the_ollacache_command() -> None:
-    result = subprocess.run([sys.executable, str(ENTRY), "--version"], cwd=ROOT, env=_entry_env(),
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, str(ENTRY), "--version"], cwd=ROOT, env=_entry_env(), capture_output=True, text=True
+    )
     assert result.returncode == 0 and result.stdout.strip() == f"ollacache {__version__}"
 
 
 def test_the_entry_without_a_display_serves_headless(upstream: tuple[FakeOllama, str]) -> None:
     _, url = upstream
-    process = subprocess.Popen([sys.executable, str(ENTRY)], cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT,
-                               env=_entry_env(OLLACACHE_PORT="0", OLLACACHE_UPSTREAM=url))
+    process = subprocess.Popen(
+        [sys.executable, str(ENTRY)],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=_entry_env(OLLACACHE_PORT="0", OLLACACHE_UPSTREAM=url),
+    )
     assert process.stdout is not None
     output = []
     try:

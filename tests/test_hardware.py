@@ -10,11 +10,25 @@ from pathlib import Path
 
 import pytest
 
-from core.hardware.detect import detect
 from core.hardware.cpu import format_cpulist, parse_cpulist
+from core.hardware.detect import detect
 from core.hardware.windows import parse_processor_cores, topology
-from tests.data.hw.machines import (AMD, ARM, DATA, MTL, VM, alder_lake_12900h, build_processor_information,
-                                    copy_tree, core_record, linux, nvidia_failing, output, recorded, write)
+from tests.data.hw.machines import (
+    AMD,
+    ARM,
+    DATA,
+    MTL,
+    VM,
+    alder_lake_12900h,
+    build_processor_information,
+    copy_tree,
+    core_record,
+    linux,
+    nvidia_failing,
+    output,
+    recorded,
+    write,
+)
 
 GIB = 1024**3
 
@@ -82,8 +96,11 @@ def test_this_linux_machine_is_detected_live() -> None:
 
 def test_a_cgroup_v2_quota_is_read_and_the_tightest_ancestor_wins(tmp_path: Path) -> None:
     root = copy_tree(MTL, tmp_path)
-    write(root, "sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/app-ollacache.scope/cpu.max",
-          "250000 100000")
+    write(
+        root,
+        "sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/app.slice/app-ollacache.scope/cpu.max",
+        "250000 100000",
+    )
     assert (linux(root).cpu_limit.quota_cpus, linux(root).cpu_limit.quota_source) == (2.5, "cgroup v2 cpu.max")
     write(root, "sys/fs/cgroup/user.slice/cpu.max", "150000 100000")
     assert linux(root).cpu_limit.quota_cpus == 1.5
@@ -107,7 +124,12 @@ def test_an_affinity_mask_narrower_than_the_online_cpus_is_a_limit(tmp_path: Pat
 def test_apple_silicon_from_recorded_sysctl_output() -> None:
     hw = detect(platform="darwin", run=recorded({"sysctl": output("macos-apple-m2-pro/sysctl.txt")}))
     assert (hw.os, hw.logical_cpus, hw.physical_cores, hw.performance_cores, hw.efficiency_cores) == (
-        "macos", 12, 12, 8, 4)
+        "macos",
+        12,
+        12,
+        8,
+        4,
+    )
     assert hw.cpu.model == "Apple M2 Pro" and hw.memory_bytes == 32 * GIB
     assert hw.cpu.simd == "neon" and {"asimddp", "i8mm", "bf16"} <= set(hw.cpu.simd_extras)
     [gpu] = hw.gpus
@@ -115,8 +137,10 @@ def test_apple_silicon_from_recorded_sysctl_output() -> None:
 
 
 def test_an_intel_mac_has_hyperthreads_and_no_efficiency_cores_or_gpu() -> None:
-    sysctl = ("hw.physicalcpu: 8\nhw.logicalcpu: 16\nhw.memsize: 17179869184\nhw.optional.avx2_0: 1\n"
-              "hw.optional.avx1_0: 1\nmachdep.cpu.brand_string: Intel(R) Core(TM) i9-9980HK CPU @ 2.40GHz\n")
+    sysctl = (
+        "hw.physicalcpu: 8\nhw.logicalcpu: 16\nhw.memsize: 17179869184\nhw.optional.avx2_0: 1\n"
+        "hw.optional.avx1_0: 1\nmachdep.cpu.brand_string: Intel(R) Core(TM) i9-9980HK CPU @ 2.40GHz\n"
+    )
     hw = detect(platform="darwin", run=recorded({"sysctl": sysctl}))
     assert (hw.logical_cpus, hw.physical_cores, hw.performance_cores, hw.efficiency_cores) == (16, 8, 8, 0)
     assert hw.cpu.simd == "avx2" and hw.gpus == ()
@@ -149,22 +173,29 @@ def test_a_truncated_windows_buffer_is_an_error_not_a_wrong_answer() -> None:
         parse_processor_cores(alder_lake_12900h()[:-10])
 
 
-@pytest.mark.parametrize(("recording", "expected"), [
-    ("nvidia-smi/one-gpu.txt", [("NVIDIA GeForce RTX 4090", 24564 * 1024**2, "550.54.14")]),
-    ("nvidia-smi/two-gpus.txt", [("NVIDIA GeForce RTX 3090", 24576 * 1024**2, "535.183.01")] * 2),
-])
+@pytest.mark.parametrize(
+    ("recording", "expected"),
+    [
+        ("nvidia-smi/one-gpu.txt", [("NVIDIA GeForce RTX 4090", 24564 * 1024**2, "550.54.14")]),
+        ("nvidia-smi/two-gpus.txt", [("NVIDIA GeForce RTX 3090", 24576 * 1024**2, "535.183.01")] * 2),
+    ],
+)
 def test_nvidia_gpus_come_from_nvidia_smi(recording: str, expected: list[tuple[str, int, str]]) -> None:
     hw = linux(VM, gpus=recording)
     assert [(gpu.name, gpu.memory_bytes, gpu.driver) for gpu in hw.gpus] == expected
     assert all(gpu.vendor == "nvidia" and not gpu.unified_memory for gpu in hw.gpus)
 
 
-@pytest.mark.parametrize("failure", [
-    FileNotFoundError("nvidia-smi is not on PATH"),
-    nvidia_failing(),
-    subprocess.TimeoutExpired(["nvidia-smi"], 10),
-    PermissionError("not executable"),
-], ids=["missing", "driver-not-loaded", "hangs", "not-executable"])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        FileNotFoundError("nvidia-smi is not on PATH"),
+        nvidia_failing(),
+        subprocess.TimeoutExpired(["nvidia-smi"], 10),
+        PermissionError("not executable"),
+    ],
+    ids=["missing", "driver-not-loaded", "hangs", "not-executable"],
+)
 def test_a_missing_or_failing_nvidia_smi_means_no_nvidia_gpu(failure: BaseException) -> None:
     hw = detect(DATA / VM, platform="linux", run=recorded({"nvidia-smi": failure}))
     assert hw.gpus == ()
@@ -179,10 +210,16 @@ def test_unreadable_nvidia_smi_fields_are_unknown_not_errors() -> None:
 
 def test_hardware_json_is_plain_json_with_the_detected_counts() -> None:
     document = json.loads(json.dumps(linux(MTL, gpus="nvidia-smi/laptop-gpu.txt").to_json()))
-    assert {key: document[key] for key in ("logical_cpus", "physical_cores", "performance_cores",
-                                           "efficiency_cores", "memory_bytes")} == {
-        "logical_cpus": 22, "physical_cores": 16, "performance_cores": 6, "efficiency_cores": 10,
-        "memory_bytes": 32296156 * 1024}
+    assert {
+        key: document[key]
+        for key in ("logical_cpus", "physical_cores", "performance_cores", "efficiency_cores", "memory_bytes")
+    } == {
+        "logical_cpus": 22,
+        "physical_cores": 16,
+        "performance_cores": 6,
+        "efficiency_cores": 10,
+        "memory_bytes": 32296156 * 1024,
+    }
     assert document["gpus"][0]["name"] == "NVIDIA GeForce RTX 4060 Laptop GPU" and document["os"] == "linux"
 
 

@@ -13,8 +13,10 @@ def options(body: bytes) -> object:
 
 def test_a_request_without_a_thread_count_gets_the_tuned_one() -> None:
     assert options(with_threads(b'{"model": "m", "prompt": "hi"}', 6)) == {"num_thread": 6}
-    assert options(with_threads(b'{"model": "m", "options": {"temperature": 0}}', 6)) == {"temperature": 0,
-                                                                                           "num_thread": 6}
+    assert options(with_threads(b'{"model": "m", "options": {"temperature": 0}}', 6)) == {
+        "temperature": 0,
+        "num_thread": 6,
+    }
 
 
 def test_the_clients_own_value_always_wins() -> None:

@@ -36,7 +36,14 @@ def test_import_linter_contract_holds() -> None:
 
 
 def test_every_core_module_imports_and_runs_with_the_gui_libraries_absent() -> None:
-    result = subprocess.run([sys.executable, "-c", BLOCK_GUI], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "PYTHONWARNINGS": "error"}, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_GUI],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ollacache ")

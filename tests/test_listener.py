@@ -30,8 +30,13 @@ def test_a_process_found_is_kept_while_it_lives_and_none_found_is_looked_for_aga
     now = [0.0]
     gone = psutil.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a pid that no longer exists
-    answers = [Found(pid=os.getpid()), Found(), Found(unreadable="it runs as another user"), Found(pid=gone.pid),
-               Found()]
+    answers = [
+        Found(pid=os.getpid()),
+        Found(),
+        Found(unreadable="it runs as another user"),
+        Found(pid=gone.pid),
+        Found(),
+    ]
     asked: list[int] = []
 
     def find(port: int) -> Found:

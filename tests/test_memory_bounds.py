@@ -25,8 +25,14 @@ CHAT = ROUTES["/api/chat"]
 
 
 def chat_body(index: int) -> bytes:
-    return json.dumps({"model": "llama3.2", "stream": False, "options": {"temperature": 0},
-                       "messages": [{"role": "user", "content": f"question {index}"}]}).encode()
+    return json.dumps(
+        {
+            "model": "llama3.2",
+            "stream": False,
+            "options": {"temperature": 0},
+            "messages": [{"role": "user", "content": f"question {index}"}],
+        }
+    ).encode()
 
 
 def test_the_memo_keeps_bodies_up_to_its_bound_in_bytes_and_the_facts_stay_right() -> None:
@@ -64,8 +70,19 @@ def test_the_memo_counts_at_least_the_memory_it_holds() -> None:
 
 
 def test_an_entry_counts_at_least_the_memory_a_decoded_one_holds() -> None:
-    blob = Entry("k" * 64, "/api/chat", "llama3.2:latest", False, "application/json; charset=utf-8",
-                 [b"x" * 1000], [1.5], created=1.0, duration_s=1.5, prompt_tokens=3, completion_tokens=7).encode()
+    blob = Entry(
+        "k" * 64,
+        "/api/chat",
+        "llama3.2:latest",
+        False,
+        "application/json; charset=utf-8",
+        [b"x" * 1000],
+        [1.5],
+        created=1.0,
+        duration_s=1.5,
+        prompt_tokens=3,
+        completion_tokens=7,
+    ).encode()
     gc.collect()
     tracemalloc.start()
     try:
@@ -127,8 +144,9 @@ def test_a_tiny_sqlite_cache_still_reads_every_entry_right(tmp_path: Path) -> No
     store = DiskStore(tmp_path / "c", 10**9, sqlite_cache=0, sqlite_mmap=0)
     try:
         answers = {f"{index:064x}": f'{{"n":{index}}}'.encode() * 40 for index in range(3000)}
-        store.put_many([Entry(key, "/api/chat", "m", False, "application/json", [answer])
-                        for key, answer in answers.items()])
+        store.put_many(
+            [Entry(key, "/api/chat", "m", False, "application/json", [answer]) for key, answer in answers.items()]
+        )
         for key, answer in answers.items():
             found = store.get(key)
             assert found is not None and found.chunks == [answer]
@@ -153,8 +171,9 @@ def test_a_small_memory_tier_keeps_its_bound_and_every_answer_still_hits(upstrea
         assert 0 < memo["bodies"] < 60 and memo["bytes"] <= 4 * 1024
 
 
-def test_hit_counts_past_their_bound_reach_the_disk_while_the_proxy_serves(upstream: tuple[FakeOllama, str],
-                                                                             tmp_path: Path) -> None:
+def test_hit_counts_past_their_bound_reach_the_disk_while_the_proxy_serves(
+    upstream: tuple[FakeOllama, str], tmp_path: Path
+) -> None:
     _, url = upstream
     with proxy_in_thread(url, **{"cache.hits_limit": "1"}) as proxy:
         with httpx.Client(base_url=proxy.url, timeout=30.0) as client:

@@ -33,8 +33,7 @@ def key(name: str, **labels: str) -> tuple[str, frozenset[tuple[str, str]]]:
 def snapshot() -> dict[str, Any]:
     stats = Stats(clock=lambda: 100.0, wall=lambda: 0.0)
     for ms in range(1, 101):
-        stats.record("hit", route="/api/chat", model="llama3:8b", latency_s=ms / 1000,
-                     saved_s=2.0, saved_tokens=10)
+        stats.record("hit", route="/api/chat", model="llama3:8b", latency_s=ms / 1000, saved_s=2.0, saved_tokens=10)
     stats.record("miss", route="/api/chat", model="llama3:8b", latency_s=1.5)
     stats.record("miss", route="/v1/embeddings", model='odd "name"\\x', latency_s=0.25)
     stats.record("bypass", route="/api/tags", model=None, latency_s=0.004)
@@ -42,8 +41,13 @@ def snapshot() -> dict[str, Any]:
 
 
 RESOURCES = {
-    "system": {"cpu_percent": 12.5, "memory_percent": 40.0, "memory_used_bytes": 4 << 30,
-               "memory_total_bytes": 10 << 30, "cpu_count": 8},
+    "system": {
+        "cpu_percent": 12.5,
+        "memory_percent": 40.0,
+        "memory_used_bytes": 4 << 30,
+        "memory_total_bytes": 10 << 30,
+        "cpu_count": 8,
+    },
     "proxy": {"pid": 10, "cpu_percent": 3.0, "rss_bytes": 50 << 20},
     "ollama": {"pid": 20, "cpu_percent": 180.0, "rss_bytes": 5 << 30, "processes": 3},
 }
@@ -124,8 +128,9 @@ def test_a_live_sample_and_a_fresh_proxy_render() -> None:
 
 def test_savings_per_client_have_a_client_label() -> None:
     stats = Stats(clock=lambda: 100.0, wall=lambda: 0.0)
-    stats.record("hit", route="/api/chat", model="m", latency_s=0.001, saved_s=2.5, saved_tokens=40,
-                 client="ollama-python")
+    stats.record(
+        "hit", route="/api/chat", model="m", latency_s=0.001, saved_s=2.5, saved_tokens=40, client="ollama-python"
+    )
     stats.record("miss", route="/v1/chat/completions", model="m", latency_s=1.0, client="openai-python")
     samples, types = parse(render_prometheus(stats.snapshot(), None))
     assert types["ollacache_client_requests"] == "counter"

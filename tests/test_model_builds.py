@@ -23,8 +23,12 @@ from tests.fakes.fake_config import fresh_digest
 from tests.fakes.ollama_server import FakeOllama, serve_in_thread
 from tests.harness import ROOT, RunningProxy, free_port, proxy_in_thread, proxy_process, wait_for
 
-CHAT: dict[str, Any] = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-                        "options": {"temperature": 0}}
+CHAT: dict[str, Any] = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 
 
 def chat(proxy: RunningProxy, **changes: Any) -> httpx.Response:
@@ -53,8 +57,9 @@ def never_refresh(server: _Server) -> None:
     server.engine.builds.interval_s = 3600.0  # only the first read at start, and the ones requests cause
 
 
-def test_a_pull_of_a_new_build_through_the_proxy_misses_then_hits_the_new_answer(proxy: RunningProxy,
-                                                                                 fake: FakeOllama) -> None:
+def test_a_pull_of_a_new_build_through_the_proxy_misses_then_hits_the_new_answer(
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     assert [chat(proxy).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
     old = fake.digest_of("llama3.2")
     assert entries(proxy)[0]["digest"] == old
@@ -93,13 +98,16 @@ def test_a_build_changed_in_ollama_directly_is_noticed(upstream: tuple[FakeOllam
     with proxy_in_thread(url, configure=quick_refresh) as proxy:
         assert [chat(proxy).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
         new = fake.rebuild("llama3.2")
-        wait_for(lambda: proxy.server is not None and proxy.server.engine.builds.digest("llama3.2:latest") == new,
-                 "the proxy to read the new build")
+        wait_for(
+            lambda: proxy.server is not None and proxy.server.engine.builds.digest("llama3.2:latest") == new,
+            "the proxy to read the new build",
+        )
         assert [chat(proxy).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
 
 
 def test_a_request_for_a_model_the_proxy_does_not_know_reads_the_model_list_first(
-        upstream: tuple[FakeOllama, str]) -> None:
+    upstream: tuple[FakeOllama, str],
+) -> None:
     fake, url = upstream
     with proxy_in_thread(url, configure=never_refresh) as proxy:
         wait_for(lambda: health_builds(proxy)["checked"], "the first read of the model list")
@@ -119,7 +127,8 @@ def test_a_request_for_a_model_the_proxy_does_not_know_reads_the_model_list_firs
 
 
 def test_without_api_tags_requests_hit_by_model_name_and_health_says_builds_are_not_tracked(
-        upstream: tuple[FakeOllama, str]) -> None:
+    upstream: tuple[FakeOllama, str],
+) -> None:
     fake, url = upstream
     fake.configure(tags_enabled=False)
     with proxy_in_thread(url) as proxy:
@@ -137,8 +146,9 @@ def test_without_api_tags_requests_hit_by_model_name_and_health_says_builds_are_
         assert fake.total_calls("/api/tags") == reads
 
 
-def test_clear_stale_removes_only_the_entries_of_replaced_or_removed_builds(proxy: RunningProxy,
-                                                                            fake: FakeOllama) -> None:
+def test_clear_stale_removes_only_the_entries_of_replaced_or_removed_builds(
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     for model in ("llama3.2", "qwen3:0.6b"):
         chat(proxy, model=model)
     embedded = httpx.post(f"{proxy.url}/api/embed", json={"model": "nomic-embed-text", "input": "x"}, timeout=30)
@@ -155,9 +165,9 @@ def test_clear_stale_removes_only_the_entries_of_replaced_or_removed_builds(prox
     assert clear_stale(proxy, stale="yes").status_code == 400
 
 
-def test_ollacache_clear_stale_through_the_proxy_and_directly(upstream: tuple[FakeOllama, str],
-                                                              capsys: pytest.CaptureFixture[str],
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ollacache_clear_stale_through_the_proxy_and_directly(
+    upstream: tuple[FakeOllama, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake, url = upstream
     monkeypatch.setenv("OLLACACHE_UPSTREAM", url)
     with proxy_in_thread(url) as proxy:
@@ -182,8 +192,15 @@ def test_ollacache_clear_stale_through_the_proxy_and_directly(upstream: tuple[Fa
 
 
 def test_entries_of_old_blobs_without_a_digest_still_decode() -> None:
-    entry = Entry(key="k", route="/api/chat", model="llama3.2:latest", streamed=False,
-                  content_type="application/json", chunks=[b"{}"], digest="abc")
+    entry = Entry(
+        key="k",
+        route="/api/chat",
+        model="llama3.2:latest",
+        streamed=False,
+        content_type="application/json",
+        chunks=[b"{}"],
+        digest="abc",
+    )
     assert Entry.decode(entry.encode()).digest == "abc"
     header = {k: v for k, v in entry.info().items() if k != "digest"}
     header["lengths"], header["offsets_s"] = [2], []
@@ -240,7 +257,8 @@ def test_the_fake_changes_models_as_ollama_does(upstream: tuple[FakeOllama, str]
         deleted = http.request("DELETE", "/api/delete", json={"model": "other"})
         assert deleted.status_code == 200 and deleted.content == b"" and fake.digest_of("other") is None
         assert http.request("DELETE", "/api/delete", json={"model": "other"}).json() == {
-            "error": "model 'other' not found"}
+            "error": "model 'other' not found"
+        }
         assert http.request("DELETE", "/api/delete").json() == {"error": "missing request body"}
         created = http.post("/api/create", json={"model": "x", "from": "nosuch"})
         lines = [json.loads(line) for line in created.text.splitlines()]
@@ -255,8 +273,11 @@ def test_the_fake_changes_models_as_ollama_does(upstream: tuple[FakeOllama, str]
 
 def test_a_request_sent_while_a_supervised_ollama_starts_is_keyed_with_the_build_it_then_has() -> None:
     upstream = f"http://127.0.0.1:{free_port()}"
-    env = {"OLLACACHE_OLLAMA_BINARY": str(ROOT / "tests" / "fakes" / "bin" / "ollama"),
-           "OLLACACHE_TEST_PYTHON": sys.executable, "FAKE_OLLAMA_START_DELAY_S": "1.5"}
+    env = {
+        "OLLACACHE_OLLAMA_BINARY": str(ROOT / "tests" / "fakes" / "bin" / "ollama"),
+        "OLLACACHE_TEST_PYTHON": sys.executable,
+        "FAKE_OLLAMA_START_DELAY_S": "1.5",
+    }
     with proxy_process(upstream, "--manage-ollama", "auto", env=env) as proxy:
         assert httpx.get(f"{proxy.url}/-/health", timeout=30).json()["ollama"]["state"] == "starting"
         assert chat(proxy).headers["x-cache"] == "MISS"

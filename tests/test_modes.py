@@ -24,21 +24,34 @@ from core.cache.requests import RequestKeys
 from core.cache.synthesis import SSE_DONE, synthesise
 from tests.fakes.ollama_server import FakeOllama
 
-TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "the weather in a city",
-                                           "parameters": {"type": "object", "required": ["city"],
-                                                          "properties": {"city": {"type": "string"}}}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "the weather in a city",
+            "parameters": {"type": "object", "required": ["city"], "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
 HI = [{"role": "user", "content": "hi"}]
 USAGE = {"stream_options": {"include_usage": True}}
 CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "native chat": ("/api/chat", {"model": "llama3.2", "messages": HI, "options": {"temperature": 0}}),
-    "native chat, thinking and a tool call": ("/api/chat", {"model": "qwen3:0.6b", "messages": HI, "think": True,
-                                                            "tools": TOOLS, "options": {"seed": 7}}),
+    "native chat, thinking and a tool call": (
+        "/api/chat",
+        {"model": "qwen3:0.6b", "messages": HI, "think": True, "tools": TOOLS, "options": {"seed": 7}},
+    ),
     "native generate": ("/api/generate", {"model": "llama3.2", "prompt": "hi", "options": {"temperature": 0}}),
-    "native generate, thinking": ("/api/generate", {"model": "qwen3:0.6b", "prompt": "hi", "think": True,
-                                                    "options": {"seed": 3}}),
+    "native generate, thinking": (
+        "/api/generate",
+        {"model": "qwen3:0.6b", "prompt": "hi", "think": True, "options": {"seed": 3}},
+    ),
     "openai chat": ("/v1/chat/completions", {"model": "llama3.2", "messages": HI, "temperature": 0, **USAGE}),
-    "openai chat, reasoning and a tool call": ("/v1/chat/completions", {
-        "model": "qwen3:0.6b", "messages": HI, "reasoning_effort": "low", "tools": TOOLS, "seed": 5, **USAGE}),
+    "openai chat, reasoning and a tool call": (
+        "/v1/chat/completions",
+        {"model": "qwen3:0.6b", "messages": HI, "reasoning_effort": "low", "tools": TOOLS, "seed": 5, **USAGE},
+    ),
     "openai completion": ("/v1/completions", {"model": "llama3.2", "prompt": "hi", "temperature": 0, **USAGE}),
 }
 NATIVE_STAMPS = ("created_at", "total_duration", "load_duration", "prompt_eval_duration", "eval_duration")
@@ -47,13 +60,15 @@ OPENAI_STAMPS = ("id", "created")
 
 def answers(url: str, path: str, body: dict[str, Any]) -> tuple[httpx.Response, httpx.Response]:
     """The upstream's streamed and non-streamed answers to ``body``."""
-    return (httpx.post(url + path, json={**body, "stream": True}, timeout=30),
-            httpx.post(url + path, json={**body, "stream": False}, timeout=30))
+    return (
+        httpx.post(url + path, json={**body, "stream": True}, timeout=30),
+        httpx.post(url + path, json={**body, "stream": False}, timeout=30),
+    )
 
 
 def pieces(body: bytes, size: int = 7) -> list[bytes]:
     """A body as a recorder may hold it: network reads that cut lines and events anywhere."""
-    return [body[at:at + size] for at in range(0, len(body), size)]
+    return [body[at : at + size] for at in range(0, len(body), size)]
 
 
 def unstamped(value: dict[str, Any], path: str) -> dict[str, Any]:
@@ -104,8 +119,11 @@ def test_a_synthesised_stream_is_like_the_upstreams_own_stream(upstream: tuple[F
 
 def test_a_stream_without_usage_is_not_merged_and_a_synthesised_one_has_none(upstream: tuple[FakeOllama, str]) -> None:
     for path in ("/v1/chat/completions", "/v1/completions"):
-        body = {k: v for k, v in CASES["openai chat" if "chat" in path else "openai completion"][1].items()
-                if k != "stream_options"}
+        body = {
+            k: v
+            for k, v in CASES["openai chat" if "chat" in path else "openai completion"][1].items()
+            if k != "stream_options"
+        }
         streamed, whole = answers(upstream[1], path, body)
         assert not can_merge(path, pieces(streamed.content))
         with pytest.raises(Unmergeable, match="include_usage"):
@@ -120,12 +138,23 @@ def test_an_entry_answers_in_either_mode_with_the_upstreams_content_type(upstrea
     for case in ("native chat", "openai chat"):
         path, body = CASES[case]
         streamed, whole = answers(upstream[1], path, body)
-        as_stream = Entry("k", path, "m", True, streamed.headers["content-type"], pieces(streamed.content, 40),
-                          offsets_s=[0.1 * k for k in range(len(pieces(streamed.content, 40)))], duration_s=9.0)
+        as_stream = Entry(
+            "k",
+            path,
+            "m",
+            True,
+            streamed.headers["content-type"],
+            pieces(streamed.content, 40),
+            offsets_s=[0.1 * k for k in range(len(pieces(streamed.content, 40)))],
+            duration_s=9.0,
+        )
         as_whole = Entry("k", path, "m", False, whole.headers["content-type"], [whole.content], [2.0], duration_s=2.0)
         same = in_mode(as_stream, streamed=True)
         assert (list(same.chunks), list(same.offsets_s), same.converted) == (
-            as_stream.chunks, as_stream.offsets_s, False)
+            as_stream.chunks,
+            as_stream.offsets_s,
+            False,
+        )
         merged = in_mode(as_stream, streamed=False)
         assert merged.content_type == whole.headers["content-type"] == (OPENAI_JSON if path[1] == "v" else NATIVE_JSON)
         assert merged.offsets_s == [as_stream.offsets_s[-1]] and merged.converted  # the whole answer was there then
@@ -162,31 +191,68 @@ def sse(*chunks: dict[str, Any]) -> list[bytes]:
 
 def test_openai_tool_call_fragments_are_joined_by_index_and_choices_kept_apart() -> None:
     """As OpenAI itself streams them (Ollama sends each call whole): arguments in fragments, two choices."""
-    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 5, "model": "m",
-            "system_fingerprint": "fp"}
+    head = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 5,
+        "model": "m",
+        "system_fingerprint": "fp",
+    }
 
     def call(index: int, arguments: str, **first: str) -> dict[str, Any]:
         return {"index": index, **first, "function": {"arguments": arguments, **({"name": "f"} if first else {})}}
 
     stream = sse(
-        {**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None},
-                             {"index": 1, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None}]},
-        {**head, "choices": [{"index": 0, "delta": {"tool_calls": [call(0, '{"ci', id="a", type="function"),
-                                                                   call(1, '{"x"', id="b", type="function")]},
-                              "finish_reason": None}]},
-        {**head, "choices": [{"index": 0, "delta": {"tool_calls": [call(1, ":1}"), call(0, 'ty":"Oslo"}')]},
-                              "finish_reason": None},
-                             {"index": 1, "delta": {"content": "lo"}, "finish_reason": None}]},
-        {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"},
-                             {"index": 1, "delta": {}, "finish_reason": "stop"}]},
-        {**head, "choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 6, "total_tokens": 10}})
+        {
+            **head,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None},
+                {"index": 1, "delta": {"role": "assistant", "content": "Hel"}, "finish_reason": None},
+            ],
+        },
+        {
+            **head,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            call(0, '{"ci', id="a", type="function"),
+                            call(1, '{"x"', id="b", type="function"),
+                        ]
+                    },
+                    "finish_reason": None,
+                }
+            ],
+        },
+        {
+            **head,
+            "choices": [
+                {"index": 0, "delta": {"tool_calls": [call(1, ":1}"), call(0, 'ty":"Oslo"}')]}, "finish_reason": None},
+                {"index": 1, "delta": {"content": "lo"}, "finish_reason": None},
+            ],
+        },
+        {
+            **head,
+            "choices": [
+                {"index": 0, "delta": {}, "finish_reason": "tool_calls"},
+                {"index": 1, "delta": {}, "finish_reason": "stop"},
+            ],
+        },
+        {**head, "choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 6, "total_tokens": 10}},
+    )
     whole = json.loads(merge("/v1/chat/completions", pieces(b"".join(stream), 5)))
     assert whole["object"] == "chat.completion" and (whole["id"], whole["created"]) == ("chatcmpl-1", 5)
     first, second = whole["choices"]
     assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in first["message"]["tool_calls"]] == [
-        ("a", "f", '{"city":"Oslo"}'), ("b", "f", '{"x":1}')]
-    assert (first["finish_reason"], second["finish_reason"], second["message"]["content"]) == ("tool_calls", "stop",
-                                                                                               "Hello")
+        ("a", "f", '{"city":"Oslo"}'),
+        ("b", "f", '{"x":1}'),
+    ]
+    assert (first["finish_reason"], second["finish_reason"], second["message"]["content"]) == (
+        "tool_calls",
+        "stop",
+        "Hello",
+    )
     assert whole["usage"]["total_tokens"] == 10
     again = json.loads(merge("/v1/chat/completions", synthesise("/v1/chat/completions", dumps(whole), True)))
     assert again == whole  # each choice synthesised on its own, then merged back
@@ -194,12 +260,25 @@ def test_openai_tool_call_fragments_are_joined_by_index_and_choices_kept_apart()
 
 def test_logprobs_are_joined_in_order_and_carried_by_the_synthesised_line() -> None:
     def line(content: str, done: bool = False, **extra: Any) -> bytes:
-        return json.dumps({"model": "m", "created_at": "t", "message": {"role": "assistant", "content": content},
-                           "done": done, **extra}).encode() + b"\n"
+        return (
+            json.dumps(
+                {
+                    "model": "m",
+                    "created_at": "t",
+                    "message": {"role": "assistant", "content": content},
+                    "done": done,
+                    **extra,
+                }
+            ).encode()
+            + b"\n"
+        )
 
     token = [{"token": "Hi", "logprob": -0.1}], [{"token": "!", "logprob": -0.5}]
-    stream = [line("Hi", logprobs=token[0]), line("!", logprobs=token[1]),
-              line("", True, done_reason="stop", eval_count=2)]
+    stream = [
+        line("Hi", logprobs=token[0]),
+        line("!", logprobs=token[1]),
+        line("", True, done_reason="stop", eval_count=2),
+    ]
     whole = json.loads(merge("/api/chat", stream))
     assert whole["logprobs"] == token[0] + token[1] and whole["message"]["content"] == "Hi!"
     opening, final = (json.loads(made) for made in synthesise("/api/chat", dumps(whole)))

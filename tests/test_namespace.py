@@ -13,13 +13,18 @@ from core.cache.keys import cache_key
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 OPENAI_CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
 
 
-def ask(proxy: RunningProxy, namespace: str | None = None, path: str = "/api/chat",
-        body: dict[str, object] | None = None) -> httpx.Response:
+def ask(
+    proxy: RunningProxy, namespace: str | None = None, path: str = "/api/chat", body: dict[str, object] | None = None
+) -> httpx.Response:
     headers = {"X-Cache-Namespace": namespace} if namespace is not None else {}
     with proxy.client() as http:
         return http.post(path, json=body or CHAT, headers=headers)
@@ -35,8 +40,7 @@ def test_the_same_request_in_two_namespaces_has_two_entries(proxy: RunningProxy,
     assert fake.total_calls("/api/chat") == 2 and proxy.stats()["store"]["entries"] == 2  # type: ignore[index]
 
 
-def test_without_the_header_the_key_is_the_one_stored_before_namespaces(
-        proxy: RunningProxy, fake: FakeOllama) -> None:
+def test_without_the_header_the_key_is_the_one_stored_before_namespaces(proxy: RunningProxy, fake: FakeOllama) -> None:
     plain = ask(proxy)
     assert plain.headers["x-cache"] == "MISS"
     # no namespace in the context: the key of earlier stores (the model's build is in every key)
@@ -48,28 +52,32 @@ def test_without_the_header_the_key_is_the_one_stored_before_namespaces(
 
 def test_the_official_clients_send_a_namespace(proxy: RunningProxy, fake: FakeOllama) -> None:
     with ollama.Client(host=proxy.url, headers={"X-Cache-Namespace": "eval.run_7"}) as client:
-        first = client.chat(model="llama3.2", messages=[{"role": "user", "content": "hi"}],
-                            options={"temperature": 0})
-        second = client.chat(model="llama3.2", messages=[{"role": "user", "content": "hi"}],
-                             options={"temperature": 0})
+        first = client.chat(model="llama3.2", messages=[{"role": "user", "content": "hi"}], options={"temperature": 0})
+        second = client.chat(model="llama3.2", messages=[{"role": "user", "content": "hi"}], options={"temperature": 0})
     assert second.message.content == first.message.content and fake.total_calls("/api/chat") == 1
-    with openai.OpenAI(base_url=proxy.url + "/v1", api_key="x", max_retries=0,
-                       default_headers={"X-Cache-Namespace": "eval.run_7"}) as compatible:
+    with openai.OpenAI(
+        base_url=proxy.url + "/v1", api_key="x", max_retries=0, default_headers={"X-Cache-Namespace": "eval.run_7"}
+    ) as compatible:
         raw = compatible.chat.completions.with_raw_response.create(
-            model="llama3.2", messages=[{"role": "user", "content": "hi"}], temperature=0)
+            model="llama3.2", messages=[{"role": "user", "content": "hi"}], temperature=0
+        )
         assert raw.headers["x-cache"] == "MISS"
-        assert compatible.chat.completions.with_raw_response.create(
-            model="llama3.2", messages=[{"role": "user", "content": "hi"}], temperature=0).headers["x-cache"] == "HIT"
+        assert (
+            compatible.chat.completions.with_raw_response.create(
+                model="llama3.2", messages=[{"role": "user", "content": "hi"}], temperature=0
+            ).headers["x-cache"]
+            == "HIT"
+        )
     assert ask(proxy, path="/v1/chat/completions", body=OPENAI_CHAT).headers["x-cache"] == "MISS"
 
 
 @pytest.mark.parametrize("name", ["", "has space", "x" * 65, "slash/name", "ünï"])
 def test_a_bad_namespace_is_a_400_that_names_the_header_and_calls_nobody(
-        proxy: RunningProxy, fake: FakeOllama, name: str) -> None:
+    proxy: RunningProxy, fake: FakeOllama, name: str
+) -> None:
     with proxy.client() as http:
         native = http.post("/api/chat", json=CHAT, headers={"X-Cache-Namespace": name.encode()})
-        compatible = http.post("/v1/chat/completions", json=OPENAI_CHAT,
-                               headers={"X-Cache-Namespace": name.encode()})
+        compatible = http.post("/v1/chat/completions", json=OPENAI_CHAT, headers={"X-Cache-Namespace": name.encode()})
     assert native.status_code == 400 and "bad X-Cache-Namespace header" in native.json()["error"]
     assert "1 to 64 characters" in native.json()["error"]
     assert compatible.status_code == 400 and "X-Cache-Namespace" in compatible.json()["error"]["message"]

@@ -11,8 +11,12 @@ from core.cache.diskstore import DiskStore
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import proxy_in_thread, proxy_process, wait_for
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 OPENAI_CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
 
 
@@ -25,8 +29,7 @@ def record(upstream: str) -> tuple[dict[str, object], dict[str, object]]:
         return native.json(), compatible.json()
 
 
-def test_offline_serves_hits_and_refuses_misses_without_calling_the_upstream(
-        upstream: tuple[FakeOllama, str]) -> None:
+def test_offline_serves_hits_and_refuses_misses_without_calling_the_upstream(upstream: tuple[FakeOllama, str]) -> None:
     fake, url = upstream
     native, compatible = record(url)
     fake.reset()
@@ -64,7 +67,9 @@ def test_offline_serves_hits_and_refuses_misses_without_calling_the_upstream(
     assert fake.total_calls() == 0  # not a miss, not a pass-through, not a health check
 
 
-def test_serve_offline_starts_no_ollama_and_says_it_is_offline(upstream: tuple[FakeOllama, str], tmp_path: Path) -> None:
+def test_serve_offline_starts_no_ollama_and_says_it_is_offline(
+    upstream: tuple[FakeOllama, str], tmp_path: Path
+) -> None:
     fake, url = upstream
     record(url)
     fake.reset()

@@ -73,6 +73,7 @@ def closed_port() -> Iterator[str]:
 
 # --- the version probe ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_the_probe_returns_ollamas_version_sync_or_not(upstream: tuple[FakeOllama, str]) -> None:
     fake, url = upstream
@@ -132,6 +133,7 @@ def test_credentials_in_the_address_are_sent_and_never_shown(canned: Canned) -> 
 
 # --- for the tray: loaded, installed, unload ----------------------------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_loaded_models_carry_the_digests_of_the_installed_ones(upstream: tuple[FakeOllama, str]) -> None:
     fake, url = upstream
@@ -148,7 +150,8 @@ async def test_loaded_models_carry_the_digests_of_the_installed_ones(upstream: t
 
 @pytest.mark.asyncio
 async def test_unload_asks_ollama_the_documented_way_and_the_model_leaves_memory(
-        upstream: tuple[FakeOllama, str]) -> None:
+    upstream: tuple[FakeOllama, str],
+) -> None:
     fake, url = upstream
     async with OllamaAPI(url) as api, ollama.AsyncClient(url) as client:
         await client.generate("qwen3:0.6b", "hi", options={"num_predict": 2})

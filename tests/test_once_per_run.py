@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.harness import ROOT
 
-USES_IT = '''
+USES_IT = """
 import json, os
 import pytest
 from tests.once_per_run import once_per_run
@@ -24,16 +24,33 @@ def test_it(made, n):
     folder, result = made
     with open(folder.parent / "seen.jsonl", "a") as seen:
         seen.write(json.dumps({"worker": os.environ["PYTEST_XDIST_WORKER"], "by": result["by"]}) + "\\n")
-'''
+"""
 
 
 def test_work_done_once_per_run_is_done_once_when_its_tests_run_on_two_workers(tmp_path: Path) -> None:
     for module in ("test_one.py", "test_two.py"):
         (tmp_path / module).write_text(USES_IT)
     basetemp = tmp_path / "run"
-    done = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "--dist", "load", "-p", "no:cacheprovider",
-                           f"--basetemp={basetemp}", "-q", str(tmp_path)], cwd=tmp_path, capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-n",
+            "2",
+            "--dist",
+            "load",
+            "-p",
+            "no:cacheprovider",
+            f"--basetemp={basetemp}",
+            "-q",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert "12 passed" in done.stdout, done.stdout + done.stderr
     seen = [json.loads(line) for line in (basetemp / "seen.jsonl").read_text().splitlines()]
     assert {line["worker"] for line in seen} == {"gw0", "gw1"}  # the tests were spread over both workers

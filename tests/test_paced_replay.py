@@ -25,8 +25,9 @@ CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "o
 PACED = {"X-Cache-Replay": "paced"}
 
 
-def timed_lines(http: httpx.Client, body: dict[str, Any], headers: dict[str, str]) -> tuple[
-        httpx.Response, list[tuple[float, str]]]:
+def timed_lines(
+    http: httpx.Client, body: dict[str, Any], headers: dict[str, str]
+) -> tuple[httpx.Response, list[tuple[float, str]]]:
     """The answer's lines, each with the seconds from sending the request to its arrival."""
     sent = time.perf_counter()
     with http.stream("POST", "/api/chat", json=body, headers=headers) as response:
@@ -62,7 +63,8 @@ def test_instant_is_the_default_and_may_be_asked_for(proxy: RunningProxy, slow: 
 
 
 def test_a_stream_synthesised_from_a_whole_answer_is_spread_over_the_time_it_took(
-        proxy: RunningProxy, slow: FakeOllama) -> None:
+    proxy: RunningProxy, slow: FakeOllama
+) -> None:
     with proxy.client() as http:
         assert http.post("/api/chat", json={**CHAT, "stream": False}).headers["x-cache"] == "MISS"
         [entry] = wait_for(lambda: http.get("/-/entries").json()["entries"], "the entry to be written")
@@ -75,7 +77,8 @@ def test_a_stream_synthesised_from_a_whole_answer_is_spread_over_the_time_it_too
 
 
 def test_a_whole_answer_merged_from_a_stream_comes_when_the_stream_had_ended(
-        proxy: RunningProxy, slow: FakeOllama) -> None:
+    proxy: RunningProxy, slow: FakeOllama
+) -> None:
     with proxy.client() as http:
         assert http.post("/api/chat", json={**CHAT, "stream": True}).headers["x-cache"] == "MISS"
         hit, [(at, line)] = timed_lines(http, {**CHAT, "stream": False}, PACED)

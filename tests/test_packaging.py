@@ -28,8 +28,9 @@ def run_build(folder: Path) -> JsonObject:
     """build.py with an empty cache folder of the user's: it must build from nothing and leave nothing there."""
     (folder / "user-cache").mkdir()
     command = [sys.executable, str(ROOT / "packaging" / "build.py"), "--out", str(folder / "out")]
-    done = subprocess.run(command, text=True, capture_output=True,
-                          env={**os.environ, "XDG_CACHE_HOME": str(folder / "user-cache")})
+    done = subprocess.run(
+        command, text=True, capture_output=True, env={**os.environ, "XDG_CACHE_HOME": str(folder / "user-cache")}
+    )
     return {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
 
 
@@ -42,7 +43,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.Co
 
 
 def test_the_build_ran_once_in_this_run_with_a_cache_of_its_own(
-        built: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    built: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
     out, done = built
     assert len(runs_of(out.parent)) == 1
     assert (out / "work" / "pyinstaller-cache").is_dir(), done.stderr
@@ -54,8 +56,10 @@ def test_the_folder_runs_and_says_its_version(built: tuple[Path, subprocess.Comp
     binary = out / "ollacache" / "ollacache"
     assert binary.is_file(), done.stderr
     assert f"build: ollacache --version -> exit 0\n  ollacache {__version__}" in done.stdout
-    assert subprocess.run([str(binary), "--version"], text=True, capture_output=True).stdout.strip() \
+    assert (
+        subprocess.run([str(binary), "--version"], text=True, capture_output=True).stdout.strip()
         == f"ollacache {__version__}"
+    )
 
 
 def test_the_tarball_holds_the_folder(built: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
@@ -70,10 +74,15 @@ def test_the_deb_puts_the_app_on_path_and_in_the_menu(built: tuple[Path, subproc
     out, done = built
     deb = out / f"ollacache_{__version__}_amd64.deb"
     listing = subprocess.run(["dpkg-deb", "-c", str(deb)], text=True, capture_output=True, check=True).stdout
-    for path in ("./usr/bin/ollacache -> ../lib/ollacache/ollacache", "./usr/share/applications/ollacache.desktop",
-                 "./usr/share/icons/hicolor/48x48/apps/ollacache.png", "./usr/share/doc/ollacache/copyright",
-                 "./usr/share/doc/ollacache/changelog.gz", "./usr/lib/ollacache/ollacache",
-                 "./usr/share/man/man1/ollacache.1.gz"):
+    for path in (
+        "./usr/bin/ollacache -> ../lib/ollacache/ollacache",
+        "./usr/share/applications/ollacache.desktop",
+        "./usr/share/icons/hicolor/48x48/apps/ollacache.png",
+        "./usr/share/doc/ollacache/copyright",
+        "./usr/share/doc/ollacache/changelog.gz",
+        "./usr/lib/ollacache/ollacache",
+        "./usr/share/man/man1/ollacache.1.gz",
+    ):
         assert path in listing
     depends = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], text=True, capture_output=True).stdout
     assert "libxcb-cursor0" in depends and "libxkbcommon-x11-0" in depends
@@ -88,8 +97,13 @@ def test_the_deb_is_lintian_clean(built: tuple[Path, subprocess.CompletedProcess
     out, done = built
     assert "lintian: clean" in done.stdout, done.stderr
     deb = out / f"ollacache_{__version__}_amd64.deb"
-    page = subprocess.run(f"dpkg-deb --fsys-tarfile {deb} | tar -xOf - ./usr/share/man/man1/ollacache.1.gz | zcat",
-                          shell=True, text=True, capture_output=True, check=True).stdout
+    page = subprocess.run(
+        f"dpkg-deb --fsys-tarfile {deb} | tar -xOf - ./usr/share/man/man1/ollacache.1.gz | zcat",
+        shell=True,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout
     assert ".B selftest" in page and "OLLACACHE_PORT" in page  # the manual names every command and setting
 
 
@@ -116,7 +130,8 @@ print(QLocale("de_DE").toString(1234567.5, "f", 1), QStringDecoder("Shift_JIS").
 
 
 def test_the_trimmed_icu_still_collates_cases_and_names_time_zones(
-        built: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    built: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
     """Qt run against the build's trimmed ICU data does what the app (and any Qt text) needs of ICU."""
     out, done = built
     trimmed = next((out / "ollacache" / "_internal" / "PySide6" / "Qt" / "lib").glob("libicudata.so.*"))
@@ -125,16 +140,20 @@ def test_the_trimmed_icu_still_collates_cases_and_names_time_zones(
     (tmp_path / trimmed.name).write_bytes(trimmed.read_bytes())
     # the loader takes LD_LIBRARY_PATH before the wheel's RUNPATH: this Qt then reads the trimmed data
     env = {"PATH": "/usr/bin:/bin", "LD_LIBRARY_PATH": str(tmp_path), "QT_QPA_PLATFORM": "offscreen"}
-    lines = subprocess.run([sys.executable, "-c", QT_TEXT_CHECK], env=env, text=True, capture_output=True,
-                           check=True).stdout.splitlines()
+    lines = subprocess.run(
+        [sys.executable, "-c", QT_TEXT_CHECK], env=env, text=True, capture_output=True, check=True
+    ).stdout.splitlines()
     assert lines[:3] == ["a b B \u00e9", "\u0130 STRASSE", "Central European Standard Time"]
     assert lines[3] == "1.234.567,5 False"  # Qt's own locale data still formats; legacy charsets are gone
 
 
 @needs_display
 def test_the_debs_tray_app_docks_serves_from_its_cache_and_quits(
-        built: tuple[Path, subprocess.CompletedProcess[str]], display: Display, upstream: tuple[FakeOllama, str],
-        tmp_path: Path) -> None:
+    built: tuple[Path, subprocess.CompletedProcess[str]],
+    display: Display,
+    upstream: tuple[FakeOllama, str],
+    tmp_path: Path,
+) -> None:
     """The installed app as the menu entry starts it: on Debian's own libraries, Qt's kept plugins and the
     trimmed ICU, its icon docks in the tray, the dashboard opens, its engine (the same executable, ``serve``)
     caches, and SIGTERM quits both."""

@@ -11,8 +11,17 @@ import pytest
 from core.cache.controls import Controls
 from core.cache.decision import Outcome, Policy, Request
 from core.cache.plan import (
-    ANSWER, ANSWER_CONVERTED, FOLLOW, FORWARD_CHANGING_MODELS, FORWARD_PASSING, OFFLINE_MISS, OFFLINE_PASS_THROUGH,
-    REFUSE_OFFLINE_PASS_THROUGH, Act, plan, plan_passing,
+    ANSWER,
+    ANSWER_CONVERTED,
+    FOLLOW,
+    FORWARD_CHANGING_MODELS,
+    FORWARD_PASSING,
+    OFFLINE_MISS,
+    OFFLINE_PASS_THROUGH,
+    REFUSE_OFFLINE_PASS_THROUGH,
+    Act,
+    plan,
+    plan_passing,
 )
 
 
@@ -55,8 +64,9 @@ TABLE: list[tuple[Request | None, Found | None, dict[str, Any], Act, Outcome | N
 
 
 @pytest.mark.parametrize(("request_", "found", "facts", "act", "outcome", "status"), TABLE)
-def test_the_plan_table(request_: Request | None, found: Found | None, facts: dict[str, Any], act: Act,
-                        outcome: Outcome | None, status: int) -> None:
+def test_the_plan_table(
+    request_: Request | None, found: Found | None, facts: dict[str, Any], act: Act, outcome: Outcome | None, status: int
+) -> None:
     chosen = plan(request_, found, **facts)
     assert (chosen.act, chosen.outcome, chosen.status) == (act, outcome, status)
     assert chosen.reason

@@ -6,13 +6,10 @@ The Ollama it starts keeps the user's own umask, so Ollama's files are as the us
 from __future__ import annotations
 
 import os
-import socket
 import stat
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -26,8 +23,12 @@ pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 
 FAKE_OLLAMA = str(ROOT / "tests" / "fakes" / "bin" / "ollama")
 USUAL_UMASK = 0o022
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": True,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": True,
+    "options": {"temperature": 0},
+}
 
 
 @pytest.fixture
@@ -53,10 +54,7 @@ def modes_under(*roots: Path) -> dict[str, int]:
 
 
 def not_private(modes: dict[str, int]) -> dict[str, str]:
-    return {path: oct(mode) for path, mode in modes.items()
-            if mode != (0o700 if Path(path).is_dir() else 0o600)}
-
-
+    return {path: oct(mode) for path, mode in modes.items() if mode != (0o700 if Path(path).is_dir() else 0o600)}
 
 
 def umask_of(pid: int) -> int:
@@ -66,10 +64,9 @@ def umask_of(pid: int) -> int:
     raise AssertionError("no Umask in /proc/PID/status")
 
 
-
-
 def test_serve_creates_only_private_files_and_tightens_existing_directories(
-        private_dirs: Path, usual_umask: int) -> None:
+    private_dirs: Path, usual_umask: int
+) -> None:
     config, cache, logs = private_dirs / "config", private_dirs / "cache", private_dirs / "logs"
     config.mkdir(mode=0o755)  # as an older version, or the user, left them
     cache.mkdir(mode=0o755)
@@ -87,8 +84,13 @@ def test_serve_creates_only_private_files_and_tightens_existing_directories(
         if sys.platform.startswith("linux"):
             assert umask_of(ollama["pid"]) == usual_umask  # Ollama's own files keep the user's mode
     after = modes_under(config, cache, logs)
-    assert {Path(path).name for path in while_serving} >= {"token", "running.json", "cache.db", "hits.sqlite3",
-                                                           "ollama.log"}
+    assert {Path(path).name for path in while_serving} >= {
+        "token",
+        "running.json",
+        "cache.db",
+        "hits.sqlite3",
+        "ollama.log",
+    }
     assert "stats.json" in {Path(path).name for path in after}
     assert any(path.endswith(".val") for path in while_serving), "the large answer had a file of its own"
     assert not_private(while_serving) == {} and not_private(after) == {}
@@ -105,11 +107,13 @@ def test_written_files_replace_the_old_ones_privately_and_atomically(private_dir
     assert (config / "config.toml").read_text().startswith("# mine\n")
     assert token.read(config) == secret and running.read_url(config) == "http://127.0.0.1:11500"
     assert {name: oct(mode) for name, mode in modes_under(config).items() if not Path(name).is_dir()} == {
-        str(config / name): oct(0o600) for name in ("config.toml", "token", "running.json")}
+        str(config / name): oct(0o600) for name in ("config.toml", "token", "running.json")
+    }
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary_behind(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "state" / "stats.json"
     write_private(path, b"old")
 

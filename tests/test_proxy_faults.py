@@ -19,7 +19,8 @@ CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "o
 
 
 def test_a_stream_cut_by_the_upstream_ends_in_an_error_line_and_is_not_stored(
-        proxy: RunningProxy, fake: FakeOllama) -> None:
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     fake.configure(drop_after_chunks=2)
     with ollama.Client(host=proxy.url) as client, pytest.raises(ollama.ResponseError) as caught:
         list(client.chat(**CHAT, stream=True))
@@ -50,7 +51,8 @@ def test_upstream_errors_pass_through_and_are_never_stored(proxy: RunningProxy, 
 
 @pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"messages": []}', b""])
 def test_bad_requests_reach_ollama_and_its_answer_reaches_the_client(
-        proxy: RunningProxy, upstream: tuple[FakeOllama, str], body: bytes) -> None:
+    proxy: RunningProxy, upstream: tuple[FakeOllama, str], body: bytes
+) -> None:
     direct = httpx.post(upstream[1] + "/api/chat", content=body)
     through = httpx.post(proxy.url + "/api/chat", content=body)
     assert through.status_code == direct.status_code and 400 <= through.status_code < 500
@@ -115,15 +117,19 @@ def test_subscribers_hear_the_store_fail_and_recover(proxy: RunningProxy, fake: 
             http.post("/api/chat", json={**CHAT, "options": {"temperature": 0, "seed": 3}})
 
     # each request: entry_did_store, and the store's news (the batches of finished requests aside)
-    told = [(name, data) for name, data in events_named(proxy.url, 4, fill_the_disk_then_make_room)
-            if name.startswith("store_")]
+    told = [
+        (name, data)
+        for name, data in events_named(proxy.url, 4, fill_the_disk_then_make_room)
+        if name.startswith("store_")
+    ]
     assert [name for name, _ in told] == ["store_did_fail", "store_did_recover"]
     assert told[0][1]["store"]["ok"] is False and "disk is full" in told[0][1]["store"]["error"]
     assert told[1][1]["store"] == {"ok": True, "error": None, "location": engine.store.location}
 
 
 def test_a_client_leaving_mid_stream_cancels_the_upstream_and_stores_nothing(
-        proxy: RunningProxy, fake: FakeOllama) -> None:
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     fake.configure(chunk_delay_ms=50, tokens=200)
     with httpx.Client(base_url=proxy.url) as http:
         with http.stream("POST", "/api/chat", json=CHAT) as response:
@@ -137,7 +143,8 @@ def test_a_client_leaving_mid_stream_cancels_the_upstream_and_stores_nothing(
 
 
 def test_a_stream_still_running_when_the_shutdown_grace_ends_closes_with_an_error_line(
-        upstream: tuple[FakeOllama, str]) -> None:
+    upstream: tuple[FakeOllama, str],
+) -> None:
     fake, url = upstream
     fake.configure(chunk_delay_ms=300, tokens=40)  # ~12 s: longer than the grace period below
 
@@ -156,8 +163,11 @@ def test_a_stream_still_running_when_the_shutdown_grace_ends_closes_with_an_erro
 
 def test_an_unreachable_upstream_names_the_cause_even_when_the_error_has_no_message() -> None:
     with serve_in_thread() as (_, url), proxy_in_thread(url) as running:
-        with mock.patch.object(running.server.engine.proxy.client, "send",  # type: ignore[union-attr]
-                               side_effect=httpx.ConnectError("")):
+        with mock.patch.object(
+            running.server.engine.proxy.client,
+            "send",  # type: ignore[union-attr]
+            side_effect=httpx.ConnectError(""),
+        ):
             answer = httpx.post(running.url + "/api/chat", json=CHAT, timeout=30)
     assert answer.status_code == 502
     assert answer.json()["error"].endswith("ConnectError")

@@ -56,8 +56,13 @@ def test_streamed_hits_replay_the_recorded_lines_byte_for_byte(proxy: RunningPro
 
 def test_equivalent_requests_share_one_entry(client: ollama.Client, fake: FakeOllama) -> None:
     client.generate(model="llama3.2", prompt="hello", options={"temperature": 0}, stream=False)
-    answer = client.generate(model="llama3.2:latest", prompt="hello", stream=False, keep_alive="10m",
-                            options={"temperature": 0.0, "num_thread": 3})
+    answer = client.generate(
+        model="llama3.2:latest",
+        prompt="hello",
+        stream=False,
+        keep_alive="10m",
+        options={"temperature": 0.0, "num_thread": 3},
+    )
     assert answer.response
     assert fake.total_calls("/api/generate") == 1
 
@@ -88,10 +93,20 @@ def test_hits_carry_cache_headers_and_age(proxy: RunningProxy) -> None:
     assert hit.json() == miss.json()
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", "/api/tags"), ("GET", "/api/version"), ("GET", "/"),
-                                              ("HEAD", "/"), ("GET", "/api/ps"), ("GET", "/v1/models")])
-def test_other_routes_pass_through_untouched(proxy: RunningProxy, upstream: tuple[FakeOllama, str],
-                                             method: str, path: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/tags"),
+        ("GET", "/api/version"),
+        ("GET", "/"),
+        ("HEAD", "/"),
+        ("GET", "/api/ps"),
+        ("GET", "/v1/models"),
+    ],
+)
+def test_other_routes_pass_through_untouched(
+    proxy: RunningProxy, upstream: tuple[FakeOllama, str], method: str, path: str
+) -> None:
     direct = httpx.request(method, upstream[1] + path)
     through = httpx.request(method, proxy.url + path)
     assert through.status_code == direct.status_code == 200
@@ -128,7 +143,7 @@ def test_large_uploads_pass_through_streamed(proxy: RunningProxy, upstream: tupl
 
     def chunks() -> Iterator[bytes]:
         for start in range(0, len(blob), 1 << 20):
-            yield blob[start:start + (1 << 20)]
+            yield blob[start : start + (1 << 20)]
 
     direct = httpx.post(upstream[1] + "/api/blobs/sha256:abc", content=chunks())
     through = httpx.post(proxy.url + "/api/blobs/sha256:abc", content=chunks())
@@ -136,30 +151,49 @@ def test_large_uploads_pass_through_streamed(proxy: RunningProxy, upstream: tupl
     assert upstream[0].total_calls("/api/blobs/sha256:abc") == 2
 
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 
 
 def raw_post(url: str, path: str, body: bytes, extra_headers: bytes) -> bytes:
     """A request with header bytes exactly as given (httpx refuses to send some that servers accept)."""
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as conn:
-        conn.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                     + extra_headers + b"Content-Length: " + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n"
-                     + body)
+        conn.sendall(
+            b"POST "
+            + path.encode()
+            + b" HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + extra_headers
+            + b"Content-Length: "
+            + str(len(body)).encode()
+            + b"\r\nConnection: close\r\n\r\n"
+            + body
+        )
         return b"".join(iter(lambda: conn.recv(65536), b""))
 
 
 def test_an_empty_bearer_token_is_forwarded_not_answered_502(proxy: RunningProxy) -> None:
-    answer = raw_post(proxy.url, "/api/chat", httpx.Request("POST", "/", json=CHAT).content, b"Authorization: Bearer \r\n")
+    answer = raw_post(
+        proxy.url, "/api/chat", httpx.Request("POST", "/", json=CHAT).content, b"Authorization: Bearer \r\n"
+    )
     assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
 
 
 def test_different_credentials_never_share_entries(proxy: RunningProxy, fake: FakeOllama) -> None:
     with proxy.client() as http:
-        caches = [http.post("/api/chat", json=CHAT, headers=headers).headers["x-cache"]
-                  for headers in ({"Authorization": "Bearer alice"}, {"Authorization": "Bearer mallory"}, {},
-                                  {"Authorization": "Bearer alice"})]
+        caches = [
+            http.post("/api/chat", json=CHAT, headers=headers).headers["x-cache"]
+            for headers in (
+                {"Authorization": "Bearer alice"},
+                {"Authorization": "Bearer mallory"},
+                {},
+                {"Authorization": "Bearer alice"},
+            )
+        ]
     assert caches == ["MISS", "MISS", "MISS", "HIT"]
     assert fake.total_calls("/api/chat") == 3
 

@@ -28,10 +28,12 @@ def test_chat_completions_are_cached(client: openai.OpenAI, fake: FakeOllama) ->
 
 def test_streamed_chat_completions_replay_every_delta(client: openai.OpenAI, fake: FakeOllama) -> None:
     def collect() -> list[str | None]:
-        stream = client.chat.completions.create(model="llama3.2", messages=MESSAGES, temperature=0, stream=True,
-                                                stream_options={"include_usage": True})
-        return [chunk.choices[0].delta.content if chunk.choices else f"usage:{chunk.usage.total_tokens}"
-                for chunk in stream]
+        stream = client.chat.completions.create(
+            model="llama3.2", messages=MESSAGES, temperature=0, stream=True, stream_options={"include_usage": True}
+        )
+        return [
+            chunk.choices[0].delta.content if chunk.choices else f"usage:{chunk.usage.total_tokens}" for chunk in stream
+        ]
 
     first, second = collect(), collect()
     assert second == first and len(first) > 3 and first[-1].startswith("usage:")

@@ -43,13 +43,16 @@ def test_chunk_boundaries_that_split_lines_are_still_judged_whole() -> None:
     assert record("/api/generate", [whole[:5], whole[5:40], whole[40:]], True).verdict().storable
 
 
-@pytest.mark.parametrize(("chunks", "reason"), [
-    (ndjson({"message": {"content": "hi"}, "done": False}), "final chunk"),
-    (ndjson({"message": {"content": "hi"}, "done": False}, {"error": "model runner crashed"}), "error"),
-    (ndjson({"error": "oops"}, FINAL), "error"),
-    ([b'{"message":{"content":"h'], "unreadable"),
-    ([], "empty"),
-])
+@pytest.mark.parametrize(
+    ("chunks", "reason"),
+    [
+        (ndjson({"message": {"content": "hi"}, "done": False}), "final chunk"),
+        (ndjson({"message": {"content": "hi"}, "done": False}, {"error": "model runner crashed"}), "error"),
+        (ndjson({"error": "oops"}, FINAL), "error"),
+        ([b'{"message":{"content":"h'], "unreadable"),
+        ([], "empty"),
+    ],
+)
 def test_cut_or_failed_ollama_streams_are_not_stored(chunks: list[bytes], reason: str) -> None:
     verdict = record("/api/chat", chunks, True).verdict()
     assert not verdict.storable and reason in verdict.reason
@@ -60,18 +63,25 @@ def test_non_200_answers_are_never_stored() -> None:
     assert not verdict.storable and "500" in verdict.reason
 
 
-@pytest.mark.parametrize(("path", "body", "storable"), [
-    ("/api/chat", {**FINAL, "message": {"role": "assistant", "content": "x"}}, True),
-    ("/api/chat", {"error": "model not found"}, False),
-    ("/api/chat", {**FINAL, "done": False}, False),
-    ("/api/embed", {"model": "m", "embeddings": [[0.1, 0.2]], "prompt_eval_count": 2}, True),
-    ("/api/embed", {"model": "m"}, False),
-    ("/api/embeddings", {"embedding": [0.1]}, True),
-    ("/v1/chat/completions", {"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": 4, "completion_tokens": 2}}, True),
-    ("/v1/chat/completions", {"error": {"message": "bad"}}, False),
-    ("/v1/embeddings", {"data": [{"embedding": [0.1]}]}, True),
-    ("/v1/embeddings", {"data": []}, False),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "storable"),
+    [
+        ("/api/chat", {**FINAL, "message": {"role": "assistant", "content": "x"}}, True),
+        ("/api/chat", {"error": "model not found"}, False),
+        ("/api/chat", {**FINAL, "done": False}, False),
+        ("/api/embed", {"model": "m", "embeddings": [[0.1, 0.2]], "prompt_eval_count": 2}, True),
+        ("/api/embed", {"model": "m"}, False),
+        ("/api/embeddings", {"embedding": [0.1]}, True),
+        (
+            "/v1/chat/completions",
+            {"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": 4, "completion_tokens": 2}},
+            True,
+        ),
+        ("/v1/chat/completions", {"error": {"message": "bad"}}, False),
+        ("/v1/embeddings", {"data": [{"embedding": [0.1]}]}, True),
+        ("/v1/embeddings", {"data": []}, False),
+    ],
+)
 def test_whole_answers_are_judged_by_their_content(path: str, body: dict[str, object], storable: bool) -> None:
     assert record(path, [json.dumps(body).encode()], False).verdict().storable is storable
 

@@ -38,9 +38,26 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.directory), "--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+                "--maxmemory",
+                "64mb",
+                "--maxmemory-policy",
+                "allkeys-lru",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         client = redis.Redis.from_url(self.url)
         try:
             wait_for(lambda: self._answers(client), "redis-server to answer")
@@ -168,8 +185,9 @@ def test_recent_lists_by_last_use_with_hit_counts_batched(redis_server: RedisSer
 
 def test_entries_are_read_lazily_and_by_model(redis_server: RedisServer) -> None:
     store = RedisStore(redis_server.url)
-    store.put_many([make_entry(key=f"k{i}", model="qwen3:0.6b" if i % 3 == 0 else "llama3.2:latest")
-                    for i in range(1200)])
+    store.put_many(
+        [make_entry(key=f"k{i}", model="qwen3:0.6b" if i % 3 == 0 else "llama3.2:latest") for i in range(1200)]
+    )
     every = store.entries()
     assert not isinstance(every, list)
     assert sum(1 for _ in every) == 1200
@@ -228,8 +246,7 @@ def test_health_shows_the_store_without_its_password(upstream: tuple[FakeOllama,
         url = f"redis://:s3cret@127.0.0.1:{server.port}/0"
         with proxy_in_thread(upstream[1], **{"cache.store": url}) as proxy:
             health = httpx.get(proxy.url + "/-/health").json()
-            assert health["store"] == {"ok": True, "error": None,
-                                       "location": f"redis://***@127.0.0.1:{server.port}/0"}
+            assert health["store"] == {"ok": True, "error": None, "location": f"redis://***@127.0.0.1:{server.port}/0"}
             assert "s3cret" not in httpx.get(proxy.url + "/-/stats").text
     finally:
         server.stop()
@@ -238,8 +255,9 @@ def test_health_shows_the_store_without_its_password(upstream: tuple[FakeOllama,
 # --- proxies on one Redis ------------------------------------------------------------------------
 
 
-def test_two_proxies_share_hits_and_clears(upstream: tuple[FakeOllama, str], redis_server: RedisServer,
-                                           raw: redis.Redis) -> None:
+def test_two_proxies_share_hits_and_clears(
+    upstream: tuple[FakeOllama, str], redis_server: RedisServer, raw: redis.Redis
+) -> None:
     fake, upstream_url = upstream
     flags = {"cache.store": redis_server.url}
     with proxy_in_thread(upstream_url, **flags) as one, proxy_in_thread(upstream_url, **flags) as two:
@@ -257,8 +275,9 @@ def test_two_proxies_share_hits_and_clears(upstream: tuple[FakeOllama, str], red
             assert fake.total_calls("/api/chat") == 2
 
 
-def test_a_delete_on_one_proxy_reaches_the_others_memory(upstream: tuple[FakeOllama, str],
-                                                        redis_server: RedisServer, raw: redis.Redis) -> None:
+def test_a_delete_on_one_proxy_reaches_the_others_memory(
+    upstream: tuple[FakeOllama, str], redis_server: RedisServer, raw: redis.Redis
+) -> None:
     fake, upstream_url = upstream
     flags = {"cache.store": redis_server.url}
     with proxy_in_thread(upstream_url, **flags) as one, proxy_in_thread(upstream_url, **flags) as two:
@@ -273,7 +292,8 @@ def test_a_delete_on_one_proxy_reaches_the_others_memory(upstream: tuple[FakeOll
 
 
 def test_without_redis_requests_pass_through_and_caching_resumes_when_it_returns(
-        upstream: tuple[FakeOllama, str], redis_server: RedisServer) -> None:
+    upstream: tuple[FakeOllama, str], redis_server: RedisServer
+) -> None:
     fake, upstream_url = upstream
     with proxy_in_thread(upstream_url, **{"cache.store": redis_server.url}) as proxy, proxy.client() as http:
         assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
@@ -311,8 +331,7 @@ def _health_if(proxy: RunningProxy, ok: bool) -> dict[str, object] | None:
     return health if health["store"]["ok"] is ok else None
 
 
-def test_a_proxy_started_before_redis_caches_once_it_answers(upstream: tuple[FakeOllama, str],
-                                                            tmp_path: Path) -> None:
+def test_a_proxy_started_before_redis_caches_once_it_answers(upstream: tuple[FakeOllama, str], tmp_path: Path) -> None:
     server = RedisServer(tmp_path)
     with proxy_in_thread(upstream[1], **{"cache.store": server.url}) as proxy, proxy.client() as http:
         assert _health_if(proxy, ok=False) is not None

@@ -27,8 +27,10 @@ def test_the_release_workflow_builds_on_each_os_and_uploads_what_build_py_makes(
     assert set(matrix) == set(ARTEFACTS)
     for runner, patterns in matrix.items():
         for name in ARTEFACTS[runner]:
-            assert any(fnmatch(f"dist/{name}", pattern) or (pattern.endswith("/") and f"dist/{name}".startswith(pattern))
-                       for pattern in patterns), (runner, name)  # a folder's files are uploaded with it
+            assert any(
+                fnmatch(f"dist/{name}", pattern) or (pattern.endswith("/") and f"dist/{name}".startswith(pattern))
+                for pattern in patterns
+            ), (runner, name)  # a folder's files are uploaded with it
     steps = {step.get("name"): step for step in job["steps"]}
     assert steps["Build and smoke-test"]["run"] == "python packaging/build.py --out dist"
 

@@ -81,15 +81,22 @@ def test_a_bypass_and_an_unreachable_upstream_are_told_too(proxy: RunningProxy) 
         with proxy.client() as http:
             http.post("/api/chat", content=b"not json", headers={"user-agent": "curl/8.5.0"})
         (bypass,) = events.take(1)
-    assert (bypass["client"], bypass["cache"], bypass["route"], bypass["model"]) == ("curl", "BYPASS", "/api/chat",
-                                                                                     None)
+    assert (bypass["client"], bypass["cache"], bypass["route"], bypass["model"]) == (
+        "curl",
+        "BYPASS",
+        "/api/chat",
+        None,
+    )
     assert bypass["tokens"] is None and bypass["saved_s"] == 0.0 and bypass["status"] >= 400
 
     with proxy_in_thread("http://127.0.0.1:9") as dead:  # nothing listens on the discard port
         with finished_requests(dead.url) as events:
             with dead.client() as http:
-                answer = http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES},
-                                   headers={"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"})
+                answer = http.post(
+                    "/api/chat",
+                    json={"model": "llama3.2", "messages": MESSAGES},
+                    headers={"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"},
+                )
             (failed,) = events.take(1)
     assert answer.status_code == 502
     assert (failed["client"], failed["cache"], failed["status"]) == ("browser", "MISS", 502)
@@ -100,16 +107,20 @@ def test_a_request_the_cache_refuses_is_told_and_a_failed_bypass_counts_once(pro
     no upstream is one error, not a bypass and an error."""
     with finished_requests(proxy.url) as events:
         with proxy.client() as http:
-            refused = http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES},
-                                headers={"cache-control": "only-if-cached"})
+            refused = http.post(
+                "/api/chat",
+                json={"model": "llama3.2", "messages": MESSAGES},
+                headers={"cache-control": "only-if-cached"},
+            )
         (told,) = events.take(1)
     assert refused.status_code == 504
     assert (told["cache"], told["status"], told["route"], told["tokens"]) == ("MISS", 504, "/api/chat", None)
 
     with proxy_in_thread("http://127.0.0.1:9") as dead:  # nothing listens on the discard port
         with dead.client() as http:
-            answer = http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES},
-                               headers={"cache-control": "no-store"})
+            answer = http.post(
+                "/api/chat", json={"model": "llama3.2", "messages": MESSAGES}, headers={"cache-control": "no-store"}
+            )
         totals: dict[str, Any] = dead.stats()["totals"]  # type: ignore[assignment]
     assert (answer.status_code, answer.headers["x-cache"]) == (502, "BYPASS")
     assert (totals["requests"], totals["errors"], totals.get("bypass", 0)) == (1, 1, 0)
@@ -147,8 +158,12 @@ def test_finished_requests_come_in_batches_whose_counts_add_up(proxy: RunningPro
             for _ in range(300):
                 assert http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES}).status_code == 200
 
-    told = events_until(proxy.url, hits, lambda name: name == "requests_did_finish",
-                        lambda seen: sum(batch["count"] for _, batch in seen) >= 300)
+    told = events_until(
+        proxy.url,
+        hits,
+        lambda name: name == "requests_did_finish",
+        lambda seen: sum(batch["count"] for _, batch in seen) >= 300,
+    )
     batches = [batch for _, batch in told]
     assert sum(batch["count"] for batch in batches) == 300
     assert len(batches) < 300 // 2  # batched: far fewer events than requests
@@ -157,15 +172,23 @@ def test_finished_requests_come_in_batches_whose_counts_add_up(proxy: RunningPro
 
 
 def test_a_long_request_is_told_while_it_runs_and_its_finish_carries_the_same_id(
-        proxy: RunningProxy, fake: FakeOllama) -> None:
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     fake.configure(chunk_delay_ms=100, tokens=10)  # a second of generation: several batches go by
+
     def generation() -> None:
         with proxy.client() as http:
-            assert http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES,
-                                                "stream": True}).status_code == 200
+            assert (
+                http.post("/api/chat", json={"model": "llama3.2", "messages": MESSAGES, "stream": True}).status_code
+                == 200
+            )
 
-    told = events_until(proxy.url, generation, lambda name: name.startswith("requests_did_"),
-                        lambda seen: seen[-1][0] == "requests_did_finish")
+    told = events_until(
+        proxy.url,
+        generation,
+        lambda name: name.startswith("requests_did_"),
+        lambda seen: seen[-1][0] == "requests_did_finish",
+    )
     (start_name, started), (_, finished) = told
     assert start_name == "requests_did_start" and started["count"] == 1
     [running] = started["requests"]

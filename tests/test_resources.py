@@ -47,8 +47,9 @@ child.wait()
 @pytest.fixture
 def tree() -> Iterator[tuple[subprocess.Popen[str], int]]:
     """A running two-process tree: (root, child pid), both holding BLOCK_MB of memory."""
-    with subprocess.Popen([sys.executable, "-c", ROOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          text=True) as root:
+    with subprocess.Popen(
+        [sys.executable, "-c", ROOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as root:
         assert root.stdout is not None
         child_pid = int(root.stdout.readline())  # printed once both processes hold their memory
         try:

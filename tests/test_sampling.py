@@ -11,34 +11,47 @@ import pytest
 
 from core.cache.controls import Controls
 from core.cache.decision import (
-    GENERATION_OFF, HIT, MISS, NO_STORE, PAUSED, SAMPLED, UNCACHED_BY_POLICY, Outcome, Policy, Request, choose_slot,
+    GENERATION_OFF,
+    HIT,
+    MISS,
+    NO_STORE,
+    PAUSED,
+    SAMPLED,
+    UNCACHED_BY_POLICY,
+    Outcome,
+    Policy,
+    Request,
+    choose_slot,
     decide,
 )
 from core.cache.keys import ROUTES, is_sampled, slot_key
 from core.cache.requests import RequestKeys
 
 
-@pytest.mark.parametrize(("path", "body", "sampled"), [
-    ("/api/chat", {"model": "m"}, True),  # Ollama's default temperature is 0.8
-    ("/api/chat", {"model": "m", "options": {}}, True),
-    ("/api/chat", {"model": "m", "options": {"temperature": 0}}, False),
-    ("/api/chat", {"model": "m", "options": {"temperature": 0.0}}, False),
-    ("/api/generate", {"model": "m", "options": {"temperature": 0.7}}, True),
-    ("/api/generate", {"model": "m", "options": {"temperature": 0.7, "seed": 42}}, False),  # seeded: repeatable
-    ("/api/generate", {"model": "m", "options": {"seed": 0}}, False),
-    ("/api/generate", {"model": "m", "options": {"seed": -1}}, True),  # -1: a new random seed each time
-    ("/api/generate", {"model": "m", "options": {"seed": 1.5}}, True),
-    ("/api/generate", {"model": "m", "options": {"seed": True}}, True),
-    ("/api/generate", {"model": "m", "options": {"temperature": "0"}}, True),
-    ("/api/generate", {"model": "m", "temperature": 0}, True),  # the native routes read it in options only
-    ("/v1/chat/completions", {"model": "m"}, True),  # the OpenAI routes default to 1.0
-    ("/v1/chat/completions", {"model": "m", "temperature": 0}, False),
-    ("/v1/completions", {"model": "m", "temperature": 1, "seed": 7}, False),
-    ("/v1/completions", {"model": "m", "options": {"temperature": 0}}, True),  # not where OpenAI takes it
-    ("/api/embed", {"model": "m", "input": "x"}, False),
-    ("/api/embeddings", {"model": "m", "prompt": "x", "options": {"temperature": 1}}, False),
-    ("/v1/embeddings", {"model": "m", "input": "x"}, False),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "sampled"),
+    [
+        ("/api/chat", {"model": "m"}, True),  # Ollama's default temperature is 0.8
+        ("/api/chat", {"model": "m", "options": {}}, True),
+        ("/api/chat", {"model": "m", "options": {"temperature": 0}}, False),
+        ("/api/chat", {"model": "m", "options": {"temperature": 0.0}}, False),
+        ("/api/generate", {"model": "m", "options": {"temperature": 0.7}}, True),
+        ("/api/generate", {"model": "m", "options": {"temperature": 0.7, "seed": 42}}, False),  # seeded: repeatable
+        ("/api/generate", {"model": "m", "options": {"seed": 0}}, False),
+        ("/api/generate", {"model": "m", "options": {"seed": -1}}, True),  # -1: a new random seed each time
+        ("/api/generate", {"model": "m", "options": {"seed": 1.5}}, True),
+        ("/api/generate", {"model": "m", "options": {"seed": True}}, True),
+        ("/api/generate", {"model": "m", "options": {"temperature": "0"}}, True),
+        ("/api/generate", {"model": "m", "temperature": 0}, True),  # the native routes read it in options only
+        ("/v1/chat/completions", {"model": "m"}, True),  # the OpenAI routes default to 1.0
+        ("/v1/chat/completions", {"model": "m", "temperature": 0}, False),
+        ("/v1/completions", {"model": "m", "temperature": 1, "seed": 7}, False),
+        ("/v1/completions", {"model": "m", "options": {"temperature": 0}}, True),  # not where OpenAI takes it
+        ("/api/embed", {"model": "m", "input": "x"}, False),
+        ("/api/embeddings", {"model": "m", "prompt": "x", "options": {"temperature": 1}}, False),
+        ("/v1/embeddings", {"model": "m", "input": "x"}, False),
+    ],
+)
 def test_what_is_sampled(path: str, body: dict[str, Any], sampled: bool) -> None:
     assert is_sampled(ROUTES[path], body) is sampled
 
@@ -64,22 +77,26 @@ GREEDY_CHAT = Request("k", "m", streamed=False, sampled=False)
 EMBEDDING = Request("k", "m", streamed=False, embeds=True)
 
 
-@pytest.mark.parametrize(("sampling", "request_", "found", "expected"), [
-    ("all", SAMPLED_CHAT, Found(), HIT),
-    ("all", SAMPLED_CHAT, None, MISS),
-    ("all", GREEDY_CHAT, Found(), HIT),
-    ("deterministic", SAMPLED_CHAT, Found(), SAMPLED),  # even an answer stored before: it passes through
-    ("deterministic", SAMPLED_CHAT, None, SAMPLED),
-    ("deterministic", GREEDY_CHAT, Found(), HIT),
-    ("deterministic", GREEDY_CHAT, None, MISS),
-    ("deterministic", EMBEDDING, Found(), HIT),
-    ("off", SAMPLED_CHAT, Found(), GENERATION_OFF),
-    ("off", GREEDY_CHAT, Found(), GENERATION_OFF),
-    ("off", EMBEDDING, Found(), HIT),
-    ("off", EMBEDDING, None, MISS),
-])
-def test_the_sampling_policy_in_the_decision_table(sampling: str, request_: Request, found: Found | None,
-                                                   expected: object) -> None:
+@pytest.mark.parametrize(
+    ("sampling", "request_", "found", "expected"),
+    [
+        ("all", SAMPLED_CHAT, Found(), HIT),
+        ("all", SAMPLED_CHAT, None, MISS),
+        ("all", GREEDY_CHAT, Found(), HIT),
+        ("deterministic", SAMPLED_CHAT, Found(), SAMPLED),  # even an answer stored before: it passes through
+        ("deterministic", SAMPLED_CHAT, None, SAMPLED),
+        ("deterministic", GREEDY_CHAT, Found(), HIT),
+        ("deterministic", GREEDY_CHAT, None, MISS),
+        ("deterministic", EMBEDDING, Found(), HIT),
+        ("off", SAMPLED_CHAT, Found(), GENERATION_OFF),
+        ("off", GREEDY_CHAT, Found(), GENERATION_OFF),
+        ("off", EMBEDDING, Found(), HIT),
+        ("off", EMBEDDING, None, MISS),
+    ],
+)
+def test_the_sampling_policy_in_the_decision_table(
+    sampling: str, request_: Request, found: Found | None, expected: object
+) -> None:
     assert decide(request_, found, policy=Policy(sampling)) == expected
 
 

@@ -25,8 +25,9 @@ OPENAI_SAMPLED = {"model": "llama3.2", "messages": [{"role": "user", "content": 
 OPENAI_GREEDY = {**OPENAI_SAMPLED, "temperature": 0}
 
 
-def post(proxy: RunningProxy, body: dict[str, Any], path: str = "/api/chat",
-         headers: dict[str, str] | None = None) -> httpx.Response:
+def post(
+    proxy: RunningProxy, body: dict[str, Any], path: str = "/api/chat", headers: dict[str, str] | None = None
+) -> httpx.Response:
     with proxy.client() as http:
         return http.post(path, json=body, headers=headers or {})
 
@@ -95,19 +96,35 @@ def test_off_in_the_file_caches_embeddings_only(configured: RunningProxy, fake: 
 def test_the_official_clients_under_the_deterministic_policy(configured: RunningProxy, fake: FakeOllama) -> None:
     with ollama.Client(host=configured.url) as client:
         sampled = [client.chat(model="llama3.2", messages=[{"role": "user", "content": "hi"}]) for _ in range(2)]
-        greedy = [client.chat(model="llama3.2", messages=[{"role": "user", "content": "hi"}],
-                              options={"temperature": 0}) for _ in range(2)]
-        streamed = [list(client.chat(model="llama3.2", messages=[{"role": "user", "content": "hey"}],
-                                     options={"seed": 3}, stream=True)) for _ in range(2)]
+        greedy = [
+            client.chat(model="llama3.2", messages=[{"role": "user", "content": "hi"}], options={"temperature": 0})
+            for _ in range(2)
+        ]
+        streamed = [
+            list(
+                client.chat(
+                    model="llama3.2", messages=[{"role": "user", "content": "hey"}], options={"seed": 3}, stream=True
+                )
+            )
+            for _ in range(2)
+        ]
     assert all(answer.message.content for answer in sampled)
     assert greedy[0].message.content == greedy[1].message.content
     assert streamed[0] == streamed[1] and streamed[0][-1].done
     assert fake.total_calls("/api/chat") == 2 + 1 + 1
     with openai.OpenAI(base_url=configured.url + "/v1", api_key="x", max_retries=0) as compatible:
-        answers = [compatible.chat.completions.with_raw_response.create(
-            model="llama3.2", messages=[{"role": "user", "content": "hi"}]) for _ in range(2)]
-        seeded = [compatible.chat.completions.with_raw_response.create(
-            model="llama3.2", messages=[{"role": "user", "content": "hi"}], seed=5) for _ in range(2)]
+        answers = [
+            compatible.chat.completions.with_raw_response.create(
+                model="llama3.2", messages=[{"role": "user", "content": "hi"}]
+            )
+            for _ in range(2)
+        ]
+        seeded = [
+            compatible.chat.completions.with_raw_response.create(
+                model="llama3.2", messages=[{"role": "user", "content": "hi"}], seed=5
+            )
+            for _ in range(2)
+        ]
     assert [a.headers["x-cache"] for a in answers] == ["BYPASS", "BYPASS"]
     assert [a.headers["x-cache"] for a in seeded] == ["MISS", "HIT"]
     assert seeded[0].parse().choices[0].message.content == seeded[1].parse().choices[0].message.content

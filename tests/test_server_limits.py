@@ -23,8 +23,12 @@ from tests.harness import proxy_in_thread, proxy_process
 SHORT_BOUND_S = 0.3
 SAFETY_S = 60.0  # only so that a broken server fails the test instead of hanging it
 PARTIAL = b"POST /api/chat HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 
 
 def short_header_bound(server: _Server) -> None:
@@ -49,7 +53,8 @@ def closed_by_server(client: socket.socket) -> bool:
 
 
 def test_clients_slow_to_send_headers_are_disconnected_while_others_are_served(
-        upstream: tuple[FakeOllama, str]) -> None:
+    upstream: tuple[FakeOllama, str],
+) -> None:
     with proxy_in_thread(upstream[1], configure=short_header_bound) as proxy, contextlib.ExitStack() as stack:
         silent = [stack.enter_context(connect(proxy.url)) for _ in range(20)]
         dribbling = [stack.enter_context(connect(proxy.url)) for _ in range(20)]
@@ -111,7 +116,8 @@ def open_file_limits(pid: int) -> tuple[str, str]:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/PID/limits")
 def test_serve_raises_its_soft_open_file_limit_to_the_hard_one(
-        upstream: tuple[FakeOllama, str], low_soft_open_file_limit: int) -> None:
+    upstream: tuple[FakeOllama, str], low_soft_open_file_limit: int
+) -> None:
     with proxy_process(upstream[1]) as proxy:
         assert proxy.process is not None
         soft, hard = open_file_limits(proxy.process.pid)
@@ -123,8 +129,7 @@ def warnings_of(output: list[str]) -> list[str]:
     return [line.strip() for line in output if line.startswith("ollacache: warning:")]
 
 
-def test_serve_in_front_of_an_answering_ollama_on_loopback_warns_of_nothing(
-        upstream: tuple[FakeOllama, str]) -> None:
+def test_serve_in_front_of_an_answering_ollama_on_loopback_warns_of_nothing(upstream: tuple[FakeOllama, str]) -> None:
     with proxy_process(upstream[1], "--manage-ollama", "auto") as proxy:
         assert httpx.get(proxy.url + "/api/version").status_code == 200
     assert warnings_of(proxy.output) == []
@@ -159,7 +164,8 @@ def test_serve_with_ollama_unmanaged_and_none_answering_says_what_to_do() -> Non
 
 
 def test_a_bind_beyond_loopback_warns_that_the_proxy_and_its_entries_are_open_to_the_network(
-        upstream: tuple[FakeOllama, str]) -> None:
+    upstream: tuple[FakeOllama, str],
+) -> None:
     with proxy_process(upstream[1], "--host", "0.0.0.0") as proxy:
         port = proxy.url.rsplit(":", 1)[1]
         assert httpx.get(f"http://127.0.0.1:{port}/api/version").status_code == 200

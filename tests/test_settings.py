@@ -33,7 +33,11 @@ def test_defaults_match_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_file_then_environment_then_flags_win(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_config(tmp_path, '[proxy]\nport = 12000\nupstream = "http://10.0.0.5:11434"\n[cache]\nttl = "12h"\n')
     settings = load()
-    assert (settings["proxy.port"], settings["proxy.upstream"], settings["cache.ttl"]) == (12000, "http://10.0.0.5:11434", 43200)
+    assert (settings["proxy.port"], settings["proxy.upstream"], settings["cache.ttl"]) == (
+        12000,
+        "http://10.0.0.5:11434",
+        43200,
+    )
     monkeypatch.setenv("OLLACACHE_PORT", "13000")
     assert load()["proxy.port"] == 13000
     assert load({"proxy.port": "14000"})["proxy.port"] == 14000
@@ -46,8 +50,9 @@ def test_every_flag_has_an_environment_variable_named_after_it() -> None:
             assert spec.env == "OLLACACHE_" + spec.flag.strip("-").replace("-", "_").upper()
 
 
-@pytest.mark.parametrize(("text", "expected"), [("2GiB", 2**31), ("500MB", 500 * 10**6), ("1048576", 2**20),
-                                                (4096, 4096), ("1.5 KiB", 1536)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("2GiB", 2**31), ("500MB", 500 * 10**6), ("1048576", 2**20), (4096, 4096), ("1.5 KiB", 1536)]
+)
 def test_sizes_take_units(text: object, expected: int) -> None:
     assert parse_bytes(text) == expected
 
@@ -57,13 +62,20 @@ def test_durations_take_units(text: object, expected: int) -> None:
     assert parse_seconds(text) == expected
 
 
-@pytest.mark.parametrize(("env", "value", "name"), [
-    ("OLLACACHE_PORT", "70000", "proxy.port"), ("OLLACACHE_PORT", "http", "proxy.port"),
-    ("OLLACACHE_UPSTREAM", "localhost:11434", "proxy.upstream"), ("OLLACACHE_CACHE_SIZE", "-1", "cache.size_limit"),
-    ("OLLACACHE_TTL", "forever", "cache.ttl"), ("OLLACACHE_MANAGE_OLLAMA", "sometimes", "ollama.manage"),
-])
+@pytest.mark.parametrize(
+    ("env", "value", "name"),
+    [
+        ("OLLACACHE_PORT", "70000", "proxy.port"),
+        ("OLLACACHE_PORT", "http", "proxy.port"),
+        ("OLLACACHE_UPSTREAM", "localhost:11434", "proxy.upstream"),
+        ("OLLACACHE_CACHE_SIZE", "-1", "cache.size_limit"),
+        ("OLLACACHE_TTL", "forever", "cache.ttl"),
+        ("OLLACACHE_MANAGE_OLLAMA", "sometimes", "ollama.manage"),
+    ],
+)
 def test_an_invalid_value_names_the_setting_its_source_and_what_is_accepted(
-        monkeypatch: pytest.MonkeyPatch, env: str, value: str, name: str) -> None:
+    monkeypatch: pytest.MonkeyPatch, env: str, value: str, name: str
+) -> None:
     monkeypatch.setenv(env, value)
     with pytest.raises(SettingError) as caught:
         load()
@@ -85,16 +97,20 @@ def test_an_unknown_key_in_the_file_names_the_keys_its_section_knows(tmp_path: P
     with pytest.raises(SettingError) as caught:
         load()
     message = str(caught.value)
-    assert message.startswith("unknown setting cache.ttll (known in [cache]: dir, size_limit, memory_limit, ttl, "
-                              "sampling, bucket")
+    assert message.startswith(
+        "unknown setting cache.ttll (known in [cache]: dir, size_limit, memory_limit, ttl, sampling, bucket"
+    )
     assert str(tmp_path / "config" / "config.toml") in message and "invalid value" not in message
     assert caught.value.name == "cache.ttll"
 
 
-@pytest.mark.parametrize(("text", "said"), [
-    ('[cach]\nttl = "1d"\n', "unknown section [cach] of setting cach.ttl"),
-    ("port = 11435\n", "unknown setting port (settings go in a section"),
-])
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('[cach]\nttl = "1d"\n', "unknown section [cach] of setting cach.ttl"),
+        ("port = 11435\n", "unknown setting port (settings go in a section"),
+    ],
+)
 def test_an_unknown_section_in_the_file_names_the_known_sections(tmp_path: Path, text: str, said: str) -> None:
     write_config(tmp_path, text)
     with pytest.raises(SettingError) as caught:
@@ -106,12 +122,15 @@ def test_the_cli_names_an_unknown_key_and_exits_2(tmp_path: Path) -> None:
     write_config(tmp_path, '[cache]\nttll = "1d"\n')
     result = subprocess.run([sys.executable, "-m", "core", "serve"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert ("unknown setting cache.ttll (known in [cache]: dir, size_limit, memory_limit, ttl, sampling, bucket"
-            in result.stderr)
+    assert (
+        "unknown setting cache.ttll (known in [cache]: dir, size_limit, memory_limit, ttl, sampling, bucket"
+        in result.stderr
+    )
 
 
-@pytest.mark.parametrize("args", [["serve", "--port", "abc"], ["serve", "--manage-ollama", "maybe"],
-                                  ["serve", "--upstream", "ftp://x"]])
+@pytest.mark.parametrize(
+    "args", [["serve", "--port", "abc"], ["serve", "--manage-ollama", "maybe"], ["serve", "--upstream", "ftp://x"]]
+)
 def test_the_cli_exits_2_with_the_message(args: list[str]) -> None:
     result = subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
@@ -125,15 +144,17 @@ def test_version_prints_the_version() -> None:
     assert result.returncode == 0 and result.stdout.strip() == f"ollacache {__version__}"
 
 
-@pytest.mark.parametrize(("text", "expected"), [("1", True), ("on", True), ("Yes", True), ("0", False),
-                                                ("off", False), ("false", False)])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("1", True), ("on", True), ("Yes", True), ("0", False), ("off", False), ("false", False)]
+)
 def test_switches_take_the_usual_spellings(monkeypatch: pytest.MonkeyPatch, text: str, expected: bool) -> None:
     monkeypatch.setenv("OLLACACHE_INJECT_OPTIONS", text)
     assert load()["tuning.inject_options"] is expected
 
 
-def test_ollama_environment_overrides_from_the_file_or_a_variable(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ollama_environment_overrides_from_the_file_or_a_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_config(tmp_path, '[ollama.env]\nOLLAMA_DEBUG = "1"\nOLLAMA_NUM_PARALLEL = 2\n')
     assert load()["ollama.env"] == {"OLLAMA_DEBUG": "1", "OLLAMA_NUM_PARALLEL": "2"}
     monkeypatch.setenv("OLLACACHE_OLLAMA_ENV", "OLLAMA_DEBUG=0, HTTPS_PROXY=http://proxy:3128")
@@ -168,12 +189,16 @@ def test_settings_remember_where_each_value_came_from(tmp_path: Path, monkeypatc
     assert settings.source("cache.size_limit") == Source("environment", "OLLACACHE_CACHE_SIZE")
     assert settings.source("proxy.port") == Source("flag", "--port")
     assert settings.source("proxy.host") == Source("default")
-    assert [settings.source(name).overrides_file for name in ("cache.ttl", "cache.size_limit", "proxy.port")] == \
-        [False, True, True]
+    assert [settings.source(name).overrides_file for name in ("cache.ttl", "cache.size_limit", "proxy.port")] == [
+        False,
+        True,
+        True,
+    ]
 
 
 def test_reread_takes_the_file_again_but_keeps_what_the_environment_and_flags_set(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OLLACACHE_TTL", "1h")
     settings = load({"proxy.port": "0"})
     write_config(tmp_path, '[cache]\nttl = "12h"\nsize_limit = "1GiB"\n[proxy]\nport = 9000\n')
@@ -186,8 +211,16 @@ def test_reread_takes_the_file_again_but_keeps_what_the_environment_and_flags_se
 
 def test_several_settings_are_written_at_once_keeping_the_comments(tmp_path: Path) -> None:
     write_config(tmp_path, '# mine\n[cache]\nttl = "30d"  # a month\nsize_limit = "1GiB"\n')
-    write_settings(tmp_path / "config", {"cache.ttl": "7d", "cache.size_limit": None, "tuning.num_ctx": 4096,
-                                         "proxy.cors_origins": ("http://a.test",), "ollama.env": {"A": "1"}})
+    write_settings(
+        tmp_path / "config",
+        {
+            "cache.ttl": "7d",
+            "cache.size_limit": None,
+            "tuning.num_ctx": 4096,
+            "proxy.cors_origins": ("http://a.test",),
+            "ollama.env": {"A": "1"},
+        },
+    )
     text = (tmp_path / "config" / "config.toml").read_text()
     assert text.startswith("# mine\n") and 'ttl = "7d"  # a month' in text and "size_limit" not in text
     settings = load()
@@ -206,7 +239,8 @@ def test_durations_are_shown_in_the_largest_whole_unit(seconds: int, shown: str)
 
 
 def test_a_relative_path_in_the_file_is_taken_from_the_config_folder_and_said(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """An earlier version saved a typo ("lots") as the cache folder: the engine still starts, on a cache beside
     the config file (never in whatever folder it was started from), and says how it read the value."""
     monkeypatch.delenv("OLLACACHE_CACHE_DIR")
@@ -215,6 +249,8 @@ def test_a_relative_path_in_the_file_is_taken_from_the_config_folder_and_said(
     settings = load()
     assert settings.cache_dir == tmp_path / "config" / "lots"
     [note] = settings.notes
-    assert note.startswith(f"cache.dir in {tmp_path / 'config' / 'config.toml'} is a relative path (lots); it is "
-                           f"taken as {tmp_path / 'config' / 'lots'}")
+    assert note.startswith(
+        f"cache.dir in {tmp_path / 'config' / 'config.toml'} is a relative path (lots); it is "
+        f"taken as {tmp_path / 'config' / 'lots'}"
+    )
     assert reread(settings).cache_dir == tmp_path / "config" / "lots" and reread(settings).notes == settings.notes

@@ -62,12 +62,17 @@ def test_the_table_has_every_setting_with_what_a_form_needs(proxy: RunningProxy)
 
 
 def test_a_value_from_the_environment_shows_so_and_cannot_be_changed(
-        upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("OLLACACHE_TTL", "12h")
     with proxy_in_thread(upstream[1]) as proxy, ControlClient(proxy.url, proxy.token) as client:
         ttl = next(row for row in client.settings()["settings"] if row["name"] == "cache.ttl")
-        assert (ttl["value"], ttl["human"], ttl["source"], ttl["set_by"]) == (43200, "12h", "environment",
-                                                                              "OLLACACHE_TTL")
+        assert (ttl["value"], ttl["human"], ttl["source"], ttl["set_by"]) == (
+            43200,
+            "12h",
+            "environment",
+            "OLLACACHE_TTL",
+        )
         assert ttl["editable"] is False
         with pytest.raises(ControlError) as refused:
             client.update_settings({"cache.ttl": "7d", "cache.size_limit": "1GiB"})
@@ -80,27 +85,38 @@ def test_bad_input_is_refused_field_by_field_and_nothing_is_written(proxy: Runni
     before = write_config(COMMENTED)
     with ControlClient(proxy.url, proxy.token) as client:
         with pytest.raises(ControlError) as refused:
-            client.update_settings({"cache.ttl": "a week", "tuning.num_ctx": 0, "cache.size_limit": "1GiB",
-                                    "cache.tll": "7d", "proxy.host": ["a"]})
+            client.update_settings(
+                {
+                    "cache.ttl": "a week",
+                    "tuning.num_ctx": 0,
+                    "cache.size_limit": "1GiB",
+                    "cache.tll": "7d",
+                    "proxy.host": ["a"],
+                }
+            )
     assert refused.value.status == 400
     fields = refused.value.fields
     assert set(fields) == {"cache.ttl", "tuning.num_ctx", "cache.tll", "proxy.host"}
     assert fields["cache.ttl"] == "Enter a duration such as 12h or 30d (0 keeps answers for good)"  # people's words
     assert fields["tuning.num_ctx"] == "Enter a number of tokens, such as 8192"
     assert "known in [cache]: dir, size_limit, memory_limit, ttl" in fields["cache.tll"]
-    assert str(refused.value).endswith("Nothing was saved: Keep answers for, Context length, cache.tll and Listen "
-                                       "address need other values")
+    assert str(refused.value).endswith(
+        "Nothing was saved: Keep answers for, Context length, cache.tll and Listen address need other values"
+    )
     assert config_file().read_bytes() == before
 
 
 def test_a_path_must_be_absolute_and_a_folder_usable_before_anything_is_written(
-        proxy: RunningProxy, tmp_path: Path) -> None:
+    proxy: RunningProxy, tmp_path: Path
+) -> None:
     """A typo in a folder setting ("lots") would have made a new folder wherever the engine was started (for the
     cache folder: an empty cache, every answer and statistic seemingly gone)."""
     (tmp_path / "a-file").write_text("")
     with ControlClient(proxy.url, proxy.token) as client:
-        for value, message in (("lots", "'lots' is not a full path: enter a full path, such as "),
-                               (str(tmp_path / "a-file" / "models"), "is a file, not a folder")):
+        for value, message in (
+            ("lots", "'lots' is not a full path: enter a full path, such as "),
+            (str(tmp_path / "a-file" / "models"), "is a file, not a folder"),
+        ):
             with pytest.raises(ControlError) as refused:
                 client.update_settings({"ollama.models_dir": value})
             assert refused.value.status == 400 and message in refused.value.fields["ollama.models_dir"]
@@ -116,7 +132,9 @@ def test_a_dry_run_checks_as_a_put_does_and_writes_nothing(proxy: RunningProxy) 
             client.update_settings({"cache.size_limit": "lots"}, dry_run=True)
         table = {row["name"]: row for row in client.settings()["settings"]}
     assert {name: change["result"] for name, change in checked["changes"].items()} == {
-        "cache.ttl": "valid", "tuning.num_thread": "valid"}
+        "cache.ttl": "valid",
+        "tuning.num_thread": "valid",
+    }
     assert refused.value.fields == {"cache.size_limit": "Enter a size such as 2 GiB or 500 MB"}
     assert not config_file().exists()
     assert table["cache.ttl"]["source"] == "default" and table["tuning.num_thread"]["value"] is None
@@ -131,8 +149,10 @@ def test_every_setting_has_a_label_a_sentence_and_a_level_and_shows_the_value_in
         assert row["level"] in ("common", "advanced")
         assert row["shown"]["text"] is not None and row["shown"]["origin"], row["name"]
     assert rows["cache.size_limit"]["label"] == "Cache size" and rows["cache.size_limit"]["level"] == "common"
-    assert all(rows[name]["level"] == "advanced" for name in ("cache.memo_limit", "cache.hits_limit",
-                                                              "cache.sqlite_cache", "cache.sqlite_mmap"))
+    assert all(
+        rows[name]["level"] == "advanced"
+        for name in ("cache.memo_limit", "cache.hits_limit", "cache.sqlite_cache", "cache.sqlite_mmap")
+    )
     assert rows["cache.size_limit"]["shown"] == {"text": "2 GiB", "origin": "default"}
     assert rows["cache.dir"]["shown"]["text"] == os.environ["OLLACACHE_CACHE_DIR"]  # the real folder
     assert rows["cache.dir"]["shown"]["origin"] == "set by OLLACACHE_CACHE_DIR"
@@ -150,11 +170,17 @@ def test_a_value_the_machine_cannot_honour_is_refused_before_anything_is_written
 def test_good_input_is_written_at_once_keeping_the_comments(proxy: RunningProxy) -> None:
     write_config(COMMENTED)
     with ControlClient(proxy.url, proxy.token) as client:
-        answer = client.update_settings({"cache.ttl": "7d", "tuning.num_ctx": 4096, "cache.memory_limit": "32MiB",
-                                         "ollama.env": {"OLLAMA_DEBUG": "1"}})
+        answer = client.update_settings(
+            {
+                "cache.ttl": "7d",
+                "tuning.num_ctx": 4096,
+                "cache.memory_limit": "32MiB",
+                "ollama.env": {"OLLAMA_DEBUG": "1"},
+            }
+        )
         rows = {row["name"]: row for row in client.settings()["settings"]}
     text = config_file().read_text()
-    assert text.startswith("# my Ollacache settings\n") and "# keep_alive = \"1h\"" in text
+    assert text.startswith("# my Ollacache settings\n") and '# keep_alive = "1h"' in text
     assert 'ttl = "7d"  # a month, for now' in text and "num_ctx = 4096" in text
     settings = load()
     assert settings["cache.ttl"] == 7 * 86400 and settings["tuning.num_ctx"] == 4096
@@ -222,8 +248,9 @@ def test_the_models_folder_and_origins_reach_a_supervised_ollama(tmp_path: Path)
     with context as proxy:
         first = wait_for(running(proxy), "Ollama to run")
         with ControlClient(proxy.url, proxy.token) as client:
-            answer = client.update_settings({"ollama.models_dir": str(models),
-                                             "ollama.origins": "app://notes, http://example.test"})
+            answer = client.update_settings(
+                {"ollama.models_dir": str(models), "ollama.origins": "app://notes, http://example.test"}
+            )
         assert {change["result"] for change in answer["changes"].values()} == {"Ollama restarted"}
         wait_for(running(proxy, not_pid=first["pid"]), "Ollama to be restarted")
         env = httpx.get(upstream + "/_fake/env").json()["env"]
@@ -244,10 +271,13 @@ def test_a_password_in_a_store_url_is_never_shown_and_survives_a_form_sent_back(
 
 
 def test_a_relative_path_an_earlier_version_wrote_is_reported_in_health_and_the_engine_starts(
-        upstream: tuple[FakeOllama, str]) -> None:
+    upstream: tuple[FakeOllama, str],
+) -> None:
     write_config('[ollama]\nmodels_dir = "models"\n')
     with proxy_in_thread(upstream[1]) as proxy:
         health = httpx.get(proxy.url + "/-/health").json()
     folder = config_file().parent
-    assert health["settings_notes"] == [f"ollama.models_dir in {config_file()} is a relative path (models); it is "
-                                        f"taken as {folder / 'models'}: write the full path there to silence this"]
+    assert health["settings_notes"] == [
+        f"ollama.models_dir in {config_file()} is a relative path (models); it is "
+        f"taken as {folder / 'models'}: write the full path there to silence this"
+    ]

@@ -43,12 +43,26 @@ def test_counts_and_hit_rate_after_a_mix_of_requests() -> None:
 
     snap = stats.snapshot(entries=7, bytes_=4096)
     assert snap["totals"] == {
-        "requests": 7, "hits": 3, "misses": 2, "bypass": 1, "errors": 1, "shared": 0,
-        "hit_rate": 3 / 5, "time_saved_s": 6.0, "tokens_saved": 300,
+        "requests": 7,
+        "hits": 3,
+        "misses": 2,
+        "bypass": 1,
+        "errors": 1,
+        "shared": 0,
+        "hit_rate": 3 / 5,
+        "time_saved_s": 6.0,
+        "tokens_saved": 300,
     }
     assert snap["by_model"]["llama3"] == {
-        "requests": 4, "hits": 3, "misses": 1, "bypass": 0, "errors": 0, "shared": 0,
-        "hit_rate": 0.75, "time_saved_s": 6.0, "tokens_saved": 300,
+        "requests": 4,
+        "hits": 3,
+        "misses": 1,
+        "bypass": 0,
+        "errors": 0,
+        "shared": 0,
+        "hit_rate": 0.75,
+        "time_saved_s": 6.0,
+        "tokens_saved": 300,
     }
     assert snap["by_model"]["nomic"]["hit_rate"] == 0.0
     assert set(snap["by_model"]) == {"llama3", "nomic", "gone"}  # requests without a model: not a model row
@@ -102,8 +116,12 @@ def test_a_request_without_a_measured_latency_is_counted_and_leaves_the_percenti
     stats.record("miss", route="/api/chat", model="m", latency_s=None)
     snap = stats.snapshot()
     assert snap["totals"]["misses"] == 2
-    assert snap["latency_ms"]["miss"] == {"p50": pytest.approx(200.0), "p95": pytest.approx(200.0),
-                                          "p99": pytest.approx(200.0), "count": 1}
+    assert snap["latency_ms"]["miss"] == {
+        "p50": pytest.approx(200.0),
+        "p95": pytest.approx(200.0),
+        "p99": pytest.approx(200.0),
+        "count": 1,
+    }
 
 
 def test_latency_window_keeps_only_recent_samples() -> None:
@@ -206,14 +224,17 @@ def test_stats_file_is_private_to_the_user(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.parametrize("content", [
-    b"{not json",
-    b"\xff\xfe",
-    b"[]",
-    b'{"since": "2023-01-01T00:00:00+00:00", "totals": {"hits": -3}}',
-    b'{"since": "yesterday", "totals": {}}',
-    b'{"since": "2023-01-01T00:00:00+00:00", "totals": {}, "by_model": {"m": {"hits": "many"}}}',
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b"\xff\xfe",
+        b"[]",
+        b'{"since": "2023-01-01T00:00:00+00:00", "totals": {"hits": -3}}',
+        b'{"since": "yesterday", "totals": {}}',
+        b'{"since": "2023-01-01T00:00:00+00:00", "totals": {}, "by_model": {"m": {"hits": "many"}}}',
+    ],
+)
 def test_a_corrupt_file_is_moved_aside_and_stats_start_fresh(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes
 ) -> None:
@@ -297,17 +318,38 @@ def test_saved_file_is_readable_json(tmp_path: Path) -> None:
 def test_savings_are_counted_per_client() -> None:
     stats = make()
     for _ in range(3):
-        stats.record("hit", route="/api/chat", model="llama3", latency_s=0.001, saved_s=2.0, saved_tokens=100,
-                     client="ollama-python")
+        stats.record(
+            "hit",
+            route="/api/chat",
+            model="llama3",
+            latency_s=0.001,
+            saved_s=2.0,
+            saved_tokens=100,
+            client="ollama-python",
+        )
     stats.record("miss", route="/api/chat", model="llama3", latency_s=2.0, client="ollama-python")
     stats.record("miss", route="/v1/chat/completions", model="llama3", latency_s=1.0, client="openai-python")
-    stats.record("hit", route="/v1/chat/completions", model="llama3", latency_s=0.001, saved_s=1.0,
-                 saved_tokens=30, client="openai-python")
+    stats.record(
+        "hit",
+        route="/v1/chat/completions",
+        model="llama3",
+        latency_s=0.001,
+        saved_s=1.0,
+        saved_tokens=30,
+        client="openai-python",
+    )
     stats.record("bypass", route="/api/chat", model=None, latency_s=None)  # no client known: totals only
     clients = stats.snapshot()["clients"]
     assert clients["ollama-python"] == {
-        "requests": 4, "hits": 3, "misses": 1, "bypass": 0, "errors": 0, "shared": 0,
-        "hit_rate": 0.75, "time_saved_s": 6.0, "tokens_saved": 300,
+        "requests": 4,
+        "hits": 3,
+        "misses": 1,
+        "bypass": 0,
+        "errors": 0,
+        "shared": 0,
+        "hit_rate": 0.75,
+        "time_saved_s": 6.0,
+        "tokens_saved": 300,
     }
     assert (clients["openai-python"]["hits"], clients["openai-python"]["tokens_saved"]) == (1, 30)
     assert set(clients) == {"ollama-python", "openai-python"}
@@ -347,8 +389,17 @@ def test_todays_counters_start_again_at_local_midnight_and_survive_a_restart_tha
     stats.record("hit", route="/api/chat", model="m", latency_s=0.001, saved_s=3.0)
     stats.record("miss", route="/api/chat", model="m", latency_s=3.0)
     assert stats.snapshot()["today"] | {"hit_rate": None} == {
-        "date": "2026-12-01", "requests": 2, "hits": 1, "misses": 1, "bypass": 0, "errors": 0, "shared": 0,
-        "hit_rate": None, "time_saved_s": 3.0, "tokens_saved": 0}
+        "date": "2026-12-01",
+        "requests": 2,
+        "hits": 1,
+        "misses": 1,
+        "bypass": 0,
+        "errors": 0,
+        "shared": 0,
+        "hit_rate": None,
+        "time_saved_s": 3.0,
+        "tokens_saved": 0,
+    }
     wall[0] = midnight.timestamp() + 1
     assert stats.snapshot()["today"]["requests"] == 0  # a new day, even before its first request
     stats.record("hit", route="/api/chat", model="m", latency_s=0.001, saved_s=3.0)

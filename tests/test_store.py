@@ -11,10 +11,23 @@ from core.cache.diskstore import DiskStore
 from core.cache.entry import CorruptEntry, Entry
 
 
-def make_entry(key: str = "k1", model: str = "llama3.2:latest", body: bytes = b'{"done":true}\n', **extra: object) -> Entry:
-    return Entry(key=key, route="/api/chat", model=model, streamed=True, content_type="application/x-ndjson",
-                 chunks=[b'{"message":{"content":"hi"}}\n', body], offsets_s=[0.01, 0.02], created=1_700_000_000.0,
-                 duration_s=1.5, prompt_tokens=10, completion_tokens=2, **extra)  # type: ignore[arg-type]
+def make_entry(
+    key: str = "k1", model: str = "llama3.2:latest", body: bytes = b'{"done":true}\n', **extra: object
+) -> Entry:
+    return Entry(
+        key=key,
+        route="/api/chat",
+        model=model,
+        streamed=True,
+        content_type="application/x-ndjson",
+        chunks=[b'{"message":{"content":"hi"}}\n', body],
+        offsets_s=[0.01, 0.02],
+        created=1_700_000_000.0,
+        duration_s=1.5,
+        prompt_tokens=10,
+        completion_tokens=2,
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def test_an_entry_round_trips_with_its_chunk_boundaries() -> None:
@@ -24,8 +37,16 @@ def test_an_entry_round_trips_with_its_chunk_boundaries() -> None:
     assert decoded.chunks == entry.chunks and decoded.tokens == 12
 
 
-@pytest.mark.parametrize("damage", [lambda b: b[:-1], lambda b: b + b"x", lambda b: b"garbage", lambda b: b[:30],
-                                    lambda b: b.replace(b'"lengths"', b'"lenghts"')])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[:-1],
+        lambda b: b + b"x",
+        lambda b: b"garbage",
+        lambda b: b[:30],
+        lambda b: b.replace(b'"lengths"', b'"lenghts"'),
+    ],
+)
 def test_a_damaged_blob_is_refused_not_replayed(damage) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CorruptEntry):
         Entry.decode(damage(make_entry().encode()))

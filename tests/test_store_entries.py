@@ -30,8 +30,10 @@ def test_a_blob_written_before_requests_were_kept_still_decodes() -> None:
     assert Entry.decode(blob).request == b""
 
 
-@pytest.mark.parametrize("damage", [lambda b: b[:-1], lambda b: b + b"x",
-                                    lambda b: b.replace(b'"request_length":', b'"request_length":"x","_":')])
+@pytest.mark.parametrize(
+    "damage",
+    [lambda b: b[:-1], lambda b: b + b"x", lambda b: b.replace(b'"request_length":', b'"request_length":"x","_":')],
+)
 def test_a_damaged_request_segment_is_refused(damage) -> None:  # type: ignore[no-untyped-def]
     blob = make_entry(request=REQUEST).encode()
     assert blob.startswith(MAGIC)
@@ -65,7 +67,9 @@ def test_the_null_store_has_no_entries() -> None:
 def test_the_proxy_stores_the_body_the_client_sent_never_its_credential(proxy) -> None:  # type: ignore[no-untyped-def]
     from tests.harness import wait_for
 
-    body = b'{"model":"llama3.2","messages":[{"role":"user","content":"hi"}],"stream":false,"options":{"temperature":0}}'
+    body = (
+        b'{"model":"llama3.2","messages":[{"role":"user","content":"hi"}],"stream":false,"options":{"temperature":0}}'
+    )
     with proxy.client() as http:
         answer = http.post("/api/chat", content=body, headers={"Authorization": "Bearer sk-secret"})
     assert answer.headers["x-cache"] == "MISS"

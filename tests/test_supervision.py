@@ -9,10 +9,31 @@ from __future__ import annotations
 import json
 from unittest.mock import ANY
 
-from core.supervision.machine import (Action, Event, Exited, HealthFailed, HealthOk, Kill, Refuse, Report,
-                              RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start, State,
-                              StopRequested, Supervision, Terminate, Tick, UpstreamFailed, UserStartRequested, Wait,
-                              step)
+from core.supervision.machine import (
+    Action,
+    Event,
+    Exited,
+    HealthFailed,
+    HealthOk,
+    Kill,
+    Refuse,
+    Report,
+    RestartRequested,
+    ScheduleCheck,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    Start,
+    State,
+    StopRequested,
+    Supervision,
+    Terminate,
+    Tick,
+    UpstreamFailed,
+    UserStartRequested,
+    Wait,
+    step,
+)
 
 UP = "http://127.0.0.1:11434"
 
@@ -74,8 +95,14 @@ def test_auto_attaches_to_an_ollama_that_already_answers_and_follows_its_health(
     assert "stopped answering" in pb.sv.reason
     pb.fail(30, "stopped", check(5))
     pb.ok(35, "attached", check(5))  # back again
-    assert pb.names() == ["ollama_did_attach", "ollama_did_become_unhealthy", "ollama_did_attach",
-                          "ollama_did_become_unhealthy", "ollama_did_disappear", "ollama_did_attach"]
+    assert pb.names() == [
+        "ollama_did_attach",
+        "ollama_did_become_unhealthy",
+        "ollama_did_attach",
+        "ollama_did_become_unhealthy",
+        "ollama_did_disappear",
+        "ollama_did_attach",
+    ]
 
 
 def test_auto_starts_ollama_when_nothing_answers_and_it_becomes_healthy() -> None:
@@ -87,7 +114,12 @@ def test_auto_starts_ollama_when_nothing_answers_and_it_becomes_healthy() -> Non
     pb.ok(6.1, "running", check(5))
     view = pb.sv.to_json(7.0)
     assert (view["state"], view["pid"], view["version"], view["owned"], view["restarts"]) == (
-        "running", 42, "0.12.0", True, 0)
+        "running",
+        42,
+        "0.12.0",
+        True,
+        0,
+    )
     assert view["uptime_s"] == 7.0 and view["healthy_since"] == 1.1 and view["next_retry_in_s"] is None
     assert pb.names() == ["ollama_did_spawn", "ollama_did_become_healthy"]
 
@@ -216,8 +248,7 @@ def test_never_mode_never_starts_anything() -> None:
     assert pb.sv.reason == f"not managed (ollama.manage is never) and nothing answers at {UP}"
     pb.fail(5, "stopped", check(5), error="connection refused")
     pb.ok(10, "attached", check(5))
-    pb(11, RestartRequested(), "attached",
-       Refuse("ollama.manage is never: Ollacache does not start or restart Ollama"))
+    pb(11, RestartRequested(), "attached", Refuse("ollama.manage is never: Ollacache does not start or restart Ollama"))
     pb(12, StopRequested(), "stopped")
 
     answering = Playbook()
@@ -226,8 +257,12 @@ def test_never_mode_never_starts_anything() -> None:
 
 def test_no_binary_and_nothing_answering_is_not_installed_in_plain_words() -> None:
     pb = Playbook()
-    pb(0, Start("auto", binary_found=False, upstream_answers=False, install_hint="Install it."), "not_installed",
-       check(5))
+    pb(
+        0,
+        Start("auto", binary_found=False, upstream_answers=False, install_hint="Install it."),
+        "not_installed",
+        check(5),
+    )
     assert pb.sv.reason == "Ollama is not installed: no Ollama program was found. Install it."
     assert pb.names() == ["ollama_is_not_installed"]
     pb.fail(5, "not_installed", check(5), error="connection refused")  # still absent: nothing new to say
@@ -239,15 +274,23 @@ def test_no_binary_and_nothing_answering_is_not_installed_in_plain_words() -> No
     assert "https://ollama.com/download" in default_hint.sv.reason and "`" not in default_hint.sv.reason
 
     always = Playbook()  # "always" cannot start what is not there either: the same state, not a failure
-    always(0, Start("always", binary_found=False, upstream_answers=False, install_hint="Install it."),
-           "not_installed", check(5))
+    always(
+        0,
+        Start("always", binary_found=False, upstream_answers=False, install_hint="Install it."),
+        "not_installed",
+        check(5),
+    )
 
 
 def test_detect_again_starts_an_ollama_installed_since_or_attaches_to_one_started_since() -> None:
     reason = "Ollama is not installed: no Ollama program was found. Install it."
     pb = Playbook()
-    pb(0, Start("auto", binary_found=False, upstream_answers=False, install_hint="Install it."), "not_installed",
-       check(5))
+    pb(
+        0,
+        Start("auto", binary_found=False, upstream_answers=False, install_hint="Install it."),
+        "not_installed",
+        check(5),
+    )
     pb(1, UserStartRequested(binary_found=False, upstream_answers=False), "not_installed", check(5), Refuse(reason))
     pb(2, UserStartRequested(binary_found=True, upstream_answers=False), "starting", Spawn())
 
@@ -291,8 +334,12 @@ def test_a_user_restart_restarts_ours_at_once_and_forgets_the_crashes() -> None:
 def test_a_user_restart_of_an_attached_ollama_is_refused() -> None:
     pb = Playbook()
     pb(0, Start("auto", binary_found=True, upstream_answers=True, upstream=UP), "attached", check(0))
-    pb(1, RestartRequested(), "attached",
-       Refuse(f"the Ollama at {UP} was not started by Ollacache; restart it yourself"))
+    pb(
+        1,
+        RestartRequested(),
+        "attached",
+        Refuse(f"the Ollama at {UP} was not started by Ollacache; restart it yourself"),
+    )
     pb.fail(2, "unhealthy", check(5))
     actions = pb(3, RestartRequested(), "unhealthy", ANY)
     assert isinstance(actions[0], Refuse)
@@ -307,8 +354,12 @@ def test_spawn_failures_are_crashes_and_stale_events_change_nothing() -> None:
     pb(0.5, Spawned(1234), "backing-off")  # no Spawn was asked for
     pb(0.5, HealthFailed("refused", 999), "backing-off")
     pb(0.5, Start("auto", binary_found=True, upstream_answers=False), "starting", Spawn())  # a new session
-    pb(1, Start("auto", binary_found=True, upstream_answers=False), "starting",
-       Refuse("the Ollama started by Ollacache is still running"))
+    pb(
+        1,
+        Start("auto", binary_found=True, upstream_answers=False),
+        "starting",
+        Refuse("the Ollama started by Ollacache is still running"),
+    )
 
 
 def test_requests_wait_only_for_an_ollama_on_its_way() -> None:
@@ -316,11 +367,19 @@ def test_requests_wait_only_for_an_ollama_on_its_way() -> None:
 
     from core.supervision.machine import on_its_way
 
-    waiting = [replace(Supervision(), state="starting"), replace(Supervision(), state="backing-off"),
-               replace(Supervision(), state="running", exit_intent="restart"),
-               replace(Supervision(), state="unhealthy", exit_intent="hang")]
-    not_waiting = [Supervision(), replace(Supervision(), state="running"), replace(Supervision(), state="attached"),
-                   replace(Supervision(), state="failed"), replace(Supervision(), state="running", exit_intent="stop")]
+    waiting = [
+        replace(Supervision(), state="starting"),
+        replace(Supervision(), state="backing-off"),
+        replace(Supervision(), state="running", exit_intent="restart"),
+        replace(Supervision(), state="unhealthy", exit_intent="hang"),
+    ]
+    not_waiting = [
+        Supervision(),
+        replace(Supervision(), state="running"),
+        replace(Supervision(), state="attached"),
+        replace(Supervision(), state="failed"),
+        replace(Supervision(), state="running", exit_intent="stop"),
+    ]
     assert all(on_its_way(sv) for sv in waiting)
     assert not any(on_its_way(sv) for sv in not_waiting)
 

@@ -13,11 +13,46 @@ from dataclasses import dataclass, field
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.supervision.machine import (Event, Exited, HealthFailed, HealthOk, Kill, Manage, RestartRequested, Spawn, Spawned,
-                              SpawnFailed, Start, StopRequested, Supervision, Terminate, Tick, Wait, step)
+from core.supervision.machine import (
+    Event,
+    Exited,
+    HealthFailed,
+    HealthOk,
+    Kill,
+    Manage,
+    RestartRequested,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    Start,
+    StopRequested,
+    Supervision,
+    Terminate,
+    Tick,
+    Wait,
+    step,
+)
 
-KINDS = ["start", "spawned", "spawn_failed", "exited", "exited", "stray_exit", "ok", "ok", "ok", "failed", "failed",
-         "failed", "stale", "tick", "due", "due", "restart", "stop"]  # repeated: more often
+KINDS = [
+    "start",
+    "spawned",
+    "spawn_failed",
+    "exited",
+    "exited",
+    "stray_exit",
+    "ok",
+    "ok",
+    "ok",
+    "failed",
+    "failed",
+    "failed",
+    "stale",
+    "tick",
+    "due",
+    "due",
+    "restart",
+    "stop",
+]  # repeated: more often
 AFTER_SPAWN = ["spawned"] * 5 + ["spawn_failed", "stop", "restart", "tick"]  # what mostly follows a Spawn
 MANAGES: list[Manage] = ["auto", "auto", "always", "never"]
 GAPS = [0.0, 0.3, 1.0, 5.0, 14.0, 31.0, 61.0]  # seconds between two events
@@ -35,8 +70,11 @@ class World:
     def draw_event(self, data: st.DataObject, sv: Supervision, first: bool) -> Event:
         kind = "start" if first else data.draw(st.sampled_from(AFTER_SPAWN if self.spawn_pending else KINDS))
         if kind == "start":
-            return Start(data.draw(st.sampled_from(MANAGES)), data.draw(st.sampled_from([True, True, False])),
-                         data.draw(st.sampled_from([False, False, True])))
+            return Start(
+                data.draw(st.sampled_from(MANAGES)),
+                data.draw(st.sampled_from([True, True, False])),
+                data.draw(st.sampled_from([False, False, True])),
+            )
         if kind == "spawned":
             self.next_pid += 1
             return Spawned(self.next_pid if self.spawn_pending else 1)  # 1: a Spawned nobody asked for
@@ -45,8 +83,11 @@ class World:
         if kind in ("ok", "failed", "stale"):
             seq = sv.check_seq if sv.check_seq is not None and kind != "stale" else sv.checks - 1
             return HealthFailed("timed out", seq) if kind == "failed" else HealthOk("0.12.0", seq)
-        simple: dict[str, Event] = {"spawn_failed": SpawnFailed("no such file"), "stray_exit": Exited(424242, 0),
-                                    "stop": StopRequested()}
+        simple: dict[str, Event] = {
+            "spawn_failed": SpawnFailed("no such file"),
+            "stray_exit": Exited(424242, 0),
+            "stop": StopRequested(),
+        }
         if kind == "restart":
             return RestartRequested(data.draw(st.booleans()), data.draw(st.booleans()))
         return simple.get(kind, Tick())

@@ -11,9 +11,26 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.supervision.machine import (HELD, Event, Exited, Kill, Refuse, RestartRequested, Spawn, Spawned,
-                                      Start, StopRequested, Supervision, Terminate, Tick, UserStartRequested,
-                                      UserStopRequested, Wait, on_its_way, step)
+from core.supervision.machine import (
+    HELD,
+    Event,
+    Exited,
+    Kill,
+    Refuse,
+    RestartRequested,
+    Spawn,
+    Spawned,
+    Start,
+    StopRequested,
+    Supervision,
+    Terminate,
+    Tick,
+    UserStartRequested,
+    UserStopRequested,
+    Wait,
+    on_its_way,
+    step,
+)
 from tests.test_supervision import UP, Playbook, check, started
 from tests.test_supervision_properties import GAPS, World
 
@@ -27,8 +44,14 @@ def test_a_user_stop_terminates_ours_and_nothing_starts_it_again() -> None:
     assert pb.sv.reason == HELD and pb.sv.reason.startswith("stopped by the user")
     assert (pb.sv.owned, pb.sv.pid, pb.sv.last_exit) == (False, None, "was killed by signal 15")
     pb(100, Tick(), "stopped")  # no backoff, no restart, no health check
-    pb(101, RestartRequested(), "stopped", Refuse("Ollama was stopped by the user and stays stopped: start it "
-                                                  "instead (from the tray or POST /-/ollama/start)"))
+    pb(
+        101,
+        RestartRequested(),
+        "stopped",
+        Refuse(
+            "Ollama was stopped by the user and stays stopped: start it instead (from the tray or POST /-/ollama/start)"
+        ),
+    )
     pb(102, UserStopRequested(), "stopped")  # stopped already: nothing to do, nothing refused
     assert pb.names()[-1] == "ollama_did_stop" and pb.sv.to_json(102)["held"] is True
 
@@ -83,8 +106,9 @@ def test_a_stopped_ollama_that_is_still_terminating_is_killed_after_the_grace_pe
 
 
 def test_a_failed_ollama_can_be_stopped_and_started_again() -> None:
-    pb = Playbook(Supervision(state="failed", reason="crashed 5 times", manage="auto", upstream=UP,
-                              crash_times=(1, 2, 3, 4, 5)))
+    pb = Playbook(
+        Supervision(state="failed", reason="crashed 5 times", manage="auto", upstream=UP, crash_times=(1, 2, 3, 4, 5))
+    )
     pb(10, UserStopRequested(), "stopped")
     assert pb.sv.reason == HELD
     pb(20, UserStartRequested(binary_found=True, upstream_answers=False), "starting", Spawn())
@@ -101,12 +125,20 @@ def test_user_start_and_stop_are_refused_where_ollacache_runs_no_ollama() -> Non
     attached = Playbook()
     attached(0, Start("auto", binary_found=True, upstream_answers=True, upstream=UP), "attached", check(0))
     for event, verb in ((UserStopRequested(), "stop"), (UserStartRequested(upstream_answers=True), "start")):
-        attached(1, event, "attached", Refuse(f"the Ollama at {UP} was not started by Ollacache (it is attached to "
-                                              f"it); {verb} it yourself"))
+        attached(
+            1,
+            event,
+            "attached",
+            Refuse(f"the Ollama at {UP} was not started by Ollacache (it is attached to it); {verb} it yourself"),
+        )
 
     missing = Playbook()
-    missing(0, Start("auto", binary_found=False, upstream_answers=False, upstream=UP, install_hint="Install it."),
-            "not_installed", check(5))
+    missing(
+        0,
+        Start("auto", binary_found=False, upstream_answers=False, upstream=UP, install_hint="Install it."),
+        "not_installed",
+        check(5),
+    )
     reason = "Ollama is not installed: no Ollama program was found. Install it."
     missing(1, UserStopRequested(), "not_installed", Refuse(f"no Ollama started by Ollacache is running ({reason})"))
     missing(2, UserStartRequested(binary_found=False), "not_installed", check(5), Refuse(reason))

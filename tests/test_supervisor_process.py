@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sys
-import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +22,12 @@ from tests.harness import ROOT, RunningProxy, free_port, proxy_in_thread, proxy_
 
 FAKE_OLLAMA = str(ROOT / "tests" / "fakes" / "bin" / "ollama")
 FAKE_PYTHON = {"OLLACACHE_TEST_PYTHON": sys.executable}  # the fake runs on our interpreter (a worktree has no .venv)
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 
 
 @pytest.fixture(autouse=True)
@@ -33,10 +35,6 @@ def fake_python(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every fake `ollama` started in this module, however, runs on the test's interpreter."""
     for name, value in FAKE_PYTHON.items():
         monkeypatch.setenv(name, value)
-
-
-
-
 
 
 def ollama_state(proxy: RunningProxy) -> dict[str, Any]:
@@ -47,13 +45,19 @@ def running(proxy: RunningProxy, not_pid: int | None = None) -> Callable[[], dic
     def check() -> dict[str, Any] | None:
         state = ollama_state(proxy)
         return state if state["state"] == "running" and state["pid"] != not_pid else None
+
     return check
 
 
 def supervised(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     upstream = f"http://127.0.0.1:{free_port()}"
-    return proxy_process(upstream, "--manage-ollama", "auto", *args,
-                         env={"OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA, **FAKE_PYTHON, **(env or {})}), upstream
+    return proxy_process(
+        upstream,
+        "--manage-ollama",
+        "auto",
+        *args,
+        env={"OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA, **FAKE_PYTHON, **(env or {})},
+    ), upstream
 
 
 def test_auto_starts_ollama_with_the_tuned_environment_and_stops_it_on_exit(tmp_path: Path) -> None:
@@ -108,12 +112,14 @@ def test_an_ollama_already_running_is_attached_and_left_running(upstream: tuple[
 
 
 def test_no_binary_is_reported_with_the_install_hint_and_hits_are_still_served(
-        upstream: tuple[FakeOllama, str], tmp_path: Path) -> None:
+    upstream: tuple[FakeOllama, str], tmp_path: Path
+) -> None:
     with proxy_process(upstream[1]) as priming, httpx.Client(base_url=priming.url) as http:
         assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
     nowhere = f"http://127.0.0.1:{free_port()}"
-    with proxy_process(nowhere, "--manage-ollama", "auto",
-                       env={"OLLACACHE_OLLAMA_BINARY": str(tmp_path / "no-such-ollama")}) as proxy:
+    with proxy_process(
+        nowhere, "--manage-ollama", "auto", env={"OLLACACHE_OLLAMA_BINARY": str(tmp_path / "no-such-ollama")}
+    ) as proxy:
         with httpx.Client(base_url=proxy.url) as http:
             assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "HIT"
         state = ollama_state(proxy)
@@ -126,9 +132,14 @@ def test_an_unwritable_log_directory_stops_serve_with_exit_2(tmp_path: Path) -> 
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "core", "serve", "--port", "0", "--log-dir",
-                             str(tmp_path / "file" / "logs")], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "OLLACACHE_UPSTREAM": "http://127.0.0.1:9"})
+    result = subprocess.run(
+        [sys.executable, "-m", "core", "serve", "--port", "0", "--log-dir", str(tmp_path / "file" / "logs")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OLLACACHE_UPSTREAM": "http://127.0.0.1:9"},
+    )
     assert result.returncode == 2 and "log.dir" in result.stderr
 
 
@@ -146,17 +157,29 @@ def test_port_takeover_puts_the_proxy_on_ollamas_own_port() -> None:
     if not ports_free(11434, 11444, 11435):
         pytest.skip("Ollama's ports are in use on this machine")
     env = {**os.environ, "OLLACACHE_MANAGE_OLLAMA": "auto", "OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA}
-    with subprocess.Popen([sys.executable, "-m", "core", "serve"], cwd=ROOT, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process:
+    with subprocess.Popen(
+        [sys.executable, "-m", "core", "serve"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    ) as process:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(2)]
         try:
             assert "port takeover" in lines[0] and "serving on http://127.0.0.1:11434" in lines[1]
-            state = wait_for(lambda: (s := httpx.get("http://127.0.0.1:11434/-/health").json())["ollama"]["state"]
-                             == "running" and s, "Ollama to run on 11444")
+            state = wait_for(
+                lambda: (
+                    (s := httpx.get("http://127.0.0.1:11434/-/health").json())["ollama"]["state"] == "running" and s
+                ),
+                "Ollama to run on 11444",
+            )
             assert state["upstream"]["url"] == "http://127.0.0.1:11444" and state["takeover"]["on"] is True
-            assert json.loads(httpx.get("http://127.0.0.1:11444/_fake/env").text)["env"]["OLLAMA_HOST"] == \
-                "127.0.0.1:11444"
+            assert (
+                json.loads(httpx.get("http://127.0.0.1:11444/_fake/env").text)["env"]["OLLAMA_HOST"]
+                == "127.0.0.1:11444"
+            )
         finally:
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=60) == 0
@@ -172,8 +195,14 @@ def test_settings_applied_to_a_supervised_ollama_are_part_of_the_key(upstream: t
     assert supervised_key != attached_key
 
 
-QUICK = Policy(check_interval_s=0.2, startup_check_interval_s=0.1, health_timeout_s=0.5, hang_checks=2,
-               hang_timeout_s=1.0, terminate_grace_s=1.0)
+QUICK = Policy(
+    check_interval_s=0.2,
+    startup_check_interval_s=0.1,
+    health_timeout_s=0.5,
+    hang_checks=2,
+    hang_timeout_s=1.0,
+    terminate_grace_s=1.0,
+)
 
 
 def quick_supervision(server: _Server) -> None:
@@ -209,7 +238,9 @@ def test_five_quick_crashes_give_up_with_the_last_lines_of_the_log(monkeypatch: 
     monkeypatch.setenv("FAKE_OLLAMA_EXIT_AT_START", "3")
 
     def crash_quickly(server: _Server) -> None:
-        server.engine.supervisor.policy = Policy(backoff_initial_s=0.05, backoff_max_s=0.2, startup_check_interval_s=0.1)
+        server.engine.supervisor.policy = Policy(
+            backoff_initial_s=0.05, backoff_max_s=0.2, startup_check_interval_s=0.1
+        )
 
     with proxy_in_thread(f"http://127.0.0.1:{free_port()}", configure=crash_quickly) as proxy:
         state = wait_for(lambda: (s := ollama_state(proxy))["state"] == "failed" and s, "supervision to give up")
@@ -223,7 +254,7 @@ def test_five_quick_crashes_give_up_with_the_last_lines_of_the_log(monkeypatch: 
 
 def wall_now() -> datetime:
     """Now in UTC, to the second (as health shows moments)."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def test_health_shows_moments_as_wall_clock_times(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -240,7 +271,9 @@ def test_health_shows_moments_as_wall_clock_times(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("FAKE_OLLAMA_EXIT_AT_START", "3")
 
     def crash_quickly(server: _Server) -> None:
-        server.engine.supervisor.policy = Policy(backoff_initial_s=0.05, backoff_max_s=0.2, startup_check_interval_s=0.1)
+        server.engine.supervisor.policy = Policy(
+            backoff_initial_s=0.05, backoff_max_s=0.2, startup_check_interval_s=0.1
+        )
 
     before = wall_now()
     with proxy_in_thread(f"http://127.0.0.1:{free_port()}", configure=crash_quickly) as proxy:
@@ -254,8 +287,9 @@ def test_client_commands_find_an_engine_wherever_it_listens(upstream: tuple[Fake
     import sys
 
     with proxy_process(upstream[1]) as proxy:  # --port 0: not where the settings say
-        stats = subprocess.run([sys.executable, "-m", "core", "stats"], cwd=ROOT, capture_output=True, text=True,
-                               timeout=120)
+        stats = subprocess.run(
+            [sys.executable, "-m", "core", "stats"], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
     assert stats.returncode == 0 and proxy.url in stats.stdout
 
 
@@ -267,8 +301,10 @@ def test_ollama_does_not_outlive_serve_however_it_ends(how: signal.Signals) -> N
         assert proxy.process is not None
         proxy.process.send_signal(how)
         proxy.process.wait(timeout=60)
-        wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
-                 "Ollama to end with serve")
+        wait_for(
+            lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+            "Ollama to end with serve",
+        )
     if how == signal.SIGHUP:
         assert proxy.process.returncode == 0
 
@@ -328,6 +364,7 @@ def test_the_wait_for_a_starting_ollama_is_bounded_by_the_setting() -> None:
 
 def test_losing_an_attached_ollama_shows_at_the_first_request_that_cannot_reach_it() -> None:
     """With the periodic check an hour away, only the failed request can have told supervision."""
+
     def hourly(server: _Server) -> None:
         server.engine.supervisor.policy = Policy(check_interval_s=3600)
 

@@ -20,14 +20,19 @@ from tests.fakes.ollama_server import FakeOllama
 from tests.harness import ROOT, proxy_in_thread, wait_for
 from tests.test_store import make_entry
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False,
-        "options": {"temperature": 0}}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "stream": False,
+    "options": {"temperature": 0},
+}
 OTHER = {"model": "qwen3:0.6b", "prompt": "why?", "stream": True, "options": {"seed": 1}}
 
 
 def ollacache(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ))
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True, env=dict(os.environ)
+    )
 
 
 def recorded(upstream: str, cache: Path) -> dict[str, object]:
@@ -49,7 +54,8 @@ def entries_in(cache: Path) -> list[str]:
 
 @pytest.mark.parametrize("name", ["cache.jsonl", "cache.jsonl.gz"])
 def test_a_round_trip_between_two_cache_dirs_then_a_hit_on_the_second(
-        upstream: tuple[FakeOllama, str], tmp_path: Path, name: str) -> None:
+    upstream: tuple[FakeOllama, str], tmp_path: Path, name: str
+) -> None:
     fake, url = upstream
     first, second, file = tmp_path / "one", tmp_path / "two", tmp_path / name
     answer = recorded(url, first)
@@ -105,8 +111,9 @@ def test_expired_entries_are_neither_exported_nor_imported(tmp_path: Path) -> No
     body = lines[0] + b"".join(json.dumps(row).encode() + b"\n" for row in rows)
     file.write_bytes(body + json.dumps({"count": 2, "sha256": hashlib.sha256(body).hexdigest()}).encode() + b"\n")
     result = ollacache("import", str(file), "--cache-dir", str(tmp_path / "two"))
-    assert result.stdout.strip() == (f"imported 1 entry into {tmp_path / 'two'} "
-                                     "(1 expired since the export, not imported)")
+    assert result.stdout.strip() == (
+        f"imported 1 entry into {tmp_path / 'two'} (1 expired since the export, not imported)"
+    )
     assert entries_in(tmp_path / "two") == ["live"]
 
 
@@ -118,7 +125,7 @@ def damaged_versions(data: bytes) -> dict[str, tuple[bytes, str]]:
     flipped[len(lines[0]) + 40] ^= 1  # one bit inside the first entry's line
     return {
         "unknown version": (newer + b"".join(lines[1:]), "format version 2"),
-        "truncated": (data[:len(data) - len(lines[-1]) - 10], "truncated"),
+        "truncated": (data[: len(data) - len(lines[-1]) - 10], "truncated"),
         "no trailer": (b"".join(lines[:-1]), "truncated"),
         "a bit flipped": (bytes(flipped), "damaged"),
         "a line left out": (lines[0] + lines[2] + lines[3], "damaged"),
@@ -128,8 +135,19 @@ def damaged_versions(data: bytes) -> dict[str, tuple[bytes, str]]:
     }
 
 
-@pytest.mark.parametrize("case", ["unknown version", "truncated", "no trailer", "a bit flipped", "a line left out",
-                                  "not an export", "empty", "cut gzip"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "unknown version",
+        "truncated",
+        "no trailer",
+        "a bit flipped",
+        "a line left out",
+        "not an export",
+        "empty",
+        "cut gzip",
+    ],
+)
 def test_a_damaged_file_is_refused_and_nothing_is_imported(tmp_path: Path, case: str) -> None:
     store = DiskStore(tmp_path / "one", 10**8)
     for n in range(3):

@@ -14,8 +14,12 @@ from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy, events_named, proxy_in_thread
 from tests.test_supervisor_process import free_port
 
-CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0},
-        "stream": False}
+CHAT = {
+    "model": "llama3.2",
+    "messages": [{"role": "user", "content": "hi"}],
+    "options": {"temperature": 0},
+    "stream": False,
+}
 
 
 def cache_headers(proxy: RunningProxy, count: int, body: dict[str, object] = CHAT) -> list[str]:
@@ -23,9 +27,8 @@ def cache_headers(proxy: RunningProxy, count: int, body: dict[str, object] = CHA
         return [http.post("/api/chat", json=body).headers["x-cache"] for _ in range(count)]
 
 
-
-
 # --- pausing the cache -------------------------------------------------------------------------------------------
+
 
 def test_while_paused_every_request_passes_through_and_nothing_is_stored(proxy: RunningProxy, fake: FakeOllama) -> None:
     assert cache_headers(proxy, 2) == ["MISS", "HIT"]
@@ -58,8 +61,10 @@ def test_pause_and_resume_need_the_token_and_are_published(proxy: RunningProxy) 
         for path in ("/-/pause", "/-/pause", "/-/resume"):  # the second pause changes nothing: no event
             httpx.post(proxy.url + path, headers=proxy.auth)
 
-    assert events_named(proxy.url, 2, toggle) == [("cache_did_pause", {"paused": True}),
-                                               ("cache_did_resume", {"paused": False})]
+    assert events_named(proxy.url, 2, toggle) == [
+        ("cache_did_pause", {"paused": True}),
+        ("cache_did_resume", {"paused": False}),
+    ]
 
 
 def test_a_new_engine_caches_again(upstream: tuple[FakeOllama, str]) -> None:
@@ -73,8 +78,10 @@ def test_a_new_engine_caches_again(upstream: tuple[FakeOllama, str]) -> None:
 
 # --- Ollama's loaded models and Unload ---------------------------------------------------------------------------
 
-def test_loaded_models_are_listed_and_unload_empties_the_fakes_ps(proxy: RunningProxy,
-                                                                   upstream: tuple[FakeOllama, str]) -> None:
+
+def test_loaded_models_are_listed_and_unload_empties_the_fakes_ps(
+    proxy: RunningProxy, upstream: tuple[FakeOllama, str]
+) -> None:
     assert httpx.get(proxy.url + "/-/ollama/models").json() == {"models": []}
     cache_headers(proxy, 1)
     (model,) = httpx.get(proxy.url + "/-/ollama/models").json()["models"]
@@ -103,8 +110,7 @@ def test_with_no_ollama_the_models_call_says_it_cannot_reach_it() -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
     with proxy_in_thread(nowhere) as proxy:
         failed = httpx.get(proxy.url + "/-/ollama/models", timeout=30)
-        unload = httpx.post(proxy.url + "/-/ollama/unload", json={"model": "llama3.2"}, headers=proxy.auth,
-                            timeout=30)
+        unload = httpx.post(proxy.url + "/-/ollama/unload", json={"model": "llama3.2"}, headers=proxy.auth, timeout=30)
     assert failed.status_code == 502 and "/api/ps" in failed.json()["error"]
     assert nowhere in failed.json()["error"] and "ConnectError" in failed.json()["error"]
     assert unload.status_code == 502 and "cannot ask Ollama" in unload.json()["error"]
@@ -112,18 +118,23 @@ def test_with_no_ollama_the_models_call_says_it_cannot_reach_it() -> None:
 
 # --- Ollama's log ------------------------------------------------------------------------------------------------
 
+
 def test_the_log_call_gives_the_last_lines_and_a_missing_log_is_empty(proxy: RunningProxy) -> None:
     answer = httpx.get(proxy.url + "/-/ollama/log").json()
     path = Path(answer["path"])
     assert answer["lines"] == [] and path.name.endswith(".log")  # nothing started, so nothing written
     path.write_text("".join(f"line {n}\n" for n in range(1, 251)))
     assert httpx.get(proxy.url + "/-/ollama/log").json()["lines"] == [f"line {n}" for n in range(151, 251)]
-    assert httpx.get(proxy.url + "/-/ollama/log?lines=3").json() == {"path": str(path),
-                                                                     "lines": ["line 248", "line 249", "line 250"]}
+    assert httpx.get(proxy.url + "/-/ollama/log?lines=3").json() == {
+        "path": str(path),
+        "lines": ["line 248", "line 249", "line 250"],
+    }
     assert len(httpx.get(proxy.url + "/-/ollama/log?lines=10000").json()["lines"]) == 250
     for bad in ("0", "10001", "many", "-5"):
         refused = httpx.get(proxy.url + f"/-/ollama/log?lines={bad}")
-        assert refused.status_code == 400 and refused.json() == {"error": "lines must be a whole number from 1 to 10000"}
+        assert refused.status_code == 400 and refused.json() == {
+            "error": "lines must be a whole number from 1 to 10000"
+        }
 
 
 def test_the_tail_reads_backwards_across_blocks_and_rotated_files(tmp_path: Path) -> None:
@@ -139,6 +150,7 @@ def test_the_tail_reads_backwards_across_blocks_and_rotated_files(tmp_path: Path
 
 
 # --- the control clients -----------------------------------------------------------------------------------------
+
 
 def test_the_client_makes_every_tray_call(proxy: RunningProxy, upstream: tuple[FakeOllama, str]) -> None:
     with ControlClient(proxy.url, proxy.token) as client:
@@ -160,7 +172,8 @@ def test_the_client_makes_every_tray_call(proxy: RunningProxy, upstream: tuple[F
     assert unknown.value.status == 404 and "model 'mistral:7b' not found" in str(unknown.value)
     assert unmanaged.value.status == 409 and str(unmanaged.value) == (
         f"the engine at {proxy.url} refused: cannot start Ollama: ollama.manage is never: Ollacache does not "
-        "start or stop Ollama")
+        "start or stop Ollama"
+    )
     assert not_ours.value.status == 409 and "cannot stop Ollama" in str(not_ours.value)
 
 

@@ -42,8 +42,9 @@ def test_a_stopped_ollama_stays_stopped_until_started_again() -> None:
         assert second["restarts"] == 1 and httpx.get(upstream + "/api/version").status_code == 200
         already = httpx.post(proxy.url + "/-/ollama/start", headers=proxy.auth, timeout=60)
         assert already.status_code == 409
-        assert already.json() == {"error": "cannot start Ollama: the Ollama started by Ollacache is already "
-                                           f"running (pid {second['pid']})"}
+        assert already.json() == {
+            "error": f"cannot start Ollama: the Ollama started by Ollacache is already running (pid {second['pid']})"
+        }
         log = httpx.get(proxy.url + "/-/ollama/log?lines=10000").json()
         assert log["path"] == second["log"]
         assert sum("Listening on" in line for line in log["lines"]) == 2  # both runs, in one log
@@ -51,13 +52,16 @@ def test_a_stopped_ollama_stays_stopped_until_started_again() -> None:
 
 
 def test_start_and_stop_are_refused_for_an_ollama_that_ollacache_did_not_start(
-        upstream: tuple[FakeOllama, str]) -> None:
+    upstream: tuple[FakeOllama, str],
+) -> None:
     with proxy_process(upstream[1], "--manage-ollama", "auto", env={"OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA}) as proxy:
         wait_for(lambda: ollama_state(proxy)["state"] == "attached", "attach")
         for verb in ("stop", "start"):
             refused = httpx.post(proxy.url + f"/-/ollama/{verb}", headers=proxy.auth, timeout=60)
             assert refused.status_code == 409
-            assert refused.json()["error"] == (f"cannot {verb} Ollama: the Ollama at {upstream[1]} was not started by "
-                                               f"Ollacache (it is attached to it); {verb} it yourself")
+            assert refused.json()["error"] == (
+                f"cannot {verb} Ollama: the Ollama at {upstream[1]} was not started by "
+                f"Ollacache (it is attached to it); {verb} it yourself"
+            )
         assert ollama_state(proxy)["state"] == "attached"
     assert httpx.get(upstream[1] + "/api/version").status_code == 200

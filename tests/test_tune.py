@@ -14,9 +14,9 @@ import httpx
 import ollama
 import pytest
 
-from core.tuning.measure import Progress, TuneError, TuneResult, candidates, measure, measure_sync, pick_model
-from core.tuning.generation import NUM_PREDICT
 from core.cli.tune_text import BAR_WIDTH, FULL, WINNER, bar, format_progress, format_table
+from core.tuning.generation import NUM_PREDICT
+from core.tuning.measure import Progress, TuneError, TuneResult, candidates, measure, measure_sync, pick_model
 from tests.data.hw.machines import AMD, ARM, MTL, VM, copy_tree, linux, write
 from tests.fakes.fake_text import curve_speed
 from tests.fakes.ollama_server import FakeOllama
@@ -29,12 +29,16 @@ PEAK_AT_HALF = {"3": 10.0, "6": 9.5, "16": 6.0, "22": 4.0}  # memory-bound: fewe
 
 # --- candidates: pure, on the recorded machines -------------------------------------------------------
 
-@pytest.mark.parametrize(("machine", "expected"), [
-    (MTL, MTL_CANDIDATES),
-    (AMD, [16, 32, 8]),  # 16 performance = 16 physical cores: one candidate
-    (VM, [2, 1]),
-    (ARM, [4, 8, 2]),  # big.LITTLE: 4 big cores, 8 cores, 8 CPUs (no SMT), 2
-])
+
+@pytest.mark.parametrize(
+    ("machine", "expected"),
+    [
+        (MTL, MTL_CANDIDATES),
+        (AMD, [16, 32, 8]),  # 16 performance = 16 physical cores: one candidate
+        (VM, [2, 1]),
+        (ARM, [4, 8, 2]),  # big.LITTLE: 4 big cores, 8 cores, 8 CPUs (no SMT), 2
+    ],
+)
 def test_candidates_on_recorded_machines(machine: str, expected: list[int]) -> None:
     assert candidates(linux(machine)) == expected
 
@@ -42,25 +46,33 @@ def test_candidates_on_recorded_machines(machine: str, expected: list[int]) -> N
 AMD_CPU_MAX = "sys/fs/cgroup/user.slice/user-1000.slice/session-2.scope/cpu.max"  # cgroup v2
 
 
-@pytest.mark.parametrize(("machine", "file", "quota", "expected"), [
-    (AMD, AMD_CPU_MAX, "1200000 100000", [12, 8]),  # 12 CPUs: 16 and 32 capped to 12, then repeats dropped
-    (AMD, AMD_CPU_MAX, "450000 100000", [4]),  # 4.5 CPUs round down
-    (VM, "sys/fs/cgroup/cpu/cpu.cfs_quota_us", "50000", [1]),  # cgroup v1, under one CPU: still one thread
-])
-def test_a_cgroup_quota_caps_the_candidates(tmp_path: Path, machine: str, file: str, quota: str,
-                                            expected: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("machine", "file", "quota", "expected"),
+    [
+        (AMD, AMD_CPU_MAX, "1200000 100000", [12, 8]),  # 12 CPUs: 16 and 32 capped to 12, then repeats dropped
+        (AMD, AMD_CPU_MAX, "450000 100000", [4]),  # 4.5 CPUs round down
+        (VM, "sys/fs/cgroup/cpu/cpu.cfs_quota_us", "50000", [1]),  # cgroup v1, under one CPU: still one thread
+    ],
+)
+def test_a_cgroup_quota_caps_the_candidates(
+    tmp_path: Path, machine: str, file: str, quota: str, expected: list[int]
+) -> None:
     root = copy_tree(machine, tmp_path)
     write(root, file, quota)
     assert candidates(linux(root)) == expected
 
 
-@pytest.mark.parametrize(("machine", "allowed", "expected"), [
-    (MTL, "0-5", [1, 5, 6]),  # one P-core (CPUs 0-1) and four E-cores (2-5)
-    (MTL, "2-9", [8, 4]),  # E-cores only: they stand in for the performance cores
-    (AMD, "0-3,16-19", [4, 8, 2]),  # four cores with both their threads
-])
-def test_an_affinity_mask_limits_the_candidates(tmp_path: Path, machine: str, allowed: str,
-                                                expected: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("machine", "allowed", "expected"),
+    [
+        (MTL, "0-5", [1, 5, 6]),  # one P-core (CPUs 0-1) and four E-cores (2-5)
+        (MTL, "2-9", [8, 4]),  # E-cores only: they stand in for the performance cores
+        (AMD, "0-3,16-19", [4, 8, 2]),  # four cores with both their threads
+    ],
+)
+def test_an_affinity_mask_limits_the_candidates(
+    tmp_path: Path, machine: str, allowed: str, expected: list[int]
+) -> None:
     root = copy_tree(machine, tmp_path)
     write(root, "proc/self/status", f"Cpus_allowed_list:\t{allowed}")
     assert candidates(linux(root)) == expected
@@ -68,11 +80,18 @@ def test_an_affinity_mask_limits_the_candidates(tmp_path: Path, machine: str, al
 
 # --- measuring on the fake Ollama -----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("curve", "winner"), [
-    (PEAK_AT_PERFORMANCE_CORES, 6), (PEAK_AT_LOGICAL_CPUS, 22), (PEAK_AT_HALF, 3),
-])
-def test_the_measurement_finds_the_peak_of_the_speed_curve(upstream: tuple[FakeOllama, str],
-                                                          curve: dict[str, float], winner: int) -> None:
+
+@pytest.mark.parametrize(
+    ("curve", "winner"),
+    [
+        (PEAK_AT_PERFORMANCE_CORES, 6),
+        (PEAK_AT_LOGICAL_CPUS, 22),
+        (PEAK_AT_HALF, 3),
+    ],
+)
+def test_the_measurement_finds_the_peak_of_the_speed_curve(
+    upstream: tuple[FakeOllama, str], curve: dict[str, float], winner: int
+) -> None:
     fake, url = upstream
     fake.configure(speed_curve=curve, tokens=NUM_PREDICT + 10)
     result = measure_sync(url, "llama3.2", MTL_CANDIDATES, 2)
@@ -86,7 +105,8 @@ def test_the_measurement_finds_the_peak_of_the_speed_curve(upstream: tuple[FakeO
 
 
 def test_each_candidate_gets_one_warm_up_and_the_measured_runs_of_the_same_request(
-        upstream: tuple[FakeOllama, str]) -> None:
+    upstream: tuple[FakeOllama, str],
+) -> None:
     fake, url = upstream
     fake.configure(speed_curve=PEAK_AT_LOGICAL_CPUS)
     events: list[Progress] = []
@@ -95,24 +115,37 @@ def test_each_candidate_gets_one_warm_up_and_the_measured_runs_of_the_same_reque
     assert fake.total_calls("/api/generate") == len(bodies) == 4 * (3 + 1)
     assert fake.total_calls() == 4 * 4  # nothing else: the model was named
     assert [body["options"]["num_thread"] for body in bodies] == [n for n in MTL_CANDIDATES for _ in range(4)]
-    assert {json.dumps({**body, "options": {**body["options"], "num_thread": 0}}, sort_keys=True)
-            for body in bodies} == {
-        json.dumps({"model": "llama3.2", "prompt": bodies[0]["prompt"], "stream": False, "keep_alive": "5m",
-                    "options": {"num_thread": 0, "temperature": 0, "seed": 42, "num_predict": NUM_PREDICT}},
-                   sort_keys=True)}  # the official client orders the keys its own way
+    assert {
+        json.dumps({**body, "options": {**body["options"], "num_thread": 0}}, sort_keys=True) for body in bodies
+    } == {
+        json.dumps(
+            {
+                "model": "llama3.2",
+                "prompt": bodies[0]["prompt"],
+                "stream": False,
+                "keep_alive": "5m",
+                "options": {"num_thread": 0, "temperature": 0, "seed": 42, "num_predict": NUM_PREDICT},
+            },
+            sort_keys=True,
+        )
+    }  # the official client orders the keys its own way
     finished = [event for event in events if event.event == "run_did_finish"]
     assert [event.event for event in events] == ["run_did_start", "run_did_finish"] * 16
     assert [(event.num_thread, event.run, event.step) for event in finished] == [
-        (n, run, 4 * i + run + 1) for i, n in enumerate(MTL_CANDIDATES) for run in range(4)]
+        (n, run, 4 * i + run + 1) for i, n in enumerate(MTL_CANDIDATES) for run in range(4)
+    ]
     assert all(event.steps == 16 and event.runs == 3 for event in events)
     assert [event.tokens_per_s for event in finished][4:8] == [pytest.approx(12.0)] * 4  # 16 threads
 
 
 def test_without_a_model_the_first_that_can_generate_is_used(upstream: tuple[FakeOllama, str]) -> None:
     fake, url = upstream
-    fake.configure(models=[{"name": "nomic-embed-text", "capabilities": ["embedding"],
-                            "modified_at": "2025-07-01T00:00:00Z"},
-                           {"name": "qwen3:0.6b", "modified_at": "2025-06-01T00:00:00Z"}])
+    fake.configure(
+        models=[
+            {"name": "nomic-embed-text", "capabilities": ["embedding"], "modified_at": "2025-07-01T00:00:00Z"},
+            {"name": "qwen3:0.6b", "modified_at": "2025-06-01T00:00:00Z"},
+        ]
+    )
     assert measure_sync(url, None, [2], 1).model == "qwen3:0.6b"
     assert pick_model([{"name": "all-minilm-embed"}, {"name": "phi4"}]) == "phi4"  # no capabilities listed
     fake.configure(models=[{"name": "mxbai-embed-large", "capabilities": ["embedding"]}])
@@ -137,12 +170,19 @@ def test_the_json_document_has_exactly_the_documented_shape(upstream: tuple[Fake
     assert set(document) == {"model", "results", "best"} and document["model"] == "llama3.2"
     assert document["best"] == {"num_thread": 6, "tokens_per_s": 14.0}
     assert [(row["num_thread"], row["tokens_per_s"]) for row in document["results"]] == [(6, 14.0), (3, 8.0)]
-    assert set(document["results"][0]) == {"num_thread", "tokens_per_s", "prompt_tokens_per_s", "runs",
-                                           "run_tokens_per_s", "eval_count"}
+    assert set(document["results"][0]) == {
+        "num_thread",
+        "tokens_per_s",
+        "prompt_tokens_per_s",
+        "runs",
+        "run_tokens_per_s",
+        "eval_count",
+    }
     assert document["results"][1]["runs"] == 2 and document["results"][1]["prompt_tokens_per_s"] == 80.0
 
 
 # --- bad input: a clear error, before or instead of any change ---------------------------------------------
+
 
 def test_an_unknown_model_is_named_with_the_installed_ones(upstream: tuple[FakeOllama, str]) -> None:
     fake, url = upstream
@@ -164,14 +204,18 @@ def test_an_unreachable_upstream_is_named() -> None:
             measure_sync(address, None, [2], 1)
 
 
-@pytest.mark.parametrize(("runs", "threads", "words"), [
-    (0, [2], "runs must be a whole number of at least 1, not 0"),
-    (-1, [2], "at least 1"),
-    (2, [], "no thread counts"),
-    (2, [4, 0], "at least 1"),
-])
-def test_bad_arguments_fail_before_any_request(upstream: tuple[FakeOllama, str], runs: int, threads: list[int],
-                                               words: str) -> None:
+@pytest.mark.parametrize(
+    ("runs", "threads", "words"),
+    [
+        (0, [2], "runs must be a whole number of at least 1, not 0"),
+        (-1, [2], "at least 1"),
+        (2, [], "no thread counts"),
+        (2, [4, 0], "at least 1"),
+    ],
+)
+def test_bad_arguments_fail_before_any_request(
+    upstream: tuple[FakeOllama, str], runs: int, threads: list[int], words: str
+) -> None:
     fake, url = upstream
     with pytest.raises(TuneError, match=words):
         measure_sync(url, "llama3.2", threads, runs)
@@ -180,8 +224,9 @@ def test_bad_arguments_fail_before_any_request(upstream: tuple[FakeOllama, str],
     assert fake.total_calls() == 0
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1:11434", "http://", "http://[::1", "http://127.0.0.1:99999",
-                                     "ftp://127.0.0.1"])
+@pytest.mark.parametrize(
+    "address", ["127.0.0.1:11434", "http://", "http://[::1", "http://127.0.0.1:99999", "ftp://127.0.0.1"]
+)
 def test_an_upstream_that_is_not_a_url_is_refused(address: str) -> None:
     with pytest.raises(TuneError, match="is not an http:// or https:// URL"):
         measure_sync(address, "llama3.2", [2], 1)
@@ -198,8 +243,10 @@ def test_ollamas_own_refusal_is_passed_on(upstream: tuple[FakeOllama, str]) -> N
 
 # --- the text report ------------------------------------------------------------------------------------------
 
+
 def test_the_table_has_a_bar_per_candidate_scaled_to_the_best_and_marks_the_winner(
-        upstream: tuple[FakeOllama, str]) -> None:
+    upstream: tuple[FakeOllama, str],
+) -> None:
     fake, url = upstream
     fake.configure(speed_curve=PEAK_AT_LOGICAL_CPUS)
     result: TuneResult = measure_sync(url, "llama3.2", MTL_CANDIDATES, 1)
@@ -218,12 +265,18 @@ def test_bars_are_drawn_in_eighths_of_a_cell() -> None:
 
 
 def test_progress_lines() -> None:
-    assert format_progress(Progress("run_did_start", 6, 0, 3, 1, 16)) == \
-        "[ 1/16] 6 threads, warm-up (Ollama loads the model with this thread count)..."
-    assert format_progress(Progress("run_did_finish", 1, 2, 3, 11, 16, 14.04)) == "[11/16] 1 thread, run 2/3: 14.0 tokens/s"
+    assert (
+        format_progress(Progress("run_did_start", 6, 0, 3, 1, 16))
+        == "[ 1/16] 6 threads, warm-up (Ollama loads the model with this thread count)..."
+    )
+    assert (
+        format_progress(Progress("run_did_finish", 1, 2, 3, 11, 16, 14.04))
+        == "[11/16] 1 thread, run 2/3: 14.0 tokens/s"
+    )
 
 
 # --- the fake's speed curve ------------------------------------------------------------------------------------
+
 
 def test_the_fake_interpolates_its_speed_curve_and_holds_the_ends() -> None:
     curve = {"2": 4.0, "6": 12.0}
@@ -235,8 +288,10 @@ def test_the_fake_reports_durations_from_its_curve_and_rejects_a_bad_one(upstrea
     fake, url = upstream
     with httpx.Client(base_url=url) as http:
         assert http.post("/_fake/config", json={"speed_curve": {"4": 8.0}, "tokens": 16}).status_code == 200
-        stats = http.post("/api/generate", json={"model": "llama3.2", "prompt": "one two three", "stream": False,
-                                                 "options": {"num_thread": 4}}).json()
+        stats = http.post(
+            "/api/generate",
+            json={"model": "llama3.2", "prompt": "one two three", "stream": False, "options": {"num_thread": 4}},
+        ).json()
         assert (stats["eval_count"], stats["eval_duration"]) == (16, 2_000_000_000)  # 16 tokens at 8/s
         assert stats["prompt_eval_duration"] == round(stats["prompt_eval_count"] * 1e9 / 80)
         for bad in ({"0": 5.0}, {"two": 5.0}, {"2": 0}, {}, [1, 2]):

@@ -23,12 +23,19 @@ HYBRID = str(ROOT / "tests" / "data" / "hw" / "linux-intel-meteorlake-155h")
 
 
 def tune(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "core", "tune", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "core", "tune", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_the_best_point_of_the_curve_wins_even_when_it_is_not_the_performance_cores(
-        upstream: tuple[FakeOllama, str]) -> None:
+    upstream: tuple[FakeOllama, str],
+) -> None:
     fake, url = upstream
     fake.configure(speed_curve={"3": 6.0, "6": 12.0, "16": 14.0, "22": 19.0})
     result = tune("--upstream", url, "--runs", "2", "--json", env={"OLLACACHE_HW_ROOT": HYBRID})
@@ -51,8 +58,11 @@ def test_the_table_shows_a_bar_per_candidate_and_the_winner(upstream: tuple[Fake
 
 def test_bad_input_is_refused_and_changes_nothing(upstream: tuple[FakeOllama, str], tmp_path: Path) -> None:
     url = upstream[1]
-    cases = [(["--runs", "0"], "runs"), (["--model", "no-such-model"], "llama3.2:latest"),
-             (["--upstream", "http://127.0.0.1:9"], "127.0.0.1:9")]
+    cases = [
+        (["--runs", "0"], "runs"),
+        (["--model", "no-such-model"], "llama3.2:latest"),
+        (["--upstream", "http://127.0.0.1:9"], "127.0.0.1:9"),
+    ]
     for args, said in cases:
         result = tune(*(["--upstream", url] if "--upstream" not in args else []), *args, "--apply")
         assert result.returncode != 0 and said in result.stderr, (args, result.stderr)
@@ -100,7 +110,7 @@ def test_keeping_a_setting_keeps_the_users_file(tmp_path: Path) -> None:
 
     dotfiles = tmp_path / "dotfiles" / "ollacache.toml"
     dotfiles.parent.mkdir()
-    dotfiles.write_text('# my settings\n[proxy]\nport = 12000  # chosen\n')
+    dotfiles.write_text("# my settings\n[proxy]\nport = 12000  # chosen\n")
     (tmp_path / "config").mkdir(exist_ok=True)
     (tmp_path / "config" / "config.toml").symlink_to(dotfiles)
     write_setting(tmp_path / "config", "tuning.num_thread", 6)
@@ -110,8 +120,9 @@ def test_keeping_a_setting_keeps_the_users_file(tmp_path: Path) -> None:
     assert tomllib.loads(text)["tuning"]["num_thread"] == 6
 
 
-def test_apply_with_a_wrong_token_keeps_the_setting_and_says_which_file(proxy: RunningProxy, fake: FakeOllama,
-                                                                         tmp_path: Path) -> None:
+def test_apply_with_a_wrong_token_keeps_the_setting_and_says_which_file(
+    proxy: RunningProxy, fake: FakeOllama, tmp_path: Path
+) -> None:
     fake.configure(speed_curve={"1": 7.0, "2": 3.0})
     (tmp_path / "config" / "token").write_text("not-the-engines-token\n")
     result = tune("--runs", "1", "--apply", "--json")  # finds the engine, and Ollama behind it, via running.json

@@ -7,14 +7,24 @@ from pathlib import Path
 
 import pytest
 
+from core.cli.hardware_text import format_report
 from core.config.settings import SPEC_BY_NAME, SettingError, load
 from core.hardware.detect import Hardware, detect
-from core.cli.hardware_text import format_report
-from core.tuning.in_force import hardware_json
 from core.hardware.windows import topology
+from core.tuning.in_force import hardware_json
 from core.tuning.recommend import SETTINGS, TuningError, output_settings, recommend
-from tests.data.hw.machines import (AMD, LINUX_MACHINES, MTL, VM, alder_lake_12900h, copy_tree, linux, output,
-                                    recorded, write)
+from tests.data.hw.machines import (
+    AMD,
+    LINUX_MACHINES,
+    MTL,
+    VM,
+    alder_lake_12900h,
+    copy_tree,
+    linux,
+    output,
+    recorded,
+    write,
+)
 
 
 def apple_m2_pro() -> Hardware:
@@ -31,8 +41,13 @@ def test_hybrid_intel_laptop_gets_one_thread_per_p_core_and_cpu_sized_settings()
     assert rec.num_thread.value == 6
     assert "performance core (6)" in rec.num_thread.reason
     assert "6 extra hyperthreads" in rec.num_thread.reason and "10 efficiency cores" in rec.num_thread.reason
-    assert rec.env == {"LLAMA_ARG_THREADS": "6", "OLLAMA_CONTEXT_LENGTH": "8192", "OLLAMA_KEEP_ALIVE": "30m",
-                       "OLLAMA_NUM_PARALLEL": "1", "OLLAMA_MAX_LOADED_MODELS": "2"}
+    assert rec.env == {
+        "LLAMA_ARG_THREADS": "6",
+        "OLLAMA_CONTEXT_LENGTH": "8192",
+        "OLLAMA_KEEP_ALIVE": "30m",
+        "OLLAMA_NUM_PARALLEL": "1",
+        "OLLAMA_MAX_LOADED_MODELS": "2",
+    }
     assert "30.8 GiB of RAM" in rec.num_ctx.reason
     assert rec.flash_attention.value is None and rec.kv_cache_type.value is None  # CPU only: left to Ollama
 
@@ -50,8 +65,11 @@ def test_the_two_core_vm() -> None:
     assert "slow each other" in rec.num_parallel.reason
 
 
-@pytest.mark.parametrize("hw", [*(linux(name) for name in LINUX_MACHINES), apple_m2_pro(), windows_12900h()],
-                         ids=[*LINUX_MACHINES, "macos-m2-pro", "windows-12900h"])
+@pytest.mark.parametrize(
+    "hw",
+    [*(linux(name) for name in LINUX_MACHINES), apple_m2_pro(), windows_12900h()],
+    ids=[*LINUX_MACHINES, "macos-m2-pro", "windows-12900h"],
+)
 def test_threads_never_count_hyperthreads_or_efficiency_cores(hw: Hardware) -> None:
     assert recommend(hw).num_thread.value == hw.physical_cores - hw.efficiency_cores
 
@@ -101,31 +119,39 @@ def test_a_quota_under_one_cpu_still_gets_one_thread(tmp_path: Path) -> None:
     assert recommend(linux(root)).num_thread.value == 1
 
 
-@pytest.mark.parametrize(("machine", "allowed", "threads", "words"), [
-    (AMD, "0-3,16-19", 4, "may run on only 4 of them"),
-    (MTL, "0-5", 1, "may run on only 1 of them"),  # cpus 2-5 are E-cores: one P-core is allowed
-    (MTL, "2-9", 8, "affinity excludes the performance cores"),
-])
-def test_the_affinity_mask_caps_the_threads(tmp_path: Path, machine: str, allowed: str, threads: int,
-                                            words: str) -> None:
+@pytest.mark.parametrize(
+    ("machine", "allowed", "threads", "words"),
+    [
+        (AMD, "0-3,16-19", 4, "may run on only 4 of them"),
+        (MTL, "0-5", 1, "may run on only 1 of them"),  # cpus 2-5 are E-cores: one P-core is allowed
+        (MTL, "2-9", 8, "affinity excludes the performance cores"),
+    ],
+)
+def test_the_affinity_mask_caps_the_threads(
+    tmp_path: Path, machine: str, allowed: str, threads: int, words: str
+) -> None:
     root = copy_tree(machine, tmp_path)
     write(root, "proc/self/status", f"Cpus_allowed_list:\t{allowed}")
     rec = recommend(linux(root))
     assert rec.num_thread.value == threads and words in rec.num_thread.reason
 
 
-@pytest.mark.parametrize(("setting", "value", "env_name", "env_value"), [
-    ("tuning.num_thread", 12, "LLAMA_ARG_THREADS", "12"),
-    ("tuning.num_ctx", 32768, "OLLAMA_CONTEXT_LENGTH", "32768"),
-    ("tuning.keep_alive", "-1", "OLLAMA_KEEP_ALIVE", "-1"),
-    ("tuning.keep_alive", 600, "OLLAMA_KEEP_ALIVE", "600"),
-    ("tuning.num_parallel", 4, "OLLAMA_NUM_PARALLEL", "4"),
-    ("tuning.max_loaded_models", 1, "OLLAMA_MAX_LOADED_MODELS", "1"),
-    ("tuning.flash_attention", True, "OLLAMA_FLASH_ATTENTION", "1"),
-    ("tuning.kv_cache_type", "f16", "OLLAMA_KV_CACHE_TYPE", "f16"),
-])
-def test_a_setting_wins_over_the_recommendation_and_says_so(setting: str, value: object, env_name: str,
-                                                            env_value: str) -> None:
+@pytest.mark.parametrize(
+    ("setting", "value", "env_name", "env_value"),
+    [
+        ("tuning.num_thread", 12, "LLAMA_ARG_THREADS", "12"),
+        ("tuning.num_ctx", 32768, "OLLAMA_CONTEXT_LENGTH", "32768"),
+        ("tuning.keep_alive", "-1", "OLLAMA_KEEP_ALIVE", "-1"),
+        ("tuning.keep_alive", 600, "OLLAMA_KEEP_ALIVE", "600"),
+        ("tuning.num_parallel", 4, "OLLAMA_NUM_PARALLEL", "4"),
+        ("tuning.max_loaded_models", 1, "OLLAMA_MAX_LOADED_MODELS", "1"),
+        ("tuning.flash_attention", True, "OLLAMA_FLASH_ATTENTION", "1"),
+        ("tuning.kv_cache_type", "f16", "OLLAMA_KV_CACHE_TYPE", "f16"),
+    ],
+)
+def test_a_setting_wins_over_the_recommendation_and_says_so(
+    setting: str, value: object, env_name: str, env_value: str
+) -> None:
     rec = recommend(linux(MTL), {setting: value})
     assert rec.env[env_name] == env_value
     name = setting.removeprefix("tuning.")
@@ -136,14 +162,17 @@ def test_a_setting_wins_over_the_recommendation_and_says_so(setting: str, value:
 
 def test_an_overridden_reason_names_what_it_replaced() -> None:
     rec = recommend(linux(MTL), {"tuning.num_thread": 12, "tuning.flash_attention": False})
-    assert rec.num_thread.reason == ("set in the settings (tuning.num_thread); the recommendation would be 6,"
-                                     " so some threads now share a core or run on a slower one")
-    assert rec.flash_attention.reason == ("set in the settings (tuning.flash_attention); the recommendation"
-                                          " would be to leave it to Ollama")
+    assert rec.num_thread.reason == (
+        "set in the settings (tuning.num_thread); the recommendation would be 6,"
+        " so some threads now share a core or run on a slower one"
+    )
+    assert rec.flash_attention.reason == (
+        "set in the settings (tuning.flash_attention); the recommendation would be to leave it to Ollama"
+    )
 
 
 def test_unset_settings_leave_the_recommendation() -> None:
-    overrides = {name: None for name in ("tuning.num_thread", "tuning.num_ctx", "tuning.kv_cache_type")}
+    overrides = dict.fromkeys(("tuning.num_thread", "tuning.num_ctx", "tuning.kv_cache_type"))
     assert recommend(linux(MTL), overrides) == recommend(linux(MTL))
 
 
@@ -154,10 +183,18 @@ def test_more_threads_than_logical_cpus_is_an_error_naming_the_limit() -> None:
     assert recommend(linux(MTL), {"tuning.num_thread": 22}).num_thread.value == 22  # hyperthreads: allowed, not advised
 
 
-@pytest.mark.parametrize(("setting", "value"), [
-    ("tuning.num_thread", 0), ("tuning.num_ctx", "lots"), ("tuning.num_ctx", True), ("tuning.keep_alive", "forever"),
-    ("tuning.flash_attention", "maybe"), ("tuning.kv_cache_type", "q5_1"), ("tuning.num_parallel", 0),
-])
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("tuning.num_thread", 0),
+        ("tuning.num_ctx", "lots"),
+        ("tuning.num_ctx", True),
+        ("tuning.keep_alive", "forever"),
+        ("tuning.flash_attention", "maybe"),
+        ("tuning.kv_cache_type", "q5_1"),
+        ("tuning.num_parallel", 0),
+    ],
+)
 def test_values_of_the_wrong_kind_are_errors(setting: str, value: object) -> None:
     with pytest.raises(TuningError, match=setting):
         recommend(linux(VM), {setting: value})
@@ -166,17 +203,21 @@ def test_values_of_the_wrong_kind_are_errors(setting: str, value: object) -> Non
 REFUSED = "refused"
 
 
-@pytest.mark.parametrize(("setting", "values"), [
-    ("tuning.num_thread", ["0", "1", "6", "-1", "1_0", "2.0", "six"]),
-    ("tuning.num_ctx", ["0", "4096", "4k"]),
-    ("tuning.keep_alive", ["30m", "1h30m", "2.5h", "-1", "300", "forever", "5 m"]),
-    ("tuning.num_parallel", ["0", "1", "4"]),
-    ("tuning.max_loaded_models", ["0", "1", "-1", "two"]),
-    ("tuning.flash_attention", ["true", "0", "yes", "maybe"]),
-    ("tuning.kv_cache_type", ["f16", "q8_0", "q4_0", "q5_1", "F16"]),
-])
-def test_the_settings_and_the_tuning_accept_the_same_values(monkeypatch: pytest.MonkeyPatch, setting: str,
-                                                            values: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("setting", "values"),
+    [
+        ("tuning.num_thread", ["0", "1", "6", "-1", "1_0", "2.0", "six"]),
+        ("tuning.num_ctx", ["0", "4096", "4k"]),
+        ("tuning.keep_alive", ["30m", "1h30m", "2.5h", "-1", "300", "forever", "5 m"]),
+        ("tuning.num_parallel", ["0", "1", "4"]),
+        ("tuning.max_loaded_models", ["0", "1", "-1", "two"]),
+        ("tuning.flash_attention", ["true", "0", "yes", "maybe"]),
+        ("tuning.kv_cache_type", ["f16", "q8_0", "q4_0", "q5_1", "F16"]),
+    ],
+)
+def test_the_settings_and_the_tuning_accept_the_same_values(
+    monkeypatch: pytest.MonkeyPatch, setting: str, values: list[str]
+) -> None:
     variable = SPEC_BY_NAME[setting].env
     assert variable is not None
     for value in values:
@@ -222,7 +263,10 @@ def test_turning_flash_attention_off_drops_the_recommended_kv_quantization() -> 
 
 def test_output_settings_hold_what_changes_answers_and_no_thread_counts() -> None:
     assert output_settings(recommend(linux(MTL, gpus="nvidia-smi/laptop-gpu.txt"))) == {
-        "OLLAMA_CONTEXT_LENGTH": "8192", "OLLAMA_FLASH_ATTENTION": "1", "OLLAMA_KV_CACHE_TYPE": "q8_0"}
+        "OLLAMA_CONTEXT_LENGTH": "8192",
+        "OLLAMA_FLASH_ATTENTION": "1",
+        "OLLAMA_KV_CACHE_TYPE": "q8_0",
+    }
     assert output_settings(recommend(linux(VM), {"tuning.num_thread": 1})) == {"OLLAMA_CONTEXT_LENGTH": "8192"}
 
 
@@ -236,8 +280,19 @@ def test_hardware_json_has_what_the_cli_and_the_control_api_promise() -> None:
     hw = linux(MTL, gpus="nvidia-smi/laptop-gpu.txt")
     rec = recommend(hw)
     document = json.loads(json.dumps(hardware_json(hw, rec)))
-    assert {"logical_cpus", "physical_cores", "performance_cores", "efficiency_cores", "memory_bytes", "gpus",
-            "cpu_model", "simd", "cpu_limit", "os", "recommended"} <= document.keys()
+    assert {
+        "logical_cpus",
+        "physical_cores",
+        "performance_cores",
+        "efficiency_cores",
+        "memory_bytes",
+        "gpus",
+        "cpu_model",
+        "simd",
+        "cpu_limit",
+        "os",
+        "recommended",
+    } <= document.keys()
     recommended = document["recommended"]
     assert (recommended["num_thread"], recommended["num_ctx"], recommended["keep_alive"]) == (6, 8192, "30m")
     assert recommended["env"] == rec.env and recommended["reasons"]["num_thread"] == rec.num_thread.reason

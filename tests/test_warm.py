@@ -34,8 +34,12 @@ def mixed(count: int) -> list[dict[str, Any]]:
         elif kind == 2:
             items.append({"endpoint": "/api/embed", "body": {"model": "nomic-embed-text", "input": f"text {n}"}})
         else:
-            items.append({"endpoint": "/v1/chat/completions",
-                          "body": {"model": "llama3.2", "messages": [{"role": "user", "content": f"v1 {n}"}]}})
+            items.append(
+                {
+                    "endpoint": "/v1/chat/completions",
+                    "body": {"model": "llama3.2", "messages": [{"role": "user", "content": f"v1 {n}"}]},
+                }
+            )
     return items
 
 
@@ -46,8 +50,9 @@ def warm(proxy: RunningProxy, items: list[dict[str, Any]], concurrency: int = 4)
         return wait_for(lambda: (s := client.warm_status())["state"] == "done" and s, "the warm-up to end")
 
 
-def test_each_request_is_sent_once_and_a_second_run_finds_them_all_cached(proxy: RunningProxy,
-                                                                          fake: FakeOllama) -> None:
+def test_each_request_is_sent_once_and_a_second_run_finds_them_all_cached(
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     items = mixed(12)
     first = warm(proxy, items)
     assert (first["total"], first["sent"], first["cached"], first["failed"]) == (12, 12, 0, 0)
@@ -139,7 +144,8 @@ def counted() -> Iterator[tuple[Concurrency, RunningProxy]]:
 
 
 def test_no_more_requests_than_the_concurrency_reach_the_upstream_at_once(
-        counted: tuple[Concurrency, RunningProxy]) -> None:
+    counted: tuple[Concurrency, RunningProxy],
+) -> None:
     concurrency, proxy = counted
     concurrency.hold, concurrency.total = 3, 8  # answers wait until three are in flight (or all have come)
     status = warm(proxy, [chat(f"q{n}") for n in range(8)], concurrency=3)
@@ -147,22 +153,27 @@ def test_no_more_requests_than_the_concurrency_reach_the_upstream_at_once(
     assert concurrency.most == 3  # three at a time, never more
 
 
-def test_progress_goes_out_on_the_event_feed_and_ends_with_the_totals(counted: tuple[Concurrency, RunningProxy]) -> None:
+def test_progress_goes_out_on_the_event_feed_and_ends_with_the_totals(
+    counted: tuple[Concurrency, RunningProxy],
+) -> None:
     _, proxy = counted
     items = [chat(f"e{n}") for n in range(6)]
+
     def warm_up() -> None:
         with ControlClient(proxy.url, proxy.token) as client:
             client.warm_start(items, 2)  # type: ignore[arg-type]
 
-    seen = events_until(proxy.url, warm_up, lambda name: name.startswith("warm_did_"),
-                        lambda told: told[-1][0] == "warm_did_finish")
+    seen = events_until(
+        proxy.url, warm_up, lambda name: name.startswith("warm_did_"), lambda told: told[-1][0] == "warm_did_finish"
+    )
     progress = [payload for name, payload in seen if name == "warm_did_progress"]
     assert progress and [p["sent"] for p in progress] == sorted(p["sent"] for p in progress)
     assert seen[-1][1]["sent"] == 6 and seen[-1][1]["state"] == "done"
 
 
-def test_the_api_needs_the_token_refuses_a_second_run_and_names_a_bad_item(proxy: RunningProxy,
-                                                                           fake: FakeOllama) -> None:
+def test_the_api_needs_the_token_refuses_a_second_run_and_names_a_bad_item(
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     body = {"requests": [chat("a")], "concurrency": 2}
     assert httpx.post(proxy.url + "/-/warm", json=body).status_code == 401
     assert httpx.get(proxy.url + "/-/warm").json() == {"state": "idle", "failures": []}
@@ -175,10 +186,14 @@ def test_the_api_needs_the_token_refuses_a_second_run_and_names_a_bad_item(proxy
     bad = [chat("ok"), {"endpoint": "/api/tags", "body": {}}]
     refused = httpx.post(proxy.url + "/-/warm", json={"requests": bad}, headers=proxy.auth)
     assert refused.status_code == 400 and refused.json()["error"].startswith("requests[1]: the endpoint")
-    for item, said in [("text", "requests[0]: expected an object"),
-                       ({"endpoint": "/api/chat", "body": "hi"}, "requests[0]: the body for /api/chat must be"),
-                       ({"endpoint": "/api/chat", "body": {"messages": []}}, "requests[0]: the body for /api/chat "
-                                                                             "cannot be cached: the request has no model")]:
+    for item, said in [
+        ("text", "requests[0]: expected an object"),
+        ({"endpoint": "/api/chat", "body": "hi"}, "requests[0]: the body for /api/chat must be"),
+        (
+            {"endpoint": "/api/chat", "body": {"messages": []}},
+            "requests[0]: the body for /api/chat cannot be cached: the request has no model",
+        ),
+    ]:
         answer = httpx.post(proxy.url + "/-/warm", json={"requests": [item]}, headers=proxy.auth)
         assert answer.status_code == 400 and answer.json()["error"].startswith(said), answer.text
     for concurrency in (0, 65, "4", True):
@@ -207,8 +222,9 @@ def test_a_file_is_checked_whole_and_a_bad_line_is_named() -> None:
         parse_lines(["", "  "], "f.jsonl")
 
 
-def test_a_stream_the_upstream_breaks_off_is_a_failure_and_stores_nothing(proxy: RunningProxy,
-                                                                           fake: FakeOllama) -> None:
+def test_a_stream_the_upstream_breaks_off_is_a_failure_and_stores_nothing(
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
     fake.configure(drop_after_chunks=2)
     status = warm(proxy, [chat("streamed")])  # /api/chat streams when "stream" is absent
     assert status["failed"] == 1

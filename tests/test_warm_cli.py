@@ -28,8 +28,9 @@ def warm(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "core", "warm", *args], cwd=ROOT, capture_output=True, text=True)
 
 
-def test_progress_then_a_summary_and_a_second_run_finds_everything_cached(proxy: RunningProxy, fake: FakeOllama,
-                                                                          tmp_path: Path) -> None:
+def test_progress_then_a_summary_and_a_second_run_finds_everything_cached(
+    proxy: RunningProxy, fake: FakeOllama, tmp_path: Path
+) -> None:
     file = write(tmp_path / "w.jsonl", [chat(f"q{n}") for n in range(5)])
     first = warm(str(file), "--url", proxy.url, "--concurrency", "2")
     assert first.returncode == 0, first.stderr
@@ -57,7 +58,9 @@ def test_a_bad_line_is_named_and_nothing_is_sent(proxy: RunningProxy, fake: Fake
     file.write_text(json.dumps(chat("fine")) + "\n" + '{"endpoint": "/api/chat", "body": [1]}\n')
     result = warm(str(file), "--url", proxy.url)
     assert result.returncode == 2
-    assert result.stderr == f"ollacache: {file} line 2: the body for /api/chat must be a JSON object; nothing was sent\n"
+    assert (
+        result.stderr == f"ollacache: {file} line 2: the body for /api/chat must be a JSON object; nothing was sent\n"
+    )
     assert fake.total_calls("/api/chat") == 0
     missing = warm(str(tmp_path / "none.jsonl"), "--url", proxy.url)
     assert missing.returncode == 2 and "cannot read" in missing.stderr
@@ -73,8 +76,14 @@ def test_no_proxy_running_is_said_plainly(tmp_path: Path) -> None:
 def test_on_a_terminal_it_draws_a_progress_bar(proxy: RunningProxy, tmp_path: Path) -> None:
     file = write(tmp_path / "w.jsonl", [chat(f"t{n}") for n in range(3)])
     main, child = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "core", "warm", str(file), "--url", proxy.url], cwd=ROOT,
-                               stdin=child, stdout=child, stderr=child, env={**os.environ, "COLUMNS": "120"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core", "warm", str(file), "--url", proxy.url],
+        cwd=ROOT,
+        stdin=child,
+        stdout=child,
+        stderr=child,
+        env={**os.environ, "COLUMNS": "120"},
+    )
     os.close(child)
     output = b""
     while True:

@@ -21,11 +21,18 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("
 
 
 def run_wine_build(folder: Path) -> JsonObject:
-    done = subprocess.run([sys.executable, str(ROOT / "packaging" / "wine_build.py"), "--out", str(folder / "out")],
-                          text=True, capture_output=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "packaging" / "wine_build.py"), "--out", str(folder / "out")],
+        text=True,
+        capture_output=True,
+    )
     report = folder / "out" / "windows-report.json"
-    return {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr,
-            "report": json.loads(report.read_text()) if report.is_file() else {}}
+    return {
+        "returncode": done.returncode,
+        "stdout": done.stdout,
+        "stderr": done.stderr,
+        "report": json.loads(report.read_text()) if report.is_file() else {},
+    }
 
 
 @pytest.fixture(scope="module")

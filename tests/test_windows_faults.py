@@ -33,8 +33,13 @@ CHAT = {"model": "llama3.2", "stream": False, "messages": [{"role": "user", "con
 
 
 def test_the_engine_serves_from_the_cache_without_uvloop(upstream: tuple[FakeOllama, str]) -> None:
-    with subprocess.Popen([sys.executable, "-c", WITHOUT_UVLOOP, "serve", "--port", "0", "--upstream", upstream[1]],
-                          cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as engine:
+    with subprocess.Popen(
+        [sys.executable, "-c", WITHOUT_UVLOOP, "serve", "--port", "0", "--upstream", upstream[1]],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    ) as engine:
         assert engine.stdout is not None
         try:
             url = next(match[1] for line in engine.stdout if (match := SERVING.search(line)))
@@ -70,7 +75,8 @@ def test_a_shutdown_call_stops_the_engine_as_sigterm_does_with_the_ollama_it_sta
 
 
 def test_a_console_and_a_windowed_executable_are_told_apart_by_their_pe_header(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The console ollacache.exe and the windowed OllacacheApp.exe of a Windows build are checked this way (real
     Windows launchers that pip ships stand in for them here)."""
     pe = packaging_module("packaging_pe", monkeypatch)
@@ -83,8 +89,10 @@ def test_a_console_and_a_windowed_executable_are_told_apart_by_their_pe_header(
     (folder / "OllacacheApp.exe").write_bytes((launchers / "w64.exe").read_bytes())
     build = packaging_module("build", monkeypatch)
     assert pe.subsystem_problems(folder, build.WINDOWS_EXECUTABLES) == [
-        "ollacache.exe is a windowed program, not a console one"]
+        "ollacache.exe is a windowed program, not a console one"
+    ]
     (folder / "ollacache.exe").write_text("#!/bin/sh\n")
     assert pe.subsystem_problems(folder, build.WINDOWS_EXECUTABLES) == [
-        "ollacache.exe is not a Windows executable (no MZ header)"]
-    assert len(set(name.lower() for name in build.WINDOWS_EXECUTABLES)) == 2  # distinct on Windows' file system
+        "ollacache.exe is not a Windows executable (no MZ header)"
+    ]
+    assert len({name.lower() for name in build.WINDOWS_EXECUTABLES}) == 2  # distinct on Windows' file system

@@ -16,15 +16,18 @@ from core import __version__
 from desktop.autostart import APP_NAME, RUN_KEY, launch_command, split_run_value
 from tests.harness import packaging_module
 
-pytestmark = pytest.mark.skipif(not (shutil.which("wixl") and shutil.which("msiinfo")),
-                                reason="needs msitools' wixl and msiinfo (.ci/run installs them)")
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("wixl") and shutil.which("msiinfo")),
+    reason="needs msitools' wixl and msiinfo (.ci/run installs them)",
+)
 LAUNCHERS = Path(importlib.util.find_spec("pip").origin).parent / "_vendor" / "distlib"  # type: ignore[arg-type, union-attr]
 
 
 def table(msi: Path, name: str) -> list[dict[str, str]]:
     """The rows of one table of ``msi``, by column name."""
-    lines = subprocess.run(["msiinfo", "export", str(msi), name], text=True, capture_output=True,
-                           check=True).stdout.splitlines()
+    lines = subprocess.run(
+        ["msiinfo", "export", str(msi), name], text=True, capture_output=True, check=True
+    ).stdout.splitlines()
     columns = lines[0].split("\t")
     return [dict(zip(columns, line.split("\t"), strict=False)) for line in lines[3:]]
 
@@ -71,8 +74,9 @@ def test_start_at_login_is_asked_for_and_is_the_entry_the_app_writes_and_reads(b
     [value] = [row for row in table(built, "Registry") if row["Name"] == APP_NAME]
     assert (value["Root"], value["Key"]) == ("1", RUN_KEY)  # 1: HKEY_CURRENT_USER
     app = "C:\\Users\\Ana Lopez\\AppData\\Local\\Programs\\Ollacache\\"  # a space in the path, as is common
-    assert split_run_value(value["Value"].replace("[INSTALLDIR]", app)) == \
-        launch_command(True, frozen=True, executable=app + "OllacacheApp.exe")
+    assert split_run_value(value["Value"].replace("[INSTALLDIR]", app)) == launch_command(
+        True, frozen=True, executable=app + "OllacacheApp.exe"
+    )
     features = {row["Feature"]: row for row in table(built, "Feature")}
     assert int(features["login"]["Level"]) > 1 and features["app"]["Level"] == "1"  # off unless asked
     actions = {row["Action"]: row for row in table(built, "CustomAction")}
@@ -91,7 +95,8 @@ def test_uninstalling_removes_the_start_at_login_value_whoever_wrote_it(built: P
 
 
 def test_a_folder_that_is_no_windows_build_or_a_missing_wixl_is_one_line(
-        tmp_path: Path, msi_module: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, msi_module: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(msi_module.BuildError, match=r"holds no OllacacheApp.exe: is it a Windows build\?$"):
         msi_module.write_msi(tmp_path, tmp_path / "x.ico", tmp_path / "out")
     monkeypatch.setenv("PATH", str(tmp_path))

@@ -50,8 +50,15 @@ class BuildsUnknown(RuntimeError):
 class Builds:
     """The digest of each model installed at ``upstream``, by normalised name (``llama3.2:latest``)."""
 
-    def __init__(self, upstream: str, directory: Path | None, *, offline: bool = False,
-                 interval_s: float = REFRESH_S, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        directory: Path | None,
+        *,
+        offline: bool = False,
+        interval_s: float = REFRESH_S,
+        timeout_s: float = TIMEOUT_S,
+    ) -> None:
         """``directory``: where the map is kept between runs (``None``: nowhere); ``offline``: never ask
         ``upstream``, use the map kept there; ``interval_s``: seconds between reads."""
         self.upstream = upstream
@@ -128,16 +135,24 @@ class Builds:
             models = await self._api.installed()
         except OllamaError as failure:
             if failure.status in UNTRACKABLE:
-                self._take({}, tracked=False, reason=(
-                    f"{self.shown} has no Ollama model list (/api/tags: {failure.cause}): model builds cannot be "
-                    "tracked at this upstream, so keys use the model name alone"))
+                self._take(
+                    {},
+                    tracked=False,
+                    reason=(
+                        f"{self.shown} has no Ollama model list (/api/tags: {failure.cause}): model builds cannot be "
+                        "tracked at this upstream, so keys use the model name alone"
+                    ),
+                )
             else:
                 if self.error != failure.cause:
                     log.info("cannot read the model builds (%s); using the ones read before", failure)
                 self.error = failure.cause
             return
-        self._take({normalize_model(model.model): model.digest for model in models if model.model and model.digest},
-                   tracked=True, reason=None)
+        self._take(
+            {normalize_model(model.model): model.digest for model in models if model.model and model.digest},
+            tracked=True,
+            reason=None,
+        )
 
     def _take(self, digests: dict[str, str], *, tracked: bool, reason: str | None) -> None:
         changed = digests != self.digests or tracked != self.tracked
@@ -203,8 +218,14 @@ class Builds:
 
     def to_json(self) -> dict[str, Any]:
         """What ``/-/health`` shows under ``builds``."""
-        return {"tracked": self.tracked, "reason": self.reason, "offline": self.offline,
-                "models": len(self.digests), "checked": self.checked, "error": self.error}
+        return {
+            "tracked": self.tracked,
+            "reason": self.reason,
+            "offline": self.offline,
+            "models": len(self.digests),
+            "checked": self.checked,
+            "error": self.error,
+        }
 
     def stale(self, model: str, digest: str) -> bool:
         """Whether an entry of normalised ``model`` answered by build ``digest`` can no longer be served: the

@@ -108,13 +108,17 @@ def parse_cache_control(value: bytes | None) -> Controls:
         if name == "max-age":
             seconds = argument.strip().strip('"')
             if not equals or not seconds.isdigit():
-                raise ControlsError("Cache-Control", f"max-age takes a whole number of seconds, as in max-age=3600 "
-                                                     f"(got {part.strip()!r}); it accepts {ACCEPTED}")
+                raise ControlsError(
+                    "Cache-Control",
+                    f"max-age takes a whole number of seconds, as in max-age=3600 "
+                    f"(got {part.strip()!r}); it accepts {ACCEPTED}",
+                )
             max_age = int(seconds) if max_age is None else min(max_age, int(seconds))
         elif name in _FLAGS:
             if equals:
-                raise ControlsError("Cache-Control", f"{name} takes no value (got {part.strip()!r}); "
-                                                     f"it accepts {ACCEPTED}")
+                raise ControlsError(
+                    "Cache-Control", f"{name} takes no value (got {part.strip()!r}); it accepts {ACCEPTED}"
+                )
             flags.add(name)
     return Controls("no-cache" in flags, "no-store" in flags, max_age, "only-if-cached" in flags)
 

@@ -53,8 +53,6 @@ class Request:
     usage: bool = False
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class Policy:
     """Which requests the cache answers and records (the ``cache.sampling`` setting), and how many distinct
@@ -115,8 +113,9 @@ class Decision:
 HIT = Decision(Outcome.HIT, "a stored answer in the same mode")
 CONVERTED = Decision(Outcome.HIT, "a stored answer in the other stream mode, converted to this one", converts=True)
 MISS = Decision(Outcome.MISS, "nothing stored for this key")
-MISS_OTHER_MODE = Decision(Outcome.MISS, "the stored stream cannot give a whole answer (an OpenAI stream without "
-                                         "usage); it is replaced")
+MISS_OTHER_MODE = Decision(
+    Outcome.MISS, "the stored stream cannot give a whole answer (an OpenAI stream without usage); it is replaced"
+)
 NOT_KEYED = Decision(Outcome.BYPASS, "the request cannot be keyed (not a JSON object with a model)")
 PAUSED = Decision(Outcome.BYPASS, "caching is paused")
 NO_STORE = Decision(Outcome.BYPASS, "the client asked for no-store")
@@ -124,16 +123,27 @@ REFRESH = Decision(Outcome.REFRESH, "the client asked for no-cache: a fresh answ
 TOO_OLD = Decision(Outcome.MISS, "the stored answer is older than the client's max-age; it is replaced")
 UNCACHED = Decision(Outcome.UNCACHED, "nothing stored that may answer, and the client asked only-if-cached")
 SHARED = Decision(Outcome.SHARED, "the same request is being answered upstream: its answer is shared")
-SAMPLED = Decision(Outcome.BYPASS, "cache.sampling is deterministic and this request is sampled "
-                                   "(set temperature 0 or a seed to cache it)")
+SAMPLED = Decision(
+    Outcome.BYPASS,
+    "cache.sampling is deterministic and this request is sampled (set temperature 0 or a seed to cache it)",
+)
 GENERATION_OFF = Decision(Outcome.BYPASS, "cache.sampling is off: only embeddings are cached")
-UNCACHED_BY_POLICY = Decision(Outcome.UNCACHED, "cache.sampling leaves this request out of the cache, and the "
-                                                "client asked only-if-cached")
+UNCACHED_BY_POLICY = Decision(
+    Outcome.UNCACHED, "cache.sampling leaves this request out of the cache, and the client asked only-if-cached"
+)
 ALL = Policy()
 
 
-def decide(request: Request | None, found: Stored | None, *, caching: bool = True,
-           controls: Controls = NONE, now: float = 0.0, flying: bool = False, policy: Policy = ALL) -> Decision:
+def decide(
+    request: Request | None,
+    found: Stored | None,
+    *,
+    caching: bool = True,
+    controls: Controls = NONE,
+    now: float = 0.0,
+    flying: bool = False,
+    policy: Policy = ALL,
+) -> Decision:
     """Hit, miss-and-record, refresh, bypass or a refusal for ``request`` (``None``: it could not be keyed).
 
     ``found`` is the live entry stored under the request's key, if any (expired entries are never

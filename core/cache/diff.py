@@ -60,8 +60,11 @@ def differences(stored: Any, requested: Any, path: str = "") -> list[Difference]
     if isinstance(stored, list) and isinstance(requested, list):
         found = []
         for index in range(max(len(stored), len(requested))):
-            found += differences(stored[index] if index < len(stored) else MISSING,
-                                 requested[index] if index < len(requested) else MISSING, f"{path}[{index}]")
+            found += differences(
+                stored[index] if index < len(stored) else MISSING,
+                requested[index] if index < len(requested) else MISSING,
+                f"{path}[{index}]",
+            )
         return found
     if _same(stored, requested):
         return []
@@ -101,7 +104,7 @@ def _alone(value: Any) -> Any:
 
 
 def _first_difference(a: str, b: str) -> int:
-    for index, (x, y) in enumerate(zip(a, b)):
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
         if x != y:
             return index
     return min(len(a), len(b))

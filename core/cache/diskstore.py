@@ -57,8 +57,15 @@ class DiskStore:
     and processes, so a running proxy and ``ollacache clear`` can open the same directory.
     """
 
-    def __init__(self, directory: Path, size_limit: int, clock: Callable[[], float] = time.time, *,
-                 sqlite_cache: int = SQLITE_CACHE, sqlite_mmap: int = SQLITE_MMAP) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        size_limit: int,
+        clock: Callable[[], float] = time.time,
+        *,
+        sqlite_cache: int = SQLITE_CACHE,
+        sqlite_mmap: int = SQLITE_MMAP,
+    ) -> None:
         self.clock = clock
         self._sqlite = {  # diskcache sets each as a PRAGMA on every connection it opens
             # pages per connection: a quarter of the budget, so the connection of the thread that reads hits
@@ -87,8 +94,11 @@ class DiskStore:
 
     def _open(self) -> tuple[diskcache.Cache, HitCounts]:
         cache = diskcache.Cache(
-            str(self.directory), size_limit=self.size_limit,
-            eviction_policy="least-recently-stored", tag_index=True, **self._sqlite,
+            str(self.directory),
+            size_limit=self.size_limit,
+            eviction_policy="least-recently-stored",
+            tag_index=True,
+            **self._sqlite,
         )
         counts = HitCounts(self.directory / HITS_FILE, self._sqlite["sqlite_cache_size"] * PAGE_BYTES)
         _take_old_counts(self.directory / OLD_META_DIR, counts)
@@ -112,8 +122,9 @@ class DiskStore:
         if not entry.live(now):
             return
         with self._cache.transact():
-            self._cache.set(entry.key, entry.encode(), expire=entry.expires - now if entry.expires else None,
-                            tag=entry.model)
+            self._cache.set(
+                entry.key, entry.encode(), expire=entry.expires - now if entry.expires else None, tag=entry.model
+            )
             # store_time orders eviction under the least-recently-stored policy: the store's clock, not diskcache's
             self._cache._sql("UPDATE Cache SET store_time = ? WHERE key = ? AND raw = 1", (now, entry.key))
 
@@ -207,8 +218,10 @@ class DiskStore:
 
     def count_by_model(self) -> dict[str, int]:
         """One query over the tag index (the model), not a walk of the entries."""
-        rows = self._cache._sql("SELECT tag, COUNT(*) FROM Cache WHERE raw = 1 AND (expire_time IS NULL OR "
-                                "expire_time > ?) GROUP BY tag", (time.time(),)).fetchall()
+        rows = self._cache._sql(
+            "SELECT tag, COUNT(*) FROM Cache WHERE raw = 1 AND (expire_time IS NULL OR expire_time > ?) GROUP BY tag",
+            (time.time(),),
+        ).fetchall()
         return {str(tag): int(count) for tag, count in rows if tag is not None}
 
     def volume(self) -> int:

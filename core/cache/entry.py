@@ -76,8 +76,7 @@ class Entry:
         header["offsets_s"] = [round(offset, 6) for offset in self.offsets_s]
         if self.request:
             header["request_length"] = len(self.request)
-        return b"".join((MAGIC, json.dumps(header, separators=(",", ":")).encode(), b"\n", *self.chunks,
-                         self.request))
+        return b"".join((MAGIC, json.dumps(header, separators=(",", ":")).encode(), b"\n", *self.chunks, self.request))
 
     @classmethod
     def decode(cls, blob: bytes) -> Entry:
@@ -86,18 +85,18 @@ class Entry:
             raise CorruptEntry("not an Ollacache entry")
         end = blob.find(b"\n", len(MAGIC))
         try:
-            header = json.loads(blob[len(MAGIC):end])
+            header = json.loads(blob[len(MAGIC) : end])
             lengths: list[int] = header.pop("lengths")
             request_length: int = header.pop("request_length", 0)
             header.pop("size", None)
         except (ValueError, KeyError, AttributeError) as error:
             raise CorruptEntry(f"unreadable header: {error}") from None
-        body = memoryview(blob)[end + 1:]
+        body = memoryview(blob)[end + 1 :]
         if end < 0 or not isinstance(request_length, int) or sum(lengths) + request_length != len(body):
             raise CorruptEntry("the body's length does not match its header")
         chunks, position = [], 0
         for length in lengths:
-            chunks.append(bytes(body[position:position + length]))
+            chunks.append(bytes(body[position : position + length]))
             position += length
         try:
             return cls(chunks=chunks, request=bytes(body[position:]), **header)

@@ -24,10 +24,14 @@ from core.cache.requests import RequestKeys
 
 NEAREST = 3  # stored entries shown for a miss
 MAX_COMPARED = 20_000  # stored entries compared at most (a model with more is compared in part)
-SAME_BODY = ("the same request body: the key differs by what is not in the body (the Authorization header, "
-             "X-Cache-Namespace, the model's build, or the server settings Ollacache applies to Ollama)")
-ACCEPTED = ('{"endpoint": one of ' + ", ".join(ROUTES) + ', "body": the request\'s JSON object, '
-            '"headers": {"Authorization": ..., "X-Cache-Namespace": ...} (optional)}')
+SAME_BODY = (
+    "the same request body: the key differs by what is not in the body (the Authorization header, "
+    "X-Cache-Namespace, the model's build, or the server settings Ollacache applies to Ollama)"
+)
+ACCEPTED = (
+    '{"endpoint": one of ' + ", ".join(ROUTES) + ', "body": the request\'s JSON object, '
+    '"headers": {"Authorization": ..., "X-Cache-Namespace": ...} (optional)}'
+)
 
 
 class ExplainError(ValueError):
@@ -56,14 +60,13 @@ def ask(payload: Any, keys: RequestKeys) -> Asked:
     if route is None:
         raise ExplainError(f"endpoint must be a cached route, one of {', '.join(ROUTES)} (got {endpoint!r})")
     if not isinstance(body, dict):
-        raise ExplainError("body must be the request's JSON object, e.g. {\"model\": \"llama3.2\", ...}")
+        raise ExplainError('body must be the request\'s JSON object, e.g. {"model": "llama3.2", ...}')
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise ExplainError("headers must be an object of header names and text values")
     named = {name.lower(): value for name, value in headers.items()}
     others = sorted(set(named) - {"authorization", "x-cache-namespace"})
     if others:
-        raise ExplainError(f"header {others[0]!r} does not change the key; only Authorization and "
-                           "X-Cache-Namespace do")
+        raise ExplainError(f"header {others[0]!r} does not change the key; only Authorization and X-Cache-Namespace do")
     authorization = named["authorization"].encode() if "authorization" in named else None
     try:
         namespace = parse_namespace(named["x-cache-namespace"].encode() if "x-cache-namespace" in named else None)
@@ -88,12 +91,17 @@ def _hide_credential(canonical: dict[str, Any]) -> None:
         canonical["context"]["credential"] = "(the Authorization header, hashed)"
 
 
-def compare(asked: Asked, lookup: Callable[[str], Entry | None], stored: Iterable[Entry],
-            nearest: int = NEAREST) -> dict[str, Any]:
+def compare(
+    asked: Asked, lookup: Callable[[str], Entry | None], stored: Iterable[Entry], nearest: int = NEAREST
+) -> dict[str, Any]:
     """The explanation of ``asked``: whether ``lookup`` finds its key and, if not, the ``nearest`` entries of
     ``stored`` (its model's entries) on its route that differ in the fewest fields, newest first among equals."""
-    answer: dict[str, Any] = {"endpoint": asked.route.path, "model": asked.model, "canonical": asked.canonical,
-                              "key": asked.key}
+    answer: dict[str, Any] = {
+        "endpoint": asked.route.path,
+        "model": asked.model,
+        "canonical": asked.canonical,
+        "key": asked.key,
+    }
     found = lookup(asked.key)
     answer["cached"] = found is not None
     answer["entry"] = found.info() if found is not None else None

@@ -17,8 +17,10 @@ from pathlib import Path
 SCHEMA = """CREATE TABLE IF NOT EXISTS hits (
     key TEXT PRIMARY KEY, count INTEGER NOT NULL, last REAL NOT NULL
 ) WITHOUT ROWID"""
-UPSERT = ("INSERT INTO hits (key, count, last) VALUES (?, ?, ?) "
-          "ON CONFLICT (key) DO UPDATE SET count = count + excluded.count, last = max(last, excluded.last)")
+UPSERT = (
+    "INSERT INTO hits (key, count, last) VALUES (?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET count = count + excluded.count, last = max(last, excluded.last)"
+)
 
 
 class HitCounts:

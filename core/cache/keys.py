@@ -31,10 +31,23 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=
 # Options that change speed or memory but never the tokens produced (Ollama's api.Runner fields and
 # the legacy ones it still accepts). num_ctx is a runner option too, but it truncates long prompts,
 # so it changes the output and stays in the key.
-PERFORMANCE_OPTIONS = frozenset({
-    "num_thread", "num_gpu", "main_gpu", "num_batch", "use_mmap", "use_mlock", "low_vram",
-    "numa", "f16_kv", "vocab_only", "logits_all", "embedding_only", "draft_num_predict",
-})
+PERFORMANCE_OPTIONS = frozenset(
+    {
+        "num_thread",
+        "num_gpu",
+        "main_gpu",
+        "num_batch",
+        "use_mmap",
+        "use_mlock",
+        "low_vram",
+        "numa",
+        "f16_kv",
+        "vocab_only",
+        "logits_all",
+        "embedding_only",
+        "draft_num_predict",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -53,17 +66,33 @@ class Route:
 
 _OPENAI_IGNORED = frozenset({"stream", "stream_options"})
 
-ROUTES: dict[str, Route] = {r.path: r for r in (
-    Route("/api/generate", "ollama", "generate", True,
-          {"options": {}, "prompt": "", "suffix": "", "system": "", "template": "", "context": [],
-           "raw": False, "images": []}),
-    Route("/api/chat", "ollama", "chat", True, {"options": {}, "messages": [], "tools": []}),
-    Route("/api/embed", "ollama", "embed", False, {"options": {}, "truncate": True, "dimensions": 0}),
-    Route("/api/embeddings", "ollama", "embeddings", False, {"options": {}, "prompt": ""}),
-    Route("/v1/chat/completions", "openai", "chat", False, ignored=_OPENAI_IGNORED),
-    Route("/v1/completions", "openai", "generate", False, ignored=_OPENAI_IGNORED),
-    Route("/v1/embeddings", "openai", "embed", False, ignored=_OPENAI_IGNORED),
-)}
+ROUTES: dict[str, Route] = {
+    r.path: r
+    for r in (
+        Route(
+            "/api/generate",
+            "ollama",
+            "generate",
+            True,
+            {
+                "options": {},
+                "prompt": "",
+                "suffix": "",
+                "system": "",
+                "template": "",
+                "context": [],
+                "raw": False,
+                "images": [],
+            },
+        ),
+        Route("/api/chat", "ollama", "chat", True, {"options": {}, "messages": [], "tools": []}),
+        Route("/api/embed", "ollama", "embed", False, {"options": {}, "truncate": True, "dimensions": 0}),
+        Route("/api/embeddings", "ollama", "embeddings", False, {"options": {}, "prompt": ""}),
+        Route("/v1/chat/completions", "openai", "chat", False, ignored=_OPENAI_IGNORED),
+        Route("/v1/completions", "openai", "generate", False, ignored=_OPENAI_IGNORED),
+        Route("/v1/embeddings", "openai", "embed", False, ignored=_OPENAI_IGNORED),
+    )
+}
 
 # Fields of an Ollama chat message that mean the same when absent, null or empty.
 _MESSAGE_OPTIONAL = ("images", "tool_calls", "thinking", "tool_name", "tool_call_id")
@@ -204,7 +233,7 @@ def _json_text(value: Any, piece: int) -> Iterator[str]:
             return
         yield '"'
         for start in range(0, len(value), piece):
-            yield _ENCODER.encode(value[start:start + piece])[1:-1]
+            yield _ENCODER.encode(value[start : start + piece])[1:-1]
         yield '"'
     elif isinstance(value, dict):
         yield "{"
@@ -225,7 +254,7 @@ def _json_text(value: Any, piece: int) -> Iterator[str]:
                 continue
             chars += len(item) if isinstance(item, str) else 8
             if chars >= piece:
-                yield ("," if run else "") + _ENCODER.encode(value[run:index + 1])[1:-1]
+                yield ("," if run else "") + _ENCODER.encode(value[run : index + 1])[1:-1]
                 run, chars = index + 1, 0
         if run < len(value):
             yield ("," if run else "") + _ENCODER.encode(value[run:])[1:-1]

@@ -34,8 +34,14 @@ HITS_BYTES = 2**20  # memory for hit counts waiting for a flush (the default of 
 class LayeredCache:
     """``hot`` in front of ``store``; ``error`` is the store's failure if it could not open, else ``None``."""
 
-    def __init__(self, store: Store, hot: HotTier, error: str | None = None,
-                 on_error: Callable[[str | None], None] | None = None, hits_bytes: int = HITS_BYTES) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hot: HotTier,
+        error: str | None = None,
+        on_error: Callable[[str | None], None] | None = None,
+        hits_bytes: int = HITS_BYTES,
+    ) -> None:
         self.store = store
         self.hot = hot
         self.error = error

@@ -154,8 +154,18 @@ def _merge_openai(kind: str, chunks: list[dict[str, Any]]) -> dict[str, Any]:
         usage = _usage(chunk) or usage
         for choice in chunk.get("choices") or []:
             index = choice.get("index", 0)
-            merged = choices.setdefault(index, {"index": index, "role": "", "text": [], "reasoning": [],
-                                                "tools": {}, "finish_reason": None, "logprobs": []})
+            merged = choices.setdefault(
+                index,
+                {
+                    "index": index,
+                    "role": "",
+                    "text": [],
+                    "reasoning": [],
+                    "tools": {},
+                    "finish_reason": None,
+                    "logprobs": [],
+                },
+            )
             delta = (choice.get("delta") or {}) if kind == "chat" else choice
             merged["role"] = merged["role"] or delta.get("role") or ""
             merged["text"].append(delta.get("content" if kind == "chat" else "text") or "")
@@ -166,9 +176,13 @@ def _merge_openai(kind: str, chunks: list[dict[str, Any]]) -> dict[str, Any]:
             merged["logprobs"].extend((choice.get("logprobs") or {}).get("content") or [])
     if usage is None:
         raise Unmergeable("the stream carries no usage (its request did not ask include_usage)")
-    whole: dict[str, Any] = {"id": first.get("id", ""), "object": "chat.completion" if kind == "chat"
-                             else "text_completion", "created": first.get("created", 0),
-                             "model": first.get("model", ""), "system_fingerprint": first.get("system_fingerprint", "")}
+    whole: dict[str, Any] = {
+        "id": first.get("id", ""),
+        "object": "chat.completion" if kind == "chat" else "text_completion",
+        "created": first.get("created", 0),
+        "model": first.get("model", ""),
+        "system_fingerprint": first.get("system_fingerprint", ""),
+    }
     whole["choices"] = [_choice(kind, choices[index]) for index in sorted(choices)]
     whole["usage"] = usage
     return whole
@@ -192,8 +206,11 @@ def _choice(kind: str, merged: dict[str, Any]) -> dict[str, Any]:
             message["reasoning"] = "".join(merged["reasoning"])
         if merged["tools"]:
             message["tool_calls"] = [merged["tools"][index] for index in sorted(merged["tools"])]
-        choice: dict[str, Any] = {"index": merged["index"], "message": message,
-                                  "finish_reason": merged["finish_reason"]}
+        choice: dict[str, Any] = {
+            "index": merged["index"],
+            "message": message,
+            "finish_reason": merged["finish_reason"],
+        }
     else:
         choice = {"text": "".join(merged["text"]), "index": merged["index"], "finish_reason": merged["finish_reason"]}
     if merged["logprobs"]:

@@ -28,8 +28,12 @@ def open_store(settings: Settings) -> tuple[Store, str | None]:
     where: str = settings["cache.store"]
     if where == DISK:
         try:
-            return DiskStore(settings.cache_dir, settings["cache.size_limit"], sqlite_cache=settings["cache.sqlite_cache"],
-                             sqlite_mmap=settings["cache.sqlite_mmap"]), None
+            return DiskStore(
+                settings.cache_dir,
+                settings["cache.size_limit"],
+                sqlite_cache=settings["cache.sqlite_cache"],
+                sqlite_mmap=settings["cache.sqlite_mmap"],
+            ), None
         except StoreError as error:  # serve as a pass-through rather than not at all
             log.error("%s; serving without a cache", error)
             return NullStore(str(settings.cache_dir), str(error)), str(error)

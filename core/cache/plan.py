@@ -20,10 +20,14 @@ from enum import Enum
 from core.cache.controls import NONE, Controls
 from core.cache.decision import ALL, CONVERTED, HIT, SHARED, Decision, Outcome, Policy, Request, Stored, decide
 
-OFFLINE_MISS = ("ollacache: the proxy is offline (proxy.offline) and this request is not cached; "
-                "only cached answers are served, the upstream is never called")
-OFFLINE_PASS_THROUGH = ("ollacache: the proxy is offline (proxy.offline): only cached answers to cached routes "
-                        "are served, and this request would go to the upstream, which is never called")
+OFFLINE_MISS = (
+    "ollacache: the proxy is offline (proxy.offline) and this request is not cached; "
+    "only cached answers are served, the upstream is never called"
+)
+OFFLINE_PASS_THROUGH = (
+    "ollacache: the proxy is offline (proxy.offline): only cached answers to cached routes "
+    "are served, and this request would go to the upstream, which is never called"
+)
 
 
 class Act(Enum):
@@ -56,9 +60,21 @@ class Plan:
     refresh_models: bool = False
 
 
-def plan(request: Request | None, found: Stored | None = None, *, api: str = "ollama", controls: Controls = NONE,
-         controls_error: str | None = None, now: float = 0.0, flying: bool = False, caching: bool = True,
-         offline: bool = False, policy: Policy = ALL, inject: bool = False, ttl_s: float = 0.0) -> Plan:
+def plan(
+    request: Request | None,
+    found: Stored | None = None,
+    *,
+    api: str = "ollama",
+    controls: Controls = NONE,
+    controls_error: str | None = None,
+    now: float = 0.0,
+    flying: bool = False,
+    caching: bool = True,
+    offline: bool = False,
+    policy: Policy = ALL,
+    inject: bool = False,
+    ttl_s: float = 0.0,
+) -> Plan:
     """The plan for a request on a cached route.
 
     ``request`` is ``None`` when it could not be keyed; ``found`` the live entry under its key; ``api`` the
@@ -95,8 +111,9 @@ def _planned(decision: Decision, controls: Controls, offline: bool, threads: boo
         message = f"ollacache: not in the cache, and the request asked only-if-cached ({decision.reason})"
         return Plan(Act.REFUSE, outcome, decision.reason, 504, message)
     if decision.records:
-        return Plan(Act.RECORD, outcome, decision.reason, threads=threads,
-                    ttl_s=controls.ttl_s if controls.ttl_s else ttl_s)
+        return Plan(
+            Act.RECORD, outcome, decision.reason, threads=threads, ttl_s=controls.ttl_s if controls.ttl_s else ttl_s
+        )
     return Plan(Act.FORWARD, outcome, decision.reason, threads=threads)
 
 

@@ -33,8 +33,15 @@ from core.cache.entry import Entry
 FORMAT = "ollacache-export"
 VERSION = 1
 GZIP_MAGIC = b"\x1f\x8b"
-_TYPES: dict[str, Any] = {"str": str, "bool": bool, "int": int, "float": (int, float), "bytes": str,
-                          "list[bytes]": list, "list[float]": list}
+_TYPES: dict[str, Any] = {
+    "str": str,
+    "bool": bool,
+    "int": int,
+    "float": (int, float),
+    "bytes": str,
+    "list[bytes]": list,
+    "list[float]": list,
+}
 _FIELDS = {f.name: f for f in fields(Entry)}
 _REQUIRED = frozenset(name for name, f in _FIELDS.items() if f.default is MISSING and f.default_factory is MISSING)
 
@@ -100,8 +107,10 @@ def _entries(file: IO[bytes]) -> Iterator[Entry]:
     if header.get("format") != FORMAT:
         raise ExportError("this is not an Ollacache export (its first line names no ollacache-export format)")
     if header.get("version") != VERSION:
-        raise ExportError(f"this export is format version {header.get('version')!r}; this Ollacache reads "
-                          f"version {VERSION} (export it again with this version, or upgrade Ollacache)")
+        raise ExportError(
+            f"this export is format version {header.get('version')!r}; this Ollacache reads "
+            f"version {VERSION} (export it again with this version, or upgrade Ollacache)"
+        )
     digest.update(raw)
     number, count = 1, 0
     pending: bytes | None = None  # the last line read: an entry, unless it is the trailer
@@ -145,12 +154,17 @@ def entry_from_json(value: dict[str, Any], number: int) -> Entry:
         if not isinstance(item, expected) or (expected is not bool and isinstance(item, bool)):
             raise ExportError(f"line {number}: {name} has the wrong type")
     try:
-        value = {**value, "chunks": [base64.b64decode(c, validate=True) for c in value["chunks"]],
-                 "request": base64.b64decode(value.get("request", ""), validate=True)}
+        value = {
+            **value,
+            "chunks": [base64.b64decode(c, validate=True) for c in value["chunks"]],
+            "request": base64.b64decode(value.get("request", ""), validate=True),
+        }
     except (binascii.Error, TypeError, ValueError):
         raise ExportError(f"line {number}: chunks or request is not base64") from None
     offsets = value.get("offsets_s", [])
-    if offsets and (len(offsets) != len(value["chunks"]) or not all(
-            isinstance(o, (int, float)) and not isinstance(o, bool) for o in offsets)):
+    if offsets and (
+        len(offsets) != len(value["chunks"])
+        or not all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in offsets)
+    ):
         raise ExportError(f"line {number}: offsets_s does not match its chunks")
     return Entry(**value)

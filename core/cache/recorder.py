@@ -14,7 +14,6 @@ from typing import Any
 from core.cache.entry import Entry
 from core.cache.keys import Route
 
-
 # Ollama answers an empty prompt or message list by loading (or, with keep_alive 0, unloading) the
 # model: a single {"done": true, "done_reason": "load"}, even when a stream was asked for.
 NOT_ANSWERS = frozenset({"load", "unload"})
@@ -38,8 +37,7 @@ class Recorder:
     to the bytes the proxy already holds), kept in the entry.
     """
 
-    def __init__(self, route: Route, streamed: bool, started: float, generation: int = 0,
-                 request: bytes = b"") -> None:
+    def __init__(self, route: Route, streamed: bool, started: float, generation: int = 0, request: bytes = b"") -> None:
         self.route = route
         self.request = request
         self.streamed = streamed
@@ -76,14 +74,23 @@ class Recorder:
         except ValueError as error:
             return Verdict(False, f"unreadable answer: {error}")
 
-    def entry(self, key: str, model: str, verdict: Verdict, created: float, finished: float,
-              expires: float = 0.0) -> Entry:
+    def entry(
+        self, key: str, model: str, verdict: Verdict, created: float, finished: float, expires: float = 0.0
+    ) -> Entry:
         """The entry to store for a storable verdict; ``created`` and ``expires`` are wall-clock seconds."""
         return Entry(
-            key=key, route=self.route.path, model=model, streamed=self.streamed,
-            content_type=self.content_type, chunks=self.chunks, offsets_s=self.offsets_s,
-            created=created, duration_s=finished - self.started,
-            prompt_tokens=verdict.prompt_tokens, completion_tokens=verdict.completion_tokens, expires=expires,
+            key=key,
+            route=self.route.path,
+            model=model,
+            streamed=self.streamed,
+            content_type=self.content_type,
+            chunks=self.chunks,
+            offsets_s=self.offsets_s,
+            created=created,
+            duration_s=finished - self.started,
+            prompt_tokens=verdict.prompt_tokens,
+            completion_tokens=verdict.completion_tokens,
+            expires=expires,
             request=self.request,
         )
 
@@ -115,8 +122,9 @@ def _judge_ollama(route: Route, body: bytes, streamed: bool) -> Verdict:
             return Verdict(False, f"the answer has no {field!r}")
     if last.get("done_reason") in NOT_ANSWERS:
         return Verdict(False, f"a model {last['done_reason']}, not an answer")
-    return Verdict(True, prompt_tokens=_int(last.get("prompt_eval_count")),
-                   completion_tokens=_int(last.get("eval_count")))
+    return Verdict(
+        True, prompt_tokens=_int(last.get("prompt_eval_count")), completion_tokens=_int(last.get("eval_count"))
+    )
 
 
 def _judge_openai(route: Route, body: bytes, streamed: bool) -> Verdict:
@@ -141,8 +149,9 @@ def _judge_openai(route: Route, body: bytes, streamed: bool) -> Verdict:
             return Verdict(False, f"the answer has no {field!r}")
         usage = answer.get("usage")
     usage = usage if isinstance(usage, dict) else {}
-    return Verdict(True, prompt_tokens=_int(usage.get("prompt_tokens")),
-                   completion_tokens=_int(usage.get("completion_tokens")))
+    return Verdict(
+        True, prompt_tokens=_int(usage.get("prompt_tokens")), completion_tokens=_int(usage.get("completion_tokens"))
+    )
 
 
 def _int(value: Any) -> int:

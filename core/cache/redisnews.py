@@ -45,8 +45,9 @@ class Announcements:
     def listen(self, forget: Forget) -> None:
         """Call ``forget(key, model)``, in a thread of its own, for each announcement of another store."""
         if self._listener is None:
-            self._listener = threading.Thread(target=self._listen, args=(forget,), name="ollacache-redis-events",
-                                              daemon=True)
+            self._listener = threading.Thread(
+                target=self._listen, args=(forget,), name="ollacache-redis-events", daemon=True
+            )
             self._listener.start()
 
     def _listen(self, forget: Forget) -> None:

@@ -74,10 +74,14 @@ class RedisStore:
         self.down: str | None = None  # why the connection is lost, until ping finds it again
         try:
             self._redis = redis.Redis.from_url(
-                url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, health_check_interval=30,
+                url,
+                socket_timeout=TIMEOUT_S,
+                socket_connect_timeout=TIMEOUT_S,
+                health_check_interval=30,
                 # one retry on a refused or broken connection (a pooled one from before a restart is stale),
                 # none on a timeout: a Redis that does not answer costs one TIMEOUT_S, then reads miss at once
-                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)))
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+            )
         except ValueError as error:
             raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
         self._count_hits = self._redis.register_script(_COUNT_HITS)
@@ -194,7 +198,7 @@ class RedisStore:
             theirs = [name for name, peek in zip(keys, peeks, strict=True) if self._model_of(name, peek) == model]
             if not theirs:
                 continue
-            short = [name[len(ENTRY):] for name in theirs]
+            short = [name[len(ENTRY) :] for name in theirs]
             pipe = self._redis.pipeline(transaction=True)
             pipe.unlink(*theirs)
             pipe.hdel(HITS, *short)
@@ -213,7 +217,7 @@ class RedisStore:
                 return None
             peek, end = whole, whole.find(b"\n", len(MAGIC))
         try:
-            model = json.loads(peek[len(MAGIC):end])["model"]
+            model = json.loads(peek[len(MAGIC) : end])["model"]
         except (ValueError, KeyError, TypeError):
             return None
         return model if isinstance(model, str) else None

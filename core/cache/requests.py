@@ -30,8 +30,9 @@ MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are k
 class RequestKeys:
     """Keys requests; ``context`` holds the output-changing server settings Ollacache applies to Ollama."""
 
-    def __init__(self, context: Mapping[str, str] | None = None, builds: Builds | None = None,
-                 memo_bytes: int = MEMO_BYTES) -> None:
+    def __init__(
+        self, context: Mapping[str, str] | None = None, builds: Builds | None = None, memo_bytes: int = MEMO_BYTES
+    ) -> None:
         """``builds``: the models' digests, put in the keys (``None``: keys name the model alone); ``memo_bytes``:
         the memory the remembered bodies may take."""
         self.context: dict[str, str] = dict(context or {})
@@ -42,8 +43,9 @@ class RequestKeys:
         if builds is not None:
             builds.on_change(self.forget)  # remembered keys hold the old digests
 
-    def facts(self, route: Route, body: bytes, authorization: bytes | None,
-              namespace: str | None = None) -> Request | None:
+    def facts(
+        self, route: Route, body: bytes, authorization: bytes | None, namespace: str | None = None
+    ) -> Request | None:
         """The facts of ``body`` on ``route`` in cache ``namespace`` (``None``: the default one), or ``None``
         when it cannot be keyed (it then passes through)."""
         memo_key = (route.path, body, authorization, namespace)

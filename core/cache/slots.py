@@ -17,8 +17,9 @@ from core.cache.keys import slot_key
 from core.cache.layered import LayeredCache
 
 
-def find(cache: LayeredCache, policy: Policy, request: Request, looks_up: bool, now: float,
-         rng: Random) -> tuple[str, Entry | None]:
+def find(
+    cache: LayeredCache, policy: Policy, request: Request, looks_up: bool, now: float, rng: Random
+) -> tuple[str, Entry | None]:
     """The key that answers or records ``request`` and the live entry under it (``looks_up``: the store may
     be read; ``now``: wall-clock seconds). Nothing is read for a request the policy leaves out."""
     slots = policy.slots(request)

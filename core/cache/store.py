@@ -1,15 +1,15 @@
 """The ``Store`` protocol: what the proxy needs from a place that keeps entries.
 
 Implementations: :class:`core.cache.diskstore.DiskStore` (embedded, the default) and
-:class:`core.cache.redisstore.RedisStore` (shared between machines, ``cache.store = redis://...``). Calls are blocking; the proxy runs writes off the event loop.
+:class:`core.cache.redisstore.RedisStore` (shared between machines, ``cache.store = redis://...``). Calls are blocking;
+the proxy runs writes off the event loop.
 Any method may raise :class:`StoreError` (or an ``OSError``); the proxy then serves as a plain
 pass-through and reports the failure on ``/-/health`` instead of failing requests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol, runtime_checkable
 
 from core.cache.entry import Entry

@@ -76,8 +76,7 @@ def _native(kind: str, whole: dict[str, Any]) -> list[dict[str, Any]]:
         part["logprobs"] = whole["logprobs"]
         del final["logprobs"]
     said = part.get("message", part)
-    if not any(said.get(name) for name in ("content", "response", "thinking", "tool_calls")) \
-            and "logprobs" not in part:
+    if not any(said.get(name) for name in ("content", "response", "thinking", "tool_calls")) and "logprobs" not in part:
         return [final]
     opening = {**_head(whole, _NATIVE_HEAD), **{k: v for k, v in part.items() if k != "logprobs"}, "done": False}
     if "logprobs" in part:
@@ -85,8 +84,9 @@ def _native(kind: str, whole: dict[str, Any]) -> list[dict[str, Any]]:
     return [opening, final]
 
 
-def _chunk(whole: dict[str, Any], index: int, delta: dict[str, Any], finish_reason: str | None = None,
-           logprobs: Any = None) -> dict[str, Any]:
+def _chunk(
+    whole: dict[str, Any], index: int, delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None
+) -> dict[str, Any]:
     choice: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": finish_reason}
     if logprobs:
         choice["logprobs"] = logprobs

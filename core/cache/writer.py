@@ -25,8 +25,9 @@ MAX_BATCH = 64  # entries written in one call at most
 class Writer(Generic[Item]):
     """Hands items to ``write`` (called in the writer's thread, with a list of one or more) in batches."""
 
-    def __init__(self, write: Callable[[list[Item]], None], window_s: float = WINDOW_S,
-                 max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, write: Callable[[list[Item]], None], window_s: float = WINDOW_S, max_batch: int = MAX_BATCH
+    ) -> None:
         self._write = write
         self._window_s = window_s
         self._max_batch = max_batch
@@ -55,7 +56,7 @@ class Writer(Generic[Item]):
                         return
                     self._changed.wait()
                 self._changed.wait_for(lambda: len(self._pending) >= self._max_batch, self._window_s)
-                batch, self._pending = self._pending[:self._max_batch], self._pending[self._max_batch:]
+                batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
                 self._busy = True
             try:
                 self._write(batch)

@@ -13,11 +13,11 @@ import asyncio
 import sys
 
 from core.cache.builds import Builds
-from core.cache.opening import open_store_or_fail
 from core.cache.keys import normalize_model
+from core.cache.opening import open_store_or_fail
 from core.cache.store import StoreError
-from core.control.client import ControlClient, ControlError
 from core.config.settings import Settings
+from core.control.client import ControlClient, ControlError
 
 EXIT_UNREACHABLE = 1
 EXIT_USAGE = 2
@@ -92,7 +92,10 @@ def removed_text(removed: int, model: str | None, directory: str | None = None) 
     nothing to remove (``model`` is the normalised name, ``directory`` the cache cleared directly)."""
     if removed == 0:
         where = directory or "the cache"
-        return f"nothing removed: {where} holds no entries of {model}" if model else \
-            f"nothing removed: {where} was already empty"
+        return (
+            f"nothing removed: {where} holds no entries of {model}"
+            if model
+            else f"nothing removed: {where} was already empty"
+        )
     text = f"removed {removed} {'entry' if removed == 1 else 'entries'}" + (f" of {model}" if model else "")
     return f"{text} from {directory}" if directory else text

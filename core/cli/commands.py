@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 
 from core import __version__
 from core.cli.stats_text import format_stats
+from core.config.settings import SPECS, SettingError, Settings, load
 from core.control.client import ControlClient, ControlError
-from core.config.settings import SPECS, Settings, SettingError, load
 from core.frozen import own_environment, tray_command
 
 EXIT_USAGE = 2
@@ -35,11 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the caching proxy until SIGINT or SIGTERM")
     for spec in SPECS:
         if spec.flag and spec.is_switch:
-            serve.add_argument(spec.flag, dest=spec.name, action=argparse.BooleanOptionalAction, default=None,
-                               help=f"{spec.help} (env {spec.env}=1 or 0)")
+            serve.add_argument(
+                spec.flag,
+                dest=spec.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{spec.help} (env {spec.env}=1 or 0)",
+            )
         elif spec.flag:
-            serve.add_argument(spec.flag, dest=spec.name, help=f"{spec.help} (env {spec.env}; accepted: {spec.accepted})",
-                               metavar=spec.metavar or spec.flag.strip("-").split("-")[-1].upper())
+            serve.add_argument(
+                spec.flag,
+                dest=spec.name,
+                help=f"{spec.help} (env {spec.env}; accepted: {spec.accepted})",
+                metavar=spec.metavar or spec.flag.strip("-").split("-")[-1].upper(),
+            )
 
     stats = commands.add_parser("stats", help="summarise what a running proxy has done")
     stats.add_argument("--url", help="the proxy's address (default: from the settings)")
@@ -63,34 +72,51 @@ def build_parser() -> argparse.ArgumentParser:
     clear = commands.add_parser("clear", help="remove cached entries (all, or one model's)")
     clear.add_argument("--model", help="only this model's entries, e.g. llama3.2")
     clear.add_argument("--url", help="the proxy's address (default: from the settings)")
-    clear.add_argument("--cache-dir", dest="cache.dir", metavar="DIR",
-                       help="clear this cache directory directly when no proxy is running")
-    clear.add_argument("--stale", action="store_true",
-                       help="only entries answered by a model build that is no longer installed")
+    clear.add_argument(
+        "--cache-dir",
+        dest="cache.dir",
+        metavar="DIR",
+        help="clear this cache directory directly when no proxy is running",
+    )
+    clear.add_argument(
+        "--stale", action="store_true", help="only entries answered by a model build that is no longer installed"
+    )
 
     export = commands.add_parser("export", help="write the cache's live entries to a file (all, or one model's)")
     export.add_argument("file", metavar="FILE", help="the file to write (gzip-compressed when it ends in .gz)")
     export.add_argument("--model", help="only this model's entries, e.g. llama3.2")
-    export.add_argument("--cache-dir", dest="cache.dir", metavar="DIR", help="the cache directory (default: the setting)")
+    export.add_argument(
+        "--cache-dir", dest="cache.dir", metavar="DIR", help="the cache directory (default: the setting)"
+    )
 
     import_ = commands.add_parser("import", help="add the entries of an exported file to the cache (checked first)")
     import_.add_argument("file", metavar="FILE", help="a file written by ollacache export")
-    import_.add_argument("--cache-dir", dest="cache.dir", metavar="DIR", help="the cache directory (default: the setting)")
+    import_.add_argument(
+        "--cache-dir", dest="cache.dir", metavar="DIR", help="the cache directory (default: the setting)"
+    )
 
-    explain = commands.add_parser("explain", help="why a request misses: its key, and the stored requests nearest to it")
-    explain.add_argument("file", metavar="FILE.json",
-                         help='{"endpoint": "/api/chat", "body": {...}} (optionally "headers"); - reads standard input')
+    explain = commands.add_parser(
+        "explain", help="why a request misses: its key, and the stored requests nearest to it"
+    )
+    explain.add_argument(
+        "file",
+        metavar="FILE.json",
+        help='{"endpoint": "/api/chat", "body": {...}} (optionally "headers"); - reads standard input',
+    )
     explain.add_argument("--url", help="the proxy's address (default: the running one)")
     explain.add_argument("--json", action="store_true", help="print the raw /-/explain JSON")
-    warm = commands.add_parser("warm", help="send each request of a JSONL file through the running proxy, "
-                               "skipping what is cached")
-    warm.add_argument("file", metavar="FILE.jsonl",
-                      help='one request a line: {"endpoint": "/api/chat", "body": {...}}')
+    warm = commands.add_parser(
+        "warm", help="send each request of a JSONL file through the running proxy, skipping what is cached"
+    )
+    warm.add_argument("file", metavar="FILE.jsonl", help='one request a line: {"endpoint": "/api/chat", "body": {...}}')
     warm.add_argument("--url", help="the proxy's address (default: from the settings)")
     warm.add_argument("--concurrency", type=int, default=4, help="requests sent at a time (1 to 64; default 4)")
 
-    commands.add_parser("selftest", help="start a throwaway proxy in front of a built-in upstream and check that "
-                        "it caches (your settings and cache are not used)")
+    commands.add_parser(
+        "selftest",
+        help="start a throwaway proxy in front of a built-in upstream and check that "
+        "it caches (your settings and cache are not used)",
+    )
     return parser
 
 
@@ -138,8 +164,9 @@ def _run(argv: Sequence[str] | None) -> int:
     if args.command == "tune":
         from core.cli.tune import run_tune
 
-        return run_tune(settings, model=args.model, upstream=args.upstream, runs=args.runs, apply=args.apply,
-                        as_json=args.json)
+        return run_tune(
+            settings, model=args.model, upstream=args.upstream, runs=args.runs, apply=args.apply, as_json=args.json
+        )
     if args.command == "warm":
         from pathlib import Path
 
@@ -182,8 +209,12 @@ def _tray(settings: Settings, hidden: bool = False) -> int:
     own, as the engine never imports the GUI);
     with no display, say so and serve headless instead."""
     if not has_display():
-        print("ollacache: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); running the headless "
-              "engine as `ollacache serve` instead", file=sys.stderr, flush=True)
+        print(
+            "ollacache: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); running the headless "
+            "engine as `ollacache serve` instead",
+            file=sys.stderr,
+            flush=True,
+        )
         from core.engine.server import serve
 
         return serve(settings)
@@ -209,9 +240,8 @@ def _stats(settings: Settings, url: str | None, as_json: bool) -> int:
 
 def _hardware(settings: Settings, as_json: bool) -> int:
     from core.cli.hardware_text import format_report
-    from core.tuning.in_force import hardware_json
+    from core.tuning.in_force import detect_and_recommend, hardware_json
     from core.tuning.recommend import TuningError
-    from core.tuning.in_force import detect_and_recommend
 
     try:
         hw, recommendation = detect_and_recommend(settings)

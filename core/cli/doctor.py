@@ -27,12 +27,14 @@ from core.tuning.recommend import TuningError
 
 Verdict = Literal["ok", "warn", "fail"]
 
+
 @dataclass(frozen=True)
 class Finding:
     name: str
     verdict: Verdict
     found: str
     fix: str = ""
+
 
 DIAGNOSIS_TIMEOUT_S = 10.0  # a busy Ollama may take seconds to answer; a diagnosis can wait for it
 
@@ -58,32 +60,55 @@ def check(settings: Settings, env: dict[str, str] | None = None) -> list[Finding
     if binary is not None:
         findings.append(Finding("ollama binary", "ok", f"{binary.path} (from {binary.source})"))
     else:
-        where = f"ollama.binary = {settings['ollama.binary']} does not exist" if settings["ollama.binary"] else \
-            "not on PATH nor in the usual install locations"
+        where = (
+            f"ollama.binary = {settings['ollama.binary']} does not exist"
+            if settings["ollama.binary"]
+            else "not on PATH nor in the usual install locations"
+        )
         serving = answers(upstream, DIAGNOSIS_TIMEOUT_S)  # an Ollama elsewhere (a container, a service) is fine
-        findings.append(Finding("ollama binary", "warn" if manage == "never" or serving else "fail", where,
-                                install_hint()))
+        findings.append(
+            Finding("ollama binary", "warn" if manage == "never" or serving else "fail", where, install_hint())
+        )
 
     if health is not None:
         ollama = health.get("ollama", {})
-        findings.append(Finding("proxy", "ok", f"Ollacache answers at {url} ({health.get('status')}); "
-                                f"Ollama {ollama.get('state')}: {ollama.get('reason')}"))
+        findings.append(
+            Finding(
+                "proxy",
+                "ok",
+                f"Ollacache answers at {url} ({health.get('status')}); "
+                f"Ollama {ollama.get('state')}: {ollama.get('reason')}",
+            )
+        )
     elif port_free(settings["proxy.host"], settings["proxy.port"]):
-        findings.append(Finding("proxy", "warn", f"no Ollacache proxy runs at {url}",
-                                "start it with `ollacache serve` (or `make run`)"))
+        findings.append(
+            Finding(
+                "proxy", "warn", f"no Ollacache proxy runs at {url}", "start it with `ollacache serve` (or `make run`)"
+            )
+        )
     else:
-        findings.append(Finding("proxy", "fail", f"port {settings['proxy.port']} is taken by something else",
-                                "free it, or choose another with --port / OLLACACHE_PORT"))
+        findings.append(
+            Finding(
+                "proxy",
+                "fail",
+                f"port {settings['proxy.port']} is taken by something else",
+                "free it, or choose another with --port / OLLACACHE_PORT",
+            )
+        )
     findings.append(_exposure(settings, health))
 
     shown = redact(upstream)
     try:
         findings.append(Finding("upstream", "ok", f"Ollama {version_sync(upstream)} answers at {shown}"))
     except OllamaError as error:
-        findings.append(Finding("upstream", "warn" if manage != "never" and binary else "fail",
-                                f"nothing answers at {shown} ({error.cause})",
-                                "start Ollama (`ollama serve`), let Ollacache start it (ollama.manage = auto), "
-                                "or set --upstream"))
+        findings.append(
+            Finding(
+                "upstream",
+                "warn" if manage != "never" and binary else "fail",
+                f"nothing answers at {shown} ({error.cause})",
+                "start Ollama (`ollama serve`), let Ollacache start it (ollama.manage = auto), or set --upstream",
+            )
+        )
 
     findings.append(_cache_dir(settings.cache_dir))
     findings.append(_tuning(settings, health))
@@ -110,17 +135,24 @@ def _loopback(host: str) -> bool:
 def _exposure(settings: Settings, health: Health | None) -> Finding:
     """Warn when the proxy listens beyond loopback: its answers and ``/-/entries`` are then the network's."""
     exposed = []
-    if health is not None and (bound := urlsplit(str(health["proxy"].get("url", ""))).hostname) \
-            and not _loopback(bound):
+    if (
+        health is not None
+        and (bound := urlsplit(str(health["proxy"].get("url", ""))).hostname)
+        and not _loopback(bound)
+    ):
         exposed.append(f"the running proxy listens on {bound}")
     if not _loopback(settings["proxy.host"]):
         exposed.append(f"proxy.host is {settings['proxy.host']}")
     if not exposed:
         return Finding("network", "ok", f"the proxy listens only on this machine ({settings['proxy.host']})")
-    return Finding("network", "warn", "; ".join(exposed) + ", so other machines can use the proxy, read its "
-                   "cached answers and list them at /-/entries",
-                   "set proxy.host = 127.0.0.1 (--host / OLLACACHE_HOST) unless the network is meant to reach "
-                   "it; then only behind a firewall or an authenticating reverse proxy")
+    return Finding(
+        "network",
+        "warn",
+        "; ".join(exposed) + ", so other machines can use the proxy, read its "
+        "cached answers and list them at /-/entries",
+        "set proxy.host = 127.0.0.1 (--host / OLLACACHE_HOST) unless the network is meant to reach "
+        "it; then only behind a firewall or an authenticating reverse proxy",
+    )
 
 
 def _cache_dir(directory: Path) -> Finding:
@@ -129,8 +161,12 @@ def _cache_dir(directory: Path) -> Finding:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as error:
-        return Finding("cache directory", "fail", f"{directory} is not writable ({error.strerror or error})",
-                       "choose another with --cache-dir / OLLACACHE_CACHE_DIR")
+        return Finding(
+            "cache directory",
+            "fail",
+            f"{directory} is not writable ({error.strerror or error})",
+            "choose another with --cache-dir / OLLACACHE_CACHE_DIR",
+        )
     return Finding("cache directory", "ok", str(directory))
 
 
@@ -141,15 +177,23 @@ def _tuning(settings: Settings, health: Health | None) -> Finding:
         return Finding("tuning", "fail", str(error), "fix or remove the tuning setting")
     env = " ".join(f"{name}={value}" for name, value in recommendation.env.items())
     if settings["tuning.inject_options"]:
-        return Finding("tuning", "warn", f"num_thread={recommendation.num_thread.value} is added to requests",
-                       "Ollama reloads a model whenever a request's num_thread differs from the loaded one, so "
-                       "clients reaching Ollama directly make it reload back and forth; prefer a supervised "
-                       "Ollama, whose environment carries the tuning")
+        return Finding(
+            "tuning",
+            "warn",
+            f"num_thread={recommendation.num_thread.value} is added to requests",
+            "Ollama reloads a model whenever a request's num_thread differs from the loaded one, so "
+            "clients reaching Ollama directly make it reload back and forth; prefer a supervised "
+            "Ollama, whose environment carries the tuning",
+        )
     ollama = health.get("ollama") if health else None
     if isinstance(ollama, dict) and ollama.get("state") == "attached":
-        return Finding("tuning", "warn", "Ollama runs on its own, so its environment is not Ollacache's to tune",
-                       f"start it with {env}, let Ollacache start it (ollama.manage = auto), or use "
-                       "--inject-options (see the README for the reload caveat)")
+        return Finding(
+            "tuning",
+            "warn",
+            "Ollama runs on its own, so its environment is not Ollacache's to tune",
+            f"start it with {env}, let Ollacache start it (ollama.manage = auto), or use "
+            "--inject-options (see the README for the reload caveat)",
+        )
     return Finding("tuning", "ok", f"applied through a supervised Ollama's environment: {env}")
 
 
@@ -157,13 +201,21 @@ def _bypass(url: str, health: Health | None, env: dict[str, str]) -> Finding:
     proxy_port = urlsplit(url).port
     ollama_host = env.get("OLLAMA_HOST", "")
     if ollama_host and str(proxy_port) not in ollama_host:
-        return Finding("clients", "warn", f"OLLAMA_HOST={ollama_host} in this environment points past the proxy",
-                       f"set OLLAMA_HOST={url} so the ollama CLI and clients go through the cache")
+        return Finding(
+            "clients",
+            "warn",
+            f"OLLAMA_HOST={ollama_host} in this environment points past the proxy",
+            f"set OLLAMA_HOST={url} so the ollama CLI and clients go through the cache",
+        )
     takeover = bool(health and isinstance(health.get("takeover"), dict) and health["takeover"].get("on"))
     if not takeover and proxy_port != OLLAMA_DEFAULT_PORT and answers(f"http://127.0.0.1:{OLLAMA_DEFAULT_PORT}"):
-        return Finding("clients", "warn", f"Ollama answers on its default port {OLLAMA_DEFAULT_PORT}, so tools "
-                       "using the default address bypass the cache",
-                       f"point them at {url}, or let Ollacache start Ollama with port takeover on")
+        return Finding(
+            "clients",
+            "warn",
+            f"Ollama answers on its default port {OLLAMA_DEFAULT_PORT}, so tools "
+            "using the default address bypass the cache",
+            f"point them at {url}, or let Ollacache start Ollama with port takeover on",
+        )
     return Finding("clients", "ok", f"no sign of clients bypassing the proxy at {url}")
 
 

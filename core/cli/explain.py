@@ -31,10 +31,15 @@ def run_explain(settings: Settings, file: str, url: str | None, as_json: bool) -
     except ValueError as error:
         print(f"ollacache: {file} is not JSON: {error}", file=sys.stderr)
         return EXIT_USAGE
-    if not isinstance(request, dict) or not isinstance(request.get("endpoint"), str) \
-            or not isinstance(request.get("body"), dict):
-        print(f"ollacache: {file} must hold {{\"endpoint\": \"/api/chat\", \"body\": {{...}}}} "
-              "(and optionally \"headers\")", file=sys.stderr)
+    if (
+        not isinstance(request, dict)
+        or not isinstance(request.get("endpoint"), str)
+        or not isinstance(request.get("body"), dict)
+    ):
+        print(
+            f'ollacache: {file} must hold {{"endpoint": "/api/chat", "body": {{...}}}} (and optionally "headers")',
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     headers = request.get("headers") if isinstance(request.get("headers"), dict) else None
     try:
@@ -64,8 +69,10 @@ def format_explanation(answer: dict[str, Any]) -> str:
         lines.append(f"not cached: no stored entry of {where} to compare with" + _uncomparable(answer))
         return "\n".join(lines)
     partly = "" if answer.get("complete", True) else " (the first ones only)"
-    lines.append(f"not cached; the nearest of {compared} stored {_plural(compared, 'entry', 'entries')} of {where}"
-                 f"{partly}{_uncomparable(answer)}:")
+    lines.append(
+        f"not cached; the nearest of {compared} stored {_plural(compared, 'entry', 'entries')} of {where}"
+        f"{partly}{_uncomparable(answer)}:"
+    )
     for number, item in enumerate(nearest, 1):
         found = item["differences"]
         what = f"{len(found)} {_plural(len(found), 'field differs', 'fields differ')}" if found else "same body"

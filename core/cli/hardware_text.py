@@ -6,17 +6,18 @@ the environment variable that applies it and its reason.
 
 from __future__ import annotations
 
-from core.hardware.detect import Hardware
 from core.hardware.cpu import format_cpulist
-from core.units import human_bytes
+from core.hardware.detect import Hardware
 from core.tuning.recommend import ENV_NAMES, UNQUANTIZED, Recommendation
+from core.units import human_bytes
 
 
 def _cores(hw: Hardware) -> str:
     text = f"{hw.physical_cores} physical, {hw.logical_cpus} logical"
     if hw.efficiency_cores:
-        text += (f"; {hw.performance_cores} performance + {hw.efficiency_cores} efficiency"
-                 f" (from {hw.cpu.core_types_source})")
+        text += (
+            f"; {hw.performance_cores} performance + {hw.efficiency_cores} efficiency (from {hw.cpu.core_types_source})"
+        )
     return text
 
 

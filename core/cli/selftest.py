@@ -35,8 +35,12 @@ START_S = 60.0  # how long the proxy may take to say it is serving
 REQUEST_S = 30.0
 STOP_S = 30.0
 SERVING = re.compile(r"ollacache: serving on (http://\S+)")
-REQUEST = {"model": MODEL, "messages": [{"role": "user", "content": "ping"}], "stream": False,
-           "options": {"temperature": 0, "seed": 1}}
+REQUEST = {
+    "model": MODEL,
+    "messages": [{"role": "user", "content": "ping"}],
+    "stream": False,
+    "options": {"temperature": 0, "seed": 1},
+}
 EXPECTED = ("MISS", "HIT")
 
 
@@ -52,11 +56,17 @@ def engine_command(upstream: str) -> list[str]:
 def child_environment(inherited: Mapping[str, str], home: Path) -> dict[str, str]:
     """``inherited`` (as another instance of the app gets it) without any ``OLLACACHE_*``, with config, cache
     and logs under ``home`` and Ollama supervision and port takeover off."""
-    environment = {name: value for name, value in own_environment(inherited).items()
-                   if not name.startswith("OLLACACHE_")}
-    return {**environment, "OLLACACHE_CONFIG_DIR": str(home / "config"), "OLLACACHE_CACHE_DIR": str(home / "cache"),
-            "OLLACACHE_LOG_DIR": str(home / "logs"), "OLLACACHE_MANAGE_OLLAMA": "never",
-            "OLLACACHE_PORT_TAKEOVER": "false"}
+    environment = {
+        name: value for name, value in own_environment(inherited).items() if not name.startswith("OLLACACHE_")
+    }
+    return {
+        **environment,
+        "OLLACACHE_CONFIG_DIR": str(home / "config"),
+        "OLLACACHE_CACHE_DIR": str(home / "cache"),
+        "OLLACACHE_LOG_DIR": str(home / "logs"),
+        "OLLACACHE_MANAGE_OLLAMA": "never",
+        "OLLACACHE_PORT_TAKEOVER": "false",
+    }
 
 
 def run_selftest(out: IO[str] | None = None, err: IO[str] | None = None) -> int:
@@ -78,8 +88,15 @@ def run_selftest(out: IO[str] | None = None, err: IO[str] | None = None) -> int:
 def _check(upstream: SelftestUpstream, home: Path, out: IO[str]) -> None:
     argv = engine_command(upstream.url)
     try:
-        process = subprocess.Popen(argv, env=child_environment(os.environ, home), stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        process = subprocess.Popen(
+            argv,
+            env=child_environment(os.environ, home),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
     except OSError as error:
         raise SelftestFailed(f"the proxy could not be started ({' '.join(argv)}): {error}") from error
     lines: queue.Queue[str | None] = queue.Queue()
@@ -135,8 +152,11 @@ def _ask(client: httpx.Client, number: int, expected: str, upstream: SelftestUps
         raise SelftestFailed(f"request {number} to the proxy failed: {error}") from error
     status = response.headers.get("x-cache", "(no X-Cache header)")
     answered = upstream.chats - before
-    print(f"request {number}: {status} (HTTP {response.status_code}; the upstream answered {answered})",
-          file=out, flush=True)
+    print(
+        f"request {number}: {status} (HTTP {response.status_code}; the upstream answered {answered})",
+        file=out,
+        flush=True,
+    )
     if response.status_code != 200:
         raise SelftestFailed(f"request {number} answered HTTP {response.status_code}: {response.text[:200]}")
     try:
@@ -146,8 +166,10 @@ def _ask(client: httpx.Client, number: int, expected: str, upstream: SelftestUps
     if content != ANSWER:
         raise SelftestFailed(f"request {number} answered {response.text[:200]!r}, not the upstream's {ANSWER!r}")
     if status != expected:
-        raise SelftestFailed(f"request {number} was {status}, expected {expected}"
-                             + (" (the cache did not keep the first answer)" if expected == "HIT" else ""))
+        raise SelftestFailed(
+            f"request {number} was {status}, expected {expected}"
+            + (" (the cache did not keep the first answer)" if expected == "HIT" else "")
+        )
     if answered != (1 if expected == "MISS" else 0):
         raise SelftestFailed(f"request {number} ({status}) reached the upstream {answered} times")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -22,7 +22,7 @@ ANSWER = "pong"
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -36,8 +36,20 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path == "/api/version":
             self._json({"version": "0.0.0-selftest"})
         elif self.path == "/api/tags":
-            self._json({"models": [{"name": MODEL, "model": MODEL, "modified_at": _now(), "size": 1,
-                                    "digest": DIGEST, "details": {"format": "gguf", "family": "selftest"}}]})
+            self._json(
+                {
+                    "models": [
+                        {
+                            "name": MODEL,
+                            "model": MODEL,
+                            "modified_at": _now(),
+                            "size": 1,
+                            "digest": DIGEST,
+                            "details": {"format": "gguf", "family": "selftest"},
+                        }
+                    ]
+                }
+            )
         elif self.path == "/api/ps":
             self._json({"models": []})
         else:
@@ -60,17 +72,30 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.chats += 1
         model = body.get("model") or MODEL
-        done = {"model": model, "created_at": _now(), "message": {"role": "assistant", "content": ANSWER},
-                "done": True, "done_reason": "stop", "total_duration": 1000, "load_duration": 0,
-                "prompt_eval_count": 1, "prompt_eval_duration": 500, "eval_count": 1, "eval_duration": 500}
+        done = {
+            "model": model,
+            "created_at": _now(),
+            "message": {"role": "assistant", "content": ANSWER},
+            "done": True,
+            "done_reason": "stop",
+            "total_duration": 1000,
+            "load_duration": 0,
+            "prompt_eval_count": 1,
+            "prompt_eval_duration": 500,
+            "eval_count": 1,
+            "eval_duration": 500,
+        }
         if body.get("stream") is False:
             self._json(done)
             return
-        first = {"model": model, "created_at": _now(), "message": {"role": "assistant", "content": ANSWER},
-                 "done": False}
+        first = {
+            "model": model,
+            "created_at": _now(),
+            "message": {"role": "assistant", "content": ANSWER},
+            "done": False,
+        }
         last = {**done, "message": {"role": "assistant", "content": ""}}
-        self._send(b"".join(json.dumps(frame).encode() + b"\n" for frame in (first, last)),
-                   "application/x-ndjson")
+        self._send(b"".join(json.dumps(frame).encode() + b"\n" for frame in (first, last)), "application/x-ndjson")
 
     def _json(self, value: Any, status: int = 200) -> None:
         self._send(json.dumps(value).encode(), "application/json; charset=utf-8", status)
@@ -113,8 +138,9 @@ class SelftestUpstream:
         self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()

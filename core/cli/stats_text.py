@@ -19,13 +19,13 @@ def format_stats(snapshot: Mapping[str, Any], url: str) -> str:
     latency = snapshot.get("latency_ms", {})
     hit, miss = latency.get("hit", {}), latency.get("miss", {})
     lines = [
-        f"Ollacache at {url}: up {human_seconds(snapshot.get('uptime_s', 0))}, totals since {snapshot.get('since', '?')}",
+        f"Ollacache at {url}: up {human_seconds(snapshot.get('uptime_s', 0))}, "
+        f"totals since {snapshot.get('since', '?')}",
         f"  requests  {totals['requests']:,} (hits {totals['hits']:,}, misses {totals['misses']:,}, "
         f"bypass {totals['bypass']:,}, errors {totals['errors']:,})",
         f"  hit rate  {totals['hit_rate'] * 100:.1f} %",
         f"  saved     {human_seconds(totals['time_saved_s'])} of model time, {totals['tokens_saved']:,} tokens",
-        f"  latency   hit p50 {_ms(hit.get('p50'))}, p99 {_ms(hit.get('p99'))};"
-        f" miss p50 {_ms(miss.get('p50'))}",
+        f"  latency   hit p50 {_ms(hit.get('p50'))}, p99 {_ms(hit.get('p99'))}; miss p50 {_ms(miss.get('p50'))}",
         f"  store     {store.get('entries') if store.get('entries') is not None else '?'} entries,"
         f" {human_bytes(store.get('bytes'))}",
     ]
@@ -34,6 +34,8 @@ def format_stats(snapshot: Mapping[str, Any], url: str) -> str:
         lines.append("  by model:")
         width = max(len(name) for name in by_model)
         for name, tally in sorted(by_model.items(), key=lambda item: -item[1]["requests"]):
-            lines.append(f"    {name:<{width}}  {tally['requests']:>8,} requests  {tally['hit_rate'] * 100:5.1f} % hits"
-                         f"  {human_seconds(tally['time_saved_s'])} saved")
+            lines.append(
+                f"    {name:<{width}}  {tally['requests']:>8,} requests  {tally['hit_rate'] * 100:5.1f} % hits"
+                f"  {human_seconds(tally['time_saved_s'])} saved"
+            )
     return "\n".join(lines)

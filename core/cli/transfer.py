@@ -1,7 +1,8 @@
 """``ollacache export FILE [--model M]`` and ``ollacache import FILE``: entries moved between machines.
 
 Both work on the configured store directly (diskcache is safe to share with a running proxy; Redis is
-shared by design), opened by :func:`core.cache.opening.open_store_or_fail`. An export holds the live entries only (an expired one is left out), written to a
+shared by design), opened by :func:`core.cache.opening.open_store_or_fail`. An export holds the live entries only (an
+expired one is left out), written to a
 temporary file renamed into place, so a failed export leaves no half file under the name given. An
 import reads the whole file and checks it (:func:`core.cache.portable.read_export`) before it writes
 anything, then adds its entries in batches, replacing entries of the same key; entries that expired since
@@ -18,9 +19,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from core.cache.opening import open_store_or_fail
 from core.cache.entry import Entry
 from core.cache.keys import normalize_model
+from core.cache.opening import open_store_or_fail
 from core.cache.portable import ExportError, read_export, write_export
 from core.cache.store import Store, StoreError
 from core.config.settings import Settings
@@ -90,12 +91,16 @@ def run_import(settings: Settings, file: str) -> int:
                 store.put_many(batch)
                 imported += len(batch)
     except ExportError as error:  # changed on disk since it was checked
-        print(f"ollacache: {path} changed while it was imported ({error}); {imported} entries were imported",
-              file=sys.stderr)
+        print(
+            f"ollacache: {path} changed while it was imported ({error}); {imported} entries were imported",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     except (StoreError, OSError) as error:
-        print(f"ollacache: cannot import into {settings.cache_dir}: {error}; {imported} of {total} entries were "
-              "imported", file=sys.stderr)
+        print(
+            f"ollacache: cannot import into {settings.cache_dir}: {error}; {imported} of {total} entries were imported",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     text = f"imported {imported} {'entry' if imported == 1 else 'entries'} into {settings.cache_dir}"
     details = [f"{replaced} replaced an entry of the same key"] if replaced else []

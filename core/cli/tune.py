@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import sys
 
+from core.cli.tune_text import format_progress, format_table
 from core.config.file import write_setting
 from core.config.parsing import redact
+from core.config.settings import Settings
 from core.control.client import ControlClient, ControlError, upstream_of
 from core.hardware.detect import detect
-from core.config.settings import Settings
 from core.tuning.measure import TuneError, candidates, measure_sync
-from core.cli.tune_text import format_progress, format_table
 
 EXIT_FAILED = 1
 
@@ -22,8 +22,10 @@ def resolve_upstream(settings: Settings, given: str | None) -> str:
     with ControlClient(upstream, None) as client:
         behind = _upstream_behind(client, settings)
     if behind is not None:
-        print(f"ollacache: {redact(upstream)} is an Ollacache proxy; measuring its upstream {redact(behind)} instead",
-              file=sys.stderr)
+        print(
+            f"ollacache: {redact(upstream)} is an Ollacache proxy; measuring its upstream {redact(behind)} instead",
+            file=sys.stderr,
+        )
         return behind
     if given is None:
         with ControlClient.from_settings(settings) as engine:
@@ -41,16 +43,21 @@ def _upstream_behind(client: ControlClient, settings: Settings) -> str | None:
         return None
 
 
-def run_tune(settings: Settings, *, model: str | None, upstream: str | None, runs: int, apply: bool,
-             as_json: bool) -> int:
+def run_tune(
+    settings: Settings, *, model: str | None, upstream: str | None, runs: int, apply: bool, as_json: bool
+) -> int:
     target = resolve_upstream(settings, upstream)
     counts = candidates(detect())
     if not as_json:
-        print(f"Measuring thread counts {', '.join(map(str, counts))} against Ollama at {target}"
-              f" ({runs} runs each after a warm-up)", file=sys.stderr)
+        print(
+            f"Measuring thread counts {', '.join(map(str, counts))} against Ollama at {target}"
+            f" ({runs} runs each after a warm-up)",
+            file=sys.stderr,
+        )
     try:
-        result = measure_sync(target, model, counts, runs,
-                              progress=lambda event: print(format_progress(event), file=sys.stderr))
+        result = measure_sync(
+            target, model, counts, runs, progress=lambda event: print(format_progress(event), file=sys.stderr)
+        )
     except TuneError as error:
         print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_FAILED

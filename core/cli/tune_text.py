@@ -34,13 +34,18 @@ def format_table(result: TuneResult) -> str:
     best = result.best
     runs = len(best.run_speeds)
     rows = sorted(result.results, key=lambda row: row.num_thread)
-    lines = [f"Generation speed with {result.model}, median of {runs} run{'s' if runs != 1 else ''}"
-             " per thread count (tokens/s):", "",
-             f"{'threads':>7}  {'tokens/s':>9}  {'':<{BAR_WIDTH}}  {'prompt':>9}"]
+    lines = [
+        f"Generation speed with {result.model}, median of {runs} run{'s' if runs != 1 else ''}"
+        " per thread count (tokens/s):",
+        "",
+        f"{'threads':>7}  {'tokens/s':>9}  {'':<{BAR_WIDTH}}  {'prompt':>9}",
+    ]
     for row in rows:
         mark = f"  {WINNER}" if row is best else ""
-        lines.append(f"{row.num_thread:>7}  {_speed(row.tokens_per_s):>9}  {bar(row.tokens_per_s, best.tokens_per_s)}"
-                     f"  {_speed(row.prompt_tokens_per_s):>9}{mark}")
+        lines.append(
+            f"{row.num_thread:>7}  {_speed(row.tokens_per_s):>9}  {bar(row.tokens_per_s, best.tokens_per_s)}"
+            f"  {_speed(row.prompt_tokens_per_s):>9}{mark}"
+        )
     lines.append("")
     lines.append(summary([(row.num_thread, row.tokens_per_s) for row in result.results]))
     return "\n".join(lines)

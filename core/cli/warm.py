@@ -39,16 +39,21 @@ def run_warm(settings: Settings, path: Path, *, url: str | None, concurrency: in
             try:
                 status = _follow(client, status)
             except KeyboardInterrupt:
-                print(f"\nollacache: stopped following; the warm-up goes on in the proxy at {client.url} "
-                      "(GET /-/warm tells its progress)", file=sys.stderr)
+                print(
+                    f"\nollacache: stopped following; the warm-up goes on in the proxy at {client.url} "
+                    "(GET /-/warm tells its progress)",
+                    file=sys.stderr,
+                )
                 return 130
     except ControlError as error:
         print(f"ollacache: {error}", file=sys.stderr)
         return EXIT_FAILED
     print(summary_text(status))
     for failure in status.get("failures", []):
-        print(f"  line {warm_file.line_of(failure['index'])}: {failure['endpoint']} "
-              f"{failure['model'] or '(no model)'}: {failure['error']}")
+        print(
+            f"  line {warm_file.line_of(failure['index'])}: {failure['endpoint']} "
+            f"{failure['model'] or '(no model)'}: {failure['error']}"
+        )
     shown = len(status.get("failures", []))
     if status.get("failed", 0) > shown:
         print(f"  ... and {status['failed'] - shown:,} more failures")
@@ -73,8 +78,13 @@ def _follow(client: ControlClient, status: WarmStatus) -> WarmStatus:
 
 
 def _follow_bar(client: ControlClient, status: WarmStatus) -> WarmStatus:
-    columns = (TextColumn("warming"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[counts]}"),
-               TimeElapsedColumn())
+    columns = (
+        TextColumn("warming"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=Console(), transient=False) as progress:
         task: TaskID = progress.add_task("warm", total=status.get("total", 0), counts=counts_text(status))
         while True:

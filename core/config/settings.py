@@ -23,12 +23,51 @@ from typing import Any, Literal
 
 import platformdirs
 
-from core.config.specs import (APPLIED_AT_ONCE, CACHE, ENGINE_RESTART, GENERAL, OLLAMA, OLLAMA_RESTART, OLLAMA_SERVER,
-                               PERFORMANCE, SECTIONS, SPEC_BY_NAME, SPECS, Effect, Kind, SettingError, Spec)
+from core.config.specs import (
+    APPLIED_AT_ONCE,
+    CACHE,
+    ENGINE_RESTART,
+    GENERAL,
+    OLLAMA,
+    OLLAMA_RESTART,
+    OLLAMA_SERVER,
+    PERFORMANCE,
+    SECTIONS,
+    SPEC_BY_NAME,
+    SPECS,
+    Effect,
+    Kind,
+    SettingError,
+    Spec,
+)
 
-__all__ = ["APPLIED_AT_ONCE", "APP_AUTHOR", "APP_NAME", "CACHE", "CONFIG_FILE", "DEFAULT", "ENGINE_RESTART", "GENERAL", "OLLAMA",
-           "OLLAMA_RESTART", "OLLAMA_SERVER", "PERFORMANCE", "SECTIONS", "SPECS", "SPEC_BY_NAME", "Effect", "Kind",
-           "SettingError", "Settings", "Source", "Spec", "config_dir", "default_cache_dir", "load", "reread"]
+__all__ = [
+    "APPLIED_AT_ONCE",
+    "APP_AUTHOR",
+    "APP_NAME",
+    "CACHE",
+    "CONFIG_FILE",
+    "DEFAULT",
+    "ENGINE_RESTART",
+    "GENERAL",
+    "OLLAMA",
+    "OLLAMA_RESTART",
+    "OLLAMA_SERVER",
+    "PERFORMANCE",
+    "SECTIONS",
+    "SPECS",
+    "SPEC_BY_NAME",
+    "Effect",
+    "Kind",
+    "SettingError",
+    "Settings",
+    "Source",
+    "Spec",
+    "config_dir",
+    "default_cache_dir",
+    "load",
+    "reread",
+]
 
 APP_NAME = "ollacache"
 APP_AUTHOR = False  # no author folder: on Windows %LOCALAPPDATA%\ollacache, not ...\ollacache\ollacache
@@ -81,8 +120,9 @@ class Settings:
 
     def changed(self, values: Mapping[str, Any], source: Source) -> Settings:
         """These settings with ``values`` (parsed) in place of theirs, each from ``source``."""
-        return replace(self, values={**self.values, **values},
-                       sources={**self.sources, **{name: source for name in values}})
+        return replace(
+            self, values={**self.values, **values}, sources={**self.sources, **dict.fromkeys(values, source)}
+        )
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -96,7 +136,11 @@ class Settings:
         """The proxy's own base URL, as clients should use it."""
         host = self.values["proxy.host"]
         host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
-        return f"http://[{host}]:{self.values['proxy.port']}" if ":" in host else f"http://{host}:{self.values['proxy.port']}"
+        return (
+            f"http://[{host}]:{self.values['proxy.port']}"
+            if ":" in host
+            else f"http://{host}:{self.values['proxy.port']}"
+        )
 
 
 def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -136,8 +180,10 @@ def _absolute(spec: Spec, value: Any, origin: Source, config: Path) -> tuple[Any
         return value, None
     if origin.kind == "file":
         resolved = config / value
-        return str(resolved), (f"{spec.name} in {config / CONFIG_FILE} is a relative path ({value}); it is taken "
-                               f"as {resolved}: write the full path there to silence this")
+        return str(resolved), (
+            f"{spec.name} in {config / CONFIG_FILE} is a relative path ({value}); it is taken "
+            f"as {resolved}: write the full path there to silence this"
+        )
     return str(Path.cwd() / value), None
 
 
@@ -193,8 +239,9 @@ def reread(settings: Settings) -> Settings:
             continue
         if spec.name in from_file:
             origin = Source("file", str(path))
-            values[spec.name], note = _absolute(spec, _parse(spec, from_file[spec.name], str(path)), origin,
-                                                settings.config_dir)
+            values[spec.name], note = _absolute(
+                spec, _parse(spec, from_file[spec.name], str(path)), origin, settings.config_dir
+            )
             sources[spec.name] = origin
             notes += [note] if note else []
         else:

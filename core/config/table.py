@@ -218,8 +218,12 @@ def check(changes: Mapping[str, Any], settings: Settings) -> Checked:
         if spec is None:
             errors[name] = str(SettingError.unknown(name, "the settings"))
             continue
-        if name in WITH_CREDENTIALS and isinstance(value, str) and "***@" in value \
-                and value == redact(current := str(settings[name])):
+        if (
+            name in WITH_CREDENTIALS
+            and isinstance(value, str)
+            and "***@" in value
+            and value == redact(current := str(settings[name]))
+        ):
             given[name] = current  # sent back as the table showed it: the password stays
             value = current
         raw = spec.default if value is None else value
@@ -235,8 +239,7 @@ def check(changes: Mapping[str, Any], settings: Settings) -> Checked:
     if errors:
         labels = [SPEC_BY_NAME[name].label if name in SPEC_BY_NAME else name for name in errors]
         raise Refused(400, refusal_message(labels), errors)
-    locked = {name: _locked(name, settings.source(name)) for name in changes
-              if settings.source(name).overrides_file}
+    locked = {name: _locked(name, settings.source(name)) for name in changes if settings.source(name).overrides_file}
     if locked:
         raise Refused(409, "nothing was changed: " + "; ".join(locked.values()), locked)
     return Checked(given, parsed)

@@ -164,6 +164,8 @@ class SettingChange(TypedDict):
 class SettingsUpdated(TypedDict):
     file: str
     changes: dict[str, SettingChange]
+
+
 class Paused(TypedDict):
     """After a pause or a resume: whether caching is paused now, and whether the call changed that."""
 

@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from core.cache.explain import ExplainError
 from core.cache.builds import BuildsUnknown
+from core.cache.explain import ExplainError
 from core.cache.keys import normalize_model
 from core.config.table import Refused
 from core.control import token as tokens
@@ -91,8 +91,13 @@ def control_app(engine: Controlled) -> Starlette:
     def refused(request: Request) -> Response | None:
         if tokens.authorized(request.headers.get("authorization"), engine.token):
             return None
-        return JSONResponse({"error": "this control call needs the token from the Ollacache config directory "
-                             "as 'Authorization: Bearer <token>'"}, status_code=401)
+        return JSONResponse(
+            {
+                "error": "this control call needs the token from the Ollacache config directory "
+                "as 'Authorization: Bearer <token>'"
+            },
+            status_code=401,
+        )
 
     def unreadable(request: Request) -> Response | None:
         """Reads are open on loopback; on any other address they show prompts' metadata to the network."""
@@ -108,8 +113,7 @@ def control_app(engine: Controlled) -> Starlette:
         if (answer := unreadable(request)) is not None:
             return answer
         snapshot = await engine.snapshot()
-        return Response(render_prometheus(snapshot, snapshot.get("resources")),
-                        headers={"content-type": CONTENT_TYPE})
+        return Response(render_prometheus(snapshot, snapshot.get("resources")), headers={"content-type": CONTENT_TYPE})
 
     async def events(request: Request) -> Response:
         if (answer := unreadable(request)) is not None:
@@ -132,8 +136,9 @@ def control_app(engine: Controlled) -> Starlette:
                 finally:
                     stopping.cancel()
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"cache-control": "no-cache", "x-accel-buffering": "no"}
+        )
 
     async def restart_ollama(request: Request) -> Response:
         if (answer := refused(request)) is not None:
@@ -168,13 +173,24 @@ def control_app(engine: Controlled) -> Starlette:
         if isinstance(body, Response):
             return body
         model, runs, apply = body.get("model"), body.get("runs", 3), body.get("apply", False)
-        if (model is not None and (not isinstance(model, str) or not model.strip())) or not isinstance(runs, int) \
-                or isinstance(runs, bool) or not 1 <= runs <= 100 or not isinstance(apply, bool):
-            return JSONResponse({"error": "expected {\"model\": name (optional), \"runs\": a whole number from 1 to 100, "
-                                 "\"apply\": true or false}"}, status_code=400)
+        if (
+            (model is not None and (not isinstance(model, str) or not model.strip()))
+            or not isinstance(runs, int)
+            or isinstance(runs, bool)
+            or not 1 <= runs <= 100
+            or not isinstance(apply, bool)
+        ):
+            return JSONResponse(
+                {
+                    "error": 'expected {"model": name (optional), "runs": a whole number from 1 to 100, '
+                    '"apply": true or false}'
+                },
+                status_code=400,
+            )
         if engine.offline:
-            return JSONResponse({"error": "the proxy is offline (proxy.offline): a measurement would call Ollama"},
-                                status_code=409)
+            return JSONResponse(
+                {"error": "the proxy is offline (proxy.offline): a measurement would call Ollama"}, status_code=409
+            )
         if not engine.tuning_runs.start(model, runs, apply):
             return JSONResponse({"error": "a measurement is already running"}, status_code=409)
         return JSONResponse(engine.tuning_runs.status, status_code=202)
@@ -187,8 +203,9 @@ def control_app(engine: Controlled) -> Starlette:
             return body
         concurrency = body.get("concurrency", DEFAULT_CONCURRENCY)
         if not isinstance(concurrency, int) or isinstance(concurrency, bool) or not 1 <= concurrency <= MAX_CONCURRENCY:
-            return JSONResponse({"error": f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}"},
-                                status_code=400)
+            return JSONResponse(
+                {"error": f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}"}, status_code=400
+            )
         try:
             items = check_items(body.get("requests"))
         except WarmError as error:
@@ -204,7 +221,7 @@ def control_app(engine: Controlled) -> Starlette:
             return body
         threads = body.get("num_thread")
         if not isinstance(threads, int) or isinstance(threads, bool):
-            return JSONResponse({"error": "expected {\"num_thread\": a whole number}"}, status_code=400)
+            return JSONResponse({"error": 'expected {"num_thread": a whole number}'}, status_code=400)
         try:
             return JSONResponse(await engine.apply_threads(threads))
         except TuningError as error:
@@ -240,7 +257,7 @@ def control_app(engine: Controlled) -> Starlette:
             return body
         model = body["model"] if "model" in body else request.query_params.get("model")
         if model is not None and (not isinstance(model, str) or not model.strip()):
-            return JSONResponse({"error": "model must be a model name such as \"llama3.2\""}, status_code=400)
+            return JSONResponse({"error": 'model must be a model name such as "llama3.2"'}, status_code=400)
         model = normalize_model(model) if model is not None else None
         stale = body.get("stale", False)
         if not isinstance(stale, bool):
@@ -297,8 +314,9 @@ def control_app(engine: Controlled) -> Starlette:
             return body
         model = body.get("model")
         if not isinstance(model, str) or not model.strip():
-            return JSONResponse({"error": "expected {\"model\": the name of a loaded model, such as \"llama3.2\"}"},
-                                status_code=400)
+            return JSONResponse(
+                {"error": 'expected {"model": the name of a loaded model, such as "llama3.2"}'}, status_code=400
+            )
         try:
             await engine.unload(model.strip())
         except OllamaError as error:
@@ -311,8 +329,9 @@ def control_app(engine: Controlled) -> Starlette:
         starting = request.url.path.endswith("/start")
         refusal = await (engine.start_ollama() if starting else engine.stop_ollama())
         if refusal is not None:
-            return JSONResponse({"error": f"cannot {'start' if starting else 'stop'} Ollama: {refusal}"},
-                                status_code=409)
+            return JSONResponse(
+                {"error": f"cannot {'start' if starting else 'stop'} Ollama: {refusal}"}, status_code=409
+            )
         return JSONResponse({"ollama": engine.ollama_json()})
 
     async def ollama_log(request: Request) -> Response:

@@ -10,8 +10,22 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
 from core.control.answers import (
-    Cleared, Deleted, Entry, Health, InstalledModel, Stopping, LoadedModel, OllamaChanged, OllamaLog, Paused, Restarted, SettingsTable,
-    SettingsUpdated, ThreadsApplied, TuneStatus, Unloaded,
+    Cleared,
+    Deleted,
+    Entry,
+    Health,
+    InstalledModel,
+    LoadedModel,
+    OllamaChanged,
+    OllamaLog,
+    Paused,
+    Restarted,
+    SettingsTable,
+    SettingsUpdated,
+    Stopping,
+    ThreadsApplied,
+    TuneStatus,
+    Unloaded,
 )
 
 T = TypeVar("T")
@@ -69,9 +83,19 @@ class _Calls:
     @staticmethod
     def explain(endpoint: str, body: Mapping[str, Any], headers: Mapping[str, str] | None) -> _Call[dict[str, Any]]:
         """``POST /-/explain`` (token: it shows stored prompts); the engine's whole answer."""
-        payload: dict[str, Any] = {"endpoint": endpoint, "body": dict(body), **({"headers": dict(headers)} if headers else {})}
-        return _Call("POST", "/-/explain", needs_token=True, body=payload, timeout=SLOW_TIMEOUT_S,
-                     keys=("key", "cached", "canonical", "nearest"))
+        payload: dict[str, Any] = {
+            "endpoint": endpoint,
+            "body": dict(body),
+            **({"headers": dict(headers)} if headers else {}),
+        }
+        return _Call(
+            "POST",
+            "/-/explain",
+            needs_token=True,
+            body=payload,
+            timeout=SLOW_TIMEOUT_S,
+            keys=("key", "cached", "canonical", "nearest"),
+        )
 
     @staticmethod
     def hardware() -> _Call[dict[str, Any]]:
@@ -96,8 +120,14 @@ class _Calls:
 
     @staticmethod
     def set_threads(num_thread: int) -> _Call[ThreadsApplied]:
-        return _Call("POST", "/-/tuning", needs_token=True, body={"num_thread": num_thread}, timeout=SLOW_TIMEOUT_S,
-                     keys=("num_thread",))
+        return _Call(
+            "POST",
+            "/-/tuning",
+            needs_token=True,
+            body={"num_thread": num_thread},
+            timeout=SLOW_TIMEOUT_S,
+            keys=("num_thread",),
+        )
 
     @staticmethod
     def settings() -> _Call[SettingsTable]:
@@ -105,8 +135,15 @@ class _Calls:
 
     @staticmethod
     def update_settings(changes: Mapping[str, Any], dry_run: bool = False) -> _Call[SettingsUpdated]:
-        return _Call("PUT", "/-/settings", needs_token=True, body=dict(changes), timeout=SLOW_TIMEOUT_S,
-                     keys=("changes",), params={"dry_run": 1} if dry_run else None)
+        return _Call(
+            "PUT",
+            "/-/settings",
+            needs_token=True,
+            body=dict(changes),
+            timeout=SLOW_TIMEOUT_S,
+            keys=("changes",),
+            params={"dry_run": 1} if dry_run else None,
+        )
 
     @staticmethod
     def pause() -> _Call[Paused]:
@@ -126,8 +163,14 @@ class _Calls:
 
     @staticmethod
     def unload(model: str) -> _Call[Unloaded]:
-        return _Call("POST", "/-/ollama/unload", needs_token=True, body={"model": model}, timeout=SLOW_TIMEOUT_S,
-                     keys=("unloaded",))
+        return _Call(
+            "POST",
+            "/-/ollama/unload",
+            needs_token=True,
+            body={"model": model},
+            timeout=SLOW_TIMEOUT_S,
+            keys=("unloaded",),
+        )
 
     @staticmethod
     def start_ollama() -> _Call[OllamaChanged]:
@@ -143,5 +186,4 @@ class _Calls:
 
     @staticmethod
     def events() -> _Call[None]:
-        return _Call("GET", "/-/events", headers={"accept": "text/event-stream"},
-                     timeout=EVENTS_READ_TIMEOUT_S)
+        return _Call("GET", "/-/events", headers={"accept": "text/event-stream"}, timeout=EVENTS_READ_TIMEOUT_S)

@@ -21,14 +21,28 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
+from core.control import warm
 from core.control.answers import (
-    OllamaState, Health, Entry, Cleared, Deleted, Restarted, ThreadsApplied, TuneStatus,
-    SettingsTable, SettingsUpdated,
-    Paused, InstalledModel, LoadedModel, Stopping, Unloaded, OllamaChanged, OllamaLog,
+    Cleared,
+    Deleted,
+    Entry,
+    Health,
+    InstalledModel,
+    LoadedModel,
+    OllamaChanged,
+    OllamaLog,
+    OllamaState,
+    Paused,
+    Restarted,
+    SettingsTable,
+    SettingsUpdated,
+    Stopping,
+    ThreadsApplied,
+    TuneStatus,
+    Unloaded,
 )
 from core.control.calls import _Call, _Calls
-from core.control.exchange import ControlError, ClientBase, upstream_of
-from core.control import warm
+from core.control.exchange import ClientBase, ControlError, upstream_of
 from core.control.warm import DEFAULT_CONCURRENCY, WarmItem, WarmStatus
 
 __all__ = ["AsyncControlClient", "ControlClient", "ControlError", "upstream_of"]
@@ -83,8 +97,9 @@ class ControlClient(ClientBase):
         ``model`` in the answer is the normalised name."""
         return self._run(_Calls.clear(model, stale))
 
-    def explain(self, endpoint: str, body: Mapping[str, Any],
-                headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def explain(
+        self, endpoint: str, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         """Why ``body`` on ``endpoint`` misses: its canonical form, key, whether it is cached, the nearest
         stored entries with the fields that differ (``headers``: Authorization, X-Cache-Namespace)."""
         return self._run(_Calls.explain(endpoint, body, headers))
@@ -169,8 +184,9 @@ class AsyncControlClient(ClientBase):
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -202,8 +218,9 @@ class AsyncControlClient(ClientBase):
     async def clear(self, model: str | None = None, stale: bool = False) -> Cleared:
         return await self._run(_Calls.clear(model, stale))
 
-    async def explain(self, endpoint: str, body: Mapping[str, Any],
-                      headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    async def explain(
+        self, endpoint: str, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         return await self._run(_Calls.explain(endpoint, body, headers))
 
     async def hardware(self) -> dict[str, Any]:
@@ -262,7 +279,8 @@ class AsyncControlClient(ClientBase):
 
     async def events(self) -> AsyncIterator[tuple[str, Any]]:
         """Follow ``/-/events``: ``(name, data)`` pairs, ``("stats", the /-/stats document)`` every second
-        (every 5 s while the engine is quiet) and the engine's events as they happen. Ends when the engine shuts down; raises
+        (every 5 s while the engine is quiet) and the engine's events as they happen. Ends when the engine shuts down;
+        raises
         :class:`ControlError` when the connection fails or the engine falls silent. Stopping early:
         wrap it in ``contextlib.aclosing`` so the connection closes at once."""
         call = _Calls.events()
@@ -303,6 +321,27 @@ async def _server_sent_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[
             data.append(value)
 
 
-__all__ = ["AsyncControlClient", "Cleared", "ControlClient", "ControlError", "Deleted", "Entry",
-           "Health", "InstalledModel", "LoadedModel", "OllamaChanged", "OllamaLog", "OllamaState", "Paused", "Restarted",
-           "SettingsTable", "SettingsUpdated", "Stopping", "ThreadsApplied", "TuneStatus", "Unloaded", "WarmStatus", "upstream_of"]
+__all__ = [
+    "AsyncControlClient",
+    "Cleared",
+    "ControlClient",
+    "ControlError",
+    "Deleted",
+    "Entry",
+    "Health",
+    "InstalledModel",
+    "LoadedModel",
+    "OllamaChanged",
+    "OllamaLog",
+    "OllamaState",
+    "Paused",
+    "Restarted",
+    "SettingsTable",
+    "SettingsUpdated",
+    "Stopping",
+    "ThreadsApplied",
+    "TuneStatus",
+    "Unloaded",
+    "WarmStatus",
+    "upstream_of",
+]

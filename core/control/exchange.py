@@ -32,8 +32,15 @@ class ControlError(Exception):
     engine refused (a setting's name) to its message, for a form to show next to the field.
     """
 
-    def __init__(self, message: str, *, url: str, status: int | None = None, unreachable: bool = False,
-                 fields: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        status: int | None = None,
+        unreachable: bool = False,
+        fields: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.url = url
         self.status = status
@@ -84,8 +91,9 @@ class ClientBase:
             headers["authorization"] = f"Bearer {self.token}"
         timeout = httpx.Timeout(DEFAULT_TIMEOUT_S, read=call.timeout)
         try:
-            return http.build_request(call.method, self.url + call.path, params=call.params, json=call.body,
-                                      headers=headers, timeout=timeout)
+            return http.build_request(
+                call.method, self.url + call.path, params=call.params, json=call.body, headers=headers, timeout=timeout
+            )
         except httpx.InvalidURL:
             raise self._bad_address() from None
 
@@ -105,8 +113,9 @@ class ClientBase:
         if isinstance(error, httpx.UnsupportedProtocol):
             return self._bad_address()
         if isinstance(error, httpx.TimeoutException):
-            return self._error(f"the engine at {self.url} did not answer {call.method} {call.path} "
-                               f"within {call.timeout:g} s")
+            return self._error(
+                f"the engine at {self.url} did not answer {call.method} {call.path} within {call.timeout:g} s"
+            )
         return self._not_ollacache(f"the exchange with {self.url} broke off ({error or type(error).__name__})", None)
 
     def _refusal(self, response: httpx.Response) -> ControlError:
@@ -114,8 +123,11 @@ class ClientBase:
         status = response.status_code
         if status == 401:
             where = f" ({self.token_file})" if self.token_file else ""
-            return self._error(f"the engine at {self.url} refused the control token: the token file in the "
-                               f"Ollacache config directory{where} is missing or wrong", status)
+            return self._error(
+                f"the engine at {self.url} refused the control token: the token file in the "
+                f"Ollacache config directory{where} is missing or wrong",
+                status,
+            )
         try:
             body = response.json()
         except ValueError:
@@ -137,14 +149,15 @@ class ClientBase:
         try:
             body = response.json()
         except ValueError:
-            raise self._not_ollacache(f"the answer from {self.url} to {call.path} is not JSON",
-                                      response.status_code) from None
+            raise self._not_ollacache(
+                f"the answer from {self.url} to {call.path} is not JSON", response.status_code
+            ) from None
         if not isinstance(body, dict) or any(key not in body for key in call.keys):
-            raise self._not_ollacache(f"the answer from {self.url} to {call.path} is not what Ollacache sends",
-                                      response.status_code)
+            raise self._not_ollacache(
+                f"the answer from {self.url} to {call.path} is not what Ollacache sends", response.status_code
+            )
         return cast(T, body[call.pick] if call.pick is not None else body)
 
     def _check_stream(self, response: httpx.Response) -> None:
         if not response.headers.get("content-type", "").startswith("text/event-stream"):
-            raise self._not_ollacache(f"{self.url} answered /-/events with no event stream",
-                                      response.status_code)
+            raise self._not_ollacache(f"{self.url} answered /-/events with no event stream", response.status_code)

@@ -42,4 +42,4 @@ def authorized(header: str | None, token: str) -> bool:
     """Whether an ``Authorization`` header value carries ``token`` (constant-time comparison)."""
     if not header or not header.startswith("Bearer "):
         return False
-    return hmac.compare_digest(header[len("Bearer "):].strip().encode(), token.encode())
+    return hmac.compare_digest(header[len("Bearer ") :].strip().encode(), token.encode())

@@ -61,8 +61,9 @@ def check_item(item: Any) -> WarmItem:
         raise WarmError('expected an object {"endpoint": "/api/chat", "body": {...}}')
     endpoint, body = item.get("endpoint"), item.get("body")
     if not isinstance(endpoint, str) or endpoint not in ROUTES:
-        raise WarmError(f"the endpoint must be one of the cached routes ({', '.join(ROUTES)}), "
-                        f"not {json.dumps(endpoint)}")
+        raise WarmError(
+            f"the endpoint must be one of the cached routes ({', '.join(ROUTES)}), not {json.dumps(endpoint)}"
+        )
     if not isinstance(body, dict):
         raise WarmError(f"the body for {endpoint} must be a JSON object")
     try:
@@ -127,8 +128,14 @@ def read_file(path: Path) -> WarmFile:
 
 
 def start_call(items: Sequence[WarmItem], concurrency: int) -> _Call[WarmStatus]:
-    return _Call("POST", "/-/warm", needs_token=True, body={"requests": list(items), "concurrency": concurrency},
-                 timeout=60.0, keys=("state",))
+    return _Call(
+        "POST",
+        "/-/warm",
+        needs_token=True,
+        body={"requests": list(items), "concurrency": concurrency},
+        timeout=60.0,
+        keys=("state",),
+    )
 
 
 def status_call() -> _Call[WarmStatus]:
@@ -136,12 +143,15 @@ def status_call() -> _Call[WarmStatus]:
 
 
 def counts_text(status: WarmStatus) -> str:
-    """"7 sent, 3 already cached, 0 failed" (the CLI's and the tray app's words)."""
-    return f"{status.get('sent', 0):,} sent, {status.get('cached', 0):,} already cached, {status.get('failed', 0):,} failed"
+    """The counts in words, the CLI's and the tray app's: "7 sent, 3 already cached, 0 failed"."""
+    sent, cached, failed = status.get("sent", 0), status.get("cached", 0), status.get("failed", 0)
+    return f"{sent:,} sent, {cached:,} already cached, {failed:,} failed"
 
 
 def summary_text(status: WarmStatus) -> str:
     """One line at the end: "warmed 10 requests in 2.3 s: 7 sent, 3 already cached, 0 failed"."""
     total = status.get("total", 0)
-    return (f"warmed {total:,} {'request' if total == 1 else 'requests'} in "
-            f"{human_seconds(status.get('elapsed_s', 0.0))}: {counts_text(status)}")
+    return (
+        f"warmed {total:,} {'request' if total == 1 else 'requests'} in "
+        f"{human_seconds(status.get('elapsed_s', 0.0))}: {counts_text(status)}"
+    )

@@ -1,7 +1,8 @@
 """The engine: the store, stats, proxy and control API put together from the settings.
 
 ``Engine`` owns the long-lived parts (its housekeeping, saving totals and hit counts, in
-:mod:`core.engine.housekeeping`); ``core.engine.server`` runs it under uvicorn, and tests can run it in-process the same way.
+:mod:`core.engine.housekeeping`); ``core.engine.server`` runs it under uvicorn, and tests can run it in-process the
+same way.
 """
 
 from __future__ import annotations
@@ -89,10 +90,15 @@ class Engine:
         # offline replay: the upstream is never called, so Ollama is neither started nor supervised
         self.offline: bool = settings["proxy.offline"]
         self.supervisor = Supervisor(
-            manage="never" if self.offline else settings["ollama.manage"], binary=startup.binary, upstream=upstream,
-            shown_upstream=redact(upstream), env=ollama_env(settings, self.tuning),
-            log_path=startup.log_path, on_report=self._ollama_did,
-            find=lambda: find_ollama(settings["ollama.binary"]))
+            manage="never" if self.offline else settings["ollama.manage"],
+            binary=startup.binary,
+            upstream=upstream,
+            shown_upstream=redact(upstream),
+            env=ollama_env(settings, self.tuning),
+            log_path=startup.log_path,
+            on_report=self._ollama_did,
+            find=lambda: find_ollama(settings["ollama.binary"]),
+        )
         # no store, or a disk bounded at 0 bytes, keeps nothing: the memory tier must not keep answers either
         keeps = usable and (settings["cache.size_limit"] or not isinstance(self.store, DiskStore))
         memory = settings["cache.memory_limit"] if keeps else 0
@@ -100,21 +106,36 @@ class Engine:
         # the build of each model is in the key, read from Ollama's model list and kept in the cache directory
         self.builds = Builds(upstream, settings.cache_dir, offline=self.offline)
         # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
-        self.keys = RequestKeys(output_settings(self.tuning) if startup.will_start else None, self.builds,
-                                memo_bytes=settings["cache.memo_limit"])
+        self.keys = RequestKeys(
+            output_settings(self.tuning) if startup.will_start else None,
+            self.builds,
+            memo_bytes=settings["cache.memo_limit"],
+        )
         self.proxy = Proxy(
-            upstream=upstream, cache=self.cache, keys=self.keys, stats=self.stats, ttl_s=settings["cache.ttl"],
+            upstream=upstream,
+            cache=self.cache,
+            keys=self.keys,
+            stats=self.stats,
+            ttl_s=settings["cache.ttl"],
             control=control_app(self),
             gate=Gate(HostRule() if self.loopback else None, CorsRule(settings["proxy.cors_origins"])),
-            events=self.events, upstream_state=self.supervisor,
+            events=self.events,
+            upstream_state=self.supervisor,
             inject_threads=self.tuning.num_thread.value if settings["tuning.inject_options"] else None,
             start_wait_s=settings["ollama.start_wait"],
-            policy=Policy(settings["cache.sampling"], settings["cache.bucket"]), offline=self.offline)
-        self.tuning_runs = TuningRuns(upstream=upstream, candidates=candidates(self.hardware),
-                                      config_dir=settings.config_dir, events=self.events,
-                                      apply_threads=self.apply_threads)
-        self.warmup = Warmup(url=lambda: self.url, keys=self.keys, cache=self.cache,
-                             policy=lambda: self.proxy.policy, events=self.events)
+            policy=Policy(settings["cache.sampling"], settings["cache.bucket"]),
+            offline=self.offline,
+        )
+        self.tuning_runs = TuningRuns(
+            upstream=upstream,
+            candidates=candidates(self.hardware),
+            config_dir=settings.config_dir,
+            events=self.events,
+            apply_threads=self.apply_threads,
+        )
+        self.warmup = Warmup(
+            url=lambda: self.url, keys=self.keys, cache=self.cache, policy=lambda: self.proxy.policy, events=self.events
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self.housekeeping = Housekeeping(self.cache, self.store, self.stats)
 
@@ -170,7 +191,8 @@ class Engine:
     async def _feed_events(self) -> None:
         """One stats snapshot a second for every ``/-/events`` subscriber, taken once for all of them; one
         every :data:`QUIET_EVENT_INTERVAL_S` while no request, event or subscriber came for
-        :data:`QUIET_AFTER_S` and none is being answered upstream (a generation keeps the charts live) (an idle engine then samples /proc and wakes its subscribers 5x less)."""
+        :data:`QUIET_AFTER_S` and none is being answered upstream (a generation keeps the charts live): an idle
+        engine then samples /proc and wakes its subscribers 5x less."""
         published = -math.inf
         while not self.stopping.is_set():
             now = time.monotonic()
@@ -297,8 +319,9 @@ class Engine:
         """Why a request would miss (:mod:`core.cache.explain`), keyed as the proxy keys it now; the store is
         read off the event loop. Raises :class:`core.cache.explain.ExplainError` for a bad request."""
         asked = ask(payload, self.keys)
-        return await asyncio.to_thread(compare, asked, lambda key: self.cache.lookup(key, time.time()),
-                                       self.store.entries(asked.model))
+        return await asyncio.to_thread(
+            compare, asked, lambda key: self.cache.lookup(key, time.time()), self.store.entries(asked.model)
+        )
 
     def hardware_json(self) -> dict[str, Any]:
         """The detected hardware and the tuning in force (the document of ``ollacache hardware --json``)."""
@@ -364,12 +387,19 @@ class Engine:
             return [{"name": name, "entries": count} for name, count in sorted(counts.items())]
         async with OllamaAPI(self.settings["proxy.upstream"]) as api:
             models = await api.installed()
-        return [{"name": model.model, "digest": model.digest, "size": model.size,
-                 "modified_at": model.modified_at.isoformat() if model.modified_at else None,
-                 "family": model.details.family if model.details else None,
-                 "parameter_size": model.details.parameter_size if model.details else None,
-                 "quantization": model.details.quantization_level if model.details else None,
-                 "entries": counts.get(model.model or "", 0)} for model in models]
+        return [
+            {
+                "name": model.model,
+                "digest": model.digest,
+                "size": model.size,
+                "modified_at": model.modified_at.isoformat() if model.modified_at else None,
+                "family": model.details.family if model.details else None,
+                "parameter_size": model.details.parameter_size if model.details else None,
+                "quantization": model.details.quantization_level if model.details else None,
+                "entries": counts.get(model.model or "", 0),
+            }
+            for model in models
+        ]
 
     def _entries_by_model(self) -> dict[str, int]:
         try:
@@ -402,8 +432,12 @@ class Engine:
         return {"path": str(self.supervisor.log_path), "lines": await self.supervisor.log_lines(lines)}
 
 
-def _call_soon(loop: asyncio.AbstractEventLoop, forget: Callable[[str | None, str | None], None],
-               key: str | None, model: str | None) -> None:
+def _call_soon(
+    loop: asyncio.AbstractEventLoop,
+    forget: Callable[[str | None, str | None], None],
+    key: str | None,
+    model: str | None,
+) -> None:
     """Hand an announcement heard in the store's thread to the event loop (none once the loop is closed)."""
     try:
         loop.call_soon_threadsafe(forget, key, model)

@@ -18,7 +18,15 @@ from core.cache.decision import Policy
 from core.cache.requests import RequestKeys
 from core.config.file import write_settings
 from core.config.settings import (
-    APPLIED_AT_ONCE, DEFAULT, OLLAMA_RESTART, SECTIONS, SPEC_BY_NAME, SettingError, Settings, Source, reread,
+    APPLIED_AT_ONCE,
+    DEFAULT,
+    OLLAMA_RESTART,
+    SECTIONS,
+    SPEC_BY_NAME,
+    SettingError,
+    Settings,
+    Source,
+    reread,
 )
 from core.config.table import Refused, check, shown_text
 from core.config.table import rows as settings_rows
@@ -56,12 +64,14 @@ async def apply_threads(engine: Reconfigurable, num_thread: int) -> dict[str, An
     if variable in settings["ollama.env"]:
         reply["note"] = f"ollama.env sets {variable}, which wins over this value"
     if not engine.supervisor.supervising:
-        reply["ollama_restart"] = ("Ollama is not supervised by Ollacache: restart it yourself with "
-                                   f"{variable}={num_thread}")
+        reply["ollama_restart"] = (
+            f"Ollama is not supervised by Ollacache: restart it yourself with {variable}={num_thread}"
+        )
         return reply
     refusal = await engine.supervisor.restart()
     reply["ollama_restart"] = refusal or "restarting with the new environment"
     return reply
+
 
 def settings_table(engine: Reconfigurable) -> dict[str, Any]:
     """Every setting as ``config.toml``, the environment and the flags say now (``GET /-/settings``);
@@ -76,8 +86,7 @@ def settings_table(engine: Reconfigurable) -> dict[str, Any]:
     for row in rows:
         if row["shown"]["text"] is None and (known := _known_default(engine, row["name"])) is not None:
             row["shown"] = {"text": known[0], "origin": known[1]}
-    return {"settings": rows, "file": str(engine.settings.file), "sections": list(SECTIONS),
-            "file_error": file_error}
+    return {"settings": rows, "file": str(engine.settings.file), "sections": list(SECTIONS), "file_error": file_error}
 
 
 def _known_default(engine: Reconfigurable, name: str) -> tuple[str, str] | None:
@@ -99,6 +108,7 @@ def _known_default(engine: Reconfigurable, name: str) -> tuple[str, str] | None:
     text = "left to Ollama" if choice.value is None else shown_text(SPEC_BY_NAME[name], choice.value)
     return text or "", f"detected: {choice.reason}"
 
+
 async def update_settings(engine: Reconfigurable, changes: Mapping[str, Any], dry_run: bool = False) -> dict[str, Any]:
     """Write ``changes`` (names and values as the file takes them) to ``config.toml``, all or none, and
     put in force what can be: the settings Ollama takes from its environment restart a supervised Ollama
@@ -117,12 +127,16 @@ async def update_settings(engine: Reconfigurable, changes: Mapping[str, Any], dr
         raise Refused(409, f"nothing was changed: {error}") from None
     checked = check(changes, configured)
     unchanged = {name for name, value in checked.parsed.items() if value == engine.settings[name]}
-    live = {name: value for name, value in checked.parsed.items()
-            if SPEC_BY_NAME[name].effect in (OLLAMA_RESTART, APPLIED_AT_ONCE) and name not in unchanged}
+    live = {
+        name: value
+        for name, value in checked.parsed.items()
+        if SPEC_BY_NAME[name].effect in (OLLAMA_RESTART, APPLIED_AT_ONCE) and name not in unchanged
+    }
     now = {name: value for name, value in live.items() if SPEC_BY_NAME[name].effect == OLLAMA_RESTART}
     written = {name: value for name, value in live.items() if checked.raw[name] is not None}
     in_force = engine.settings.changed(written, Source("file", str(engine.settings.file))).changed(
-        {name: value for name, value in live.items() if name not in written}, DEFAULT)
+        {name: value for name, value in live.items() if name not in written}, DEFAULT
+    )
     tuning = engine.tuning
     if now:
         try:
@@ -130,35 +144,52 @@ async def update_settings(engine: Reconfigurable, changes: Mapping[str, Any], dr
         except TuningError as error:
             raise Refused(400, f"nothing was changed: {error}", {error.name: str(error)}) from None
     if dry_run:
-        return {"dry_run": True, "changes": {name: {"effect": SPEC_BY_NAME[name].effect, "result": "valid",
-                                                    "message": "checked; nothing was written"}
-                                             for name in checked.raw}}
+        return {
+            "dry_run": True,
+            "changes": {
+                name: {
+                    "effect": SPEC_BY_NAME[name].effect,
+                    "result": "valid",
+                    "message": "checked; nothing was written",
+                }
+                for name in checked.raw
+            },
+        }
     try:
         path = write_settings(engine.settings.config_dir, checked.raw)
     except (OSError, ValueError) as error:  # tomlkit's ParseError is a ValueError
         raise Refused(409, f"nothing was changed: cannot write {engine.settings.file}: {error}") from None
     outcome: dict[str, dict[str, str]] = {
         name: {"effect": SPEC_BY_NAME[name].effect, "result": "applied", "message": "written; already in force"}
-        if name in unchanged else
-        {"effect": SPEC_BY_NAME[name].effect, "result": "needs engine restart",
-         "message": "written; in force when the engine restarts"}
-        for name in checked.raw if name not in live}
+        if name in unchanged
+        else {
+            "effect": SPEC_BY_NAME[name].effect,
+            "result": "needs engine restart",
+            "message": "written; in force when the engine restarts",
+        }
+        for name in checked.raw
+        if name not in live
+    }
     if live.keys() - now.keys():
         outcome.update(_use_cache_settings(engine, in_force, live.keys() - now.keys()))
     if now:
         outcome.update(await _use_ollama_settings(engine, in_force, tuning, now))
     return {"file": str(path), "changes": outcome}
 
+
 def _use_cache_settings(engine: Reconfigurable, in_force: Settings, names: Iterable[str]) -> dict[str, dict[str, str]]:
     """Settings applied at once, in force: the sampling policy the proxy decides by (``cache.sampling``,
     ``cache.bucket``) from the next request on."""
     engine.settings = in_force
     engine.proxy.use_policy(Policy(in_force["cache.sampling"], in_force["cache.bucket"]))
-    return {name: {"effect": APPLIED_AT_ONCE, "result": "applied", "message": "written; in force now"}
-            for name in names}
+    return {
+        name: {"effect": APPLIED_AT_ONCE, "result": "applied", "message": "written; in force now"} for name in names
+    }
 
-async def _use_ollama_settings(engine: Reconfigurable, in_force: Settings, tuning: Recommendation,
-                              names: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+
+async def _use_ollama_settings(
+    engine: Reconfigurable, in_force: Settings, tuning: Recommendation, names: Mapping[str, Any]
+) -> dict[str, dict[str, str]]:
     """Settings Ollama takes from its environment, in force: the tuning, a supervised Ollama's
     environment (it restarts), injection and the cache key's context."""
     engine.settings, engine.tuning = in_force, tuning
@@ -167,10 +198,15 @@ async def _use_ollama_settings(engine: Reconfigurable, in_force: Settings, tunin
     if engine.startup.will_start:  # the settings that change answers are in the key
         engine.keys.use_context(output_settings(tuning))
     if not engine.supervisor.supervising:
-        result, message = "needs Ollama restart", ("Ollama is not supervised by Ollacache: it takes this "
-                                                   "only from its own environment, when it restarts")
+        result, message = (
+            "needs Ollama restart",
+            ("Ollama is not supervised by Ollacache: it takes this only from its own environment, when it restarts"),
+        )
     else:
         refusal = await engine.supervisor.restart()
-        result, message = ("needs Ollama restart", refusal) if refusal else \
-            ("Ollama restarted", "Ollama is restarting with the new environment")
+        result, message = (
+            ("needs Ollama restart", refusal)
+            if refusal
+            else ("Ollama restarted", "Ollama is restarting with the new environment")
+        )
     return {name: {"effect": OLLAMA_RESTART, "result": result, "message": message} for name in names}

@@ -7,7 +7,8 @@ the actual port when ``--port 0`` was asked for, and on stderr a warning when th
 forward misses to or when the proxy is open to the network.
 
 At the edges: a connection whose request headers do not arrive in time is
-closed (:mod:`core.http.header_timeout`: many slow clients cannot hold the proxy's sockets), the soft limit of open files is raised to
+closed (:mod:`core.http.header_timeout`: many slow clients cannot hold the proxy's sockets), the soft limit of open
+files is raised to
 the hard one, and while serving the process creates private files (see :mod:`core.config.private`).
 """
 
@@ -84,12 +85,16 @@ def startup_warnings(engine: Engine) -> list[str]:
     warnings: list[str] = []
     host = settings["proxy.host"]
     if not is_loopback_bind(host):
-        warnings.append(f"listening on {host}, beyond this machine: anyone who can reach this port can use the "
-                        "proxy and the Ollama behind it, read its cached answers and list them at /-/entries "
-                        "(the Host check is off); bind to 127.0.0.1 unless that is what you want")
+        warnings.append(
+            f"listening on {host}, beyond this machine: anyone who can reach this port can use the "
+            "proxy and the Ollama behind it, read its cached answers and list them at /-/entries "
+            "(the Host check is off); bind to 127.0.0.1 unless that is what you want"
+        )
     if engine.offline:
-        warnings.append("offline: cached answers are served and every other request is refused (504); "
-                        f"the upstream at {shown} is never called, and Ollama is neither started nor supervised")
+        warnings.append(
+            "offline: cached answers are served and every other request is refused (504); "
+            f"the upstream at {shown} is never called, and Ollama is neither started nor supervised"
+        )
         return warnings
     sv = engine.supervisor.sv
     # at start, "stopped" and "not_installed" mean nothing answers and none is started; "failed" may also
@@ -105,8 +110,10 @@ def startup_warnings(engine: Engine) -> list[str]:
             why = f"no ollama program was found (is Ollama installed? {install_hint()})"
         else:
             why = sv.reason
-        warnings.append(f"no Ollama to forward misses to: nothing answers at {shown} and {why}; hits are "
-                        "still served, and an Ollama that starts answering there is used")
+        warnings.append(
+            f"no Ollama to forward misses to: nothing answers at {shown} and {why}; hits are "
+            "still served, and an Ollama that starts answering there is used"
+        )
     return warnings
 
 
@@ -188,10 +195,18 @@ def build_server(settings: Settings) -> _Server:
     engine = Engine(prepare(settings))
     settings = engine.settings
     config = uvicorn.Config(
-        engine.proxy, host=settings["proxy.host"], port=settings["proxy.port"],
-        loop=event_loop(), http=HeaderTimeoutProtocol, ws="none", lifespan="on",
-        access_log=False, log_level="warning", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        server_header=False, proxy_headers=False,
+        engine.proxy,
+        host=settings["proxy.host"],
+        port=settings["proxy.port"],
+        loop=event_loop(),
+        http=HeaderTimeoutProtocol,
+        ws="none",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        server_header=False,
+        proxy_headers=False,
     )
     return _Server(config, engine)
 
@@ -216,8 +231,11 @@ def _serve(settings: Settings) -> int:
         print(f"ollacache: {error}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"ollacache: cannot write Ollama's log ({error}); set log.dir (--log-dir, OLLACACHE_LOG_DIR) "
-              "to a writable directory", file=sys.stderr)
+        print(
+            f"ollacache: cannot write Ollama's log ({error}); set log.dir (--log-dir, OLLACACHE_LOG_DIR) "
+            "to a writable directory",
+            file=sys.stderr,
+        )
         return 2
     try:
         server.run()
@@ -226,7 +244,10 @@ def _serve(settings: Settings) -> int:
     finally:
         running.remove(settings.config_dir)
     if not server.started:
-        print(f"ollacache: could not listen on {server.config.host}:{server.config.port} "
-              "(is the port in use? choose another with --port or OLLACACHE_PORT)", file=sys.stderr)
+        print(
+            f"ollacache: could not listen on {server.config.host}:{server.config.port} "
+            "(is the port in use? choose another with --port or OLLACACHE_PORT)",
+            file=sys.stderr,
+        )
         return 1
     return 0

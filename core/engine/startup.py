@@ -94,12 +94,18 @@ def prepare(settings: Settings) -> Startup:
     upstream = settings["proxy.upstream"]
     answered = not offline and answers(upstream)
     will_start = should_start(manage, binary is not None, answered, is_local(urlsplit(upstream).hostname or ""))
-    decided = plan(setting_on=settings["ollama.port_takeover"], will_start_ollama=will_start,
-                   default_port_free=will_start and port_free("127.0.0.1", OLLAMA_DEFAULT_PORT),
-                   proxy_host=settings["proxy.host"], proxy_port=settings["proxy.port"], upstream=upstream)
+    decided = plan(
+        setting_on=settings["ollama.port_takeover"],
+        will_start_ollama=will_start,
+        default_port_free=will_start and port_free("127.0.0.1", OLLAMA_DEFAULT_PORT),
+        proxy_host=settings["proxy.host"],
+        proxy_port=settings["proxy.port"],
+        upstream=upstream,
+    )
     if decided.takeover:
-        settings = replace(settings, values={**settings.values, "proxy.port": decided.proxy_port,
-                                             "proxy.upstream": decided.upstream})
+        settings = replace(
+            settings, values={**settings.values, "proxy.port": decided.proxy_port, "proxy.upstream": decided.upstream}
+        )
     path = log_dir(settings) / LOG_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a"):

@@ -27,8 +27,15 @@ class TuningRuns:
     with ``apply`` asked, the winner is also kept as ``tuning.num_thread`` in ``config_dir``'s config.toml.
     """
 
-    def __init__(self, *, upstream: str, candidates: Sequence[int], config_dir: Path, events: EventHub,
-                 apply_threads: ApplyThreads) -> None:
+    def __init__(
+        self,
+        *,
+        upstream: str,
+        candidates: Sequence[int],
+        config_dir: Path,
+        events: EventHub,
+        apply_threads: ApplyThreads,
+    ) -> None:
         self.upstream = upstream
         self.candidates = list(candidates)
         self.config_dir = config_dir
@@ -63,8 +70,11 @@ class TuningRuns:
                 write_setting(self.config_dir, "tuning.num_thread", best)
                 status["applied"] = await self.apply_threads(best)
             except (OSError, ValueError) as error:  # TuningError is a ValueError
-                status = {"state": "failed", "result": result.to_json(),
-                          "error": f"measured, but could not apply {best} threads: {error}"}
+                status = {
+                    "state": "failed",
+                    "result": result.to_json(),
+                    "error": f"measured, but could not apply {best} threads: {error}",
+                }
         self.status = status
         self.events.publish("tune_did_finish", status)
 

@@ -18,6 +18,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+
 import httpx
 
 from core import __version__
@@ -39,8 +40,15 @@ class Warmup:
     """The warm-up job of one engine: sends to ``url()`` (the address the proxy is bound to, known once
     it serves), looks up with ``keys`` and ``cache`` under the sampling policy ``policy()``."""
 
-    def __init__(self, *, url: Callable[[], str], keys: RequestKeys, cache: LayeredCache,
-                 policy: Callable[[], Policy], events: EventHub) -> None:
+    def __init__(
+        self,
+        *,
+        url: Callable[[], str],
+        keys: RequestKeys,
+        cache: LayeredCache,
+        policy: Callable[[], Policy],
+        events: EventHub,
+    ) -> None:
         self.url = url
         self.keys = keys
         self.cache = cache
@@ -71,8 +79,16 @@ class Warmup:
         if self.running:
             return False
         self._started = time.monotonic()
-        self._status = {"state": "running", "total": len(items), "sent": 0, "cached": 0, "failed": 0,
-                        "concurrency": concurrency, "elapsed_s": 0.0, "failures": []}
+        self._status = {
+            "state": "running",
+            "total": len(items),
+            "sent": 0,
+            "cached": 0,
+            "failed": 0,
+            "concurrency": concurrency,
+            "elapsed_s": 0.0,
+            "failures": [],
+        }
         self._task = asyncio.get_running_loop().create_task(self._run(items, concurrency))
         return True
 
@@ -90,11 +106,13 @@ class Warmup:
         timeout = httpx.Timeout(None, connect=CONNECT_TIMEOUT_S)
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         try:
-            async with httpx.AsyncClient(base_url=_dialable(self.url()),  # 0.0.0.0: through loopback
-                                         timeout=timeout, limits=limits,
-                                         headers={"user-agent": USER_AGENT}) as http:
-                workers = [asyncio.create_task(self._work(queue, http))
-                           for _ in range(min(concurrency, len(items)))]
+            async with httpx.AsyncClient(
+                base_url=_dialable(self.url()),  # 0.0.0.0: through loopback
+                timeout=timeout,
+                limits=limits,
+                headers={"user-agent": USER_AGENT},
+            ) as http:
+                workers = [asyncio.create_task(self._work(queue, http)) for _ in range(min(concurrency, len(items)))]
                 try:
                     await asyncio.gather(*workers)
                 finally:
@@ -121,8 +139,14 @@ class Warmup:
                 model = item["body"].get("model")
                 failures = self._status["failures"]
                 if len(failures) < FAILURES_KEPT:
-                    failures.append({"index": index, "endpoint": item["endpoint"],
-                                     "model": model if isinstance(model, str) else "", "error": error})
+                    failures.append(
+                        {
+                            "index": index,
+                            "endpoint": item["endpoint"],
+                            "model": model if isinstance(model, str) else "",
+                            "error": error,
+                        }
+                    )
                 self._count("failed")
 
     def cached(self, item: WarmItem) -> bool:

@@ -1,6 +1,7 @@
 """The CPU as detection reports it, on every OS: its cores, their kind, and its SIMD level.
 
-Each platform reader (`core.hardware.linux`, `core.hardware.macos`, `core.hardware.windows`) turns what its OS says into a
+Each platform reader (`core.hardware.linux`, `core.hardware.macos`, `core.hardware.windows`) turns what its OS says
+into a
 `CpuTopology`: a tuple of physical cores, each with the ids of its hardware threads (logical CPUs) and
 whether it is an efficiency core. Counting — logical CPUs, physical cores, performance and efficiency
 cores — happens here once, so the platforms cannot disagree on what the numbers mean.
@@ -26,7 +27,15 @@ SIMD_LEVELS: tuple[tuple[str, str], ...] = (
 )
 # Further features that matter to llama.cpp's kernels, reported alongside the level.
 SIMD_EXTRAS: tuple[str, ...] = (
-    "fma", "f16c", "avx_vnni", "avx512_vnni", "avx512_bf16", "amx_int8", "asimddp", "i8mm", "bf16",
+    "fma",
+    "f16c",
+    "avx_vnni",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_int8",
+    "asimddp",
+    "i8mm",
+    "bf16",
 )
 
 

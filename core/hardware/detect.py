@@ -21,7 +21,9 @@ from typing import Any
 
 import psutil
 
-from core.hardware import linux as hw_linux, macos as hw_macos, windows as hw_windows
+from core.hardware import linux as hw_linux
+from core.hardware import macos as hw_macos
+from core.hardware import windows as hw_windows
 from core.hardware.cpu import Core, CpuLimit, CpuTopology
 from core.hardware.gpu import NVIDIA_SMI, Gpu, parse_nvidia_smi
 
@@ -44,8 +46,7 @@ def run_command(args: Sequence[str]) -> str:
     """
     if shutil.which(args[0]) is None:
         raise FileNotFoundError(f"{args[0]} is not on PATH")
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S,
-                          check=True).stdout
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=True).stdout
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,9 @@ class Hardware:
             "simd_extras": list(self.cpu.simd_extras),
             "memory_bytes": self.memory_bytes,
             "gpus": [gpu.to_json() for gpu in self.gpus],
-            "cpu_limit": None if limit is None else {
+            "cpu_limit": None
+            if limit is None
+            else {
                 "quota_cpus": limit.quota_cpus,
                 "quota_source": limit.quota_source,
                 "allowed_cpus": None if limit.allowed_cpus is None else list(limit.allowed_cpus),
@@ -118,8 +121,7 @@ def _generic_cpu() -> CpuTopology:
     logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
     physical = min(psutil.cpu_count(logical=False) or logical, logical)
     per_core = max(logical // physical, 1)
-    return CpuTopology(cores=tuple(Core(tuple(range(i * per_core, (i + 1) * per_core)))
-                                   for i in range(physical)))
+    return CpuTopology(cores=tuple(Core(tuple(range(i * per_core, (i + 1) * per_core))) for i in range(physical)))
 
 
 def _detect_macos(run: Runner) -> Hardware:
@@ -159,11 +161,11 @@ def detect(root: Path | None = None, *, platform: str | None = None, run: Runner
         root = root if root is not None else Path(os.environ.get(ROOT_ENV) or "/")
         cpu = hw_linux.read_cpu(root)
         online = tuple(cpu_id for core in cpu.cores for cpu_id in core.cpus)
-        return Hardware("linux", cpu, hw_linux.read_memory(root), nvidia_gpus(run),
-                        hw_linux.read_cpu_limit(root, online))
+        return Hardware(
+            "linux", cpu, hw_linux.read_memory(root), nvidia_gpus(run), hw_linux.read_cpu_limit(root, online)
+        )
     if platform == "darwin":
         return _detect_macos(run)
     if platform == "win32":  # pragma: no cover - Windows only
         return _detect_windows(run)
-    return Hardware(OS_NAMES.get(platform, platform), _generic_cpu(), psutil.virtual_memory().total,
-                    nvidia_gpus(run))
+    return Hardware(OS_NAMES.get(platform, platform), _generic_cpu(), psutil.virtual_memory().total, nvidia_gpus(run))

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 NVIDIA_SMI: tuple[str, ...] = (
-    "nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader,nounits",
+    "nvidia-smi",
+    "--query-gpu=name,memory.total,driver_version",
+    "--format=csv,noheader,nounits",
 )
 _MIB = 1024 * 1024
 
@@ -35,8 +37,13 @@ class Gpu:
     unified_memory: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "vendor": self.vendor, "memory_bytes": self.memory_bytes,
-                "driver": self.driver, "unified_memory": self.unified_memory}
+        return {
+            "name": self.name,
+            "vendor": self.vendor,
+            "memory_bytes": self.memory_bytes,
+            "driver": self.driver,
+            "unified_memory": self.unified_memory,
+        }
 
 
 def _value(text: str) -> str | None:
@@ -59,13 +66,10 @@ def parse_nvidia_smi(text: str) -> tuple[Gpu, ...]:
             memory_bytes = int(float(memory)) * _MIB if memory is not None else None
         except ValueError:
             memory_bytes = None
-        gpus.append(Gpu(name=fields[0].strip(), vendor="nvidia", memory_bytes=memory_bytes,
-                        driver=_value(fields[2])))
+        gpus.append(Gpu(name=fields[0].strip(), vendor="nvidia", memory_bytes=memory_bytes, driver=_value(fields[2])))
     return tuple(gpus)
 
 
 def apple_gpu(model: str | None, memory_bytes: int | None) -> Gpu:
     """Apple silicon's integrated GPU, which shares all of the machine's RAM (unified memory)."""
-    return Gpu(name=model or "Apple silicon GPU", vendor="apple", memory_bytes=memory_bytes,
-               unified_memory=True)
-
+    return Gpu(name=model or "Apple silicon GPU", vendor="apple", memory_bytes=memory_bytes, unified_memory=True)

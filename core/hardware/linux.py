@@ -54,8 +54,9 @@ def _online(root: Path) -> tuple[int, ...]:
     text = _read(root, f"{CPU_DIR}/online")
     if text and text.strip():
         return parse_cpulist(text)
-    processors = [line for line in (_read(root, "proc/cpuinfo") or "").splitlines()
-                  if line.split(":")[0].strip() == "processor"]
+    processors = [
+        line for line in (_read(root, "proc/cpuinfo") or "").splitlines() if line.split(":")[0].strip() == "processor"
+    ]
     return tuple(range(max(len(processors), 1)))
 
 
@@ -98,18 +99,28 @@ def read_cpu(root: Path) -> CpuTopology:
     for cpu in online:
         groups.setdefault(_core_key(root, cpu), []).append(cpu)
     efficient, source = _efficiency_cpus(root, online)
-    cores = [Core(tuple(sorted(cpus)), efficiency=bool(efficient.intersection(cpus)))
-             for cpus in groups.values()]
+    cores = [Core(tuple(sorted(cpus)), efficiency=bool(efficient.intersection(cpus))) for cpus in groups.values()]
     if all(core.efficiency for core in cores):  # e.g. an all-E-core chip: no split to make
         cores, source = [Core(core.cpus) for core in cores], None
     fields = _cpuinfo_fields(root)
     # x86 has "model name"; ARM boards may name the machine in "Model" or "Hardware" ("model" on x86 is
     # a number).
-    model = next((value for key in ("model name", "model", "hardware")
-                  if (value := fields.get(key, "")) and not value.isdigit()), None)
+    model = next(
+        (
+            value
+            for key in ("model name", "model", "hardware")
+            if (value := fields.get(key, "")) and not value.isdigit()
+        ),
+        None,
+    )
     simd, extras = simd_from_features((fields.get("flags") or fields.get("features") or "").split())
-    return CpuTopology(cores=tuple(sorted(cores, key=lambda core: core.cpus)), model=model, simd=simd,
-                       simd_extras=extras, core_types_source=source)
+    return CpuTopology(
+        cores=tuple(sorted(cores, key=lambda core: core.cpus)),
+        model=model,
+        simd=simd,
+        simd_extras=extras,
+        core_types_source=source,
+    )
 
 
 def read_memory(root: Path) -> int | None:

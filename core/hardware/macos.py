@@ -62,11 +62,14 @@ def read_cpu(values: dict[str, str]) -> CpuTopology:
         for _ in range(count):
             cores.append(Core(tuple(range(next_id, next_id + per_core)), efficiency=is_efficiency))
             next_id += per_core
-    simd, extras = simd_from_features(
-        name for key, name in _FEATURES.items() if values.get(key) == "1")
-    return CpuTopology(cores=tuple(cores), model=values.get("machdep.cpu.brand_string") or None,
-                       simd=simd, simd_extras=extras,
-                       core_types_source="sysctl hw.perflevel1.physicalcpu" if efficiency else None)
+    simd, extras = simd_from_features(name for key, name in _FEATURES.items() if values.get(key) == "1")
+    return CpuTopology(
+        cores=tuple(cores),
+        model=values.get("machdep.cpu.brand_string") or None,
+        simd=simd,
+        simd_extras=extras,
+        core_types_source="sysctl hw.perflevel1.physicalcpu" if efficiency else None,
+    )
 
 
 def read_memory(values: dict[str, str]) -> int | None:

@@ -55,9 +55,9 @@ def parse_processor_cores(buffer: bytes) -> tuple[Core, ...]:
             cpus: list[int] = []
             for index in range(group_count):
                 mask, group = _GROUP_AFFINITY.unpack_from(
-                    buffer, offset + _GROUP_MASKS_AT + index * _GROUP_AFFINITY.size)
-                cpus += [group * _PROCESSORS_PER_GROUP + bit
-                         for bit in range(_PROCESSORS_PER_GROUP) if mask >> bit & 1]
+                    buffer, offset + _GROUP_MASKS_AT + index * _GROUP_AFFINITY.size
+                )
+                cpus += [group * _PROCESSORS_PER_GROUP + bit for bit in range(_PROCESSORS_PER_GROUP) if mask >> bit & 1]
             found.append((tuple(sorted(cpus)), efficiency_class))
         offset += size
     top = max((efficiency_class for _, efficiency_class in found), default=0)
@@ -69,8 +69,13 @@ def topology(buffer: bytes, model: str | None = None, features: tuple[str, ...] 
     cores = parse_processor_cores(buffer)
     simd, extras = simd_from_features(features)
     split = any(core.efficiency for core in cores)
-    return CpuTopology(cores=tuple(sorted(cores, key=lambda core: core.cpus)), model=model, simd=simd,
-                       simd_extras=extras, core_types_source="EfficiencyClass" if split else None)
+    return CpuTopology(
+        cores=tuple(sorted(cores, key=lambda core: core.cpus)),
+        model=model,
+        simd=simd,
+        simd_extras=extras,
+        core_types_source="EfficiencyClass" if split else None,
+    )
 
 
 def read_processor_information() -> bytes:  # pragma: no cover - Windows only

@@ -51,12 +51,33 @@ class Accounts:
         case it runs past the next batch of finished requests."""
         if self.events:
             model = call.request.model if call.request is not None else None
-            _FORWARDED.set((self.events.request_started({
-                "time": time.time(), "client": call.client, "model": model, "route": call.route.path,
-                "streamed": streamed}), streamed))
+            _FORWARDED.set(
+                (
+                    self.events.request_started(
+                        {
+                            "time": time.time(),
+                            "client": call.client,
+                            "model": model,
+                            "route": call.route.path,
+                            "streamed": streamed,
+                        }
+                    ),
+                    streamed,
+                )
+            )
 
-    def finished(self, call: Call, outcome: Outcome, kind: str, status: int, *, tokens: int | None = None,
-                 saved_s: float = 0.0, latency: bool = True, upstream_s: float | None = None) -> None:
+    def finished(
+        self,
+        call: Call,
+        outcome: Outcome,
+        kind: str,
+        status: int,
+        *,
+        tokens: int | None = None,
+        saved_s: float = 0.0,
+        latency: bool = True,
+        upstream_s: float | None = None,
+    ) -> None:
         """The account of a finished request: ``outcome`` as its ``X-Cache`` said; ``kind`` its stats outcome
         (hit, miss, shared, bypass or error); ``status`` 0 for an answer the upstream cut off; ``tokens`` None
         when not known; ``latency`` false for an answer that measured nothing (a refusal, a bypass);
@@ -65,12 +86,29 @@ class Accounts:
         request = call.request
         model = request.model if request is not None else None
         latency_s = (upstream_s if upstream_s is not None else took_s) if latency else None
-        self.stats.record(kind, route=call.route.path, model=model, latency_s=latency_s, saved_s=saved_s,
-                          saved_tokens=(tokens or 0) if kind in _SAVES else 0, client=call.client)
+        self.stats.record(
+            kind,
+            route=call.route.path,
+            model=model,
+            latency_s=latency_s,
+            saved_s=saved_s,
+            saved_tokens=(tokens or 0) if kind in _SAVES else 0,
+            client=call.client,
+        )
         if self.events:
             forwarded, streamed_up = _FORWARDED.get()
-            self.events.request_finished({
-                "time": time.time(), "client": call.client, "model": model, "route": call.route.path,
-                "cache": outcome.value, "status": status, "latency_ms": took_s * 1000.0, "tokens": tokens,
-                "saved_s": saved_s, "id": forwarded,
-                "streamed": request.streamed if request is not None and forwarded is None else streamed_up})
+            self.events.request_finished(
+                {
+                    "time": time.time(),
+                    "client": call.client,
+                    "model": model,
+                    "route": call.route.path,
+                    "cache": outcome.value,
+                    "status": status,
+                    "latency_ms": took_s * 1000.0,
+                    "tokens": tokens,
+                    "saved_s": saved_s,
+                    "id": forwarded,
+                    "streamed": request.streamed if request is not None and forwarded is None else streamed_up,
+                }
+            )

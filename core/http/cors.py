@@ -21,12 +21,14 @@ DEFAULT_ORIGINS: tuple[str, ...] = tuple(
 ) + ("app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*")
 EXTENSION_SCHEMES = ("chrome-extension://", "safari-extension://", "moz-extension://", "ms-browser-extension://")
 ALLOW_METHODS = b"GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
-ALLOW_HEADERS = (b"Authorization, Content-Type, User-Agent, Accept, X-Requested-With, OpenAI-Beta, "
-                 b"x-stainless-arch, x-stainless-async, x-stainless-custom-poll-interval, "
-                 b"x-stainless-helper-method, x-stainless-lang, x-stainless-os, x-stainless-package-version, "
-                 b"x-stainless-poll-helper, x-stainless-retry-count, x-stainless-runtime, "
-                 b"x-stainless-runtime-version, x-stainless-timeout, Cache-Control, X-Cache-Namespace, "
-                 b"X-Cache-TTL, X-Cache-Replay")
+ALLOW_HEADERS = (
+    b"Authorization, Content-Type, User-Agent, Accept, X-Requested-With, OpenAI-Beta, "
+    b"x-stainless-arch, x-stainless-async, x-stainless-custom-poll-interval, "
+    b"x-stainless-helper-method, x-stainless-lang, x-stainless-os, x-stainless-package-version, "
+    b"x-stainless-poll-helper, x-stainless-retry-count, x-stainless-runtime, "
+    b"x-stainless-runtime-version, x-stainless-timeout, Cache-Control, X-Cache-Namespace, "
+    b"X-Cache-TTL, X-Cache-Replay"
+)
 EXPOSE_HEADERS = b"X-Cache, X-Cache-Key, Age"
 MAX_AGE_S = b"43200"
 
@@ -44,18 +46,28 @@ class CorsRule:
         origin = origin.lower()
         if self.allow_all or origin in self.exact or origin.startswith(EXTENSION_SCHEMES):
             return True
-        return any(origin.startswith(prefix) and origin.endswith(suffix) and len(origin) >= len(prefix) + len(suffix)
-                   for prefix, suffix in self.wildcards)
+        return any(
+            origin.startswith(prefix) and origin.endswith(suffix) and len(origin) >= len(prefix) + len(suffix)
+            for prefix, suffix in self.wildcards
+        )
 
     @staticmethod
     def headers(origin: bytes) -> list[tuple[bytes, bytes]]:
         """Headers for an answer to an allowed origin."""
-        return [(b"access-control-allow-origin", origin), (b"vary", b"Origin"),
-                (b"access-control-expose-headers", EXPOSE_HEADERS)]
+        return [
+            (b"access-control-allow-origin", origin),
+            (b"vary", b"Origin"),
+            (b"access-control-expose-headers", EXPOSE_HEADERS),
+        ]
 
     @staticmethod
     def preflight(origin: bytes) -> list[tuple[bytes, bytes]]:
         """Headers for the answer (204) to an allowed preflight ``OPTIONS`` request."""
-        return [(b"access-control-allow-origin", origin), (b"vary", b"Origin"),
-                (b"access-control-allow-methods", ALLOW_METHODS), (b"access-control-allow-headers", ALLOW_HEADERS),
-                (b"access-control-max-age", MAX_AGE_S), (b"content-length", b"0")]
+        return [
+            (b"access-control-allow-origin", origin),
+            (b"vary", b"Origin"),
+            (b"access-control-allow-methods", ALLOW_METHODS),
+            (b"access-control-allow-headers", ALLOW_HEADERS),
+            (b"access-control-max-age", MAX_AGE_S),
+            (b"content-length", b"0"),
+        ]

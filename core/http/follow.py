@@ -20,8 +20,16 @@ from core.http.upstream import Send
 NO_ANSWER = "ollacache: the identical request this one was sharing ended without an answer"
 
 
-async def follow(flight: Flight, send: Send, receive: Receive, *, streamed: bool, api: str, extra: Headers,
-                 include_usage: bool = False) -> int | None:
+async def follow(
+    flight: Flight,
+    send: Send,
+    receive: Receive,
+    *,
+    streamed: bool,
+    api: str,
+    extra: Headers,
+    include_usage: bool = False,
+) -> int | None:
     """Answer one client from ``flight`` in mode ``streamed``, with ``extra`` headers; the status it was
     sent, or None when it left first (the others go on). Returns once the call's answer is judged."""
     watch = ClientWatch(receive)
@@ -65,8 +73,15 @@ async def _live(flight: Flight, send: Send, watch: ClientWatch, extra: Headers) 
     return status
 
 
-async def _converted(flight: Flight, send: Send, receive: Receive, watch: ClientWatch, streamed: bool,
-                     extra: Headers, include_usage: bool) -> int:
+async def _converted(
+    flight: Flight,
+    send: Send,
+    receive: Receive,
+    watch: ClientWatch,
+    streamed: bool,
+    extra: Headers,
+    include_usage: bool,
+) -> int:
     """Wait for the whole answer and send it in the other mode; an error as it came; 0 for no answer."""
     await flight.wait_end()
     watch.finishing()

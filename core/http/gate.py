@@ -64,18 +64,39 @@ class Gate:
                 cache_replay = value
             elif name == b"x-cache-namespace":
                 cache_namespace = value
-        if self.host_rule is not None and host is not None and not self._remember(
-                self._hosts, host, self.host_rule.allows):
-            return Admission(f"ollacache: Host {host.decode('latin-1')!r} is not allowed while bound to loopback "
-                             "(DNS-rebinding protection, the same rule as Ollama's)", [], None)
+        if (
+            self.host_rule is not None
+            and host is not None
+            and not self._remember(self._hosts, host, self.host_rule.allows)
+        ):
+            return Admission(
+                f"ollacache: Host {host.decode('latin-1')!r} is not allowed while bound to loopback "
+                "(DNS-rebinding protection, the same rule as Ollama's)",
+                [],
+                None,
+            )
         if origin is None or (host is not None and origin == b"http://" + host):
-            return Admission(None, [], None, authorization, user_agent, cache_control, cache_ttl, cache_replay,
-                             cache_namespace)
+            return Admission(
+                None, [], None, authorization, user_agent, cache_control, cache_ttl, cache_replay, cache_namespace
+            )
         if not self._remember(self._origins, origin, self.cors.allows):
-            return Admission(f"ollacache: origin {origin.decode('latin-1')!r} is not allowed; add it to the "
-                             "proxy.cors_origins setting (OLLACACHE_ORIGINS)", [], None)
-        return Admission(None, CorsRule.headers(origin), origin, authorization, user_agent, cache_control, cache_ttl,
-                         cache_replay, cache_namespace)
+            return Admission(
+                f"ollacache: origin {origin.decode('latin-1')!r} is not allowed; add it to the "
+                "proxy.cors_origins setting (OLLACACHE_ORIGINS)",
+                [],
+                None,
+            )
+        return Admission(
+            None,
+            CorsRule.headers(origin),
+            origin,
+            authorization,
+            user_agent,
+            cache_control,
+            cache_ttl,
+            cache_replay,
+            cache_namespace,
+        )
 
     @staticmethod
     def _remember(memo: dict[bytes, bool], value: bytes, decide: Callable[[str], bool]) -> bool:

@@ -78,10 +78,23 @@ class Proxy:
     refuses everything else with a 504 in the route's own format, so the upstream is never called.
     """
 
-    def __init__(self, *, upstream: str, cache: LayeredCache, keys: RequestKeys, stats: Stats, ttl_s: float,
-                 control: ASGIApp, gate: Gate, events: EventHub, upstream_state: UpstreamState,
-                 inject_threads: int | None = None, start_wait_s: float = 30.0, policy: Policy = ALL,
-                 offline: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        upstream: str,
+        cache: LayeredCache,
+        keys: RequestKeys,
+        stats: Stats,
+        ttl_s: float,
+        control: ASGIApp,
+        gate: Gate,
+        events: EventHub,
+        upstream_state: UpstreamState,
+        inject_threads: int | None = None,
+        start_wait_s: float = 30.0,
+        policy: Policy = ALL,
+        offline: bool = False,
+    ) -> None:
         self.cache = cache
         self.offline = offline
         self.keys = keys
@@ -143,8 +156,13 @@ class Proxy:
             return await self.control(scope, receive, adding_headers(send, cors) if cors else send)
         route = ROUTES.get(path)
         if route is None or scope["method"] != "POST":
-            return await self._pass(scope, receive, send, cors, plan_passing(
-                offline=self.offline, changes_models=path in CHANGES_MODELS and self.builds is not None))
+            return await self._pass(
+                scope,
+                receive,
+                send,
+                cors,
+                plan_passing(offline=self.offline, changes_models=path in CHANGES_MODELS and self.builds is not None),
+            )
         body = await read_body(receive)
         call = Call(scope, receive, send, route, body, client_of(admission.user_agent), time.perf_counter(), cors)
         try:
@@ -169,10 +187,24 @@ class Proxy:
         else:
             call.key, found = find(self.cache, self.policy, request, controls.looks_up, now, self._random)
         flight = self.flights.get(call.key) if request is not None else None
-        flying = flight is not None and request is not None and can_follow(flight, request.streamed, request.usage, route.api)
-        chosen = plan(request, found, api=route.api, controls=controls, now=now, flying=flying, caching=caching,
-                      offline=self.offline, policy=self.policy, inject=self.inject_threads is not None,
-                      ttl_s=self.ttl_s)
+        flying = (
+            flight is not None
+            and request is not None
+            and can_follow(flight, request.streamed, request.usage, route.api)
+        )
+        chosen = plan(
+            request,
+            found,
+            api=route.api,
+            controls=controls,
+            now=now,
+            flying=flying,
+            caching=caching,
+            offline=self.offline,
+            policy=self.policy,
+            inject=self.inject_threads is not None,
+            ttl_s=self.ttl_s,
+        )
         act = chosen.act
         if act is Act.ANSWER:
             assert found is not None
@@ -188,9 +220,15 @@ class Proxy:
         """Send the stored answer (converted to the request's stream mode when it was recorded in the other)."""
         request = call.request
         assert request is not None
-        await replay(call.send, call.receive, found,
-                     [(b"x-cache", b"HIT"), (b"x-cache-key", found.key.encode()), *call.cors],
-                     streamed=request.streamed, paced=paced, include_usage=request.usage)
+        await replay(
+            call.send,
+            call.receive,
+            found,
+            [(b"x-cache", b"HIT"), (b"x-cache-key", found.key.encode()), *call.cors],
+            streamed=request.streamed,
+            paced=paced,
+            include_usage=request.usage,
+        )
         self.cache.note_hit(call.key, time.time())
         self.accounts.finished(call, Outcome.HIT, "hit", found.status, tokens=found.tokens, saved_s=found.duration_s)
 
@@ -199,14 +237,23 @@ class Proxy:
         request = call.request
         assert request is not None
         extra = [*call.cors, (b"x-cache", b"SHARED"), (b"x-cache-key", call.key.encode())]
-        status = await follow(flight, call.send, call.receive, streamed=request.streamed, api=call.route.api,
-                              extra=extra, include_usage=request.usage)
+        status = await follow(
+            flight,
+            call.send,
+            call.receive,
+            streamed=request.streamed,
+            api=call.route.api,
+            extra=extra,
+            include_usage=request.usage,
+        )
         if status is None:
             return None  # the client left: nothing is counted
         entry = flight.entry
         if entry is None:  # the answer in flight was not stored: nothing was saved
             return self.accounts.finished(call, Outcome.SHARED, "error", status, tokens=0)
-        return self.accounts.finished(call, Outcome.SHARED, "shared", status, tokens=entry.tokens, saved_s=entry.duration_s)
+        return self.accounts.finished(
+            call, Outcome.SHARED, "shared", status, tokens=entry.tokens, saved_s=entry.duration_s
+        )
 
     async def _refuse(self, call: Call, chosen: Plan) -> None:
         """An error in the route's format, the upstream never called (offline, only-if-cached, bad controls)."""
@@ -230,7 +277,9 @@ class Proxy:
             sent = await self._relay(call.scope, call.receive, call.send, body, extra, call, None, None)
             if sent is not None:
                 kind = "error" if sent.failed else "bypass"
-                self.accounts.finished(call, outcome, kind, sent.status, latency=sent.failed, upstream_s=sent.upstream_s)
+                self.accounts.finished(
+                    call, outcome, kind, sent.status, latency=sent.failed, upstream_s=sent.upstream_s
+                )
             return None
         extra.append((b"x-cache-key", call.key.encode()))
         digest = (self.builds.digest(request.model) if self.builds is not None else None) or ""  # as in the key
@@ -247,8 +296,14 @@ class Proxy:
             entry = None
             if verdict.storable:
                 created = time.time()
-                entry = recorder.entry(call.key, request.model, verdict, created=created, finished=sent.finished,
-                                       expires=created + chosen.ttl_s if chosen.ttl_s else 0.0)
+                entry = recorder.entry(
+                    call.key,
+                    request.model,
+                    verdict,
+                    created=created,
+                    finished=sent.finished,
+                    expires=created + chosen.ttl_s if chosen.ttl_s else 0.0,
+                )
                 entry.digest = digest
             flight.entry = entry  # what the followers count as saved
             if entry is None or self._paused:
@@ -257,14 +312,21 @@ class Proxy:
             elif self.cache.keep(entry, recorder.generation) and self.events:
                 self.events.publish("entry_did_store", entry.info())
             # after entry_did_store: a subscriber sees the entry before the request that made it
-            self.accounts.finished(call, Outcome.MISS, "miss" if recorder.status == 200 else "error", recorder.status,
-                           tokens=verdict.prompt_tokens + verdict.completion_tokens, upstream_s=sent.upstream_s)
+            self.accounts.finished(
+                call,
+                Outcome.MISS,
+                "miss" if recorder.status == 200 else "error",
+                recorder.status,
+                tokens=verdict.prompt_tokens + verdict.completion_tokens,
+                upstream_s=sent.upstream_s,
+            )
         finally:
             flight.end()
         return None
 
-    async def _pass(self, scope: Scope, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]],
-                    chosen: Plan) -> None:
+    async def _pass(
+        self, scope: Scope, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]], chosen: Plan
+    ) -> None:
         """Any other path or method: relayed untouched, bodies streamed both ways (refused while offline)."""
         if chosen.act is Act.REFUSE:
             return await send_whole(send, chosen.status, error_body("ollama", chosen.message), cors)
@@ -273,9 +335,17 @@ class Proxy:
         await self._relay(scope, receive, send, None, list(cors), None, None, None)
         return None
 
-    async def _relay(self, scope: Scope, receive: Receive, send: Send, body: bytes | None,
-                     extra: list[tuple[bytes, bytes]], call: Call | None, recorder: Recorder | None,
-                     flight: Flight | None) -> _Sent | None:
+    async def _relay(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        body: bytes | None,
+        extra: list[tuple[bytes, bytes]],
+        call: Call | None,
+        recorder: Recorder | None,
+        flight: Flight | None,
+    ) -> _Sent | None:
         """Forward the request upstream (``body``, or the client's body streamed when None) and stream the
         answer back with ``extra`` headers, feeding ``recorder``; ``flight`` carries the answer to the identical
         requests that follow this one. What was sent, or None when the client left first."""

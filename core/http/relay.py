@@ -12,10 +12,19 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) and those the HTTP libraries on each side set themselves.
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
-    b"transfer-encoding", b"upgrade", b"proxy-connection",
-})
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-connection",
+    }
+)
 # Origin is not forwarded: the proxy answers CORS itself (core.http.cors), so the upstream's own rule and
 # its access-control-* headers never interfere.
 _NOT_FORWARDED = HOP_BY_HOP | {b"host", b"origin"}
@@ -38,8 +47,11 @@ def forward_headers(headers: Iterable[tuple[bytes, bytes]], buffered: bool) -> l
 
 def response_headers(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """The upstream's response headers as returned to the client (the server adds its own date)."""
-    return [(name.lower(), value) for name, value in headers
-            if name.lower() not in _NOT_RETURNED and not name.lower().startswith(b"access-control-")]
+    return [
+        (name.lower(), value)
+        for name, value in headers
+        if name.lower() not in _NOT_RETURNED and not name.lower().startswith(b"access-control-")
+    ]
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -114,7 +126,9 @@ class ClientWatch:
             self._task.cancel()
 
 
-def request_stream(watch: ClientWatch, scope: MutableMapping[str, Any], receive: Receive) -> AsyncIterator[bytes] | None:
+def request_stream(
+    watch: ClientWatch, scope: MutableMapping[str, Any], receive: Receive
+) -> AsyncIterator[bytes] | None:
     """The client's request body as an async stream, or ``None`` when the request has none.
 
     When the stream ends, ``watch`` starts listening for the client leaving.

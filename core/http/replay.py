@@ -26,23 +26,37 @@ log = logging.getLogger(__name__)
 Headers = list[tuple[bytes, bytes]]
 
 
-async def replay(send: Send, receive: Receive, entry: Entry, extra: Headers, *, streamed: bool,
-                 paced: bool = False, include_usage: bool = False) -> int:
+async def replay(
+    send: Send,
+    receive: Receive,
+    entry: Entry,
+    extra: Headers,
+    *,
+    streamed: bool,
+    paced: bool = False,
+    include_usage: bool = False,
+) -> int:
     """Answer from ``entry`` in mode ``streamed``, with ``extra`` headers (CORS, ``X-Cache``, its key); the
     status sent. ``include_usage``: a stream synthesised for an OpenAI request that asked for usage."""
     try:
         answer = in_mode(entry, streamed, include_usage)
     except Unmergeable as error:  # the decision checked it could be; a damaged entry still might not
         log.warning("entry %s could not be converted: %s", entry.key, error)
-        message = f"ollacache: the stored answer could not be converted to this stream mode ({error}); " \
-                  "send Cache-Control: no-cache to ask the upstream again"
+        message = (
+            f"ollacache: the stored answer could not be converted to this stream mode ({error}); "
+            "send Cache-Control: no-cache to ask the upstream again"
+        )
         api = "openai" if entry.route.startswith("/v1/") else "ollama"
         await send_whole(send, 500, error_body(api, message), extra)
         return 500
     body = b"" if paced else b"".join(answer.chunks)
     length = sum(len(chunk) for chunk in answer.chunks) if paced else len(body)
-    headers = [(b"content-type", answer.content_type.encode()), (b"content-length", str(length).encode()),
-               (b"age", str(max(0, int(time.time() - entry.created))).encode()), *extra]
+    headers = [
+        (b"content-type", answer.content_type.encode()),
+        (b"content-length", str(length).encode()),
+        (b"age", str(max(0, int(time.time() - entry.created))).encode()),
+        *extra,
+    ]
     await send({"type": "http.response.start", "status": entry.status, "headers": headers})
     if not paced:
         await send({"type": "http.response.body", "body": body})
@@ -51,7 +65,7 @@ async def replay(send: Send, receive: Receive, entry: Entry, extra: Headers, *, 
     watch.start()
     started = time.perf_counter()
     try:
-        for chunk, offset in zip(answer.chunks, answer.offsets_s):
+        for chunk, offset in zip(answer.chunks, answer.offsets_s, strict=False):
             wait = offset - (time.perf_counter() - started)
             if wait > 0:
                 await asyncio.sleep(wait)  # the recorded pace

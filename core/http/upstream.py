@@ -31,7 +31,6 @@ from core.cache.recorder import Recorder, error_chunk
 from core.config.parsing import redact
 from core.http.relay import ClientWatch, Scope, Send, forward_headers, response_headers
 
-
 log = logging.getLogger(__name__)
 KEEPALIVE_S = 5.0  # an idle upstream connection is closed after this long
 CONNECT_TIMEOUT_S = 10.0
@@ -114,13 +113,19 @@ class UpstreamClient:
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_S, socket_factory=upstream_socket,
-                                         use_dns_cache=True)
+        connector = aiohttp.TCPConnector(
+            limit=0, keepalive_timeout=KEEPALIVE_S, socket_factory=upstream_socket, use_dns_cache=True
+        )
         self._session = aiohttp.ClientSession(
-            connector=connector, response_class=_QuickAckResponse, auto_decompress=False, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
+            connector=connector,
+            response_class=_QuickAckResponse,
+            auto_decompress=False,
+            trust_env=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S),
             # forward what the client sent, nothing more: no User-Agent, Accept or Accept-Encoding of ours
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"))
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+        )
         return self._session
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
@@ -130,8 +135,9 @@ class UpstreamClient:
         if isinstance(data, bytes) and len(data) > LARGE_BODY:  # sent in pieces, a fresh reader for each try
             data = io.BytesIO(data)
         try:
-            response = await session.request(request.method, request.url, headers=request.headers, data=data,
-                                             allow_redirects=False)
+            response = await session.request(
+                request.method, request.url, headers=request.headers, data=data, allow_redirects=False
+            )
         except (aiohttp.ClientError, OSError) as error:
             raise _translated(error) from error
         except ValueError as error:  # a header or URL the client library refuses to send
@@ -192,8 +198,10 @@ class Upstream:
     def request(self, scope: Scope, content: Any, buffered: bool) -> UpstreamRequest:
         """The request to send upstream for ``scope``, with ``content`` (bytes read whole when ``buffered``,
         otherwise a stream of the client's body)."""
-        headers = [(name.decode("latin-1"), value.decode("latin-1"))
-                   for name, value in forward_headers(scope["headers"], buffered)]
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in forward_headers(scope["headers"], buffered)
+        ]
         return UpstreamRequest(scope["method"], self._target(scope), headers, content)
 
     async def send(self, request: UpstreamRequest, *, replayable: bool) -> UpstreamResponse:
@@ -225,8 +233,15 @@ class Upstream:
             message += f" ({note})"
         return message
 
-    async def stream_back(self, send: Send, response: UpstreamResponse, extra: list[tuple[bytes, bytes]],
-                          watch: ClientWatch, route: Route | None, recorder: Recorder | None) -> None:
+    async def stream_back(
+        self,
+        send: Send,
+        response: UpstreamResponse,
+        extra: list[tuple[bytes, bytes]],
+        watch: ClientWatch,
+        route: Route | None,
+        recorder: Recorder | None,
+    ) -> None:
         """Send ``response`` to the client as it arrives, with ``extra`` headers, feeding ``recorder``."""
         if recorder is not None:
             recorder.begin(response.status_code, response.headers.get("content-type", ""))
@@ -241,14 +256,24 @@ class Upstream:
             log.warning("upstream %s broke off %s: %s", self.shown, response.request.url.path, error)
             if route is None or not _is_stream(response):
                 raise  # not a stream: no way to tell the client in-band, so let the connection drop
-            await _end_with_error(send, watch, route, recorder, f"ollacache: the upstream at "
-                                  f"{self.shown} closed the stream before it finished")
+            await _end_with_error(
+                send,
+                watch,
+                route,
+                recorder,
+                f"ollacache: the upstream at {self.shown} closed the stream before it finished",
+            )
             return
         except asyncio.CancelledError:
             # the client left (nothing to tell), or serving stops and its grace period ran out
             if not watch.gone and route is not None and _is_stream(response):
-                await _end_with_error(send, watch, route, recorder, "ollacache: the proxy is shutting down; "
-                                      "this answer was cut off before it finished")
+                await _end_with_error(
+                    send,
+                    watch,
+                    route,
+                    recorder,
+                    "ollacache: the proxy is shutting down; this answer was cut off before it finished",
+                )
             raise
         watch.finishing()
         await send({"type": "http.response.body", "body": b""})
@@ -264,8 +289,9 @@ class Upstream:
         await self.client.aclose()
 
 
-async def _end_with_error(send: Send, watch: ClientWatch, route: Route, recorder: Recorder | None,
-                          message: str) -> None:
+async def _end_with_error(
+    send: Send, watch: ClientWatch, route: Route, recorder: Recorder | None, message: str
+) -> None:
     """End a cut-off stream with an error in its own format, so no client takes it for a whole answer."""
     if recorder is not None:
         recorder.cut()

@@ -4,7 +4,8 @@ The names are the ones a user knows their tools by: ``ollama-python`` for the of
 (``ollama-python/0.6.3 (x86_64 linux) Python/3.11.7``), ``openai-python`` for OpenAI's (``OpenAI/Python
 1.x``, also ``AsyncOpenAI`` and ``AzureOpenAI``), ``ollama-cli`` for the ``ollama`` command
 (``ollama/0.12.0 (amd64 linux) Go/go1.24``), ``browser`` for any web browser, and so on
-(`FRAMEWORKS`, `PREFIXES`, `LIBRARIES`). A framework that names itself anywhere in the header (``langchain``, ``llama-index``, ``open-webui``)
+(`FRAMEWORKS`, `PREFIXES`, `LIBRARIES`). A framework that names itself anywhere in the header (``langchain``,
+``llama-index``, ``open-webui``)
 wins over the HTTP library it runs on. Anything else is named by its first product token, cut to
 `MAX_NAME` characters of a safe alphabet; no header at all is ``unknown``.
 

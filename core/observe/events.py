@@ -8,7 +8,8 @@ Finished requests come in batches: ``requests_did_finish`` at most every :data:`
 the latest :data:`BATCH_MAX` of them (``requests``, oldest first) and how many finished since the last batch
 (``count``). A request forwarded to Ollama that is still under way when a batch goes out is told in
 ``requests_did_start`` (with its ``id``), so a long generation shows while it runs; its finish carries the same
-``id``. One that starts and ends within a batch is told once, finished. At a thousand hits a second that is four events a second instead of a thousand, which is what
+``id``. One that starts and ends within a batch is told once, finished. At a thousand hits a second that is four events
+a second instead of a thousand, which is what
 lets a dashboard follow without spending a core on it; the counts themselves are in the stats.
 :attr:`EventHub.active_at` tells when something last happened (an event other than ``stats``, or a new
 subscriber) and :attr:`EventHub.working` how many requests are being forwarded upstream now, so the stats

@@ -35,8 +35,9 @@ def find_listener(port: int) -> Found:
     for connection in connections:
         if connection.status == psutil.CONN_LISTEN and connection.laddr and connection.laddr.port == port:
             if connection.pid is None:
-                return Found(unreadable="it runs as another user (a system service, say), whose use Ollacache "
-                                        "cannot read")
+                return Found(
+                    unreadable="it runs as another user (a system service, say), whose use Ollacache cannot read"
+                )
             return Found(pid=connection.pid)
     return Found()
 
@@ -45,8 +46,9 @@ class Listener:
     """The process listening on ``port``: kept while it lives; while none is known, looked for at most every
     :data:`RECHECK_S` seconds."""
 
-    def __init__(self, port: int, find: Callable[[int], Found] = find_listener,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, port: int, find: Callable[[int], Found] = find_listener, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.port = port
         self._find = find
         self._clock = clock

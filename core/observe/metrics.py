@@ -53,21 +53,26 @@ class _SnapshotCollector(Collector):
 
 def _requests(snapshot: Mapping[str, Any]) -> Iterator[Metric]:
     totals = snapshot["totals"]
-    requests = CounterMetricFamily(PREFIX + "requests", "Requests answered by the proxy, by outcome.",
-                                   labels=["outcome"])
+    requests = CounterMetricFamily(
+        PREFIX + "requests", "Requests answered by the proxy, by outcome.", labels=["outcome"]
+    )
     for outcome, field in OUTCOME_FIELDS.items():
         if field in totals:
             requests.add_metric([outcome], totals[field])
     yield requests
 
     for scope, label in (("by_model", "model"), ("by_route", "route"), ("clients", "client")):
-        counts = CounterMetricFamily(f"{PREFIX}{label}_requests", f"Requests by {label} and outcome.",
-                                     labels=[label, "outcome"])
-        saved_s = CounterMetricFamily(f"{PREFIX}{label}_time_saved_seconds",
-                                      f"Upstream seconds saved by cache hits, by {label}.", labels=[label])
-        saved_tokens = CounterMetricFamily(f"{PREFIX}{label}_tokens_saved",
-                                           f"Prompt and completion tokens saved by cache hits, by {label}.",
-                                           labels=[label])
+        counts = CounterMetricFamily(
+            f"{PREFIX}{label}_requests", f"Requests by {label} and outcome.", labels=[label, "outcome"]
+        )
+        saved_s = CounterMetricFamily(
+            f"{PREFIX}{label}_time_saved_seconds", f"Upstream seconds saved by cache hits, by {label}.", labels=[label]
+        )
+        saved_tokens = CounterMetricFamily(
+            f"{PREFIX}{label}_tokens_saved",
+            f"Prompt and completion tokens saved by cache hits, by {label}.",
+            labels=[label],
+        )
         for name, tally in snapshot[scope].items():
             for outcome, field in OUTCOME_FIELDS.items():
                 if field in tally:
@@ -76,23 +81,36 @@ def _requests(snapshot: Mapping[str, Any]) -> Iterator[Metric]:
             saved_tokens.add_metric([name], tally["tokens_saved"])
         yield from (counts, saved_s, saved_tokens)
 
-    yield CounterMetricFamily(PREFIX + "time_saved_seconds", "Upstream seconds saved by cache hits and shared answers.",
-                              value=totals["time_saved_s"])
-    yield CounterMetricFamily(PREFIX + "tokens_saved", "Prompt and completion tokens saved by cache hits and shared answers.",
-                              value=totals["tokens_saved"])
-    yield GaugeMetricFamily(PREFIX + "hit_rate", "(Hits + shared) / (hits + shared + misses) since stats began, "
-                            "0 when none.", value=totals["hit_rate"])
-    yield GaugeMetricFamily(PREFIX + "uptime_seconds", "Seconds since the proxy started.",
-                            value=snapshot["uptime_s"])
+    yield CounterMetricFamily(
+        PREFIX + "time_saved_seconds",
+        "Upstream seconds saved by cache hits and shared answers.",
+        value=totals["time_saved_s"],
+    )
+    yield CounterMetricFamily(
+        PREFIX + "tokens_saved",
+        "Prompt and completion tokens saved by cache hits and shared answers.",
+        value=totals["tokens_saved"],
+    )
+    yield GaugeMetricFamily(
+        PREFIX + "hit_rate",
+        "(Hits + shared) / (hits + shared + misses) since stats began, 0 when none.",
+        value=totals["hit_rate"],
+    )
+    yield GaugeMetricFamily(PREFIX + "uptime_seconds", "Seconds since the proxy started.", value=snapshot["uptime_s"])
 
 
 def _latency(latency_ms: Mapping[str, Mapping[str, Any]]) -> Iterator[Metric]:
-    quantiles = GaugeMetricFamily(PREFIX + "latency_seconds",
-                                  "Time to answer the client (a miss: until the last byte), quantiles over "
-                                  "the most recent requests of each outcome.", labels=["outcome", "quantile"])
-    samples = GaugeMetricFamily(PREFIX + "latency_window_requests",
-                                "Requests in the window the latency quantiles are computed over.",
-                                labels=["outcome"])
+    quantiles = GaugeMetricFamily(
+        PREFIX + "latency_seconds",
+        "Time to answer the client (a miss: until the last byte), quantiles over "
+        "the most recent requests of each outcome.",
+        labels=["outcome", "quantile"],
+    )
+    samples = GaugeMetricFamily(
+        PREFIX + "latency_window_requests",
+        "Requests in the window the latency quantiles are computed over.",
+        labels=["outcome"],
+    )
     for outcome, window in latency_ms.items():
         samples.add_metric([outcome], window["count"])
         for key, value in window.items():
@@ -120,13 +138,17 @@ def _resources(resources: Mapping[str, Any]) -> Iterator[Metric]:
             ("cpu_count", "system_cpu_count", "Logical CPUs."),
         ):
             yield GaugeMetricFamily(PREFIX + name, doc, value=system[key])
-    cpu = GaugeMetricFamily(PREFIX + "process_cpu_percent",
-                            "CPU use since the previous sample, per core (100 = one core); trees include "
-                            "their child processes.", labels=["process"])
-    rss = GaugeMetricFamily(PREFIX + "process_resident_memory_bytes",
-                            "Resident memory; trees include their child processes.", labels=["process"])
-    count = GaugeMetricFamily(PREFIX + "process_count", "Processes measured under this name.",
-                              labels=["process"])
+    cpu = GaugeMetricFamily(
+        PREFIX + "process_cpu_percent",
+        "CPU use since the previous sample, per core (100 = one core); trees include their child processes.",
+        labels=["process"],
+    )
+    rss = GaugeMetricFamily(
+        PREFIX + "process_resident_memory_bytes",
+        "Resident memory; trees include their child processes.",
+        labels=["process"],
+    )
+    count = GaugeMetricFamily(PREFIX + "process_count", "Processes measured under this name.", labels=["process"])
     for name, proc in resources.items():
         if name == "system" or not isinstance(proc, Mapping):
             continue  # a tree whose process is gone is None: no sample rather than a zero

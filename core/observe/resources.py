@@ -42,8 +42,9 @@ class ResourceSampler:
         self._lock = threading.Lock()
         self._latest: tuple[float, dict[str, Any]] | None = None
 
-    def latest(self, trees: Mapping[str, int | None] | None = None,
-               max_age_s: float = SHARED_INTERVAL_S) -> dict[str, Any]:
+    def latest(
+        self, trees: Mapping[str, int | None] | None = None, max_age_s: float = SHARED_INTERVAL_S
+    ) -> dict[str, Any]:
         """The newest sample if it is younger than ``max_age_s`` seconds, else a new one.
 
         Every reader (``/-/stats`` callers, the ``/-/events`` feed, ``/-/metrics``) shares one sample per

@@ -30,13 +30,22 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime, time as clock_time, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
 from core.config.private import write_private
 from core.observe.tally import (
-    MAX_KEYS, OTHER_KEY, OUTCOME_FIELDS, OUTCOMES, Outcome, Tally, hit_rate, tallies_from_json, tally_for,
+    MAX_KEYS,
+    OTHER_KEY,
+    OUTCOME_FIELDS,
+    OUTCOMES,
+    Outcome,
+    Tally,
+    hit_rate,
+    tallies_from_json,
+    tally_for,
 )
 
 __all__ = ["MAX_KEYS", "OTHER_KEY", "OUTCOME_FIELDS", "OUTCOMES", "Outcome", "Stats"]
@@ -112,7 +121,7 @@ class Stats:
         self._by_model: dict[str, Tally] = {}
         self._by_route: dict[str, Tally] = {}
         self._by_client: dict[str, Tally] = {}
-        self._since = datetime.fromtimestamp(self._wall(), tz=timezone.utc).isoformat(timespec="seconds")
+        self._since = datetime.fromtimestamp(self._wall(), tz=UTC).isoformat(timespec="seconds")
         self._ring_sec: list[int] = [_NEVER] * RING_SECONDS  # second stamped on each bucket
         self._ring: list[list[int]] = [[0] * _N for _ in range(RING_SECONDS)]  # per-outcome counts
         self._latency: list[deque[float]] = [deque(maxlen=LATENCY_SAMPLES) for _ in OUTCOMES]
@@ -193,8 +202,11 @@ class Stats:
             "totals": self._total.to_json(),
             "today": {"date": self._day, **self._today.to_json()},
             "rates": self._rates(now),
-            "latency_ms": {name: _percentiles(samples) for name, samples, timed
-                           in zip(OUTCOMES, self._latency, _TIMED) if timed},
+            "latency_ms": {
+                name: _percentiles(samples)
+                for name, samples, timed in zip(OUTCOMES, self._latency, _TIMED, strict=True)
+                if timed
+            },
             "by_model": {model: tally.to_json() for model, tally in self._by_model.items()},
             "by_route": {route: tally.to_json() for route, tally in self._by_route.items()},
             "clients": {client: tally.to_json() for client, tally in self._by_client.items()},
@@ -206,7 +218,7 @@ class Stats:
     def _rates(self, now: float) -> dict[str, dict[str, float]]:
         now_sec = int(now)
         sums = {name: [0] * _N for name in RATE_WINDOWS_S}
-        for stamp, counts in zip(self._ring_sec, self._ring):
+        for stamp, counts in zip(self._ring_sec, self._ring, strict=False):
             age = now_sec - stamp  # 0 for the current (partial) second
             if not 0 <= age < RING_SECONDS:
                 continue
@@ -221,7 +233,7 @@ class Stats:
             span_s = min(float(window_s), uptime_s)
             counts = sums[name]
             rates = {"requests_per_s": sum(counts) / span_s}
-            for outcome, count in zip(OUTCOMES, counts):
+            for outcome, count in zip(OUTCOMES, counts, strict=False):
                 rates[f"{OUTCOME_FIELDS[outcome]}_per_s"] = count / span_s
             rates["hit_rate"] = hit_rate(counts[_HIT], counts[_MISS], counts[_SHARED])
             out[name] = rates
@@ -293,8 +305,11 @@ class Stats:
         try:
             os.replace(path, aside)
         except OSError as exc:
-            log.warning("stats file %s is unusable (%s) and could not be moved aside (%s); "
-                        "starting from zero", path, reason, exc)
+            log.warning(
+                "stats file %s is unusable (%s) and could not be moved aside (%s); starting from zero",
+                path,
+                reason,
+                exc,
+            )
         else:
-            log.warning("stats file %s is unusable (%s); moved it to %s and started from zero",
-                        path, reason, aside)
+            log.warning("stats file %s is unusable (%s); moved it to %s and started from zero", path, reason, aside)

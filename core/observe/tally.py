@@ -13,8 +13,13 @@ Outcome = Literal["hit", "miss", "bypass", "error", "shared"]
 #: Counter name of each outcome in snapshots and in the stats file. To add an outcome, add it to
 #: `Outcome` and give it a row here; snapshots, rates, latency windows and metrics pick it up (a latency
 #: window only when it is timed, see `core.observe.stats.UNTIMED_OUTCOMES`).
-OUTCOME_FIELDS: dict[str, str] = {"hit": "hits", "miss": "misses", "bypass": "bypass", "error": "errors",
-                                   "shared": "shared"}
+OUTCOME_FIELDS: dict[str, str] = {
+    "hit": "hits",
+    "miss": "misses",
+    "bypass": "bypass",
+    "error": "errors",
+    "shared": "shared",
+}
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
 if set(OUTCOMES) != set(OUTCOME_FIELDS):  # pragma: no cover - a programming error caught at import
     raise RuntimeError("Outcome and OUTCOME_FIELDS disagree")
@@ -50,7 +55,7 @@ class Tally:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"requests": sum(self.counts)}
-        for name, count in zip(OUTCOMES, self.counts):
+        for name, count in zip(OUTCOMES, self.counts, strict=False):
             out[OUTCOME_FIELDS[name]] = count
         out["hit_rate"] = hit_rate(self.counts[_HIT], self.counts[_MISS], self.counts[_SHARED])
         out["time_saved_s"] = self.saved_s

@@ -80,8 +80,10 @@ def client_options(upstream: str) -> dict[str, Any]:
     url = httpx.URL(upstream.rstrip("/"))
     if not (url.username or url.password):
         return {"host": upstream.rstrip("/")}
-    return {"host": str(url.copy_with(username=None, password=None)),
-            "auth": httpx.BasicAuth(url.username, url.password)}
+    return {
+        "host": str(url.copy_with(username=None, password=None)),
+        "auth": httpx.BasicAuth(url.username, url.password),
+    }
 
 
 def named(error: BaseException) -> str:
@@ -94,8 +96,9 @@ def failure(request: str, error: Exception) -> OllamaError:
     """The :class:`OllamaError` for what the official client raised on ``request``."""
     if isinstance(error, ollama.ResponseError):
         said = str(error.error).strip()[:CAUSE_CHARS]
-        return OllamaError(request, f"HTTP {error.status_code}: {said}" if said else f"HTTP {error.status_code}",
-                           error.status_code)
+        return OllamaError(
+            request, f"HTTP {error.status_code}: {said}" if said else f"HTTP {error.status_code}", error.status_code
+        )
     if isinstance(error, ConnectionError) and isinstance(error.__context__, httpx.HTTPError):
         return OllamaError(request, named(error.__context__))  # the client's own message hides the cause
     if isinstance(error, ValueError):  # JSON that is not Ollama's answer (json or pydantic says why)
@@ -138,8 +141,9 @@ class OllamaAPI:
     async def __aenter__(self) -> OllamaAPI:
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        trace: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:

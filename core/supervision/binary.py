@@ -16,13 +16,16 @@ from pathlib import PurePosixPath, PureWindowsPath
 # Plain sentences: they are shown as they are in the app, the CLI and /-/health
 INSTALL_HINTS = {
     "linux": "Install it from https://ollama.com/download/linux (or run: curl -fsSL https://ollama.com/install.sh "
-             "| sh), or choose the Ollama program in Settings.",
+    "| sh), or choose the Ollama program in Settings.",
     "darwin": "Install it from https://ollama.com/download/mac (or run: brew install ollama), or choose the Ollama "
-              "program in Settings.",
+    "program in Settings.",
     "win32": "Install it from https://ollama.com/download/windows, or choose the Ollama program in Settings.",
 }
-DOWNLOAD_PAGES = {"linux": "https://ollama.com/download/linux", "darwin": "https://ollama.com/download/mac",
-                  "win32": "https://ollama.com/download/windows"}
+DOWNLOAD_PAGES = {
+    "linux": "https://ollama.com/download/linux",
+    "darwin": "https://ollama.com/download/mac",
+    "win32": "https://ollama.com/download/windows",
+}
 
 
 @dataclass(frozen=True)
@@ -39,15 +42,24 @@ def standard_locations(platform: str, env: Mapping[str, str], home: str) -> list
         local = env.get("LOCALAPPDATA") or str(PureWindowsPath(home, "AppData", "Local"))
         return [str(PureWindowsPath(local, "Programs", "Ollama", "ollama.exe"))]
     if platform == "darwin":
-        return ["/Applications/Ollama.app/Contents/Resources/ollama",
-                str(PurePosixPath(home, "Applications/Ollama.app/Contents/Resources/ollama")),
-                "/opt/homebrew/bin/ollama", "/usr/local/bin/ollama"]
+        return [
+            "/Applications/Ollama.app/Contents/Resources/ollama",
+            str(PurePosixPath(home, "Applications/Ollama.app/Contents/Resources/ollama")),
+            "/opt/homebrew/bin/ollama",
+            "/usr/local/bin/ollama",
+        ]
     return ["/usr/local/bin/ollama", "/usr/bin/ollama", str(PurePosixPath(home, ".local/bin/ollama"))]
 
 
-def find_ollama(configured: str | None, *, platform: str = sys.platform, env: Mapping[str, str] | None = None,
-                home: str | None = None, which: Callable[[str], str | None] = shutil.which,
-                is_file: Callable[[str], bool] = os.path.isfile) -> Found | None:
+def find_ollama(
+    configured: str | None,
+    *,
+    platform: str = sys.platform,
+    env: Mapping[str, str] | None = None,
+    home: str | None = None,
+    which: Callable[[str], str | None] = shutil.which,
+    is_file: Callable[[str], bool] = os.path.isfile,
+) -> Found | None:
     """The ``ollama`` binary to run, or ``None`` when there is none.
 
     A configured path that does not exist is not silently replaced by another binary: it yields

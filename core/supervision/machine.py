@@ -34,24 +34,89 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.supervision import user
-from core.supervision.record import (HELD, Result, Supervision, begin, check, ended, on_its_way, spawn, terminate,
-                                     to, void, watch)
-from core.supervision.vocabulary import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy,
-                                     Refuse, Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed,
-                                     Start, State, StopRequested, Terminate, Tick, UpstreamFailed, UserStartRequested,
-                                     UserStopRequested, Wait)
+from core.supervision.record import (
+    HELD,
+    Result,
+    Supervision,
+    begin,
+    check,
+    ended,
+    on_its_way,
+    spawn,
+    terminate,
+    to,
+    void,
+    watch,
+)
+from core.supervision.vocabulary import (
+    POLICY,
+    Action,
+    Event,
+    Exited,
+    HealthFailed,
+    HealthOk,
+    Kill,
+    Manage,
+    Policy,
+    Refuse,
+    Report,
+    RestartRequested,
+    ScheduleCheck,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    Start,
+    State,
+    StopRequested,
+    Terminate,
+    Tick,
+    UpstreamFailed,
+    UserStartRequested,
+    UserStopRequested,
+    Wait,
+)
 
-__all__ = ["HELD", "Action", "Event", "Exited", "HealthFailed", "HealthOk", "Kill", "Manage", "POLICY", "Policy",
-           "Refuse", "Report", "RestartRequested", "ScheduleCheck", "Spawn", "Spawned", "SpawnFailed", "Start",
-           "State", "StopRequested", "Supervision", "Terminate", "Tick", "UpstreamFailed", "UserStartRequested",
-           "UserStopRequested", "Wait", "on_its_way", "step"]
+__all__ = [
+    "HELD",
+    "Action",
+    "Event",
+    "Exited",
+    "HealthFailed",
+    "HealthOk",
+    "Kill",
+    "Manage",
+    "POLICY",
+    "Policy",
+    "Refuse",
+    "Report",
+    "RestartRequested",
+    "ScheduleCheck",
+    "Spawn",
+    "Spawned",
+    "SpawnFailed",
+    "Start",
+    "State",
+    "StopRequested",
+    "Supervision",
+    "Terminate",
+    "Tick",
+    "UpstreamFailed",
+    "UserStartRequested",
+    "UserStopRequested",
+    "Wait",
+    "on_its_way",
+    "step",
+]
 
 
 def step(sv: Supervision, event: Event, now: float, policy: Policy = POLICY) -> Result:
     """Apply ``event`` at time ``now`` (seconds): the new state and the actions to carry out, in order."""
     deadline_before = _deadline(sv, policy)
-    if (sv.state == "running" and sv.healthy_since is not None
-            and now - sv.healthy_since >= policy.backoff_reset_after_s):
+    if (
+        sv.state == "running"
+        and sv.healthy_since is not None
+        and now - sv.healthy_since >= policy.backoff_reset_after_s
+    ):
         sv = replace(sv, backoff_s=policy.backoff_initial_s)  # a healthy minute forgives earlier crashes
     sv, actions = _handle(sv, event, now, policy)
     deadline = _deadline(sv, policy)
@@ -65,8 +130,14 @@ def _handle(sv: Supervision, event: Event, now: float, p: Policy) -> Result:
         case Start():
             if sv.owned:
                 return sv, [Refuse("the Ollama started by Ollacache is still running")]
-            fresh = Supervision(manage=event.manage, upstream=event.upstream, install_hint=event.install_hint,
-                                restarts=sv.restarts, checks=sv.checks, backoff_s=p.backoff_initial_s)
+            fresh = Supervision(
+                manage=event.manage,
+                upstream=event.upstream,
+                install_hint=event.install_hint,
+                restarts=sv.restarts,
+                checks=sv.checks,
+                backoff_s=p.backoff_initial_s,
+            )
             return begin(fresh, event.binary_found, event.upstream_answers, now, p, restart=False)
         case Spawned(pid) if sv.owned and sv.pid is None:
             sv = replace(sv, pid=pid)
@@ -109,8 +180,12 @@ def _handle(sv: Supervision, event: Event, now: float, p: Policy) -> Result:
             if sv.owned:
                 return terminate(replace(sv, reason="stopping"), "stop", now, p)
             if sv.state in ("attached", "unhealthy"):
-                return to(sv, "stopped", f"left running: the Ollama at {sv.upstream} was not started by "
-                                         "Ollacache", "ollama_did_detach")
+                return to(
+                    sv,
+                    "stopped",
+                    f"left running: the Ollama at {sv.upstream} was not started by Ollacache",
+                    "ollama_did_detach",
+                )
             return to(sv, "stopped", "stopped", "ollama_did_stop")
     return sv, []  # stale or irrelevant: a result of a superseded check, an exit of no process of ours
 
@@ -118,12 +193,16 @@ def _handle(sv: Supervision, event: Event, now: float, p: Policy) -> Result:
 def _health_ok(sv: Supervision, now: float, p: Policy) -> Result:
     actions: list[Action] = []
     if sv.state in ("starting", "unhealthy") and sv.owned and sv.exit_intent is None:
-        sv, actions = to(replace(sv, healthy_since=now), "running", f"answering (version {sv.version})",
-                         "ollama_did_become_healthy")
+        sv, actions = to(
+            replace(sv, healthy_since=now), "running", f"answering (version {sv.version})", "ollama_did_become_healthy"
+        )
     elif sv.state in ("stopped", "not_installed", "unhealthy") and not sv.owned and not sv.stopping and not sv.held:
-        sv, actions = to(replace(sv, started_at=now if sv.state == "stopped" else sv.started_at), "attached",
-                         f"attached to the Ollama at {sv.upstream} (not started by Ollacache)",
-                         "ollama_did_attach")
+        sv, actions = to(
+            replace(sv, started_at=now if sv.state == "stopped" else sv.started_at),
+            "attached",
+            f"attached to the Ollama at {sv.upstream} (not started by Ollacache)",
+            "ollama_did_attach",
+        )
     return check(sv, p.check_interval_s, actions)
 
 
@@ -133,17 +212,25 @@ def _health_failed(sv: Supervision, error: str, now: float, p: Policy) -> Result
             return _hang(sv, f"hung: no answer within {p.start_timeout_s:g} s of starting ({error})", now, p)
         return check(sv, p.startup_check_interval_s, [])
     if sv.state in ("running", "attached"):
-        sv, actions = to(replace(sv, failures=1, unhealthy_since=now, healthy_since=None, check_error=error),
-                         "unhealthy", f"Ollama stopped answering at {sv.upstream}; cached answers are still served",
-                         "ollama_did_become_unhealthy")
+        sv, actions = to(
+            replace(sv, failures=1, unhealthy_since=now, healthy_since=None, check_error=error),
+            "unhealthy",
+            f"Ollama stopped answering at {sv.upstream}; cached answers are still served",
+            "ollama_did_become_unhealthy",
+        )
         return check(sv, p.check_interval_s, actions)
     if sv.state == "unhealthy":
         sv = replace(sv, failures=sv.failures + 1, check_error=error)  # the reason in words stays
         if sv.owned and (sv.failures >= p.hang_checks or now - (sv.unhealthy_since or now) >= p.hang_timeout_s):
             return _hang(sv, f"hung: {sv.failures} health checks failed (last: {error})", now, p)
         if not sv.owned and sv.failures >= p.hang_checks:
-            return watch(sv, f"the Ollama at {sv.upstream} stopped answering; it was not started by Ollacache, "
-                         "which looks for it again (cached answers are still served)", p, "ollama_did_disappear")
+            return watch(
+                sv,
+                f"the Ollama at {sv.upstream} stopped answering; it was not started by Ollacache, "
+                "which looks for it again (cached answers are still served)",
+                p,
+                "ollama_did_disappear",
+            )
     return check(sv, p.check_interval_s, [])  # stopped and watching, or still unhealthy
 
 
@@ -171,8 +258,13 @@ def _crash(sv: Supervision, now: float, p: Policy, how: str | None = None) -> Re
     recent = tuple(t for t in sv.crash_times if now - t <= p.crash_window_s) + (now,)
     sv = replace(sv, crash_times=recent)
     if len(recent) >= p.crash_limit:
-        return to(sv, "failed", f"crashed {len(recent)} times within {p.crash_window_s:g} s, not restarting "
-                  f"(last: {how}); restart it from the tray or POST /-/ollama/restart", "ollama_did_fail")
+        return to(
+            sv,
+            "failed",
+            f"crashed {len(recent)} times within {p.crash_window_s:g} s, not restarting "
+            f"(last: {how}); restart it from the tray or POST /-/ollama/restart",
+            "ollama_did_fail",
+        )
     delay = sv.backoff_s
     sv = replace(sv, retry_at=now + delay, backoff_s=min(delay * p.backoff_factor, p.backoff_max_s))
     return to(sv, "backing-off", f"{how}; restarting in {delay:g} s", "ollama_did_exit")

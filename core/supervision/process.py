@@ -19,19 +19,44 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from core.frozen import is_frozen
+from core.ollama.client import OllamaAPI, OllamaError
 from core.supervision.binary import Found, download_page, install_hint
 from core.supervision.environment import ollama_environment
-from core.supervision.machine import (POLICY, Action, Event, Exited, HealthFailed, HealthOk, Kill, Manage, Policy, Refuse,
-                              Report, RestartRequested, ScheduleCheck, Spawn, Spawned, SpawnFailed, Start,
-                              StopRequested, Supervision, Terminate, Tick, UpstreamFailed, UserStartRequested,
-                              UserStopRequested, Wait, on_its_way, step)
-from core.ollama.client import OllamaAPI, OllamaError
+from core.supervision.machine import (
+    POLICY,
+    Action,
+    Event,
+    Exited,
+    HealthFailed,
+    HealthOk,
+    Kill,
+    Manage,
+    Policy,
+    Refuse,
+    Report,
+    RestartRequested,
+    ScheduleCheck,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    Start,
+    StopRequested,
+    Supervision,
+    Terminate,
+    Tick,
+    UpstreamFailed,
+    UserStartRequested,
+    UserStopRequested,
+    Wait,
+    on_its_way,
+    step,
+)
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
@@ -51,7 +76,7 @@ def ollama_host(upstream: str) -> str:
 
 def _iso(at: float) -> str:
     """Unix seconds as ISO 8601 in UTC, to the second."""
-    return datetime.fromtimestamp(at, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="seconds")
 
 
 def _die_with_parent() -> None:
@@ -63,8 +88,7 @@ def _die_with_parent() -> None:
 def open_log(path: Path) -> logging.Logger:
     """A logger writing Ollama's output to ``path``, rotated at :data:`LOG_BYTES`; raises OSError if unwritable."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS,
-                                                   encoding="utf-8")
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger(f"ollacache.ollama.{path}")
     logger.handlers[:] = [handler]
@@ -92,7 +116,7 @@ def tail(path: Path, count: int, block: int = 64 * 1024) -> list[str]:
         except FileNotFoundError:
             break
         found = data.decode("utf-8", "replace").splitlines()
-        lines = found[max(0, len(found) - (count - len(lines))):] + lines
+        lines = found[max(0, len(found) - (count - len(lines))) :] + lines
     return lines
 
 
@@ -103,10 +127,19 @@ class Supervisor:
     overrides); ``on_report`` receives each :class:`Report` (for ``/-/events``).
     """
 
-    def __init__(self, *, manage: Manage, binary: Found | None, upstream: str, shown_upstream: str,
-                 env: Mapping[str, str], log_path: Path, policy: Policy = POLICY,
-                 on_report: Callable[[Report], None] | None = None,
-                 find: Callable[[], Found | None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        manage: Manage,
+        binary: Found | None,
+        upstream: str,
+        shown_upstream: str,
+        env: Mapping[str, str],
+        log_path: Path,
+        policy: Policy = POLICY,
+        on_report: Callable[[Report], None] | None = None,
+        find: Callable[[], Found | None] | None = None,
+    ) -> None:
         self.manage = manage
         self.binary = binary
         self._find = find  # looks for the binary again when the user starts or restarts (Ollama may be new)
@@ -138,8 +171,12 @@ class Supervisor:
     @property
     def supervising(self) -> bool:
         """Whether Ollacache runs (or will run again) its own Ollama, as opposed to attaching or not managing."""
-        return self.sv.owned or self.sv.held or self.sv.state in ("starting", "backing-off") or (
-            self.sv.state == "failed" and self.binary is not None and self.manage != "never")
+        return (
+            self.sv.owned
+            or self.sv.held
+            or self.sv.state in ("starting", "backing-off")
+            or (self.sv.state == "failed" and self.binary is not None and self.manage != "never")
+        )
 
     @property
     def pid(self) -> int | None:
@@ -151,8 +188,15 @@ class Supervisor:
 
     async def start(self) -> None:
         self._api = OllamaAPI(self.upstream, timeout=self.policy.health_timeout_s)
-        self._feed(Start(self.manage, self.binary is not None, await self._answers(), upstream=self.shown_upstream,
-                         install_hint=install_hint()))
+        self._feed(
+            Start(
+                self.manage,
+                self.binary is not None,
+                await self._answers(),
+                upstream=self.shown_upstream,
+                install_hint=install_hint(),
+            )
+        )
 
     async def restart(self) -> str | None:
         """Restart an Ollama we started; returns the reason when that is refused."""
@@ -230,8 +274,9 @@ class Supervisor:
         for key in CLOCK_FIELDS:
             data[key] = _iso(wall + data[key]) if data[key] is not None else None
         data["crash_times"] = [_iso(wall + at) for at in data["crash_times"]]
-        data.update(binary=self.binary.path if self.binary else None, log=str(self.log_path),
-                    managed=self.manage != "never")
+        data.update(
+            binary=self.binary.path if self.binary else None, log=str(self.log_path), managed=self.manage != "never"
+        )
         if self.sv.state == "failed" or self.sv.last_exit:
             data["log_tail"] = list(self.tail)[-10:]
         if self.binary is None and self.manage != "never":
@@ -300,9 +345,15 @@ class Supervisor:
         self._exited.clear()
         try:
             process = await asyncio.create_subprocess_exec(
-                self.binary.path, "serve", env=ollama_environment(os.environ, self.env, frozen=is_frozen()), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=os.name == "posix",
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+                self.binary.path,
+                "serve",
+                env=ollama_environment(os.environ, self.env, frozen=is_frozen()),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=os.name == "posix",
+                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            )
         except OSError as error:
             self._exited.set()
             self._feed(SpawnFailed(f"{self.binary.path}: {error.strerror or error}"))

@@ -49,8 +49,11 @@ class Supervision:
     def to_json(self, now: float) -> dict[str, Any]:
         """A JSON-ready snapshot for the dashboard; ``uptime_s`` and ``next_retry_in_s`` are relative to ``now``."""
         data = {key: value for key, value in asdict(self).items() if key not in ("install_hint", "checks", "check_seq")}
-        data["uptime_s"] = (now - self.started_at if self.started_at is not None
-                            and self.state in ("starting", "running", "unhealthy", "attached") else None)
+        data["uptime_s"] = (
+            now - self.started_at
+            if self.started_at is not None and self.state in ("starting", "running", "unhealthy", "attached")
+            else None
+        )
         data["next_retry_in_s"] = max(0.0, self.retry_at - now) if self.retry_at is not None else None
         return data
 
@@ -64,20 +67,29 @@ def on_its_way(sv: Supervision) -> bool:
     return sv.state in ("starting", "backing-off") or sv.exit_intent in ("hang", "restart")
 
 
-def begin(sv: Supervision, binary_found: bool, upstream_answers: bool, now: float, p: Policy,
-          restart: bool) -> Result:
+def begin(sv: Supervision, binary_found: bool, upstream_answers: bool, now: float, p: Policy, restart: bool) -> Result:
     """Decide between attaching, starting, and giving a reason why neither (no process of ours runs)."""
     if upstream_answers and sv.manage == "always":
-        return to(void(sv), "failed", f"address in use: something already answers at {sv.upstream} and "
-                  "ollama.manage is always; stop it, or set ollama.manage to auto to use it", "ollama_did_fail")
+        return to(
+            void(sv),
+            "failed",
+            f"address in use: something already answers at {sv.upstream} and "
+            "ollama.manage is always; stop it, or set ollama.manage to auto to use it",
+            "ollama_did_fail",
+        )
     if upstream_answers:
         sv = replace(sv, started_at=now, version=None)
-        sv, actions = to(sv, "attached", f"attached to the Ollama already running at {sv.upstream}; Ollacache "
-                         "will not stop it", "ollama_did_attach")
+        sv, actions = to(
+            sv,
+            "attached",
+            f"attached to the Ollama already running at {sv.upstream}; Ollacache will not stop it",
+            "ollama_did_attach",
+        )
         return check(sv, 0.0, actions)
     if sv.manage == "never":
-        return watch(sv, f"not managed (ollama.manage is never) and nothing answers at {sv.upstream}", p,
-                     "ollama_is_not_managed")
+        return watch(
+            sv, f"not managed (ollama.manage is never) and nothing answers at {sv.upstream}", p, "ollama_is_not_managed"
+        )
     if not binary_found:  # an expected state before Ollama is installed, not a failure
         reason = f"Ollama is not installed: no Ollama program was found. {sv.install_hint or install_hint()}"
         return watch(sv, reason, p, "ollama_is_not_installed", state="not_installed")
@@ -86,9 +98,22 @@ def begin(sv: Supervision, binary_found: bool, upstream_answers: bool, now: floa
 
 def spawn(sv: Supervision, now: float, restart: bool) -> Result:
     """Start our Ollama (``restart``: counted in ``restarts``)."""
-    sv = replace(void(sv), state="starting", reason="starting ollama serve", owned=True, pid=None,
-                 started_at=now, healthy_since=None, version=None, retry_at=None, failures=0,
-                 unhealthy_since=None, exit_intent=None, kill_at=None, restarts=sv.restarts + restart)
+    sv = replace(
+        void(sv),
+        state="starting",
+        reason="starting ollama serve",
+        owned=True,
+        pid=None,
+        started_at=now,
+        healthy_since=None,
+        version=None,
+        retry_at=None,
+        failures=0,
+        unhealthy_since=None,
+        exit_intent=None,
+        kill_at=None,
+        restarts=sv.restarts + restart,
+    )
     return sv, [Spawn()]
 
 
@@ -105,8 +130,18 @@ def terminate(sv: Supervision, intent: Intent, now: float, p: Policy) -> Result:
 
 def ended(sv: Supervision, how: str) -> Supervision:
     """Our process is gone (or never started): forget it."""
-    return replace(void(sv), owned=False, pid=None, version=None, healthy_since=None, failures=0,
-                   unhealthy_since=None, exit_intent=None, kill_at=None, last_exit=how)
+    return replace(
+        void(sv),
+        owned=False,
+        pid=None,
+        version=None,
+        healthy_since=None,
+        failures=0,
+        unhealthy_since=None,
+        exit_intent=None,
+        kill_at=None,
+        last_exit=how,
+    )
 
 
 def watch(sv: Supervision, reason: str, p: Policy, name: str, state: State = "stopped") -> Result:

@@ -27,8 +27,15 @@ class Plan:
     reason: str
 
 
-def plan(*, setting_on: bool, will_start_ollama: bool, default_port_free: bool, proxy_host: str,
-         proxy_port: int, upstream: str) -> Plan:
+def plan(
+    *,
+    setting_on: bool,
+    will_start_ollama: bool,
+    default_port_free: bool,
+    proxy_host: str,
+    proxy_port: int,
+    upstream: str,
+) -> Plan:
     """Decide the addresses; without takeover the settings are used as they are."""
     if not setting_on:
         return Plan(proxy_host, proxy_port, upstream, False, "port takeover is off")
@@ -38,6 +45,11 @@ def plan(*, setting_on: bool, will_start_ollama: bool, default_port_free: bool, 
         return Plan(proxy_host, proxy_port, upstream, False, "the proxy or upstream address was set explicitly")
     if not default_port_free:
         return Plan(proxy_host, proxy_port, upstream, False, f"port {OLLAMA_DEFAULT_PORT} is in use")
-    return Plan(proxy_host, OLLAMA_DEFAULT_PORT, f"http://127.0.0.1:{TAKEOVER_OLLAMA_PORT}", True,
-                f"Ollama runs on {TAKEOVER_OLLAMA_PORT} and the proxy on {OLLAMA_DEFAULT_PORT}, "
-                "so clients using Ollama's default address are cached")
+    return Plan(
+        proxy_host,
+        OLLAMA_DEFAULT_PORT,
+        f"http://127.0.0.1:{TAKEOVER_OLLAMA_PORT}",
+        True,
+        f"Ollama runs on {TAKEOVER_OLLAMA_PORT} and the proxy on {OLLAMA_DEFAULT_PORT}, "
+        "so clients using Ollama's default address are cached",
+    )

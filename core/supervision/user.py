@@ -38,8 +38,12 @@ def restart(sv: Supervision, event: RestartRequested, now: float, p: Policy) -> 
     if sv.state in ("attached", "unhealthy") and not sv.owned:
         return sv, [Refuse(f"the Ollama at {sv.upstream} was not started by Ollacache; restart it yourself")]
     if sv.held:
-        return sv, [Refuse("Ollama was stopped by the user and stays stopped: start it instead (from the tray or "
-                           "POST /-/ollama/start)")]
+        return sv, [
+            Refuse(
+                "Ollama was stopped by the user and stays stopped: start it instead (from the tray or "
+                "POST /-/ollama/start)"
+            )
+        ]
     sv = replace(sv, crash_times=(), backoff_s=p.backoff_initial_s)  # a fresh try
     if sv.owned:
         sv, actions = terminate(replace(sv, reason="restarting at the user's request"), "restart", now, p)
@@ -51,8 +55,7 @@ def _begin_again(sv: Supervision, event: RestartRequested | UserStartRequested, 
     """Start as :class:`~core.supervision.vocabulary.Start` would, refused with the reason when that neither
     starts our Ollama nor finds one answering (so a user's start is also "detect again" once Ollama is
     installed, or started by someone else)."""
-    sv, actions = begin(replace(sv, retry_at=None), event.binary_found, event.upstream_answers, now, p,
-                        restart=True)
+    sv, actions = begin(replace(sv, retry_at=None), event.binary_found, event.upstream_answers, now, p, restart=True)
     return (sv, actions) if sv.state in ("starting", "attached") else (sv, [*actions, Refuse(sv.reason)])
 
 
@@ -63,8 +66,7 @@ def _refusal(sv: Supervision, verb: str) -> str | None:
     if sv.manage == "never":
         return "ollama.manage is never: Ollacache does not start or stop Ollama"
     if sv.state in ("attached", "unhealthy") and not sv.owned:
-        return (f"the Ollama at {sv.upstream} was not started by Ollacache (it is attached to it); "
-                f"{verb} it yourself")
+        return f"the Ollama at {sv.upstream} was not started by Ollacache (it is attached to it); {verb} it yourself"
     return None
 
 
@@ -75,8 +77,7 @@ def stop(sv: Supervision, now: float, p: Policy) -> Result:
     if sv.held:
         return sv, []  # already stopped, or being stopped, by the user
     if sv.owned:
-        return terminate(replace(sv, held=True, retry_at=None, reason="stopping at the user's request"), "hold",
-                         now, p)
+        return terminate(replace(sv, held=True, retry_at=None, reason="stopping at the user's request"), "hold", now, p)
     if sv.state in ("backing-off", "failed"):
         return to(replace(void(sv), held=True, retry_at=None), "stopped", HELD, "ollama_did_stop")
     return sv, [Refuse(f"no Ollama started by Ollacache is running ({sv.reason})")]
@@ -91,8 +92,13 @@ def start(sv: Supervision, event: UserStartRequested, now: float, p: Policy) -> 
         if sv.pid is None:  # the stop came before the pid, so nothing was sent to it yet
             return replace(sv, exit_intent=None, reason="starting ollama serve"), []
         return replace(sv, exit_intent="restart", reason="restarting at the user's request"), [
-            Report("ollama_will_restart", "start requested by the user")]
+            Report("ollama_will_restart", "start requested by the user")
+        ]
     if sv.owned:
-        return sv, [Refuse(f"the Ollama started by Ollacache is already {sv.state}"
-                           + (f" (pid {sv.pid})" if sv.pid is not None else ""))]
+        return sv, [
+            Refuse(
+                f"the Ollama started by Ollacache is already {sv.state}"
+                + (f" (pid {sv.pid})" if sv.pid is not None else "")
+            )
+        ]
     return _begin_again(sv, event, now, p)

@@ -129,8 +129,20 @@ class UpstreamFailed:
     so that losing it shows within a second."""
 
 
-Event = (Start | Spawned | SpawnFailed | Exited | HealthOk | HealthFailed | Tick | RestartRequested | StopRequested
-         | UserStopRequested | UserStartRequested | UpstreamFailed)
+Event = (
+    Start
+    | Spawned
+    | SpawnFailed
+    | Exited
+    | HealthOk
+    | HealthFailed
+    | Tick
+    | RestartRequested
+    | StopRequested
+    | UserStopRequested
+    | UserStartRequested
+    | UpstreamFailed
+)
 
 
 # -- actions: what the process side must do -----------------------------------------------------

@@ -49,8 +49,9 @@ def check_url(upstream: str) -> None:
 
 def new_client(upstream: str) -> ollama.AsyncClient:
     """An official client for ``upstream`` (checked by `check_url`) with the measurement's timeouts."""
-    return ollama.AsyncClient(**client_options(upstream),
-                              timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
+    return ollama.AsyncClient(
+        **client_options(upstream), timeout=httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+    )
 
 
 def _said(error: Exception) -> str:
@@ -78,24 +79,28 @@ class OllamaClient:
             return await answer
         except ConnectionError as error:  # the client's own, for httpx.ConnectError: its cause is the context
             cause = error.__context__ or error
-            raise TuneError(f"cannot reach Ollama at {self.shown}: {cause or type(cause).__name__};"
-                            " is it running there?") from error
+            raise TuneError(
+                f"cannot reach Ollama at {self.shown}: {cause or type(cause).__name__}; is it running there?"
+            ) from error
         except httpx.ConnectTimeout as error:
-            raise TuneError(f"cannot reach Ollama at {self.shown}: {error or type(error).__name__};"
-                            " is it running there?") from error
+            raise TuneError(
+                f"cannot reach Ollama at {self.shown}: {error or type(error).__name__}; is it running there?"
+            ) from error
         except httpx.TimeoutException as error:
             raise TuneError(f"Ollama at {self.shown} did not answer {path} in time") from error
         except httpx.HTTPError as error:
-            raise TuneError(f"the request to Ollama at {self.shown}{path} failed:"
-                            f" {error or type(error).__name__}") from error
+            raise TuneError(
+                f"the request to Ollama at {self.shown}{path} failed: {error or type(error).__name__}"
+            ) from error
 
     async def models(self) -> list[str]:
         """The names of the installed models as ``GET /api/tags`` lists them (most recently modified first)."""
         try:
             listed = await self.call("/api/tags", self.client.list())
         except (ollama.ResponseError, ValueError) as error:
-            raise TuneError(f"{self.shown} did not list its models like Ollama"
-                            f" (GET /api/tags: {_said(error)})") from error
+            raise TuneError(
+                f"{self.shown} did not list its models like Ollama (GET /api/tags: {_said(error)})"
+            ) from error
         return [model.model for model in listed.models if model.model]
 
     async def capabilities(self, model: str) -> Sequence[str] | None:
@@ -115,15 +120,20 @@ class OllamaClient:
     async def generate(self, model: str, num_thread: int) -> ollama.GenerateResponse:
         """One run's answer; raises `TuneError` for an unknown model, a refusal or an answer without timings."""
         try:
-            answer = await self.call("/api/generate", self.client.generate(
-                model, PROMPT, options=generation_options(num_thread), keep_alive=KEEP_ALIVE, stream=False))
+            answer = await self.call(
+                "/api/generate",
+                self.client.generate(
+                    model, PROMPT, options=generation_options(num_thread), keep_alive=KEEP_ALIVE, stream=False
+                ),
+            )
         except ollama.ResponseError as error:
             if error.status_code == 404:
                 names = await self.models()
                 installed = f"installed: {', '.join(names)}" if names else "no model is installed"
                 raise TuneError(f"model {model!r} is not installed in Ollama at {self.shown} ({installed})") from error
-            raise TuneError(f"Ollama at {self.shown} refused to generate with {model!r}:"
-                            f" {_said(error)} (HTTP {error.status_code})") from error
+            raise TuneError(
+                f"Ollama at {self.shown} refused to generate with {model!r}: {_said(error)} (HTTP {error.status_code})"
+            ) from error
         except ValueError as error:
             raise self._untimed() from error
         if (answer.eval_count or 0) < 1 or (answer.eval_duration or 0) < 1:

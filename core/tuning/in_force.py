@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.hardware.detect import Hardware, detect
 from core.config.settings import Settings
+from core.hardware.detect import Hardware, detect
 from core.tuning.recommend import SETTINGS, Recommendation, recommend
 
 

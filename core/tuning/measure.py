@@ -38,8 +38,16 @@ from core.hardware.detect import Hardware
 from core.tuning.generation import OllamaClient, TuneError, check_url, new_client, pick_model
 from core.tuning.verdict import best_of
 
-__all__ = ["CandidateResult", "Progress", "TuneError", "TuneResult", "candidates", "measure", "measure_sync",
-           "pick_model"]
+__all__ = [
+    "CandidateResult",
+    "Progress",
+    "TuneError",
+    "TuneResult",
+    "candidates",
+    "measure",
+    "measure_sync",
+    "pick_model",
+]
 NS_PER_S = 1e9
 
 
@@ -90,11 +98,14 @@ class CandidateResult:
 
     def to_json(self) -> dict[str, Any]:
         """One row of ``results`` in `TuneResult.to_json`; speeds rounded to 0.01 tokens per second."""
-        return {"num_thread": self.num_thread, "tokens_per_s": round(self.tokens_per_s, 2),
-                "prompt_tokens_per_s": None if self.prompt_tokens_per_s is None
-                else round(self.prompt_tokens_per_s, 2),
-                "runs": len(self.run_speeds), "run_tokens_per_s": [round(s, 2) for s in self.run_speeds],
-                "eval_count": self.eval_count}
+        return {
+            "num_thread": self.num_thread,
+            "tokens_per_s": round(self.tokens_per_s, 2),
+            "prompt_tokens_per_s": None if self.prompt_tokens_per_s is None else round(self.prompt_tokens_per_s, 2),
+            "runs": len(self.run_speeds),
+            "run_tokens_per_s": [round(s, 2) for s in self.run_speeds],
+            "eval_count": self.eval_count,
+        }
 
 
 @dataclass(frozen=True)
@@ -114,8 +125,11 @@ class TuneResult:
     def to_json(self) -> dict[str, Any]:
         """The document of ``ollacache tune --json``: ``{"model", "results", "best"}``."""
         best = self.best
-        return {"model": self.model, "results": [result.to_json() for result in self.results],
-                "best": {"num_thread": best.num_thread, "tokens_per_s": round(best.tokens_per_s, 2)}}
+        return {
+            "model": self.model,
+            "results": [result.to_json() for result in self.results],
+            "best": {"num_thread": best.num_thread, "tokens_per_s": round(best.tokens_per_s, 2)},
+        }
 
 
 def candidates(hw: Hardware) -> list[int]:
@@ -145,10 +159,15 @@ def candidates(hw: Hardware) -> list[int]:
     return out
 
 
-
-
-async def _measure_one(api: OllamaClient, model: str, num_thread: int, runs: int, first_step: int, steps: int,
-                       progress: Callable[[Progress], None]) -> CandidateResult:
+async def _measure_one(
+    api: OllamaClient,
+    model: str,
+    num_thread: int,
+    runs: int,
+    first_step: int,
+    steps: int,
+    progress: Callable[[Progress], None],
+) -> CandidateResult:
     speeds: list[float] = []
     generated = prompt_tokens = prompt_ns = 0
     for run in range(runs + 1):
@@ -166,9 +185,15 @@ async def _measure_one(api: OllamaClient, model: str, num_thread: int, runs: int
     return CandidateResult(num_thread, statistics.median(speeds), prompt_speed, tuple(speeds), generated)
 
 
-async def measure(upstream: str, model: str | None, candidates: Sequence[int], runs: int, *,
-                  progress: Callable[[Progress], None] | None = None,
-                  client: ollama.AsyncClient | None = None) -> TuneResult:
+async def measure(
+    upstream: str,
+    model: str | None,
+    candidates: Sequence[int],
+    runs: int,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    client: ollama.AsyncClient | None = None,
+) -> TuneResult:
     """Measure each candidate thread count on Ollama at ``upstream``: 1 warm-up + ``runs`` measured runs.
 
     Args:
@@ -199,22 +224,31 @@ async def measure(upstream: str, model: str | None, candidates: Sequence[int], r
     if model is not None and not model.strip():
         raise TuneError("the model name is empty")
     check_url(upstream)
-    async with (new_client(upstream) if client is None else nullcontext(client)) as official:
+    async with new_client(upstream) if client is None else nullcontext(client) as official:
         api = OllamaClient(official, upstream)
         if model is None:
             model = await api.pick()
             if model is None:
-                raise TuneError(f"Ollama at {api.shown} has no model that can generate text;"
-                                " pull one first, e.g. ollama pull llama3.2")
+                raise TuneError(
+                    f"Ollama at {api.shown} has no model that can generate text;"
+                    " pull one first, e.g. ollama pull llama3.2"
+                )
         report = progress or (lambda event: None)
         steps = len(counts) * (runs + 1)
-        results = [await _measure_one(api, model, n, runs, 1 + i * (runs + 1), steps, report)
-                   for i, n in enumerate(counts)]
+        results = [
+            await _measure_one(api, model, n, runs, 1 + i * (runs + 1), steps, report) for i, n in enumerate(counts)
+        ]
     return TuneResult(model, tuple(results))
 
 
-def measure_sync(upstream: str, model: str | None, candidates: Sequence[int], runs: int, *,
-                 progress: Callable[[Progress], None] | None = None) -> TuneResult:
+def measure_sync(
+    upstream: str,
+    model: str | None,
+    candidates: Sequence[int],
+    runs: int,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+) -> TuneResult:
     """`measure` for synchronous callers (the command line): runs it in a new event loop.
 
     Raises:

@@ -87,8 +87,11 @@ class Recommendation:
     @property
     def env(self) -> dict[str, str]:
         """Environment variables for ``ollama serve`` (`ENV_NAMES`); a value left to Ollama (None) is not set."""
-        return {ENV_NAMES[name]: _env_value(choice.value) for name, choice in self.choices().items()
-                if choice.value is not None}
+        return {
+            ENV_NAMES[name]: _env_value(choice.value)
+            for name, choice in self.choices().items()
+            if choice.value is not None
+        }
 
     def choices(self) -> dict[str, Choice[Any]]:
         """Each value by its short name (``num_thread``...), in a stable order."""
@@ -145,8 +148,11 @@ def check_override(setting: str, value: object, logical_cpus: int) -> Any:
     except (ValueError, TypeError):
         raise TuningError(setting, f"invalid value {value!r}; accepted: {spec.accepted}") from None
     if setting == "tuning.num_thread" and parsed > logical_cpus:
-        raise TuningError(setting, f"{parsed} threads is more than the {logical_cpus} logical CPUs"
-                                   f" of this machine; use at most {logical_cpus}, or unset it")
+        raise TuningError(
+            setting,
+            f"{parsed} threads is more than the {logical_cpus} logical CPUs"
+            f" of this machine; use at most {logical_cpus}, or unset it",
+        )
     return parsed
 
 
@@ -166,8 +172,7 @@ def _threads(hw: Hardware) -> Choice[int]:
         left_out.append(f"the {hw.efficiency_cores} efficiency cores")
     reason = f"one thread per physical {kind} ({len(performance)})"
     if left_out:
-        reason += (f"; {' and '.join(left_out)} are left out, as a thread on a shared or slower core holds"
-                   " up every step")
+        reason += f"; {' and '.join(left_out)} are left out, as a thread on a shared or slower core holds up every step"
     count = len(performance)
     limit = hw.cpu_limit
     if limit is not None and limit.allowed_cpus is not None:
@@ -175,8 +180,10 @@ def _threads(hw: Hardware) -> Choice[int]:
         usable = [core for core in performance if allowed.intersection(core.cpus)]
         if not usable:
             count = max(sum(1 for core in cores if allowed.intersection(core.cpus)), 1)
-            reason = (f"one thread per efficiency core this process may run on ({count}): its CPU affinity"
-                      " excludes the performance cores")
+            reason = (
+                f"one thread per efficiency core this process may run on ({count}): its CPU affinity"
+                " excludes the performance cores"
+            )
         elif len(usable) < count:
             count = len(usable)
             reason += f"; this process may run on only {count} of them (CPU affinity)"
@@ -189,24 +196,37 @@ def _threads(hw: Hardware) -> Choice[int]:
 def _by_memory(hw: Hardware, memory: int | None, on_gpu: bool, where: str) -> dict[str, Choice[Any]]:
     """Context length, keep-alive and loaded models, from the memory a model lives in."""
     if memory is None:
-        return {"num_ctx": Choice(4096, "Ollama's default of 4,096 tokens: the memory size is unknown"),
-                "keep_alive": Choice("5m", "Ollama's default: the memory size is unknown"),
-                "max_loaded_models": Choice(0, "0 lets Ollama decide from the memory it finds")}
+        return {
+            "num_ctx": Choice(4096, "Ollama's default of 4,096 tokens: the memory size is unknown"),
+            "keep_alive": Choice("5m", "Ollama's default: the memory size is unknown"),
+            "max_loaded_models": Choice(0, "0 lets Ollama decide from the memory it finds"),
+        }
     ctx = _tier(GPU_CONTEXT if on_gpu else CPU_CONTEXT, memory)
     ram, ram_words = (hw.memory_bytes, f"{human_bytes(hw.memory_bytes)} of RAM") if hw.memory_bytes else (memory, where)
     keep = _tier(KEEP_ALIVE, ram)  # how long a model may stay loaded is about the machine's RAM
     loaded = _tier(MAX_LOADED_MODELS, memory)
     return {
-        "num_ctx": Choice(ctx, f"{ctx:,} tokens suit {where}: the KV cache grows with the context and must"
-                               " fit beside the model"),
-        "keep_alive": Choice(keep, (
-            f"Ollama's default: with {ram_words}, memory is given back soon after the last request" if keep == "5m"
-            else f"{ram_words} can keep a model loaded between bursts of requests, so a cache miss does not"
-                 " wait for it to load again")),
-        "max_loaded_models": Choice(loaded, (
-            f"one model at a time: with {where}, a second one would push the first out" if loaded == 1
-            else f"{where} holds {loaded} models side by side (say, a chat model and an embedding model)"
-                 " without reloading")),
+        "num_ctx": Choice(
+            ctx, f"{ctx:,} tokens suit {where}: the KV cache grows with the context and must fit beside the model"
+        ),
+        "keep_alive": Choice(
+            keep,
+            (
+                f"Ollama's default: with {ram_words}, memory is given back soon after the last request"
+                if keep == "5m"
+                else f"{ram_words} can keep a model loaded between bursts of requests, so a cache miss does not"
+                " wait for it to load again"
+            ),
+        ),
+        "max_loaded_models": Choice(
+            loaded,
+            (
+                f"one model at a time: with {where}, a second one would push the first out"
+                if loaded == 1
+                else f"{where} holds {loaded} models side by side (say, a chat model and an embedding model)"
+                " without reloading"
+            ),
+        ),
     }
 
 
@@ -214,21 +234,29 @@ def _by_gpu(memory: int | None, on_gpu: bool, where: str) -> dict[str, Choice[An
     """Parallel requests, flash attention and KV cache type: a GPU's business."""
     if not on_gpu:
         return {
-            "num_parallel": Choice(1, "one request at a time: on CPU, parallel requests share the same cores"
-                                      " and slow each other"),
+            "num_parallel": Choice(
+                1, "one request at a time: on CPU, parallel requests share the same cores and slow each other"
+            ),
             "flash_attention": Choice(None, "left to Ollama, which turns it on per model; on CPU it gains little"),
-            "kv_cache_type": Choice(None, f"{UNQUANTIZED}, Ollama's default: a quantized cache needs flash"
-                                          " attention"),
+            "kv_cache_type": Choice(None, f"{UNQUANTIZED}, Ollama's default: a quantized cache needs flash attention"),
         }
     parallel = _tier(GPU_PARALLEL, memory) if memory is not None else 1
     tight = memory is not None and memory < KV_QUANTIZE_BELOW_GIB * GIB
     return {
-        "num_parallel": Choice(parallel, f"{where} has room for {parallel} requests' KV caches at once"
-                               if parallel > 1 else "one request at a time: each parallel slot needs its own KV cache"),
+        "num_parallel": Choice(
+            parallel,
+            f"{where} has room for {parallel} requests' KV caches at once"
+            if parallel > 1
+            else "one request at a time: each parallel slot needs its own KV cache",
+        ),
         "flash_attention": Choice(True, "on: faster attention in less GPU memory, for the models that support it"),
-        "kv_cache_type": Choice("q8_0", f"q8_0 halves the KV cache's memory at a negligible cost in quality,"
-                                        f" which {where} needs; it works with flash attention")
-        if tight else Choice(None, f"{UNQUANTIZED}, Ollama's default: there is memory enough"),
+        "kv_cache_type": Choice(
+            "q8_0",
+            f"q8_0 halves the KV cache's memory at a negligible cost in quality,"
+            f" which {where} needs; it works with flash attention",
+        )
+        if tight
+        else Choice(None, f"{UNQUANTIZED}, Ollama's default: there is memory enough"),
     }
 
 
@@ -244,8 +272,12 @@ def _overridden(setting: str, value: object, recommended: object) -> str:
     words = {None: "to leave it to Ollama", True: "on", False: "off"}
     shown = words[recommended] if recommended is None or isinstance(recommended, bool) else recommended
     reason = f"set in the settings ({setting}); the recommendation would be {shown}"
-    if setting == "tuning.num_thread" and isinstance(value, int) and isinstance(recommended, int) \
-            and value > recommended:
+    if (
+        setting == "tuning.num_thread"
+        and isinstance(value, int)
+        and isinstance(recommended, int)
+        and value > recommended
+    ):
         reason += ", so some threads now share a core or run on a slower one"
     return reason
 
@@ -272,12 +304,18 @@ def recommend(hw: Hardware, overrides: Mapping[str, Any] | None = None) -> Recom
     flash, cache = out["flash_attention"], out["kv_cache_type"]
     if cache.value not in (None, UNQUANTIZED) and flash.value is not True:
         if not cache.from_settings:
-            out["kv_cache_type"] = Choice(None, f"{UNQUANTIZED}, Ollama's default: a quantized cache needs"
-                                                " flash attention, which the settings turn off")
+            out["kv_cache_type"] = Choice(
+                None,
+                f"{UNQUANTIZED}, Ollama's default: a quantized cache needs"
+                " flash attention, which the settings turn off",
+            )
         elif flash.from_settings:
-            raise TuningError("tuning.kv_cache_type", f"{cache.value} needs flash attention, but"
-                              " tuning.flash_attention is false; unset one of them")
+            raise TuningError(
+                "tuning.kv_cache_type",
+                f"{cache.value} needs flash attention, but tuning.flash_attention is false; unset one of them",
+            )
         else:
-            out["flash_attention"] = Choice(True, f"on: the KV cache type {cache.value} from the settings"
-                                                  " needs it", from_settings=True)
+            out["flash_attention"] = Choice(
+                True, f"on: the KV cache type {cache.value} from the settings needs it", from_settings=True
+            )
     return Recommendation(**out)

@@ -17,7 +17,7 @@ def _speed(tokens_per_s: float) -> str:
 
 
 def _counts(counts: Sequence[int]) -> str:
-    """"1 and 2 threads", "1, 2 and 4 threads"."""
+    """The thread counts in words: "1 and 2 threads", "1, 2 and 4 threads"."""
     names = [f"{count:,}" for count in sorted(counts)]
     return f"{listing(names)} thread{'s' if len(names) > 1 or sorted(counts)[0] != 1 else ''}"
 
@@ -38,13 +38,14 @@ def summary(results: Sequence[tuple[int, float]]) -> str:
         return f"{threads} ran at {_speed(best[1])} tokens/s (the only thread count measured)."
     if within_noise(results):
         fewest = min(count for count, _ in results)
-        return (f"No measurable difference between {_counts([count for count, _ in results])} "
-                f"({_speed(min(s for _, s in results))} to {_speed(max(s for _, s in results))} tokens/s): "
-                f"{plural(fewest, 'thread')} is best, as it leaves more of the processor free.")
+        return (
+            f"No measurable difference between {_counts([count for count, _ in results])} "
+            f"({_speed(min(s for _, s in results))} to {_speed(max(s for _, s in results))} tokens/s): "
+            f"{plural(fewest, 'thread')} is best, as it leaves more of the processor free."
+        )
     slowest = min(results, key=lambda row: (row[1], row[0]))
     gain = (best[1] / slowest[1] - 1) * 100 if slowest[1] > 0 else 0.0
-    return (f"Fastest: {threads} at {_speed(best[1])} tokens/s, {gain:.0f} % faster than "
-            f"{plural(slowest[0], 'thread')}.")
+    return f"Fastest: {threads} at {_speed(best[1])} tokens/s, {gain:.0f} % faster than {plural(slowest[0], 'thread')}."
 
 
 def best_of(results: Sequence[tuple[int, float]]) -> int:

@@ -30,13 +30,43 @@ from collections.abc import Sequence
 from desktop.autostart.base import APP_NAME, HIDDEN_FLAG, AutostartError, Backend, launch_command
 from desktop.autostart.launchd import LABEL, LaunchAgent, launch_agent, launch_agent_path
 from desktop.autostart.windows import RUN_KEY, RunKey, run_value, split_run_value
-from desktop.autostart.xdg import (ENTRY_NAME, XdgEntry, desktop_entry, exec_value, read_desktop_entry, split_exec,
-                                   xdg_autostart_path)
+from desktop.autostart.xdg import (
+    ENTRY_NAME,
+    XdgEntry,
+    desktop_entry,
+    exec_value,
+    read_desktop_entry,
+    split_exec,
+    xdg_autostart_path,
+)
 
-__all__ = ["APP_NAME", "ENTRY_NAME", "HIDDEN_FLAG", "LABEL", "RUN_KEY", "AutostartError", "Backend", "LaunchAgent",
-           "RunKey", "XdgEntry", "backend", "desktop_entry", "disable", "enable", "exec_value", "is_enabled",
-           "launch_agent", "launch_agent_path", "launch_command", "read_desktop_entry", "run_value", "split_exec",
-           "split_run_value", "starts_hidden", "xdg_autostart_path"]
+__all__ = [
+    "APP_NAME",
+    "ENTRY_NAME",
+    "HIDDEN_FLAG",
+    "LABEL",
+    "RUN_KEY",
+    "AutostartError",
+    "Backend",
+    "LaunchAgent",
+    "RunKey",
+    "XdgEntry",
+    "backend",
+    "desktop_entry",
+    "disable",
+    "enable",
+    "exec_value",
+    "is_enabled",
+    "launch_agent",
+    "launch_agent_path",
+    "launch_command",
+    "read_desktop_entry",
+    "run_value",
+    "split_exec",
+    "split_run_value",
+    "starts_hidden",
+    "xdg_autostart_path",
+]
 
 
 def backend(platform: str | None = None) -> Backend:
@@ -50,6 +80,7 @@ def backend(platform: str | None = None) -> Backend:
 
 
 # --- what the tray menu and the settings window call ------------------------------------------------
+
 
 def enable(hidden: bool, base: Sequence[str] | None = None) -> None:
     """Start the tray app at login (replacing an earlier entry), hidden or with its window.

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from core.frozen import HIDDEN_FLAG, tray_command
+from core.frozen import HIDDEN_FLAG as HIDDEN_FLAG  # the flag of "start hidden", for the platforms' modules
+from core.frozen import tray_command
 
 APP_NAME = "Ollacache"
 

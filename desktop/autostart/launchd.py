@@ -20,13 +20,15 @@ LABEL = "org.ollacache.tray"
 def launch_agent(command: Sequence[str], label: str = LABEL) -> bytes:
     """The LaunchAgent property list (XML) that runs ``command`` once at login, in the graphical session
     only; it is not kept alive, so Quit stays quit."""
-    return plistlib.dumps({
-        "Label": label,
-        "ProgramArguments": list(command),
-        "RunAtLoad": True,
-        "LimitLoadToSessionType": "Aqua",
-        "ProcessType": "Interactive",
-    })
+    return plistlib.dumps(
+        {
+            "Label": label,
+            "ProgramArguments": list(command),
+            "RunAtLoad": True,
+            "LimitLoadToSessionType": "Aqua",
+            "ProcessType": "Interactive",
+        }
+    )
 
 
 def launch_agent_path(home: Path | None = None, label: str = LABEL) -> Path:

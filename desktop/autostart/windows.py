@@ -59,11 +59,13 @@ class RunKey:
 
     def write(self, command: Sequence[str]) -> None:
         import winreg  # noqa: PLC0415 - exists on Windows only
+
         with winreg.CreateKeyEx(winreg.HKEY_CURRENT_USER, RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:
             winreg.SetValueEx(key, self.name, 0, winreg.REG_SZ, run_value(command))
 
     def remove(self) -> None:
         import winreg  # noqa: PLC0415
+
         try:
             with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:
                 winreg.DeleteValue(key, self.name)
@@ -72,6 +74,7 @@ class RunKey:
 
     def read(self) -> list[str] | None:
         import winreg  # noqa: PLC0415
+
         try:
             with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
                 value, _ = winreg.QueryValueEx(key, self.name)

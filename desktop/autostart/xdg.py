@@ -25,7 +25,7 @@ _ESCAPED_IN_QUOTES = set('"`$\\')
 
 def _escape_string(value: str) -> str:
     """A Desktop Entry string value: backslash, newline, tab and carriage return escaped."""
-    return (value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r"))
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r")
 
 
 def _unescape_string(value: str) -> str:
@@ -70,7 +70,7 @@ def split_exec(value: str) -> list[str]:
             i += 1
         elif char == '"':
             quoted, started = not quoted, True
-        elif char == "%" and text[i + 1:i + 2] == "%":
+        elif char == "%" and text[i + 1 : i + 2] == "%":
             current.append("%")
             i += 1
         elif char == " " and not quoted:
@@ -120,8 +120,11 @@ def read_desktop_entry(text: str) -> dict[str, str]:
 
 def _entry_enabled(keys: dict[str, str]) -> bool:
     """Whether a session starts the entry: not ``Hidden``, not switched off in GNOME's Startup Applications."""
-    return (keys.get("Hidden", "false") != "true" and keys.get("X-GNOME-Autostart-enabled", "true") != "false"
-            and "Exec" in keys)
+    return (
+        keys.get("Hidden", "false") != "true"
+        and keys.get("X-GNOME-Autostart-enabled", "true") != "false"
+        and "Exec" in keys
+    )
 
 
 def xdg_autostart_path(environ: dict[str, str] | None = None) -> Path:

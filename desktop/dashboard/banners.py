@@ -12,8 +12,7 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 PAUSED = "Caching is paused: every request goes straight to Ollama, and nothing is stored."
-OFFLINE = ("Offline replay: cached answers are served and every other request is refused; Ollama is never "
-           "called.")
+OFFLINE = "Offline replay: cached answers are served and every other request is refused; Ollama is never called."
 
 
 def store_failed(error: str) -> str:

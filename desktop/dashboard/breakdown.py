@@ -7,8 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.dashboard import format as fmt
 
@@ -58,9 +65,13 @@ class BreakdownTable(QTableWidget):
             tokens = int(counts.get("tokens_saved") or 0)
             requests = int(counts.get("requests") or 0)
             self.setItem(row, 0, QTableWidgetItem(name))
-            cells = [(fmt.count(requests), requests), (fmt.count(hits), hits),
-                     (fmt.percent(rate), rate if rate is not None else -1.0),
-                     (fmt.seconds(saved), saved), (fmt.count(tokens), tokens)]
+            cells = [
+                (fmt.count(requests), requests),
+                (fmt.count(hits), hits),
+                (fmt.percent(rate), rate if rate is not None else -1.0),
+                (fmt.seconds(saved), saved),
+                (fmt.count(tokens), tokens),
+            ]
             for column, (text, key) in enumerate(cells, start=1):
                 self.setItem(row, column, _Item(text, float(key)))
         self.setSortingEnabled(True)  # sorts again by the header's indicator
@@ -74,12 +85,16 @@ class Breakdown(QWidget):
         self.models = BreakdownTable("Model")
         self.clients = BreakdownTable("Client")
         self.models_note = QLabel("No model has been asked yet.")
-        self.clients_note = QLabel("No client has been seen yet; each is named from its User-Agent "
-                                   "(ollama-python, openai-python, LangChain, curl, a browser…).")
+        self.clients_note = QLabel(
+            "No client has been seen yet; each is named from its User-Agent "
+            "(ollama-python, openai-python, LangChain, curl, a browser…)."
+        )
         self.clients_note.setWordWrap(True)
         layout = QVBoxLayout(self)
-        for title, note, table in (("Per mod&el", self.models_note, self.models),
-                                   ("Per &client", self.clients_note, self.clients)):
+        for title, note, table in (
+            ("Per mod&el", self.models_note, self.models),
+            ("Per &client", self.clients_note, self.clients),
+        ):
             heading = QLabel(f"<b>{title}</b>")
             heading.setBuddy(table)
             layout.addWidget(heading)
@@ -88,8 +103,10 @@ class Breakdown(QWidget):
 
     @Slot(dict)
     def show_stats(self, snapshot: Mapping[str, Any]) -> None:
-        for table, note, keys in ((self.models, self.models_note, ("by_model", "models")),
-                                  (self.clients, self.clients_note, ("by_client", "clients"))):
+        for table, note, keys in (
+            (self.models, self.models_note, ("by_model", "models")),
+            (self.clients, self.clients_note, ("by_client", "clients")),
+        ):
             rows = fmt.rows(snapshot, *keys)
             table.show_rows(rows)
             note.setVisible(not rows)

@@ -15,18 +15,39 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
-                               QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from core.control.warm import (DEFAULT_CONCURRENCY, MAX_CONCURRENCY, WarmError, WarmFile, counts_text, read_file,
-                               summary_text)
+from core.control.warm import (
+    DEFAULT_CONCURRENCY,
+    MAX_CONCURRENCY,
+    WarmError,
+    WarmFile,
+    counts_text,
+    read_file,
+    summary_text,
+)
 from desktop.dashboard import format as fmt
 from desktop.dashboard.cards import tone_colour
 
-EMPTY = ("No warm-up has run yet. Pick a JSONL file with one request a line, "
-         '{"endpoint": "/api/chat", "body": {...}}: each is sent through the proxy, and what is already '
-         "cached is skipped. The sample resources/warm-sample.jsonl shows the format.")
+EMPTY = (
+    "No warm-up has run yet. Pick a JSONL file with one request a line, "
+    '{"endpoint": "/api/chat", "body": {...}}: each is sent through the proxy, and what is already '
+    "cached is skipped. The sample resources/warm-sample.jsonl shows the format."
+)
 FILE_FILTER = "Warm-up requests (*.jsonl *.ndjson *.json);;All files (*)"
 
 
@@ -157,8 +178,10 @@ class CacheTab(QWidget):
         self.progress.setValue(done)
         self.progress.show()
         if self.running:
-            self.note.setText(f"Warming the cache{source}: {fmt.plural(total, 'request')}, "
-                              f"{status.get('concurrency', DEFAULT_CONCURRENCY)} at a time.")
+            self.note.setText(
+                f"Warming the cache{source}: {fmt.plural(total, 'request')}, "
+                f"{status.get('concurrency', DEFAULT_CONCURRENCY)} at a time."
+            )
             self.counts.setText(counts_text(status))  # type: ignore[arg-type]
             self.failures.hide()
             return
@@ -175,8 +198,12 @@ class CacheTab(QWidget):
             line = self._file.line_of(index) if self._file and index < len(self._file.lines) else index + 1
             row = self.failures.rowCount()
             self.failures.insertRow(row)
-            cells = (str(line), str(failure.get("endpoint", "")), str(failure.get("model") or "–"),
-                     str(failure.get("error", "")))
+            cells = (
+                str(line),
+                str(failure.get("endpoint", "")),
+                str(failure.get("model") or "–"),
+                str(failure.get("error", "")),
+            )
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(text)

@@ -109,17 +109,24 @@ class Cards(QWidget):
             self.show_empty()
         else:
             lookups = hits + shared + misses
-            counted = [fmt.plural(hits, "hit"), *([f"{fmt.count(shared)} shared"] if shared else []),
-                       fmt.plural(misses, "miss", "misses")]
-            self.hit_rate.show_value(fmt.percent(totals.get("hit_rate")) if lookups else "–",
-                                     ", ".join(counted) if lookups
-                                     else f"{fmt.plural(requests, 'request')}, none cacheable yet")
-            self.rate.show_value(fmt.per_minute(minute.get("requests_per_s")),
-                                 f"{fmt.plural(requests, 'request')} in total")
-            self.time_saved.show_value(fmt.seconds(totals.get("time_saved_s") or 0.0),
-                                       "Time Ollama would have spent on these answers.")
-            self.tokens_saved.show_value(fmt.count(totals.get("tokens_saved") or 0),
-                                         "Tokens answered from the cache instead of generated.")
+            counted = [
+                fmt.plural(hits, "hit"),
+                *([f"{fmt.count(shared)} shared"] if shared else []),
+                fmt.plural(misses, "miss", "misses"),
+            ]
+            self.hit_rate.show_value(
+                fmt.percent(totals.get("hit_rate")) if lookups else "–",
+                ", ".join(counted) if lookups else f"{fmt.plural(requests, 'request')}, none cacheable yet",
+            )
+            self.rate.show_value(
+                fmt.per_minute(minute.get("requests_per_s")), f"{fmt.plural(requests, 'request')} in total"
+            )
+            self.time_saved.show_value(
+                fmt.seconds(totals.get("time_saved_s") or 0.0), "Time Ollama would have spent on these answers."
+            )
+            self.tokens_saved.show_value(
+                fmt.count(totals.get("tokens_saved") or 0), "Tokens answered from the cache instead of generated."
+            )
         store = snapshot.get("store") or {}
         hot = snapshot.get("hot") or {}
         entries = store.get("entries")
@@ -128,7 +135,8 @@ class Cards(QWidget):
         self.cache.show_value(
             fmt.plural(entries, "entry", "entries") if entries is not None else "–",
             f"{fmt.size(store.get('bytes'))} on disk, {fmt.count(hot.get('entries'))} in memory "
-            f"({fmt.size(hot.get('bytes'))})")
+            f"({fmt.size(hot.get('bytes'))})",
+        )
 
     @Slot(dict)
     def show_ollama(self, state: Mapping[str, Any]) -> None:

@@ -67,9 +67,15 @@ class TimeChart(QWidget):
     the largest visible value (or ``y_max`` when fixed, e.g. 100 for a percentage).
     """
 
-    def __init__(self, title: str, y_label: str, series: Sequence[Series],
-                 y_format: Callable[[float], str] = lambda v: f"{v:,.6g}", y_max: float | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        y_label: str,
+        series: Sequence[Series],
+        y_format: Callable[[float], str] = lambda v: f"{v:,.6g}",
+        y_max: float | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.title = title
         self.y_label = y_label
@@ -145,8 +151,10 @@ class TimeChart(QWidget):
     def peak(self, first: int) -> float:
         """The largest value shown, from sample ``first`` on."""
         count = len(self.times) - first
-        return max((v for column in self.values for v in itertools.islice(reversed(column), count)
-                    if v is not None), default=0.0)
+        return max(
+            (v for column in self.values for v in itertools.islice(reversed(column), count) if v is not None),
+            default=0.0,
+        )
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: ARG002 - Qt's signature
         painter = QPainter(self)
@@ -163,8 +171,7 @@ class TimeChart(QWidget):
         top_value = self.y_max if self.y_max is not None else step * math.ceil(top_value / step)
         y_ticks = [step * k for k in range(int(round(top_value / step)) + 1)]
         left = max(metrics.horizontalAdvance(self.y_format(v)) for v in y_ticks) + line_h + 10
-        plot = QRectF(left, line_h * 2 + 4, max(self.width() - left - 12, 10),
-                      max(self.height() - line_h * 4 - 8, 10))
+        plot = QRectF(left, line_h * 2 + 4, max(self.width() - left - 12, 10), max(self.height() - line_h * 4 - 8, 10))
 
         painter.setPen(text)
         bold = painter.font()
@@ -178,8 +185,9 @@ class TimeChart(QWidget):
         painter.save()
         painter.translate(line_h * 0.2, plot.center().y())
         painter.rotate(-90)
-        painter.drawText(QRectF(-plot.height() / 2, 0, plot.height(), line_h), Qt.AlignmentFlag.AlignCenter,
-                         self.y_label)
+        painter.drawText(
+            QRectF(-plot.height() / 2, 0, plot.height(), line_h), Qt.AlignmentFlag.AlignCenter, self.y_label
+        )
         painter.restore()
 
         def y_of(value: float) -> float:
@@ -193,8 +201,11 @@ class TimeChart(QWidget):
             painter.setPen(QPen(grid, 0, Qt.PenStyle.DotLine))
             painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
             painter.setPen(text)
-            painter.drawText(QRectF(0, y - line_h / 2, left - 6, line_h),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self.y_format(value))
+            painter.drawText(
+                QRectF(0, y - line_h / 2, left - 6, line_h),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                self.y_format(value),
+            )
         tick = time_step(self.window_s)
         t = math.ceil(start / tick) * tick
         while t <= end:
@@ -205,18 +216,23 @@ class TimeChart(QWidget):
             label = time.strftime("%H:%M", time.localtime(t))
             half = metrics.horizontalAdvance(label) / 2
             if plot.left() + half <= x <= plot.right() - half + 8:  # no label over the value axis or cut off
-                painter.drawText(QRectF(x - 40, plot.bottom() + 2, 80, line_h), Qt.AlignmentFlag.AlignHCenter,
-                                 label)
+                painter.drawText(QRectF(x - 40, plot.bottom() + 2, 80, line_h), Qt.AlignmentFlag.AlignHCenter, label)
             t += tick
-        painter.drawText(QRectF(plot.left(), plot.bottom() + line_h + 2, plot.width(), line_h),
-                         Qt.AlignmentFlag.AlignHCenter, f"time (last {self.window_s / 60:.0f} min)")
+        painter.drawText(
+            QRectF(plot.left(), plot.bottom() + line_h + 2, plot.width(), line_h),
+            Qt.AlignmentFlag.AlignHCenter,
+            f"time (last {self.window_s / 60:.0f} min)",
+        )
         painter.setPen(QPen(text, 1))
         painter.drawLine(plot.bottomLeft(), plot.bottomRight())
         painter.drawLine(plot.bottomLeft(), plot.topLeft())
 
         if self.note:
-            painter.drawText(plot.adjusted(6, 4, -6, -4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
-                             | Qt.TextFlag.TextWordWrap, self.note)
+            painter.drawText(
+                plot.adjusted(6, 4, -6, -4),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop | Qt.TextFlag.TextWordWrap,
+                self.note,
+            )
         if first >= len(self.times):
             painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, "Waiting for the first sample…")
             painter.end()
@@ -226,8 +242,9 @@ class TimeChart(QWidget):
         scale_x = plot.width() / self.window_s
         scale_y = plot.height() / top_value
         # data (seconds since origin, value) -> pixels: x grows with time, y grows upwards
-        painter.setTransform(QTransform(scale_x, 0, 0, -scale_y, plot.left() + (origin - start) * scale_x,
-                                        plot.bottom()))
+        painter.setTransform(
+            QTransform(scale_x, 0, 0, -scale_y, plot.left() + (origin - start) * scale_x, plot.bottom())
+        )
         for number, (series, lines) in enumerate(zip(self.series, self.lines, strict=True)):
             pen = QPen(self.colour(series), 1.0, STYLES[number % len(STYLES)])
             pen.setCosmetic(True)  # one pixel wide whatever the transform: Qt's fast antialiased path

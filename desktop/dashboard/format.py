@@ -8,8 +8,18 @@ from typing import Any
 
 from core.units import count, human_bytes, human_seconds, plural
 
-__all__ = ["OLLAMA_STATES", "count", "milliseconds", "ollama_state", "per_minute", "percent",
-           "plural", "rows", "seconds", "size"]  # count and plural are core.units' (the tray's words too)
+__all__ = [
+    "OLLAMA_STATES",
+    "count",
+    "milliseconds",
+    "ollama_state",
+    "per_minute",
+    "percent",
+    "plural",
+    "rows",
+    "seconds",
+    "size",
+]  # count and plural are core.units' (the tray's words too)
 
 # Ollama's states as /-/health names them: (shape, words, tone); tone is "good", "busy", "bad" or "idle"
 OLLAMA_STATES: dict[str, tuple[str, str, str]] = {

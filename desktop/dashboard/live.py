@@ -32,15 +32,22 @@ class LiveCharts(QWidget):
         super().__init__(parent)
         self.clock: Callable[[], float] = time.time
         # each point of the hit rate is the rate over the minute before it, whatever the window shown
-        self.hit_rate = TimeChart("Hit rate", "% over a minute", [Series("hit rate", 210)],
-                                  y_format=lambda v: f"{v:,.0f} %", y_max=100)
-        self.traffic = TimeChart("Hits and misses", "per second", [Series("hits", 130), Series("misses", 20)],
-                                 y_format=per_second)
-        self.cpu = TimeChart("CPU", "% of all cores", [Series("system", 210), Series("Ollama", 280),
-                                                        Series("Ollacache", 30)],
-                             y_format=lambda v: f"{v:,.0f} %", y_max=100)
-        self.memory = TimeChart("Memory", "in RAM", [Series("system", 210), Series("Ollama", 280),
-                                                      Series("Ollacache", 30)], y_format=_mib)
+        self.hit_rate = TimeChart(
+            "Hit rate", "% over a minute", [Series("hit rate", 210)], y_format=lambda v: f"{v:,.0f} %", y_max=100
+        )
+        self.traffic = TimeChart(
+            "Hits and misses", "per second", [Series("hits", 130), Series("misses", 20)], y_format=per_second
+        )
+        self.cpu = TimeChart(
+            "CPU",
+            "% of all cores",
+            [Series("system", 210), Series("Ollama", 280), Series("Ollacache", 30)],
+            y_format=lambda v: f"{v:,.0f} %",
+            y_max=100,
+        )
+        self.memory = TimeChart(
+            "Memory", "in RAM", [Series("system", 210), Series("Ollama", 280), Series("Ollacache", 30)], y_format=_mib
+        )
         self.window = QComboBox()
         for minutes in WINDOWS_MIN:
             self.window.addItem(f"Last {minutes} minutes", minutes * 60)
@@ -95,8 +102,14 @@ class LiveCharts(QWidget):
         self.cpu.set_note(note)
         self.memory.set_note(note)
         self.cpu.append(now, [system.get("cpu_percent"), share(ollama), share(proxy)])
-        self.memory.append(now, [_in_mib(system.get("memory_used_bytes")), _in_mib(ollama.get("rss_bytes")),
-                                 _in_mib(proxy.get("rss_bytes"))])
+        self.memory.append(
+            now,
+            [
+                _in_mib(system.get("memory_used_bytes")),
+                _in_mib(ollama.get("rss_bytes")),
+                _in_mib(proxy.get("rss_bytes")),
+            ],
+        )
 
     def _per_second(self, snapshot: Mapping[str, Any]) -> tuple[float | None, float | None]:
         """Hits and misses per second since the previous document (None for the first, or after a reset).

@@ -17,8 +17,19 @@ from desktop.availability import no, ollama_actions
 from desktop.dashboard import format as fmt
 from desktop.dashboard.model_table import model_table, selected_name
 
-COLUMNS = ("Model", "Family", "Parameters", "Quantisation", "On disk", "Changed", "In memory", "Unloads",
-           "Cached answers", "Hit rate", "Time saved")
+COLUMNS = (
+    "Model",
+    "Family",
+    "Parameters",
+    "Quantisation",
+    "On disk",
+    "Changed",
+    "In memory",
+    "Unloads",
+    "Cached answers",
+    "Hit rate",
+    "Time saved",
+)
 NUMERIC = {"On disk", "In memory", "Cached answers", "Hit rate", "Time saved"}
 
 
@@ -108,12 +119,19 @@ class ModelsTab(QWidget):
             name = str(model.get("name") or "?")
             counts = self.by_model.get(name) or {}
             loaded = self.loaded.get(name)
-            cells = [name, str(model.get("family") or "–"), str(model.get("parameter_size") or "–"),
-                     str(model.get("quantization") or "–"), fmt.size(model.get("size")), when(model.get("modified_at")),
-                     in_memory(loaded), when(loaded.get("expires_at")) if loaded else "–",
-                     fmt.count(model.get("entries") or 0),
-                     fmt.percent(counts.get("hit_rate")) if counts.get("requests") else "–",
-                     fmt.seconds(counts.get("time_saved_s") or 0.0) if counts else "–"]
+            cells = [
+                name,
+                str(model.get("family") or "–"),
+                str(model.get("parameter_size") or "–"),
+                str(model.get("quantization") or "–"),
+                fmt.size(model.get("size")),
+                when(model.get("modified_at")),
+                in_memory(loaded),
+                when(loaded.get("expires_at")) if loaded else "–",
+                fmt.count(model.get("entries") or 0),
+                fmt.percent(counts.get("hit_rate")) if counts.get("requests") else "–",
+                fmt.seconds(counts.get("time_saved_s") or 0.0) if counts else "–",
+            ]
             for column, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if COLUMNS[column] in NUMERIC:
@@ -124,8 +142,10 @@ class ModelsTab(QWidget):
         if self.installed:
             self.note.hide()
         else:
-            self.note.setText("Ollama has no model installed yet. Get one with: ollama pull llama3.2 (or from "
-                              "Ollama's own app); it shows here once it is installed.")
+            self.note.setText(
+                "Ollama has no model installed yet. Get one with: ollama pull llama3.2 (or from "
+                "Ollama's own app); it shows here once it is installed."
+            )
             self.note.show()
         self._selection_changed()
 

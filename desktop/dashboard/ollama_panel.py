@@ -9,8 +9,16 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QFontDatabase, QPalette
-from PySide6.QtWidgets import (QFormLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.availability import ollama_actions
 from desktop.dashboard import format as fmt
@@ -102,8 +110,11 @@ class OllamaPanel(QWidget):
         self.reason.setText(str(state.get("reason") or ""))
         self.version.setText(str(state.get("version") or "–"))
         uptime = state.get("uptime_s")
-        self.uptime.setText(fmt.seconds(uptime) if uptime is not None and state.get("state") in
-                            ("running", "attached", "unhealthy") else "–")
+        self.uptime.setText(
+            fmt.seconds(uptime)
+            if uptime is not None and state.get("state") in ("running", "attached", "unhealthy")
+            else "–"
+        )
         self.restarts.setText(fmt.count(state.get("restarts") or 0))
         self.upstream.setText(str(state.get("upstream") or "–"))
         self._state = state

@@ -21,16 +21,25 @@ MAX_ROWS = 500
 COLUMNS = ("Time", "Client", "Model", "Route", "Cache", "Status", "Latency", "Tokens")
 NUMERIC = {"Status", "Latency", "Tokens"}
 # the cache outcome by word and shape, so it reads without colour
-OUTCOMES = {"hit": "● HIT", "shared": "◑ SHARED", "miss": "○ MISS", "refresh": "↻ REFRESH", "bypass": "↷ BYPASS",
-            "error": "✕ ERROR"}
+OUTCOMES = {
+    "hit": "● HIT",
+    "shared": "◑ SHARED",
+    "miss": "○ MISS",
+    "refresh": "↻ REFRESH",
+    "bypass": "↷ BYPASS",
+    "error": "✕ ERROR",
+}
 Index = QModelIndex | QPersistentModelIndex
 
 
 def event_time(value: Any) -> str:
     """The request's local clock time (HH:MM:SS) from an ISO 8601 string or epoch seconds."""
     try:
-        moment = (datetime.fromisoformat(value) if isinstance(value, str)
-                  else datetime.fromtimestamp(float(value) if value is not None else time.time()))
+        moment = (
+            datetime.fromisoformat(value)
+            if isinstance(value, str)
+            else datetime.fromtimestamp(float(value) if value is not None else time.time())
+        )
     except (TypeError, ValueError):
         return str(value)
     if moment.tzinfo is not None:
@@ -49,7 +58,9 @@ ERROR_COLOUR = QColor.fromHsl(0, 180, 110)
 
 def _failed(row: tuple[Any, ...]) -> bool:
     status = row[COLUMNS.index("Status")].replace(",", "")
-    return row[COLUMNS.index("Cache")] == OUTCOMES["error"] or (status.isdigit() and int(status) >= 400) or status == "0"
+    return (
+        row[COLUMNS.index("Cache")] == OUTCOMES["error"] or (status.isdigit() and int(status) >= 400) or status == "0"
+    )
 
 
 Row = tuple[Any, ...]  # the cells of COLUMNS, then the request's id (None: not told while it ran)
@@ -59,12 +70,27 @@ RUNNING = "… running"
 def _row(event: Mapping[str, Any], running: bool) -> Row:
     route = str(event.get("route") or "–") + (" · stream" if event.get("streamed") else "")
     if running:
-        cells: tuple[str, ...] = (event_time(event.get("time")), str(event.get("client") or "–"),
-                                  str(event.get("model") or "–"), route, RUNNING, "", "", "")
+        cells: tuple[str, ...] = (
+            event_time(event.get("time")),
+            str(event.get("client") or "–"),
+            str(event.get("model") or "–"),
+            route,
+            RUNNING,
+            "",
+            "",
+            "",
+        )
     else:
-        cells = (event_time(event.get("time")), str(event.get("client") or "–"), str(event.get("model") or "–"),
-                 route, outcome(event.get("cache")), fmt.count(event.get("status")),
-                 fmt.milliseconds(event.get("latency_ms")), fmt.count(event.get("tokens")))
+        cells = (
+            event_time(event.get("time")),
+            str(event.get("client") or "–"),
+            str(event.get("model") or "–"),
+            route,
+            outcome(event.get("cache")),
+            fmt.count(event.get("status")),
+            fmt.milliseconds(event.get("latency_ms")),
+            fmt.count(event.get("tokens")),
+        )
     return (*cells, event.get("id"))
 
 
@@ -107,7 +133,7 @@ class RequestsModel(QAbstractTableModel):
             return
         rows: list[Row] = []
         places = {row[-1]: index for index, row in enumerate(self.events) if row[-1] is not None}
-        for event in events[-(self.events.maxlen or MAX_ROWS):]:
+        for event in events[-(self.events.maxlen or MAX_ROWS) :]:
             row = _row(event, running)
             if not running and (place := places.get(row[-1])) is not None:
                 self.events[place] = row  # completed in place
@@ -143,8 +169,9 @@ class RequestsTable(QStackedWidget):
         self.addWidget(self.view)
 
     def set_endpoint(self, url: str) -> None:
-        self.empty.setText(f"No requests yet: point a tool at {url}\n"
-                           "Each request shows here as it finishes (no prompt text).")
+        self.empty.setText(
+            f"No requests yet: point a tool at {url}\nEach request shows here as it finishes (no prompt text)."
+        )
 
     @Slot(dict)
     def add_request(self, event: Mapping[str, Any]) -> None:

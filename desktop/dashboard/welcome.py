@@ -17,9 +17,11 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 from desktop.availability import ollama_actions
 from desktop.dashboard import format as fmt
 
-WHAT = ("Ollacache answers prompts and embeddings your tools have asked before from its cache, in well under a "
-        "millisecond, instead of having Ollama compute them again. It sits between your tools and Ollama and "
-        "changes nothing else.")
+WHAT = (
+    "Ollacache answers prompts and embeddings your tools have asked before from its cache, in well under a "
+    "millisecond, instead of having Ollama compute them again. It sits between your tools and Ollama and "
+    "changes nothing else."
+)
 DOWNLOAD = "https://ollama.com/download"
 
 
@@ -36,8 +38,10 @@ def ollama_sentence(ollama: Mapping[str, Any] | None) -> str:
     if state in ("starting", "backing-off"):
         return "Ollama is starting…"
     if state == "not_installed":
-        return ("Ollama is not installed on this computer. Ollacache needs it to answer new prompts; cached "
-                "answers work without it.")
+        return (
+            "Ollama is not installed on this computer. Ollacache needs it to answer new prompts; cached "
+            "answers work without it."
+        )
     if state == "unhealthy":
         return "Ollama is not answering. Cached answers are still served."
     if state == "failed":
@@ -99,8 +103,9 @@ class Welcome(QFrame):
         if takeover:
             self.address.setText(f"Your tools need no change: Ollacache answers at Ollama's usual address, {url}.")
         else:
-            self.address.setText(f"Point your tools at {url} instead of Ollama's address (for OpenAI-style tools: "
-                                 f"{url}/v1).")
+            self.address.setText(
+                f"Point your tools at {url} instead of Ollama's address (for OpenAI-style tools: {url}/v1)."
+            )
         self.copy.show()
 
     def say_not_found(self) -> None:
@@ -116,8 +121,9 @@ class Welcome(QFrame):
         absent = bool(ollama) and ollama.get("state") == "not_installed"  # type: ignore[union-attr]
         self.download.setVisible(absent)
         self._download = str((ollama or {}).get("download") or DOWNLOAD)
-        self.detect.setVisible(bool(ollama) and ollama_actions(ollama)["detect"].enabled
-                               and bool(ollama.get("managed", True)))  # type: ignore[union-attr]
+        self.detect.setVisible(
+            bool(ollama) and ollama_actions(ollama)["detect"].enabled and bool(ollama.get("managed", True))
+        )  # type: ignore[union-attr]
         _, words, _ = fmt.ollama_state(ollama)
         self.setAccessibleDescription(f"Ollama: {words}")
 

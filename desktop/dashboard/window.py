@@ -80,9 +80,14 @@ class DashboardWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        for title, widget in (("&Overview", scroll), ("&Requests", self.requests),
-                              ("&Breakdown", self.breakdown), ("Olla&ma", self.ollama),
-                              ("Model&s", self.models), ("C&ache", self.cache)):
+        for title, widget in (
+            ("&Overview", scroll),
+            ("&Requests", self.requests),
+            ("&Breakdown", self.breakdown),
+            ("Olla&ma", self.ollama),
+            ("Model&s", self.models),
+            ("C&ache", self.cache),
+        ):
             self.tabs.addTab(widget, title)
         central = QWidget()
         column = QVBoxLayout(central)

@@ -18,17 +18,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal, QObject
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 NOT_SET = "(not set)"
-EFFECTS = {"engine restart": "Takes effect when the engine restarts.",
-           "Ollama restart": "Takes effect when Ollama restarts (Ollacache restarts the Ollama it started)."}
-PENDING = {"engine restart": "Your change is saved and takes effect when the engine restarts.",
-           "Ollama restart": "Your change is saved and takes effect when Ollama restarts."}
+EFFECTS = {
+    "engine restart": "Takes effect when the engine restarts.",
+    "Ollama restart": "Takes effect when Ollama restarts (Ollacache restarts the Ollama it started).",
+}
+PENDING = {
+    "engine restart": "Your change is saved and takes effect when the engine restarts.",
+    "Ollama restart": "Your change is saved and takes effect when Ollama restarts.",
+}
 
 
 def source_text(row: Mapping[str, Any]) -> str:
@@ -128,8 +140,13 @@ class Field(QObject):
             if row.get("default") is None:
                 box.setTristate(True)
             value = row.get("value")
-            box.setCheckState(Qt.CheckState.PartiallyChecked if value is None
-                              else Qt.CheckState.Checked if value else Qt.CheckState.Unchecked)
+            box.setCheckState(
+                Qt.CheckState.PartiallyChecked
+                if value is None
+                else Qt.CheckState.Checked
+                if value
+                else Qt.CheckState.Unchecked
+            )
             box.setText(NOT_SET if value is None else "on" if value else "off")
             box.checkStateChanged.connect(self._switched)
             return box
@@ -151,8 +168,9 @@ class Field(QObject):
 
     def _switched(self, state: Qt.CheckState) -> None:
         assert isinstance(self.editor, QCheckBox)
-        self.editor.setText(NOT_SET if state == Qt.CheckState.PartiallyChecked
-                            else "on" if state == Qt.CheckState.Checked else "off")
+        self.editor.setText(
+            NOT_SET if state == Qt.CheckState.PartiallyChecked else "on" if state == Qt.CheckState.Checked else "off"
+        )
         self.edited.emit()
 
     def _info_text(self) -> str:

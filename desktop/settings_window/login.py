@@ -33,8 +33,9 @@ class LoginRows(QObject):
         except autostart.AutostartError:  # unreadable: shown off, and Apply writes what the boxes say
             self.loaded = (False, False)
         self.at_login = QCheckBox("Start Ollacache when I log in", page)
-        self.at_login.setToolTip("Off by default. Ollacache then starts the engine and shows its tray icon "
-                                 "each time you log in.")
+        self.at_login.setToolTip(
+            "Off by default. Ollacache then starts the engine and shows its tray icon each time you log in."
+        )
         self.hidden = QCheckBox("Start hidden: only the tray icon, no window", page)
         self.hidden.setToolTip("At login, open nothing but the tray icon (otherwise the dashboard opens).")
         self.at_login.setChecked(self.loaded[0])

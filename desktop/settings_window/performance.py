@@ -17,21 +17,34 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
-    QVBoxLayout, QWidget,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
-from core.units import human_bytes, plural
 from core.tuning.verdict import summary
+from core.units import human_bytes, plural
 from desktop.availability import Availability, ollama_actions
 from desktop.settings_window.tune_chart import TuneChart
 from desktop.windows import AppContext
 
 # The values the engine tunes, in the order shown, with the words a person reads.
 VALUES: tuple[tuple[str, str], ...] = (
-    ("num_thread", "Threads"), ("num_ctx", "Context length"), ("keep_alive", "Keep-alive"),
-    ("num_parallel", "Parallel requests"), ("max_loaded_models", "Models kept loaded"),
-    ("flash_attention", "Flash attention"), ("kv_cache_type", "KV cache type"))
+    ("num_thread", "Threads"),
+    ("num_ctx", "Context length"),
+    ("keep_alive", "Keep-alive"),
+    ("num_parallel", "Parallel requests"),
+    ("max_loaded_models", "Models kept loaded"),
+    ("flash_attention", "Flash attention"),
+    ("kv_cache_type", "KV cache type"),
+)
 TUNE_RUNS = (1, 3)
 
 
@@ -54,8 +67,10 @@ def machine_lines(doc: Mapping[str, Any]) -> dict[str, str]:
     """The hardware part of ``/-/hardware`` as rows of label and text."""
     simd = doc.get("simd") or "none"
     extras = ", ".join(doc.get("simd_extras") or [])
-    cores = (f"{doc.get('physical_cores', '?')} physical ({doc.get('performance_cores', '?')} performance, "
-             f"{doc.get('efficiency_cores', 0)} efficiency), {doc.get('logical_cpus', '?')} logical")
+    cores = (
+        f"{doc.get('physical_cores', '?')} physical ({doc.get('performance_cores', '?')} performance, "
+        f"{doc.get('efficiency_cores', 0)} efficiency), {doc.get('logical_cpus', '?')} logical"
+    )
     gpus = doc.get("gpus") or []
     gpu_text = "; ".join(f"{gpu.get('name', 'GPU')}, {human_bytes(gpu.get('memory_bytes'))}" for gpu in gpus)
     limit = doc.get("cpu_limit")
@@ -117,8 +132,9 @@ class PerformancePanel(QWidget):
             grid.addWidget(self.in_use[name], row, 2)
         grid.setColumnStretch(3, 1)
         self.apply_recommended_button = QPushButton("Apply &recommended")
-        self.apply_recommended_button.setToolTip("Forget your own tuning values: Ollama runs with the "
-                                                 "recommended ones (it restarts)")
+        self.apply_recommended_button.setToolTip(
+            "Forget your own tuning values: Ollama runs with the recommended ones (it restarts)"
+        )
         self.apply_recommended_button.clicked.connect(self.apply_recommended)
         self.apply_recommended_button.setEnabled(False)
         grid.addWidget(self.apply_recommended_button, len(VALUES) + 1, 0, 1, 2, Qt.AlignmentFlag.AlignLeft)
@@ -162,10 +178,12 @@ class PerformancePanel(QWidget):
         if self.context is None:
             return
         # reads no user asked for: an engine restarting meanwhile is no error (the next load reads them again)
-        self.context.call("read the hardware", lambda client: client.hardware(), self.show_hardware,
-                          failed=lambda _why: None)
-        self.context.call("read the tuning run", lambda client: client.tune_status(), self.show_tune,
-                          failed=lambda _why: None)
+        self.context.call(
+            "read the hardware", lambda client: client.hardware(), self.show_hardware, failed=lambda _why: None
+        )
+        self.context.call(
+            "read the tuning run", lambda client: client.tune_status(), self.show_tune, failed=lambda _why: None
+        )
 
     def show_hardware(self, doc: Mapping[str, Any]) -> None:
         self.hardware = dict(doc)
@@ -184,8 +202,11 @@ class PerformancePanel(QWidget):
     def resettable(self) -> list[str]:
         """The ``tuning.*`` settings the user set here that differ from the recommendation."""
         machine, in_force = self.hardware.get("for_this_machine") or {}, self.hardware.get("recommended") or {}
-        return [f"tuning.{name}" for name in in_force.get("from_settings") or []
-                if in_force.get(name) != machine.get(name) and self.editable.get(f"tuning.{name}", True)]
+        return [
+            f"tuning.{name}"
+            for name in in_force.get("from_settings") or []
+            if in_force.get(name) != machine.get(name) and self.editable.get(f"tuning.{name}", True)
+        ]
 
     def show_tune(self, status: Mapping[str, Any]) -> None:
         state = status.get("state")
@@ -208,8 +229,11 @@ class PerformancePanel(QWidget):
         elif running:
             self.tune_note.setText("Measuring… Ollama answers other requests more slowly meanwhile.")
         elif "num_thread" in best:
-            rows = [(int(row["num_thread"]), float(row["tokens_per_s"])) for row in (result or {}).get("results") or []
-                    if "num_thread" in row] or [(int(best["num_thread"]), float(best.get("tokens_per_s", 0)))]
+            rows = [
+                (int(row["num_thread"]), float(row["tokens_per_s"]))
+                for row in (result or {}).get("results") or []
+                if "num_thread" in row
+            ] or [(int(best["num_thread"]), float(best.get("tokens_per_s", 0)))]
             self.tune_note.setText(summary(rows))
         else:
             self.tune_note.setText("")
@@ -218,8 +242,11 @@ class PerformancePanel(QWidget):
         steps = int(progress.get("steps") or 0)
         self.progress.setRange(0, max(steps, 1))
         self.progress.setValue(int(progress.get("step") or 0) if steps else 0)
-        self.progress.setFormat(f"step %v of %m ({shown('num_thread', progress['num_thread'])})"
-                                if steps and "num_thread" in progress else "starting…")
+        self.progress.setFormat(
+            f"step %v of %m ({shown('num_thread', progress['num_thread'])})"
+            if steps and "num_thread" in progress
+            else "starting…"
+        )
 
     def _event(self, name: str, payload: dict[str, Any]) -> None:
         if not self.isVisible():
@@ -239,7 +266,7 @@ class PerformancePanel(QWidget):
             self.context.call("start tuning", lambda client: client.tune_start(runs=runs), self.show_tune)
 
     def apply_recommended(self) -> None:
-        self._put({name: None for name in self.resettable()}, "the recommended values")
+        self._put(dict.fromkeys(self.resettable()), "the recommended values")
 
     def apply_winner(self) -> None:
         if self.chart.best is not None:

@@ -54,8 +54,7 @@ class TuneChart(QWidget):
         line = metrics.height()
         if not self.bars:
             painter.setPen(muted)
-            painter.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                             EMPTY_TEXT)
+            painter.drawText(QRectF(self.rect()), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, EMPTY_TEXT)
             return
         top_value = max(speed for _, speed in self.bars)
         step = nice_step(top_value or 1.0)
@@ -72,13 +71,15 @@ class TuneChart(QWidget):
             painter.setPen(grid)
             painter.drawLine(int(plot.left()), int(y), int(plot.right()), int(y))
             painter.setPen(text)
-            painter.drawText(QRectF(0, y - line / 2, left - 6, line),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{tick:,.6g}")
+            painter.drawText(
+                QRectF(0, y - line / 2, left - 6, line),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                f"{tick:,.6g}",
+            )
         painter.save()
         painter.translate(line * 0.2, plot.center().y())
         painter.rotate(-90)
-        painter.drawText(QRectF(-plot.height() / 2, 0, plot.height(), line), Qt.AlignmentFlag.AlignCenter,
-                         "tokens/s")
+        painter.drawText(QRectF(-plot.height() / 2, 0, plot.height(), line), Qt.AlignmentFlag.AlignCenter, "tokens/s")
         painter.restore()
         painter.drawLine(int(plot.left()), int(plot.bottom()), int(plot.right()), int(plot.bottom()))
         slot = plot.width() / len(self.bars)
@@ -98,9 +99,14 @@ class TuneChart(QWidget):
                 painter.drawRect(bar)
             painter.setPen(text)
             label = f"{speed:,.1f}" + (" · fastest" if winner else "")
-            painter.drawText(QRectF(x - slot / 2, bar.top() - line, width + slot, line),
-                             Qt.AlignmentFlag.AlignCenter, label)
-            painter.drawText(QRectF(plot.left() + slot * index, plot.bottom() + 2, slot, line),
-                             Qt.AlignmentFlag.AlignCenter, f"{threads:,}")
-        painter.drawText(QRectF(plot.left(), plot.bottom() + line + 2, plot.width(), line),
-                         Qt.AlignmentFlag.AlignCenter, "threads")
+            painter.drawText(
+                QRectF(x - slot / 2, bar.top() - line, width + slot, line), Qt.AlignmentFlag.AlignCenter, label
+            )
+            painter.drawText(
+                QRectF(plot.left() + slot * index, plot.bottom() + 2, slot, line),
+                Qt.AlignmentFlag.AlignCenter,
+                f"{threads:,}",
+            )
+        painter.drawText(
+            QRectF(plot.left(), plot.bottom() + line + 2, plot.width(), line), Qt.AlignmentFlag.AlignCenter, "threads"
+        )

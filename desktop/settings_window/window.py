@@ -27,8 +27,17 @@ from typing import Any
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
-    QCheckBox, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QMessageBox, QPushButton, QScrollArea, QTabWidget,
-    QVBoxLayout, QWidget,
+    QCheckBox,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
 from core.config.settings import CACHE, GENERAL, PERFORMANCE
@@ -42,13 +51,19 @@ from desktop.settings_window.performance import PerformancePanel
 from desktop.windows import AppContext
 
 ORGANISATION = APPLICATION = "Ollacache"
-EXPERT_NOTE = ("These settings reach the Ollama that Ollacache starts and supervises. The ollama command "
-               "line and an Ollama started elsewhere (its own app, a service) do not see them.")
+EXPERT_NOTE = (
+    "These settings reach the Ollama that Ollacache starts and supervises. The ollama command "
+    "line and an Ollama started elsewhere (its own app, a service) do not see them."
+)
 _NOTES = {"Ollama server (expert)": EXPERT_NOTE}
 
 
-RESULTS = {"applied": "in force now", "needs engine restart": "in force when the engine restarts",
-           "needs Ollama restart": "in force when Ollama restarts", "Ollama restarted": "Ollama restarted with it"}
+RESULTS = {
+    "applied": "in force now",
+    "needs engine restart": "in force when the engine restarts",
+    "needs Ollama restart": "in force when Ollama restarts",
+    "Ollama restarted": "Ollama restarted with it",
+}
 CHECK_DELAY_MS = 400  # after the last key, what is typed is checked
 
 
@@ -73,8 +88,9 @@ class SettingsWindow(QWidget):
     """The form; :meth:`show_table` fills it from a ``GET /-/settings`` answer. ``context`` (None in a
     test that only renders) is how Apply reaches the engine."""
 
-    def __init__(self, context: AppContext | None = None, settings: QSettings | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, context: AppContext | None = None, settings: QSettings | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.context = context
         self.setWindowTitle("Ollacache: Settings")
@@ -105,8 +121,11 @@ class SettingsWindow(QWidget):
         self.checking.setSingleShot(True)
         self.checking.setInterval(CHECK_DELAY_MS)
         self.checking.timeout.connect(self.check_now)
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Apply
-                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok
+            | QDialogButtonBox.StandardButton.Apply
+            | QDialogButtonBox.StandardButton.Cancel
+        )
         self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).clicked.connect(lambda: self.apply(close=True))
         self.apply_button.clicked.connect(lambda: self.apply(close=False))
@@ -144,8 +163,12 @@ class SettingsWindow(QWidget):
 
     def _read_table(self) -> None:
         assert self.context is not None
-        self.context.call("read the settings", lambda client: client.settings(), self.show_table,
-                          failed=lambda why: self.status.setText(f"Could not read the settings: {why}"))
+        self.context.call(
+            "read the settings",
+            lambda client: client.settings(),
+            self.show_table,
+            failed=lambda why: self.status.setText(f"Could not read the settings: {why}"),
+        )
 
     def show_table(self, table: Mapping[str, Any]) -> None:
         """Build one tab per section and one row per setting, keeping the tab shown."""
@@ -269,13 +292,15 @@ class SettingsWindow(QWidget):
                 field.show_error(None)
             self._update_buttons()
             return
-        self.context.call("check the settings", self._put(changes, dry_run=True), self._checked,
-                          failed=lambda _why: None)  # a check is no action of the user's
+        self.context.call(
+            "check the settings", self._put(changes, dry_run=True), self._checked, failed=lambda _why: None
+        )  # a check is no action of the user's
 
     @staticmethod
     def _put(changes: Mapping[str, Any], dry_run: bool = False) -> Callable[[AsyncControlClient], Awaitable[Any]]:
         """``PUT /-/settings`` of ``changes`` (``dry_run``: checked only): the answer, or the refusal when it
         names fields, for the form to show under them."""
+
         async def put(client: AsyncControlClient) -> Any:
             try:
                 return await client.update_settings(changes, dry_run=dry_run)
@@ -283,6 +308,7 @@ class SettingsWindow(QWidget):
                 if error.fields:
                     return error
                 raise
+
         return put
 
     def _check_then(self, changes: Mapping[str, Any], then: Callable[[], None]) -> None:
@@ -310,11 +336,17 @@ class SettingsWindow(QWidget):
         field = self.fields["cache.dir"]
         old = (field.row.get("shown") or {}).get("text") or field.row.get("value")
         new = changes["cache.dir"] or "the default folder"
-        box = QMessageBox(QMessageBox.Icon.Question, "Change the cache folder?",
-                          f"Ollacache will use {new} after the engine restarts, starting with an empty cache there.",
-                          QMessageBox.StandardButton.Cancel, self)
-        box.setInformativeText(f"The cached answers in {old} stay there; nothing is moved or deleted. Set the "
-                               "folder back to use them again.")
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Change the cache folder?",
+            f"Ollacache will use {new} after the engine restarts, starting with an empty cache there.",
+            QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setInformativeText(
+            f"The cached answers in {old} stay there; nothing is moved or deleted. Set the "
+            "folder back to use them again."
+        )
         change = box.addButton("&Change folder", QMessageBox.ButtonRole.AcceptRole)
 
         def answered() -> None:
@@ -328,7 +360,7 @@ class SettingsWindow(QWidget):
 
     def restart_engine_now(self) -> None:
         """Restart the engine the app started, so that it reads the settings saved; say when it is back."""
-        if self.context is None or (why := self.context.engine.cannot_restart()) is not None:
+        if self.context is None or self.context.engine.cannot_restart() is not None:
             return
         engine = self.context.engine
         self.restart_engine.setEnabled(False)
@@ -344,14 +376,17 @@ class SettingsWindow(QWidget):
         self.context.errors.run("restart the engine", engine.restart())
 
     def _offer_restart(self, changes: Mapping[str, Any]) -> None:
-        needs = any(isinstance(change, Mapping) and change.get("result") == "needs engine restart"
-                    for change in changes.values())
+        needs = any(
+            isinstance(change, Mapping) and change.get("result") == "needs engine restart"
+            for change in changes.values()
+        )
         self.restart_engine.setVisible(needs)
         if needs and self.context is not None:
             why = self.context.engine.cannot_restart()
             self.restart_engine.setEnabled(why is None)
-            self.restart_engine.setToolTip(why or "Stop the engine and start it again with the saved settings "
-                                                  "(a moment without the cache)")
+            self.restart_engine.setToolTip(
+                why or "Stop the engine and start it again with the saved settings (a moment without the cache)"
+            )
 
     def apply(self, close: bool = False) -> None:
         """Send the engine's changes (all or none), then Start at login; only that when nothing else changed."""

@@ -22,11 +22,32 @@ from .fake_config import display_shortest, find_model, parse_name
 from .fake_native import Handler, sorted_models
 from .fake_text import Answer, Piece
 from .fake_turns import Host, Turn, prepare_chat, prepare_embed, prepare_generate
-from .fake_wire import (SSE, SSE_DONE, RequestError, check_field_types, go_json, json_response, openai_error,
-                        pause, read_json_object, sse_event, stream_response, unix_seconds)
+from .fake_wire import (
+    SSE,
+    SSE_DONE,
+    RequestError,
+    check_field_types,
+    go_json,
+    json_response,
+    openai_error,
+    pause,
+    read_json_object,
+    sse_event,
+    stream_response,
+    unix_seconds,
+)
 
-_EFFORT = {"": None, "none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high",
-           "max": "max", "xhigh": "max", "ultra": "max"}
+_EFFORT = {
+    "": None,
+    "none": False,
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "max": "max",
+    "xhigh": "max",
+    "ultra": "max",
+}
 _STR, _BOOL, _INT, _NUM = ("string", "string"), ("bool", "bool"), ("int", "int"), ("int", "float64")
 
 
@@ -96,9 +117,15 @@ def _messages(raw: list[Any]) -> list[dict[str, Any]]:
 
 
 def _tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"id": c.get("id", ""), "index": c["function"]["index"], "type": "function",
-             "function": {"name": c["function"]["name"], "arguments": go_json(c["function"]["arguments"]).decode()}}
-            for c in calls]
+    return [
+        {
+            "id": c.get("id", ""),
+            "index": c["function"]["index"],
+            "type": "function",
+            "function": {"name": c["function"]["name"], "arguments": go_json(c["function"]["arguments"]).decode()},
+        }
+        for c in calls
+    ]
 
 
 def _usage(turn: Turn) -> dict[str, int]:
@@ -123,10 +150,22 @@ def _chat_frames(turn: Turn, ident: str, include_usage: bool) -> Iterator[bytes]
             delta["reasoning"] = piece.thinking
         if piece.tool_calls:
             delta["tool_calls"] = _tool_calls(piece.tool_calls)
-        yield sse_event({**head, "created": created, "model": turn.model, "system_fingerprint": "fp_ollama",
-                         "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-    finish = {**head, "created": created, "model": turn.model, "system_fingerprint": "fp_ollama",
-              "choices": [{"index": 0, "delta": {}, "finish_reason": _reason(turn, bool(turn.answer.tool_calls))}]}
+        yield sse_event(
+            {
+                **head,
+                "created": created,
+                "model": turn.model,
+                "system_fingerprint": "fp_ollama",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+            }
+        )
+    finish = {
+        **head,
+        "created": created,
+        "model": turn.model,
+        "system_fingerprint": "fp_ollama",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": _reason(turn, bool(turn.answer.tool_calls))}],
+    }
     yield sse_event(finish)
     if include_usage:
         yield sse_event({**finish, "choices": [], "usage": _usage(turn)})
@@ -137,9 +176,14 @@ def _completion_frames(turn: Turn, ident: str, include_usage: bool) -> Iterator[
     zero = {"usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}} if include_usage else {}
     texts: list[tuple[str, str | None]] = [(p.content, None) for p in turn.answer.pieces]
     for text, reason in texts + [("", _reason(turn, False))]:
-        chunk = {"id": ident, "object": "text_completion", "created": int(time.time()),
-                 "choices": [{"text": text, "index": 0, "finish_reason": reason}],
-                 "model": turn.model, "system_fingerprint": "fp_ollama"}
+        chunk = {
+            "id": ident,
+            "object": "text_completion",
+            "created": int(time.time()),
+            "choices": [{"text": text, "index": 0, "finish_reason": reason}],
+            "model": turn.model,
+            "system_fingerprint": "fp_ollama",
+        }
         yield sse_event({**chunk, **zero})
     if include_usage:
         yield sse_event({**chunk, "choices": [], "usage": _usage(turn)})
@@ -152,12 +196,23 @@ async def _respond(host: Host, cfg: Mapping[str, Any], turn: Turn, body: Mapping
     delay = float(cfg["chunk_delay_ms"])
     if body.get("stream") is True:
         frames = (_chat_frames if chat else _completion_frames)(turn, ident, usage)
-        return stream_response(frames, media_type=SSE, delay_ms=delay, drop_after=cfg["drop_after_chunks"],
-                               closing=host.closing, abandoned=host.stream_abandoned)
+        return stream_response(
+            frames,
+            media_type=SSE,
+            delay_ms=delay,
+            drop_after=cfg["drop_after_chunks"],
+            closing=host.closing,
+            abandoned=host.stream_abandoned,
+        )
     await pause(delay * len(turn.answer.pieces), host.closing)
     a: Answer = turn.answer
-    head = {"id": ident, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-            "model": turn.model, "system_fingerprint": "fp_ollama"}
+    head = {
+        "id": ident,
+        "object": "chat.completion" if chat else "text_completion",
+        "created": int(time.time()),
+        "model": turn.model,
+        "system_fingerprint": "fp_ollama",
+    }
     if chat:
         message: dict[str, Any] = {"role": "assistant", "content": a.content}
         if a.thinking:
@@ -167,54 +222,80 @@ async def _respond(host: Host, cfg: Mapping[str, Any], turn: Turn, body: Mapping
         choice = {"index": 0, "message": message, "finish_reason": _reason(turn, bool(a.tool_calls))}
     else:
         choice = {"text": a.content, "index": 0, "finish_reason": _reason(turn, False)}
-    return json_response({**head, "choices": [choice], "usage": _usage(turn)}, newline=True,
-                         media_type="application/json")
+    return json_response(
+        {**head, "choices": [choice], "usage": _usage(turn)}, newline=True, media_type="application/json"
+    )
 
 
 async def chat_completions(host: Host, cfg: dict[str, Any], request: Request) -> Response:
     """``POST /v1/chat/completions``."""
-    body = await _body(request, "openai.ChatCompletionRequest",
-                       {"model": _STR, "messages": ("slice", "[]openai.Message"), "stream": _BOOL,
-                        "max_tokens": _INT, "seed": _INT, "temperature": _NUM, "top_p": _NUM,
-                        "tools": ("slice", "[]api.Tool")})
+    body = await _body(
+        request,
+        "openai.ChatCompletionRequest",
+        {
+            "model": _STR,
+            "messages": ("slice", "[]openai.Message"),
+            "stream": _BOOL,
+            "max_tokens": _INT,
+            "seed": _INT,
+            "temperature": _NUM,
+            "top_p": _NUM,
+            "tools": ("slice", "[]api.Tool"),
+        },
+    )
     if not body.get("messages"):
         raise MiddlewareError(400, "[] is too short - 'messages'")
     effort = body.get("reasoning_effort") or (body.get("reasoning") or {}).get("effort") or ""
     if effort not in _EFFORT:
-        raise MiddlewareError(400, f'invalid reasoning value: "{effort}" (must be "minimal", "low", "medium", '
-                                   '"high", "xhigh", "ultra", "max", or "none")')
+        raise MiddlewareError(
+            400,
+            f'invalid reasoning value: "{effort}" (must be "minimal", "low", "medium", '
+            '"high", "xhigh", "ultra", "max", or "none")',
+        )
     fmt = body.get("response_format") or {}
-    native = {"model": body.get("model", ""), "messages": _messages(body["messages"]),
-              "format": "json" if fmt.get("type") == "json_object" else (fmt.get("json_schema") or {}).get("schema"),
-              "options": _options(body, completion=False), "stream": bool(body.get("stream")),
-              "tools": body.get("tools"), "think": _EFFORT[effort]}
+    native = {
+        "model": body.get("model", ""),
+        "messages": _messages(body["messages"]),
+        "format": "json" if fmt.get("type") == "json_object" else (fmt.get("json_schema") or {}).get("schema"),
+        "options": _options(body, completion=False),
+        "stream": bool(body.get("stream")),
+        "tools": body.get("tools"),
+        "think": _EFFORT[effort],
+    }
     return await _respond(host, cfg, prepare_chat(host, cfg, native), body, chat=True)
 
 
 async def completions(host: Host, cfg: dict[str, Any], request: Request) -> Response:
     """``POST /v1/completions``."""
-    body = await _body(request, "openai.CompletionRequest",
-                       {"model": _STR, "prompt": _STR, "stream": _BOOL, "max_tokens": _INT, "seed": _INT,
-                        "suffix": _STR})
-    native = {"model": body.get("model", ""), "prompt": body.get("prompt", ""),
-              "options": _options(body, completion=True), "stream": bool(body.get("stream")),
-              "suffix": body.get("suffix", "")}
+    body = await _body(
+        request,
+        "openai.CompletionRequest",
+        {"model": _STR, "prompt": _STR, "stream": _BOOL, "max_tokens": _INT, "seed": _INT, "suffix": _STR},
+    )
+    native = {
+        "model": body.get("model", ""),
+        "prompt": body.get("prompt", ""),
+        "options": _options(body, completion=True),
+        "stream": bool(body.get("stream")),
+        "suffix": body.get("suffix", ""),
+    }
     return await _respond(host, cfg, prepare_generate(host, cfg, native), body, chat=False)
 
 
 async def embeddings(host: Host, cfg: dict[str, Any], request: Request) -> Response:
     """``POST /v1/embeddings`` (``encoding_format`` float or base64 little-endian float32)."""
-    body = await _body(request, "openai.EmbedRequest",
-                       {"model": _STR, "dimensions": _INT, "encoding_format": _STR})
+    body = await _body(request, "openai.EmbedRequest", {"model": _STR, "dimensions": _INT, "encoding_format": _STR})
     encoding = body.get("encoding_format") or ""
     if encoding and encoding.lower() not in ("float", "base64"):
-        raise MiddlewareError(400, f"Invalid value for 'encoding_format' = {encoding}. "
-                                   "Supported values: ['float', 'base64'].")
+        raise MiddlewareError(
+            400, f"Invalid value for 'encoding_format' = {encoding}. Supported values: ['float', 'base64']."
+        )
     inputs = [""] if body.get("input") == "" else body.get("input")
     if inputs is None or inputs == []:
         raise MiddlewareError(400, "invalid input")
-    native = prepare_embed(host, cfg, {"model": body.get("model", ""), "input": inputs,
-                                       "dimensions": body.get("dimensions") or 0})
+    native = prepare_embed(
+        host, cfg, {"model": body.get("model", ""), "input": inputs, "dimensions": body.get("dimensions") or 0}
+    )
 
     def encode(vector: list[float]) -> Any:
         if encoding.lower() != "base64":
@@ -223,14 +304,25 @@ async def embeddings(host: Host, cfg: dict[str, Any], request: Request) -> Respo
 
     data = [{"object": "embedding", "embedding": encode(v), "index": i} for i, v in enumerate(native["embeddings"])]
     tokens = native.get("prompt_eval_count", 0)
-    return json_response({"object": "list", "data": data or None, "model": body.get("model", ""),
-                          "usage": {"prompt_tokens": tokens, "total_tokens": tokens}},
-                         newline=True, media_type="application/json")
+    return json_response(
+        {
+            "object": "list",
+            "data": data or None,
+            "model": body.get("model", ""),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        },
+        newline=True,
+        media_type="application/json",
+    )
 
 
 def _model_object(model_id: str, modified_at: str) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": unix_seconds(modified_at),
-            "owned_by": parse_name(model_id)[1]}
+    return {
+        "id": model_id,
+        "object": "model",
+        "created": unix_seconds(modified_at),
+        "owned_by": parse_name(model_id)[1],
+    }
 
 
 async def models(host: Host, cfg: dict[str, Any], request: Request) -> Response:

@@ -26,8 +26,20 @@ VOCAB: tuple[str, ...] = tuple(
 )
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 _UNSAMPLED_OPTIONS = frozenset(
-    {"num_predict", "stop", "num_thread", "num_ctx", "num_batch", "num_gpu", "main_gpu",
-     "use_mmap", "use_mlock", "numa", "low_vram", "num_keep"}
+    {
+        "num_predict",
+        "stop",
+        "num_thread",
+        "num_ctx",
+        "num_batch",
+        "num_gpu",
+        "main_gpu",
+        "use_mmap",
+        "use_mlock",
+        "numa",
+        "low_vram",
+        "num_keep",
+    }
 )
 _VOLATILE_FIELDS = frozenset({"model", "stream", "stream_options", "keep_alive", "options"})
 PROMPT_SPEEDUP = 10  # under a speed_curve, prompt tokens/s = generated tokens/s x this
@@ -70,8 +82,7 @@ def count_tokens(text: str) -> int:
 
 def token_ids(text: str) -> list[int]:
     """Stable fake token ids for ``text`` (what Ollama returns as ``context``)."""
-    return [int.from_bytes(hashlib.sha256(t.encode()).digest()[:4], "big") % 128_000
-            for t in _TOKEN_RE.findall(text)]
+    return [int.from_bytes(hashlib.sha256(t.encode()).digest()[:4], "big") % 128_000 for t in _TOKEN_RE.findall(text)]
 
 
 def is_deterministic(options: Mapping[str, Any]) -> bool:
@@ -130,7 +141,7 @@ def _json_tokens(rng: random.Random, fmt: Any, n: int) -> list[str]:
     full = json.dumps(obj)
     n = max(1, min(n, len(full)))
     cuts = [i * len(full) // n for i in range(n + 1)]
-    return [full[a:b] for a, b in zip(cuts, cuts[1:])]
+    return [full[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
 
 
 def _tool_call(rng: random.Random, tools: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -230,14 +241,15 @@ def curve_speed(curve: Mapping[Any, float], num_thread: Any) -> float:
         return points[0][1]
     if num_thread <= points[0][0]:
         return points[0][1]
-    for (low, low_speed), (high, high_speed) in zip(points, points[1:]):
+    for (low, low_speed), (high, high_speed) in zip(points, points[1:], strict=False):
         if num_thread <= high:
             return low_speed + (high_speed - low_speed) * (num_thread - low) / (high - low)
     return points[-1][1]
 
 
-def timing_stats(*, prompt_eval_count: int, eval_count: int, options: Mapping[str, Any],
-                 config: Mapping[str, Any]) -> dict[str, int]:
+def timing_stats(
+    *, prompt_eval_count: int, eval_count: int, options: Mapping[str, Any], config: Mapping[str, Any]
+) -> dict[str, int]:
     """Ollama's metrics (durations in nanoseconds, counts in tokens) for one answer.
 
     The single place timings are computed. Without a ``speed_curve`` a generated token takes

@@ -55,7 +55,9 @@ def parse_think(value: Any) -> bool | str | None:
     if isinstance(value, str):
         if value in _THINK_LEVELS:
             return value
-        raise RequestError(400, f'invalid think value: {go_quote(value)} (must be "high", "medium", "low", "max", true, or false)')
+        raise RequestError(
+            400, f'invalid think value: {go_quote(value)} (must be "high", "medium", "low", "max", true, or false)'
+        )
     raise RequestError(400, 'think must be a boolean or string ("high", "medium", "low", "max", true, or false)')
 
 
@@ -80,14 +82,27 @@ def _think_enabled(raw_model: str, caps: list[str], think: bool | str | None) ->
     return False
 
 
-def _answer(cfg: Mapping[str, Any], entry: Mapping[str, Any], body: Mapping[str, Any], prompt: str,
-            think: bool, tools: list[Any]) -> tuple[Answer, dict[str, int]]:
+def _answer(
+    cfg: Mapping[str, Any],
+    entry: Mapping[str, Any],
+    body: Mapping[str, Any],
+    prompt: str,
+    think: bool,
+    tools: list[Any],
+) -> tuple[Answer, dict[str, int]]:
     raw_options = body.get("options")
     options: Mapping[str, Any] = raw_options if isinstance(raw_options, Mapping) else {}
     num_predict, stop = _sampling_limits(options)
     fmt = body.get("format") or None
-    answer = compose_answer(make_rng(entry["name"], body), tokens=int(cfg["tokens"]), think=think, fmt=fmt,
-                            tools=tools, num_predict=num_predict, stop=stop)
+    answer = compose_answer(
+        make_rng(entry["name"], body),
+        tokens=int(cfg["tokens"]),
+        think=think,
+        fmt=fmt,
+        tools=tools,
+        num_predict=num_predict,
+        stop=stop,
+    )
     prompt_count = count_tokens(prompt)
     stats = timing_stats(prompt_eval_count=prompt_count, eval_count=answer.eval_count, options=options, config=cfg)
     return answer, stats
@@ -95,8 +110,11 @@ def _answer(cfg: Mapping[str, Any], entry: Mapping[str, Any], body: Mapping[str,
 
 def prepare_generate(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any]) -> Turn:
     """Validate an ``/api/generate`` body and build its answer."""
-    check_field_types(body, {"model": _STR, "prompt": _STR, "system": _STR, "suffix": _STR,
-                             "stream": _BOOL, "raw": _BOOL, "options": _MAP}, "api.GenerateRequest")
+    check_field_types(
+        body,
+        {"model": _STR, "prompt": _STR, "system": _STR, "suffix": _STR, "stream": _BOOL, "raw": _BOOL, "options": _MAP},
+        "api.GenerateRequest",
+    )
     think = parse_think(body.get("think"))
     raw_model = body.get("model") or ""
     entry = find_model(cfg, raw_model)
@@ -121,14 +139,26 @@ def prepare_generate(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any]
 
 def prepare_chat(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any]) -> Turn:
     """Validate an ``/api/chat`` body and build its answer (a tool call when tools are offered)."""
-    check_field_types(body, {"model": _STR, "messages": ("slice", "[]api.Message"), "stream": _BOOL,
-                             "tools": ("slice", "api.Tools"), "options": _MAP}, "api.ChatRequest")
+    check_field_types(
+        body,
+        {
+            "model": _STR,
+            "messages": ("slice", "[]api.Message"),
+            "stream": _BOOL,
+            "tools": ("slice", "api.Tools"),
+            "options": _MAP,
+        },
+        "api.ChatRequest",
+    )
     messages = body.get("messages") or []
     for msg in messages:
         if not isinstance(msg, Mapping):
-            raise RequestError(400, "json: cannot unmarshal "
-                               f"{'string' if isinstance(msg, str) else 'number'} into Go struct field "
-                               "ChatRequest.messages of type api.Message")
+            raise RequestError(
+                400,
+                "json: cannot unmarshal "
+                f"{'string' if isinstance(msg, str) else 'number'} into Go struct field "
+                "ChatRequest.messages of type api.Message",
+            )
     think = parse_think(body.get("think"))
     raw_model = body.get("model") or ""
     if not raw_model.strip():
@@ -171,8 +201,9 @@ def _message(content: str, thinking: str = "", tool_calls: list[dict[str, Any]] 
     return msg
 
 
-def final_chunk(turn: Turn, *, content: str = "", thinking: str = "",
-                tool_calls: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def final_chunk(
+    turn: Turn, *, content: str = "", thinking: str = "", tool_calls: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The ``done: true`` object: the stream's last line, or the whole non-streamed body."""
     out: dict[str, Any] = {"model": turn.model, "created_at": rfc3339_utc_now()}
     if turn.kind == "generate":
@@ -228,8 +259,7 @@ def embed_inputs(value: Any) -> list[str]:
 
 def prepare_embed(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, Any]:
     """Validate an ``/api/embed`` body and return its response object."""
-    check_field_types(body, {"model": _STR, "truncate": _BOOL, "dimensions": _INT, "options": _MAP},
-                      "api.EmbedRequest")
+    check_field_types(body, {"model": _STR, "truncate": _BOOL, "dimensions": _INT, "options": _MAP}, "api.EmbedRequest")
     raw_model = body.get("model") or ""
     if not raw_model.strip():
         raise RequestError(404, f"model '{raw_model}' not found")

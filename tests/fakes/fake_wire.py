@@ -86,9 +86,7 @@ def unix_seconds(rfc3339: str) -> int:
     return int(datetime.fromisoformat(stamp).timestamp())
 
 
-def json_response(
-    obj: Any, status: int = 200, *, newline: bool = False, media_type: str = JSON_UTF8
-) -> Response:
+def json_response(obj: Any, status: int = 200, *, newline: bool = False, media_type: str = JSON_UTF8) -> Response:
     """A complete JSON body; ``newline`` mimics Go's ``json.Encoder`` (used by /v1)."""
     body = go_json(obj) + (b"\n" if newline else b"")
     return Response(body, status_code=status, headers={"content-type": media_type})
@@ -108,8 +106,7 @@ def openai_error_body(status: int, message: str) -> dict[str, Any]:
 def openai_error(status: int, message: str, *, from_handler: bool = True) -> Response:
     """OpenAI-shaped error; handler errors pass Go's Encoder (trailing newline, plain type)."""
     if from_handler:
-        return json_response(openai_error_body(status, message), status, newline=True,
-                             media_type="application/json")
+        return json_response(openai_error_body(status, message), status, newline=True, media_type="application/json")
     return json_response(openai_error_body(status, message), status)
 
 

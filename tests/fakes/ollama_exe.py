@@ -76,9 +76,9 @@ def _split_host_port(hostport: str) -> tuple[str, str] | None:
     """Go's ``net.SplitHostPort``: ``None`` where it fails (no port, or an IPv6 address without brackets)."""
     if hostport.startswith("["):
         end = hostport.find("]")
-        if end < 0 or hostport[end + 1:end + 2] != ":":
+        if end < 0 or hostport[end + 1 : end + 2] != ":":
             return None
-        return hostport[1:end], hostport[end + 2:]
+        return hostport[1:end], hostport[end + 2 :]
     if hostport.count(":") != 1:
         return None
     host, port = hostport.split(":")
@@ -109,8 +109,12 @@ def ollama_env(env: Mapping[str, str]) -> dict[str, str]:
 def die(status: int, panic: str | None = None) -> None:
     """Exit at once with ``status``, after a Go-style panic on stderr when ``panic`` is given."""
     if panic is not None:
-        print(f"panic: {panic}\n\ngoroutine 1 [running]:\nmain.main()\n\t/fake/ollama/main.go:12 +0x1d\n"
-              f"exit status {status}", file=sys.stderr, flush=True)
+        print(
+            f"panic: {panic}\n\ngoroutine 1 [running]:\nmain.main()\n\t/fake/ollama/main.go:12 +0x1d\n"
+            f"exit status {status}",
+            file=sys.stderr,
+            flush=True,
+        )
     sys.stdout.flush()
     os._exit(status)
 
@@ -125,8 +129,11 @@ def serve(env: Mapping[str, str]) -> int:
     started_env = ollama_env(env)
     log("server config", env="map[" + " ".join(f"{k}:{v}" for k, v in started_env.items()) + "]")
     if env.get("FAKE_OLLAMA_EXIT_AT_START"):
-        print(f"Error: fake failure at start (FAKE_OLLAMA_EXIT_AT_START={env['FAKE_OLLAMA_EXIT_AT_START']})",
-              file=sys.stderr, flush=True)
+        print(
+            f"Error: fake failure at start (FAKE_OLLAMA_EXIT_AT_START={env['FAKE_OLLAMA_EXIT_AT_START']})",
+            file=sys.stderr,
+            flush=True,
+        )
         return int(env["FAKE_OLLAMA_EXIT_AT_START"])
     if env.get("FAKE_OLLAMA_START_DELAY_S"):
         time.sleep(float(env["FAKE_OLLAMA_START_DELAY_S"]))  # the simulated slow start, not a synchronisation
@@ -166,8 +173,14 @@ def _start_runner() -> subprocess.Popen[bytes]:
     return runner
 
 
-def _run_server(sock: socket.socket, version: str, started_env: dict[str, str], env: Mapping[str, str],
-                runner: subprocess.Popen[bytes] | None, ignore_term: bool) -> None:
+def _run_server(
+    sock: socket.socket,
+    version: str,
+    started_env: dict[str, str],
+    env: Mapping[str, str],
+    runner: subprocess.Popen[bytes] | None,
+    ignore_term: bool,
+) -> None:
     """Serve the fake API and the control endpoints on ``sock`` until told to stop (imports uvicorn)."""
     import asyncio
 
@@ -196,10 +209,14 @@ def _run_server(sock: socket.socket, version: str, started_env: dict[str, str], 
     async def show_env(request: Request) -> JSONResponse:
         return JSONResponse({"pid": os.getpid(), "runner_pid": runner.pid if runner else None, "env": started_env})
 
-    control = Starlette(routes=[Route("/_fake/crash", crash, methods=["POST"]),
-                                Route("/_fake/exit", exit_, methods=["POST"]),
-                                Route("/_fake/hang", hang, methods=["POST"]),
-                                Route("/_fake/env", show_env, methods=["GET"])])
+    control = Starlette(
+        routes=[
+            Route("/_fake/crash", crash, methods=["POST"]),
+            Route("/_fake/exit", exit_, methods=["POST"]),
+            Route("/_fake/hang", hang, methods=["POST"]),
+            Route("/_fake/env", show_env, methods=["GET"]),
+        ]
+    )
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         target = control if scope["type"] == "http" and scope["path"] in CONTROL_PATHS else fake.app
@@ -222,8 +239,15 @@ def _run_server(sock: socket.socket, version: str, started_env: dict[str, str], 
             self.should_exit = True
 
     fake.begin_serving()
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off", ws="none", interface="asgi3",
-                            timeout_graceful_shutdown=3)
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        ws="none",
+        interface="asgi3",
+        timeout_graceful_shutdown=3,
+    )
     Server(config).run(sockets=[sock])
 
 

@@ -40,10 +40,25 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import fake_native, fake_openai
-from .fake_config import (INFERENCE_PATHS, default_config, display_shortest, find_model, fresh_digest,
-                          merge_config, model_entry)
-from .fake_wire import (RequestError, SimulatedCrash, gin_plain, install_crash_log_filter, json_response,
-                        pause, read_json_object, rfc3339_utc_now)
+from .fake_config import (
+    INFERENCE_PATHS,
+    default_config,
+    display_shortest,
+    find_model,
+    fresh_digest,
+    merge_config,
+    model_entry,
+)
+from .fake_wire import (
+    RequestError,
+    SimulatedCrash,
+    gin_plain,
+    install_crash_log_filter,
+    json_response,
+    pause,
+    read_json_object,
+    rfc3339_utc_now,
+)
 
 ErrorRenderer = Callable[[RequestError], Response]
 _RAW_SEND = "fake_ollama.server_send"  # scope key: the server's own send callable
@@ -169,8 +184,11 @@ class FakeOllama:
 
     def _others(self, name: str) -> list[Any]:
         wanted = display_shortest(name).lower()
-        return [spec for spec in self._config["models"]
-                if display_shortest(str(spec if isinstance(spec, str) else spec["name"])).lower() != wanted]
+        return [
+            spec
+            for spec in self._config["models"]
+            if display_shortest(str(spec if isinstance(spec, str) else spec["name"])).lower() != wanted
+        ]
 
     def rebuild(self, name: str, digest: str | None = None) -> str:
         """Give installed model ``name`` a new build, as an ``ollama pull`` run against Ollama itself would
@@ -219,8 +237,9 @@ class FakeOllama:
                 self._config["fail_count"] = remaining - 1
             return int(status), str(self._config["fail_message"])
 
-    def _endpoint(self, path: str, handler: fake_native.Handler, render: ErrorRenderer) -> Callable[
-            [Request], Awaitable[Response]]:
+    def _endpoint(
+        self, path: str, handler: fake_native.Handler, render: ErrorRenderer
+    ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
                 await self._hang_gate()
@@ -250,13 +269,19 @@ class FakeOllama:
                 self._bodies.append((path, body))
 
     def _build_app(self) -> Starlette:
-        routes = [Route(path, self._endpoint(path, handler, fake_native.native_error), methods=methods)
-                  for path, methods, handler in fake_native.ROUTES]
-        routes += [Route(path, self._endpoint(path, handler, fake_openai.v1_error), methods=methods)
-                   for path, methods, handler in fake_openai.ROUTES]
-        routes += [Route("/_fake/calls", self._control_calls, methods=["GET"]),
-                   Route("/_fake/config", self._control_config, methods=["GET", "POST"]),
-                   Route("/_fake/reset", self._control_reset, methods=["POST"])]
+        routes = [
+            Route(path, self._endpoint(path, handler, fake_native.native_error), methods=methods)
+            for path, methods, handler in fake_native.ROUTES
+        ]
+        routes += [
+            Route(path, self._endpoint(path, handler, fake_openai.v1_error), methods=methods)
+            for path, methods, handler in fake_openai.ROUTES
+        ]
+        routes += [
+            Route("/_fake/calls", self._control_calls, methods=["GET"]),
+            Route("/_fake/config", self._control_config, methods=["GET", "POST"]),
+            Route("/_fake/reset", self._control_reset, methods=["POST"]),
+        ]
         handlers = {404: lambda request, exc: gin_plain(404), 405: lambda request, exc: gin_plain(405)}
         return Starlette(routes=routes, exception_handlers=handlers)
 
@@ -300,8 +325,17 @@ class _Server(uvicorn.Server):
     """uvicorn server that reports startup, releases hung requests on exit, exits 0 on signals."""
 
     def __init__(self, fake: FakeOllama, on_started: Callable[[], None] | None = None) -> None:
-        super().__init__(uvicorn.Config(fake.app, log_config=None, access_log=False, lifespan="off",
-                                        ws="none", interface="asgi3", timeout_graceful_shutdown=3))
+        super().__init__(
+            uvicorn.Config(
+                fake.app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                ws="none",
+                interface="asgi3",
+                timeout_graceful_shutdown=3,
+            )
+        )
         self.fake = fake
         self.started_event = threading.Event()
         self._on_started = on_started

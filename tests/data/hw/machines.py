@@ -41,8 +41,9 @@ def recorded(outputs: Mapping[str, str | BaseException]) -> Runner:
 
 def nvidia_failing() -> subprocess.CalledProcessError:
     """What the default runner raises when nvidia-smi is installed but the driver is not loaded."""
-    return subprocess.CalledProcessError(NVIDIA_DRIVER_NOT_LOADED, ["nvidia-smi"],
-                                         output=output("nvidia-smi/driver-not-loaded.txt"))
+    return subprocess.CalledProcessError(
+        NVIDIA_DRIVER_NOT_LOADED, ["nvidia-smi"], output=output("nvidia-smi/driver-not-loaded.txt")
+    )
 
 
 def linux(name: str | Path, gpus: str | None = None) -> Hardware:
