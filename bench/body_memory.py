@@ -2,7 +2,7 @@
 
 Does what the proxy does with a body on a cached route, under ``tracemalloc``: read it from ASGI
 messages of 64 KiB (`core.http.relay.read_body`), parse it (``json.loads``) and key it
-(`core.cache.keys.cache_key`). Prints the peak of the memory allocated on the way, as a multiple of the
+(`core.cache.request.keys.cache_key`). Prints the peak of the memory allocated on the way, as a multiple of the
 body's size, for today's code and for the way it was done before (the chunks joined at the end, the
 canonical JSON built whole, then encoded, then hashed), next to a reference measured in the same run:
 a bare ``json.loads`` of the same body, the floor of any keying that parses with the standard library.
@@ -30,7 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from core.cache.keys import cache_key, canonical_request  # noqa: E402 - bench scripts run as plain files
+from core.cache.request.keys import cache_key, canonical_request  # noqa: E402 - bench scripts run as plain files
 from core.http.relay import read_body  # noqa: E402
 
 CHUNK = 64 * 1024  # bytes per ASGI message

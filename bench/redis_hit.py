@@ -44,9 +44,9 @@ from common import (
 )
 from hit_latency import measure
 
-from core.cache.diskstore import DiskStore
 from core.cache.entry import Entry
-from core.cache.redisstore import RedisStore
+from core.cache.storage.diskstore import DiskStore
+from core.cache.storage.redisstore import RedisStore
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 ROWS = {  # name: (store, memory tier on)

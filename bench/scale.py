@@ -1,8 +1,8 @@
 """A million entries in bounded memory: hit latency and the proxy's RSS against the store's size.
 
-Seeds a store directly (a :class:`core.cache.diskstore.DiskStore`, 10,000 entries per transaction: through
+Seeds a store directly (a :class:`core.cache.storage.diskstore.DiskStore`, 10,000 entries per transaction: through
 the proxy it fills at only ~200 misses/s) with realistic entries: ~1 KB non-streamed ``/api/chat`` answers
-under the keys the proxy computes (:class:`core.cache.requests.RequestKeys`) for the bodies this script
+under the keys the proxy computes (:class:`core.cache.request.requests.RequestKeys`) for the bodies this script
 sends. Then, for a store of ``--small`` and one of ``--entries`` entries, it runs a real proxy process
 (``python -m core serve``, upstream a closed port: every request is a hit) and times ``--requests`` hits
 over one keep-alive raw-socket connection, each on a key drawn at random from the whole store (so at a
@@ -50,10 +50,10 @@ from common import (
 )
 from hit_latency import _read_answer, summary
 
-from core.cache.diskstore import DiskStore
 from core.cache.entry import Entry
-from core.cache.keys import ROUTES
-from core.cache.requests import RequestKeys
+from core.cache.request.keys import ROUTES
+from core.cache.request.requests import RequestKeys
+from core.cache.storage.diskstore import DiskStore
 
 TARGET_RSS = 80 * 2**20
 TARGET_RATIO = 1.5

@@ -9,7 +9,7 @@ import json
 from collections.abc import MutableMapping
 from typing import Any
 
-from core.cache.keys import cache_key
+from core.cache.request.keys import cache_key
 from core.http.relay import read_body
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy

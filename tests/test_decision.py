@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from core.cache.controls import Controls, ControlsError, parse_cache_control, parse_controls
-from core.cache.decision import (
+from core.cache.request.controls import Controls, ControlsError, parse_cache_control, parse_controls
+from core.cache.request.decision import (
     CONVERTED,
     HIT,
     MISS,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.cache.diff import EXCERPT, MISSING, Difference, differences
+from core.cache.request.diff import EXCERPT, MISSING, Difference, differences
 
 
 def paths(stored: object, requested: object) -> list[str]:

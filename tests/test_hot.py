@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.cache.entry import Entry
-from core.cache.hot import HotTier
+from core.cache.storage.hot import HotTier
 
 
 def entry(key: str, size: int, model: str = "m", expires: float = 0.0) -> Entry:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.cache.keys import (
+from core.cache.request.keys import (
     LARGE_FORM,
     PERFORMANCE_OPTIONS,
     PIECE,

@@ -6,10 +6,10 @@ import asyncio
 import threading
 from pathlib import Path
 
-from core.cache.diskstore import DiskStore
 from core.cache.entry import Entry
-from core.cache.hot import HotTier
-from core.cache.layered import LayeredCache
+from core.cache.storage.diskstore import DiskStore
+from core.cache.storage.hot import HotTier
+from core.cache.storage.layered import LayeredCache
 from tests.harness import wait_for
 
 

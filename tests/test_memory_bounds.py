@@ -11,13 +11,13 @@ from pathlib import Path
 
 import httpx
 
-from core.cache.diskstore import DiskStore
 from core.cache.entry import Entry
-from core.cache.hot import HotTier
-from core.cache.keys import ROUTES
-from core.cache.layered import LayeredCache
-from core.cache.requests import RequestKeys
+from core.cache.request.keys import ROUTES
+from core.cache.request.requests import RequestKeys
 from core.cache.sizes import HIT_RECORD, entry_bytes
+from core.cache.storage.diskstore import DiskStore
+from core.cache.storage.hot import HotTier
+from core.cache.storage.layered import LayeredCache
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import proxy_in_thread, wait_for
 

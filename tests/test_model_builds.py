@@ -15,8 +15,8 @@ import httpx
 import ollama
 import pytest
 
-from core.cache.builds import FILE, Builds
 from core.cache.entry import MAGIC, Entry
+from core.cache.request.builds import FILE, Builds
 from core.cli.commands import main
 from core.engine.server import _Server
 from tests.fakes.fake_config import fresh_digest

@@ -17,11 +17,11 @@ import httpx
 import pytest
 
 from core.cache.entry import Entry
-from core.cache.keys import ROUTES
-from core.cache.merge import Unmergeable, can_merge, dumps, merge, ndjson_lines, sse_data
-from core.cache.modes import NATIVE_JSON, NDJSON, OPENAI_JSON, SSE, can_convert, in_mode, spread
-from core.cache.requests import RequestKeys
-from core.cache.synthesis import SSE_DONE, synthesise
+from core.cache.request.keys import ROUTES
+from core.cache.request.merge import Unmergeable, can_merge, dumps, merge, ndjson_lines, sse_data
+from core.cache.request.modes import NATIVE_JSON, NDJSON, OPENAI_JSON, SSE, can_convert, in_mode, spread
+from core.cache.request.requests import RequestKeys
+from core.cache.request.synthesis import SSE_DONE, synthesise
 from tests.fakes.ollama_server import FakeOllama
 
 TOOLS = [

@@ -8,8 +8,8 @@ import ollama
 import openai
 import pytest
 
-from core.cache.controls import ControlsError, parse_namespace
-from core.cache.keys import cache_key
+from core.cache.request.controls import ControlsError, parse_namespace
+from core.cache.request.keys import cache_key
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy
 

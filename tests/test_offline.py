@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from core.cache.diskstore import DiskStore
+from core.cache.storage.diskstore import DiskStore
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import proxy_in_thread, proxy_process, wait_for
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from core.cache.controls import Controls
-from core.cache.decision import Outcome, Policy, Request
-from core.cache.plan import (
+from core.cache.request.controls import Controls
+from core.cache.request.decision import Outcome, Policy, Request
+from core.cache.request.plan import (
     ANSWER,
     ANSWER_CONVERTED,
     FOLLOW,

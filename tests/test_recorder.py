@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from core.cache.keys import ROUTES
-from core.cache.recorder import Recorder, error_chunk
+from core.cache.request.keys import ROUTES
+from core.cache.request.recorder import Recorder, error_chunk
 
 
 def record(path: str, chunks: list[bytes], streamed: bool, status: int = 200) -> Recorder:

@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from core.cache.entry import Entry
-from core.cache.redisstore import ENTRY, HITS, RedisStore
-from core.cache.store import StoreError
+from core.cache.storage.redisstore import ENTRY, HITS, RedisStore
+from core.cache.storage.store import StoreError
 from core.config.settings import load
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy, events_named, free_port, proxy_in_thread, wait_for

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from core.cache.controls import Controls
-from core.cache.decision import (
+from core.cache.request.controls import Controls
+from core.cache.request.decision import (
     GENERATION_OFF,
     HIT,
     MISS,
@@ -24,8 +24,8 @@ from core.cache.decision import (
     choose_slot,
     decide,
 )
-from core.cache.keys import ROUTES, is_sampled, slot_key
-from core.cache.requests import RequestKeys
+from core.cache.request.keys import ROUTES, is_sampled, slot_key
+from core.cache.request.requests import RequestKeys
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.cache.diskstore import DiskStore
 from core.cache.entry import CorruptEntry, Entry
+from core.cache.storage.diskstore import DiskStore
 
 
 def make_entry(

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from core.cache import diskstore
-from core.cache.diskstore import DiskStore
 from core.cache.entry import MAGIC, CorruptEntry, Entry
-from core.cache.store import NullStore
+from core.cache.storage import diskstore
+from core.cache.storage.diskstore import DiskStore
+from core.cache.storage.store import NullStore
 from tests.test_store import Clock, make_entry
 
 REQUEST = b'{"model":"llama3.2","messages":[{"role":"user","content":"hi"}]}'

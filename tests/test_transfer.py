@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from core.cache.diskstore import DiskStore
-from core.cache.portable import ExportError, read_export
+from core.cache.storage.diskstore import DiskStore
+from core.cache.storage.portable import ExportError, read_export
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import ROOT, proxy_in_thread, wait_for
 from tests.test_store import make_entry

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from core.cache.writer import Writer
+from core.cache.storage.writer import Writer
 
 
 def test_entries_handed_over_together_are_written_in_one_batch_and_drain_waits_for_them() -> None:

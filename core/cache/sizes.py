@@ -13,7 +13,6 @@ import sys
 from dataclasses import fields
 from typing import Any
 
-from core.cache.decision import Request
 from core.cache.entry import Entry
 
 # Bytes one item adds to its container, amortised over the container's growth (measured with tracemalloc
@@ -21,7 +20,6 @@ from core.cache.entry import Entry
 DICT_ITEM = 64
 ORDERED_ITEM = 104
 _ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
-_REQUEST_FIELDS = tuple(f.name for f in fields(Request))
 
 
 def deep_size(value: Any) -> int:
@@ -35,11 +33,6 @@ def deep_size(value: Any) -> int:
 def entry_bytes(entry: Entry) -> int:
     """What ``entry`` holds in memory: the object, each field's value, each chunk and offset."""
     return sys.getsizeof(entry) + sum(deep_size(getattr(entry, name)) for name in _ENTRY_FIELDS)
-
-
-def request_bytes(request: Request) -> int:
-    """What a request's facts hold in memory (the object, its key and model strings)."""
-    return sys.getsizeof(request) + sum(sys.getsizeof(getattr(request, name)) for name in _REQUEST_FIELDS)
 
 
 # A hit count gathered between flushes: its key (a SHA-256 in hex), a (count, time) tuple and a dict item.

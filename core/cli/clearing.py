@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from core.cache.builds import Builds
-from core.cache.keys import normalize_model
-from core.cache.opening import open_store_or_fail
-from core.cache.store import StoreError
+from core.cache.request.builds import Builds
+from core.cache.request.keys import normalize_model
+from core.cache.storage.opening import open_store_or_fail
+from core.cache.storage.store import StoreError
 from core.config.settings import Settings
 from core.control.client import ControlClient, ControlError
 

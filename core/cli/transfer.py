@@ -1,13 +1,11 @@
 """``ollacache export FILE [--model M]`` and ``ollacache import FILE``: entries moved between machines.
 
-Both work on the configured store directly (diskcache is safe to share with a running proxy; Redis is
-shared by design), opened by :func:`core.cache.opening.open_store_or_fail`. An export holds the live entries only (an
-expired one is left out), written to a
-temporary file renamed into place, so a failed export leaves no half file under the name given. An
-import reads the whole file and checks it (:func:`core.cache.portable.read_export`) before it writes
-anything, then adds its entries in batches, replacing entries of the same key; entries that expired since
-the export are not imported. Each prints what it did, with counts.
-"""
+Both work on the configured store directly (diskcache is safe to share with a running proxy; Redis is shared by
+design), opened by :func:`core.cache.storage.opening.open_store_or_fail`. An export holds the live entries only (an
+expired one is left out), written to a temporary file renamed into place, so a failed export leaves no half file
+under the name given. An import reads the whole file and checks it (:func:`core.cache.storage.portable.read_export`)
+before it writes anything, then adds its entries in batches, replacing entries of the same key; entries that expired
+since the export are not imported. Each prints what it did, with counts."""
 
 from __future__ import annotations
 
@@ -20,10 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.cache.entry import Entry
-from core.cache.keys import normalize_model
-from core.cache.opening import open_store_or_fail
-from core.cache.portable import ExportError, read_export, write_export
-from core.cache.store import Store, StoreError
+from core.cache.request.keys import normalize_model
+from core.cache.storage.opening import open_store_or_fail
+from core.cache.storage.portable import ExportError, read_export, write_export
+from core.cache.storage.store import Store, StoreError
 from core.config.settings import Settings
 
 EXIT_USAGE = 2

@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from core.cache.builds import BuildsUnknown
-from core.cache.explain import ExplainError
-from core.cache.keys import normalize_model
+from core.cache.request.builds import BuildsUnknown
+from core.cache.request.explain import ExplainError
+from core.cache.request.keys import normalize_model
 from core.config.table import Refused
 from core.control import token as tokens
 from core.control.warm import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, WarmError, WarmItem, WarmStatus, check_items

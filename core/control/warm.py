@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
-from core.cache.keys import ROUTES, NotCacheable, cache_key
+from core.cache.request.keys import ROUTES, NotCacheable, cache_key
 from core.control.calls import _Call
 from core.units import human_seconds
 

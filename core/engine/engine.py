@@ -17,15 +17,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core import __version__
-from core.cache.builds import Builds, BuildsUnknown
-from core.cache.decision import Policy
-from core.cache.diskstore import DiskStore
-from core.cache.explain import ask, compare
-from core.cache.hot import HotTier
-from core.cache.layered import LayeredCache
-from core.cache.opening import open_store
-from core.cache.requests import RequestKeys
-from core.cache.store import NullStore, SharedStore
+from core.cache.request.builds import Builds, BuildsUnknown
+from core.cache.request.decision import Policy
+from core.cache.request.explain import ask, compare
+from core.cache.request.requests import RequestKeys
+from core.cache.storage.diskstore import DiskStore
+from core.cache.storage.hot import HotTier
+from core.cache.storage.layered import LayeredCache
+from core.cache.storage.opening import open_store
+from core.cache.storage.store import NullStore, SharedStore
 from core.config.parsing import redact
 from core.control import running
 from core.control import token as tokens
@@ -316,8 +316,8 @@ class Engine:
         return await asyncio.to_thread(self.store.recent, limit, model)
 
     async def explain(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """Why a request would miss (:mod:`core.cache.explain`), keyed as the proxy keys it now; the store is
-        read off the event loop. Raises :class:`core.cache.explain.ExplainError` for a bad request."""
+        """Why a request would miss (:mod:`core.cache.request.explain`), keyed as the proxy keys it now; the store is
+        read off the event loop. Raises :class:`core.cache.request.explain.ExplainError` for a bad request."""
         asked = ask(payload, self.keys)
         return await asyncio.to_thread(
             compare, asked, lambda key: self.cache.lookup(key, time.time()), self.store.entries(asked.model)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from core.cache.layered import LayeredCache
-from core.cache.store import SharedStore, Store, StoreError
+from core.cache.storage.layered import LayeredCache
+from core.cache.storage.store import SharedStore, Store, StoreError
 from core.observe.stats import Stats
 
 HOUSEKEEPING_S = 5.0

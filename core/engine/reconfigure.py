@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from core.cache.decision import Policy
-from core.cache.requests import RequestKeys
+from core.cache.request.decision import Policy
+from core.cache.request.requests import RequestKeys
 from core.config.file import write_settings
 from core.config.settings import (
     APPLIED_AT_ONCE,

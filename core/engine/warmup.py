@@ -22,11 +22,11 @@ from collections.abc import Callable
 import httpx
 
 from core import __version__
-from core.cache.decision import Outcome, Policy, decide
-from core.cache.keys import ROUTES
-from core.cache.layered import LayeredCache
-from core.cache.requests import RequestKeys
-from core.cache.slots import find
+from core.cache.request.decision import Outcome, Policy, decide
+from core.cache.request.keys import ROUTES
+from core.cache.request.requests import RequestKeys
+from core.cache.storage.layered import LayeredCache
+from core.cache.storage.slots import find
 from core.control.exchange import _dialable
 from core.control.warm import FAILURES_KEPT, WarmItem, WarmStatus
 from core.observe.events import EventHub

@@ -11,8 +11,8 @@ import time
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from core.cache.decision import Outcome, Request
-from core.cache.keys import Route
+from core.cache.request.decision import Outcome, Request
+from core.cache.request.keys import Route
 from core.http.relay import Receive, Scope, Send
 from core.observe.events import EventHub
 from core.observe.stats import Stats

@@ -1,13 +1,13 @@
 """The caching proxy: a lean ASGI callable in front of Ollama.
 
-Cached routes (``core.cache.keys.ROUTES``, POST) are answered from the cache when an entry exists; otherwise
-they are forwarded chunk by chunk while a :class:`~core.cache.recorder.Recorder` keeps a copy, which is
+Cached routes (``core.cache.request.keys.ROUTES``, POST) are answered from the cache when an entry exists; otherwise
+they are forwarded chunk by chunk while a :class:`~core.cache.request.recorder.Recorder` keeps a copy, which is
 stored only if the answer turns out complete. Every other method and path is relayed untouched, with
 bodies streamed both ways. ``/-/`` belongs to the control API. The hit path avoids framework
-routing and does only what a hit needs: the request's facts (`core.cache.requests`, a memo lookup for a
-repeated body), a lookup in the layered cache (`core.cache.layered`), the decision, a send.
+routing and does only what a hit needs: the request's facts (`core.cache.request.requests`, a memo lookup for a
+repeated body), a lookup in the layered cache (`core.cache.storage.layered`), the decision, a send.
 
-The models' builds (`core.cache.builds`) are in the keys: a request naming a model the tracker does not know
+The models' builds (`core.cache.request.builds`) are in the keys: a request naming a model the tracker does not know
 waits for one read of Ollama's model list before it is keyed, and a ``pull``, ``create``, ``copy`` or ``delete``
 passed through successfully has the list read again before its answer ends, so the next request sees the
 new build.
@@ -29,15 +29,15 @@ from typing import Any
 
 import httpx
 
-from core.cache.controls import ControlsError, parse_controls, parse_namespace
-from core.cache.decision import ALL, Outcome, Policy
 from core.cache.entry import Entry
-from core.cache.keys import ROUTES
-from core.cache.layered import LayeredCache
-from core.cache.plan import Act, Plan, plan, plan_passing
-from core.cache.recorder import Recorder, error_body
-from core.cache.requests import RequestKeys
-from core.cache.slots import find
+from core.cache.request.controls import ControlsError, parse_controls, parse_namespace
+from core.cache.request.decision import ALL, Outcome, Policy
+from core.cache.request.keys import ROUTES
+from core.cache.request.plan import Act, Plan, plan, plan_passing
+from core.cache.request.recorder import Recorder, error_body
+from core.cache.request.requests import RequestKeys
+from core.cache.storage.layered import LayeredCache
+from core.cache.storage.slots import find
 from core.http.accounts import Accounts, Call
 from core.http.cors import CorsRule
 from core.http.flight import Flight, Flights, can_follow

@@ -1,7 +1,7 @@
 """Answering from a stored entry: at once or at the recorded pace, in the stream mode the request asks.
 
 The recorded bytes go out intact (every NDJSON line and SSE event), or the entry converted to the
-other stream mode (:func:`core.cache.modes.in_mode`). At once, a streamed answer goes out in one write
+other stream mode (:func:`core.cache.request.modes.in_mode`). At once, a streamed answer goes out in one write
 rather than one per chunk: a client reads the same lines either way, and a 100-chunk answer then takes
 ~0.15 ms instead of ~1 ms. Paced (``X-Cache-Replay: paced``), each chunk is sent at its offset from the
 start of the replay, the recorded pace; a client that leaves meanwhile ends the replay.
@@ -15,9 +15,9 @@ import logging
 import time
 
 from core.cache.entry import Entry
-from core.cache.merge import Unmergeable
-from core.cache.modes import in_mode
-from core.cache.recorder import error_body
+from core.cache.request.merge import Unmergeable
+from core.cache.request.modes import in_mode
+from core.cache.request.recorder import error_body
 from core.http.relay import ClientWatch, Receive
 from core.http.upstream import Send
 

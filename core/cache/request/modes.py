@@ -1,8 +1,8 @@
 """One entry for both stream modes: what a hit is answered with, in the mode its request asks (pure).
 
 An entry recorded streamed answers a non-streamed request with the stream merged
-(:mod:`core.cache.merge`); one recorded whole answers a streamed request with a stream synthesised
-from it (:mod:`core.cache.synthesis`). Each conversion goes out with the content type the upstream
+(:mod:`core.cache.request.merge`); one recorded whole answers a streamed request with a stream synthesised
+from it (:mod:`core.cache.request.synthesis`). Each conversion goes out with the content type the upstream
 sends in that mode.
 
 The pace of a replay: the recorded offsets of a same-mode entry; a merged answer at the offset of the
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from core.cache.keys import ROUTES
-from core.cache.merge import can_merge, merge
-from core.cache.synthesis import synthesise
+from core.cache.request.keys import ROUTES
+from core.cache.request.merge import can_merge, merge
+from core.cache.request.synthesis import synthesise
 
 NDJSON = "application/x-ndjson"  # Ollama's native streams
 SSE = "text/event-stream"  # OpenAI-compatible streams
@@ -61,7 +61,7 @@ class Replay:
 def can_convert(route_path: str, streamed: bool, chunks: Sequence[bytes]) -> bool:
     """Whether an entry recorded on ``route_path`` (``streamed`` or not) can answer in the other mode.
 
-    A whole chat or generate answer always can; a stream when :func:`~core.cache.merge.can_merge`.
+    A whole chat or generate answer always can; a stream when :func:`~core.cache.request.merge.can_merge`.
     """
     if streamed:
         return can_merge(route_path, chunks)
@@ -73,7 +73,7 @@ def in_mode(entry: Recorded, streamed: bool, include_usage: bool = False) -> Rep
     """What answers a request for ``entry`` that asks ``streamed``; ``include_usage`` is its
     ``stream_options.include_usage`` (it only matters for a stream synthesised on an OpenAI route).
 
-    Raises :class:`~core.cache.merge.Unmergeable` when the entry cannot be converted.
+    Raises :class:`~core.cache.request.merge.Unmergeable` when the entry cannot be converted.
     """
     if entry.streamed == streamed:
         offsets = entry.offsets_s if len(entry.offsets_s) == len(entry.chunks) else [0.0] * len(entry.chunks)

@@ -30,8 +30,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from core.cache.entry import MAGIC, CorruptEntry, Entry
-from core.cache.redisnews import PREFIX, Announcements, Forget
-from core.cache.store import StoreError
+from core.cache.storage.redisnews import PREFIX, Announcements, Forget
+from core.cache.storage.store import StoreError
 from core.config.parsing import redact
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ return 1
 
 
 class RedisStore:
-    """A :class:`core.cache.store.Store` on the Redis at ``url`` (``redis://[:password@]host:port/db``).
+    """A :class:`core.cache.storage.store.Store` on the Redis at ``url`` (``redis://[:password@]host:port/db``).
 
     Opening connects to nothing: the first call does. ``clock`` (wall-clock seconds) decides which
     entries are live on a read, as on disk; Redis's own expiry removes them.
@@ -351,7 +351,7 @@ class RedisStore:
 
     def listen(self, forget: Forget) -> None:
         """Call ``forget(key, model)`` (in a thread of the store's) for each delete or clear another proxy on
-        this Redis announces (see :class:`core.cache.redisnews.Announcements`). Ends with :meth:`close`."""
+        this Redis announces (see :class:`core.cache.storage.redisnews.Announcements`). Ends with :meth:`close`."""
         self._news.listen(forget)
 
     def close(self) -> None:

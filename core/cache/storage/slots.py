@@ -3,7 +3,7 @@ slots of its bucket (``cache.bucket``) for a sampled request.
 
 While a bucket fills, its slots are read in order up to the first empty one, and the request is a miss
 that records into that slot; once every slot holds an answer, one is served at random
-(:func:`~core.cache.decision.choose_slot` decides, pure). Under the default policy the proxy does not come
+(:func:`~core.cache.request.decision.choose_slot` decides, pure). Under the default policy the proxy does not come
 here: it reads the key itself, one lookup.
 """
 
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from random import Random
 
-from core.cache.decision import Policy, Request, choose_slot
 from core.cache.entry import Entry
-from core.cache.keys import slot_key
-from core.cache.layered import LayeredCache
+from core.cache.request.decision import Policy, Request, choose_slot
+from core.cache.request.keys import slot_key
+from core.cache.storage.layered import LayeredCache
 
 
 def find(

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from core.cache.diskstore import DiskStore
-from core.cache.store import NullStore, Store, StoreError
+from core.cache.storage.diskstore import DiskStore
+from core.cache.storage.store import NullStore, Store, StoreError
 from core.config.parsing import redact
 from core.config.settings import Settings
 
@@ -37,7 +37,7 @@ def open_store(settings: Settings) -> tuple[Store, str | None]:
         except StoreError as error:  # serve as a pass-through rather than not at all
             log.error("%s; serving without a cache", error)
             return NullStore(str(settings.cache_dir), str(error)), str(error)
-    from core.cache.redisstore import RedisStore  # the redis package (6 MB) only for those who use it
+    from core.cache.storage.redisstore import RedisStore  # the redis package (6 MB) only for those who use it
 
     try:
         store = RedisStore(where)

@@ -2,7 +2,7 @@
 clears that are never undone.
 
 A lookup tries the memory tier, then the store (promoting what it finds). A new entry goes into the
-memory tier at once and to the store in batches by one writer thread (:mod:`core.cache.writer`), so a
+memory tier at once and to the store in batches by one writer thread (:mod:`core.cache.storage.writer`), so a
 hit never waits on a write. A clear or a
 delete bumps the *generation* under the write lock; an answer to a request that began before it is then
 neither stored nor kept in memory. Any store failure turns the cache into a pass-through that says why
@@ -20,11 +20,11 @@ import threading
 from collections.abc import Callable
 
 from core.cache.entry import Entry
-from core.cache.hot import HotTier
-from core.cache.keys import slot_key
+from core.cache.request.keys import slot_key
 from core.cache.sizes import HIT_RECORD
-from core.cache.store import Store
-from core.cache.writer import Writer
+from core.cache.storage.hot import HotTier
+from core.cache.storage.store import Store
+from core.cache.storage.writer import Writer
 from core.config.specs import BUCKET_MAX
 
 log = logging.getLogger(__name__)

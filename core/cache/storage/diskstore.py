@@ -9,7 +9,7 @@ transaction, ~140 us here, against ~12 us for a plain read), so the cache runs d
 "least-recently-stored" policy, and :meth:`DiskStore.flush` moves the store time of the entries hit
 since the last flush to the time of their last hit, in one transaction. Eviction then goes by last use,
 to within one flush interval. Hit counts are kept the same way, in a small SQLite table beside it
-(:mod:`core.cache.hitcounts`).
+(:mod:`core.cache.storage.hitcounts`).
 
 The store reads the clock it is given (wall-clock seconds): an entry is served until its own
 ``expires``, and its store time (which orders eviction) is that clock's. diskcache's own expiry is set as
@@ -37,20 +37,20 @@ from pathlib import Path
 import diskcache
 
 from core.cache.entry import CorruptEntry, Entry
-from core.cache.hitcounts import HitCounts
-from core.cache.store import StoreError
+from core.cache.storage.hitcounts import HitCounts
+from core.cache.storage.store import StoreError
 
 log = logging.getLogger(__name__)
 PAGE = 500  # keys read at a time by DiskStore.entries
 SQLITE_CACHE = 2 * 2**20  # bytes of SQLite page cache for the process (the default of cache.sqlite_cache)
 SQLITE_MMAP = 0  # bytes of the database file mapped per connection (the default of cache.sqlite_mmap)
 PAGE_BYTES = 4096  # SQLite's page size for diskcache's databases (the default page size)
-HITS_FILE = "hits.sqlite3"  # the entries' hit counts (core.cache.hitcounts)
+HITS_FILE = "hits.sqlite3"  # the entries' hit counts (core.cache.storage.hitcounts)
 OLD_META_DIR = "meta"  # where earlier versions kept them, in a diskcache of their own
 
 
 class DiskStore:
-    """A :class:`core.cache.store.Store` on ``diskcache``.
+    """A :class:`core.cache.storage.store.Store` on ``diskcache``.
 
     ``directory`` is created with mode 0700. ``size_limit`` is in bytes; beyond it the least recently
     used entries are evicted when new ones are written. diskcache is safe to share between threads

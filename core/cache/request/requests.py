@@ -7,7 +7,7 @@ item all count): a repeated body then costs one dict lookup instead of a JSON pa
 a hash. A credential (the ``Authorization`` header) is hashed into the key, so two
 API keys never share entries; it is never stored. A namespace (``X-Cache-Namespace``) is in the key too,
 so two namespaces never share entries; without one the key is what it always was. The build of the model
-(its digest, from :class:`core.cache.builds.Builds`) is in the key when it is known, so an answer of a replaced
+(its digest, from :class:`core.cache.request.builds.Builds`) is in the key when it is known, so an answer of a replaced
 build is never served; remembered bodies are dropped whenever a digest changes.
 """
 
@@ -17,11 +17,12 @@ import hashlib
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import fields
 
-from core.cache.builds import Builds
-from core.cache.decision import Request
-from core.cache.keys import NotCacheable, Route, asks_usage, cache_key, is_sampled, request_model
-from core.cache.sizes import DICT_ITEM, deep_size, request_bytes
+from core.cache.request.builds import Builds
+from core.cache.request.decision import Request
+from core.cache.request.keys import NotCacheable, Route, asks_usage, cache_key, is_sampled, request_model
+from core.cache.sizes import DICT_ITEM, deep_size
 
 MEMO_BYTES = 2**20  # memory for request bodies whose facts are remembered (the default of cache.memo_limit)
 MEMO_MAX_BODY = 16 * 1024  # bytes; larger bodies (images, long documents) are keyed each time
@@ -102,3 +103,11 @@ def memo_cost(memo_key: tuple[str, bytes, bytes | None, str | None], request: Re
     """The memory one remembered body holds: its memo key (route, body, credential, namespace), its
     facts and their strings, and the dict item (the route's path is shared by every body, so not counted)."""
     return deep_size(memo_key) - sys.getsizeof(memo_key[0]) + request_bytes(request) + DICT_ITEM
+
+
+_REQUEST_FIELDS = tuple(f.name for f in fields(Request))
+
+
+def request_bytes(request: Request) -> int:
+    """What a request's facts hold in memory (the object, its key and model strings)."""
+    return sys.getsizeof(request) + sum(sys.getsizeof(getattr(request, name)) for name in _REQUEST_FIELDS)

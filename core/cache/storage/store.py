@@ -1,10 +1,10 @@
 """The ``Store`` protocol: what the proxy needs from a place that keeps entries.
 
-Implementations: :class:`core.cache.diskstore.DiskStore` (embedded, the default) and
-:class:`core.cache.redisstore.RedisStore` (shared between machines, ``cache.store = redis://...``). Calls are blocking;
-the proxy runs writes off the event loop.
-Any method may raise :class:`StoreError` (or an ``OSError``); the proxy then serves as a plain
-pass-through and reports the failure on ``/-/health`` instead of failing requests.
+Implementations: :class:`core.cache.storage.diskstore.DiskStore` (embedded, the default) and
+:class:`core.cache.storage.redisstore.RedisStore` (shared between machines, ``cache.store = redis://...``). Calls are
+blocking; the proxy runs writes off the event loop.
+Any method may raise :class:`StoreError` (or an ``OSError``); the proxy then serves as a plain pass-through and
+reports the failure on ``/-/health`` instead of failing requests.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from core.cache.keys import ROUTES
+from core.cache.request.keys import ROUTES
 
 
 class Unmergeable(ValueError):

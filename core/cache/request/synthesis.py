@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.cache.keys import ROUTES
-from core.cache.merge import Unmergeable, dumps
+from core.cache.request.keys import ROUTES
+from core.cache.request.merge import Unmergeable, dumps
 
 _NATIVE_HEAD = ("model", "remote_model", "remote_host", "created_at")
 _OPENAI_HEAD = ("id", "object", "created", "model", "system_fingerprint")
@@ -35,7 +35,7 @@ def synthesise(route_path: str, body: bytes, include_usage: bool = False) -> lis
     """The stream for the whole answer ``body`` on ``route_path``: one element per NDJSON line or SSE event.
 
     ``include_usage`` is the request's ``stream_options.include_usage`` (OpenAI routes only).
-    Raises :class:`~core.cache.merge.Unmergeable` for a body that is not an answer in the route's format.
+    Raises :class:`~core.cache.request.merge.Unmergeable` for a body that is not an answer in the route's format.
     """
     route = ROUTES.get(route_path)
     if route is None or route.kind not in ("chat", "generate"):

@@ -6,7 +6,7 @@ paused, offline replay, the settings in force) and :func:`plan` turns them into 
 entry, follow the request in flight, forward and record, forward untouched, or refuse with an error in the
 route's own format. :mod:`core.http.proxy` carries the plan out and keeps account of it at one exit.
 
-The cache decision itself (hit, miss, refresh...) is :func:`core.cache.decision.decide`'s; the plan adds what
+The cache decision itself (hit, miss, refresh...) is :func:`core.cache.request.decision.decide`'s; the plan adds what
 surrounds it: offline replay refuses whatever is not a hit, ``only-if-cached`` without a stored answer is a 504,
 the tuned thread count is added only to what Ollama itself will run, and an answer's lifetime is the client's
 ``ttl`` or the setting's.
@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from core.cache.controls import NONE, Controls
-from core.cache.decision import ALL, CONVERTED, HIT, SHARED, Decision, Outcome, Policy, Request, Stored, decide
+from core.cache.request.controls import NONE, Controls
+from core.cache.request.decision import ALL, CONVERTED, HIT, SHARED, Decision, Outcome, Policy, Request, Stored, decide
 
 OFFLINE_MISS = (
     "ollacache: the proxy is offline (proxy.offline) and this request is not cached; "

@@ -2,12 +2,12 @@
 
 The facts are the request's key and stream mode (or that it could not be keyed), whether caching is on, the
 entry found, the client's ``Cache-Control`` and whether an identical request is in flight; the outcome is
-hit, miss, refresh, bypass, a refusal, or following the request in flight. :func:`core.cache.plan.plan` wraps
+hit, miss, refresh, bypass, a refusal, or following the request in flight. :func:`core.cache.request.plan.plan` wraps
 it into what the proxy carries out. The sampling policy (:class:`Policy`) says which requests
 the cache takes, and how many answers a sampled one keeps; :func:`choose_slot` picks which of them answers.
 
 An entry serves both stream modes: found in the other mode, it is a hit answered by conversion
-(:mod:`core.cache.modes`) whenever the conversion is faithful; an OpenAI stream recorded without
+(:mod:`core.cache.request.modes`) whenever the conversion is faithful; an OpenAI stream recorded without
 ``usage`` cannot give a whole answer, so for a non-streamed request it is a miss, and the whole answer
 stored in its place then serves both modes.
 """
@@ -20,8 +20,8 @@ from enum import Enum
 from random import Random
 from typing import Protocol
 
-from core.cache.controls import NONE, Controls
-from core.cache.modes import can_convert
+from core.cache.request.controls import NONE, Controls
+from core.cache.request.modes import can_convert
 
 
 class Outcome(Enum):
@@ -42,7 +42,7 @@ class Outcome(Enum):
 @dataclass(frozen=True, slots=True)
 class Request:
     """What the decision needs of a keyed request: ``sampled`` when its answer is drawn at random (see
-    :func:`core.cache.keys.is_sampled`), ``embeds`` for an embedding, ``usage`` when an OpenAI request asks
+    :func:`core.cache.request.keys.is_sampled`), ``embeds`` for an embedding, ``usage`` when an OpenAI request asks
     ``stream_options.include_usage`` (a stream synthesised for it carries a usage chunk)."""
 
     key: str

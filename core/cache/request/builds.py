@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from core.cache.keys import normalize_model
+from core.cache.request.keys import normalize_model
 from core.config.parsing import redact
 from core.config.private import write_private
 from core.ollama.client import OllamaAPI, OllamaError

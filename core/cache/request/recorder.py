@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.cache.entry import Entry
-from core.cache.keys import Route
+from core.cache.request.keys import Route
 
 # Ollama answers an empty prompt or message list by loading (or, with keep_alive 0, unloading) the
 # model: a single {"done": true, "done_reason": "load"}, even when a stream was asked for.

@@ -1,5 +1,5 @@
 """Why a request missed: its canonical form, its key, whether it is cached, and if not the stored entries of
-its model and route that differ least from it, with the fields that differ (:mod:`core.cache.diff`).
+its model and route that differ least from it, with the fields that differ (:mod:`core.cache.request.diff`).
 
 The key is the one the proxy would use now: it comes from the engine's own :class:`RequestKeys`, with its
 context (the server settings Ollacache applies, and the request's credential and namespace, which are
@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from core.cache.controls import ControlsError, parse_namespace
-from core.cache.diff import differences
 from core.cache.entry import Entry
-from core.cache.keys import ROUTES, NotCacheable, Route, canonical_request, request_model
-from core.cache.requests import RequestKeys
+from core.cache.request.controls import ControlsError, parse_namespace
+from core.cache.request.diff import differences
+from core.cache.request.keys import ROUTES, NotCacheable, Route, canonical_request, request_model
+from core.cache.request.requests import RequestKeys
 
 NEAREST = 3  # stored entries shown for a miss
 MAX_COMPARED = 20_000  # stored entries compared at most (a model with more is compared in part)
