@@ -1,10 +1,11 @@
-"""Every call of the control API described once: method, path, whether it needs the token, what to send,
-the keys an engine's answer has, and which part of it to return. The sync and async clients of
-:mod:`core.control.client` only carry these descriptions out."""
+"""What each control call sends and how its answer is read: the body or query, the timeout, the keys an
+engine's answer has, and which part of it to return. Its method, path and whether it needs the token are
+declared once in :mod:`core.control.endpoints`; the sync and async clients of :mod:`core.control.client` only
+carry these calls out."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
@@ -27,6 +28,8 @@ from core.control.answers import (
     TuneStatus,
     Unloaded,
 )
+from core.control.endpoints import BY_NAME
+from core.control.warm import WarmItem, WarmStatus
 
 T = TypeVar("T")
 
@@ -51,34 +54,41 @@ class _Call(Generic[T]):
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _of(name: str, path: str | None = None, **options: Any) -> _Call[Any]:
+    """The call declared as ``name`` in :data:`~core.control.endpoints.BY_NAME` (its method, path and token),
+    with ``path`` filled in where it has a parameter and the client's ``options``."""
+    endpoint = BY_NAME[name]
+    return _Call(endpoint.method, path or endpoint.path, needs_token=endpoint.token, **options)
+
+
 class _Calls:
     """Every route of the control API, once."""
 
     @staticmethod
     def health() -> _Call[Health]:
-        return _Call("GET", "/-/health", keys=("status", "proxy", "upstream", "ollama"))
+        return _of("health", keys=("status", "proxy", "upstream", "ollama"))
 
     @staticmethod
     def stats() -> _Call[dict[str, Any]]:
-        return _Call("GET", "/-/stats", keys=("totals",))
+        return _of("stats", keys=("totals",))
 
     @staticmethod
     def metrics() -> _Call[str]:
-        return _Call("GET", "/-/metrics", text=True)
+        return _of("metrics", text=True)
 
     @staticmethod
     def entries(model: str | None, limit: int) -> _Call[list[Entry]]:
         params: dict[str, str | int] = {"limit": limit, **({"model": model} if model else {})}
-        return _Call("GET", "/-/entries", params=params, keys=("entries",), pick="entries")
+        return _of("entries", params=params, keys=("entries",), pick="entries")
 
     @staticmethod
     def delete_entry(key: str) -> _Call[Deleted]:
-        return _Call("DELETE", f"/-/entries/{quote(key, safe='')}", needs_token=True, keys=("deleted",))
+        return _of("delete_entry", BY_NAME["delete_entry"].path.format(key=quote(key, safe="")), keys=("deleted",))
 
     @staticmethod
     def clear(model: str | None, stale: bool = False) -> _Call[Cleared]:
         body: dict[str, Any] = {**({"model": model} if model else {}), **({"stale": True} if stale else {})}
-        return _Call("POST", "/-/clear", needs_token=True, body=body, timeout=SLOW_TIMEOUT_S, keys=("removed", "model"))
+        return _of("clear", body=body, timeout=SLOW_TIMEOUT_S, keys=("removed", "model"))
 
     @staticmethod
     def explain(endpoint: str, body: Mapping[str, Any], headers: Mapping[str, str] | None) -> _Call[dict[str, Any]]:
@@ -88,42 +98,47 @@ class _Calls:
             "body": dict(body),
             **({"headers": dict(headers)} if headers else {}),
         }
-        return _Call(
-            "POST",
-            "/-/explain",
-            needs_token=True,
+        return _of(
+            "explain",
             body=payload,
             timeout=SLOW_TIMEOUT_S,
             keys=("key", "cached", "canonical", "nearest"),
         )
 
     @staticmethod
+    def warm_start(items: Sequence[WarmItem], concurrency: int) -> _Call[WarmStatus]:
+        body = {"requests": list(items), "concurrency": concurrency}
+        return _of("warm_start", body=body, timeout=SLOW_TIMEOUT_S, keys=("state",))
+
+    @staticmethod
+    def warm_status() -> _Call[WarmStatus]:
+        return _of("warm_status", keys=("state",))
+
+    @staticmethod
     def hardware() -> _Call[dict[str, Any]]:
-        return _Call("GET", "/-/hardware", keys=("recommended",))
+        return _of("hardware", keys=("recommended",))
 
     @staticmethod
     def shutdown() -> _Call[Stopping]:
-        return _Call("POST", "/-/shutdown", needs_token=True, keys=("stopping",))
+        return _of("shutdown", keys=("stopping",))
 
     @staticmethod
     def restart_ollama() -> _Call[Restarted]:
-        return _Call("POST", "/-/ollama/restart", needs_token=True, timeout=SLOW_TIMEOUT_S, keys=("ollama",))
+        return _of("restart_ollama", timeout=SLOW_TIMEOUT_S, keys=("ollama",))
 
     @staticmethod
     def tune_start(model: str | None, runs: int, apply: bool) -> _Call[TuneStatus]:
         body = {"runs": runs, "apply": apply, **({"model": model} if model else {})}
-        return _Call("POST", "/-/tune", needs_token=True, body=body, keys=("state",))
+        return _of("tune_start", body=body, keys=("state",))
 
     @staticmethod
     def tune_status() -> _Call[TuneStatus]:
-        return _Call("GET", "/-/tune", keys=("state",))
+        return _of("tune_status", keys=("state",))
 
     @staticmethod
     def set_threads(num_thread: int) -> _Call[ThreadsApplied]:
-        return _Call(
-            "POST",
-            "/-/tuning",
-            needs_token=True,
+        return _of(
+            "set_threads",
             body={"num_thread": num_thread},
             timeout=SLOW_TIMEOUT_S,
             keys=("num_thread",),
@@ -131,14 +146,12 @@ class _Calls:
 
     @staticmethod
     def settings() -> _Call[SettingsTable]:
-        return _Call("GET", "/-/settings", keys=("settings", "sections"))
+        return _of("settings", keys=("settings", "sections"))
 
     @staticmethod
     def update_settings(changes: Mapping[str, Any], dry_run: bool = False) -> _Call[SettingsUpdated]:
-        return _Call(
-            "PUT",
-            "/-/settings",
-            needs_token=True,
+        return _of(
+            "update_settings",
             body=dict(changes),
             timeout=SLOW_TIMEOUT_S,
             keys=("changes",),
@@ -147,26 +160,24 @@ class _Calls:
 
     @staticmethod
     def pause() -> _Call[Paused]:
-        return _Call("POST", "/-/pause", needs_token=True, keys=("paused", "changed"))
+        return _of("pause", keys=("paused", "changed"))
 
     @staticmethod
     def resume() -> _Call[Paused]:
-        return _Call("POST", "/-/resume", needs_token=True, keys=("paused", "changed"))
+        return _of("resume", keys=("paused", "changed"))
 
     @staticmethod
     def installed_models() -> _Call[list[InstalledModel]]:
-        return _Call("GET", "/-/ollama/installed", keys=("models",), pick="models", timeout=SLOW_TIMEOUT_S)
+        return _of("installed_models", keys=("models",), pick="models", timeout=SLOW_TIMEOUT_S)
 
     @staticmethod
     def ollama_models() -> _Call[list[LoadedModel]]:
-        return _Call("GET", "/-/ollama/models", keys=("models",), pick="models")
+        return _of("ollama_models", keys=("models",), pick="models")
 
     @staticmethod
     def unload(model: str) -> _Call[Unloaded]:
-        return _Call(
-            "POST",
-            "/-/ollama/unload",
-            needs_token=True,
+        return _of(
+            "unload",
             body={"model": model},
             timeout=SLOW_TIMEOUT_S,
             keys=("unloaded",),
@@ -174,16 +185,16 @@ class _Calls:
 
     @staticmethod
     def start_ollama() -> _Call[OllamaChanged]:
-        return _Call("POST", "/-/ollama/start", needs_token=True, timeout=SLOW_TIMEOUT_S, keys=("ollama",))
+        return _of("start_ollama", timeout=SLOW_TIMEOUT_S, keys=("ollama",))
 
     @staticmethod
     def stop_ollama() -> _Call[OllamaChanged]:
-        return _Call("POST", "/-/ollama/stop", needs_token=True, timeout=SLOW_TIMEOUT_S, keys=("ollama",))
+        return _of("stop_ollama", timeout=SLOW_TIMEOUT_S, keys=("ollama",))
 
     @staticmethod
     def ollama_log(lines: int) -> _Call[OllamaLog]:
-        return _Call("GET", "/-/ollama/log", params={"lines": lines}, keys=("path", "lines"))
+        return _of("ollama_log", params={"lines": lines}, keys=("path", "lines"))
 
     @staticmethod
     def events() -> _Call[None]:
-        return _Call("GET", "/-/events", headers={"accept": "text/event-stream"}, timeout=EVENTS_READ_TIMEOUT_S)
+        return _of("events", headers={"accept": "text/event-stream"}, timeout=EVENTS_READ_TIMEOUT_S)

@@ -21,7 +21,6 @@ from typing import Any, Self, TypeVar
 
 import httpx
 
-from core.control import warm
 from core.control.answers import (
     Cleared,
     Deleted,
@@ -126,11 +125,11 @@ class ControlClient(ClientBase):
 
     def warm_start(self, items: Sequence[WarmItem], concurrency: int = DEFAULT_CONCURRENCY) -> WarmStatus:
         """Send ``items`` through the proxy, what is cached skipped (409 while one runs or caching is paused)."""
-        return self._run(warm.start_call(items, concurrency))
+        return self._run(_Calls.warm_start(items, concurrency))
 
     def warm_status(self) -> WarmStatus:
         """The warm-up's counts and failures (``state`` idle before the first one)."""
-        return self._run(warm.status_call())
+        return self._run(_Calls.warm_status())
 
     def settings(self) -> SettingsTable:
         """Every setting with its kind, default, current value, source and what a change needs."""
@@ -242,10 +241,10 @@ class AsyncControlClient(ClientBase):
         return await self._run(_Calls.set_threads(num_thread))
 
     async def warm_start(self, items: Sequence[WarmItem], concurrency: int = DEFAULT_CONCURRENCY) -> WarmStatus:
-        return await self._run(warm.start_call(items, concurrency))
+        return await self._run(_Calls.warm_start(items, concurrency))
 
     async def warm_status(self) -> WarmStatus:
-        return await self._run(warm.status_call())
+        return await self._run(_Calls.warm_status())
 
     async def settings(self) -> SettingsTable:
         return await self._run(_Calls.settings())

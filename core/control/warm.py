@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Literal, TypedDict
 
 from core.cache.request.keys import ROUTES, NotCacheable, cache_key
-from core.control.calls import _Call
 from core.units import human_seconds
 
 DEFAULT_CONCURRENCY = 4
@@ -125,21 +124,6 @@ def read_file(path: Path) -> WarmFile:
     except (OSError, UnicodeDecodeError) as error:
         raise WarmError(f"cannot read {path}: {getattr(error, 'strerror', None) or error}") from None
     return parse_lines(text.splitlines(), str(path))
-
-
-def start_call(items: Sequence[WarmItem], concurrency: int) -> _Call[WarmStatus]:
-    return _Call(
-        "POST",
-        "/-/warm",
-        needs_token=True,
-        body={"requests": list(items), "concurrency": concurrency},
-        timeout=60.0,
-        keys=("state",),
-    )
-
-
-def status_call() -> _Call[WarmStatus]:
-    return _Call("GET", "/-/warm", keys=("state",))
 
 
 def counts_text(status: WarmStatus) -> str:
