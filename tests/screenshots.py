@@ -1,4 +1,4 @@
-"""Screenshots of the real app on a real X server: ``python -m desktop.screenshots OUTDIR``.
+"""Screenshots of the real app on a real X server: ``python -m tests.screenshots OUTDIR``.
 
 Starts Xvfb with ``trayer`` as the system tray, the fake Ollama of the tests (so it runs from a source
 checkout) and the app with its engine in throwaway directories, sends a few requests through it (misses,
@@ -181,7 +181,7 @@ async def _shoot_warmup(window: Any, out: Path, upstream: str) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m desktop.screenshots OUTDIR", file=sys.stderr)
+        print("usage: python -m tests.screenshots OUTDIR", file=sys.stderr)
         return 2
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
