@@ -28,7 +28,7 @@ from desktop.errors import Errors
 from desktop.event_loop import EventLoop
 from desktop.feed import Feed
 from desktop.instance import SingleInstance
-from desktop.notifications import Notifier
+from desktop.notifications import NOTIFIED_EVENTS, Notifier
 from desktop.tray import Tray
 from desktop.windows import AppContext, WindowFactory, Windows, placeholder
 
@@ -83,7 +83,7 @@ class TrayApp(QObject):
         )
         self.tray = Tray(self.context, self.windows, self.quit, self)
         self.notifier = Notifier(self.tray.icon)  # Ollama crashing, giving up, not found; tuning runs ending
-        self.feed.event_received.connect(self.notifier.event)
+        self.feed.on(NOTIFIED_EVENTS, self.notifier.event)
         self.feed.connection_changed.connect(self._connected)
         self.feed.stats_changed.connect(self._first_numbers)
         self.instance = instance

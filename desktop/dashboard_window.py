@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from core.control.client import AsyncControlClient, ControlError
+from core.observe.published import OLLAMA_EVENTS
 from desktop.availability import ollama_answers
 from desktop.dashboard import DashboardWindow
 from desktop.windows import AppContext
@@ -27,12 +28,8 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
     window = DashboardWindow()
     feed = context.feed
 
-    def on_event(name: str, payload: dict[str, Any]) -> None:
-        if name in ("requests_did_finish", "requests_did_start"):
-            window.add_requests(payload.get("requests") or [], running=name == "requests_did_start")
-        elif name.startswith("warm_did_"):
-            window.show_warm(payload)
-        elif name.startswith("ollama_") and isinstance(payload.get("ollama"), dict):
+    def on_ollama(name: str, payload: dict[str, Any]) -> None:
+        if isinstance(payload.get("ollama"), dict):
             window.show_ollama(payload["ollama"])
             refresh_models(payload["ollama"])
 
@@ -80,7 +77,11 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
             window.set_endpoint(url)
 
     feed.stats_changed.connect(window.show_stats)
-    feed.event_received.connect(on_event)
+    feed.requests_did_finish.connect(lambda batch: window.add_requests(batch.get("requests") or [], running=False))
+    feed.requests_did_start.connect(lambda batch: window.add_requests(batch.get("requests") or [], running=True))
+    feed.warm_did_progress.connect(window.show_warm)
+    feed.warm_did_finish.connect(window.show_warm)
+    feed.on(OLLAMA_EVENTS, on_ollama)
     feed.url_changed.connect(on_url)
     window.unload_requested.connect(
         lambda model: context.call(f"unload {model}", lambda client: client.unload(model), lambda _: refresh_models())

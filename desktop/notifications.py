@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from PySide6.QtWidgets import QSystemTrayIcon
 
+from core.observe.published import OLLAMA_EVENTS
 from core.tuning.verdict import summary
 
 Level = Literal["information", "warning", "critical"]
@@ -45,6 +46,9 @@ class Notification:
     title: str
     message: str
     level: Level = "information"
+
+
+NOTIFIED_EVENTS = (*OLLAMA_EVENTS, "tune_did_finish", "store_did_fail", "store_did_recover")  # what it may tell
 
 
 def _message(payload: Mapping[str, Any], fallback: str) -> str:

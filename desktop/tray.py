@@ -21,6 +21,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QDialog, QInputDialog, QMenu, QMessageBox, QSystemTrayIcon
 
 from core.control.client import AsyncControlClient
+from core.observe.published import OLLAMA_EVENTS
 from core.units import plural
 from desktop import autostart
 from desktop.availability import ActionName, ollama_actions
@@ -93,7 +94,7 @@ class Tray(QObject):
         feed = context.feed
         feed.stats_changed.connect(self.refresh)
         feed.connection_changed.connect(self.refresh)
-        feed.event_received.connect(self._event)
+        feed.on(OLLAMA_EVENTS, self._event)
         context.engine.state_changed.connect(self.refresh)
         context.engine.failed.connect(lambda message: self._notify("Ollacache engine", message))
         context.errors.reported.connect(self._notify)
@@ -264,8 +265,8 @@ class Tray(QObject):
         self._call("stop Ollama", lambda client: client.stop_ollama())
 
     def _event(self, name: str, data: dict[str, Any]) -> None:
-        if name.startswith("ollama_"):  # a start, an exit, a restart: the loaded models may have changed
-            self.loaded.fetch(data.get("ollama") if isinstance(data.get("ollama"), dict) else None)
+        # a start, an exit, a restart: the loaded models may have changed
+        self.loaded.fetch(data.get("ollama") if isinstance(data.get("ollama"), dict) else None)
 
     @property
     def models_menu(self) -> QMenu:

@@ -115,7 +115,7 @@ def test_tune_now_measures_with_progress_on_the_status_line(
     tray.tune_dialog.setIntValue(1)
     fake.configure(hang=True)  # Ollama's answers are held: the run stays at its start meanwhile
     steps: list[dict[str, Any]] = []
-    tray_app.feed.event_received.connect(lambda name, data: steps.append(data) if name == "tune_did_progress" else None)
+    tray_app.feed.tune_did_progress.connect(steps.append)
     tray.tune_dialog.accept()
     qtbot.waitUntil(lambda: "Tuning: starting…" in tray.actions["status"].text(), timeout=WAIT_MS)
     tray.menu.aboutToShow.emit()

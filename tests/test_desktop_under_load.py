@@ -24,9 +24,7 @@ def test_after_a_stream_of_hits_the_dashboards_totals_are_the_engines(
     qtbot.addWidget(window)
     window.show()
     batches: list[int] = []
-    tray_app.feed.event_received.connect(
-        lambda name, payload: batches.append(payload["count"]) if name == "requests_did_finish" else None
-    )
+    tray_app.feed.requests_did_finish.connect(lambda batch: batches.append(batch["count"]))
     with httpx.Client(base_url=tray_app.engine.url) as http:
         assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
         for _ in range(HITS):

@@ -1,7 +1,8 @@
 """Named events for ``/-/events`` subscribers, beside the stats pushed once a second (or less often while quiet).
 
-Events are named after what happened (``ollama_did_exit``, ``entry_did_store``, ``tune_did_progress``),
-so the desktop app turns each into a Qt signal in one place. A subscriber that falls behind loses its
+Events are named after what happened (``ollama_did_exit``, ``entry_did_store``, ``tune_did_progress``) and
+declared once, with their payloads, in :mod:`core.observe.published`: nothing else is published, and the
+desktop app turns each into a Qt signal of its own. A subscriber that falls behind loses its
 oldest events rather than holding memory: the stats snapshot carries the current state anyway.
 
 Finished requests come in batches: ``requests_did_finish`` at most every :data:`BATCH_S` seconds, carrying
@@ -24,6 +25,8 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from core.observe.published import NAMES
 
 QUEUE_SIZE = 256  # events kept for one slow subscriber
 STATS = "stats"  # the periodic snapshot: not an event of its own for active_at
@@ -55,6 +58,9 @@ class EventHub:
         return bool(self._queues)
 
     def publish(self, name: str, payload: dict[str, Any]) -> None:
+        """Send event ``name`` (one of :data:`core.observe.published.NAMES`) to every subscriber."""
+        if name not in NAMES:
+            raise ValueError(f"{name!r} is not an event of core.observe.published")
         if name != STATS:
             self.active_at = time.monotonic()
         for queue in self._queues:

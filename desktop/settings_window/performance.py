@@ -103,7 +103,7 @@ class PerformancePanel(QWidget):
         layout.addWidget(self._tune_box())
         layout.addWidget(self.status_line)
         if context is not None:
-            context.feed.event_received.connect(self._event)
+            context.feed.on(("tune_did_progress", "tune_did_finish"), self._event)
 
     # -- building ---------------------------------------------------------------------------------
 
