@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core import __version__
-from core.cache.request.builds import Builds, BuildsUnknown
+from core.cache.request.builds import Builds, BuildsUnknown, is_stale
 from core.cache.request.decision import Policy
 from core.cache.request.explain import ask, compare
 from core.cache.request.requests import RequestKeys
@@ -295,7 +295,7 @@ class Engine:
 
     def _remove_stale(self, model: str | None, digests: dict[str, str]) -> tuple[int, list[str]]:
         """In a thread: find the stale entries, then remove them (the store is not changed while it is read)."""
-        keys = [entry.key for entry in self.store.entries(model) if digests.get(entry.model) != entry.digest]
+        keys = [entry.key for entry in self.store.entries(model) if is_stale(digests, entry.model, entry.digest)]
         return sum(self.cache.remove(key=key) for key in keys), keys
 
     async def delete(self, key: str) -> bool:

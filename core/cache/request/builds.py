@@ -25,7 +25,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -230,4 +230,10 @@ class Builds:
     def stale(self, model: str, digest: str) -> bool:
         """Whether an entry of normalised ``model`` answered by build ``digest`` can no longer be served: the
         model has another build now, or is not installed. Untracked, nothing is stale."""
-        return self.tracked and self.digests.get(model) != digest
+        return self.tracked and is_stale(self.digests, model, digest)
+
+
+def is_stale(digests: Mapping[str, str], model: str, digest: str) -> bool:
+    """Whether an entry of normalised ``model`` answered by build ``digest`` can no longer be served, given the
+    installed models' ``digests``: the model has another build now, or is not installed."""
+    return digests.get(model) != digest
