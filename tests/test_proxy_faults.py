@@ -12,6 +12,7 @@ import ollama
 import openai
 import pytest
 
+from core.http.upstream import CannotConnect
 from tests.fakes.ollama_server import FakeOllama, serve_in_thread
 from tests.harness import RunningProxy, events_named, proxy_in_thread, wait_for
 
@@ -166,11 +167,11 @@ def test_an_unreachable_upstream_names_the_cause_even_when_the_error_has_no_mess
         with mock.patch.object(
             running.server.engine.proxy.client,
             "send",  # type: ignore[union-attr]
-            side_effect=httpx.ConnectError(""),
+            side_effect=CannotConnect(""),
         ):
             answer = httpx.post(running.url + "/api/chat", json=CHAT, timeout=30)
     assert answer.status_code == 502
-    assert answer.json()["error"].endswith("ConnectError")
+    assert answer.json()["error"].endswith("CannotConnect")
 
 
 def test_a_connection_refused_once_is_retried_before_it_becomes_a_502(proxy: RunningProxy, fake: FakeOllama) -> None:
@@ -181,7 +182,7 @@ def test_a_connection_refused_once_is_retried_before_it_becomes_a_502(proxy: Run
     async def refuse_once(request: httpx.Request, **kwargs: object) -> httpx.Response:
         calls.append(request.url.path)
         if len(calls) == 1:
-            raise httpx.ConnectError("All connection attempts failed")  # a full backlog, a stale connection
+            raise CannotConnect("All connection attempts failed")  # a full backlog, a stale connection
         return await real_send(request, **kwargs)
 
     with mock.patch.object(engine_client, "send", side_effect=refuse_once):

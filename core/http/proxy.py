@@ -27,8 +27,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from core.cache.entry import Entry
 from core.cache.request.controls import ControlsError, parse_controls, parse_namespace
 from core.cache.request.decision import ALL, Outcome, Policy
@@ -46,7 +44,7 @@ from core.http.gate import Gate
 from core.http.inject import with_threads
 from core.http.relay import ClientWatch, Receive, adding_headers, read_body, refreshing, request_stream
 from core.http.replay import replay, send_json, send_whole
-from core.http.upstream import Scope, Send, Upstream, UpstreamState
+from core.http.upstream import Scope, Send, Unsendable, Upstream, UpstreamError, UpstreamState
 from core.observe.clients import client_of
 from core.observe.events import EventHub
 from core.observe.stats import Stats
@@ -364,12 +362,12 @@ class Proxy:
                 send, extra = flight.tee(send, extra), []
             try:
                 response = await self.upstream.send(request, replayable=not isinstance(content, AsyncIterator))
-            except httpx.LocalProtocolError as error:
+            except Unsendable as error:
                 watch.stop()
                 message = f"ollacache: this request cannot be forwarded: {error}"
                 await send_whole(send, 400, error_body(api, message), extra)
                 return _Sent(400, time.perf_counter() - started, time.perf_counter(), failed=True)
-            except httpx.TransportError as error:
+            except UpstreamError as error:
                 watch.stop()
                 await send_whole(send, 502, error_body(api, self.upstream.unreachable(error)), extra)
                 return _Sent(502, time.perf_counter() - started, time.perf_counter(), failed=True)

@@ -3,10 +3,11 @@ request waiting for a supervised Ollama that is on its way, the one retry of a r
 it, and the answer streamed back to the client (recorded if asked, a cut-off stream ended with an error in
 its own format). What to forward, and what to count and tell of it, is :mod:`core.http.proxy`'s.
 
-The HTTP client is aiohttp's (its C parser, no extra layers: about a fifth of the CPU httpx spends on a
-request, as ``bench/upstream_clients.py`` measures), behind a small adapter, :class:`UpstreamClient`, that
-speaks in httpx's terms: its failures are httpx's exceptions (``ConnectError``, ``RemoteProtocolError``,
-``LocalProtocolError``...), and an answer has ``status_code``, ``headers`` and ``aclose()``.
+The HTTP client is aiohttp's (its C parser, no extra layers: about a fifth of the CPU httpx spends on a request, as
+``bench/upstream_clients.py`` measures), behind a small adapter, :class:`UpstreamClient`, whose failures are its
+own: :class:`CannotConnect` (nothing took the connection), :class:`Dropped` (a connection closed before or during
+the answer), both :class:`UpstreamError`, and :class:`Unsendable` (a request the HTTP library refuses to send); an
+answer has ``status_code``, ``headers`` and ``aclose()``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import aiohttp
-import httpx
 from aiohappyeyeballs import AddrInfoType
 from aiohttp.connector import Connection
 from multidict import CIMultiDictProxy
@@ -90,7 +90,7 @@ class UpstreamResponse:
         self._response = response
 
     async def aiter_raw(self) -> AsyncIterator[bytes]:
-        """The body's bytes as they come; a broken-off answer raises an httpx transport error."""
+        """The body's bytes as they come; a broken-off answer raises :class:`Dropped`."""
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
@@ -141,7 +141,7 @@ class UpstreamClient:
         except (aiohttp.ClientError, OSError) as error:
             raise _translated(error) from error
         except ValueError as error:  # a header or URL the client library refuses to send
-            raise httpx.LocalProtocolError(str(error)) from error
+            raise Unsendable(str(error)) from error
         return UpstreamResponse(request, response)
 
     async def aclose(self) -> None:
@@ -149,21 +149,35 @@ class UpstreamClient:
             await self._session.close()
 
 
-def _translated(error: BaseException) -> httpx.TransportError:
-    """An aiohttp failure as the httpx transport error that means the same."""
+class UpstreamError(Exception):
+    """The upstream could not be reached, or broke off; the message says how."""
+
+
+class CannotConnect(UpstreamError):
+    """Nothing took the connection: refused, unreachable, or no answer within the connect timeout."""
+
+
+class Dropped(UpstreamError):
+    """A connection closed before or during the answer (a kept-alive one the upstream had closed, or the upstream
+    going away mid-answer), or the answer could not be read."""
+
+
+class Unsendable(Exception):
+    """The request cannot be sent as it is (a header or URL the HTTP library refuses)."""
+
+
+def _translated(error: BaseException) -> UpstreamError | Unsendable:
+    """An aiohttp failure as the one of ours that means the same."""
     message = str(error)
     if isinstance(error, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(message)
-    if isinstance(error, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
-        return httpx.ConnectTimeout(message or "timed out connecting to the upstream")
+        return CannotConnect(message)
+    if isinstance(error, TimeoutError | aiohttp.ServerTimeoutError):
+        return CannotConnect(message or "timed out connecting to the upstream")
     if isinstance(error, aiohttp.ServerDisconnectedError):
-        # a kept-alive connection the upstream had closed, or the upstream going away mid-answer
-        return httpx.RemoteProtocolError(message or "the upstream closed the connection without answering")
+        return Dropped(message or "the upstream closed the connection without answering")
     if isinstance(error, aiohttp.InvalidURL):
-        return httpx.LocalProtocolError(message)
-    if isinstance(error, aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
-        return httpx.RemoteProtocolError(message)
-    return httpx.ReadError(message or type(error).__name__)
+        return Unsendable(message)
+    return Dropped(message or type(error).__name__)
 
 
 class UpstreamState(Protocol):
@@ -215,17 +229,17 @@ class Upstream:
             await self.state.wait_ready(self.start_wait_s)
         try:
             return await self.client.send(request)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as error:
-            if isinstance(error, httpx.RemoteProtocolError) and not replayable:
+        except UpstreamError as error:
+            if isinstance(error, Dropped) and not replayable:
                 raise
-            if not isinstance(error, httpx.RemoteProtocolError):  # not there at all: supervision looks now
+            if isinstance(error, CannotConnect):  # not there at all: supervision looks now
                 self.state.upstream_failed()
             log.debug("retrying %s once after %s", request.url.path, _cause(error))
         if self.state.on_its_way:  # it went down just now, and supervision is bringing it back
             await self.state.wait_ready(self.start_wait_s)
         return await self.client.send(request)
 
-    def unreachable(self, error: httpx.TransportError) -> str:
+    def unreachable(self, error: UpstreamError) -> str:
         """What to tell a client whose request could not reach the upstream: the address, the cause, and
         why the upstream may be down when supervision knows."""
         message = f"ollacache: cannot reach the upstream at {self.shown}: {_cause(error)}"
@@ -252,7 +266,7 @@ class Upstream:
                 if recorder is not None:
                     recorder.feed(chunk, time.perf_counter())
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except httpx.TransportError as error:
+        except UpstreamError as error:
             log.warning("upstream %s broke off %s: %s", self.shown, response.request.url.path, error)
             if route is None or not _is_stream(response):
                 raise  # not a stream: no way to tell the client in-band, so let the connection drop
