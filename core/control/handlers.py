@@ -76,12 +76,12 @@ async def metrics(engine: Controlled, request: Request, body: Body) -> Response:
 async def entries(engine: Controlled, request: Request, body: Body) -> Response:
     limit = _whole_number(request.query_params.get("limit", "100"), "limit", 1, 10_000)
     model = request.query_params.get("model")
-    return JSONResponse({"entries": await engine.recent(limit, normalize_model(model) if model else None)})
+    return JSONResponse({"entries": await engine.entries.recent(limit, normalize_model(model) if model else None)})
 
 
 async def delete_entry(engine: Controlled, request: Request, body: Body) -> Response:
     key = request.path_params["key"]
-    if not await engine.delete(key):
+    if not await engine.entries.delete(key):
         raise Rejected(404, f"no entry with key {key}")
     return JSONResponse({"deleted": key})
 
@@ -94,9 +94,9 @@ async def clear(engine: Controlled, request: Request, body: Body) -> Response:
     if not isinstance(stale, bool):
         raise Rejected(400, "stale must be true or false")
     if not stale:
-        return JSONResponse({"removed": await engine.clear(model), "model": model})
+        return JSONResponse({"removed": await engine.entries.clear(model), "model": model})
     try:  # only the entries of builds no longer installed
-        return JSONResponse({"removed": await engine.clear_stale(model), "model": model, "stale": True})
+        return JSONResponse({"removed": await engine.entries.clear_stale(model), "model": model, "stale": True})
     except BuildsUnknown as error:
         raise Rejected(409, str(error)) from None
 
@@ -104,7 +104,7 @@ async def clear(engine: Controlled, request: Request, body: Body) -> Response:
 async def explain(engine: Controlled, request: Request, body: Body) -> Response:
     """Why a request misses. It shows stored prompts, so it needs the token even on loopback."""
     try:
-        return JSONResponse(await engine.explain(body))
+        return JSONResponse(await engine.entries.explain(body))
     except ExplainError as error:
         raise Rejected(400, str(error)) from None
 
@@ -191,14 +191,14 @@ async def resume(engine: Controlled, request: Request, body: Body) -> Response:
 
 async def ollama_models(engine: Controlled, request: Request, body: Body) -> Response:
     try:
-        return JSONResponse({"models": await engine.loaded_models()})
+        return JSONResponse({"models": await engine.models.loaded()})
     except OllamaError as error:
         raise _ollama_failed(error) from None
 
 
 async def installed_models(engine: Controlled, request: Request, body: Body) -> Response:
     try:
-        return JSONResponse({"models": await engine.installed_models()})
+        return JSONResponse({"models": await engine.models.installed()})
     except OllamaError as error:
         raise _ollama_failed(error) from None
 
@@ -211,7 +211,7 @@ async def shutdown(engine: Controlled, request: Request, body: Body) -> Response
 async def unload(engine: Controlled, request: Request, body: Body) -> Response:
     model = _model(body.get("model"), 'expected {"model": the name of a loaded model, such as "llama3.2"}')
     try:
-        await engine.unload(model)
+        await engine.models.unload(model)
     except OllamaError as error:
         raise _ollama_failed(error) from None
     return JSONResponse({"unloaded": model})

@@ -17,9 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from core import __version__
-from core.cache.request.builds import Builds, BuildsUnknown, is_stale
+from core.cache.request.builds import Builds
 from core.cache.request.decision import Policy
-from core.cache.request.explain import ask, compare
 from core.cache.request.requests import RequestKeys
 from core.cache.storage.diskstore import DiskStore
 from core.cache.storage.hot import HotTier
@@ -32,7 +31,9 @@ from core.control import token as tokens
 from core.control.api import control_app
 from core.control.warm import WarmItem
 from core.engine import reconfigure
+from core.engine.entries import Entries
 from core.engine.housekeeping import Housekeeping
+from core.engine.models import OFFLINE_REFUSAL, Models
 from core.engine.startup import Startup, is_local
 from core.engine.tuning_runs import TuningRuns
 from core.engine.warmup import Warmup
@@ -44,7 +45,7 @@ from core.observe.events import EventHub
 from core.observe.listener import Listener
 from core.observe.resources import ResourceSampler
 from core.observe.stats import Stats
-from core.ollama.client import OllamaAPI, OllamaError
+from core.ollama.client import OllamaError
 from core.ollama.client import version as ollama_version
 from core.supervision.binary import find_ollama
 from core.supervision.process import Supervisor
@@ -59,7 +60,6 @@ QUIET_EVENT_INTERVAL_S = 5.0  # ... once nothing has happened for QUIET_AFTER_S 
 QUIET_AFTER_S = 10.0
 EVENT_SLACK_S = 0.05  # a tick that wakes a little early still publishes
 STATS_FILE = "stats.json"
-OFFLINE_REFUSAL = "the proxy is offline (proxy.offline): it neither calls, starts nor stops Ollama"
 
 
 class Engine:
@@ -111,6 +111,8 @@ class Engine:
             self.builds,
             memo_bytes=settings["cache.memo_limit"],
         )
+        self.entries = Entries(self.cache, self.store, self.builds, self.keys)
+        self.models = Models(settings["proxy.upstream"], self.offline, self.entries.count_by_model)
         self.proxy = Proxy(
             upstream=upstream,
             cache=self.cache,
@@ -196,7 +198,7 @@ class Engine:
         published = -math.inf
         while not self.stopping.is_set():
             now = time.monotonic()
-            quiet = self.events.quiet_for(now) >= QUIET_AFTER_S
+            quiet = not self.proxy.accounts.working and self.events.quiet_for(now) >= QUIET_AFTER_S
             due = published + (QUIET_EVENT_INTERVAL_S if quiet else EVENT_INTERVAL_S) - EVENT_SLACK_S
             if self.events and now >= due:
                 published = now
@@ -271,38 +273,6 @@ class Engine:
         resources = self.sampler.latest(trees={"ollama": pid})
         return entries, volume, {**resources, "ollama_unreadable": unreadable} if unreadable else resources
 
-    async def clear(self, model: str | None) -> int:
-        removed = await asyncio.to_thread(self.cache.remove, model=model)
-        self.cache.forget(model=model)
-        return removed
-
-    async def clear_stale(self, model: str | None) -> int:
-        """Remove the entries (of one normalised ``model``, or all) answered by a build their model no longer
-        has: replaced by a new one, or not installed any more. The model list is read first (offline: the one
-        kept); raises :class:`BuildsUnknown` when it cannot be, or builds are not tracked at the upstream."""
-        builds = self.builds
-        await builds.refresh()
-        if not builds.tracked:
-            raise BuildsUnknown(builds.reason or "model builds are not tracked at this upstream")
-        if builds.error is not None or (builds.checked is None and not builds.offline):
-            raise BuildsUnknown(f"cannot read the model list at {builds.shown}: {builds.error or 'no answer yet'}")
-        if isinstance(self.store, NullStore):
-            return 0
-        removed, keys = await asyncio.to_thread(self._remove_stale, model, dict(builds.digests))
-        for key in keys:
-            self.cache.forget(key=key)
-        return removed
-
-    def _remove_stale(self, model: str | None, digests: dict[str, str]) -> tuple[int, list[str]]:
-        """In a thread: find the stale entries, then remove them (the store is not changed while it is read)."""
-        keys = [entry.key for entry in self.store.entries(model) if is_stale(digests, entry.model, entry.digest)]
-        return sum(self.cache.remove(key=key) for key in keys), keys
-
-    async def delete(self, key: str) -> bool:
-        removed = await asyncio.to_thread(self.cache.remove, key=key)
-        self.cache.forget(key=key)
-        return bool(removed)
-
     def start_warmup(self, items: list[WarmItem], concurrency: int) -> str | None:
         """Send ``items`` through the proxy, skipping what is cached (see :mod:`core.engine.warmup`); the
         reason it cannot start, otherwise."""
@@ -311,17 +281,6 @@ class Engine:
         if not self.warmup.start(items, concurrency):
             return "a warm-up is already running"
         return None
-
-    async def recent(self, limit: int, model: str | None) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self.store.recent, limit, model)
-
-    async def explain(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """Why a request would miss (:mod:`core.cache.request.explain`), keyed as the proxy keys it now; the store is
-        read off the event loop. Raises :class:`core.cache.request.explain.ExplainError` for a bad request."""
-        asked = ask(payload, self.keys)
-        return await asyncio.to_thread(
-            compare, asked, lambda key: self.cache.lookup(key, time.time()), self.store.entries(asked.model)
-        )
 
     def hardware_json(self) -> dict[str, Any]:
         """The detected hardware and the tuning in force (the document of ``ollacache hardware --json``)."""
@@ -370,50 +329,6 @@ class Engine:
             log.info("caching resumed")
             self.events.publish("cache_did_resume", {"paused": False})
         return {"paused": False, "changed": changed}
-
-    async def loaded_models(self) -> list[dict[str, Any]]:
-        """Ollama's loaded models (``/api/ps``) as JSON (none while offline: Ollama is not asked); raises
-        :class:`core.ollama.client.OllamaError`."""
-        if self.offline:
-            return []
-        async with OllamaAPI(self.settings["proxy.upstream"]) as api:
-            return [model.model_dump(mode="json") for model in await api.loaded()]
-
-    async def installed_models(self) -> list[dict[str, Any]]:
-        """The models Ollama has installed (``/api/tags``), each with the entries the cache holds of it; raises
-        :class:`core.ollama.client.OllamaError`. Offline: the models that have entries, as the cache knows them."""
-        counts = await asyncio.to_thread(self._entries_by_model)
-        if self.offline:
-            return [{"name": name, "entries": count} for name, count in sorted(counts.items())]
-        async with OllamaAPI(self.settings["proxy.upstream"]) as api:
-            models = await api.installed()
-        return [
-            {
-                "name": model.model,
-                "digest": model.digest,
-                "size": model.size,
-                "modified_at": model.modified_at.isoformat() if model.modified_at else None,
-                "family": model.details.family if model.details else None,
-                "parameter_size": model.details.parameter_size if model.details else None,
-                "quantization": model.details.quantization_level if model.details else None,
-                "entries": counts.get(model.model or "", 0),
-            }
-            for model in models
-        ]
-
-    def _entries_by_model(self) -> dict[str, int]:
-        try:
-            return self.store.count_by_model()
-        except Exception as error:  # noqa: BLE001 - the models are worth showing without their counts
-            self.cache.failed(error, keep_first=True)
-            return {}
-
-    async def unload(self, model: str) -> None:
-        """Have Ollama unload ``model`` now; raises :class:`core.ollama.client.OllamaError` (404: unknown)."""
-        if self.offline:
-            raise OllamaError(f"unload {model}", OFFLINE_REFUSAL)
-        async with OllamaAPI(self.settings["proxy.upstream"], timeout=30.0) as api:  # answered once the runner is gone
-            await api.unload(model)
 
     async def stop_ollama(self) -> str | None:
         """Stop the Ollama that Ollacache runs and keep it stopped; the reason it cannot, otherwise."""

@@ -45,6 +45,7 @@ class Accounts:
     def __init__(self, stats: Stats, events: EventHub) -> None:
         self.stats = stats
         self.events = events
+        self.working = 0  # requests being forwarded upstream now (a generation can last minutes)
 
     def forwarding(self, call: Call, streamed: bool | None) -> None:
         """``call`` is going upstream (``streamed``: how it is recorded, None when it is not): told now, in

@@ -347,7 +347,7 @@ class Proxy:
         """Forward the request upstream (``body``, or the client's body streamed when None) and stream the
         answer back with ``extra`` headers, feeding ``recorder``; ``flight`` carries the answer to the identical
         requests that follow this one. What was sent, or None when the client left first."""
-        self.events.working += 1  # an upstream call under way: the stats stay live meanwhile
+        self.accounts.working += 1  # an upstream call under way: the stats stay live meanwhile
         if call is not None:
             self.accounts.forwarding(call, recorder.streamed if recorder is not None else None)
         api = call.route.api if call is not None else "ollama"
@@ -387,7 +387,7 @@ class Proxy:
             finished = time.perf_counter()
             return _Sent(response.status_code, finished - started, finished)
         finally:
-            self.events.working -= 1
+            self.accounts.working -= 1
 
     async def aclose(self) -> None:
         """Finish the store writes under way, then close the upstream connections."""

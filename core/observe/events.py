@@ -5,16 +5,15 @@ declared once, with their payloads, in :mod:`core.observe.published`: nothing el
 desktop app turns each into a Qt signal of its own. A subscriber that falls behind loses its
 oldest events rather than holding memory: the stats snapshot carries the current state anyway.
 
-Finished requests come in batches: ``requests_did_finish`` at most every :data:`BATCH_S` seconds, carrying
-the latest :data:`BATCH_MAX` of them (``requests``, oldest first) and how many finished since the last batch
+Finished requests come in batches: ``requests_did_finish`` at most every :data:`BATCH_S` seconds, carrying the
+latest :data:`BATCH_MAX` of them (``requests``, oldest first) and how many finished since the last batch
 (``count``). A request forwarded to Ollama that is still under way when a batch goes out is told in
 ``requests_did_start`` (with its ``id``), so a long generation shows while it runs; its finish carries the same
-``id``. One that starts and ends within a batch is told once, finished. At a thousand hits a second that is four events
-a second instead of a thousand, which is what
-lets a dashboard follow without spending a core on it; the counts themselves are in the stats.
-:attr:`EventHub.active_at` tells when something last happened (an event other than ``stats``, or a new
-subscriber) and :attr:`EventHub.working` how many requests are being forwarded upstream now, so the stats
-publisher can slow down while nothing happens and nothing is under way.
+``id``. One that starts and ends within a batch is told once, finished. At a thousand hits a second that is four
+events a second instead of a thousand, which is what lets a dashboard follow without spending a core on it; the
+counts themselves are in the stats. :attr:`EventHub.active_at` tells when something last happened (an event other
+than ``stats``, or a new subscriber), so the stats publisher can slow down while nothing happens (and nothing is
+being answered upstream: :attr:`core.http.accounts.Accounts.working`).
 """
 
 from __future__ import annotations
@@ -42,7 +41,6 @@ class EventHub:
     def __init__(self) -> None:
         self._queues: set[asyncio.Queue[tuple[str, dict[str, Any]]]] = set()
         self.active_at = time.monotonic()  # when an event other than stats was last published, or one subscribed
-        self.working = 0  # requests the proxy is forwarding upstream now (a generation can last minutes)
         self._finished: deque[dict[str, Any]] = deque(maxlen=BATCH_MAX)
         self._count = 0  # finished since the last batch
         self._starting: dict[int, dict[str, Any]] = {}  # started since the last batch, not finished yet
@@ -50,8 +48,8 @@ class EventHub:
         self._flush: asyncio.TimerHandle | None = None
 
     def quiet_for(self, now: float) -> float:
-        """Seconds since anything happened, at ``now`` (monotonic); 0 while a request is under way."""
-        return 0.0 if self.working else now - self.active_at
+        """Seconds since anything happened, at ``now`` (monotonic)."""
+        return now - self.active_at
 
     def __bool__(self) -> bool:
         """Whether anyone listens: publishers can skip building a payload otherwise."""
