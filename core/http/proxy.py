@@ -19,13 +19,10 @@ recorded answer); the connection to the upstream, its waits and retry, and the s
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 from core.cache.entry import Entry
 from core.cache.request.controls import ControlsError, parse_controls, parse_namespace
@@ -40,11 +37,12 @@ from core.http.accounts import Accounts, Call
 from core.http.cors import CorsRule
 from core.http.flight import Flight, Flights, can_follow
 from core.http.follow import follow
+from core.http.forwarding import forward
 from core.http.gate import Gate
 from core.http.inject import with_threads
-from core.http.relay import ClientWatch, Receive, adding_headers, read_body, refreshing, request_stream
+from core.http.relay import Receive, adding_headers, read_body, refreshing
 from core.http.replay import replay, send_json, send_whole
-from core.http.upstream import Scope, Send, Unsendable, Upstream, UpstreamError, UpstreamState
+from core.http.upstream import Scope, Send, Upstream, UpstreamState
 from core.observe.clients import client_of
 from core.observe.events import EventHub
 from core.observe.stats import Stats
@@ -54,17 +52,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 CHANGES_MODELS = frozenset({"/api/pull", "/api/create", "/api/copy", "/api/delete"})
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Sent:
-    """What forwarding a request gave: the status sent, the upstream's time, when it ended, and whether the
-    proxy answered itself because the request could not be forwarded (400) or the upstream reached (502)."""
-
-    status: int
-    upstream_s: float
-    finished: float
-    failed: bool = False
 
 
 class Proxy:
@@ -272,7 +259,9 @@ class Proxy:
         body = with_threads(call.body, threads) if threads is not None else call.body
         extra = [*call.cors, (b"x-cache", outcome.header)]
         if chosen.act is Act.FORWARD or request is None:
-            sent = await self._relay(call.scope, call.receive, call.send, body, extra, call, None, None)
+            sent = await forward(
+                self.upstream, self.accounts, call.scope, call.receive, call.send, body, extra, call, None, None
+            )
             if sent is not None:
                 kind = "error" if sent.failed else "bypass"
                 self.accounts.finished(
@@ -285,7 +274,9 @@ class Proxy:
         recorder = Recorder(route, request.streamed, call.started, self.cache.generation, call.body)
         flight = self.flights.start(call.key, request.streamed)
         try:
-            sent = await self._relay(call.scope, call.receive, call.send, body, extra, call, recorder, flight)
+            sent = await forward(
+                self.upstream, self.accounts, call.scope, call.receive, call.send, body, extra, call, recorder, flight
+            )
             if sent is None:
                 return None  # the client left: nothing partial is ever stored, nothing is counted
             if sent.failed:
@@ -330,64 +321,8 @@ class Proxy:
             return await send_whole(send, chosen.status, error_body("ollama", chosen.message), cors)
         if chosen.refresh_models and self.builds is not None:
             send = refreshing(send, self.builds.refresh)
-        await self._relay(scope, receive, send, None, list(cors), None, None, None)
+        await forward(self.upstream, self.accounts, scope, receive, send, None, list(cors), None, None, None)
         return None
-
-    async def _relay(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        body: bytes | None,
-        extra: list[tuple[bytes, bytes]],
-        call: Call | None,
-        recorder: Recorder | None,
-        flight: Flight | None,
-    ) -> _Sent | None:
-        """Forward the request upstream (``body``, or the client's body streamed when None) and stream the
-        answer back with ``extra`` headers, feeding ``recorder``; ``flight`` carries the answer to the identical
-        requests that follow this one. What was sent, or None when the client left first."""
-        self.accounts.working += 1  # an upstream call under way: the stats stay live meanwhile
-        if call is not None:
-            self.accounts.forwarding(call, recorder.streamed if recorder is not None else None)
-        api = call.route.api if call is not None else "ollama"
-        try:
-            watch = ClientWatch(receive, flight.leader_left if flight is not None else None)
-            content: Any = body if body is not None else request_stream(watch, scope, receive)
-            if body is not None:
-                watch.start()
-            request = self.upstream.request(scope, content, buffered=body is not None)
-            started = time.perf_counter()
-            if flight is not None:  # the followers are sent the same messages, with headers of their own
-                send, extra = flight.tee(send, extra), []
-            try:
-                response = await self.upstream.send(request, replayable=not isinstance(content, AsyncIterator))
-            except Unsendable as error:
-                watch.stop()
-                message = f"ollacache: this request cannot be forwarded: {error}"
-                await send_whole(send, 400, error_body(api, message), extra)
-                return _Sent(400, time.perf_counter() - started, time.perf_counter(), failed=True)
-            except UpstreamError as error:
-                watch.stop()
-                await send_whole(send, 502, error_body(api, self.upstream.unreachable(error)), extra)
-                return _Sent(502, time.perf_counter() - started, time.perf_counter(), failed=True)
-            except asyncio.CancelledError:
-                if not watch.took_back():
-                    raise
-                return None
-            try:
-                await self.upstream.stream_back(send, response, extra, watch, call.route if call else None, recorder)
-            except asyncio.CancelledError:
-                if not watch.took_back():
-                    raise
-                return None
-            finally:
-                watch.stop()
-                await response.aclose()
-            finished = time.perf_counter()
-            return _Sent(response.status_code, finished - started, finished)
-        finally:
-            self.accounts.working -= 1
 
     async def aclose(self) -> None:
         """Finish the store writes under way, then close the upstream connections."""
