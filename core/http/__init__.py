@@ -1,5 +1,7 @@
-"""The proxy on the wire: `proxy` (the ASGI callable of the data path: routing and the account of each
-request), `upstream` (the connection to Ollama: waits, the one retry, streaming back), `flight` and `follow`
-(identical requests in flight sharing one upstream call), `replay` (answering from an entry), `relay` (forwarding
-bytes both ways), `gate` with `hostcheck` and `cors` (who may talk to it), `header_timeout` (closing
-connections whose headers are late), `inject` (opt-in per-request tuning)."""
+"""The proxy on the wire: `proxy` (the ASGI callable of the data path: it gathers a request's facts and carries
+out the plan made of them), `accounts` (the one account of each request: stats and events), `forwarding` (one
+request forwarded and its answer streamed back), `upstream` (the connection to Ollama: waits, the one retry,
+streaming back, its own failures), `flight` and `follow` (identical requests in flight sharing one upstream call),
+`replay` (answering from an entry), `relay` (forwarding bytes both ways), `gate` with `hostcheck` and `cors` (who
+may talk to it), `header_timeout` (closing connections whose headers are late), `inject` (opt-in per-request
+tuning)."""

@@ -1,4 +1,4 @@
 """What the engine reports: `stats` (counters, rates and latencies), `tally` (the counters of one scope:
 all traffic, a model, a route, a client, today), `clients` (naming a client from its User-Agent),
-`resources` (CPU and memory via psutil), `metrics` (Prometheus text) and `events` (named events for
-`/-/events` subscribers)."""
+`resources` (CPU and memory via psutil), `metrics` (Prometheus text), `published` (every event, declared once)
+and `events` (publishing them to `/-/events` subscribers)."""
