@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from core.control.client import AsyncControlClient, ControlClient, ControlError
-from core.supervision.process import tail
+from core.supervision.ollama_log import tail
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy, events_named, proxy_in_thread
 from tests.test_supervisor_process import free_port
