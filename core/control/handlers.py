@@ -189,18 +189,20 @@ async def resume(engine: Controlled, request: Request, body: Body) -> Response:
     return JSONResponse(engine.resume())
 
 
-async def ollama_models(engine: Controlled, request: Request, body: Body) -> Response:
+async def _models(read: Callable[[], Awaitable[list[dict[str, Any]]]]) -> Response:
+    """``{"models": ...}`` as ``read`` asks Ollama for them; its failure as :func:`_ollama_failed` says."""
     try:
-        return JSONResponse({"models": await engine.models.loaded()})
+        return JSONResponse({"models": await read()})
     except OllamaError as error:
         raise _ollama_failed(error) from None
+
+
+async def ollama_models(engine: Controlled, request: Request, body: Body) -> Response:
+    return await _models(engine.models.loaded)
 
 
 async def installed_models(engine: Controlled, request: Request, body: Body) -> Response:
-    try:
-        return JSONResponse({"models": await engine.models.installed()})
-    except OllamaError as error:
-        raise _ollama_failed(error) from None
+    return await _models(engine.models.installed)
 
 
 async def shutdown(engine: Controlled, request: Request, body: Body) -> Response:
