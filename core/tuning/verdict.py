@@ -22,6 +22,11 @@ def _counts(counts: Sequence[int]) -> str:
     return f"{listing(names)} thread{'s' if len(names) > 1 or sorted(counts)[0] != 1 else ''}"
 
 
+def _fastest(results: Sequence[tuple[int, float]]) -> tuple[int, float]:
+    """The fastest (thread count, speed); of equal speeds, the fewest threads."""
+    return min(results, key=lambda row: (-row[1], row[0]))
+
+
 def within_noise(results: Sequence[tuple[int, float]]) -> bool:
     """Whether every thread count ran as fast as the fastest, give or take :data:`NOISE`."""
     speeds = [speed for _, speed in results]
@@ -32,7 +37,7 @@ def summary(results: Sequence[tuple[int, float]]) -> str:
     """One sentence for ``results``: (thread count, tokens per second) of each candidate measured."""
     if not results:
         return "Nothing was measured."
-    best = min(results, key=lambda row: (-row[1], row[0]))
+    best = _fastest(results)
     threads = plural(best[0], "thread")
     if len(results) == 1:
         return f"{threads} ran at {_speed(best[1])} tokens/s (the only thread count measured)."
@@ -52,4 +57,4 @@ def best_of(results: Sequence[tuple[int, float]]) -> int:
     """The thread count to use: the fastest, or the fewest when the speeds are within noise."""
     if within_noise(results):
         return min(count for count, _ in results)
-    return min(results, key=lambda row: (-row[1], row[0]))[0]
+    return _fastest(results)[0]
