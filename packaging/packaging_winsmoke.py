@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import queue
 import shutil
-import subprocess
 import threading
 from pathlib import Path
 
 import httpx
 from packaging_pe import WINDOWS_EXECUTABLES, subsystem_problems
 from packaging_wine import Wine
+from windows_msi import msi_table
 
 from core import __version__
 from core.cli.selftest import REQUEST, read_lines, serving_url
@@ -102,10 +102,7 @@ def run_value(wine: Wine) -> str | None:
 
 def product_code(msi: Path) -> str:
     """The installer's ProductCode (what its Start-menu uninstall entry gives ``msiexec /x``)."""
-    table = subprocess.run(
-        ["msiinfo", "export", str(msi), "Property"], text=True, capture_output=True, check=True
-    ).stdout
-    return next(line.split("\t")[1] for line in table.splitlines() if line.startswith("ProductCode\t"))
+    return next(row["Value"] for row in msi_table(msi, "Property") if row["Property"] == "ProductCode")
 
 
 def installer(wine: Wine, msi: Path) -> str:

@@ -77,19 +77,21 @@ def virtual_display(log: Path) -> Iterator[str]:
                 process.wait(30)
 
 
-def _windows(display: str, name: str | None = None) -> list[re.Match[str]]:
-    """The windows on ``display`` (all, or those called ``name``), with their absolute positions."""
-    tree = subprocess.run(
+def _tree(display: str) -> str:
+    """``xwininfo``'s tree of every window on ``display``."""
+    return subprocess.run(
         ["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True
     ).stdout
-    return [found for found in _WINDOW.finditer(tree) if name is None or found["name"] == f'"{name}"']
+
+
+def _windows(display: str, name: str | None = None) -> list[re.Match[str]]:
+    """The windows on ``display`` (all, or those called ``name``), with their absolute positions."""
+    return [found for found in _WINDOW.finditer(_tree(display)) if name is None or found["name"] == f'"{name}"']
 
 
 def _tray_icon(display: str) -> tuple[int, int] | None:
     """The centre of the icon Wine docked in trayer's panel, if there is one."""
-    tree = subprocess.run(
-        ["xwininfo", "-root", "-tree"], env={**os.environ, "DISPLAY": display}, capture_output=True, text=True
-    ).stdout
+    tree = _tree(display)
     panel = tree[tree.find('"panel"') :]
     for found in _WINDOW.finditer(panel):
         if "explorer.exe" in found["classes"] and int(found["w"]) > 4:

@@ -15,6 +15,7 @@ import argparse
 import itertools
 import os
 import shutil
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -166,6 +167,16 @@ def wxs(folder: Path, icon: Path, base: Path, version: str = __version__) -> ET.
         ).text = "STARTATLOGIN=1 AND NOT Installed"
     ET.indent(wix)
     return ET.ElementTree(wix)
+
+
+def msi_table(msi: Path, name: str) -> list[dict[str, str]]:
+    """The rows of table ``name`` of ``msi``, by column name, as msitools' ``msiinfo export`` gives them (its
+    first three lines are the column names, types and key)."""
+    lines = subprocess.run(
+        ["msiinfo", "export", str(msi), name], text=True, capture_output=True, check=True
+    ).stdout.splitlines()
+    columns = lines[0].split("\t")
+    return [dict(zip(columns, line.split("\t"), strict=False)) for line in lines[3:]]
 
 
 def write_msi(folder: Path, icon: Path, out: Path, version: str = __version__) -> Path:

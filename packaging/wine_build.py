@@ -34,6 +34,7 @@ import platformdirs
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import packaging_winsmoke as smoke  # noqa: E402
+from build import MIB, tree_size  # noqa: E402
 from packaging_steps import BuildError  # noqa: E402
 from packaging_wine import WINE64, Wine  # noqa: E402
 from packaging_winpython import download_embed, install_dependencies, lay_out  # noqa: E402
@@ -90,10 +91,6 @@ def build_under_wine(wine: Wine, out: Path, cache: Path) -> str:
     return done.stdout
 
 
-def tree_size(folder: Path) -> int:
-    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
-
-
 def wine_build(out: Path, cache: Path) -> int:
     """Every step; the exit code. The report is written whatever happens."""
     started = time.monotonic()
@@ -119,8 +116,8 @@ def wine_build(out: Path, cache: Path) -> int:
         report["build_seconds"] = round(time.monotonic() - began, 1)
         folder = out / "ollacache"
         msi = write_msi(folder, out / "work" / "icons" / "ollacache.ico", out)
-        report["sizes"] = {"folder": tree_size(folder), "msi": msi.stat().st_size}
-        print(f"sizes: folder {tree_size(folder) / 2**20:.1f} MiB, {msi.name} {msi.stat().st_size / 2**20:.1f} MiB")
+        sizes = report["sizes"] = {"folder": tree_size(folder), "msi": msi.stat().st_size}
+        print(f"sizes: folder {sizes['folder'] / MIB:.1f} MiB, {msi.name} {sizes['msi'] / MIB:.1f} MiB", flush=True)
         check("console", lambda: smoke.console(wine, folder))
         check("serve", lambda: smoke.serve(wine, folder))
         with virtual_display(out / "display.log") as display:

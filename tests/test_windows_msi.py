@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,21 +20,19 @@ pytestmark = pytest.mark.skipif(
     not (shutil.which("wixl") and shutil.which("msiinfo")),
     reason="needs msitools' wixl and msiinfo (.ci/run installs them)",
 )
+Table = Callable[[Path, str], list[dict[str, str]]]
 LAUNCHERS = Path(importlib.util.find_spec("pip").origin).parent / "_vendor" / "distlib"  # type: ignore[arg-type, union-attr]
-
-
-def table(msi: Path, name: str) -> list[dict[str, str]]:
-    """The rows of one table of ``msi``, by column name."""
-    lines = subprocess.run(
-        ["msiinfo", "export", str(msi), name], text=True, capture_output=True, check=True
-    ).stdout.splitlines()
-    columns = lines[0].split("\t")
-    return [dict(zip(columns, line.split("\t"), strict=False)) for line in lines[3:]]
 
 
 @pytest.fixture
 def msi_module(monkeypatch: pytest.MonkeyPatch) -> Any:
     return packaging_module("windows_msi", monkeypatch)
+
+
+@pytest.fixture
+def table(msi_module: Any) -> Table:
+    """The rows of one table of an MSI, by column name (msiinfo, as the Windows build's checks read it)."""
+    return msi_module.msi_table  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -50,7 +48,7 @@ def built(tmp_path: Path, msi_module: Any) -> Path:
     return msi_module.write_msi(folder, icon, tmp_path / "out")  # type: ignore[no-any-return]
 
 
-def test_the_installer_holds_every_file_of_the_build_in_the_users_programs_folder(built: Path) -> None:
+def test_the_installer_holds_every_file_of_the_build_in_the_users_programs_folder(built: Path, table: Table) -> None:
     assert built.name == f"Ollacache-{__version__}-x64.msi"
     files = {row["FileName"].split("|")[-1] for row in table(built, "File")}
     assert files == {"ollacache.exe", "OllacacheApp.exe", "serving.svg"}
@@ -62,14 +60,14 @@ def test_the_installer_holds_every_file_of_the_build_in_the_users_programs_folde
     assert "ALLUSERS" not in properties  # per user: no administrator needed
 
 
-def test_the_start_menu_opens_the_windowed_app_and_offers_the_uninstall(built: Path) -> None:
+def test_the_start_menu_opens_the_windowed_app_and_offers_the_uninstall(built: Path, table: Table) -> None:
     shortcuts = {row["Name"]: row for row in table(built, "Shortcut")}
     assert shortcuts["Ollacache"]["Target"] == "[INSTALLDIR]OllacacheApp.exe"
     assert shortcuts["Uninstall Ollacache"]["Target"] == "[System64Folder]msiexec.exe"
     assert shortcuts["Uninstall Ollacache"]["Arguments"] == "/x [ProductCode]"
 
 
-def test_start_at_login_is_asked_for_and_is_the_entry_the_app_writes_and_reads(built: Path) -> None:
+def test_start_at_login_is_asked_for_and_is_the_entry_the_app_writes_and_reads(built: Path, table: Table) -> None:
     """``msiexec /i ... STARTATLOGIN=1`` writes the value the app's own switch writes, so the app shows it on."""
     [value] = [row for row in table(built, "Registry") if row["Name"] == APP_NAME]
     assert (value["Root"], value["Key"]) == ("1", RUN_KEY)  # 1: HKEY_CURRENT_USER
@@ -85,7 +83,7 @@ def test_start_at_login_is_asked_for_and_is_the_entry_the_app_writes_and_reads(b
     assert sequence["WantLogin"]["Condition"] == "STARTATLOGIN=1 AND NOT Installed"
 
 
-def test_uninstalling_removes_the_start_at_login_value_whoever_wrote_it(built: Path) -> None:
+def test_uninstalling_removes_the_start_at_login_value_whoever_wrote_it(built: Path, table: Table) -> None:
     actions = {row["Action"]: row for row in table(built, "CustomAction")}
     assert actions["FindReg"]["Target"] == "[System64Folder]reg.exe"
     assert actions["ForgetLogin"]["Target"] == f"delete HKCU\\{RUN_KEY} /v {APP_NAME} /f"
@@ -105,7 +103,9 @@ def test_a_folder_that_is_no_windows_build_or_a_missing_wixl_is_one_line(
     assert not list(tmp_path.rglob("*.msi"))
 
 
-def test_an_installer_replaces_any_installed_version_up_to_its_own_and_refuses_a_downgrade(built: Path) -> None:
+def test_an_installer_replaces_any_installed_version_up_to_its_own_and_refuses_a_downgrade(
+    built: Path, table: Table
+) -> None:
     """A rebuilt installer of the same version is a new product with the same components: without removing
     the installed one first, its uninstall would leave the files in place for the other."""
     rows = table(built, "Upgrade")
