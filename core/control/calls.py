@@ -5,9 +5,10 @@ carry these calls out."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 from urllib.parse import quote
 
 from core.control.answers import (
@@ -29,9 +30,10 @@ from core.control.answers import (
     Unloaded,
 )
 from core.control.endpoints import BY_NAME
-from core.control.warm import WarmItem, WarmStatus
+from core.control.warm import DEFAULT_CONCURRENCY, WarmItem, WarmStatus
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 DEFAULT_TIMEOUT_S = 10.0
 SLOW_TIMEOUT_S = 60.0  # calls that clear a large store or restart Ollama
@@ -61,38 +63,84 @@ def _of(name: str, path: str | None = None, **options: Any) -> _Call[Any]:
     return _Call(endpoint.method, path or endpoint.path, needs_token=endpoint.token, **options)
 
 
-class _Calls:
-    """Every route of the control API, once."""
+class _Blocking(Protocol):
+    def _run(self, call: _Call[T]) -> T: ...
 
-    @staticmethod
+
+class _Awaiting(Protocol):
+    def _run(self, call: _Call[T]) -> Awaitable[T]: ...
+
+
+class _Method(Generic[P, T]):
+    """A call declared once that is a method of both clients: the client's ``_run`` carries it out, so the
+    blocking client returns the answer and the asyncio client an awaitable of it."""
+
+    def __init__(self, make: Callable[P, _Call[T]]) -> None:
+        self.make = make
+        functools.update_wrapper(self, make)
+
+    @overload
+    def __get__(self, client: None, owner: type) -> _Method[P, T]: ...
+    @overload
+    def __get__(self, client: _Awaiting, owner: type) -> Callable[P, Awaitable[T]]: ...
+    @overload
+    def __get__(self, client: _Blocking, owner: type) -> Callable[P, T]: ...
+    def __get__(self, client: Any, owner: type) -> Any:
+        if client is None:
+            return self
+
+        @functools.wraps(self.make)
+        def method(*args: P.args, **kwargs: P.kwargs) -> Any:
+            return client._run(self.make(*args, **kwargs))
+
+        return method
+
+
+def _call(make: Callable[P, _Call[T]]) -> _Method[P, T]:
+    return _Method(make)
+
+
+class Calls:
+    """Every call of the control API, once, as a method of both clients (see :class:`_Method`)."""
+
+    @_call
     def health() -> _Call[Health]:
         return _of("health", keys=("status", "proxy", "upstream", "ollama"))
 
-    @staticmethod
+    @_call
     def stats() -> _Call[dict[str, Any]]:
+        """The ``/-/stats`` document (totals, latency, per model and route, store, resources, ...)."""
         return _of("stats", keys=("totals",))
 
-    @staticmethod
+    @_call
     def metrics() -> _Call[str]:
+        """The Prometheus exposition text."""
         return _of("metrics", text=True)
 
-    @staticmethod
-    def entries(model: str | None, limit: int) -> _Call[list[Entry]]:
+    @_call
+    def entries(model: str | None = None, limit: int = 100) -> _Call[list[Entry]]:
+        """The newest entries first (of ``model`` only, if given)."""
         params: dict[str, str | int] = {"limit": limit, **({"model": model} if model else {})}
         return _of("entries", params=params, keys=("entries",), pick="entries")
 
-    @staticmethod
+    @_call
     def delete_entry(key: str) -> _Call[Deleted]:
         return _of("delete_entry", BY_NAME["delete_entry"].path.format(key=quote(key, safe="")), keys=("deleted",))
 
-    @staticmethod
-    def clear(model: str | None, stale: bool = False) -> _Call[Cleared]:
+    @_call
+    def clear(model: str | None = None, stale: bool = False) -> _Call[Cleared]:
+        """Remove every entry, or ``model``'s (with ``stale``: only those of builds no longer installed);
+        ``model`` in the answer is the normalised name."""
         body: dict[str, Any] = {**({"model": model} if model else {}), **({"stale": True} if stale else {})}
         return _of("clear", body=body, timeout=SLOW_TIMEOUT_S, keys=("removed", "model"))
 
-    @staticmethod
-    def explain(endpoint: str, body: Mapping[str, Any], headers: Mapping[str, str] | None) -> _Call[dict[str, Any]]:
-        """``POST /-/explain`` (token: it shows stored prompts); the engine's whole answer."""
+    @_call
+    def explain(
+        endpoint: str, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> _Call[dict[str, Any]]:
+        """Why ``body`` on ``endpoint`` misses: its canonical form, key, whether it is cached, the nearest
+        stored entries with the fields that differ (``headers``: Authorization, X-Cache-Namespace). Needs the
+        token, as it shows stored prompts."""
         payload: dict[str, Any] = {
             "endpoint": endpoint,
             "body": dict(body),
@@ -105,37 +153,41 @@ class _Calls:
             keys=("key", "cached", "canonical", "nearest"),
         )
 
-    @staticmethod
-    def warm_start(items: Sequence[WarmItem], concurrency: int) -> _Call[WarmStatus]:
+    @_call
+    def warm_start(items: Sequence[WarmItem], concurrency: int = DEFAULT_CONCURRENCY) -> _Call[WarmStatus]:
+        """Send ``items`` through the proxy, what is cached skipped (409 while one runs or caching is paused)."""
         body = {"requests": list(items), "concurrency": concurrency}
         return _of("warm_start", body=body, timeout=SLOW_TIMEOUT_S, keys=("state",))
 
-    @staticmethod
+    @_call
     def warm_status() -> _Call[WarmStatus]:
+        """The warm-up's counts and failures (``state`` idle before the first one)."""
         return _of("warm_status", keys=("state",))
 
-    @staticmethod
+    @_call
     def hardware() -> _Call[dict[str, Any]]:
+        """As ``ollacache hardware --json``."""
         return _of("hardware", keys=("recommended",))
 
-    @staticmethod
+    @_call
     def shutdown() -> _Call[Stopping]:
+        """Stop the engine as SIGTERM would (Ollama it started stopped, running.json removed), once answered."""
         return _of("shutdown", keys=("stopping",))
 
-    @staticmethod
+    @_call
     def restart_ollama() -> _Call[Restarted]:
         return _of("restart_ollama", timeout=SLOW_TIMEOUT_S, keys=("ollama",))
 
-    @staticmethod
-    def tune_start(model: str | None, runs: int, apply: bool) -> _Call[TuneStatus]:
+    @_call
+    def tune_start(model: str | None = None, runs: int = 3, apply: bool = False) -> _Call[TuneStatus]:
         body = {"runs": runs, "apply": apply, **({"model": model} if model else {})}
         return _of("tune_start", body=body, keys=("state",))
 
-    @staticmethod
+    @_call
     def tune_status() -> _Call[TuneStatus]:
         return _of("tune_status", keys=("state",))
 
-    @staticmethod
+    @_call
     def set_threads(num_thread: int) -> _Call[ThreadsApplied]:
         return _of(
             "set_threads",
@@ -144,12 +196,16 @@ class _Calls:
             keys=("num_thread",),
         )
 
-    @staticmethod
+    @_call
     def settings() -> _Call[SettingsTable]:
+        """Every setting with its kind, default, current value, source and what a change needs."""
         return _of("settings", keys=("settings", "sections"))
 
-    @staticmethod
+    @_call
     def update_settings(changes: Mapping[str, Any], dry_run: bool = False) -> _Call[SettingsUpdated]:
+        """Write ``changes`` (``{"cache.ttl": "7d"}``; ``None`` = back to the default) all or none; what
+        happened per setting. A refusal's :attr:`ControlError.fields` names each setting at fault.
+        ``dry_run``: only check them, as a form does while the user types; nothing is written."""
         return _of(
             "update_settings",
             body=dict(changes),
@@ -158,24 +214,28 @@ class _Calls:
             params={"dry_run": 1} if dry_run else None,
         )
 
-    @staticmethod
+    @_call
     def pause() -> _Call[Paused]:
+        """Pass every request through (``X-Cache: BYPASS``) until :meth:`resume`."""
         return _of("pause", keys=("paused", "changed"))
 
-    @staticmethod
+    @_call
     def resume() -> _Call[Paused]:
         return _of("resume", keys=("paused", "changed"))
 
-    @staticmethod
+    @_call
     def installed_models() -> _Call[list[InstalledModel]]:
+        """Every model Ollama has installed, with the entries the cache holds of each."""
         return _of("installed_models", keys=("models",), pick="models", timeout=SLOW_TIMEOUT_S)
 
-    @staticmethod
+    @_call
     def ollama_models() -> _Call[list[LoadedModel]]:
+        """The models Ollama has in memory (``/api/ps``)."""
         return _of("ollama_models", keys=("models",), pick="models")
 
-    @staticmethod
+    @_call
     def unload(model: str) -> _Call[Unloaded]:
+        """Have Ollama unload ``model`` now (404 for a model it does not know)."""
         return _of(
             "unload",
             body={"model": model},
@@ -183,18 +243,22 @@ class _Calls:
             keys=("unloaded",),
         )
 
-    @staticmethod
+    @_call
     def start_ollama() -> _Call[OllamaChanged]:
+        """Start the Ollama that Ollacache runs (409 with the reason when it does not run one)."""
         return _of("start_ollama", timeout=SLOW_TIMEOUT_S, keys=("ollama",))
 
-    @staticmethod
+    @_call
     def stop_ollama() -> _Call[OllamaChanged]:
+        """Stop the Ollama that Ollacache runs; it stays stopped until :meth:`start_ollama`."""
         return _of("stop_ollama", timeout=SLOW_TIMEOUT_S, keys=("ollama",))
 
-    @staticmethod
-    def ollama_log(lines: int) -> _Call[OllamaLog]:
+    @_call
+    def ollama_log(lines: int = 100) -> _Call[OllamaLog]:
+        """The last ``lines`` (1 to 10000) lines of Ollama's log."""
         return _of("ollama_log", params={"lines": lines}, keys=("path", "lines"))
 
-    @staticmethod
-    def events() -> _Call[None]:
-        return _of("events", headers={"accept": "text/event-stream"}, timeout=EVENTS_READ_TIMEOUT_S)
+
+def events_call() -> _Call[None]:
+    """``/-/events``, read as a stream by :meth:`AsyncControlClient.events`, not by ``_run``."""
+    return _of("events", headers={"accept": "text/event-stream"}, timeout=EVENTS_READ_TIMEOUT_S)
