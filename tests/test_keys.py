@@ -12,15 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.cache.request.canonical_json import LARGE_FORM, PIECE, canonical_bytes, canonical_pieces
 from core.cache.request.keys import (
-    LARGE_FORM,
     PERFORMANCE_OPTIONS,
-    PIECE,
     ROUTES,
     NotCacheable,
     cache_key,
-    canonical_bytes,
-    canonical_pieces,
     canonical_request,
     normalize_model,
 )
