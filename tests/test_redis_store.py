@@ -15,7 +15,8 @@ import pytest
 import redis
 
 from core.cache.entry import Entry
-from core.cache.storage.redisstore import ENTRY, HITS, RedisStore
+from core.cache.storage.rediskeys import ENTRY, HITS
+from core.cache.storage.redisstore import RedisStore
 from core.cache.storage.store import StoreError
 from core.config.settings import load
 from tests.fakes.ollama_server import FakeOllama

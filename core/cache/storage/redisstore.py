@@ -1,17 +1,15 @@
 """A store on Redis, shared by every proxy that names the same server and database.
 
-Each entry is the disk store's blob (:meth:`Entry.encode`) under ``ollacache:1:e:<key>``, written with
-one ``SET`` so a reader never sees half an entry, with Redis's own expiry at the entry's ``expires``
-(``PXAT``; none for 0). Size is Redis's business: bound it with ``maxmemory`` and an LRU
-``maxmemory-policy`` (``allkeys-lru``); a hit is a ``GET``, which is what Redis's LRU counts as use.
-Besides the entries the store keeps two keys: ``ollacache:1:hits`` (a hash: hit count and last hit of
-each entry, written in batches by :meth:`RedisStore.flush`, as on disk) and ``ollacache:1:recent`` (a
-sorted set of the newest keys by last use, bounded, for :meth:`RedisStore.recent`). The database should be
-Ollacache's own (the ``/db`` of the URL): :meth:`RedisStore.count` is the database's size less those two.
+Each entry is the disk store's blob (:meth:`Entry.encode`) under its own key (the layout, with the hit
+counts and the recent list beside the entries, is :mod:`core.cache.storage.rediskeys`), written with one
+``SET`` so a reader never sees half an entry, with Redis's own expiry at the entry's ``expires`` (``PXAT``;
+none for 0). Size is Redis's business: bound it with ``maxmemory`` and an LRU ``maxmemory-policy``
+(``allkeys-lru``); a hit is a ``GET``, which is what Redis's LRU counts as use. Hit counts are written in
+batches by :meth:`RedisStore.flush`, as on disk. The database should be Ollacache's own (the ``/db`` of the
+URL): :meth:`RedisStore.count` is the database's size less the store's bookkeeping.
 
-Clearing one model reads the model from each entry's header (``SCAN`` with ``GETRANGE``) instead of
-keeping a per-model index, since an LRU policy may evict an index while its entries stay, and a clear
-must never miss an entry. Every delete and clear is published on ``ollacache:1:events``; a proxy
+Clearing one model reads the model from each entry's header instead of keeping a per-model index, since a
+clear must never miss an entry. Every delete and clear is published on ``ollacache:1:events``; a proxy
 :meth:`RedisStore.listen`\\ s there, so the others drop what their memory tiers hold of it.
 
 A lost connection marks the store down: reads then miss at once, writes raise :class:`StoreError` (the
@@ -20,7 +18,6 @@ proxy passes requests through and says why), until :meth:`RedisStore.ping` finds
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -29,35 +26,26 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from core.cache.entry import MAGIC, CorruptEntry, Entry
-from core.cache.storage.redisnews import PREFIX, Announcements, Forget
+from core.cache.entry import CorruptEntry, Entry
+from core.cache.storage.rediskeys import (
+    BOOKKEEPING,
+    COUNT_HITS,
+    ENTRY,
+    HITS,
+    RECENT,
+    RECENT_KEEP,
+    decoded,
+    hit_record,
+    models_of,
+    scan_batches,
+)
+from core.cache.storage.redisnews import Announcements, Forget
 from core.cache.storage.store import StoreError
 from core.config.parsing import redact
 
 log = logging.getLogger(__name__)
 
-ENTRY = PREFIX + "e:"
-HITS = PREFIX + "hits"  # hash: key -> "count last"
-RECENT = PREFIX + "recent"  # sorted set: key -> last use (stored or hit), the newest RECENT_KEEP
-BOOKKEEPING = (HITS, RECENT)
-RECENT_KEEP = 10_000
-SCAN_BATCH = 500
-HEADER_PEEK = 4096  # bytes read of a blob to know its model; a longer header is read whole
 TIMEOUT_S = 2.0
-
-# Add a flushed hit count to an entry that still exists (its last hit moves it up the recent list).
-_COUNT_HITS = """
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HDEL', KEYS[2], ARGV[3])
-  return 0
-end
-local old = redis.call('HGET', KEYS[2], ARGV[3])
-local count = tonumber(ARGV[1])
-if old then count = count + tonumber(string.match(old, '^(%d+)')) end
-redis.call('HSET', KEYS[2], ARGV[3], count .. ' ' .. ARGV[2])
-redis.call('ZADD', KEYS[3], 'GT', ARGV[2], ARGV[3])
-return 1
-"""
 
 
 class RedisStore:
@@ -84,7 +72,7 @@ class RedisStore:
             )
         except ValueError as error:
             raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
-        self._count_hits = self._redis.register_script(_COUNT_HITS)
+        self._count_hits = self._redis.register_script(COUNT_HITS)
         self._hits: dict[str, tuple[int, float]] = {}
         self._news = Announcements(self._redis, self.location)
 
@@ -183,19 +171,15 @@ class RedisStore:
 
     def _clear_all(self) -> int:
         removed = 0
-        for keys in self._scan_batches():
+        for keys in scan_batches(self._redis):
             removed += self._redis.unlink(*keys)
         self._redis.unlink(*BOOKKEEPING)
         return removed
 
     def _clear_model(self, model: str) -> int:
         removed = 0
-        for keys in self._scan_batches():
-            pipe = self._redis.pipeline(transaction=False)
-            for name in keys:
-                pipe.getrange(name, 0, HEADER_PEEK - 1)
-            peeks = pipe.execute()
-            theirs = [name for name, peek in zip(keys, peeks, strict=True) if self._model_of(name, peek) == model]
+        for keys in scan_batches(self._redis):
+            theirs = [name for name, found in zip(keys, models_of(self._redis, keys), strict=True) if found == model]
             if not theirs:
                 continue
             short = [name[len(ENTRY) :] for name in theirs]
@@ -206,46 +190,15 @@ class RedisStore:
             removed += pipe.execute()[0]
         return removed
 
-    def _model_of(self, name: str, peek: bytes) -> str | None:
-        """The model in an entry's header, from the first bytes of its blob (the whole blob if need be)."""
-        end = peek.find(b"\n", len(MAGIC))
-        if not peek.startswith(MAGIC):
-            return None
-        if end < 0:
-            whole = self._redis.get(name)
-            if whole is None:
-                return None
-            peek, end = whole, whole.find(b"\n", len(MAGIC))
-        try:
-            model = json.loads(peek[len(MAGIC) : end])["model"]
-        except (ValueError, KeyError, TypeError):
-            return None
-        return model if isinstance(model, str) else None
-
-    def _scan_batches(self) -> Iterator[list[str]]:
-        """The names of every entry, a batch of at most about :data:`SCAN_BATCH` at a time."""
-        cursor: int = 0
-        while True:
-            cursor, names = self._redis.scan(cursor, match=ENTRY + "*", count=SCAN_BATCH)
-            if names:
-                yield [name.decode() for name in names]
-            if cursor == 0:
-                return
-
     def entries(self, model: str | None = None) -> Iterator[Entry]:
         """Every live entry, or one model's, read a batch at a time (``SCAN``, then ``MGET``)."""
         self._check()
         try:
-            for names in self._scan_batches():
+            for names in scan_batches(self._redis):
                 now = self.clock()
                 for blob in self._redis.mget(names):
-                    if blob is None:
-                        continue
-                    try:
-                        entry = Entry.decode(blob)
-                    except CorruptEntry:
-                        continue
-                    if entry.live(now) and (model is None or entry.model == model):
+                    entry = decoded(blob)
+                    if entry is not None and entry.live(now) and (model is None or entry.model == model):
                         yield entry
         except redis.RedisError as error:
             raise self._failed(error) from None
@@ -266,7 +219,7 @@ class RedisStore:
                 now = self.clock()
                 gone = []
                 for key, blob, record in zip(keys, blobs, records, strict=True):
-                    entry = _decoded(blob)
+                    entry = decoded(blob)
                     if entry is None or not entry.live(now):
                         gone.append(key)
                         continue
@@ -285,10 +238,7 @@ class RedisStore:
         return infos
 
     def _hit_record(self, key: str, record: bytes | None) -> tuple[int, float | None]:
-        stored_count, stored_last = 0, None
-        if record is not None:
-            count, _, last = record.decode().partition(" ")
-            stored_count, stored_last = int(count), float(last)
+        stored_count, stored_last = hit_record(record)
         pending = self._hits.get(key, (0, None))
         return stored_count + pending[0], pending[1] or stored_last
 
@@ -330,12 +280,9 @@ class RedisStore:
         self._check()
         counts: dict[str, int] = {}
         try:
-            for keys in self._scan_batches():
-                pipe = self._redis.pipeline(transaction=False)
-                for name in keys:
-                    pipe.getrange(name, 0, HEADER_PEEK - 1)
-                for name, peek in zip(keys, pipe.execute(), strict=True):
-                    if (model := self._model_of(name, peek)) is not None:
+            for keys in scan_batches(self._redis):
+                for model in models_of(self._redis, keys):
+                    if model is not None:
                         counts[model] = counts.get(model, 0) + 1
         except redis.RedisError as error:
             raise self._failed(error) from None
@@ -363,12 +310,3 @@ class RedisStore:
         finally:
             self._news.close()
             self._redis.close()
-
-
-def _decoded(blob: bytes | None) -> Entry | None:
-    if blob is None:
-        return None
-    try:
-        return Entry.decode(blob)
-    except CorruptEntry:
-        return None
