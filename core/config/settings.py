@@ -7,9 +7,9 @@ invalid value from any of them, or a name in the file that is no setting, raises
 whose message names the setting, where it came from and what is accepted (for an unknown name: the known
 names of its section); the CLI exits 2 on it.
 
-The definitions (:class:`Spec`, :data:`SPECS`) are in :mod:`core.config.specs`, importable from here too;
-what lives here is resolving them: the config directory, reading ``config.toml``, :func:`load` and
-:func:`reread`, and the resolved :class:`Settings` with each value's :class:`Source`.
+The definitions (:class:`Spec` in :mod:`core.config.spec`, :data:`SPECS` in :mod:`core.config.specs`) are
+importable from here too; what lives here is resolving them: the config directory, reading ``config.toml``,
+:func:`load` and :func:`reread`, and the resolved :class:`Settings` with each value's :class:`Source`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import platformdirs
 
-from core.config.specs import (
+from core.config.spec import (
     APPLIED_AT_ONCE,
     CACHE,
     ENGINE_RESTART,
@@ -33,13 +33,11 @@ from core.config.specs import (
     OLLAMA_SERVER,
     PERFORMANCE,
     SECTIONS,
-    SPEC_BY_NAME,
-    SPECS,
     Effect,
     Kind,
-    SettingError,
     Spec,
 )
+from core.config.specs import SPEC_BY_NAME, SPECS, SettingError
 
 __all__ = [
     "APPLIED_AT_ONCE",

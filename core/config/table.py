@@ -19,7 +19,8 @@ from typing import Any
 
 from core.config.parsing import redact
 from core.config.settings import Settings, Source
-from core.config.specs import SPEC_BY_NAME, SPECS, SettingError, Spec
+from core.config.spec import Spec
+from core.config.specs import SPEC_BY_NAME, SPECS, SettingError
 from core.units import listing
 
 # URLs that may carry a password (redis://user:secret@host): the table shows them without it, to anyone who may

@@ -25,7 +25,7 @@ from core.cache.sizes import HIT_RECORD
 from core.cache.storage.hot import HotTier
 from core.cache.storage.store import Store
 from core.cache.storage.writer import Writer
-from core.config.specs import BUCKET_MAX
+from core.config.specs_cache import BUCKET_MAX
 
 log = logging.getLogger(__name__)
 HITS_BYTES = 2**20  # memory for hit counts waiting for a flush (the default of cache.hits_limit)
