@@ -1,11 +1,12 @@
 """The tray icon and its menu.
 
 The icon shows the engine's state (:func:`desktop.icons.state_of`) from the feed's signals; the tooltip
-says the hit rate, the requests, the time saved and Ollama's state. The menu is built again each time it
-opens, so it never shows stale numbers: a status line (with a tuning run's progress while one runs), Copy
-endpoint URL, Loaded models (each with Unload), Start or Stop Ollama, Restart Ollama, Pause caching, Clear
-cache... (confirmed, with the entry count), Tune now... (asks for 1 to 3 runs), Dashboard, Settings..., Open
-logs folder, Start at login (checkable), Quit.
+says the hit rate, the requests, the time saved and Ollama's state (worded by :mod:`desktop.tray_status`,
+as is the menu's status line). The menu is built again each time it opens, so it never shows stale
+numbers: a status line (with a tuning run's progress while one runs), Copy endpoint URL, Loaded models
+(each with Unload), Start or Stop Ollama, Restart Ollama, Pause caching, Clear cache... (confirmed, with
+the entry count), Tune now... (asks for 1 to 3 runs), Dashboard, Settings..., Open logs folder, Start at
+login (checkable), Quit.
 The Loaded models submenu is :mod:`desktop.loaded_models`'s. Actions that change the engine go through
 :meth:`desktop.errors.Errors.run`.
 """
@@ -22,43 +23,15 @@ from PySide6.QtWidgets import QDialog, QInputDialog, QMenu, QMessageBox, QSystem
 
 from core.control.client import AsyncControlClient
 from core.observe.published import OLLAMA_EVENTS
-from core.units import plural
-from desktop import autostart
+from desktop import autostart, tray_status
 from desktop.availability import ActionName, ollama_actions
 from desktop.clear_cache import ClearCache
-from desktop.dashboard.format import ollama_state
 from desktop.icons import IconState, icon, state_of
 from desktop.loaded_models import LoadedModels
 from desktop.path_box import show_path
 from desktop.windows import AppContext, Windows
 
 TUNE_RUNS = (1, 3)  # the measured runs per thread count a user may ask for from the menu
-
-
-def _percent(rate: object) -> str:
-    return f"{float(rate) * 100:.0f} %" if isinstance(rate, (int, float)) else "–"
-
-
-def _duration(seconds: object) -> str:
-    if not isinstance(seconds, (int, float)):
-        return "–"
-    s = float(seconds)
-    if s < 60:
-        return f"{s:.1f} s"
-    if s < 3600:
-        return f"{s / 60:.1f} min"
-    return f"{s / 3600:,.1f} h"
-
-
-def tune_progress(tune: object) -> str | None:
-    """What a running measurement has done so far (``/-/stats``'s ``tune``), or None when none runs."""
-    if not isinstance(tune, dict) or tune.get("state") != "running":
-        return None
-    progress = tune.get("progress")
-    if not isinstance(progress, dict):
-        return "Tuning: starting…"
-    step, steps, threads = progress.get("step"), progress.get("steps"), progress.get("num_thread")
-    return f"Tuning: step {step} of {steps} ({plural(threads, 'thread') if isinstance(threads, int) else threads})"
 
 
 STILL_NOT_FOUND = "Ollama is still not installed. Install it, then choose Detect Ollama again."
@@ -127,34 +100,10 @@ class Tray(QObject):
             status.setText(self.status_line())
 
     def tooltip(self) -> str:
-        stats = self.stats
-        if stats is None:
-            engine = self.context.engine.state.value
-            return f"Ollacache: engine {'down' if engine != 'starting' else 'starting'}"
-        totals = stats.get("totals", {})
-        today = stats.get("today") or totals  # an older engine counts no days
-        ollama = stats.get("ollama") or {}
-        return "\n".join(
-            [
-                f"Ollacache: {self.state.label}",
-                f"Hit rate {_percent(today.get('hit_rate'))} · {plural(today.get('requests', 0), 'request')} today"
-                + (f", {today['shared']:,} shared" if today.get("shared") else ""),
-                f"Time saved {_duration(today.get('time_saved_s'))} today, "
-                f"{_duration(totals.get('time_saved_s'))} in all",
-                f"Ollama: {ollama_state(ollama)[1].lower()}",
-            ]
-        )
+        return tray_status.tooltip(self.stats, self.state, self.context.engine.state.value)
 
     def status_line(self) -> str:
-        stats = self.stats
-        if stats is None or self.url is None:
-            return f"Ollacache: {self.state.label}"
-        address = self.url.removeprefix("http://")
-        totals = stats.get("totals") or {}
-        rate = f"hit rate {_percent(totals.get('hit_rate'))}" if totals.get("requests") else "no requests yet"
-        line = f"Serving on {address} · {rate}"
-        tuning = tune_progress(stats.get("tune"))
-        return f"{line} · {tuning}" if tuning else line
+        return tray_status.status_line(self.stats, self.url, self.state)
 
     def rebuild_menu(self) -> None:
         """Build the menu from the latest state (called each time it is about to show)."""
@@ -199,7 +148,7 @@ class Tray(QObject):
         pause.setChecked(bool(self.stats and self.stats.get("paused")))
         entries = self.clearing.entries()
         add("clear", f"Clear cache ({entries:,} entries)…" if serving else "Clear cache…", self._ask_clear, serving)
-        tuning = tune_progress((self.stats or {}).get("tune")) is not None
+        tuning = tray_status.tune_progress((self.stats or {}).get("tune")) is not None
         tune = add("tune", "Tune now…", self._ask_tune, can["tune"].enabled and not tuning)
         tune.setToolTip("A measurement is running: its progress is on the first line" if tuning else can["tune"].reason)
         self.menu.addSeparator()

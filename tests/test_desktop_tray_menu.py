@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import TrayApp
 from desktop.icons import IconState
-from desktop.tray import tune_progress
+from desktop.tray_status import tune_progress
 from tests.desktop_qt import WAIT_MS, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import free_port
