@@ -18,10 +18,11 @@ import pytest
 
 from core.cache.entry import Entry
 from core.cache.request.keys import ROUTES
-from core.cache.request.merge import Unmergeable, can_merge, dumps, merge, ndjson_lines, sse_data
+from core.cache.request.merge import can_merge, merge
 from core.cache.request.modes import NATIVE_JSON, NDJSON, OPENAI_JSON, SSE, can_convert, in_mode, spread
 from core.cache.request.requests import RequestKeys
 from core.cache.request.synthesis import SSE_DONE, synthesise
+from core.cache.request.wire import Unmergeable, dumps, ndjson_lines, sse_data
 from tests.fakes.ollama_server import FakeOllama
 
 TOOLS = [

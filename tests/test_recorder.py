@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from core.cache.request.errors import error_chunk
 from core.cache.request.keys import ROUTES
-from core.cache.request.recorder import Recorder, error_chunk
+from core.cache.request.recorder import Recorder
 
 
 def record(path: str, chunks: list[bytes], streamed: bool, status: int = 200) -> Recorder:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core.cache.request.recorder import error_body
+from core.cache.request.errors import error_body
 from core.http.flight import Flight, is_last, with_headers
 from core.http.relay import ClientWatch, Receive
 from core.http.replay import Headers, replay, send_whole

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from core.cache.request.recorder import Recorder, error_body
+from core.cache.request.errors import error_body
+from core.cache.request.recorder import Recorder
 from core.http.accounts import Accounts, Call
 from core.http.flight import Flight
 from core.http.relay import ClientWatch, Receive, Scope, Send, request_stream

@@ -27,9 +27,10 @@ from collections.abc import Awaitable, Callable
 from core.cache.entry import Entry
 from core.cache.request.controls import ControlsError, parse_controls, parse_namespace
 from core.cache.request.decision import ALL, Outcome, Policy
+from core.cache.request.errors import error_body
 from core.cache.request.keys import ROUTES
 from core.cache.request.plan import Act, Plan, plan, plan_passing
-from core.cache.request.recorder import Recorder, error_body
+from core.cache.request.recorder import Recorder
 from core.cache.request.requests import RequestKeys
 from core.cache.storage.layered import LayeredCache
 from core.cache.storage.slots import find
@@ -155,12 +156,12 @@ class Proxy:
             namespace = parse_namespace(admission.cache_namespace)
         except ControlsError as error:
             return await self._refuse(call, plan(None, api=route.api, controls_error=str(error)))
-        request = call.request = self.keys.facts(route, body, admission.authorization, namespace)
+        request = call.request = self.keys.facts(route, body, admission.credential, namespace)
         if request is not None and self.builds is not None and self.builds.unknown(request.model):
             if self.upstream.state.on_its_way:  # a supervised Ollama that is starting has no model list yet
                 await self.upstream.state.wait_ready(self.upstream.start_wait_s)
             await self.builds.learn(request.model)  # its build goes in the key
-            request = call.request = self.keys.facts(route, body, admission.authorization, namespace)
+            request = call.request = self.keys.facts(route, body, admission.credential, namespace)
         caching = not self._paused
         now = time.time()
         found: Entry | None = None

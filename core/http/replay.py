@@ -15,9 +15,9 @@ import logging
 import time
 
 from core.cache.entry import Entry
-from core.cache.request.merge import Unmergeable
+from core.cache.request.errors import error_body
 from core.cache.request.modes import in_mode
-from core.cache.request.recorder import error_body
+from core.cache.request.wire import Unmergeable
 from core.http.relay import ClientWatch, Receive
 from core.http.upstream import Send
 

@@ -26,8 +26,9 @@ from aiohttp.connector import Connection
 from multidict import CIMultiDictProxy
 from yarl import URL
 
+from core.cache.request.errors import error_chunk
 from core.cache.request.keys import Route
-from core.cache.request.recorder import Recorder, error_chunk
+from core.cache.request.recorder import Recorder
 from core.config.parsing import redact
 from core.http.relay import ClientWatch, Scope, Send, forward_headers, response_headers
 

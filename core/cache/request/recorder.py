@@ -8,25 +8,15 @@ an error line in the middle, a stream cut short, is passed to the client and for
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from core.cache.entry import Entry
 from core.cache.request.keys import Route
+from core.cache.request.verdict import Verdict, count
 
 # Ollama answers an empty prompt or message list by loading (or, with keep_alive 0, unloading) the
 # model: a single {"done": true, "done_reason": "load"}, even when a stream was asked for.
 NOT_ANSWERS = frozenset({"load", "unload"})
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Whether a recorded answer may be stored, why not, and the tokens it cost."""
-
-    storable: bool
-    reason: str = ""
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
 
 class Recorder:
@@ -123,7 +113,7 @@ def _judge_ollama(route: Route, body: bytes, streamed: bool) -> Verdict:
     if last.get("done_reason") in NOT_ANSWERS:
         return Verdict(False, f"a model {last['done_reason']}, not an answer")
     return Verdict(
-        True, prompt_tokens=_int(last.get("prompt_eval_count")), completion_tokens=_int(last.get("eval_count"))
+        True, prompt_tokens=count(last.get("prompt_eval_count")), completion_tokens=count(last.get("eval_count"))
     )
 
 
@@ -150,24 +140,5 @@ def _judge_openai(route: Route, body: bytes, streamed: bool) -> Verdict:
         usage = answer.get("usage")
     usage = usage if isinstance(usage, dict) else {}
     return Verdict(
-        True, prompt_tokens=_int(usage.get("prompt_tokens")), completion_tokens=_int(usage.get("completion_tokens"))
+        True, prompt_tokens=count(usage.get("prompt_tokens")), completion_tokens=count(usage.get("completion_tokens"))
     )
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def error_chunk(route: Route, message: str) -> bytes:
-    """The line a client gets when the upstream breaks off a stream, in the route's own format."""
-    if route.api == "ollama":
-        return json.dumps({"error": message}).encode() + b"\n"
-    error = {"error": {"message": message, "type": "api_error", "param": None, "code": None}}
-    return b"data: " + json.dumps(error).encode() + b"\n\n"
-
-
-def error_body(route_api: str, message: str) -> bytes:
-    """A whole error answer (non-streamed) in the API family's shape."""
-    if route_api == "openai":
-        return json.dumps({"error": {"message": message, "type": "api_error", "param": None, "code": None}}).encode()
-    return json.dumps({"error": message}).encode()

@@ -23,7 +23,7 @@ import json
 from typing import Any
 
 from core.cache.request.keys import ROUTES
-from core.cache.request.merge import Unmergeable, dumps
+from core.cache.request.wire import Unmergeable, dumps
 
 _NATIVE_HEAD = ("model", "remote_model", "remote_host", "created_at")
 _OPENAI_HEAD = ("id", "object", "created", "model", "system_fingerprint")
