@@ -13,7 +13,7 @@ def gate(extra_origins: tuple[str, ...] = ()) -> Gate:
 
 def test_a_local_host_is_admitted_and_its_credential_passed_on() -> None:
     admission = gate().admit([(b"host", b"localhost:11435"), (b"authorization", b"Bearer k")])
-    assert admission.refusal is None and admission.cors == [] and admission.authorization == b"Bearer k"
+    assert admission.refusal is None and admission.cors == [] and admission.credential == b"Bearer k"
 
 
 def test_a_rebinding_name_is_refused_with_the_reason() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from core.cache.request.requests import credential_of
 from core.http.cors import CorsRule
 from core.http.hostcheck import HostRule
 
@@ -19,7 +20,8 @@ MEMO_SIZE = 256
 class Admission:
     """The gate's answer: a refusal message (403), or the CORS headers to add (empty if none).
 
-    ``authorization`` is the request's credential, if any, which keys the cache (never stored);
+    ``credential`` is the request's ``Authorization`` and ``x-api-key``, if any, which key the cache (never
+    stored; see :func:`~core.cache.request.requests.credential_of`);
     ``user_agent`` names the client in stats and events, ``cache_control``, ``cache_ttl``, ``cache_replay``
     and ``cache_namespace`` carry the client's per-request controls (picked up here so headers are walked once).
     """
@@ -27,7 +29,7 @@ class Admission:
     refusal: str | None
     cors: list[tuple[bytes, bytes]]
     origin: bytes | None
-    authorization: bytes | None = None
+    credential: bytes | None = None
     user_agent: bytes | None = None
     cache_control: bytes | None = None
     cache_ttl: bytes | None = None
@@ -46,7 +48,7 @@ class Gate:
 
     def admit(self, headers: Iterable[tuple[bytes, bytes]]) -> Admission:
         host = origin = authorization = user_agent = cache_control = cache_ttl = cache_replay = None
-        cache_namespace = None
+        cache_namespace = api_key = None
         for name, value in headers:
             if name == b"host":
                 host = value
@@ -54,6 +56,8 @@ class Gate:
                 origin = value
             elif name == b"authorization":
                 authorization = value
+            elif name == b"x-api-key":
+                api_key = value
             elif name == b"user-agent":
                 user_agent = value
             elif name == b"cache-control":
@@ -64,6 +68,7 @@ class Gate:
                 cache_replay = value
             elif name == b"x-cache-namespace":
                 cache_namespace = value
+        credential = credential_of(authorization, api_key)
         if (
             self.host_rule is not None
             and host is not None
@@ -77,7 +82,7 @@ class Gate:
             )
         if origin is None or (host is not None and origin == b"http://" + host):
             return Admission(
-                None, [], None, authorization, user_agent, cache_control, cache_ttl, cache_replay, cache_namespace
+                None, [], None, credential, user_agent, cache_control, cache_ttl, cache_replay, cache_namespace
             )
         if not self._remember(self._origins, origin, self.cors.allows):
             return Admission(
@@ -90,7 +95,7 @@ class Gate:
             None,
             CorsRule.headers(origin),
             origin,
-            authorization,
+            credential,
             user_agent,
             cache_control,
             cache_ttl,

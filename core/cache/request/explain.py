@@ -20,7 +20,7 @@ from core.cache.entry import Entry
 from core.cache.request.controls import ControlsError, parse_namespace
 from core.cache.request.diff import differences
 from core.cache.request.keys import ROUTES, NotCacheable, Route, canonical_request, request_model
-from core.cache.request.requests import RequestKeys
+from core.cache.request.requests import RequestKeys, credential_of
 
 NEAREST = 3  # stored entries shown for a miss
 MAX_COMPARED = 20_000  # stored entries compared at most (a model with more is compared in part)
@@ -64,10 +64,15 @@ def ask(payload: Any, keys: RequestKeys) -> Asked:
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise ExplainError("headers must be an object of header names and text values")
     named = {name.lower(): value for name, value in headers.items()}
-    others = sorted(set(named) - {"authorization", "x-cache-namespace"})
+    others = sorted(set(named) - {"authorization", "x-api-key", "x-cache-namespace"})
     if others:
-        raise ExplainError(f"header {others[0]!r} does not change the key; only Authorization and X-Cache-Namespace do")
-    authorization = named["authorization"].encode() if "authorization" in named else None
+        raise ExplainError(
+            f"header {others[0]!r} does not change the key; only Authorization, x-api-key and X-Cache-Namespace do"
+        )
+    authorization = credential_of(
+        named["authorization"].encode() if "authorization" in named else None,
+        named["x-api-key"].encode() if "x-api-key" in named else None,
+    )
     try:
         namespace = parse_namespace(named["x-cache-namespace"].encode() if "x-cache-namespace" in named else None)
     except ControlsError as error:

@@ -51,7 +51,7 @@ class Route:
     """A cached route: its API family, what it does, and whether it streams when ``stream`` is absent."""
 
     path: str
-    api: Literal["ollama", "openai"]
+    api: Literal["ollama", "openai", "anthropic", "responses"]
     kind: Literal["chat", "generate", "embed", "embeddings"]
     stream_default: bool
     # Fields the API treats as absent when they hold these values (Go zero values, pointer defaults).
@@ -61,6 +61,14 @@ class Route:
 
 
 _OPENAI_IGNORED = frozenset({"stream", "stream_options"})
+# ``metadata`` labels a request for the client's own records; the Responses API's ``store``, ``user``,
+# ``safety_identifier`` and ``prompt_cache_key`` steer a provider's storage and routing, never the tokens.
+_ANTHROPIC_IGNORED = frozenset({"stream", "metadata"})
+_RESPONSES_IGNORED = frozenset(
+    {"stream", "stream_options", "metadata", "store", "user", "safety_identifier", "prompt_cache_key"}
+)
+# A Responses request that continues a conversation the server keeps cannot be keyed from its body.
+SERVER_STATE = ("previous_response_id", "conversation")
 
 ROUTES: dict[str, Route] = {
     r.path: r
@@ -87,6 +95,8 @@ ROUTES: dict[str, Route] = {
         Route("/v1/chat/completions", "openai", "chat", False, ignored=_OPENAI_IGNORED),
         Route("/v1/completions", "openai", "generate", False, ignored=_OPENAI_IGNORED),
         Route("/v1/embeddings", "openai", "embed", False, ignored=_OPENAI_IGNORED),
+        Route("/v1/messages", "anthropic", "chat", False, ignored=_ANTHROPIC_IGNORED),
+        Route("/v1/responses", "responses", "chat", False, ignored=_RESPONSES_IGNORED),
     )
 }
 
@@ -177,6 +187,10 @@ def _canonical(path: str, body: Any, context: Mapping[str, str] | None) -> tuple
         if route.kind == "chat" and isinstance(request.get("messages"), list):
             request["messages"] = [_canonical_message(m) for m in request["messages"]]
         request = {**route.defaults, **request}
+    elif route.api == "anthropic":
+        request = without_cache_control(request)
+    elif route.api == "responses" and any(name in request for name in SERVER_STATE):
+        raise NotCacheable("it continues a conversation the server keeps (previous_response_id, conversation)")
     return {"v": KEY_VERSION, "route": path, "request": request, "context": dict(context or {})}, size[0]
 
 
@@ -184,6 +198,28 @@ def asks_usage(route: Route, body: Mapping[str, Any]) -> bool:
     """Whether a request on an OpenAI route asks ``stream_options.include_usage`` (a usage chunk in its stream)."""
     options = body.get("stream_options")
     return route.api == "openai" and isinstance(options, dict) and options.get("include_usage") is True
+
+
+def without_cache_control(request: dict[str, Any]) -> dict[str, Any]:
+    """An Anthropic request without its ``cache_control`` markers, which only steer a provider's prompt cache:
+    at the top, on system and content blocks (tool results' too) and on tools. Elsewhere, such as a property of
+    a tool's input schema, the name is the user's own and stays."""
+
+    def block(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        kept = {k: v for k, v in value.items() if k != "cache_control"}
+        if isinstance(kept.get("content"), list):
+            kept["content"] = [block(part) for part in kept["content"]]
+        return kept
+
+    out = {k: v for k, v in request.items() if k != "cache_control"}
+    for name in ("system", "tools"):
+        if isinstance(out.get(name), list):
+            out[name] = [block(part) for part in out[name]]
+    if isinstance(out.get("messages"), list):
+        out["messages"] = [block(message) for message in out["messages"]]
+    return out
 
 
 def _canonical_message(message: Any) -> Any:
@@ -212,15 +248,15 @@ def is_sampled(route: Route, body: Any) -> bool:
 
     Embeddings never are. A generation is deterministic with temperature 0 (greedy decoding) or a fixed
     seed (a whole number of at least 0; Ollama's -1 means a new random seed each time), in ``options`` on
-    the native routes and at the top level on the OpenAI ones. Without a temperature it is sampled: Ollama's
-    default is 0.8 (its OpenAI routes send 1.0). A model whose Modelfile sets temperature 0 is not seen
-    here, so its requests count as sampled unless they say so.
+    the native routes and at the top level on the OpenAI, Anthropic and Responses ones. Without a temperature
+    it is sampled: Ollama's default is 0.8 (its OpenAI routes send 1.0). A model whose Modelfile sets
+    temperature 0 is not seen here, so its requests count as sampled unless they say so.
     """
     if route.kind in ("embed", "embeddings"):
         return False
     if not isinstance(body, dict):
         return True
-    settings = body if route.api == "openai" else body.get("options")
+    settings = body.get("options") if route.api == "ollama" else body
     if not isinstance(settings, dict):
         return True
     temperature, seed = settings.get("temperature"), settings.get("seed")

@@ -4,11 +4,12 @@ whether its answer is sampled (drawn at random) or an embedding.
 A client repeats the same bodies (an agent's loop, a re-indexing run), so small bodies are remembered
 with their facts, bounded in bytes (the body, its memo key, the facts with their key string and the dict
 item all count): a repeated body then costs one dict lookup instead of a JSON parse, a canonical dump and
-a hash. A credential (the ``Authorization`` header) is hashed into the key, so two
-API keys never share entries; it is never stored. A namespace (``X-Cache-Namespace``) is in the key too,
-so two namespaces never share entries; without one the key is what it always was. The build of the model
-(its digest, from :class:`core.cache.request.builds.Builds`) is in the key when it is known, so an answer of a replaced
-build is never served; remembered bodies are dropped whenever a digest changes.
+a hash. A credential (the ``Authorization`` header, and the ``x-api-key`` that Anthropic's clients send) is
+hashed into the key, so two API keys never share entries; it is never stored. A namespace
+(``X-Cache-Namespace``) is in the key too, so two namespaces never share entries; without one the key is what
+it always was. The build of the model (its digest, from :class:`core.cache.request.builds.Builds`) is in the
+key when it is known, so an answer of a replaced build is never served; remembered bodies are dropped whenever
+a digest changes.
 """
 
 from __future__ import annotations
@@ -45,11 +46,11 @@ class RequestKeys:
             builds.on_change(self.forget)  # remembered keys hold the old digests
 
     def facts(
-        self, route: Route, body: bytes, authorization: bytes | None, namespace: str | None = None
+        self, route: Route, body: bytes, credential: bytes | None, namespace: str | None = None
     ) -> Request | None:
         """The facts of ``body`` on ``route`` in cache ``namespace`` (``None``: the default one), or ``None``
         when it cannot be keyed (it then passes through)."""
-        memo_key = (route.path, body, authorization, namespace)
+        memo_key = (route.path, body, credential, namespace)
         return self._memo.get(memo_key) or self._key(route, body, memo_key)
 
     def _key(self, route: Route, body: bytes, memo_key: tuple[str, bytes, bytes | None, str | None]) -> Request | None:
@@ -72,12 +73,12 @@ class RequestKeys:
                 self._memo_bytes += cost
         return request
 
-    def context_for(self, model: str, authorization: bytes | None, namespace: str | None) -> dict[str, str]:
+    def context_for(self, model: str, credential: bytes | None, namespace: str | None) -> dict[str, str]:
         """What a key holds besides the body, for a request for ``model`` with these headers: the server
         settings, the model's build when known, a hash of the credential, the namespace."""
         context = self.context
-        if authorization:
-            context = {**context, "credential": hashlib.sha256(authorization).hexdigest()}
+        if credential:
+            context = {**context, "credential": hashlib.sha256(credential).hexdigest()}
         if namespace is not None:
             context = {**context, "namespace": namespace}
         digest = self.builds.digest(model) if self.builds is not None and model else None
@@ -97,6 +98,14 @@ class RequestKeys:
         """Drop every remembered body."""
         self._memo.clear()
         self._memo_bytes = 0
+
+
+def credential_of(authorization: bytes | None, api_key: bytes | None) -> bytes | None:
+    """What keys a request's entries apart by who sent it: its ``Authorization`` header as it is (so entries
+    stored under one keep their keys), with its ``x-api-key`` added when it has one."""
+    if api_key is None:
+        return authorization
+    return (authorization or b"") + b"\nx-api-key: " + api_key
 
 
 def memo_cost(memo_key: tuple[str, bytes, bytes | None, str | None], request: Request) -> int:
