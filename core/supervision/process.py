@@ -1,33 +1,26 @@
 """The process side of Ollama supervision: carries out what :func:`core.supervision.machine.step` decides.
 
-It starts ``ollama serve`` in its own session (so a Ctrl-C meant for Ollacache does not reach it, and
-stopping it takes its runner processes too), pipes its output into a rotating log file and a short
-tail kept in memory, runs the health checks (:meth:`core.ollama.client.OllamaAPI.version`),
-keeps the one timer the state machine asks for, and feeds every outcome back as an event. All of it runs
-on the engine's event loop; times are the loop's clock inside, and wall-clock times in :meth:`Supervisor.to_json`.
+It starts and signals ``ollama serve`` (a :class:`core.supervision.child.Child`), runs the health checks
+(:meth:`core.ollama.client.OllamaAPI.version`), keeps the one timer the state machine asks for, and feeds
+every outcome back as an event. All of it runs on the engine's event loop; times are the loop's clock
+inside, and wall-clock times in :meth:`Supervisor.to_json`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
 import logging.handlers
-import os
 import signal
-import sys
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from core.frozen import is_frozen
 from core.ollama.client import OllamaAPI, OllamaError
 from core.supervision.binary import Found, download_page, install_hint
-from core.supervision.environment import ollama_environment
+from core.supervision.child import Child, ollama_host
 from core.supervision.machine import (
     POLICY,
     Action,
@@ -57,31 +50,15 @@ from core.supervision.machine import (
     on_its_way,
     step,
 )
-from core.supervision.ollama_log import open_log, tail
+from core.supervision.ollama_log import tail
 
 log = logging.getLogger(__name__)
-PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
-TAIL_LINES = 40  # lines of Ollama's output kept in memory for health and the dashboard
 CLOCK_FIELDS = ("started_at", "healthy_since", "unhealthy_since", "retry_at", "kill_at")  # loop times in Supervision
-
-
-def ollama_host(upstream: str) -> str:
-    """``OLLAMA_HOST`` for an upstream URL: ``http://127.0.0.1:11444`` -> ``127.0.0.1:11444``."""
-    parts = urlsplit(upstream)
-    host = parts.hostname or "127.0.0.1"
-    host = f"[{host}]" if ":" in host else host
-    return f"{host}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 def _iso(at: float) -> str:
     """Unix seconds as ISO 8601 in UTC, to the second."""
     return datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="seconds")
-
-
-def _die_with_parent() -> None:
-    """In the child before exec (Linux): SIGTERM it if Ollacache dies, even by SIGKILL, so no Ollama is orphaned."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Supervisor:
@@ -115,16 +92,13 @@ class Supervisor:
         self.policy = policy
         self.on_report = on_report
         self.sv = Supervision()
-        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
-        self._log = open_log(log_path)
-        self._process: asyncio.subprocess.Process | None = None
+        self._child = Child(log_path)
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refusal: str | None = None
         self._api: OllamaAPI | None = None
         self._checks: set[asyncio.TimerHandle] = set()
         self._stopped = False
-        self._exited = asyncio.Event()
         self._changed = asyncio.Event()  # set, then replaced, at each change of state
         self._suspected = False  # a request failed to reach Ollama, and the check it asked for is under way
 
@@ -174,8 +148,8 @@ class Supervisor:
         that is refused. Returns once it has exited (after the grace period and a kill, at worst)."""
         self._refusal = None
         self._feed(UserStopRequested())
-        if self._refusal is None and self._process is not None and self._process.returncode is None:
-            await asyncio.wait_for(self._exited.wait(), self.policy.terminate_grace_s + 5)
+        if self._refusal is None:
+            await self._child.wait_exited(self.policy.terminate_grace_s + 5)
         return self._refusal
 
     async def start_by_user(self) -> str | None:
@@ -204,8 +178,7 @@ class Supervisor:
     async def stop(self) -> None:
         """Stop the Ollama we started (terminate, then kill after the grace period); leave others alone."""
         self._feed(StopRequested())
-        if self._process is not None and self._process.returncode is None:
-            await asyncio.wait_for(self._exited.wait(), self.policy.terminate_grace_s + 5)
+        await self._child.wait_exited(self.policy.terminate_grace_s + 5)
         self._stopped = True
         if self._timer is not None:
             self._timer.cancel()
@@ -242,7 +215,7 @@ class Supervisor:
             binary=self.binary.path if self.binary else None, log=str(self.log_path), managed=self.manage != "never"
         )
         if self.sv.state == "failed" or self.sv.last_exit:
-            data["log_tail"] = list(self.tail)[-10:]
+            data["log_tail"] = list(self._child.tail)[-10:]
         if self.binary is None and self.manage != "never":
             data["install_hint"] = install_hint()
             data["download"] = download_page()
@@ -279,9 +252,9 @@ class Supervisor:
             case Spawn():
                 self._spawn_task(self._spawn())
             case Terminate(pid=pid):
-                self._signal(pid, signal.SIGTERM)
+                self._child.send(pid, signal.SIGTERM)
             case Kill(pid=pid):
-                self._signal(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
+                self._child.send(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
             case ScheduleCheck(after_s=after, seq=seq):
                 self._checks = {handle for handle in self._checks if not handle.cancelled()}
                 self._checks.add(loop.call_later(after, lambda: self._spawn_task(self._check(seq))))
@@ -306,48 +279,17 @@ class Supervisor:
 
     async def _spawn(self) -> None:
         assert self.binary is not None
-        self._exited.clear()
         try:
-            process = await asyncio.create_subprocess_exec(
-                self.binary.path,
-                "serve",
-                env=ollama_environment(os.environ, self.env, frozen=is_frozen()),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=os.name == "posix",
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
-            )
+            process = await self._child.spawn(self.binary.path, self.env)
         except OSError as error:
-            self._exited.set()
             self._feed(SpawnFailed(f"{self.binary.path}: {error.strerror or error}"))
             return
-        self._process = process
         self._feed(Spawned(process.pid))
-        self._spawn_task(self._pump(process))
+        self._spawn_task(self._child.pump(process))
         self._spawn_task(self._reap(process))
 
-    async def _pump(self, process: asyncio.subprocess.Process) -> None:
-        assert process.stdout is not None
-        async for raw in process.stdout:
-            line = raw.decode("utf-8", "replace").rstrip()
-            self.tail.append(line)
-            self._log.info(line)
-
     async def _reap(self, process: asyncio.subprocess.Process) -> None:
-        code = await process.wait()
-        self._exited.set()
-        self._feed(Exited(process.pid, code))
-
-    def _signal(self, pid: int, sig: int) -> None:
-        try:
-            if hasattr(os, "killpg"):
-                os.killpg(pid, sig)  # its own session: the runners it started go too
-            elif self._process is not None and self._process.pid == pid:
-                # Windows: no process groups to signal; terminate() and kill() both end the process
-                self._process.terminate() if sig == signal.SIGTERM else self._process.kill()
-        except ProcessLookupError:
-            pass
+        self._feed(Exited(process.pid, await self._child.reap(process)))
 
     async def _check(self, seq: int) -> None:
         result = await self._probe(seq)
