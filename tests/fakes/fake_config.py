@@ -55,13 +55,22 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "models": DEFAULT_MODELS,
     # HTTP status for injected failures; None disables failure injection
     "fail_status": None,
-    # error message sent with fail_status (Ollama: {"error": msg}; /v1: OpenAI shape)
+    # error message sent with fail_status and error_after_chunks (Ollama: {"error": msg}; /v1: OpenAI shape;
+    # /v1/messages: Anthropic shape)
     "fail_message": "llama runner process has terminated: exit status 2",
     # number of inference calls still to fail (count); None = fail every call
     "fail_count": None,
     # streamed answers: frames (NDJSON lines / SSE events) sent before the TCP
     # connection is aborted mid-body; None = never abort
     "drop_after_chunks": None,
+    # chat and generate answers: native chunks (Ollama's own /api lines, one per token) the runner produces
+    # before it fails with fail_message, as a runner crashing mid-answer does; None = never. A streamed
+    # answer then ends normally (no TCP abort) the way each API ends a failed one: /api/* with an
+    # {"error": msg} line; /v1/chat/completions and /v1/completions with one empty chunk and no
+    # finish chunk or [DONE]; /v1/messages and /v1/responses with nothing more (no message_stop, no
+    # response.completed: Ollama sends no error event there). With 0, or without streaming, the
+    # answer is a 500 error in the route's error shape instead. An answer of no more chunks is whole
+    "error_after_chunks": None,
     # pause between streamed frames (milliseconds); also the simulated per-token time
     "chunk_delay_ms": 0,
     # pause before the response headers of inference calls (milliseconds)
@@ -93,6 +102,8 @@ INFERENCE_PATHS: frozenset[str] = frozenset(
         "/v1/chat/completions",
         "/v1/completions",
         "/v1/embeddings",
+        "/v1/messages",
+        "/v1/responses",
     }
 )
 

@@ -6,6 +6,7 @@ Every handler has the signature ``(host, cfg, request) -> Response`` where
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
@@ -14,7 +15,16 @@ from starlette.responses import Response
 
 from .fake_config import display_shortest, find_model, fresh_digest, installed_models, model_entry, registry_digest
 from .fake_text import embedding_vector
-from .fake_turns import Host, Turn, native_chunks, native_whole, prepare_chat, prepare_embed, prepare_generate
+from .fake_turns import (
+    Host,
+    Turn,
+    failed_after,
+    native_chunks,
+    native_whole,
+    prepare_chat,
+    prepare_embed,
+    prepare_generate,
+)
 from .fake_wire import (
     NDJSON,
     RequestError,
@@ -41,14 +51,22 @@ async def _body(request: Request, struct: str) -> dict[str, Any]:
 
 
 async def answer_turn(host: Host, cfg: Mapping[str, Any], turn: Turn) -> Response:
-    """Put a generate/chat turn on the wire as NDJSON or as one JSON object."""
+    """Put a generate/chat turn on the wire as NDJSON or as one JSON object; a runner failing after some
+    chunks (config ``error_after_chunks``) ends the stream with an ``{"error": ...}`` line, or makes the
+    answer a 500 error when nothing was streamed yet."""
     if turn.special:
         return json_response(native_whole(turn))
     delay = float(cfg["chunk_delay_ms"])
+    failed = failed_after(cfg, turn)
+    if failed is not None and (failed == 0 or not turn.stream):
+        # streamed: Ollama's streamResponse sets a bare JSON content type before c.JSON, which keeps it
+        return ollama_error(500, str(cfg["fail_message"]), media_type="application/json" if turn.stream else None)
     if not turn.stream:
         await pause(delay * len(turn.answer.pieces), host.closing)
         return json_response(native_whole(turn))
-    frames = (ndjson_line(chunk) for chunk in native_chunks(turn))
+    frames: Iterator[bytes] = (ndjson_line(chunk) for chunk in native_chunks(turn))
+    if failed is not None:
+        frames = itertools.chain(itertools.islice(frames, failed), [ndjson_line({"error": cfg["fail_message"]})])
     return stream_response(
         frames,
         media_type=NDJSON,

@@ -21,7 +21,7 @@ from starlette.responses import Response
 from .fake_config import display_shortest, find_model, parse_name
 from .fake_native import Handler, sorted_models
 from .fake_text import Answer, Piece
-from .fake_turns import Host, Turn, prepare_chat, prepare_embed, prepare_generate
+from .fake_turns import Host, Turn, failed_after, prepare_chat, prepare_embed, prepare_generate
 from .fake_wire import (
     SSE,
     SSE_DONE,
@@ -37,7 +37,8 @@ from .fake_wire import (
     unix_seconds,
 )
 
-_EFFORT = {
+#: ``reasoning_effort`` / ``reasoning.effort`` to native ``think`` (``thinkFromReasoningEffort``).
+REASONING_EFFORT: dict[str, bool | str | None] = {
     "": None,
     "none": False,
     "minimal": "low",
@@ -55,7 +56,7 @@ class MiddlewareError(RequestError):
     """Rejected by the translating middleware (body without Go's trailing newline)."""
 
 
-async def _body(request: Request, struct_name: str, fields: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+async def middleware_body(request: Request, struct_name: str, fields: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
     """Bind the body like the middleware's ``ShouldBindJSON`` (errors are middleware errors)."""
     try:
         body = await read_json_object(request, struct_name, empty_message="EOF")
@@ -138,11 +139,11 @@ def _reason(turn: Turn, tool_calls: bool) -> str:
     return "tool_calls" if reason == "stop" and tool_calls else reason
 
 
-def _chat_frames(turn: Turn, ident: str, include_usage: bool) -> Iterator[bytes]:
+def _chat_frames(turn: Turn, ident: str, include_usage: bool, failed: int | None = None) -> Iterator[bytes]:
     created: int | None = None
     head = {"id": ident, "object": "chat.completion.chunk"}
     pieces = turn.answer.pieces or [Piece()]
-    for index, piece in enumerate(pieces):
+    for index, piece in enumerate(pieces[:failed]):
         created = created or int(time.time())
         delta: dict[str, Any] = {"role": "assistant"} if index == 0 else {}
         delta["content"] = piece.content
@@ -159,6 +160,12 @@ def _chat_frames(turn: Turn, ident: str, include_usage: bool) -> Iterator[bytes]
                 "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
             }
         )
+    if failed is not None:  # the runner's {"error"} line, read as an empty ChatResponse; then the stream ends
+        choice = {"index": 0, "delta": {"content": ""}, "finish_reason": None}
+        yield sse_event(
+            {**head, "created": created, "model": "", "system_fingerprint": "fp_ollama", "choices": [choice]}
+        )
+        return
     finish = {
         **head,
         "created": created,
@@ -172,19 +179,22 @@ def _chat_frames(turn: Turn, ident: str, include_usage: bool) -> Iterator[bytes]
     yield SSE_DONE
 
 
-def _completion_frames(turn: Turn, ident: str, include_usage: bool) -> Iterator[bytes]:
+def _completion_frames(turn: Turn, ident: str, include_usage: bool, failed: int | None = None) -> Iterator[bytes]:
     zero = {"usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}} if include_usage else {}
     texts: list[tuple[str, str | None]] = [(p.content, None) for p in turn.answer.pieces]
-    for text, reason in texts + [("", _reason(turn, False))]:
+    for index, (text, reason) in enumerate(texts + [("", _reason(turn, False))]):
+        failing = index == failed  # the runner's {"error"} line, read as an empty GenerateResponse
         chunk = {
             "id": ident,
             "object": "text_completion",
             "created": int(time.time()),
-            "choices": [{"text": text, "index": 0, "finish_reason": reason}],
-            "model": turn.model,
+            "choices": [{"text": "" if failing else text, "index": 0, "finish_reason": None if failing else reason}],
+            "model": "" if failing else turn.model,
             "system_fingerprint": "fp_ollama",
         }
         yield sse_event({**chunk, **zero})
+        if failing:
+            return
     if include_usage:
         yield sse_event({**chunk, "choices": [], "usage": _usage(turn)})
     yield SSE_DONE
@@ -194,8 +204,11 @@ async def _respond(host: Host, cfg: Mapping[str, Any], turn: Turn, body: Mapping
     ident = f"{'chatcmpl' if chat else 'cmpl'}-{random.randrange(999)}"
     usage = bool((body.get("stream_options") or {}).get("include_usage"))
     delay = float(cfg["chunk_delay_ms"])
+    failed = failed_after(cfg, turn)
+    if failed is not None and (failed == 0 or body.get("stream") is not True):
+        raise RequestError(500, str(cfg["fail_message"]))  # the handler's c.JSON, reshaped by the writer
     if body.get("stream") is True:
-        frames = (_chat_frames if chat else _completion_frames)(turn, ident, usage)
+        frames = (_chat_frames if chat else _completion_frames)(turn, ident, usage, failed)
         return stream_response(
             frames,
             media_type=SSE,
@@ -229,7 +242,7 @@ async def _respond(host: Host, cfg: Mapping[str, Any], turn: Turn, body: Mapping
 
 async def chat_completions(host: Host, cfg: dict[str, Any], request: Request) -> Response:
     """``POST /v1/chat/completions``."""
-    body = await _body(
+    body = await middleware_body(
         request,
         "openai.ChatCompletionRequest",
         {
@@ -246,7 +259,7 @@ async def chat_completions(host: Host, cfg: dict[str, Any], request: Request) ->
     if not body.get("messages"):
         raise MiddlewareError(400, "[] is too short - 'messages'")
     effort = body.get("reasoning_effort") or (body.get("reasoning") or {}).get("effort") or ""
-    if effort not in _EFFORT:
+    if effort not in REASONING_EFFORT:
         raise MiddlewareError(
             400,
             f'invalid reasoning value: "{effort}" (must be "minimal", "low", "medium", '
@@ -260,14 +273,14 @@ async def chat_completions(host: Host, cfg: dict[str, Any], request: Request) ->
         "options": _options(body, completion=False),
         "stream": bool(body.get("stream")),
         "tools": body.get("tools"),
-        "think": _EFFORT[effort],
+        "think": REASONING_EFFORT[effort],
     }
     return await _respond(host, cfg, prepare_chat(host, cfg, native), body, chat=True)
 
 
 async def completions(host: Host, cfg: dict[str, Any], request: Request) -> Response:
     """``POST /v1/completions``."""
-    body = await _body(
+    body = await middleware_body(
         request,
         "openai.CompletionRequest",
         {"model": _STR, "prompt": _STR, "stream": _BOOL, "max_tokens": _INT, "seed": _INT, "suffix": _STR},
@@ -284,7 +297,9 @@ async def completions(host: Host, cfg: dict[str, Any], request: Request) -> Resp
 
 async def embeddings(host: Host, cfg: dict[str, Any], request: Request) -> Response:
     """``POST /v1/embeddings`` (``encoding_format`` float or base64 little-endian float32)."""
-    body = await _body(request, "openai.EmbedRequest", {"model": _STR, "dimensions": _INT, "encoding_format": _STR})
+    body = await middleware_body(
+        request, "openai.EmbedRequest", {"model": _STR, "dimensions": _INT, "encoding_format": _STR}
+    )
     encoding = body.get("encoding_format") or ""
     if encoding and encoding.lower() not in ("float", "base64"):
         raise MiddlewareError(

@@ -137,8 +137,12 @@ def prepare_generate(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any]
     return Turn("generate", raw_model, stream, answer, stats, context)
 
 
-def prepare_chat(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any]) -> Turn:
-    """Validate an ``/api/chat`` body and build its answer (a tool call when tools are offered)."""
+def prepare_chat(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any], *, relax_thinking: bool = False) -> Turn:
+    """Validate an ``/api/chat`` body and build its answer (a tool call when tools are offered).
+
+    ``relax_thinking`` is what Ollama's Anthropic layer asks for: a model that cannot think ignores
+    ``think`` instead of refusing the request.
+    """
     check_field_types(
         body,
         {
@@ -172,7 +176,8 @@ def prepare_chat(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any]) ->
         return Turn("chat", raw_model, stream, special="unload")
     caps = entry["capabilities"]
     tools = list(body.get("tools") or [])
-    think_on = _think_enabled(raw_model, caps, think)
+    relaxed = relax_thinking and "thinking" not in caps
+    think_on = _think_enabled(raw_model, caps, None if relaxed else think)
     if "completion" not in caps:
         raise RequestError(400, f"{go_quote(raw_model)} does not support chat")
     if tools and "tools" not in caps:
@@ -238,6 +243,16 @@ def native_chunks(turn: Turn) -> Iterator[dict[str, Any]]:
         out["done"] = False
         yield out
     yield final_chunk(turn)
+
+
+def failed_after(cfg: Mapping[str, Any], turn: Turn) -> int | None:
+    """How many native chunks of ``turn`` come before its runner fails (config ``error_after_chunks``), or
+    None when the answer is whole: no failure is configured, the turn generates nothing, or it has no more
+    chunks than that (its pieces and the final ``done`` chunk)."""
+    after = cfg["error_after_chunks"]
+    if after is None or turn.special or after >= len(turn.answer.pieces) + 1:
+        return None
+    return int(after)
 
 
 def native_whole(turn: Turn) -> dict[str, Any]:

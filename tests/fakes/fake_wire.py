@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -92,9 +92,9 @@ def json_response(obj: Any, status: int = 200, *, newline: bool = False, media_t
     return Response(body, status_code=status, headers={"content-type": media_type})
 
 
-def ollama_error(status: int, message: str) -> Response:
-    """Ollama's native error body ``{"error": "..."}``."""
-    return json_response({"error": message}, status)
+def ollama_error(status: int, message: str, *, media_type: str | None = None) -> Response:
+    """Ollama's native error body ``{"error": "..."}`` (gin's JSON content type unless ``media_type``)."""
+    return json_response({"error": message}, status, media_type=media_type or JSON_UTF8)
 
 
 def openai_error_body(status: int, message: str) -> dict[str, Any]:
@@ -194,21 +194,27 @@ async def pause(milliseconds: float, closing: Callable[[], bool]) -> None:
 
 
 def stream_response(
-    frames: Iterator[bytes],
+    frames: Iterator[bytes | Sequence[bytes]],
     *,
     media_type: str,
     delay_ms: float,
     drop_after: int | None,
     closing: Callable[[], bool],
     abandoned: Callable[[], None] = lambda: None,
+    headers: Mapping[str, str] | None = None,
 ) -> StreamingResponse:
     """Send ``frames`` one per chunk; after ``drop_after`` frames abort the TCP connection.
 
+    An item of ``frames`` is one frame, or a group of frames that Ollama writes back to back for one
+    of its native chunks (the SSE events a compatibility layer makes of it): ``delay_ms``
+    (milliseconds) separates consecutive items, not the frames of a group, while ``drop_after``
+    counts every frame.
+
     ``abandoned`` is called when the client goes away before the last frame (Starlette then
     cancels the body), which is how a proxy cancelling its upstream request shows up here.
+    ``headers`` are sent besides the content type.
 
     Frames are produced lazily so timestamps reflect when each one is sent.
-    ``delay_ms`` (milliseconds) separates consecutive frames.
     """
 
     async def body() -> AsyncIterator[bytes]:
@@ -217,18 +223,19 @@ def stream_response(
             while True:
                 if sent and delay_ms:
                     await pause(delay_ms, closing)
-                frame = next(frames, None)
-                if frame is None:
+                item = next(frames, None)
+                if item is None:
                     return
-                if drop_after is not None and sent >= drop_after:
-                    raise SimulatedCrash(f"dropped after {sent} chunk(s)")
-                yield frame
-                sent += 1
+                for frame in [item] if isinstance(item, bytes) else item:
+                    if drop_after is not None and sent >= drop_after:
+                        raise SimulatedCrash(f"dropped after {sent} chunk(s)")
+                    yield frame
+                    sent += 1
         except (asyncio.CancelledError, GeneratorExit):
             abandoned()
             raise
 
-    return StreamingResponse(body(), headers={"content-type": media_type})
+    return StreamingResponse(body(), headers={"content-type": media_type, **(headers or {})})
 
 
 def ndjson_line(obj: Any) -> bytes:
@@ -242,3 +249,29 @@ def sse_event(obj: Any) -> bytes:
 
 
 SSE_DONE = b"data: [DONE]\n\n"
+
+
+def sse_named(event: str, obj: Any) -> bytes:
+    """One server-sent event with an ``event:`` line, as Ollama's Anthropic and Responses layers write it."""
+    return f"event: {event}\ndata: ".encode() + go_json(obj) + b"\n\n"
+
+
+class GoRaw(dict[str, Any]):
+    """A JSON object Go keeps as the client sent it (a ``json.RawMessage``): :func:`go_map` leaves it be."""
+
+
+def go_map(obj: Any) -> Any:
+    """``obj`` with every dict's keys sorted, the order Go's ``json.Marshal`` gives a ``map[string]any``
+    (a :class:`GoRaw` inside keeps its order)."""
+    if isinstance(obj, GoRaw):
+        return obj
+    if isinstance(obj, Mapping):
+        return {key: go_map(obj[key]) for key in sorted(obj)}
+    if isinstance(obj, list):
+        return [go_map(item) for item in obj]
+    return obj
+
+
+def go_float(value: float) -> float | int:
+    """A float64 as Go prints it: whole numbers without a fraction (``1``, not ``1.0``)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

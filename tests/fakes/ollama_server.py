@@ -39,7 +39,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import fake_native, fake_openai
+from . import fake_anthropic, fake_native, fake_openai, fake_responses
 from .fake_config import (
     INFERENCE_PATHS,
     default_config,
@@ -275,7 +275,11 @@ class FakeOllama:
         ]
         routes += [
             Route(path, self._endpoint(path, handler, fake_openai.v1_error), methods=methods)
-            for path, methods, handler in fake_openai.ROUTES
+            for path, methods, handler in fake_openai.ROUTES + fake_responses.ROUTES
+        ]
+        routes += [
+            Route(path, self._endpoint(path, handler, fake_anthropic.anthropic_error), methods=methods)
+            for path, methods, handler in fake_anthropic.ROUTES
         ]
         routes += [
             Route("/_fake/calls", self._control_calls, methods=["GET"]),
