@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from core.engine import engine
+from core.engine import reporting
 from core.observe.events import EventHub
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy, proxy_in_thread
@@ -33,8 +33,8 @@ def test_the_hub_tells_when_something_last_happened() -> None:
 
 @pytest.fixture
 def quiet_proxy(upstream: tuple[FakeOllama, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningProxy]:
-    monkeypatch.setattr(engine, "QUIET_AFTER_S", QUIET_AFTER_S)
-    monkeypatch.setattr(engine, "QUIET_EVENT_INTERVAL_S", QUIET_INTERVAL_S)
+    monkeypatch.setattr(reporting, "QUIET_AFTER_S", QUIET_AFTER_S)
+    monkeypatch.setattr(reporting, "QUIET_EVENT_INTERVAL_S", QUIET_INTERVAL_S)
     with proxy_in_thread(upstream[1]) as running:
         yield running
 

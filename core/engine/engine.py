@@ -1,7 +1,8 @@
 """The engine: the store, stats, proxy and control API put together from the settings.
 
 ``Engine`` owns the long-lived parts (its housekeeping, saving totals and hit counts, in
-:mod:`core.engine.housekeeping`); ``core.engine.server`` runs it under uvicorn, and tests can run it in-process the
+:mod:`core.engine.housekeeping`; what it reports, health and stats and their feed on ``/-/events``, in
+:mod:`core.engine.reporting`); ``core.engine.server`` runs it under uvicorn, and tests can run it in-process the
 same way.
 """
 
@@ -9,14 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from core import __version__
 from core.cache.request.builds import Builds
 from core.cache.request.decision import Policy
 from core.cache.request.requests import RequestKeys
@@ -30,11 +27,11 @@ from core.control import running
 from core.control import token as tokens
 from core.control.api import control_app
 from core.control.warm import WarmItem
-from core.engine import reconfigure
+from core.engine import reconfigure, reporting
 from core.engine.entries import Entries
 from core.engine.housekeeping import Housekeeping
 from core.engine.models import OFFLINE_REFUSAL, Models
-from core.engine.startup import Startup, is_local
+from core.engine.startup import Startup
 from core.engine.tuning_runs import TuningRuns
 from core.engine.warmup import Warmup
 from core.http.cors import CorsRule
@@ -42,11 +39,8 @@ from core.http.gate import Gate
 from core.http.hostcheck import HostRule, is_loopback_bind
 from core.http.proxy import Proxy
 from core.observe.events import EventHub
-from core.observe.listener import Listener
 from core.observe.resources import ResourceSampler
 from core.observe.stats import Stats
-from core.ollama.client import OllamaError
-from core.ollama.client import version as ollama_version
 from core.supervision.binary import find_ollama
 from core.supervision.process import Supervisor
 from core.supervision.vocabulary import Report
@@ -55,10 +49,6 @@ from core.tuning.measure import candidates
 from core.tuning.recommend import output_settings
 
 log = logging.getLogger(__name__)
-EVENT_INTERVAL_S = 1.0  # seconds between stats snapshots on /-/events
-QUIET_EVENT_INTERVAL_S = 5.0  # ... once nothing has happened for QUIET_AFTER_S (well inside a client's read timeout)
-QUIET_AFTER_S = 10.0
-EVENT_SLACK_S = 0.05  # a tick that wakes a little early still publishes
 STATS_FILE = "stats.json"
 
 
@@ -83,7 +73,7 @@ class Engine:
         usable = not isinstance(self.store, NullStore)  # a Redis not answering yet is used once it does
         self.stats = Stats(settings.cache_dir / STATS_FILE if usable else None)
         self.sampler = ResourceSampler()
-        self.listener = _upstream_listener(settings["proxy.upstream"])  # finds an Ollama started elsewhere
+        self.listener = reporting.upstream_listener(settings["proxy.upstream"])  # finds an Ollama started elsewhere
         self.events = EventHub()
         self.stopping = asyncio.Event()
         upstream = settings["proxy.upstream"]
@@ -165,7 +155,7 @@ class Engine:
         if isinstance(self.store, SharedStore):  # another proxy's deletes and clears reach this memory tier
             self.store.listen(lambda key, model: _call_soon(loop, self._removed_elsewhere, key, model))
         self.housekeeping.start()
-        self._tasks = [loop.create_task(self._feed_events())]
+        self._tasks = [loop.create_task(reporting.feed_events(self))]
         self.builds.start()
         if not self.offline:
             await self.supervisor.start()
@@ -190,88 +180,15 @@ class Engine:
         await self.housekeeping.stop()
         self.store.close()
 
-    async def _feed_events(self) -> None:
-        """One stats snapshot a second for every ``/-/events`` subscriber, taken once for all of them; one
-        every :data:`QUIET_EVENT_INTERVAL_S` while no request, event or subscriber came for
-        :data:`QUIET_AFTER_S` and none is being answered upstream (a generation keeps the charts live): an idle
-        engine then samples /proc and wakes its subscribers 5x less."""
-        published = -math.inf
-        while not self.stopping.is_set():
-            now = time.monotonic()
-            quiet = not self.proxy.accounts.working and self.events.quiet_for(now) >= QUIET_AFTER_S
-            due = published + (QUIET_EVENT_INTERVAL_S if quiet else EVENT_INTERVAL_S) - EVENT_SLACK_S
-            if self.events and now >= due:
-                published = now
-                self.events.publish("stats", await self.snapshot())
-            try:
-                await asyncio.wait_for(self.stopping.wait(), EVENT_INTERVAL_S)
-            except TimeoutError:
-                pass
-
     # --- what the control API reports and does ---------------------------------------------------
 
     async def health(self) -> dict[str, Any]:
-        upstream = self.settings["proxy.upstream"]
-        shown = self.proxy.shown_upstream
-        reachable: bool | None
-        if self.offline:  # the user's choice: the upstream is not asked, and its absence is no fault
-            version, reachable, error = None, None, "offline: the upstream is never called"
-        else:
-            try:
-                version, reachable, error = await ollama_version(upstream), True, None
-            except OllamaError as failure:  # something that answers with an error is reachable, but not healthy
-                reachable, version = failure.status is not None, None
-                error = failure.cause if reachable else f"cannot reach {shown}: {failure.cause}"
-        store_error = self.cache.error
-        return {
-            "status": "ok" if store_error is None and (reachable or self.offline) else "degraded",
-            "paused": self.proxy.paused,  # the user's choice, so not a degraded state
-            "offline": self.offline,  # likewise: hits served, misses refused, the upstream never called
-            "version": __version__,
-            "pid": os.getpid(),
-            "uptime_s": round(time.time() - self.started, 3),
-            "proxy": {"url": self.url, "upstream": shown},
-            "store": self.store_health(),
-            "upstream": {"url": shown, "reachable": reachable, "version": version, "error": error},
-            "ollama": self.supervisor.to_json(),
-            "takeover": {"on": self.startup.plan.takeover, "reason": self.startup.plan.reason},
-            "builds": self.builds.to_json(),  # whether model builds are in the keys, and why not
-            "settings_notes": list(self.settings.notes),  # e.g. a relative path in config.toml, and how it was taken
-        }
+        """``/-/health`` (see :func:`core.engine.reporting.health`)."""
+        return await reporting.health(self)
 
     async def snapshot(self) -> dict[str, Any]:
-        """Stats, store size and resource use; the blocking reads run off the event loop."""
-        entries, volume, resources = await asyncio.to_thread(self._measure)
-        snapshot = self.stats.snapshot(entries=entries, bytes_=volume)
-        snapshot["resources"] = resources
-        snapshot["hot"] = {"entries": len(self.cache.hot), "bytes": self.cache.hot.bytes}
-        bodies, memo_bytes = self.keys.remembered
-        snapshot["memo"] = {"bodies": bodies, "bytes": memo_bytes}
-        snapshot["ollama"] = self.supervisor.to_json()
-        snapshot["tune"] = self.tuning_runs.status
-        warm = self.warmup.status
-        del warm["failures"]  # the counts only: GET /-/warm lists the failures
-        snapshot["warm"] = warm
-        snapshot["paused"] = self.proxy.paused
-        snapshot["offline"] = self.offline
-        snapshot["store_error"] = self.cache.error  # the proxy passes everything through meanwhile
-        snapshot["takeover"] = {"on": self.startup.plan.takeover}  # the proxy answers at Ollama's own address
-        flights = self.proxy.flights  # identical requests answered by one upstream call right now
-        snapshot["in_flight"] = {"calls": len(flights), "following": flights.following()}
-        return snapshot
-
-    def _measure(self) -> tuple[int | None, int | None, dict[str, Any]]:
-        try:
-            entries, volume = self.store.count(), self.store.volume()
-        except Exception as error:  # noqa: BLE001 - stats must answer even with a broken store
-            self.cache.failed(error, keep_first=True)
-            entries = volume = None
-        pid, unreadable = self.supervisor.pid, None
-        if pid is None and self.listener is not None and not self.offline:  # an Ollama we attached to
-            found = self.listener.current()
-            pid, unreadable = found.pid, found.unreadable
-        resources = self.sampler.latest(trees={"ollama": pid})
-        return entries, volume, {**resources, "ollama_unreadable": unreadable} if unreadable else resources
+        """Stats, store size and resource use (see :func:`core.engine.reporting.snapshot`)."""
+        return await reporting.snapshot(self)
 
     def start_warmup(self, items: list[WarmItem], concurrency: int) -> str | None:
         """Send ``items`` through the proxy, skipping what is cached (see :mod:`core.engine.warmup`); the
@@ -358,11 +275,3 @@ def _call_soon(
         loop.call_soon_threadsafe(forget, key, model)
     except RuntimeError:
         pass  # shutting down
-
-
-def _upstream_listener(upstream: str) -> Listener | None:
-    """A finder of the process serving ``upstream`` when that is on this machine."""
-    parts = urlsplit(upstream)
-    if not is_local(parts.hostname or "") or parts.port is None:
-        return None
-    return Listener(parts.port)
