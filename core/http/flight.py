@@ -147,4 +147,4 @@ def can_follow(flight: Flight, streamed: bool, usage: bool, api: str) -> bool:
     """Whether a request (``streamed`` or not, ``usage``: an OpenAI request asking for its usage) can follow
     ``flight``: in the same mode always; a whole answer serves a stream too, and a stream a whole request when
     it can be merged (an OpenAI stream only with its usage)."""
-    return flight.streamed == streamed or not flight.streamed or api == "ollama" or usage
+    return flight.streamed == streamed or not flight.streamed or api != "openai" or usage

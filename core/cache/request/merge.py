@@ -12,6 +12,8 @@ What Ollama itself does when a client sends ``"stream": false``, rebuilt from th
   joined), the last ``finish_reason`` of each choice and the stream's last ``usage``; ``id``,
   ``created``, ``model`` and ``system_fingerprint`` from the chunks; ``object`` ``chat.completion`` or
   ``text_completion``. Written with a trailing newline (Go's ``json.Encoder``, as Ollama's ``/v1``).
+- Anthropic ``/v1/messages`` and the Responses API's ``/v1/responses``: see
+  :mod:`core.cache.request.anthropic_messages` and :mod:`core.cache.request.openai_responses`.
 
 An OpenAI stream carries ``usage`` only when its request asked ``stream_options.include_usage``;
 without it no whole answer can be given faithfully (``usage`` is always part of one), so
@@ -23,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from core.cache.request import anthropic_messages, openai_responses
 from core.cache.request.keys import ROUTES
 from core.cache.request.wire import Unmergeable, dumps, ndjson_lines, sse_data
 
@@ -36,7 +39,7 @@ def can_merge(route_path: str, chunks: Sequence[bytes]) -> bool:
     route = ROUTES.get(route_path)
     if route is None or route.kind not in ("chat", "generate"):
         return False
-    if route.api == "ollama":
+    if route.api != "openai":  # their streams carry everything a whole answer has
         return True
     body = b"".join(chunks)
     if b'"usage"' not in body:
@@ -58,6 +61,10 @@ def merge(route_path: str, chunks: Sequence[bytes]) -> bytes:
     try:
         if route.api == "ollama":
             return dumps(_merge_native(route.kind, ndjson_lines(chunks)))
+        if route.api == "anthropic":
+            return anthropic_messages.merge(chunks)
+        if route.api == "responses":
+            return openai_responses.merge(chunks)
         return dumps(_merge_openai(route.kind, sse_data(chunks))) + b"\n"
     except (ValueError, TypeError, AttributeError) as error:
         raise Unmergeable(f"unreadable stream: {error}") from None

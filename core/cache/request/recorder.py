@@ -1,7 +1,8 @@
 """Recording an upstream answer while it is forwarded, and judging whether it may be stored (pure).
 
 Only a complete success is ever stored: status 200, a body that parses, no error object, and for a
-stream its proper end (Ollama's final ``"done": true`` line, OpenAI's ``data: [DONE]``). Anything else,
+stream its proper end (Ollama's final ``"done": true`` line, OpenAI's ``data: [DONE]``, Anthropic's
+``message_stop``, the Responses API's ``response.completed``). Anything else,
 an error line in the middle, a stream cut short, is passed to the client and forgotten.
 """
 
@@ -11,6 +12,7 @@ import json
 from typing import Any
 
 from core.cache.entry import Entry
+from core.cache.request import anthropic_messages, openai_responses
 from core.cache.request.keys import Route
 from core.cache.request.verdict import Verdict, count
 
@@ -60,6 +62,10 @@ class Recorder:
         try:
             if self.route.api == "ollama":
                 return _judge_ollama(self.route, body, self.streamed)
+            if self.route.api == "anthropic":
+                return anthropic_messages.judge(body, self.streamed)
+            if self.route.api == "responses":
+                return openai_responses.judge(body, self.streamed)
             return _judge_openai(self.route, body, self.streamed)
         except ValueError as error:
             return Verdict(False, f"unreadable answer: {error}")

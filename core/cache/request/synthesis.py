@@ -14,7 +14,9 @@ The stream is the one Ollama would send for that answer, in fewer chunks:
   ``stream_options.include_usage``, with the zero usage Ollama puts on every completion chunk then;
   and ``data: [DONE]``.
 
-Embedding routes never stream, so they have no synthesis.
+Anthropic's ``/v1/messages`` and the Responses API's ``/v1/responses`` are synthesised by
+:mod:`core.cache.request.anthropic_messages` and :mod:`core.cache.request.openai_responses`. Embedding routes never
+stream, so they have no synthesis.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.cache.request import anthropic_messages, openai_responses
 from core.cache.request.keys import ROUTES
 from core.cache.request.wire import Unmergeable, dumps
 
@@ -41,6 +44,10 @@ def synthesise(route_path: str, body: bytes, include_usage: bool = False) -> lis
     if route is None or route.kind not in ("chat", "generate"):
         raise Unmergeable(f"{route_path} has no stream mode")
     try:
+        if route.api == "anthropic":
+            return anthropic_messages.synthesise(body)
+        if route.api == "responses":
+            return openai_responses.synthesise(body)
         whole = json.loads(body)
         if not isinstance(whole, dict):
             raise Unmergeable("the answer is not a JSON object")
