@@ -1,6 +1,6 @@
 """The floor under a miss: what uvicorn and aiohttp alone cost when relaying one answer, beside the proxy.
 
-The same raw-socket upstream as ``bench/miss_overhead.py`` answers a ~1 KB non-streamed ``/api/chat``.
+The raw-socket upstream of ``bench/raw_upstream.py`` answers a ~1 KB non-streamed ``/api/chat``.
 Three targets are timed back to back over one keep-alive connection each, in the same run: the upstream
 directly; a bare relay (uvicorn with uvloop and httptools, aiohttp's client, no cache, no keying, no
 store: the least this stack can do per request); and the proxy, every request a distinct MISS that is
@@ -24,8 +24,9 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PYTHON, Stack, busy_note, machine_busy, revision  # noqa: E402
-from miss_overhead import Conn, body_for, raw_request, start_upstream  # noqa: E402
+from common import PYTHON, Stack, busy_note, machine_busy, raw_request, revision  # noqa: E402
+from raw_client import Conn, body_for  # noqa: E402
+from raw_upstream import start_upstream  # noqa: E402
 
 RELAY = """
 import os, socket, aiohttp, uvicorn

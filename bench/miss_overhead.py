@@ -2,19 +2,17 @@
 <= 0.5 ms added to the first byte, non-streamed and streamed; <= 0.1 ms added per streamed chunk; <= 1 ms
 of proxy CPU per miss).
 
-The upstream is a minimal HTTP/1.1 server on raw asyncio sockets started by this script (``--serve-upstream``
-in a child process), so what is measured is the proxy and not a framework behind it: ``/api/chat`` answers a
-fixed ~1 KB JSON with a Content-Length, ``/api/generate`` streams ``--chunks`` NDJSON lines (chunked, one
-write per line, ``--chunk-gap-ms`` apart; 0 = as fast as it can), both ending as Ollama ends an answer so
-the proxy records and stores every one. Like cpp-httplib it writes a response's head and its body in two
-writes. Every request carries a distinct prompt, so every proxy answer is a real MISS (checked on its
-``X-Cache`` header) that is recorded and stored.
+The upstream is ``bench/raw_upstream.py``, a minimal HTTP/1.1 server on raw asyncio sockets started by this
+script in a child process, so what is measured is the proxy and not a framework behind it: ``/api/chat``
+answers a fixed ~1 KB JSON, ``/api/generate`` streams ``--chunks`` NDJSON lines (``--chunk-gap-ms`` apart;
+0 = as fast as it can), both ending as Ollama ends an answer. Every request carries a distinct prompt, so
+every proxy answer is a real MISS (checked on its ``X-Cache`` header) that is recorded and stored.
 
 For each upstream mode (``--mode``): ``nodelay`` (the upstream sets TCP_NODELAY, as Go's Ollama does) and
 ``nagle`` (it does not, as cpp-httplib servers do not: its second write waits for the ACK of the first, and
-a peer that delays its ACK stalls it up to 40 ms), a raw-socket client sends N requests per route to the
-upstream directly and through the proxy, alternating (and alternating which goes first), ``--gap-ms`` apart
-so the proxy's background store write settles. Figures, at p50 over the N requests:
+a peer that delays its ACK stalls it up to 40 ms), a raw-socket client (``bench/raw_client.py``) sends N
+requests per route to the upstream directly and through the proxy, alternating (and alternating which goes
+first), ``--gap-ms`` apart so the proxy's background store write settles. Figures, at p50 over the N requests:
 
 - added time to the first body byte (proxy minus direct), non-streamed and streamed;
 - added time per streamed chunk: (added time to the last byte - added time to the first) / (chunks - 1),
@@ -31,181 +29,26 @@ same run; never fails on time.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import json
 import os
-import re
-import socket
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (
-    CLIENT_CPU,
-    PYTHON,
-    SERVER_CPU,
-    Stack,
-    busy_note,
-    machine_busy,
-    pin_self,
-    raw_request,
-    revision,
-    taskset,
-)
+from common import CLIENT_CPU, Stack, busy_note, machine_busy, pin_self, raw_request, revision
+from raw_client import Conn, body_for
+from raw_upstream import serve, start_upstream
 
 TARGET_TTFB_US = 500.0
 TARGET_CHUNK_US = 100.0
 TARGET_CPU_US = 1000.0
-LENGTH_RE = re.compile(rb"\r\ncontent-length: *(\d+)")
 MODES = ("nodelay", "nagle")
-
-# ---------------------------------------------------------------- the upstream (run with --serve-upstream)
-
-CHAT_ANSWER = json.dumps(
-    {
-        "model": "llama3.2",
-        "created_at": "2026-01-01T00:00:00.000000Z",
-        "message": {"role": "assistant", "content": " ".join(["token"] * 150)},
-        "done_reason": "stop",
-        "done": True,
-        "total_duration": 1,
-        "load_duration": 1,
-        "prompt_eval_count": 10,
-        "prompt_eval_duration": 1,
-        "eval_count": 150,
-        "eval_duration": 1,
-    },
-    separators=(",", ":"),
-).encode()
-
-
-def generate_lines(chunks: int) -> list[bytes]:
-    """The NDJSON lines of a streamed /api/generate answer: ``chunks - 1`` tokens and a final chunk."""
-    line = (
-        json.dumps(
-            {"model": "llama3.2", "created_at": "2026-01-01T00:00:00.000000Z", "response": " token", "done": False},
-            separators=(",", ":"),
-        ).encode()
-        + b"\n"
-    )
-    last = (
-        json.dumps(
-            {
-                "model": "llama3.2",
-                "created_at": "2026-01-01T00:00:00.000000Z",
-                "response": "",
-                "done": True,
-                "done_reason": "stop",
-                "total_duration": 1,
-                "prompt_eval_count": 10,
-                "eval_count": chunks - 1,
-            },
-            separators=(",", ":"),
-        ).encode()
-        + b"\n"
-    )
-    return [line] * (chunks - 1) + [last]
-
-
-async def serve_upstream(nodelay: bool, chunks: int, chunk_gap_s: float) -> None:
-    """Serve the two answers on 127.0.0.1 (a kernel-picked port, printed on stdout) until killed."""
-    chat_head = (
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\n"
-        b"Content-Length: " + str(len(CHAT_ANSWER)).encode() + b"\r\n\r\n"
-    )
-    stream_head = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
-    framed = [f"{len(line):x}\r\n".encode() + line + b"\r\n" for line in generate_lines(chunks)]
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(nodelay))  # asyncio sets it by default
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                found = LENGTH_RE.search(head.lower())
-                await reader.readexactly(int(found[1]) if found else 0)
-                path = head.split(b" ", 2)[1]
-                if path == b"/api/generate":
-                    writer.write(stream_head)  # head and body in separate writes, as cpp-httplib does
-                    for piece in framed:
-                        if chunk_gap_s:
-                            await asyncio.sleep(chunk_gap_s)
-                        writer.write(piece)
-                    writer.write(b"0\r\n\r\n")
-                else:
-                    writer.write(chat_head)
-                    writer.write(CHAT_ANSWER)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    print(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
-    async with server:
-        await server.serve_forever()
-
-
-def start_upstream(stack: Stack, nodelay: bool, chunks: int, chunk_gap_ms: float) -> str:
-    """This script's upstream in a child process on the server core; its URL becomes the proxy's upstream."""
-    cmd = [
-        *taskset(SERVER_CPU),
-        PYTHON,
-        str(Path(__file__).resolve()),
-        "--serve-upstream",
-        "--mode",
-        "nodelay" if nodelay else "nagle",
-        "--chunks",
-        str(chunks),
-        "--chunk-gap-ms",
-        str(chunk_gap_ms),
-    ]
-    _, stack.fake_url = stack._start("upstream", cmd)  # noqa: SLF001 - the Stack's own way to start a child
-    return stack.fake_url
-
-
-# ---------------------------------------------------------------- the client
-
-
-class Conn:
-    """One keep-alive raw-socket connection; :meth:`exchange` times one answer."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        parts = urlsplit(url)
-        self.sock = socket.create_connection((parts.hostname, parts.port))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def exchange(self, request: bytes) -> tuple[bytes, float, float]:
-        """Send ``request``; returns (lower-cased head, us to the first body byte, us to the last byte)."""
-        sock, data, need, first = self.sock, b"", -1, 0  # need: the answer's size once known; -2 = chunked
-        started = time.perf_counter_ns()
-        sock.sendall(request)
-        while True:
-            piece = sock.recv(65536)
-            now = time.perf_counter_ns()
-            if not piece:
-                raise ConnectionError(f"{self.url} closed the connection")
-            data += piece
-            if need == -1 and (end := data.find(b"\r\n\r\n")) >= 0:
-                head = data[:end].lower()
-                found = LENGTH_RE.search(head)
-                need = end + 4 + int(found[1]) if found else -2
-            if need != -1 and not first and len(data) > end + 4:
-                first = now
-            if len(data) >= need >= 0 or (need == -2 and data.endswith(b"\r\n0\r\n\r\n")):
-                return head, (first - started) / 1000, (now - started) / 1000
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def check(head: bytes, what: str, miss: bool) -> None:
@@ -215,20 +58,6 @@ def check(head: bytes, what: str, miss: bool) -> None:
         raise RuntimeError(f"{what}: {status}")
     if miss and b"\r\nx-cache: miss" not in head:
         raise RuntimeError(f"{what}: not a MISS: {head.decode(errors='replace')}")
-
-
-def body_for(path: str, prompt: str) -> bytes:
-    """A non-streamed /api/chat or a streamed (Ollama's default) /api/generate request."""
-    if path == "/api/chat":
-        doc: dict[str, Any] = {
-            "model": "llama3.2",
-            "stream": False,
-            "options": {"temperature": 0},
-            "messages": [{"role": "user", "content": prompt}],
-        }
-    else:
-        doc = {"model": "llama3.2", "prompt": prompt, "options": {"temperature": 0}}
-    return json.dumps(doc, separators=(",", ":")).encode()
 
 
 def cpu_us(process: psutil.Process) -> float:
@@ -379,12 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve-upstream", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     chunks = max(2, args.chunks)
-    if args.serve_upstream:
-        try:
-            asyncio.run(serve_upstream(args.mode != "nagle", chunks, max(0.0, args.chunk_gap_ms) / 1000))
-        except KeyboardInterrupt:
-            pass
-        return 0
+    if args.serve_upstream:  # only the upstream, in the foreground: the same server bench/raw_upstream.py runs
+        return serve(args.mode != "nagle", chunks, args.chunk_gap_ms)
     modes = list(MODES) if args.mode == "both" else [args.mode]
     try:
         results = run(

@@ -1,9 +1,10 @@
 """Upstream HTTP clients compared: what one request costs each client the proxy could use to reach Ollama.
 
-The same raw-socket upstream as ``bench/miss_overhead.py`` (a child process on core 0, TCP_NODELAY set)
-answers a ~1 KB non-streamed ``/api/chat`` and a ``--chunks``-line NDJSON ``/api/generate``. In this process
-(core 1, on uvloop as the proxy runs), each client sends N requests per route over one kept-alive
-connection, the clients taking turns in ``--rounds`` rounds so a slow minute of the machine hits them alike:
+The raw-socket upstream of ``bench/raw_upstream.py`` (a child process on core 0, TCP_NODELAY set), as in
+``bench/miss_overhead.py``, answers a ~1 KB non-streamed ``/api/chat`` and a ``--chunks``-line NDJSON
+``/api/generate``. In this process (core 1, on uvloop as the proxy runs), each client sends N requests per
+route over one kept-alive connection, the clients taking turns in ``--rounds`` rounds so a slow minute of
+the machine hits them alike:
 
 - ``httpx``: ``httpx.AsyncClient`` streaming the answer, as the proxy has used it;
 - ``httpcore``: ``httpcore.AsyncConnectionPool`` used directly (httpx's own transport, without httpx);
@@ -35,7 +36,8 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CLIENT_CPU, Stack, busy_note, machine_busy, pin_self, revision
-from miss_overhead import LENGTH_RE, body_for, start_upstream
+from raw_client import body_for
+from raw_upstream import LENGTH_RE, start_upstream
 
 Exchange = Callable[[str, bytes], Awaitable[tuple[float, float]]]  # (path, body) -> (s to first bytes, s to end)
 CLIENTS = ("httpx", "httpcore", "aiohttp", "raw")
