@@ -4,6 +4,7 @@ upstream, read by raw HTTP and by the official ``ollama`` and ``openai`` clients
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -12,6 +13,7 @@ import ollama
 import openai
 import pytest
 
+from core.cache.request.keys import legacy_key
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy
 
@@ -38,9 +40,9 @@ USAGE = {"stream_options": {"include_usage": True}}
 STAMPS = {"created_at", "total_duration", "load_duration", "prompt_eval_duration", "eval_duration", "id", "created"}
 
 
-def unstamped(value: dict[str, Any]) -> dict[str, Any]:
-    """An answer without what the upstream stamps anew on every call (its clock, its ids)."""
-    return {k: v for k, v in value.items() if k not in STAMPS}
+def unstamped(value: Any) -> Any:
+    """An answer without what the upstream stamps anew on every call (its clock, its ids); ``[DONE]`` as it is."""
+    return {k: v for k, v in value.items() if k not in STAMPS} if isinstance(value, dict) else value
 
 
 def post(url: str, path: str, body: dict[str, Any], stream: bool) -> httpx.Response:
@@ -98,9 +100,9 @@ def test_a_whole_entry_answers_an_openai_stream_ending_as_ollama_ends_one(
     proxy: RunningProxy, upstream: tuple[FakeOllama, str], path: str
 ) -> None:
     fake, url = upstream
-    for extra in ({}, USAGE):  # include_usage is part of the key: two entries
+    for extra in ({}, USAGE):  # include_usage is not part of the key: one entry serves both
         body = {**OPENAI[path], **extra}
-        assert post(proxy.url, path, body, stream=False).headers["x-cache"] == "MISS"
+        assert post(proxy.url, path, body, stream=False).headers["x-cache"] == ("HIT" if extra else "MISS")
         calls = fake.total_calls(path)
         streamed = post(proxy.url, path, body, stream=True)
         assert streamed.headers["x-cache"] == "HIT" and streamed.headers["content-type"] == "text/event-stream"
@@ -125,15 +127,61 @@ def test_an_openai_stream_with_usage_answers_a_whole_request(
     assert unstamped(whole.json()) == unstamped(post(url, path, body, stream=False).json())
 
 
-def test_an_openai_stream_without_usage_is_replaced_by_the_whole_answer_which_then_serves_both(
+def test_an_openai_stream_recorded_for_a_client_that_did_not_ask_usage_serves_every_request(
+    proxy: RunningProxy, upstream: tuple[FakeOllama, str]
+) -> None:
+    """The proxy asks the upstream for the stream's usage (the one change it makes to a forwarded body), keeps it
+    from the client that did not ask, live and on replay, and so serves whole requests from the stream too."""
+    fake, url = upstream
+    path, body = "/v1/chat/completions", OPENAI["/v1/chat/completions"]
+    live = post(proxy.url, path, body, stream=True)
+    assert live.headers["x-cache"] == "MISS" and fake.received(path)[0]["stream_options"] == {"include_usage": True}
+    real = events(post(url, path, body, stream=True))  # what the upstream sends a client that did not ask
+    assert [unstamped(e) for e in events(live)] == [unstamped(e) for e in real]
+    replayed = post(proxy.url, path, body, stream=True)
+    assert replayed.headers["x-cache"] == "HIT" and [unstamped(e) for e in events(replayed)] == [
+        unstamped(e) for e in real
+    ]
+    asked = post(proxy.url, path, {**body, **USAGE}, stream=True)
+    assert asked.headers["x-cache"] == "HIT" and events(asked)[-2]["usage"]["total_tokens"] > 0
+    whole = post(proxy.url, path, body, stream=False)
+    assert whole.headers["x-cache"] == "HIT" and whole.json()["usage"]["total_tokens"] > 0
+    assert fake.total_calls(path) == 2  # the proxy's one call and the direct one
+
+
+def test_a_stream_without_usage_from_an_upstream_that_ignores_the_option_is_an_honest_miss(
     proxy: RunningProxy, fake: FakeOllama
 ) -> None:
+    """llama-cpp-python's server sends no usage whatever is asked: nothing is invented, a whole request (or one
+    asking usage) goes upstream, and the whole answer stored in place of the stream then serves both."""
+    fake.configure(ignore_include_usage=True)
     path, body = "/v1/chat/completions", OPENAI["/v1/chat/completions"]
     assert post(proxy.url, path, body, stream=True).headers["x-cache"] == "MISS"
-    whole = post(proxy.url, path, body, stream=False)  # a whole answer needs usage, which that stream has not
+    asking = post(proxy.url, path, {**body, **USAGE}, stream=True)
+    assert asking.headers["x-cache"] == "MISS"  # the stored stream cannot give the usage asked for
+    whole = post(proxy.url, path, body, stream=False)
     assert whole.headers["x-cache"] == "MISS" and whole.json()["usage"]["total_tokens"] > 0
     assert [post(proxy.url, path, body, stream=s).headers["x-cache"] for s in (True, False)] == ["HIT", "HIT"]
-    assert fake.total_calls(path) == 2 and proxy.stats()["store"]["entries"] == 1  # type: ignore[index]
+    assert fake.total_calls(path) == 3 and proxy.stats()["store"]["entries"] == 1  # type: ignore[index]
+
+
+def test_an_entry_stored_when_include_usage_was_in_the_key_is_still_found(
+    proxy: RunningProxy, fake: FakeOllama
+) -> None:
+    path, body = "/v1/chat/completions", {**OPENAI["/v1/chat/completions"], **USAGE}
+    first = post(proxy.url, path, body, stream=True)
+    assert proxy.server is not None
+    engine = proxy.server.engine
+    engine.cache.flush()  # the writer's batch reaches the store
+    stored = engine.store.get(first.headers["x-cache-key"])
+    assert stored is not None
+    legacy = legacy_key(path, {**body, "stream": True}, engine.keys.context_for("llama3.2:latest", None, None))
+    # the store as a version that keyed include_usage left it
+    assert httpx.delete(f"{proxy.url}/-/entries/{stored.key}", headers=proxy.auth).status_code == 200
+    engine.store.put(dataclasses.replace(stored, key=legacy))
+    again = post(proxy.url, path, body, stream=True)
+    assert again.headers["x-cache"] == "HIT" and again.headers["x-cache-key"] == legacy
+    assert events(again) == events(first) and fake.total_calls(path) == 1
 
 
 def test_the_ollama_client_reads_either_mode_from_one_entry(proxy: RunningProxy, fake: FakeOllama) -> None:

@@ -251,16 +251,21 @@ def test_a_streamed_request_following_a_whole_one_gets_a_stream(
     assert fake.total_calls("/api/chat") == 1
 
 
-def test_a_whole_openai_request_asks_for_itself_when_the_stream_in_flight_carries_no_usage(
+def test_a_whole_openai_request_follows_a_stream_in_flight_that_did_not_ask_for_usage(
     proxy: RunningProxy, fake: FakeOllama, pool: ThreadPoolExecutor
 ) -> None:
+    """The proxy asks the upstream for the usage of the stream it records, so a whole request can follow it;
+    the streaming client, which did not ask, gets no usage chunk."""
     body = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}]}
     fake.configure(chunk_delay_ms=50)
     with httpx.Client(base_url=proxy.url, timeout=30) as http:  # noqa: SIM117 - the stream stays open
         with http.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as streaming:
             lines = streaming.iter_lines()
-            next(lines)  # under way: a whole answer needs usage, which this stream will not carry
+            first = next(lines)  # under way
             whole = httpx.post(proxy.url + "/v1/chat/completions", json=body, timeout=30)
-            list(lines)
-    assert whole.headers["x-cache"] == "MISS" and whole.json()["usage"]["completion_tokens"] > 0
-    assert fake.total_calls("/v1/chat/completions") == 2
+            streamed = [first, *lines]
+    assert whole.headers["x-cache"] == "SHARED" and whole.json()["usage"]["completion_tokens"] > 0
+    assert fake.total_calls("/v1/chat/completions") == 1
+    assert fake.received("/v1/chat/completions")[0]["stream_options"] == {"include_usage": True}
+    assert streamed[-2] == "data: [DONE]" or streamed[-1] == "data: [DONE]"
+    assert not any('"usage"' in line for line in streamed)

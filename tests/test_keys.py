@@ -19,6 +19,7 @@ from core.cache.request.keys import (
     NotCacheable,
     cache_key,
     canonical_request,
+    legacy_key,
     normalize_model,
 )
 
@@ -109,10 +110,14 @@ def test_stream_keep_alive_and_performance_options_do_not_change_the_key() -> No
     assert cache_key("/v1/chat/completions", streamed) == cache_key("/v1/chat/completions", openai)
 
 
-def test_asking_for_a_usage_chunk_changes_the_key() -> None:
+def test_asking_for_a_usage_chunk_shares_the_key_and_keeps_its_old_one() -> None:
+    """The proxy records every OpenAI stream with its usage, so the option is no longer part of the key; the
+    key it had (the legacy key) still finds what was stored under it."""
     openai = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": True}
     with_usage = {**openai, "stream_options": {"include_usage": True}}
-    assert cache_key("/v1/chat/completions", with_usage) != cache_key("/v1/chat/completions", openai)
+    assert cache_key("/v1/chat/completions", with_usage) == cache_key("/v1/chat/completions", openai)
+    assert legacy_key("/v1/chat/completions", with_usage) != cache_key("/v1/chat/completions", openai)
+    assert legacy_key("/v1/chat/completions", openai) == cache_key("/v1/chat/completions", openai)
 
 
 def test_api_defaults_spelled_out_or_left_out_share_a_key() -> None:

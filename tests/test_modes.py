@@ -150,12 +150,18 @@ def test_an_entry_answers_in_either_mode_with_the_upstreams_content_type(upstrea
             duration_s=9.0,
         )
         as_whole = Entry("k", path, "m", False, whole.headers["content-type"], [whole.content], [2.0], duration_s=2.0)
-        same = in_mode(as_stream, streamed=True)
+        same = in_mode(as_stream, streamed=True, include_usage=True)
         assert (list(same.chunks), list(same.offsets_s), same.converted) == (
             as_stream.chunks,
             as_stream.offsets_s,
             False,
         )
+        unasked = in_mode(as_stream, streamed=True)  # an OpenAI stream loses the usage its client did not ask
+        assert len(unasked.chunks) == len(as_stream.chunks) and list(unasked.offsets_s) == as_stream.offsets_s
+        if path.startswith("/v1/"):
+            assert b'"usage"' in b"".join(as_stream.chunks) and b'"usage"' not in b"".join(unasked.chunks)
+        else:
+            assert list(unasked.chunks) == as_stream.chunks
         merged = in_mode(as_stream, streamed=False)
         assert merged.content_type == whole.headers["content-type"] == (OPENAI_JSON if path[1] == "v" else NATIVE_JSON)
         assert merged.offsets_s == [as_stream.offsets_s[-1]] and merged.converted  # the whole answer was there then

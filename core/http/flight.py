@@ -24,11 +24,15 @@ Send = Callable[[Message], Awaitable[None]]
 
 
 class Flight:
-    """One upstream call for ``key``, in ``streamed`` mode, led by the task ``driver``."""
+    """One upstream call for ``key``, in ``streamed`` mode, led by the task ``driver``; ``usage``: an OpenAI
+    stream asked with its usage (so it can be merged into a whole answer)."""
 
-    def __init__(self, flights: Flights, key: str, streamed: bool, driver: asyncio.Task[Any] | None) -> None:
+    def __init__(
+        self, flights: Flights, key: str, streamed: bool, driver: asyncio.Task[Any] | None, usage: bool = False
+    ) -> None:
         self.key = key
         self.streamed = streamed
+        self.usage = usage
         self.messages: list[Message] = []  # the answer so far, as ASGI messages without per-client headers
         self.ended = False  # the call is over: every message there will be is in ``messages``
         self.entry: Entry | None = None  # the whole answer, once recorded complete (stored or not)
@@ -113,9 +117,9 @@ class Flights:
     def get(self, key: str) -> Flight | None:
         return self._by_key.get(key)
 
-    def start(self, key: str, streamed: bool) -> Flight:
+    def start(self, key: str, streamed: bool, usage: bool = False) -> Flight:
         """A new flight for ``key``, led by the current task (it replaces none: the caller checked)."""
-        flight = Flight(self, key, streamed, asyncio.current_task())
+        flight = Flight(self, key, streamed, asyncio.current_task(), usage)
         self._by_key[key] = flight
         return flight
 
@@ -143,8 +147,8 @@ def with_headers(message: Message, extra: list[tuple[bytes, bytes]]) -> Message:
     return {**message, "headers": [*message["headers"], *extra]}
 
 
-def can_follow(flight: Flight, streamed: bool, usage: bool, api: str) -> bool:
-    """Whether a request (``streamed`` or not, ``usage``: an OpenAI request asking for its usage) can follow
-    ``flight``: in the same mode always; a whole answer serves a stream too, and a stream a whole request when
-    it can be merged (an OpenAI stream only with its usage)."""
-    return flight.streamed == streamed or not flight.streamed or api != "openai" or usage
+def can_follow(flight: Flight, streamed: bool, api: str) -> bool:
+    """Whether a request (``streamed`` or not) on an ``api`` route can follow ``flight``: in the same mode
+    always; a whole answer serves a stream too, and a stream a whole request when it can be merged (an OpenAI
+    stream only when asked with its usage)."""
+    return flight.streamed == streamed or not flight.streamed or api != "openai" or flight.usage

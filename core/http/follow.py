@@ -1,7 +1,8 @@
 """Answering a request by following the identical one in flight (:mod:`core.http.flight`).
 
 In the same stream mode, the follower is sent the answer live: what has arrived so far at once, then
-each part as it comes. In the other mode it waits for the whole answer and is sent it converted, as a
+each part as it comes (an OpenAI stream without the usage its leader's call asked for, when the follower did
+not ask for it). In the other mode it waits for the whole answer and is sent it converted, as a
 hit on a stored entry would be (a streamed answer merged into one, or a stream synthesised from a
 whole one). An error answer is passed on as the upstream gave it; a call that ends without any answer
 (the proxy stopping, a fault) is a 502 in the route's own format.
@@ -16,6 +17,7 @@ from core.http.flight import Flight, is_last, with_headers
 from core.http.relay import ClientWatch, Receive
 from core.http.replay import Headers, replay, send_whole
 from core.http.upstream import Send
+from core.http.usage_relay import hiding_usage
 
 NO_ANSWER = "ollacache: the identical request this one was sharing ended without an answer"
 
@@ -37,7 +39,8 @@ async def follow(
     flight.join()
     try:
         if flight.streamed == streamed:
-            status = await _live(flight, send, watch, extra)
+            live = hiding_usage(send) if api == "openai" and flight.usage and not include_usage else send
+            status = await _live(flight, live, watch, extra)
         else:
             status = await _converted(flight, send, receive, watch, streamed, extra, include_usage)
         if not status:

@@ -32,6 +32,7 @@ from core.cache.request.keys import ROUTES
 from core.cache.request.plan import Act, Plan, plan, plan_passing
 from core.cache.request.recorder import Recorder
 from core.cache.request.requests import RequestKeys
+from core.cache.request.usage import with_usage
 from core.cache.storage.layered import LayeredCache
 from core.cache.storage.slots import find
 from core.http.accounts import Accounts, Call
@@ -44,6 +45,7 @@ from core.http.inject import with_threads
 from core.http.relay import Receive, adding_headers, read_body, refreshing
 from core.http.replay import replay, send_json, send_whole
 from core.http.upstream import Scope, Send, Upstream, UpstreamState
+from core.http.usage_relay import hiding_usage
 from core.observe.clients import client_of
 from core.observe.events import EventHub
 from core.observe.stats import Stats
@@ -170,14 +172,12 @@ class Proxy:
         elif self._plain:  # the default policy: one lookup of the key itself
             call.key = request.key
             found = self.cache.lookup(call.key, now) if controls.looks_up else None
+            if found is None and request.legacy_key is not None and controls.looks_up:
+                found = self.cache.lookup(request.legacy_key, now)
         else:
             call.key, found = find(self.cache, self.policy, request, controls.looks_up, now, self._random)
         flight = self.flights.get(call.key) if request is not None else None
-        flying = (
-            flight is not None
-            and request is not None
-            and can_follow(flight, request.streamed, request.usage, route.api)
-        )
+        flying = flight is not None and request is not None and can_follow(flight, request.streamed, route.api)
         chosen = plan(
             request,
             found,
@@ -215,7 +215,7 @@ class Proxy:
             paced=paced,
             include_usage=request.usage,
         )
-        self.cache.note_hit(call.key, time.time())
+        self.cache.note_hit(found.key, time.time())
         self.accounts.finished(call, Outcome.HIT, "hit", found.status, tokens=found.tokens, saved_s=found.duration_s)
 
     async def _follow(self, call: Call, flight: Flight) -> None:
@@ -273,10 +273,14 @@ class Proxy:
         digest = (self.builds.digest(request.model) if self.builds is not None else None) or ""  # as in the key
         # the body as the client sent it is what the entry keeps
         recorder = Recorder(route, request.streamed, call.started, self.cache.generation, call.body)
-        flight = self.flights.start(call.key, request.streamed)
+        usage = route.api == "openai" and request.streamed  # recorded with its usage (core.cache.request.usage)
+        send = call.send
+        if usage and not request.usage:
+            body, send = with_usage(body), hiding_usage(send)
+        flight = self.flights.start(call.key, request.streamed, usage)
         try:
             sent = await forward(
-                self.upstream, self.accounts, call.scope, call.receive, call.send, body, extra, call, recorder, flight
+                self.upstream, self.accounts, call.scope, call.receive, send, body, extra, call, recorder, flight
             )
             if sent is None:
                 return None  # the client left: nothing partial is ever stored, nothing is counted

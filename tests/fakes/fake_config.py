@@ -71,6 +71,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # response.completed: Ollama sends no error event there). With 0, or without streaming, the
     # answer is a 500 error in the route's error shape instead. An answer of no more chunks is whole
     "error_after_chunks": None,
+    # OpenAI streams never carry usage, whatever stream_options asks: an upstream such as llama-cpp-python's
+    # server, which ignores include_usage (Ollama honours it)
+    "ignore_include_usage": False,
     # pause between streamed frames (milliseconds); also the simulated per-token time
     "chunk_delay_ms": 0,
     # pause before the response headers of inference calls (milliseconds)

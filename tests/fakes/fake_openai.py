@@ -202,7 +202,7 @@ def _completion_frames(turn: Turn, ident: str, include_usage: bool, failed: int 
 
 async def _respond(host: Host, cfg: Mapping[str, Any], turn: Turn, body: Mapping[str, Any], chat: bool) -> Response:
     ident = f"{'chatcmpl' if chat else 'cmpl'}-{random.randrange(999)}"
-    usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    usage = bool((body.get("stream_options") or {}).get("include_usage")) and not cfg["ignore_include_usage"]
     delay = float(cfg["chunk_delay_ms"])
     failed = failed_after(cfg, turn)
     if failed is not None and (failed == 0 or body.get("stream") is not True):

@@ -8,8 +8,9 @@ the cache takes, and how many answers a sampled one keeps; :func:`choose_slot` p
 
 An entry serves both stream modes: found in the other mode, it is a hit answered by conversion
 (:mod:`core.cache.request.modes`) whenever the conversion is faithful; an OpenAI stream recorded without
-``usage`` cannot give a whole answer, so for a non-streamed request it is a miss, and the whole answer
-stored in its place then serves both modes.
+``usage`` cannot give a whole answer, nor a stream to a request that asks for usage, so for those it is a
+miss, and the answer stored in its place then serves every mode (the proxy records OpenAI streams with their
+usage: :mod:`core.cache.request.usage`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from random import Random
 from typing import Protocol
 
 from core.cache.request.controls import NONE, Controls
+from core.cache.request.merge import can_merge
 from core.cache.request.modes import can_convert
 
 
@@ -43,7 +45,8 @@ class Outcome(Enum):
 class Request:
     """What the decision needs of a keyed request: ``sampled`` when its answer is drawn at random (see
     :func:`core.cache.request.keys.is_sampled`), ``embeds`` for an embedding, ``usage`` when an OpenAI request asks
-    ``stream_options.include_usage`` (a stream synthesised for it carries a usage chunk)."""
+    ``stream_options.include_usage`` (its stream carries a usage chunk), and ``legacy_key`` the key such a
+    request had while the option was part of keys (see :func:`core.cache.request.keys.legacy_key`)."""
 
     key: str
     model: str
@@ -51,6 +54,7 @@ class Request:
     sampled: bool = False
     embeds: bool = False
     usage: bool = False
+    legacy_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,9 @@ MISS = Decision(Outcome.MISS, "nothing stored for this key")
 MISS_OTHER_MODE = Decision(
     Outcome.MISS, "the stored stream cannot give a whole answer (an OpenAI stream without usage); it is replaced"
 )
+MISS_NO_USAGE = Decision(
+    Outcome.MISS, "the stored stream has no usage, which this request asks for (stream_options); it is replaced"
+)
 NOT_KEYED = Decision(Outcome.BYPASS, "the request cannot be keyed (not a JSON object with a model)")
 PAUSED = Decision(Outcome.BYPASS, "caching is paused")
 NO_STORE = Decision(Outcome.BYPASS, "the client asked for no-store")
@@ -174,6 +181,8 @@ def decide(
         if can_convert(found.route, found.streamed, found.chunks):
             return CONVERTED
         return _upstream(MISS_OTHER_MODE, controls, flying)
+    if request.usage and found.streamed and not can_merge(found.route, found.chunks):
+        return _upstream(MISS_NO_USAGE, controls, flying)
     return HIT
 
 

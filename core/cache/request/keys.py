@@ -166,8 +166,10 @@ def canonical_request(path: str, body: Any, context: Mapping[str, str] | None = 
     return _canonical(path, body, context)[0]
 
 
-def _canonical(path: str, body: Any, context: Mapping[str, str] | None) -> tuple[dict[str, Any], int]:
-    """`canonical_request`, and the measure of its size `_canonical_value` takes."""
+def _canonical(
+    path: str, body: Any, context: Mapping[str, str] | None, legacy: bool = False
+) -> tuple[dict[str, Any], int]:
+    """`canonical_request`, and the measure of its size `_canonical_value` takes (``legacy``: see `legacy_key`)."""
     route = ROUTES[path]
     if not isinstance(body, dict):
         raise NotCacheable("the request body is not a JSON object")
@@ -177,8 +179,8 @@ def _canonical(path: str, body: Any, context: Mapping[str, str] | None) -> tuple
     size = [0]
     request = _canonical_value({k: v for k, v in body.items() if k not in route.ignored}, size)
     request["model"] = normalize_model(model)
-    if asks_usage(route, body):
-        request["stream_options"] = {"include_usage": True}  # adds a usage chunk to the stream
+    if legacy and asks_usage(route, body):
+        request["stream_options"] = {"include_usage": True}
     if route.api == "ollama":
         options = request.get("options", {})
         if not isinstance(options, dict):
@@ -234,7 +236,16 @@ def cache_key(path: str, body: Any, context: Mapping[str, str] | None = None) ->
     Raises :class:`NotCacheable` (see `canonical_request`), or ``UnicodeEncodeError`` for a string
     UTF-8 cannot encode.
     """
-    form, size = _canonical(path, body, context)
+    return _hashed(*_canonical(path, body, context))
+
+
+def legacy_key(path: str, body: Any, context: Mapping[str, str] | None = None) -> str:
+    """The key an OpenAI request asking ``stream_options.include_usage`` had when the option was part of it (its
+    stream then carried usage and others did not); entries stored under it are still found by it."""
+    return _hashed(*_canonical(path, body, context, legacy=True))
+
+
+def _hashed(form: dict[str, Any], size: int) -> str:
     if size < LARGE_FORM:
         return hashlib.sha256(canonical_bytes(form)).hexdigest()
     digest = hashlib.sha256()

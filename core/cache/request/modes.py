@@ -19,11 +19,13 @@ from typing import Protocol
 from core.cache.request.keys import ROUTES
 from core.cache.request.merge import can_merge, merge
 from core.cache.request.synthesis import synthesise
+from core.cache.request.usage import without_usage
 
 NDJSON = "application/x-ndjson"  # Ollama's native streams
 SSE = "text/event-stream"  # OpenAI-compatible streams
 NATIVE_JSON = "application/json; charset=utf-8"  # Ollama's native whole answers (gin's c.JSON)
 OPENAI_JSON = "application/json"  # Ollama's /v1 whole answers
+_OPENAI_STREAMS = frozenset(path for path, route in ROUTES.items() if route.api == "openai")
 
 
 class Recorded(Protocol):
@@ -71,13 +73,17 @@ def can_convert(route_path: str, streamed: bool, chunks: Sequence[bytes]) -> boo
 
 def in_mode(entry: Recorded, streamed: bool, include_usage: bool = False) -> Replay:
     """What answers a request for ``entry`` that asks ``streamed``; ``include_usage`` is its
-    ``stream_options.include_usage`` (it only matters for a stream synthesised on an OpenAI route).
+    ``stream_options.include_usage`` (it only matters for a stream on an OpenAI route: a stored one is sent
+    without its usage unless asked, a synthesised one with it only when asked).
 
     Raises :class:`~core.cache.request.merge.Unmergeable` when the entry cannot be converted.
     """
     if entry.streamed == streamed:
         offsets = entry.offsets_s if len(entry.offsets_s) == len(entry.chunks) else [0.0] * len(entry.chunks)
-        return Replay(entry.chunks, offsets, entry.content_type)
+        chunks = entry.chunks
+        if streamed and not include_usage and entry.route in _OPENAI_STREAMS and any(b'"usage"' in c for c in chunks):
+            chunks = without_usage(chunks)  # recorded with the usage this request did not ask for
+        return Replay(chunks, offsets, entry.content_type)
     openai = entry.route.startswith("/v1/")
     if entry.streamed:
         at = entry.offsets_s[-1] if entry.offsets_s else entry.duration_s

@@ -22,7 +22,15 @@ from dataclasses import fields
 
 from core.cache.request.builds import Builds
 from core.cache.request.decision import Request
-from core.cache.request.keys import NotCacheable, Route, asks_usage, cache_key, is_sampled, request_model
+from core.cache.request.keys import (
+    NotCacheable,
+    Route,
+    asks_usage,
+    cache_key,
+    is_sampled,
+    legacy_key,
+    request_model,
+)
 from core.cache.sizes import DICT_ITEM, deep_size
 
 MEMO_BYTES = 2**20  # memory for request bodies whose facts are remembered (the default of cache.memo_limit)
@@ -57,13 +65,16 @@ class RequestKeys:
         try:
             parsed = json.loads(body)
             model = request_model(parsed) or ""
-            key = cache_key(route.path, parsed, self.context_for(model, memo_key[2], memo_key[3]))
+            context = self.context_for(model, memo_key[2], memo_key[3])
+            key = cache_key(route.path, parsed, context)
         except (ValueError, NotCacheable, RecursionError):
             return None
         stream = parsed.get("stream")
         streamed = route.kind in ("chat", "generate") and (route.stream_default if stream is None else bool(stream))
         embeds = route.kind in ("embed", "embeddings")
-        request = Request(key, model, streamed, is_sampled(route, parsed), embeds, asks_usage(route, parsed))
+        usage = asks_usage(route, parsed)
+        legacy = legacy_key(route.path, parsed, context) if usage else None
+        request = Request(key, model, streamed, is_sampled(route, parsed), embeds, usage, legacy)
         if len(body) <= MEMO_MAX_BODY:
             cost = memo_cost(memo_key, request)
             if self._memo_bytes + cost > self.memo_bytes:

@@ -24,7 +24,10 @@ def find(
     be read; ``now``: wall-clock seconds). Nothing is read for a request the policy leaves out."""
     slots = policy.slots(request)
     if slots == 1:
-        return request.key, cache.lookup(request.key, now) if looks_up else None
+        found_one = cache.lookup(request.key, now) if looks_up else None
+        if found_one is None and looks_up and request.legacy_key is not None:
+            found_one = cache.lookup(request.legacy_key, now)  # stored while the request's options were in keys
+        return request.key, found_one
     if slots == 0:
         return request.key, None
     found: list[Entry | None] = []
