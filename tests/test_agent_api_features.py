@@ -521,12 +521,6 @@ def test_explain_takes_the_x_api_key_that_keeps_anthropic_entries_apart(proxy: R
     assert [n["differences"] for n in other["nearest"]] == [[], []] and all(n["same_body"] for n in other["nearest"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="explain's words name only the Authorization header: the canonical form says "
-    "'(the Authorization header, hashed)' for an x-api-key and the same-body hint leaves x-api-key out "
-    "(core/cache/request/explain.py: SAME_BODY, _hide_credential)",
-)
 def test_explain_names_the_x_api_key_as_what_keeps_a_same_body_apart(proxy: RunningProxy) -> None:
     post(proxy, MESSAGES, body_for(MESSAGES), {"x-api-key": "sk-ant-alice"})
     stored(proxy, 1)
@@ -578,20 +572,12 @@ def item(path: str, text: str = QUESTION, **more: Any) -> dict[str, Any]:
     return {"endpoint": path, "body": body_for(path, text, **more)}
 
 
-WHOLE_RESPONSE_READ_AS_FAILED = pytest.mark.xfail(
-    strict=True,
-    reason="a warm-up counts a whole /v1/responses answer as failed ('the stream ended with an error: unknown "
-    "error'): core/engine/warmup.py _stream_error reads every answer, streamed or not, and takes the response "
-    'object\'s "error": null member for an error',
-)
-
-
 @pytest.mark.parametrize(
     ("path", "stream"),
     [
         (MESSAGES, False),
         (MESSAGES, True),
-        pytest.param(RESPONSES, False, marks=WHOLE_RESPONSE_READ_AS_FAILED),
+        (RESPONSES, False),
         (RESPONSES, True),
     ],
     ids=["messages-whole", "messages-streamed", "responses-whole", "responses-streamed"],
@@ -663,16 +649,7 @@ def test_a_warm_up_failure_on_either_route_carries_the_upstreams_reason(proxy: R
     assert warm(proxy, [item(MESSAGES), item(RESPONSES, stream=True)])["sent"] == 2  # the failures kept nothing
 
 
-RESPONSES_CUT_READ_AS_SENT = pytest.mark.xfail(
-    strict=True,
-    reason="a warm-up counts a cut /v1/responses stream as sent: core/engine/warmup.py _stream_error looks for an "
-    '"error" member, and the Responses API\'s error event is {"type": "error", "message": ...}',
-)
-
-
-@pytest.mark.parametrize(
-    "path", [MESSAGES, pytest.param(RESPONSES, marks=RESPONSES_CUT_READ_AS_SENT)], ids=["messages", "responses"]
-)
+@pytest.mark.parametrize("path", [MESSAGES, RESPONSES], ids=["messages", "responses"])
 def test_a_stream_cut_while_warming_is_a_failure_and_stores_nothing(
     proxy: RunningProxy, fake: FakeOllama, path: str
 ) -> None:
@@ -770,11 +747,6 @@ def test_stats_and_metrics_count_both_routes_per_route_and_per_client(proxy: Run
     assert samples[("ollacache_client_tokens_saved_total", (("client", "openai-python"),))] > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/observe/clients.py knows no Anthropic SDK: its User-Agent 'Anthropic/Python 2.x' is counted "
-    "as the client 'Anthropic' (its first product token), not anthropic-python",
-)
 def test_the_anthropic_sdk_is_counted_as_anthropic_python(proxy: RunningProxy, fake: FakeOllama) -> None:
     assert [ask(proxy, MESSAGES).cache, ask(proxy, MESSAGES, stream=True).cache] == ["MISS", "HIT"]
     wait_for(lambda: proxy.stats()["by_route"][MESSAGES]["requests"] == 2, "both requests counted")  # type: ignore[index]

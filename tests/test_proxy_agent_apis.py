@@ -166,8 +166,10 @@ def test_a_cut_stream_ends_as_each_client_reads_a_failure(
         with claude.messages.stream(model="llama3.2", max_tokens=50, messages=ASK) as stream:
             stream.get_final_message()
     with oai.responses.create(model="llama3.2", input="Hi", stream=True) as events:
-        last = list(events)[-1]
+        read = list(events)
+    last = read[-1]
     assert last.type == "error" and "before it finished" in last.message
+    assert [event.sequence_number for event in read] == list(range(len(read)))  # numbered after those sent
 
 
 def test_both_routes_are_counted_per_route(

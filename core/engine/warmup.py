@@ -172,6 +172,8 @@ class Warmup:
             return f"no answer from the proxy: {error or type(error).__name__}"
         if response.status_code != 200:
             return f"HTTP {response.status_code}: {_message(body) or response.reason_phrase}"
+        if not response.headers.get("content-type", "").startswith(("application/x-ndjson", "text/event-stream")):
+            return None  # a whole answer with status 200 is an answer (a Responses object has "error": null)
         said = _stream_error(body)
         return None if said is None else f"the stream ended with an error: {said}"
 
@@ -222,6 +224,8 @@ def _stream_error(body: bytes) -> str | None:
         parsed = json.loads(last)
     except ValueError:
         return None
-    if isinstance(parsed, dict) and "error" in parsed:
+    if isinstance(parsed, dict) and parsed.get("type") == "error" and isinstance(parsed.get("message"), str):
+        return parsed["message"] or "unknown error"  # the Responses API's error event
+    if isinstance(parsed, dict) and parsed.get("error") is not None:
         return _message(last) or "unknown error"
     return None

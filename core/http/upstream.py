@@ -311,7 +311,8 @@ async def _end_with_error(
     if recorder is not None:
         recorder.cut()
     watch.finishing()
-    await send({"type": "http.response.body", "body": error_chunk(route, message), "more_body": False})
+    sent = recorder.chunks if recorder is not None else ()
+    await send({"type": "http.response.body", "body": error_chunk(route, message, sent), "more_body": False})
 
 
 def _cause(error: BaseException) -> str:

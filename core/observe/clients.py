@@ -47,6 +47,8 @@ LIBRARIES: tuple[tuple[str, str], ...] = (
     ("ollama-js/", "ollama-js"),
     ("openai/python", "openai-python"),  # OpenAI, AsyncOpenAI, AzureOpenAI, AsyncAzureOpenAI
     ("openai/js", "openai-node"),
+    ("anthropic/python", "anthropic-python"),  # Anthropic, AsyncAnthropic
+    ("anthropic/js", "anthropic-node"),
     ("python-httpx/", "httpx"),
     ("python-requests/", "python-requests"),
     ("aiohttp/", "aiohttp"),

@@ -25,7 +25,7 @@ from core.cache.request.requests import RequestKeys, credential_of
 NEAREST = 3  # stored entries shown for a miss
 MAX_COMPARED = 20_000  # stored entries compared at most (a model with more is compared in part)
 SAME_BODY = (
-    "the same request body: the key differs by what is not in the body (the Authorization header, "
+    "the same request body: the key differs by what is not in the body (the Authorization or x-api-key header, "
     "X-Cache-Namespace, the model's build, or the server settings Ollacache applies to Ollama)"
 )
 ACCEPTED = (
@@ -93,7 +93,7 @@ def ask(payload: Any, keys: RequestKeys) -> Asked:
 def _hide_credential(canonical: dict[str, Any]) -> None:
     """The credential is in the key as a hash; shown, it would say only that there was one."""
     if "credential" in canonical["context"]:
-        canonical["context"]["credential"] = "(the Authorization header, hashed)"
+        canonical["context"]["credential"] = "(the Authorization and x-api-key headers, hashed)"
 
 
 def compare(
