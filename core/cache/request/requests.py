@@ -4,7 +4,7 @@ whether its answer is sampled (drawn at random) or an embedding.
 A client repeats the same bodies (an agent's loop, a re-indexing run), so small bodies are remembered
 with their facts, bounded in bytes (the body, its memo key, the facts with their key string and the dict
 item all count): a repeated body then costs one dict lookup instead of a JSON parse, a canonical dump and
-a hash. A credential (the ``Authorization`` header, and the ``x-api-key`` that Anthropic's clients send) is
+a hash. A credential (the ``Authorization`` header, and Anthropic's ``x-api-key``) is
 hashed into the key, so two API keys never share entries; it is never stored. A namespace
 (``X-Cache-Namespace``) is in the key too, so two namespaces never share entries; without one the key is what
 it always was. The build of the model (its digest, from :class:`core.cache.request.builds.Builds`) is in the
