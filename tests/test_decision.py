@@ -11,6 +11,7 @@ from core.cache.request.decision import (
     CONVERTED,
     HIT,
     MISS,
+    MISS_NO_USAGE,
     MISS_OTHER_MODE,
     NO_STORE,
     NOT_KEYED,
@@ -41,6 +42,7 @@ OPENAI_STREAM_NO_USAGE = Found(streamed=True, route="/v1/chat/completions", chun
 
 STREAMED = Request("k", "llama3.2:latest", streamed=True)
 WHOLE = Request("k", "llama3.2:latest", streamed=False)
+STREAMED_WITH_USAGE = Request("k", "llama3.2:latest", streamed=True, usage=True)
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,10 @@ WHOLE = Request("k", "llama3.2:latest", streamed=False)
         (STREAMED, Found(streamed=False, route="/v1/chat/completions"), True, CONVERTED),
         (WHOLE, OPENAI_STREAM, True, CONVERTED),
         (WHOLE, OPENAI_STREAM_NO_USAGE, True, MISS_OTHER_MODE),  # no usage to give a whole answer: replaced
+        (STREAMED_WITH_USAGE, OPENAI_STREAM, True, HIT),
+        (STREAMED, OPENAI_STREAM, True, HIT),  # its usage is left out of the replay
+        (STREAMED_WITH_USAGE, OPENAI_STREAM_NO_USAGE, True, MISS_NO_USAGE),  # no usage to give: replaced
+        (STREAMED_WITH_USAGE, Found(streamed=False, route="/v1/chat/completions"), True, CONVERTED),
         (None, None, True, NOT_KEYED),
         (STREAMED, Found(streamed=True), False, PAUSED),
         (None, None, False, NOT_KEYED),
@@ -64,10 +70,10 @@ def test_the_decision_table(request_: Request | None, found: Found | None, cachi
 
 
 def test_only_a_miss_or_a_refresh_records_and_each_outcome_names_its_header() -> None:
-    assert MISS.records and MISS_OTHER_MODE.records and REFRESH.records and TOO_OLD.records
+    assert MISS.records and MISS_OTHER_MODE.records and MISS_NO_USAGE.records and REFRESH.records and TOO_OLD.records
     assert not any(d.records for d in (HIT, CONVERTED, NOT_KEYED, PAUSED, NO_STORE, UNCACHED, SHARED))
     assert CONVERTED.outcome is Outcome.HIT and CONVERTED.converts and not HIT.converts
-    assert [o.header for o in Outcome] == [b"HIT", b"MISS", b"BYPASS", b"REFRESH", b"MISS", b"SHARED"]
+    assert [o.header for o in Outcome] == [b"HIT", b"MISS", b"BYPASS", b"REFRESH", b"MISS", b"SHARED", b"PARTIAL"]
     assert all(d.reason for d in (HIT, MISS, MISS_OTHER_MODE, NOT_KEYED, PAUSED, NO_STORE, REFRESH, TOO_OLD, UNCACHED))
 
 

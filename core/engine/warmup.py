@@ -24,6 +24,7 @@ import httpx
 from core import __version__
 from core.cache.request.decision import Outcome, Policy, decide
 from core.cache.request.keys import ROUTES
+from core.cache.request.per_input import split
 from core.cache.request.requests import RequestKeys
 from core.cache.storage.layered import LayeredCache
 from core.cache.storage.slots import find
@@ -157,7 +158,11 @@ class Warmup:
             return False
         now = time.time()
         policy = self.policy()
+        batch = split(route, item["body"], self.keys.context_for(request.model, None, None)) if request.embeds else None
         try:
+            if batch is not None:  # embeddings are stored input by input (or, from before, as the whole batch)
+                stored = all(self.cache.lookup(key, now) is not None for key in batch.keys)
+                return stored or self.cache.lookup(request.key, now) is not None
             _, found = find(self.cache, policy, request, True, now, self._random)
         except Exception:  # noqa: BLE001 - a store that cannot be read: send it, the proxy answers as it can
             return False

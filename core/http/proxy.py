@@ -1,25 +1,24 @@
 """The caching proxy: a lean ASGI callable in front of Ollama.
 
 Cached routes (``core.cache.request.keys.ROUTES``, POST) are answered from the cache when an entry exists; otherwise
-they are forwarded chunk by chunk while a :class:`~core.cache.request.recorder.Recorder` keeps a copy, which is
-stored only if the answer turns out complete. Every other method and path is relayed untouched, with
-bodies streamed both ways. ``/-/`` belongs to the control API. The hit path avoids framework
-routing and does only what a hit needs: the request's facts (`core.cache.request.requests`, a memo lookup for a
-repeated body), a lookup in the layered cache (`core.cache.storage.layered`), the decision, a send.
+they are forwarded chunk by chunk while a copy is recorded (:mod:`core.http.recording`), which is stored only if
+the answer turns out complete. A batch of embeddings is answered input by input (:mod:`core.http.embeddings`).
+Every other method and path is relayed untouched, with bodies streamed both ways. ``/-/`` belongs to the control
+API. The hit path avoids framework routing and does only what a hit needs: the request's facts
+(`core.cache.request.requests`, a memo lookup for a repeated body), a lookup in the layered cache
+(`core.cache.storage.layered`), the decision, a send.
 
 The models' builds (`core.cache.request.builds`) are in the keys: a request naming a model the tracker does not know
 waits for one read of Ollama's model list before it is keyed, and a ``pull``, ``create``, ``copy`` or ``delete``
 passed through successfully has the list read again before its answer ends, so the next request sees the
 new build.
 
-What lives here is routing each request and keeping account of it (stats, ``/-/events``, storing a
-recorded answer); the connection to the upstream, its waits and retry, and the streaming back are
-:mod:`core.http.upstream`'s.
+What lives here is gathering each request's facts and carrying out the plan made of them; the connection to the
+upstream, its waits and retry, and the streaming back are :mod:`core.http.upstream`'s.
 """
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -30,22 +29,21 @@ from core.cache.request.decision import ALL, Outcome, Policy
 from core.cache.request.errors import error_body
 from core.cache.request.keys import ROUTES
 from core.cache.request.plan import Act, Plan, plan, plan_passing
-from core.cache.request.recorder import Recorder
 from core.cache.request.requests import RequestKeys
-from core.cache.request.usage import with_usage
 from core.cache.storage.layered import LayeredCache
 from core.cache.storage.slots import find
 from core.http.accounts import Accounts, Call
 from core.http.cors import CorsRule
+from core.http.embeddings import PerInput
 from core.http.flight import Flight, Flights, can_follow
 from core.http.follow import follow
 from core.http.forwarding import forward
 from core.http.gate import Gate
 from core.http.inject import with_threads
+from core.http.recording import Recording
 from core.http.relay import Receive, adding_headers, read_body, refreshing
 from core.http.replay import replay, send_json, send_whole
 from core.http.upstream import Scope, Send, Upstream, UpstreamState
-from core.http.usage_relay import hiding_usage
 from core.observe.clients import client_of
 from core.observe.events import EventHub
 from core.observe.stats import Stats
@@ -53,8 +51,6 @@ from core.observe.stats import Stats
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Ollama's routes that change which models, or which builds of them, are installed.
 CHANGES_MODELS = frozenset({"/api/pull", "/api/create", "/api/copy", "/api/delete"})
-
-log = logging.getLogger(__name__)
 
 
 class Proxy:
@@ -99,6 +95,8 @@ class Proxy:
         self.client = self.upstream.client  # the connection pool to the upstream
         self.inject_threads = inject_threads  # opt-in: num_thread added to requests that set none
         self.flights = Flights()  # the upstream calls under way, which identical requests follow
+        self.recording = Recording(cache, self.upstream, self.accounts, self.flights, events, lambda: self._paused)
+        self.per_input = PerInput(cache, keys, self.upstream, self.accounts, events)  # batch embeddings, input by input
         self._paused = False
         self.use_policy(policy)
         self._random = random.Random()  # which answer of a full bucket is served
@@ -165,6 +163,17 @@ class Proxy:
             await self.builds.learn(request.model)  # its build goes in the key
             request = call.request = self.keys.facts(route, body, admission.credential, namespace)
         caching = not self._paused
+        if request is not None and request.embeds and caching and not controls.no_store:
+            batch = self.per_input.split(route, body, admission.credential, namespace, request.model)
+            if batch is not None:
+                return await self.per_input.answer(
+                    call,
+                    batch,
+                    controls,
+                    offline=self.offline,
+                    ttl_s=controls.ttl_s or self.ttl_s,
+                    digest=self._digest(request.model),
+                )
         now = time.time()
         found: Entry | None = None
         if request is None or not caching:
@@ -254,7 +263,7 @@ class Proxy:
 
     async def _forward(self, call: Call, chosen: Plan) -> None:
         """Forward a cached-route request: recorded and stored once complete (a miss or refresh), or untouched."""
-        request, route, outcome = call.request, call.route, chosen.outcome
+        request, outcome = call.request, chosen.outcome
         assert outcome is not None
         threads = self.inject_threads if chosen.threads else None
         body = with_threads(call.body, threads) if threads is not None else call.body
@@ -270,53 +279,12 @@ class Proxy:
                 )
             return None
         extra.append((b"x-cache-key", call.key.encode()))
-        digest = (self.builds.digest(request.model) if self.builds is not None else None) or ""  # as in the key
-        # the body as the client sent it is what the entry keeps
-        recorder = Recorder(route, request.streamed, call.started, self.cache.generation, call.body)
-        usage = route.api == "openai" and request.streamed  # recorded with its usage (core.cache.request.usage)
-        send = call.send
-        if usage and not request.usage:
-            body, send = with_usage(body), hiding_usage(send)
-        flight = self.flights.start(call.key, request.streamed, usage)
-        try:
-            sent = await forward(
-                self.upstream, self.accounts, call.scope, call.receive, send, body, extra, call, recorder, flight
-            )
-            if sent is None:
-                return None  # the client left: nothing partial is ever stored, nothing is counted
-            if sent.failed:
-                return self.accounts.finished(call, Outcome.MISS, "error", sent.status, upstream_s=sent.upstream_s)
-            verdict = recorder.verdict()
-            entry = None
-            if verdict.storable:
-                created = time.time()
-                entry = recorder.entry(
-                    call.key,
-                    request.model,
-                    verdict,
-                    created=created,
-                    finished=sent.finished,
-                    expires=created + chosen.ttl_s if chosen.ttl_s else 0.0,
-                )
-                entry.digest = digest
-            flight.entry = entry  # what the followers count as saved
-            if entry is None or self._paused:
-                log.debug("not storing %s: %s", call.key, "caching is paused" if entry else verdict.reason)
-            # not kept when a clear or delete came while this answer was on its way
-            elif self.cache.keep(entry, recorder.generation) and self.events:
-                self.events.publish("entry_did_store", entry.info())
-            # after entry_did_store: a subscriber sees the entry before the request that made it
-            self.accounts.finished(
-                call,
-                Outcome.MISS,
-                "miss" if recorder.status == 200 else "error",
-                recorder.status,
-                tokens=verdict.prompt_tokens + verdict.completion_tokens,
-                upstream_s=sent.upstream_s,
-            )
-        finally:
-            flight.end()
+        await self.recording.record(call, body, extra, ttl_s=chosen.ttl_s, digest=self._digest(request.model))
         return None
+
+    def _digest(self, model: str) -> str:
+        """The build of ``model`` its entries are recorded with, as in the keys ("" when not known)."""
+        return (self.builds.digest(model) if self.builds is not None else None) or ""
 
     async def _pass(
         self, scope: Scope, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]], chosen: Plan

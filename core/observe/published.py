@@ -70,9 +70,9 @@ EVENTS: tuple[Published, ...] = (
         Batch,
         "requests on cached routes answered since the last batch, at most four batches a second: `requests` (the "
         "newest 100, oldest first, each with `time`, `client`, `model`, `route`, `cache` (`HIT`, `MISS`, `BYPASS`, "
-        "`REFRESH`, `SHARED`), `status`, `latency_ms`, `tokens`, `saved_s`, `streamed`, and `id` when its start was "
-        "told) and `count` (how many there were); never the prompt or the answer. At 1,000 hits a second that is "
-        "four events a second instead of a thousand",
+        "`REFRESH`, `SHARED`, `PARTIAL`), `status`, `latency_ms`, `tokens`, `saved_s`, `streamed`, and `id` when its "
+        "start was told) and `count` (how many there were); never the prompt or the answer. At 1,000 hits a second "
+        "that is four events a second instead of a thousand",
     ),
     Published(
         "requests_did_start",

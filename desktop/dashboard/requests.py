@@ -1,5 +1,5 @@
 """The table of recent requests, newest first, bounded: time, client, model, route (streamed answers marked),
-HIT / SHARED / MISS / BYPASS, status, latency and tokens of each request the engine reports. A request still
+HIT / SHARED / PARTIAL / MISS / BYPASS, status, latency and tokens of each request the engine reports. A request still
 being answered by Ollama shows as running and is completed in place when it finishes; errors read red. No prompt
 text is ever shown."""
 
@@ -24,6 +24,7 @@ NUMERIC = {"Status", "Latency", "Tokens"}
 OUTCOMES = {
     "hit": "● HIT",
     "shared": "◑ SHARED",
+    "partial": "◔ PARTIAL",
     "miss": "○ MISS",
     "refresh": "↻ REFRESH",
     "bypass": "↷ BYPASS",

@@ -74,6 +74,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     # OpenAI streams never carry usage, whatever stream_options asks: an upstream such as llama-cpp-python's
     # server, which ignores include_usage (Ollama honours it)
     "ignore_include_usage": False,
+    # vectors left out of the end of each /api/embed and /v1/embeddings answer: a faulty upstream whose
+    # answer does not hold one vector per input
+    "embeddings_missing": 0,
     # pause between streamed frames (milliseconds); also the simulated per-token time
     "chunk_delay_ms": 0,
     # pause before the response headers of inference calls (milliseconds)

@@ -292,7 +292,7 @@ def prepare_embed(host: Host, cfg: Mapping[str, Any], body: Mapping[str, Any]) -
     stats = timing_stats(prompt_eval_count=prompt_count, eval_count=0, options=body.get("options") or {}, config=cfg)
     return {
         "model": raw_model,
-        "embeddings": [embedding_vector(text, dim) for text in inputs],
+        "embeddings": [embedding_vector(text, dim) for text in inputs][: len(inputs) - int(cfg["embeddings_missing"])],
         "total_duration": stats["total_duration"],
         "load_duration": stats["load_duration"],
         "prompt_eval_count": prompt_count,

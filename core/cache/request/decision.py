@@ -35,6 +35,7 @@ class Outcome(Enum):
     REFRESH = "REFRESH"  # forward without looking up, record the answer and store it in place of the old one
     UNCACHED = "UNCACHED"  # not stored, and the client asked for a stored answer only: 504, upstream untouched
     SHARED = "SHARED"  # the same request is being answered upstream right now: follow that answer
+    PARTIAL = "PARTIAL"  # a batch of embeddings with some inputs stored: the upstream is asked for the others
 
     @property
     def header(self) -> bytes:

@@ -1,0 +1,212 @@
+"""Answering a batch embedding request input by input (:mod:`core.cache.request.per_input` decides the shapes).
+
+Each distinct input's entry is looked up. When all are found the answer is composed from them (``X-Cache: HIT``);
+otherwise the upstream is asked, in one call, only for the inputs without one (``PARTIAL`` when some were found,
+``MISS`` when none were), each vector is stored as its input's entry, and the answer has every vector at its
+input's index. ``X-Cache-Inputs`` says how many inputs were answered from the cache, of all. A request without
+duplicates and without any stored input is forwarded as it was sent, and its client gets the upstream's own
+answer. An upstream error reaches the client as it came and stores nothing; an answer with the wrong number of
+vectors is a 502 and stores nothing. Offline, or with ``only-if-cached``, a batch not wholly stored is a 504.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from core.cache.entry import Entry
+from core.cache.request.controls import Controls
+from core.cache.request.decision import Outcome
+from core.cache.request.errors import error_body
+from core.cache.request.keys import Route
+from core.cache.request.per_input import (
+    Batch,
+    WrongAnswer,
+    compose,
+    entry_body,
+    prompt_tokens,
+    split,
+    stored_vector,
+    vectors,
+)
+from core.cache.request.requests import RequestKeys
+from core.cache.storage.layered import LayeredCache
+from core.http.accounts import Accounts, Call
+from core.http.replay import replay, send_whole
+from core.http.upstream import Unsendable, Upstream, UpstreamError
+from core.observe.events import EventHub
+
+JSON = {"ollama": "application/json; charset=utf-8", "openai": "application/json"}
+NOT_ALL_STORED = "ollacache: not every input of this batch is in the cache, and {why}"
+
+
+@dataclass
+class PerInput:
+    """What answering a batch needs of the proxy: the cache, the upstream, the accounts and events."""
+
+    cache: LayeredCache
+    keys: RequestKeys
+    upstream: Upstream
+    accounts: Accounts
+    events: EventHub
+
+    def split(
+        self, route: Route, body: bytes, credential: bytes | None, namespace: str | None, model: str
+    ) -> Batch | None:
+        """An embedding request split into its inputs, each cached on its own (None: it is cached whole)."""
+        try:
+            return split(route, json.loads(body), self.keys.context_for(model, credential, namespace))
+        except (ValueError, RecursionError):
+            return None
+
+    async def answer(
+        self, call: Call, batch: Batch, controls: Controls, *, offline: bool, ttl_s: float, digest: str
+    ) -> None:
+        """Answer ``call`` (an embedding request split into ``batch``) input by input."""
+        now = time.time()
+        generation = self.cache.generation
+        found: list[Entry | None] = [None] * len(batch.unique)
+        if controls.looks_up:
+            found = [self.cache.lookup(key, now) for key in batch.keys]
+            if controls.max_age_s is not None:
+                found = [e if e is not None and now - e.created <= controls.max_age_s else None for e in found]
+        missing = [i for i, entry in enumerate(found) if entry is None]
+        route, model = call.route, str(batch.body.get("model", ""))
+        cached = sum(1 for at in batch.at if found[at] is not None)
+        request = call.request
+        if not cached and controls.looks_up and request is not None and request.key not in batch.keys:
+            stored = self.cache.lookup(request.key, now)  # the whole batch, stored before inputs had entries
+            if stored is not None and (controls.max_age_s is None or now - stored.created <= controls.max_age_s):
+                return await self._answer_whole(call, stored)
+        extra = [*call.cors, (b"x-cache-inputs", f"{cached}/{len(batch.inputs)}".encode())]
+        if request is not None:  # the batch's own key (explain takes it); each input has its entry's
+            extra.append((b"x-cache-key", request.key.encode()))
+        if not missing:
+            vectors_found = [stored_vector(route, found[at].chunks[0]) for at in batch.at]  # type: ignore[union-attr]
+            await send_whole(
+                call.send,
+                200,
+                compose(route, model, vectors_found, None),
+                [*_json(route), (b"x-cache", b"HIT"), *extra],
+            )
+            for entry in found:
+                if entry is not None:
+                    self.cache.note_hit(entry.key, now)
+            saved = sum(entry.duration_s for entry in found if entry is not None)
+            tokens = sum(entry.tokens for entry in found if entry is not None)
+            return self.accounts.finished(call, Outcome.HIT, "hit", 200, tokens=tokens, saved_s=saved)
+        outcome = Outcome.PARTIAL if cached else Outcome.REFRESH if controls.no_cache else Outcome.MISS
+        extra.append((b"x-cache", outcome.header))
+        if offline or controls.only_if_cached:
+            why = "the proxy is offline (proxy.offline)" if offline else "the request asked only-if-cached"
+            await send_whole(call.send, 504, error_body(route.api, NOT_ALL_STORED.format(why=why)), extra)
+            return self.accounts.finished(call, Outcome.MISS, "miss", 504, latency=False)
+        whole = len(missing) == len(batch.inputs)  # nothing stored, no duplicate: the request as it was sent
+        body = call.body if whole else batch.upstream_body(missing)
+        status, answer, upstream_s = await self._ask(call, body, extra)
+        if status is None:
+            return None  # the client left, or the upstream could not be reached (the client was told)
+        if status != 200:
+            return self.accounts.finished(call, outcome, "error", status, upstream_s=upstream_s)
+        try:
+            got, said = vectors(route, answer, len(missing))
+        except WrongAnswer as error:
+            message = f"ollacache: the upstream's answer was not kept: {error}"
+            await send_whole(call.send, 502, error_body(route.api, message), extra)
+            return self.accounts.finished(call, outcome, "error", 502, upstream_s=upstream_s)
+        alone = answer if whole and len(missing) == 1 else None  # the upstream's answer to one input, as it came
+        self._store(call, batch, missing, got, alone, prompt_tokens(route, said), digest, ttl_s, generation, upstream_s)
+        if whole:
+            await send_whole(call.send, 200, answer, [*_json(route), *extra])
+        else:
+            vectors_by_unique: list[bytes] = [b""] * len(batch.unique)
+            for i, entry in enumerate(found):
+                if entry is not None:
+                    vectors_by_unique[i] = stored_vector(route, entry.chunks[0])
+            for i, vector in zip(missing, got, strict=True):
+                vectors_by_unique[i] = vector
+            composed = compose(route, model, [vectors_by_unique[at] for at in batch.at], said)
+            await send_whole(call.send, 200, composed, [*_json(route), *extra])
+        tokens = prompt_tokens(route, said)
+        self.accounts.finished(call, outcome, "miss", 200, tokens=tokens, upstream_s=upstream_s)
+
+    async def _answer_whole(self, call: Call, stored: Entry) -> None:
+        """Answer from an entry of the whole batch, as a hit on any other route is answered."""
+        extra = [(b"x-cache", b"HIT"), (b"x-cache-key", stored.key.encode()), *call.cors]
+        status = await replay(call.send, call.receive, stored, extra, streamed=False)
+        self.cache.note_hit(stored.key, time.time())
+        self.accounts.finished(call, Outcome.HIT, "hit", status, tokens=stored.tokens, saved_s=stored.duration_s)
+
+    async def _ask(self, call: Call, body: bytes, extra: list[tuple[bytes, bytes]]) -> tuple[int | None, bytes, float]:
+        """Send ``body`` upstream and read its whole answer: its status (an error answer is passed on to the
+        client here; None when nothing more is to be sent), body and the upstream's time."""
+        started = time.perf_counter()
+        self.accounts.working += 1
+        self.accounts.forwarding(call, False)
+        try:
+            request = self.upstream.request(call.scope, body, buffered=True)
+            try:
+                response = await self.upstream.send(request, replayable=True)
+                try:
+                    answer = b"".join([chunk async for chunk in response.aiter_raw()])
+                finally:
+                    await response.aclose()
+            except Unsendable as error:
+                message = f"ollacache: this request cannot be forwarded: {error}"
+                await send_whole(call.send, 400, error_body(call.route.api, message), extra)
+                self.accounts.finished(call, Outcome.MISS, "error", 400, upstream_s=time.perf_counter() - started)
+                return None, b"", time.perf_counter() - started
+            except UpstreamError as error:
+                await send_whole(call.send, 502, error_body(call.route.api, self.upstream.unreachable(error)), extra)
+                self.accounts.finished(call, Outcome.MISS, "error", 502, upstream_s=time.perf_counter() - started)
+                return None, b"", time.perf_counter() - started
+        finally:
+            self.accounts.working -= 1
+        upstream_s = time.perf_counter() - started
+        if response.status_code != 200:
+            kind = response.headers.get("content-type", "application/json")
+            await send_whole(call.send, response.status_code, answer, [(b"content-type", kind.encode()), *extra])
+        return response.status_code, answer, upstream_s
+
+    def _store(
+        self,
+        call: Call,
+        batch: Batch,
+        missing: list[int],
+        got: list[bytes],
+        alone: bytes | None,
+        tokens: int,
+        digest: str,
+        ttl_s: float,
+        generation: int,
+        upstream_s: float,
+    ) -> None:
+        """Keep each new vector as its input's entry (``alone``: the upstream's answer to one input, as it came)."""
+        route, model = call.route, call.request.model if call.request is not None else ""
+        created = time.time()
+        share = upstream_s / len(missing)
+        for i, vector in zip(missing, got, strict=True):
+            body = alone if alone is not None else entry_body(route, str(batch.body.get("model", "")), vector)
+            entry = Entry(
+                key=batch.keys[i],
+                route=route.path,
+                model=model,
+                streamed=False,
+                content_type=JSON[route.api],
+                chunks=[body],
+                offsets_s=[share],
+                created=created,
+                duration_s=share,
+                prompt_tokens=tokens if alone is not None else 0,
+                expires=created + ttl_s if ttl_s else 0.0,
+                request=batch.request_of(i),
+            )
+            entry.digest = digest
+            if self.cache.keep(entry, generation) and self.events:
+                self.events.publish("entry_did_store", entry.info())
+
+
+def _json(route: Any) -> list[tuple[bytes, bytes]]:
+    return [(b"content-type", JSON[route.api].encode())]
