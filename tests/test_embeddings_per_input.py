@@ -13,7 +13,7 @@ import pytest
 
 from core.cache.entry import Entry
 from core.cache.request.keys import ROUTES, cache_key
-from core.cache.request.per_input import WrongAnswer, compose, split, vectors
+from core.cache.request.per_input import WrongAnswer, compose, split, stored_vector, vectors
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy
 
@@ -203,3 +203,6 @@ def test_splitting_is_pure_and_keys_each_input_as_the_request_for_it_alone() -> 
     # the vectors' text is the upstream's own: a float32 printed short by Go is not printed long again
     texts, _ = vectors(ROUTES["/api/embed"], b'{"embeddings":[[0.12215089,-1e-7]]}', 1)
     assert texts == [b"[0.12215089,-1e-7]"]
+    for body in (b'{"model":"m","embeddings":[[1,-1e-7]],"total_duration":5}', b'{ "embeddings" : [ [1, -1e-7] ] }'):
+        assert json.loads(stored_vector(ROUTES["/api/embed"], body)) == [1, -1e-7]  # its place, else parsed
+    assert stored_vector(route, b'{"data":[{"object":"embedding","embedding":"AAAA","index":0}]}') == b'"AAAA"'

@@ -112,7 +112,19 @@ def vectors(route: Route, answer: bytes, count: int) -> tuple[list[bytes], dict[
 
 
 def stored_vector(route: Route, body: bytes) -> bytes:
-    """The JSON text of the vector an entry keeps (the answer to its input alone)."""
+    """The JSON text of the vector an entry keeps (the answer to its input alone).
+
+    Found by its place in the compact JSON that Ollama and this module write (a vector holds no bracket or
+    quote of its own), without parsing hundreds of numbers; any other layout is parsed."""
+    name = b'"embeddings":[' if route.api == "ollama" else b'"embedding":'
+    at = body.find(name)
+    if at >= 0:
+        start = at + len(name)
+        opening = body[start : start + 1]
+        if opening in (b"[", b'"'):
+            end = body.find(b"]" if opening == b"[" else b'"', start + 1)
+            if end > start:
+                return body[start : end + 1]
     whole = _loads(body)
     return _text(whole["embeddings"][0] if route.api == "ollama" else whole["data"][0]["embedding"])
 
