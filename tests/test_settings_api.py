@@ -242,6 +242,23 @@ def test_ollama_settings_restart_a_supervised_ollama_with_them() -> None:
     assert "num_ctx = 4096" in config_file().read_text()
 
 
+def test_the_prompt_cache_shows_its_size_in_force_in_the_ollama_tab_and_reaches_the_runners() -> None:
+    context, upstream = supervised()
+    with context as proxy:
+        first = wait_for(running(proxy), "Ollama to run")
+        recommended = httpx.get(proxy.url + "/-/hardware").json()["recommended"]["prompt_cache_ram"]
+        with ControlClient(proxy.url, proxy.token) as client:
+            row = next(row for row in client.settings()["settings"] if row["name"] == "tuning.prompt_cache_ram")
+            assert (row["section"], row["level"], row["value"]) == ("Ollama", "common", None)
+            assert row["shown"]["text"] == str(recommended) and "a sixteenth of the" in row["shown"]["origin"]
+            assert httpx.get(upstream + "/_fake/env").json()["env"]["LLAMA_ARG_CACHE_RAM"] == str(recommended)
+            answer = client.update_settings({"tuning.prompt_cache_ram": 512})
+        assert answer["changes"]["tuning.prompt_cache_ram"]["result"] == "Ollama restarted"
+        wait_for(running(proxy, not_pid=first["pid"]), "Ollama to be restarted")
+        assert httpx.get(upstream + "/_fake/env").json()["env"]["LLAMA_ARG_CACHE_RAM"] == "512"
+    assert "prompt_cache_ram = 512" in config_file().read_text()
+
+
 def test_the_models_folder_and_origins_reach_a_supervised_ollama(tmp_path: Path) -> None:
     context, upstream = supervised()
     models = tmp_path / "models"

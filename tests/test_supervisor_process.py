@@ -71,6 +71,7 @@ def test_auto_starts_ollama_with_the_tuned_environment_and_stops_it_on_exit(tmp_
         assert env["OLLAMA_HOST"] == upstream.removeprefix("http://")
         assert env["LLAMA_ARG_THREADS"] == str(hardware["num_thread"])
         assert env["OLLAMA_CONTEXT_LENGTH"] == str(hardware["num_ctx"])
+        assert env["LLAMA_ARG_CACHE_RAM"] == str(hardware["prompt_cache_ram"])  # the runners' prompt cache, in MiB
         assert env["OLLAMA_DEBUG"] == "1" and env["OLLAMA_KEEP_ALIVE"] == "2h"  # the user's overrides win
         with httpx.Client(base_url=proxy.url) as http:
             assert [http.post("/api/chat", json=CHAT).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]

@@ -47,6 +47,7 @@ def test_hybrid_intel_laptop_gets_one_thread_per_p_core_and_cpu_sized_settings()
         "OLLAMA_KEEP_ALIVE": "30m",
         "OLLAMA_NUM_PARALLEL": "1",
         "OLLAMA_MAX_LOADED_MODELS": "2",
+        "LLAMA_ARG_CACHE_RAM": "1024",
     }
     assert "30.8 GiB of RAM" in rec.num_ctx.reason
     assert rec.flash_attention.value is None and rec.kv_cache_type.value is None  # CPU only: left to Ollama
@@ -63,6 +64,33 @@ def test_the_two_core_vm() -> None:
     assert rec.num_thread.value == 2 and rec.num_thread.reason == "one thread per physical core (2)"
     assert rec.num_ctx.value == 8192 and rec.num_parallel.value == 1
     assert "slow each other" in rec.num_parallel.reason
+
+
+@pytest.mark.parametrize(
+    ("ram_gib", "mib"),
+    [(1, 256), (4, 256), (7.6, 256), (8, 512), (16, 1024), (23.5, 1024), (32, 2048), (64, 4096), (256, 8192)],
+)
+def test_the_prompt_cache_is_a_sixteenth_of_the_ram_as_a_power_of_two_within_256_mib_and_8_gib(
+    ram_gib: float, mib: int
+) -> None:
+    hw = linux(VM)
+    rec = recommend(Hardware(hw.os, hw.cpu, memory_bytes=int(ram_gib * 2**30)))
+    assert rec.prompt_cache_ram.value == mib and rec.env["LLAMA_ARG_CACHE_RAM"] == str(mib)
+    assert "a sixteenth of the" in rec.prompt_cache_ram.reason and "per loaded model" in rec.prompt_cache_ram.reason
+
+
+def test_the_prompt_cache_is_sized_by_the_ram_even_with_a_gpu() -> None:
+    on_gpu = recommend(linux(MTL, gpus="nvidia-smi/laptop-gpu.txt"))
+    assert on_gpu.prompt_cache_ram.value == recommend(linux(MTL)).prompt_cache_ram.value == 1024
+    assert "30.8 GiB of RAM" in on_gpu.prompt_cache_ram.reason
+
+
+def test_the_prompt_cache_from_the_settings_wins_and_zero_turns_it_off() -> None:
+    rec = recommend(linux(MTL), {"tuning.prompt_cache_ram": 0})
+    assert rec.env["LLAMA_ARG_CACHE_RAM"] == "0" and rec.prompt_cache_ram.from_settings
+    assert "the recommendation would be 1024" in rec.prompt_cache_ram.reason
+    with pytest.raises(TuningError, match="tuning.prompt_cache_ram"):
+        recommend(linux(MTL), {"tuning.prompt_cache_ram": -1})
 
 
 @pytest.mark.parametrize(
@@ -213,6 +241,7 @@ REFUSED = "refused"
         ("tuning.max_loaded_models", ["0", "1", "-1", "two"]),
         ("tuning.flash_attention", ["true", "0", "yes", "maybe"]),
         ("tuning.kv_cache_type", ["f16", "q8_0", "q4_0", "q5_1", "F16"]),
+        ("tuning.prompt_cache_ram", ["0", "512", "-1", "1GiB", "1.5"]),
     ],
 )
 def test_the_settings_and_the_tuning_accept_the_same_values(
@@ -274,6 +303,7 @@ def test_unknown_memory_keeps_ollamas_defaults() -> None:
     hw = linux(VM)
     rec = recommend(Hardware(hw.os, hw.cpu, memory_bytes=None))
     assert (rec.num_ctx.value, rec.keep_alive.value) == (4096, "5m") and "unknown" in rec.num_ctx.reason
+    assert rec.prompt_cache_ram.value == 1024 and "unknown" in rec.prompt_cache_ram.reason  # never llama.cpp's 8 GiB
 
 
 def test_hardware_json_has_what_the_cli_and_the_control_api_promise() -> None:

@@ -1,11 +1,11 @@
 """The ``[tuning]`` settings of how Ollama runs a model: threads, context length, how long it stays loaded, requests
-at once, models side by side, flash attention, the working memory's type, and whether requests carry the thread
-count themselves."""
+at once, models side by side, flash attention, the working memory's type, the RAM kept for earlier prompts, and
+whether requests carry the thread count themselves."""
 
 from __future__ import annotations
 
 from core.config.parsing import KV_CACHE_TYPES, parse_bool, parse_keep_alive, parse_kv_cache_type, parse_whole
-from core.config.spec import ENGINE_RESTART, OLLAMA_RESTART, OLLAMA_SERVER, PERFORMANCE, Spec
+from core.config.spec import ENGINE_RESTART, OLLAMA, OLLAMA_RESTART, OLLAMA_SERVER, PERFORMANCE, Spec
 
 TUNING_SPECS: tuple[Spec, ...] = (
     Spec(
@@ -106,6 +106,22 @@ TUNING_SPECS: tuple[Spec, ...] = (
         effect=OLLAMA_RESTART,
         choices=KV_CACHE_TYPES,
         label="Working memory type",
+    ),
+    Spec(
+        "tuning.prompt_cache_ram",
+        None,
+        parse_whole(0),
+        "a whole number of MiB, at least 0 (0 turns the prompt cache off)",
+        "OLLACACHE_PROMPT_CACHE_RAM",
+        None,
+        "How much RAM, in MiB, each loaded model may keep of earlier prompts to answer similar ones sooner "
+        "(LLAMA_ARG_CACHE_RAM; 0 turns it off).",
+        section=OLLAMA,
+        kind="number",
+        effect=OLLAMA_RESTART,
+        label="Prompt cache (MiB)",
+        level="common",
+        ask="Enter a whole number of MiB, such as 1024 (0 turns the prompt cache off)",
     ),
     Spec(
         "tuning.inject_options",

@@ -3,8 +3,9 @@
 Every value comes with a reason (a short sentence ``ollacache hardware`` prints) and reaches Ollama
 through the environment of the ``ollama serve`` Ollacache starts (`Recommendation.env`): the runner
 (llama.cpp's llama-server) inherits it and reads ``LLAMA_ARG_THREADS`` when no request sets
-``num_thread``. Nothing is added to requests: Ollama reloads a model whenever a request's runner options
-differ from the loaded ones, and a client's own value always wins.
+``num_thread``, and ``LLAMA_ARG_CACHE_RAM`` for its prompt cache (:mod:`core.tuning.prompt_cache`). Nothing
+is added to requests: Ollama reloads a model whenever a request's runner options differ from the loaded ones,
+and a client's own value always wins.
 
 Each value can be overridden by a setting (`SETTINGS`); None there means "use the recommendation". What
 an override accepts is the setting's own parser (`core.config.settings.SPECS`), so a value the settings
@@ -23,6 +24,7 @@ from typing import Any, Generic, TypeVar
 from core.config.parsing import KV_CACHE_TYPES
 from core.config.specs import SPEC_BY_NAME
 from core.hardware.detect import Hardware
+from core.tuning.prompt_cache import prompt_cache_mib
 from core.units import human_bytes
 
 T = TypeVar("T")
@@ -38,6 +40,7 @@ ENV_NAMES: dict[str, str] = {
     "max_loaded_models": "OLLAMA_MAX_LOADED_MODELS",
     "flash_attention": "OLLAMA_FLASH_ATTENTION",
     "kv_cache_type": "OLLAMA_KV_CACHE_TYPE",
+    "prompt_cache_ram": "LLAMA_ARG_CACHE_RAM",
 }
 # The setting that overrides each value: tuning.<field>.
 SETTINGS: tuple[str, ...] = tuple(f"tuning.{name}" for name in ENV_NAMES)
@@ -83,6 +86,7 @@ class Recommendation:
     max_loaded_models: Choice[int]
     flash_attention: Choice[bool | None]
     kv_cache_type: Choice[str | None]
+    prompt_cache_ram: Choice[int]  # MiB per loaded model
 
     @property
     def env(self) -> dict[str, str]:
@@ -264,6 +268,7 @@ def _recommended(hw: Hardware) -> dict[str, Choice[Any]]:
     """The recommendation for each value, before overrides, in `Recommendation`'s field order."""
     memory, on_gpu, where = _memory(hw)
     out = {"num_thread": _threads(hw), **_by_memory(hw, memory, on_gpu, where), **_by_gpu(memory, on_gpu, where)}
+    out["prompt_cache_ram"] = Choice(*prompt_cache_mib(hw.memory_bytes))  # host RAM, whatever the GPU
     return {field.name: out[field.name] for field in fields(Recommendation)}
 
 

@@ -44,6 +44,7 @@ VALUES: tuple[tuple[str, str], ...] = (
     ("max_loaded_models", "Models kept loaded"),
     ("flash_attention", "Flash attention"),
     ("kv_cache_type", "KV cache type"),
+    ("prompt_cache_ram", "Prompt cache"),
 )
 TUNE_RUNS = (1, 3)
 
@@ -60,6 +61,8 @@ def shown(name: str, value: Any) -> str:
         return plural(value, "thread")
     if name == "num_parallel":
         return f"{value:,} at a time"
+    if name == "prompt_cache_ram":
+        return f"{value:,} MiB per model" if value else "off"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
