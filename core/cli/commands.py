@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     warm.add_argument("--url", help="the proxy's address (default: from the settings)")
     warm.add_argument("--concurrency", type=int, default=4, help="requests sent at a time (1 to 64; default 4)")
 
+    keys = commands.add_parser("keys", help="the API keys other computers use while Ollacache is shared")
+    actions = keys.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("add", help="make a key for a person or device; it is printed once").add_argument("name")
+    actions.add_parser("list", help="the keys, with when each was made and last used")
+    actions.add_parser("revoke", help="remove a key; a running proxy refuses it within seconds").add_argument("name")
     commands.add_parser(
         "selftest",
         help="start a throwaway proxy in front of a built-in upstream and check that "
@@ -187,6 +192,10 @@ def _run(argv: Sequence[str] | None) -> int:
         from core.cli.transfer import run_import
 
         return run_import(settings, args.file)
+    if args.command == "keys":
+        from core.cli.keys import run_keys
+
+        return run_keys(settings, args.action, getattr(args, "name", None))
     if args.command == "explain":
         from core.cli.explain import run_explain
 

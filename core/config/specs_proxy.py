@@ -1,10 +1,13 @@
 """The ``[proxy]`` settings of where Ollacache listens and which Ollama it forwards to: the address and port, Ollama's
-address, and the web pages a browser may call Ollacache from."""
+address, the web pages a browser may call Ollacache from, and sharing it on the network with API keys."""
 
 from __future__ import annotations
 
-from core.config.parsing import parse_host, parse_origins, parse_port, parse_url
+from core.config.parsing import choice, parse_bool, parse_host, parse_origins, parse_port, parse_url
 from core.config.spec import ENGINE_RESTART, GENERAL, OLLAMA, Spec
+
+# who must send a key: the values of core.access.peers.REQUIRE (config sits below access, so they are spelled here)
+REQUIRE = ("remote", "always")
 
 PROXY_SPECS: tuple[Spec, ...] = (
     Spec(
@@ -64,5 +67,35 @@ PROXY_SPECS: tuple[Spec, ...] = (
         effect=ENGINE_RESTART,
         label="Allowed web origins",
         ask="Enter origins separated by commas, such as https://example.com, http://localhost:3000",
+    ),
+    Spec(
+        "proxy.share",
+        False,
+        parse_bool,
+        "true or false (also 1/0, on/off, yes/no)",
+        "OLLACACHE_SHARE",
+        "--share",
+        "Let other computers on your network use Ollacache, each with an API key of this install "
+        "(ollacache keys add NAME). Traffic is plain HTTP unless you give a certificate.",
+        section=GENERAL,
+        kind="switch",
+        effect=ENGINE_RESTART,
+        label="Share on my network",
+        level="common",
+    ),
+    Spec(
+        "proxy.require_key",
+        "remote",
+        choice(*REQUIRE),
+        "one of remote, always",
+        "OLLACACHE_REQUIRE_KEY",
+        "--require-key",
+        "Who must send an API key: clients on other computers while sharing (remote), or every "
+        "client, this computer's too (always).",
+        section=GENERAL,
+        kind="choice",
+        effect=ENGINE_RESTART,
+        choices=REQUIRE,
+        label="API key required from",
     ),
 )

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from core.access.keyring import KeyRing
 from core.cache.request.builds import Builds
 from core.cache.request.decision import Policy
 from core.cache.request.requests import RequestKeys
@@ -36,6 +37,7 @@ from core.engine.tuning_runs import TuningRuns
 from core.engine.warmup import Warmup
 from core.http.cors import CorsRule
 from core.http.gate import Gate
+from core.http.guard import Guard
 from core.http.hostcheck import HostRule, is_loopback_bind
 from core.http.proxy import Proxy
 from core.observe.events import EventHub
@@ -68,6 +70,8 @@ class Engine:
         # Bound to another address than loopback, the control API's reads need the token too.
         self.loopback = is_loopback_bind(settings["proxy.host"])
         self.url = settings.url  # until serving_at tells the address actually bound
+        keys_needed = settings["proxy.share"] or settings["proxy.require_key"] == "always"
+        self.guard = Guard(KeyRing(settings.config_dir), settings["proxy.require_key"]) if keys_needed else None
         self.hardware, self.tuning = detect_and_recommend(settings)
         self.store, store_error = open_store(settings)
         usable = not isinstance(self.store, NullStore)  # a Redis not answering yet is used once it does
@@ -122,6 +126,7 @@ class Engine:
             upstream=upstream,
             candidates=candidates(self.hardware),
             config_dir=settings.config_dir,
+            guard=self.guard,
             events=self.events,
             apply_threads=self.apply_threads,
         )
@@ -129,7 +134,7 @@ class Engine:
             url=lambda: self.url, keys=self.keys, cache=self.cache, policy=lambda: self.proxy.policy, events=self.events
         )
         self._tasks: list[asyncio.Task[None]] = []
-        self.housekeeping = Housekeeping(self.cache, self.store, self.stats)
+        self.housekeeping = Housekeeping(self.cache, self.store, self.stats, self.guard.keyring if self.guard else None)
 
     def serving_at(self, url: str) -> None:
         """The address actually bound (port takeover, ``--port 0``): reported on health, and written to

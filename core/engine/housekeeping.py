@@ -1,5 +1,6 @@
 """The engine's housekeeping: totals saved and hit counts written every few seconds (and at once when the
-counts gathered reach ``cache.hits_limit``), a shared store pinged so its loss and its return are seen.
+counts gathered reach ``cache.hits_limit``), a shared store pinged so its loss and its return are seen, and when
+each API key was last used written down.
 
 Each failure is reported (the cache then serves as a pass-through and says why on ``/-/health``) and tried
 again next time; nothing here fails a request.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from core.access.keyring import KeyRing
 from core.cache.storage.layered import LayeredCache
 from core.cache.storage.store import SharedStore, Store, StoreError
 from core.observe.stats import Stats
@@ -22,10 +24,11 @@ log = logging.getLogger(__name__)
 class Housekeeping:
     """Saving ``stats`` and flushing ``cache``'s hit counts into ``store``, in tasks of the running loop."""
 
-    def __init__(self, cache: LayeredCache, store: Store, stats: Stats) -> None:
+    def __init__(self, cache: LayeredCache, store: Store, stats: Stats, keyring: KeyRing | None = None) -> None:
         self.cache = cache
         self.store = store
         self.stats = stats
+        self.keyring = keyring  # when each API key was last used is written here, in batches
         self._stopping = asyncio.Event()
         self._hits_full = asyncio.Event()  # the hit counts gathered reached cache.hits_limit: flush them now
         self._flushing = asyncio.Lock()  # one flush of hit counts at a time
@@ -62,6 +65,11 @@ class Housekeeping:
                 log.error("could not save totals: %s", error)
                 self.cache.failed(error)
             await self.flush_hits()
+            if self.keyring is not None:
+                try:
+                    await asyncio.to_thread(self.keyring.flush)
+                except OSError as error:
+                    log.error("could not note when the API keys were last used: %s", error)
 
     async def _when_full(self) -> None:
         """Write the hit counts as soon as they reach ``cache.hits_limit``, between the regular flushes."""

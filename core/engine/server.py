@@ -84,7 +84,12 @@ def startup_warnings(engine: Engine) -> list[str]:
     settings, shown = engine.settings, engine.proxy.shown_upstream
     warnings: list[str] = []
     host = settings["proxy.host"]
-    if not is_loopback_bind(host):
+    if settings["proxy.share"]:
+        warnings.append(
+            f"shared on the network at port {settings['proxy.port']}: other computers need one of this install's "
+            "API keys (ollacache keys add NAME); the traffic is plain HTTP, readable on the network"
+        )
+    elif not is_loopback_bind(host):
         warnings.append(
             f"listening on {host}, beyond this machine: anyone who can reach this port can use the "
             "proxy and the Ollama behind it, read its cached answers and list them at /-/entries "
@@ -196,7 +201,7 @@ def build_server(settings: Settings) -> _Server:
     settings = engine.settings
     config = uvicorn.Config(
         engine.proxy,
-        host=settings["proxy.host"],
+        host=listen_host(settings),
         port=settings["proxy.port"],
         loop=event_loop(),
         http=HeaderTimeoutProtocol,
@@ -209,6 +214,12 @@ def build_server(settings: Settings) -> _Server:
         proxy_headers=False,
     )
     return _Server(config, engine)
+
+
+def listen_host(settings: Settings) -> str:
+    """Where the proxy listens: ``proxy.host``, or every interface when shared and that is loopback."""
+    host = settings["proxy.host"]
+    return "0.0.0.0" if settings["proxy.share"] and is_loopback_bind(host) else host
 
 
 def serve(settings: Settings) -> int:

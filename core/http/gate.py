@@ -35,6 +35,9 @@ class Admission:
     cache_ttl: bytes | None = None
     cache_replay: bytes | None = None
     cache_namespace: bytes | None = None
+    authorization: bytes | None = None  # as sent: it may be one of the install's keys (core.http.guard)
+    api_key: bytes | None = None
+    key_name: str | None = None  # the install's key the request carried (consumed), by its name
 
 
 class Gate:
@@ -46,7 +49,9 @@ class Gate:
         self._hosts: dict[bytes, bool] = {}
         self._origins: dict[bytes, bool] = {}
 
-    def admit(self, headers: Iterable[tuple[bytes, bytes]]) -> Admission:
+    def admit(self, headers: Iterable[tuple[bytes, bytes]], local: bool = True) -> Admission:
+        """The gate's answer for a request with ``headers``; ``local``: from this machine (the Host rule, against
+        DNS rebinding, concerns only browsers on this machine, so a shared proxy applies it to them alone)."""
         host = origin = authorization = user_agent = cache_control = cache_ttl = cache_replay = None
         cache_namespace = api_key = None
         for name, value in headers:
@@ -71,6 +76,7 @@ class Gate:
         credential = credential_of(authorization, api_key)
         if (
             self.host_rule is not None
+            and local
             and host is not None
             and not self._remember(self._hosts, host, self.host_rule.allows)
         ):
@@ -82,7 +88,17 @@ class Gate:
             )
         if origin is None or (host is not None and origin == b"http://" + host):
             return Admission(
-                None, [], None, credential, user_agent, cache_control, cache_ttl, cache_replay, cache_namespace
+                None,
+                [],
+                None,
+                credential,
+                user_agent,
+                cache_control,
+                cache_ttl,
+                cache_replay,
+                cache_namespace,
+                authorization,
+                api_key,
             )
         if not self._remember(self._origins, origin, self.cors.allows):
             return Admission(
@@ -101,6 +117,8 @@ class Gate:
             cache_ttl,
             cache_replay,
             cache_namespace,
+            authorization,
+            api_key,
         )
 
     @staticmethod

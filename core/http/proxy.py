@@ -39,6 +39,7 @@ from core.http.flight import Flight, Flights, can_follow
 from core.http.follow import follow
 from core.http.forwarding import forward
 from core.http.gate import Gate
+from core.http.guard import CHALLENGE, CONTROL_LOCAL, NO_KEY, Guard
 from core.http.inject import with_threads
 from core.http.recording import Recording
 from core.http.relay import Receive, adding_headers, read_body, refreshing
@@ -78,8 +79,10 @@ class Proxy:
         start_wait_s: float = 30.0,
         policy: Policy = ALL,
         offline: bool = False,
+        guard: Guard | None = None,
     ) -> None:
         self.cache = cache
+        self.guard = guard  # shared, or keys required: who must send an API key
         self.offline = offline
         self.keys = keys
         self.builds = keys.builds  # the models' digests, in the keys and on the entries
@@ -130,7 +133,8 @@ class Proxy:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.control(scope, receive, send)
-        admission = self.gate.admit(scope["headers"])
+        local = True if self.guard is None else Guard.local(scope)
+        admission = self.gate.admit(scope["headers"], local)
         if admission.refusal is not None:
             return await send_json(send, 403, {"error": admission.refusal})
         cors = admission.cors
@@ -138,6 +142,16 @@ class Proxy:
             await send({"type": "http.response.start", "status": 204, "headers": CorsRule.preflight(admission.origin)})
             return await send({"type": "http.response.body", "body": b""})
         path: str = scope["path"]
+        if self.guard is not None:
+            if path.startswith("/-/"):
+                if not local:
+                    return await send_json(send, 403, {"error": CONTROL_LOCAL})
+            else:
+                admitted = self.guard.admit(scope, admission, local)
+                if admitted is None:
+                    api = route.api if (route := ROUTES.get(path)) is not None else "ollama"
+                    return await send_whole(send, 401, error_body(api, NO_KEY), [CHALLENGE, *cors])
+                admission = admitted
         if path.startswith("/-/"):
             return await self.control(scope, receive, adding_headers(send, cors) if cors else send)
         route = ROUTES.get(path)

@@ -76,6 +76,7 @@ class FakeOllama:
         self._closing = threading.Event()
         self.calls: Counter[str] = Counter()
         self._bodies: deque[tuple[str, dict[str, Any]]] = deque(maxlen=BODIES_KEPT)
+        self._header_names: deque[tuple[str, frozenset[str]]] = deque(maxlen=BODIES_KEPT)
         self.abandoned_streams = 0  # streamed answers whose client left before the end
         self._starlette = self._build_app()
 
@@ -102,6 +103,7 @@ class FakeOllama:
             self._config = default_config()
             self.calls.clear()
             self._bodies.clear()
+            self._header_names.clear()
             self.abandoned_streams = 0
             self._loaded.clear()
             self._epoch += 1
@@ -117,6 +119,12 @@ class FakeOllama:
         first (the last `BODIES_KEPT` over all routes; other bodies are not kept)."""
         with self._cond:
             return [copy.deepcopy(body) for seen, body in self._bodies if seen == path]
+
+    def header_names(self, path: str | None = None) -> list[frozenset[str]]:
+        """The header names of each request received (on ``path``) since the last reset, oldest first (the
+        last `BODIES_KEPT`): what a client's request still carried when it got here."""
+        with self._cond:
+            return [names for seen, names in self._header_names if path is None or seen == path]
 
     def wait_for_calls(self, count: int, path: str | None = None, timeout: float = 60.0) -> bool:
         """Block until at least ``count`` requests arrived (on ``path``); timeout in seconds (a bound for a loaded
@@ -213,6 +221,9 @@ class FakeOllama:
         if scope["type"] == "http" and not scope["path"].startswith("/_fake/"):
             with self._cond:
                 self.calls[scope["path"]] += 1
+                self._header_names.append(
+                    (scope["path"], frozenset(name.decode("latin-1").lower() for name, _ in scope["headers"]))
+                )
                 self._cond.notify_all()
         scope[_RAW_SEND] = send
         await self._starlette(scope, receive, send)

@@ -1,0 +1,58 @@
+"""The key check of a shared proxy: which requests must carry one of the install's API keys, and the key consumed.
+
+While the proxy is shared (``proxy.share``), or when every client must send a key (``proxy.require_key =
+always``), a request that needs one (:func:`core.access.peers.needs_key`) and has none of ours as
+``Authorization: Bearer <key>`` is refused with a 401 in its route's own error format: nothing is forwarded and
+nothing is looked up. Our key is consumed: it is taken out of the request before it is keyed or forwarded, so
+everyone sharing gets each other's hits and Ollama never sees it. Any other ``Authorization`` (meant for a real
+upstream) is left as it was, keying the cache as before. The control API answers only on this machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from core.access.keyring import KeyRing
+from core.access.peers import Require, is_local, needs_key
+from core.cache.request.requests import credential_of
+from core.http.gate import Admission
+from core.http.upstream import Scope
+
+NO_KEY = (
+    "ollacache: this proxy is shared with API keys: send one as Authorization: Bearer <key> "
+    "(OLLAMA_API_KEY for Ollama's clients); the owner makes one with `ollacache keys add NAME`"
+)
+CONTROL_LOCAL = "ollacache: the control API answers only on the computer Ollacache runs on"
+CHALLENGE = (b"www-authenticate", b'Bearer realm="ollacache"')
+
+
+@dataclass
+class Guard:
+    """The keys of ``keyring``, required from the clients ``require`` names."""
+
+    keyring: KeyRing
+    require: Require
+
+    @staticmethod
+    def local(scope: Scope) -> bool:
+        client = scope.get("client")
+        return is_local(client[0] if client else None)
+
+    def admit(self, scope: Scope, admission: Admission, local: bool) -> Admission | None:
+        """``admission`` with our key taken out of the request (and its name noted), or None when the request
+        needs a key and has none of ours."""
+        authorization = admission.authorization
+        name = None
+        if authorization is not None and authorization[:7].lower() == b"bearer ":
+            name = self.keyring.name_of(authorization[7:].strip())
+        if name is None:
+            return None if self.require == "always" or not local else admission
+        scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
+        return dataclasses.replace(
+            admission, authorization=None, credential=credential_of(None, admission.api_key), key_name=name
+        )
+
+    def needs_key(self, scope: Scope) -> bool:
+        client = scope.get("client")
+        return needs_key(client[0] if client else None, self.require)
