@@ -11,12 +11,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import ollama
 import pytest
 
 from core.access.keyring import RELOAD_S, KeyRefused, KeyRing
+from core.access.limits import RateLimit
 from core.access.peers import is_local, needs_key
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import ROOT, RunningProxy, proxy_in_thread, proxy_process, wait_for
@@ -214,3 +216,28 @@ def test_a_client_on_another_address_needs_a_key(
         assert control["status"] == 403  # the control API stays on this machine, token or not
         local = httpx.post(proxy.url + "/api/chat", json=CHAT, timeout=30)
         assert local.headers["x-cache"] == "HIT"  # this machine's tools, no key, share the remote client's entry
+
+
+def test_a_key_may_send_a_minutes_worth_at_once_then_one_request_at_the_rate() -> None:
+    limit = RateLimit(3)  # three a minute: one each 20 s once the first three are spent
+    assert [limit.take("alice", 100.0) for _ in range(4)] == [0, 0, 0, 20]
+    assert limit.take("bob", 100.0) == 0  # each key its own
+    assert limit.take("alice", 110.0) == 10 and limit.take("alice", 120.0) == 0
+    assert RateLimit(0).take("alice", 0.0) == 0  # no limit
+
+
+def test_each_key_is_counted_and_held_to_its_rate(upstream: tuple[FakeOllama, str], fake: FakeOllama) -> None:
+    ring = KeyRing(Path(os.environ["OLLACACHE_CONFIG_DIR"]))
+    alice, bob = ring.add("alice"), ring.add("bob")
+    flags = {"proxy.require_key": "always", "proxy.rate_limit": "2"}
+    with proxy_in_thread(upstream[1], **flags) as proxy, httpx.Client(base_url=proxy.url, timeout=30) as http:
+        as_alice = [http.post("/api/chat", json=CHAT, headers={"Authorization": f"Bearer {alice}"}) for _ in range(3)]
+        assert [r.status_code for r in as_alice] == [200, 200, 429]
+        assert int(as_alice[2].headers["retry-after"]) > 0 and "2 requests a minute" in as_alice[2].json()["error"]
+        assert http.post("/api/chat", json=CHAT, headers={"Authorization": f"Bearer {bob}"}).status_code == 200
+        keys: Any = wait_for(lambda: len(proxy.stats()["keys"]) == 2, "both keys counted") and proxy.stats()["keys"]  # type: ignore[arg-type]
+        metrics = http.get("/-/metrics").text
+    assert keys["alice"]["misses"] == 1 and keys["alice"]["hits"] == 1 and keys["alice"]["time_saved_s"] > 0
+    assert keys["bob"]["hits"] == 1
+    assert 'ollacache_key_requests_total{key="alice",outcome="hit"} 1.0' in metrics
+    assert fake.total_calls("/api/chat") == 1

@@ -3,7 +3,7 @@ address, the web pages a browser may call Ollacache from, and sharing it on the 
 
 from __future__ import annotations
 
-from core.config.parsing import choice, parse_bool, parse_host, parse_origins, parse_port, parse_url
+from core.config.parsing import choice, parse_bool, parse_host, parse_origins, parse_port, parse_url, parse_whole
 from core.config.spec import ENGINE_RESTART, GENERAL, OLLAMA, Spec
 
 # who must send a key: the values of core.access.peers.REQUIRE (config sits below access, so they are spelled here)
@@ -97,5 +97,18 @@ PROXY_SPECS: tuple[Spec, ...] = (
         effect=ENGINE_RESTART,
         choices=REQUIRE,
         label="API key required from",
+    ),
+    Spec(
+        "proxy.rate_limit",
+        0,
+        parse_whole(0),
+        "a whole number of requests a minute (0: no limit)",
+        "OLLACACHE_RATE_LIMIT",
+        "--rate-limit",
+        "The most requests a minute each API key may send; beyond it a client is told to wait (0: no limit).",
+        section=GENERAL,
+        kind="number",
+        effect=ENGINE_RESTART,
+        label="Requests a minute per API key",
     ),
 )

@@ -50,7 +50,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             "and route, entries and bytes, CPU % and RSS of the system and the proxy. Savings are also counted "
             "per client in `clients` (requests, hits, misses, time and tokens saved for each tool, named from its"
             " User-Agent: `ollama-python`, `openai-python`, `ollama-cli`, `LangChain`, `curl`, `browser`...), "
-            "also in `/-/metrics` with a `client` label, so you see which tool the cache helps most"
+            "also in `/-/metrics` with a `client` label, so you see which tool the cache helps most; and per API key "
+            "of a shared proxy in `keys` (by the key's name; a `key` label in `/-/metrics`)"
         ),
     ),
     Endpoint(
@@ -212,7 +213,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "/-/ollama/models",
         doc=(
             "the models Ollama has in memory, from its `/api/ps` (`name`, `size`, `size_vram`, `expires_at`, "
-            "`digest`, ...); `502` when it cannot be asked"
+            "`digest`, ...), each with `runner`: the resident memory of its runner process (`rss_bytes`, `pids`, "
+            "`models`: the model alone when its runner was told apart by its model file, else every model whose "
+            "runners' total it is), null where none is found (an Ollama elsewhere, or another user's); `502` when "
+            "it cannot be asked"
         ),
     ),
     Endpoint(

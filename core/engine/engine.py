@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.access.keyring import KeyRing
+from core.access.limits import RateLimit
 from core.cache.request.builds import Builds
 from core.cache.request.decision import Policy
 from core.cache.request.requests import RequestKeys
@@ -71,7 +72,8 @@ class Engine:
         self.loopback = is_loopback_bind(settings["proxy.host"])
         self.url = settings.url  # until serving_at tells the address actually bound
         keys_needed = settings["proxy.share"] or settings["proxy.require_key"] == "always"
-        self.guard = Guard(KeyRing(settings.config_dir), settings["proxy.require_key"]) if keys_needed else None
+        limit = RateLimit(settings["proxy.rate_limit"])
+        self.guard = Guard(KeyRing(settings.config_dir), settings["proxy.require_key"], limit) if keys_needed else None
         self.hardware, self.tuning = detect_and_recommend(settings)
         self.store, store_error = open_store(settings)
         usable = not isinstance(self.store, NullStore)  # a Redis not answering yet is used once it does

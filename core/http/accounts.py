@@ -37,6 +37,7 @@ class Call:
     cors: list[tuple[bytes, bytes]]
     request: Request | None = None
     key: str = ""
+    key_name: str | None = None  # the install's API key it came with (a shared proxy), by name
 
 
 class Accounts:
@@ -95,6 +96,7 @@ class Accounts:
             saved_s=saved_s,
             saved_tokens=(tokens or 0) if kind in _SAVES else 0,
             client=call.client,
+            key=call.key_name,
         )
         if self.events:
             forwarded, streamed_up = _FORWARDED.get()

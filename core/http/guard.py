@@ -3,7 +3,8 @@
 While the proxy is shared (``proxy.share``), or when every client must send a key (``proxy.require_key =
 always``), a request that needs one (:func:`core.access.peers.needs_key`) and has none of ours as
 ``Authorization: Bearer <key>`` is refused with a 401 in its route's own error format: nothing is forwarded and
-nothing is looked up. Our key is consumed: it is taken out of the request before it is keyed or forwarded, so
+nothing is looked up; a key that sends more than ``proxy.rate_limit`` requests a minute gets a 429 with
+``Retry-After``. Our key is consumed: it is taken out of the request before it is keyed or forwarded, so
 everyone sharing gets each other's hits and Ollama never sees it. Any other ``Authorization`` (meant for a real
 upstream) is left as it was, keying the cache as before. The control API answers only on this machine.
 """
@@ -11,9 +12,11 @@ upstream) is left as it was, keying the cache as before. The control API answers
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from core.access.keyring import KeyRing
+from core.access.limits import RateLimit
 from core.access.peers import Require, is_local, needs_key
 from core.cache.request.requests import credential_of
 from core.http.gate import Admission
@@ -27,27 +30,44 @@ CONTROL_LOCAL = "ollacache: the control API answers only on the computer Ollacac
 CHALLENGE = (b"www-authenticate", b'Bearer realm="ollacache"')
 
 
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A request the guard turns away: its status, what it is told, and the headers that go with it."""
+
+    status: int
+    message: str
+    headers: tuple[tuple[bytes, bytes], ...]
+
+
+NO_KEY_REFUSAL = Refused(401, NO_KEY, (CHALLENGE,))
+
+
 @dataclass
 class Guard:
-    """The keys of ``keyring``, required from the clients ``require`` names."""
+    """The keys of ``keyring``, required from the clients ``require`` names, each key held to ``limit``."""
 
     keyring: KeyRing
     require: Require
+    limit: RateLimit = field(default_factory=lambda: RateLimit(0))
 
     @staticmethod
     def local(scope: Scope) -> bool:
         client = scope.get("client")
         return is_local(client[0] if client else None)
 
-    def admit(self, scope: Scope, admission: Admission, local: bool) -> Admission | None:
-        """``admission`` with our key taken out of the request (and its name noted), or None when the request
-        needs a key and has none of ours."""
+    def admit(self, scope: Scope, admission: Admission, local: bool) -> Admission | Refused:
+        """``admission`` with our key taken out of the request (and its name noted), or why it is refused: it
+        needs a key and has none of ours (401), or its key sent more than ``proxy.rate_limit`` allows (429)."""
         authorization = admission.authorization
         name = None
         if authorization is not None and authorization[:7].lower() == b"bearer ":
             name = self.keyring.name_of(authorization[7:].strip())
         if name is None:
-            return None if self.require == "always" or not local else admission
+            return NO_KEY_REFUSAL if self.require == "always" or not local else admission
+        wait = self.limit.take(name, time.monotonic())
+        if wait:
+            message = f"ollacache: the key {name} sent more than {self.limit.per_minute} requests a minute"
+            return Refused(429, message + f"; try again in {wait} s", ((b"retry-after", str(wait).encode()),))
         scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
         return dataclasses.replace(
             admission, authorization=None, credential=credential_of(None, admission.api_key), key_name=name

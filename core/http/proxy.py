@@ -39,7 +39,7 @@ from core.http.flight import Flight, Flights, can_follow
 from core.http.follow import follow
 from core.http.forwarding import forward
 from core.http.gate import Gate
-from core.http.guard import CHALLENGE, CONTROL_LOCAL, NO_KEY, Guard
+from core.http.guard import CONTROL_LOCAL, Guard, Refused
 from core.http.inject import with_threads
 from core.http.recording import Recording
 from core.http.relay import Receive, adding_headers, read_body, refreshing
@@ -148,9 +148,10 @@ class Proxy:
                     return await send_json(send, 403, {"error": CONTROL_LOCAL})
             else:
                 admitted = self.guard.admit(scope, admission, local)
-                if admitted is None:
+                if isinstance(admitted, Refused):
                     api = route.api if (route := ROUTES.get(path)) is not None else "ollama"
-                    return await send_whole(send, 401, error_body(api, NO_KEY), [CHALLENGE, *cors])
+                    extra = [*admitted.headers, *cors]
+                    return await send_whole(send, admitted.status, error_body(api, admitted.message), extra)
                 admission = admitted
         if path.startswith("/-/"):
             return await self.control(scope, receive, adding_headers(send, cors) if cors else send)
@@ -165,6 +166,7 @@ class Proxy:
             )
         body = await read_body(receive)
         call = Call(scope, receive, send, route, body, client_of(admission.user_agent), time.perf_counter(), cors)
+        call.key_name = admission.key_name
         try:
             controls = parse_controls(admission.cache_control, admission.cache_ttl, admission.cache_replay)
             namespace = parse_namespace(admission.cache_namespace)

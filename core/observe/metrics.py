@@ -61,7 +61,7 @@ def _requests(snapshot: Mapping[str, Any]) -> Iterator[Metric]:
             requests.add_metric([outcome], totals[field])
     yield requests
 
-    for scope, label in (("by_model", "model"), ("by_route", "route"), ("clients", "client")):
+    for scope, label in (("by_model", "model"), ("by_route", "route"), ("clients", "client"), ("keys", "key")):
         counts = CounterMetricFamily(
             f"{PREFIX}{label}_requests", f"Requests by {label} and outcome.", labels=[label, "outcome"]
         )
@@ -73,7 +73,7 @@ def _requests(snapshot: Mapping[str, Any]) -> Iterator[Metric]:
             f"Prompt and completion tokens saved by cache hits, by {label}.",
             labels=[label],
         )
-        for name, tally in snapshot[scope].items():
+        for name, tally in snapshot.get(scope, {}).items():
             for outcome, field in OUTCOME_FIELDS.items():
                 if field in tally:
                     counts.add_metric([name, outcome], tally[field])

@@ -121,6 +121,7 @@ class Stats:
         self._by_model: dict[str, Tally] = {}
         self._by_route: dict[str, Tally] = {}
         self._by_client: dict[str, Tally] = {}
+        self._by_key: dict[str, Tally] = {}
         self._since = datetime.fromtimestamp(self._wall(), tz=UTC).isoformat(timespec="seconds")
         self._ring_sec: list[int] = [_NEVER] * RING_SECONDS  # second stamped on each bucket
         self._ring: list[list[int]] = [[0] * _N for _ in range(RING_SECONDS)]  # per-outcome counts
@@ -144,6 +145,7 @@ class Stats:
         saved_s: float = 0.0,
         saved_tokens: int = 0,
         client: str | None = None,
+        key: str | None = None,
     ) -> None:
         """Count one answered request.
 
@@ -157,6 +159,7 @@ class Stats:
             saved_tokens: on a hit, the prompt + completion tokens the original answer cost.
             client: the client's name (`core.observe.clients`), or None when not known (left out of
                 ``clients``).
+            key: the name of the API key the request came with on a shared proxy, or None (left out of ``keys``).
 
         Raises:
             ValueError: ``outcome`` is not one of `OUTCOMES`.
@@ -182,6 +185,8 @@ class Stats:
             tally_for(self._by_model, model).add(i, saved_s, saved_tokens)
         if client is not None:
             tally_for(self._by_client, client).add(i, saved_s, saved_tokens)
+        if key is not None:
+            tally_for(self._by_key, key).add(i, saved_s, saved_tokens)
 
     def snapshot(self, *, entries: int | None = None, bytes_: int | None = None) -> dict[str, Any]:
         """Everything the dashboard, ``ollacache stats`` and ``/-/metrics`` show, as JSON-ready data.
@@ -210,6 +215,7 @@ class Stats:
             "by_model": {model: tally.to_json() for model, tally in self._by_model.items()},
             "by_route": {route: tally.to_json() for route, tally in self._by_route.items()},
             "clients": {client: tally.to_json() for client, tally in self._by_client.items()},
+            "keys": {key: tally.to_json() for key, tally in self._by_key.items()},
             "store": {"entries": entries, "bytes": bytes_},
             "since": self._since,
             "uptime_s": now - self._started,
@@ -264,6 +270,7 @@ class Stats:
             "by_model": {model: tally.to_json() for model, tally in self._by_model.items()},
             "by_route": {route: tally.to_json() for route, tally in self._by_route.items()},
             "clients": {client: tally.to_json() for client, tally in self._by_client.items()},
+            "keys": {key: tally.to_json() for key, tally in self._by_key.items()},
         }
         return json.dumps(state, indent=1, sort_keys=True).encode()
 
@@ -287,6 +294,7 @@ class Stats:
             by_model = tallies_from_json(state.get("by_model", {}))
             by_route = tallies_from_json(state.get("by_route", {}))
             by_client = tallies_from_json(state.get("clients", {}))  # absent in files written before
+            by_key = tallies_from_json(state.get("keys", {}))  # absent in files written before
             today = state.get("today") or {}  # absent in files written before
             if not isinstance(today, dict):
                 raise ValueError("'today' is not an object")
@@ -295,7 +303,7 @@ class Stats:
             self._set_aside(path, exc)
             return
         self._since, self._total, self._by_model, self._by_route = since, total, by_model, by_route
-        self._by_client = by_client
+        self._by_client, self._by_key = by_client, by_key
         if kept_today is not None:
             self._today = kept_today
 
