@@ -4,13 +4,14 @@ in memory and until when, Unload, and what the cache holds and saved for each.""
 from __future__ import annotations
 
 import httpx
+import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import TrayApp
 from desktop.dashboard.models_tab import COLUMNS
 from desktop.dashboard_window import build_dashboard
 from desktop.icons import IconState
-from tests.desktop_qt import WAIT_MS, behind_fake, qloop, tray_app  # noqa: F401  (fixtures)
+from tests.desktop_qt import WAIT_MS, behind_fake, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
 
 CHAT = {
     "model": "llama3.2",
@@ -20,12 +21,20 @@ CHAT = {
 }
 
 
-def row_of(tab: object, name: str) -> dict[str, str]:
+def row_of(tab: object, name: str, tips: bool = False) -> dict[str, str]:
+    """The texts of a model's row (``tips``: their tooltips)."""
     table = tab.table  # type: ignore[attr-defined]
     for row in range(table.rowCount()):
         if table.item(row, 0).text() == name:
-            return {column: table.item(row, index).text() for index, column in enumerate(COLUMNS)}
+            items = {column: table.item(row, index) for index, column in enumerate(COLUMNS)}
+            return {column: item.toolTip() if tips else item.text() for column, item in items.items()}
     raise AssertionError(f"{name} is not listed")
+
+
+@pytest.fixture
+def runners(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake `ollama` the engine supervises starts a runner process per loaded model."""
+    monkeypatch.setenv("FAKE_OLLAMA_RUNNERS", "1")
 
 
 def test_the_models_tab_lists_installed_models_what_is_loaded_and_what_the_cache_saved(
@@ -62,4 +71,27 @@ def test_the_models_tab_lists_installed_models_what_is_loaded_and_what_the_cache
     qtbot.waitUntil(lambda: row_of(tab, "llama3.2:latest")["In memory"] == "–", timeout=WAIT_MS)
     assert not tab.unload.isEnabled() and tab.unload.toolTip()
     assert httpx.get(f"{behind_fake}/api/ps").json()["models"] == []
+    assert tray_app.errors.last is None
+
+
+def test_each_loaded_model_shows_the_resident_memory_of_its_own_runner(
+    runners: None, supervised_ollama: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
+    qtbot.waitUntil(lambda: tray_app.tray.state is IconState.SERVING, timeout=WAIT_MS)
+    models = [{"name": "llama3.2:latest", "runner_mib": 48}, {"name": "qwen3:0.6b"}, {"name": "nomic-embed-text"}]
+    httpx.post(f"{supervised_ollama}/_fake/config", json={"models": models}).raise_for_status()
+    for model in ("llama3.2", "qwen3:0.6b"):
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": False}
+        assert httpx.post(f"{tray_app.engine.url}/api/chat", json=body, timeout=30).status_code == 200
+    pids = httpx.get(f"{supervised_ollama}/_fake/env").json()["runners"]
+    window = build_dashboard(tray_app.context)
+    qtbot.addWidget(window)
+    tab = window.models
+    window.tabs.setCurrentWidget(tab)
+    qtbot.waitUntil(lambda: row_of(tab, "qwen3:0.6b")["Runner RAM"] != "–", timeout=WAIT_MS)
+    llama, qwen = row_of(tab, "llama3.2:latest"), row_of(tab, "qwen3:0.6b")
+    assert llama["Runner RAM"].endswith(" MiB") and float(llama["Runner RAM"].split()[0]) >= 48
+    assert qwen["Runner RAM"].endswith(" MiB") and float(qwen["Runner RAM"].split()[0]) < 48  # its own, not a total
+    assert f"pid {pids['llama3.2:latest']}" in row_of(tab, "llama3.2:latest", tips=True)["Runner RAM"]
+    assert row_of(tab, "nomic-embed-text:latest")["Runner RAM"] == "–"  # not loaded
     assert tray_app.errors.last is None

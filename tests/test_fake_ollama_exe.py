@@ -186,6 +186,26 @@ def test_the_runner_child_is_part_of_its_process_tree_and_dies_with_it(start: Ca
         assert time.monotonic() < deadline, f"the runner {runner_pid} outlived its server"
 
 
+def test_a_loaded_model_has_a_runner_naming_its_model_file_until_it_is_unloaded(
+    start: Callable[..., FakeProcess], tmp_path: Path
+) -> None:
+    fake = start(FAKE_OLLAMA_RUNNERS="1", OLLAMA_MODELS=str(tmp_path))
+    url = fake.wait_listening()
+    chat = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "stream": False}
+    assert httpx.post(f"{url}/api/chat", json=chat, timeout=BOUND).status_code == 200
+    runner_pid = httpx.get(f"{url}/_fake/env", timeout=BOUND).json()["runners"]["llama3.2:latest"]
+    runner = psutil.Process(runner_pid)
+    assert runner in psutil.Process(fake.proc.pid).children(recursive=True)
+    modelfile = httpx.post(f"{url}/api/show", json={"model": "llama3.2"}, timeout=BOUND).json()["modelfile"]
+    blob = next(line.split(" ", 1)[1] for line in modelfile.splitlines() if line.startswith("FROM "))
+    assert blob.startswith(str(tmp_path / "blobs" / "sha256-"))  # in OLLAMA_MODELS, as Ollama names it
+    assert runner.cmdline()[-4:] == ["--model", blob, "--port", "0"]
+    unload = {"model": "llama3.2", "keep_alive": 0, "stream": False}
+    assert httpx.post(f"{url}/api/generate", json=unload, timeout=BOUND).status_code == 200
+    assert httpx.get(f"{url}/_fake/env", timeout=BOUND).json()["runners"] == {}
+    assert _exited(runner)
+
+
 def _exited(process: psutil.Process) -> bool:
     """Whether ``process`` has exited, waiting a little for it; a zombie counts (init may reap it late)."""
     try:

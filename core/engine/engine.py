@@ -108,7 +108,12 @@ class Engine:
             memo_bytes=settings["cache.memo_limit"],
         )
         self.entries = Entries(self.cache, self.store, self.builds, self.keys)
-        self.models = Models(settings["proxy.upstream"], self.offline, self.entries.count_by_model)
+        self.models = Models(
+            settings["proxy.upstream"],
+            self.offline,
+            self.entries.count_by_model,
+            lambda: reporting.ollama_process(self).pid,  # for the resident memory of its runners
+        )
         self.proxy = Proxy(
             upstream=upstream,
             cache=self.cache,

@@ -24,7 +24,7 @@ from core.engine.tuning_runs import TuningRuns
 from core.engine.warmup import Warmup
 from core.http.proxy import Proxy
 from core.observe.events import EventHub
-from core.observe.listener import Listener
+from core.observe.listener import Found, Listener
 from core.observe.resources import ResourceSampler
 from core.observe.stats import Stats
 from core.ollama.client import OllamaError
@@ -121,12 +121,19 @@ def _measure(engine: Reported) -> tuple[int | None, int | None, dict[str, Any]]:
     except Exception as error:  # noqa: BLE001 - stats must answer even with a broken store
         engine.cache.failed(error, keep_first=True)
         entries = volume = None
-    pid, unreadable = engine.supervisor.pid, None
-    if pid is None and engine.listener is not None and not engine.offline:  # an Ollama we attached to
-        found = engine.listener.current()
-        pid, unreadable = found.pid, found.unreadable
-    resources = engine.sampler.latest(trees={"ollama": pid})
-    return entries, volume, {**resources, "ollama_unreadable": unreadable} if unreadable else resources
+    found = ollama_process(engine)
+    resources = engine.sampler.latest(trees={"ollama": found.pid})
+    return entries, volume, {**resources, "ollama_unreadable": found.unreadable} if found.unreadable else resources
+
+
+def ollama_process(engine: Reported) -> Found:
+    """The Ollama process: the one Ollacache runs, else the one serving the upstream address on this machine (an
+    Ollama attached to; reading the socket table, so called off the event loop)."""
+    if engine.supervisor.pid is not None:
+        return Found(pid=engine.supervisor.pid)
+    if engine.listener is not None and not engine.offline:
+        return engine.listener.current()
+    return Found()
 
 
 async def feed_events(engine: Reported) -> None:

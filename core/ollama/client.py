@@ -7,7 +7,8 @@ byte for byte) goes through here or through the official client directly:
   version; the sync form is for code that runs before the event loop (startup, ``doctor``);
 - :class:`OllamaAPI`: one address, one connection pool, for repeated calls (the supervisor's health
   checks, the tray): :meth:`~OllamaAPI.version`, :meth:`~OllamaAPI.loaded` (``ps``),
-  :meth:`~OllamaAPI.installed` (``list``, with digests) and :meth:`~OllamaAPI.unload`.
+  :meth:`~OllamaAPI.installed` (``list``, with digests), :meth:`~OllamaAPI.modelfile` (``show``) and
+  :meth:`~OllamaAPI.unload`.
 
 Every failure is one :class:`OllamaError` whose message names the request (credentials in the address
 hidden) and the cause, never an empty one. ``ollama`` 0.6 has no call for ``/api/version``, so
@@ -172,6 +173,13 @@ class OllamaAPI:
             return (await self.client.list()).models
         except ERRORS as error:
             raise failure(self._request("GET", "/api/tags"), error) from error
+
+    async def modelfile(self, model: str) -> str:
+        """The Modelfile Ollama writes for ``model`` (``POST /api/show``): its ``FROM`` lines name the model's files."""
+        try:
+            return (await self.client.show(model)).modelfile or ""
+        except ERRORS as error:
+            raise failure(self._request("POST", "/api/show"), error) from error
 
     async def unload(self, model: str) -> None:
         """Ask Ollama to unload ``model`` now, as it documents: a generate with no prompt and ``keep_alive: 0``.

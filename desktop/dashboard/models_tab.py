@@ -1,8 +1,9 @@
 """The Models tab: the models Ollama has installed, as the model lists of Ollama's app and LM Studio show them
 (name, family, parameters, quantisation, size on disk, when it changed), which are loaded in memory (RAM and
-VRAM, and when Ollama unloads them), Unload, and per model what the cache does for it (its cached answers,
-hit rate and time saved). Empty states say why in words. The tab only has slots and signals: the app shell
-asks the engine."""
+VRAM, and when Ollama unloads them) with the resident memory of their runner processes (which holds llama.cpp's
+prompt cache too, and which Ollama does not report), Unload, and per model what the cache does for it (its
+cached answers, hit rate and time saved). Empty states say why in words. The tab only has slots and signals:
+the app shell asks the engine."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget
 
+from core.units import listing
 from desktop.availability import no, ollama_actions
 from desktop.dashboard import format as fmt
 from desktop.dashboard.model_table import model_table, selected_name
@@ -25,12 +27,17 @@ COLUMNS = (
     "On disk",
     "Changed",
     "In memory",
+    "Runner RAM",
     "Unloads",
     "Cached answers",
     "Hit rate",
     "Time saved",
 )
-NUMERIC = {"On disk", "In memory", "Cached answers", "Hit rate", "Time saved"}
+NUMERIC = {"On disk", "In memory", "Runner RAM", "Cached answers", "Hit rate", "Time saved"}
+NO_RUNNER = (
+    "No runner process of this model could be read here: Ollama runs on another machine or as another user,"
+    " or the model is still loading"
+)
 
 
 def when(value: Any) -> str:
@@ -51,6 +58,27 @@ def in_memory(loaded: Mapping[str, Any] | None) -> str:
     if vram and vram >= size:
         return f"{fmt.size(size)} (all in VRAM)"
     return f"{fmt.size(size)} ({fmt.size(vram)} in VRAM)" if vram else f"{fmt.size(size)} in RAM"
+
+
+def runner_memory(name: str, loaded: Mapping[str, Any] | None) -> tuple[str, str]:
+    """The resident memory of a loaded model's runner, and what it is (a tooltip): "1.6 GiB", or "9.4 GiB, 2 models"
+    where the runners of several models could not be told apart and their total is shown."""
+    if not loaded:
+        return "–", ""
+    runner = loaded.get("runner")
+    if not isinstance(runner, Mapping):
+        return "–", NO_RUNNER
+    rss, models = fmt.size(runner.get("rss_bytes")), [str(model) for model in runner.get("models") or [name]]
+    pids = ", ".join(str(pid) for pid in runner.get("pids") or [])
+    if models == [name]:
+        return rss, (
+            f"Resident memory of this model's runner process (pid {pids}): the model, its working memory and"
+            " llama.cpp's prompt cache"
+        )
+    return f"{rss}, {len(models)} models", (
+        f"Ollama's runners could not be told apart by their model file, so this is the total of the runners of"
+        f" {listing(models)} (pids {pids})"
+    )
 
 
 class ModelsTab(QWidget):
@@ -119,6 +147,7 @@ class ModelsTab(QWidget):
             name = str(model.get("name") or "?")
             counts = self.by_model.get(name) or {}
             loaded = self.loaded.get(name)
+            runner_text, runner_tip = runner_memory(name, loaded)
             cells = [
                 name,
                 str(model.get("family") or "–"),
@@ -127,6 +156,7 @@ class ModelsTab(QWidget):
                 fmt.size(model.get("size")),
                 when(model.get("modified_at")),
                 in_memory(loaded),
+                runner_text,
                 when(loaded.get("expires_at")) if loaded else "–",
                 fmt.count(model.get("entries") or 0),
                 fmt.percent(counts.get("hit_rate")) if counts.get("requests") else "–",
@@ -136,6 +166,8 @@ class ModelsTab(QWidget):
                 item = QTableWidgetItem(text)
                 if COLUMNS[column] in NUMERIC:
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                if COLUMNS[column] == "Runner RAM":
+                    item.setToolTip(runner_tip)
                 self.table.setItem(row, column, item)
             if name == selected:
                 self.table.selectRow(row)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -92,6 +93,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "tags_enabled": True,
     # value served by GET /api/version (str)
     "version": "0.12.0",
+    # the models folder, as Ollama's OLLAMA_MODELS: /api/show names each model's file in its blobs/ folder
+    # (str path); None = ~/.ollama/models, Ollama's default
+    "models_dir": None,
     # generation speed by thread count: {num_thread: tokens per second}, keys ints or their decimal
     # strings (JSON); when set, a request's options.num_thread shapes the reported eval_duration and
     # prompt_eval_duration (see fake_text.timing_stats); None = the chunk_delay_ms timing
@@ -190,7 +194,16 @@ def model_entry(spec: str | Mapping[str, Any]) -> dict[str, Any]:
     entry.setdefault("context_length", 4096)
     entry.setdefault("embedding_length", 8)
     entry.setdefault("digest", hashlib.sha256(f"fake-ollama:{name}".encode()).hexdigest())
+    # the digest of its model file (blobs/sha256-<blob>): two models created from one file share it
+    entry.setdefault("blob", hashlib.sha256(f"fake-ollama-blob:{name}".encode()).hexdigest())
+    entry.setdefault("runner_mib", 0)  # memory its runner process holds (MiB), under FAKE_OLLAMA_RUNNERS=1
     return entry
+
+
+def blob_path(config: Mapping[str, Any], entry: Mapping[str, Any]) -> str:
+    """The path of a model's file, as Ollama's Modelfile and its runner's command line name it."""
+    models = config["models_dir"] or os.path.join(os.path.expanduser("~"), ".ollama", "models")
+    return os.path.join(models, "blobs", f"sha256-{entry['blob']}")
 
 
 def registry_digest(config: Mapping[str, Any], raw: str) -> str | None:

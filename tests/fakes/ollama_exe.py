@@ -19,13 +19,17 @@ Environment, read at start:
 - ``FAKE_OLLAMA_HANG=1``: accept connections but never answer the Ollama API (``/_fake/*`` still answer).
 - ``FAKE_OLLAMA_IGNORE_TERM=1``: log SIGTERM and carry on; only SIGKILL (or SIGINT) ends it.
 - ``FAKE_OLLAMA_SPAWN_RUNNER=1``: start a child process, like Ollama's runner; it ends when this one does.
+- ``FAKE_OLLAMA_RUNNERS=1``: a runner process per loaded model, as Ollama starts them, its command line naming
+  the model's file with ``--model`` (:mod:`tests.fakes.fake_runners`); it ends when the model is unloaded.
+- ``OLLAMA_MODELS``: the models folder, whose ``blobs/`` the Modelfiles of ``/api/show`` and the runners name.
 
 Control endpoints, besides the fake server's own (``/_fake/config``, ``/_fake/calls``, ``/_fake/reset``):
 
 - ``POST /_fake/crash``: answer, then panic like Go and exit with status 2 at once (a runner crash).
 - ``POST /_fake/exit``: answer, then exit with status 0.
 - ``POST /_fake/hang``: stop answering the Ollama API, ``/api/version`` included.
-- ``GET /_fake/env``: ``{"pid": ..., "runner_pid": ... or null, "env": {...}}``, ``env`` holding the
+- ``GET /_fake/env``: ``{"pid": ..., "runner_pid": ... or null, "runners": {model: pid}, "env": {...}}``,
+  ``runners`` the runner of each loaded model (under ``FAKE_OLLAMA_RUNNERS=1``), ``env`` holding the
   variables it was started with whose names start with ``OLLAMA_`` or ``LLAMA_``.
 """
 
@@ -192,9 +196,14 @@ def _run_server(
     from starlette.routing import Route
     from starlette.types import Receive, Scope, Send
 
+    from tests.fakes.fake_runners import RunnerOllama
     from tests.fakes.ollama_server import FakeOllama
 
-    fake = FakeOllama(version=version, hang=env.get("FAKE_OLLAMA_HANG") == "1")
+    if env.get("FAKE_OLLAMA_RUNNERS") == "1":
+        fake: FakeOllama = RunnerOllama(version=version, hang=env.get("FAKE_OLLAMA_HANG") == "1")
+    else:
+        fake = FakeOllama(version=version, hang=env.get("FAKE_OLLAMA_HANG") == "1")
+    fake.configure(models_dir=env.get("OLLAMA_MODELS") or None)
 
     async def crash(request: Request) -> JSONResponse:
         return JSONResponse({"status": "crashing"}, background=BackgroundTask(_die_now, 2, "fake runner crash"))
@@ -207,7 +216,10 @@ def _run_server(
         return JSONResponse({"status": "hanging"})
 
     async def show_env(request: Request) -> JSONResponse:
-        return JSONResponse({"pid": os.getpid(), "runner_pid": runner.pid if runner else None, "env": started_env})
+        runners = fake.runner_pids() if isinstance(fake, RunnerOllama) else {}
+        return JSONResponse(
+            {"pid": os.getpid(), "runner_pid": runner.pid if runner else None, "runners": runners, "env": started_env}
+        )
 
     control = Starlette(
         routes=[
@@ -248,7 +260,11 @@ def _run_server(
         interface="asgi3",
         timeout_graceful_shutdown=3,
     )
-    Server(config).run(sockets=[sock])
+    try:
+        Server(config).run(sockets=[sock])
+    finally:
+        if isinstance(fake, RunnerOllama):
+            fake.close()
 
 
 async def _die_now(status: int, panic: str | None) -> None:
