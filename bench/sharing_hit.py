@@ -1,0 +1,195 @@
+"""What sharing with API keys costs a hit: p50/p90/p99 with sharing off and on (target: p50 within 1.1x).
+
+Two proxies in front of one fake Ollama, on one cache dir, each with its own config dir: (a) sharing off (the
+defaults), (b) ``--share --require-key always`` with a key made in its own config dir (``python -m core keys
+add``), every request carrying ``Authorization: Bearer <key>``, which that proxy checks, consumes (it is not
+in the cache key) and counts per key. A ~1 KB non-streamed ``/api/chat`` answer is primed on (a) (MISS, then
+HIT) and is then a HIT on both, the very same bytes. Each proxy is timed over one keep-alive connection with
+a pre-built raw request (hit_latency.py's client), the two taking turns in ``--rounds`` rounds (which goes
+first alternates) so a slow spell of the machine hits both alike. Servers on core 0, this client on core 1.
+Prints p50/p90/p99 of each and the ratios on/off; never fails on time.
+
+    .venv/bin/python bench/sharing_hit.py [--requests 20000] [--warmup 1000] [--rounds 10] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    CHAT_BODY,
+    CLIENT_CPU,
+    PYTHON,
+    REPO,
+    SERVER_CPU,
+    Stack,
+    busy_note,
+    machine_busy,
+    pin_self,
+    revision,
+    taskset,
+)
+from hit_latency import Client, summary
+
+TARGET_RATIO = 1.1
+OFF = "sharing off (defaults)"
+ON = "sharing on (--share --require-key always, key sent)"
+SERVING_RE = re.compile(rb"serving on http://[^:/\s]+:(\d+)")  # a shared proxy prints http://0.0.0.0:PORT
+
+
+def call(
+    url: str, key: str = "", path: str = "/api/chat", body: bytes | None = CHAT_BODY, cached_only: bool = False
+) -> tuple[int, str, bytes]:
+    """One request (a POST of ``body``, a GET without), with ``key`` as a bearer token when given and
+    ``Cache-Control: only-if-cached`` if ``cached_only``: (status, X-Cache, body)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    headers.update({"Authorization": f"Bearer {key}"} if key else {})
+    headers.update({"Cache-Control": "only-if-cached"} if cached_only else {})
+    try:
+        conn.request("POST" if body is not None else "GET", path, body=body, headers=headers)
+        answer = conn.getresponse()
+        return answer.status, answer.getheader("X-Cache", ""), answer.read()
+    finally:
+        conn.close()
+
+
+def hit(url: str, key: str = "") -> bytes:
+    """The bench's request on ``url``, only if cached, until it is a HIT (the other proxy writes the entry to
+    the shared store within a few ms; a miss would store a second answer); the answer's body."""
+    for _ in range(200):
+        status, cache, answer = call(url, key, cached_only=True)
+        if status == 200 and cache == "HIT":
+            return answer
+        time.sleep(0.05)
+    raise RuntimeError(f"{url}: no HIT (last: {status} {cache})")
+
+
+def start_shared(stack: Stack) -> tuple[str, str]:
+    """A proxy like ``Stack.start_proxy``'s (same cache dir, a config dir of its own), shared and asking every
+    client for a key, made first in that config dir; (its loopback URL, the key)."""
+    env = {**os.environ, "OLLACACHE_CONFIG_DIR": str(stack.dir / "config-shared")}
+    Path(env["OLLACACHE_CONFIG_DIR"]).mkdir()
+    made = subprocess.run([PYTHON, "-m", "core", "keys", "add", "bench"], cwd=REPO, env=env, capture_output=True)
+    if made.returncode != 0:
+        raise RuntimeError(f"keys add failed: {made.stderr.decode()[-2000:]}")
+    key = made.stdout.decode().split()[-1]  # the last word of the last line
+    serve = ["serve", "--port", "0", "--upstream", stack.fake_url, "--cache-dir", str(stack.dir / "cache")]
+    cmd = [*taskset(SERVER_CPU), PYTHON, "-m", "core", *serve, "--share", "--require-key", "always"]
+    log = stack._log("proxy-shared")  # noqa: SLF001 - the stack's own log files
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
+    stack.procs.append((proc, signal.SIGTERM))  # stopped with the stack
+    assert proc.stdout is not None
+    while line := proc.stdout.readline():
+        if found := SERVING_RE.search(line):
+            return f"http://127.0.0.1:{found.group(1).decode()}", key
+    raise RuntimeError(f"the shared proxy did not start: {(stack.dir / 'proxy-shared.err').read_text()[-2000:]}")
+
+
+def measure(clients: dict[str, Client], requests: int, warmup: int, rounds: int) -> dict[str, dict[str, float]]:
+    """hit_latency's interleaved rounds over ready clients (one carries the key), the order alternating."""
+    pooled: dict[str, list[float]] = {name: [] for name in clients}
+    for client in clients.values():
+        client.warm(warmup)
+    for r in range(rounds):
+        share = requests // rounds + (1 if r < requests % rounds else 0)
+        for name in list(clients)[:: 1 if r % 2 == 0 else -1]:
+            pooled[name] += clients[name].timed(share)
+    return {name: {**summary(pooled[name]), "wire_bytes": clients[name].wire_bytes} for name in clients}
+
+
+def run(requests: int, warmup: int, rounds: int) -> dict[str, Any]:
+    """Start the fake and both proxies, check them, time both, stop everything; returns the results."""
+    pin_self(CLIENT_CPU)
+    results: dict[str, Any] = {"revision": revision(), "requests": requests, "warmup": warmup, "rounds": rounds}
+    results["busy_before"] = machine_busy()
+    with Stack() as stack:
+        stack.start_fake()
+        off_url = stack.start_proxy()
+        on_url, key = start_shared(stack)
+        stack.prime("/api/chat", CHAT_BODY)  # a MISS then a HIT on the proxy without sharing
+        answers = {OFF: hit(off_url), ON: hit(on_url, key)}  # the key is not in the cache key: the same entry
+        if answers[OFF] != answers[ON]:
+            raise RuntimeError("the two proxies answered different bytes")
+        results["answer_bytes"] = len(answers[ON])
+        results["keyless_status"] = call(on_url)[0]  # sharing really on: 401 without the key
+        clients = {OFF: Client(off_url, "/api/chat", CHAT_BODY), ON: Client(on_url, "/api/chat", CHAT_BODY)}
+        clients[ON].request = clients[ON].request.replace(b"\r\n", f"\r\nAuthorization: Bearer {key}\r\n".encode(), 1)
+        try:
+            rows = measure(clients, requests, warmup, rounds)
+        finally:
+            for client in clients.values():
+                client.close()
+        results["still_hit_after"] = call(off_url)[1] == "HIT" and call(on_url, key)[1] == "HIT"
+        stats = json.loads(call(on_url, key, "/-/stats", None)[2])
+        results["key_requests_counted"] = stats.get("keys", {}).get("bench", {}).get("requests", 0)
+    results["rows"] = rows
+    results["ratios"] = {q: rows[ON][q] / rows[OFF][q] for q in ("p50", "p99")}
+    results["meets_target"] = results["ratios"]["p50"] <= TARGET_RATIO
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    """The human-readable report."""
+    rows: dict[str, dict[str, float]] = results["rows"]
+    print(
+        f"hit latency, sharing off vs on, at {results['revision']}: one keep-alive connection per proxy, "
+        f"{results['requests']} requests each after {results['warmup']} warm-up, interleaved in {results['rounds']} "
+        f"rounds; proxies on core 0, client on core 1; the same {results['answer_bytes']} B /api/chat answer"
+    )
+    print(busy_note(results["busy_before"]))
+    width = max(len(name) for name in rows)
+    print(f"{'proxy':<{width}}  {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'mean':>7} (us)  wire B")
+    for name, row in rows.items():
+        print(
+            f"{name:<{width}}  {row['p50']:7.1f} {row['p90']:7.1f} {row['p99']:7.1f} {row['max']:8.1f} "
+            f"{row['mean']:7.1f}       {int(row['wire_bytes'])}"
+        )
+    ratios = results["ratios"]
+    verdict = "meets" if results["meets_target"] else "MISSES"
+    print(f"p50 on / p50 off: {ratios['p50']:.2f}x (target: within {TARGET_RATIO}x: {verdict})")
+    print(f"p99 on / p99 off: {ratios['p99']:.2f}x")
+    print(
+        f"checks: without the key the shared proxy answered {results['keyless_status']}; "
+        f"requests counted for the key: {results['key_requests_counted']}"
+    )
+    if not results["still_hit_after"]:
+        print("warning: a proxy no longer answered HIT after the run")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=20000, help="timed requests per proxy (default 20000)")
+    parser.add_argument("--warmup", type=int, default=1000, help="untimed requests first (default 1000)")
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="interleave the proxies in this many rounds (default 10)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    args = parser.parse_args(argv)
+    requests = max(1, args.requests)
+    try:
+        results = run(requests, max(0, args.warmup), min(max(1, args.rounds), requests))
+    except KeyboardInterrupt:
+        return 130
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        print_table(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
