@@ -11,7 +11,11 @@ import pytest
 from core.config.file import write_settings
 from core.config.parsing import parse_bytes, parse_seconds
 from core.config.settings import SECTIONS, SPECS, SettingError, Source, load, reread
+from core.config.specs_ollama_server import SERVER_VARIABLES, server_environment
 from core.config.table import human_bytes, human_seconds
+from core.tuning.in_force import ollama_env
+from core.tuning.recommend import recommend
+from tests.data.hw.machines import VM, linux
 
 
 def write_config(tmp_path: Path, text: str) -> None:
@@ -254,3 +258,34 @@ def test_a_relative_path_in_the_file_is_taken_from_the_config_folder_and_said(
         f"taken as {tmp_path / 'config' / 'lots'}"
     )
     assert reread(settings).cache_dir == tmp_path / "config" / "lots" and reread(settings).notes == settings.notes
+
+
+def test_ollamas_server_variables_reach_it_only_when_set_and_written_as_it_reads_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert server_environment(load().__getitem__) == {}  # unset: Ollama does as it would anyway
+    write_config(
+        tmp_path, '[ollama]\nno_cloud = true\ndebug = "trace"\nload_timeout = "10m"\nremotes = "a.test, b.test"\n'
+    )
+    monkeypatch.setenv("OLLACACHE_OLLAMA_GPU_OVERHEAD", "512MiB")
+    monkeypatch.setenv("OLLACACHE_LLAMA_ARG_FIT", "off")
+    monkeypatch.setenv("OLLACACHE_OLLAMA_ENV", "OLLAMA_DEBUG=1")  # ollama.env wins, as over the tuning
+    settings = load()
+    assert server_environment(settings.__getitem__) == {
+        "OLLAMA_NO_CLOUD": "1",
+        "OLLAMA_REMOTES": "a.test,b.test",
+        "OLLAMA_GPU_OVERHEAD": str(512 * 2**20),
+        "LLAMA_ARG_FIT": "off",
+        "OLLAMA_LOAD_TIMEOUT": "600",
+        "OLLAMA_DEBUG": "2",
+    }
+    assert ollama_env(settings, recommend(linux(VM)))["OLLAMA_DEBUG"] == "1"
+
+
+def test_every_server_variable_is_an_expert_setting_named_after_it_whose_help_names_it() -> None:
+    specs = {spec.name: spec for spec in SPECS}
+    for name, server in SERVER_VARIABLES.items():
+        spec = specs[name]
+        assert spec.section == "Ollama server (expert)" and spec.level == "advanced" and spec.default is None
+        assert spec.env == f"OLLACACHE_{server.variable}" and f"({server.variable}" in spec.help and server.unset
+    assert "prompts" in specs["ollama.log_requests"].help and specs["ollama.log_requests"].help.startswith("Warning")

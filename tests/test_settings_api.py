@@ -259,6 +259,25 @@ def test_the_prompt_cache_shows_its_size_in_force_in_the_ollama_tab_and_reaches_
     assert "prompt_cache_ram = 512" in config_file().read_text()
 
 
+def test_ollamas_server_variables_show_ollamas_default_and_reach_a_supervised_ollama() -> None:
+    context, upstream = supervised()
+    with context as proxy:
+        first = wait_for(running(proxy), "Ollama to run")
+        with ControlClient(proxy.url, proxy.token) as client:
+            rows = {row["name"]: row for row in client.settings()["settings"]}
+            answer = client.update_settings({"ollama.no_cloud": True, "ollama.debug": "trace", "ollama.max_queue": 64})
+        assert {change["result"] for change in answer["changes"].values()} == {"Ollama restarted"}
+        wait_for(running(proxy, not_pid=first["pid"]), "Ollama to be restarted")
+        env = httpx.get(upstream + "/_fake/env").json()["env"]
+    assert rows["ollama.vulkan"]["section"] == "Ollama server (expert)" and rows["ollama.vulkan"]["value"] is None
+    assert rows["ollama.vulkan"]["shown"] == {"text": "on", "origin": "default: Ollama's own (OLLAMA_VULKAN unset)"}
+    assert (
+        rows["ollama.log_requests"]["help"].startswith("Warning") and "prompts" in rows["ollama.log_requests"]["help"]
+    )
+    assert (env["OLLAMA_NO_CLOUD"], env["OLLAMA_DEBUG"], env["OLLAMA_MAX_QUEUE"]) == ("1", "2", "64")
+    assert "OLLAMA_VULKAN" not in env and "OLLAMA_DEBUG_LOG_REQUESTS" not in env  # unset: left to Ollama
+
+
 def test_the_models_folder_and_origins_reach_a_supervised_ollama(tmp_path: Path) -> None:
     context, upstream = supervised()
     models = tmp_path / "models"

@@ -1,8 +1,8 @@
 """Every setting, in one order (the one the command-line flags and the settings table follow): :data:`SPECS`,
 and :data:`SPEC_BY_NAME`, from the declarations of :mod:`core.config.specs_proxy`, :mod:`core.config.specs_cache`,
-:mod:`core.config.specs_ollama` and :mod:`core.config.specs_tuning` (what a declaration holds is
-:class:`core.config.spec.Spec`). :mod:`core.config.table` turns them into the control API's settings table,
-:mod:`core.config.settings` resolves them from their sources.
+:mod:`core.config.specs_ollama`, :mod:`core.config.specs_ollama_server` and :mod:`core.config.specs_tuning`
+(what a declaration holds is :class:`core.config.spec.Spec`). :mod:`core.config.table` turns them into the control
+API's settings table, :mod:`core.config.settings` resolves them from their sources.
 
 :class:`SettingError` is the one error for a setting that cannot apply: its message names the setting,
 where the value came from and what is accepted (for an unknown name: the known names of its section).
@@ -13,10 +13,11 @@ from __future__ import annotations
 from core.config.spec import Spec
 from core.config.specs_cache import CACHE_SPECS
 from core.config.specs_ollama import OLLAMA_SPECS
+from core.config.specs_ollama_server import SERVER_SPECS
 from core.config.specs_proxy import PROXY_SPECS
 from core.config.specs_tuning import TUNING_SPECS
 
-SPECS: tuple[Spec, ...] = (*PROXY_SPECS, *CACHE_SPECS, *OLLAMA_SPECS, *TUNING_SPECS)
+SPECS: tuple[Spec, ...] = (*PROXY_SPECS, *CACHE_SPECS, *OLLAMA_SPECS, *SERVER_SPECS, *TUNING_SPECS)
 SPEC_BY_NAME = {spec.name: spec for spec in SPECS}
 
 

@@ -28,6 +28,7 @@ from core.config.settings import (
     Source,
     reread,
 )
+from core.config.specs_ollama_server import SERVER_VARIABLES
 from core.config.table import Refused, check, shown_text
 from core.config.table import rows as settings_rows
 from core.engine.startup import Startup
@@ -91,7 +92,7 @@ def settings_table(engine: Reconfigurable) -> dict[str, Any]:
 
 def _known_default(engine: Reconfigurable, name: str) -> tuple[str, str] | None:
     """What a setting left unset means on this machine, and why: the folders in use, the Ollama program found,
-    the tuned values (the detected hardware's reason)."""
+    the tuned values (the detected hardware's reason), what Ollama does without a server variable."""
     if name == "cache.dir":
         return str(engine.settings.cache_dir), "default: your user cache folder"
     if name == "log.dir":
@@ -101,6 +102,8 @@ def _known_default(engine: Reconfigurable, name: str) -> tuple[str, str] | None:
     if name == "ollama.binary":
         found = engine.supervisor.binary
         return (found.path, f"found ({found.source})") if found else ("not found", "Ollama is not installed")
+    if (server := SERVER_VARIABLES.get(name)) is not None:
+        return server.unset, f"default: Ollama's own ({server.variable} unset)"
     head, _, key = name.partition(".")
     choice = getattr(engine.tuning, key, None) if head == "tuning" else None
     if choice is None or not hasattr(choice, "reason"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.config.settings import Settings
+from core.config.specs_ollama_server import server_environment
 from core.hardware.detect import Hardware, detect
 from core.tuning.recommend import SETTINGS, Recommendation, recommend
 
@@ -25,8 +26,9 @@ def overrides(settings: Settings) -> dict[str, Any]:
 
 def ollama_env(settings: Settings, tuning: Recommendation) -> dict[str, str]:
     """The environment Ollacache gives the Ollama it runs: the tuning, the server settings (models
-    folder, origins), and ``ollama.env`` last, which wins over both."""
-    server: dict[str, str] = {}
+    folder, origins, the server variables of :mod:`core.config.specs_ollama_server`), and ``ollama.env`` last,
+    which wins over both."""
+    server = server_environment(settings.__getitem__)
     if settings["ollama.models_dir"] is not None:
         server["OLLAMA_MODELS"] = str(settings["ollama.models_dir"])
     if settings["ollama.origins"]:
