@@ -8,7 +8,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import TrayApp
-from desktop.dashboard.models_tab import COLUMNS
+from desktop.dashboard.models_tab import COLUMNS, NO_RUNNER, runner_memory
 from desktop.dashboard_window import build_dashboard
 from desktop.icons import IconState
 from tests.desktop_qt import WAIT_MS, behind_fake, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
@@ -95,3 +95,11 @@ def test_each_loaded_model_shows_the_resident_memory_of_its_own_runner(
     assert f"pid {pids['llama3.2:latest']}" in row_of(tab, "llama3.2:latest", tips=True)["Runner RAM"]
     assert row_of(tab, "nomic-embed-text:latest")["Runner RAM"] == "–"  # not loaded
     assert tray_app.errors.last is None
+
+
+def test_a_runners_total_says_it_is_one_and_names_its_models() -> None:
+    shared = {"runner": {"rss_bytes": int(9.4 * 2**30), "pids": [10, 11], "models": ["a:latest", "b:latest"]}}
+    text, tip = runner_memory("a:latest", shared)
+    assert text == "9.4 GiB, 2 models" and "a:latest and b:latest" in tip and "could not be told apart" in tip
+    assert runner_memory("a:latest", {"runner": None}) == ("–", NO_RUNNER)  # loaded, but no runner found
+    assert runner_memory("a:latest", None) == ("–", "")  # not loaded
