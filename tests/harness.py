@@ -31,7 +31,7 @@ from core.engine.server import _Server, build_server
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUND_S = 60.0  # the longest a test waits for something a server does on its own clock (a bound, not a measure)
-SERVING = re.compile(r"ollacache: serving on (http://\S+)")
+SERVING = re.compile(r"ollacache: serving on (https?://\S+)")
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import ssl
 import stat
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 import ollama
 import pytest
+import trustme
 
 from core.access.keyring import RELOAD_S, KeyRefused, KeyRing
 from core.access.limits import RateLimit
@@ -241,3 +243,73 @@ def test_each_key_is_counted_and_held_to_its_rate(upstream: tuple[FakeOllama, st
     assert keys["bob"]["hits"] == 1
     assert 'ollacache_key_requests_total{key="alice",outcome="hit"} 1.0' in metrics
     assert fake.total_calls("/api/chat") == 1
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[trustme.CA, Path, Path]:
+    """A CA of the test's own and a certificate it issued for a network name and 127.0.0.1, with its key."""
+    ca = trustme.CA()
+    issued = ca.issue_cert("ollacache.lan", "127.0.0.1")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    issued.cert_chain_pems[0].write_to_path(cert)
+    issued.private_key_pem.write_to_path(key)
+    return ca, cert, key
+
+
+def test_a_certificate_serves_https_and_this_machines_tools_trust_it(
+    upstream: tuple[FakeOllama, str], fake: FakeOllama, certificate: tuple[trustme.CA, Path, Path]
+) -> None:
+    ca, cert, key = certificate
+    env = {"OLLACACHE_TLS_CERT": str(cert), "OLLACACHE_TLS_KEY": str(key)}
+    with proxy_process(upstream[1], "--share", env=env) as proxy:
+        assert proxy.url.startswith("https://")
+        url = proxy.url.replace("0.0.0.0", "127.0.0.1")  # the address the certificate names
+        trusting = ssl.create_default_context(cafile=str(_ca_file(ca, cert)))  # a computer that trusts the CA
+        with httpx.Client(verify=trusting, timeout=30) as http:
+            assert [http.post(url + "/api/chat", json=CHAT).headers["x-cache"] for _ in range(2)] == [
+                "MISS",
+                "HIT",
+            ]
+        with pytest.raises(httpx.HTTPError):
+            httpx.post(url.replace("https://", "http://") + "/api/chat", json=CHAT, timeout=30)
+        stats = subprocess.run(
+            [sys.executable, "-m", "core", "stats", "--json"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert stats.returncode == 0, stats.stderr
+        assert json.loads(stats.stdout)["totals"]["hits"] == 1  # the command line trusts the engine's certificate
+    assert not any("plain HTTP" in line for line in proxy.output)
+
+
+def _ca_file(ca: trustme.CA, beside: Path) -> Path:
+    path = beside.parent / "ca.pem"
+    ca.cert_pem.write_to_path(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("cert", "key", "said"),
+    [
+        ("cert.pem", None, "set proxy.tls_key (--tls-key) too"),
+        (None, "key.pem", "set proxy.tls_cert (--tls-cert) too"),
+        ("missing.pem", "key.pem", "does not exist"),
+        ("key.pem", "cert.pem", "cannot be used together"),
+    ],
+)
+def test_a_certificate_that_cannot_serve_is_said_before_serving(
+    certificate: tuple[trustme.CA, Path, Path], cert: str | None, key: str | None, said: str
+) -> None:
+    folder = certificate[1].parent
+    flags = [*(["--tls-cert", str(folder / cert)] if cert else []), *(["--tls-key", str(folder / key)] if key else [])]
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "serve", "--port", "0", *flags],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and said in done.stderr

@@ -134,10 +134,11 @@ class Settings:
         """The proxy's own base URL, as clients should use it."""
         host = self.values["proxy.host"]
         host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+        scheme = "https" if self.values.get("proxy.tls_cert") else "http"
         return (
-            f"http://[{host}]:{self.values['proxy.port']}"
+            f"{scheme}://[{host}]:{self.values['proxy.port']}"
             if ":" in host
-            else f"http://{host}:{self.values['proxy.port']}"
+            else f"{scheme}://{host}:{self.values['proxy.port']}"
         )
 
 

@@ -3,7 +3,16 @@ address, the web pages a browser may call Ollacache from, and sharing it on the 
 
 from __future__ import annotations
 
-from core.config.parsing import choice, parse_bool, parse_host, parse_origins, parse_port, parse_url, parse_whole
+from core.config.parsing import (
+    choice,
+    parse_bool,
+    parse_host,
+    parse_origins,
+    parse_path,
+    parse_port,
+    parse_url,
+    parse_whole,
+)
 from core.config.spec import ENGINE_RESTART, GENERAL, OLLAMA, Spec
 
 # who must send a key: the values of core.access.peers.REQUIRE (config sits below access, so they are spelled here)
@@ -110,5 +119,34 @@ PROXY_SPECS: tuple[Spec, ...] = (
         kind="number",
         effect=ENGINE_RESTART,
         label="Requests a minute per API key",
+    ),
+    Spec(
+        "proxy.tls_cert",
+        None,
+        parse_path,
+        "the path of a PEM certificate file",
+        "OLLACACHE_TLS_CERT",
+        "--tls-cert",
+        "A certificate (PEM) to serve HTTPS with, so prompts and answers cross the network encrypted; "
+        "give its key too.",
+        "FILE",
+        section=GENERAL,
+        kind="path",
+        effect=ENGINE_RESTART,
+        label="HTTPS certificate",
+    ),
+    Spec(
+        "proxy.tls_key",
+        None,
+        parse_path,
+        "the path of the certificate's PEM private key file",
+        "OLLACACHE_TLS_KEY",
+        "--tls-key",
+        "The private key (PEM) of the HTTPS certificate.",
+        "FILE",
+        section=GENERAL,
+        kind="path",
+        effect=ENGINE_RESTART,
+        label="HTTPS certificate's key",
     ),
 )

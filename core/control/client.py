@@ -15,6 +15,7 @@ Every failure raises :class:`ControlError`, whose message is one sentence a pers
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
@@ -51,9 +52,11 @@ T = TypeVar("T")
 class ControlClient(Calls, ClientBase):
     """The blocking client (for the command line); use it as a context manager, or call :meth:`close`."""
 
-    def __init__(self, url: str, token: str | None, *, token_file: Path | None = None) -> None:
-        super().__init__(url, token, token_file=token_file)
-        self._http = httpx.Client()
+    def __init__(
+        self, url: str, token: str | None, *, token_file: Path | None = None, verify: ssl.SSLContext | bool = True
+    ) -> None:
+        super().__init__(url, token, token_file=token_file, verify=verify)
+        self._http = httpx.Client(verify=verify)
 
     def __enter__(self) -> Self:
         return self
@@ -76,9 +79,11 @@ class ControlClient(Calls, ClientBase):
 class AsyncControlClient(Calls, ClientBase):
     """The asyncio client (for the desktop app); ``async with`` it, or await :meth:`aclose`."""
 
-    def __init__(self, url: str, token: str | None, *, token_file: Path | None = None) -> None:
-        super().__init__(url, token, token_file=token_file)
-        self._http = httpx.AsyncClient()
+    def __init__(
+        self, url: str, token: str | None, *, token_file: Path | None = None, verify: ssl.SSLContext | bool = True
+    ) -> None:
+        super().__init__(url, token, token_file=token_file, verify=verify)
+        self._http = httpx.AsyncClient(verify=verify)
 
     async def __aenter__(self) -> Self:
         return self

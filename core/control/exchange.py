@@ -5,6 +5,7 @@ into its value or into a :class:`ControlError` whose message is one sentence a p
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
@@ -17,6 +18,7 @@ from core.control import running
 from core.control import token as tokens
 from core.control.answers import Health
 from core.control.calls import DEFAULT_TIMEOUT_S, _Call
+from core.control.tls import local_verify
 
 if TYPE_CHECKING:
     from core.config.settings import Settings
@@ -73,17 +75,23 @@ def upstream_of(health: Health, configured: str) -> str:
 class ClientBase:
     """What both clients share: the address, the token, and reading answers into values or errors."""
 
-    def __init__(self, url: str, token: str | None, *, token_file: Path | None = None) -> None:
+    def __init__(
+        self, url: str, token: str | None, *, token_file: Path | None = None, verify: ssl.SSLContext | bool = True
+    ) -> None:
         self.url = _dialable(url)
         self.token = token
         self.token_file = token_file
+        self.verify = verify  # how an https engine's certificate is checked (core.control.tls)
 
     @classmethod
     def from_settings(cls, settings: Settings, url: str | None = None) -> Self:
         """A client of the engine at ``url``, else where ``running.json`` says one serves, else the
-        settings' address; with the token from the config directory (if there is one)."""
+        settings' address; with the token from the config directory (if there is one), trusting the engine's
+        own HTTPS certificate when it serves one."""
         address = url or running.engine_url(settings.config_dir, settings.url)
-        return cls(address, tokens.read(settings.config_dir), token_file=settings.config_dir / tokens.TOKEN_FILE)
+        token_file = settings.config_dir / tokens.TOKEN_FILE
+        verify = local_verify(settings["proxy.tls_cert"])
+        return cls(address, tokens.read(settings.config_dir), token_file=token_file, verify=verify)
 
     def _request(self, http: httpx.Client | httpx.AsyncClient, call: _Call[Any]) -> httpx.Request:
         headers = dict(call.headers)

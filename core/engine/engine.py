@@ -28,6 +28,7 @@ from core.config.parsing import redact
 from core.control import running
 from core.control import token as tokens
 from core.control.api import control_app
+from core.control.tls import local_verify
 from core.control.warm import WarmItem
 from core.engine import reconfigure, reporting
 from core.engine.entries import Entries
@@ -73,7 +74,8 @@ class Engine:
         self.url = settings.url  # until serving_at tells the address actually bound
         keys_needed = settings["proxy.share"] or settings["proxy.require_key"] == "always"
         limit = RateLimit(settings["proxy.rate_limit"])
-        self.guard = Guard(KeyRing(settings.config_dir), settings["proxy.require_key"], limit) if keys_needed else None
+        ring = KeyRing(settings.config_dir)
+        self.guard = Guard(ring, settings["proxy.require_key"], limit, self.token) if keys_needed else None
         self.hardware, self.tuning = detect_and_recommend(settings)
         self.store, store_error = open_store(settings)
         usable = not isinstance(self.store, NullStore)  # a Redis not answering yet is used once it does
@@ -128,17 +130,23 @@ class Engine:
             start_wait_s=settings["ollama.start_wait"],
             policy=Policy(settings["cache.sampling"], settings["cache.bucket"]),
             offline=self.offline,
+            guard=self.guard,
         )
         self.tuning_runs = TuningRuns(
             upstream=upstream,
             candidates=candidates(self.hardware),
             config_dir=settings.config_dir,
-            guard=self.guard,
             events=self.events,
             apply_threads=self.apply_threads,
         )
         self.warmup = Warmup(
-            url=lambda: self.url, keys=self.keys, cache=self.cache, policy=lambda: self.proxy.policy, events=self.events
+            url=lambda: self.url,
+            keys=self.keys,
+            cache=self.cache,
+            policy=lambda: self.proxy.policy,
+            events=self.events,
+            verify=local_verify(settings["proxy.tls_cert"]),
+            credential=self.token if self.guard is not None and self.guard.require == "always" else None,
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.housekeeping = Housekeeping(self.cache, self.store, self.stats, self.guard.keyring if self.guard else None)

@@ -102,6 +102,8 @@ def _known_default(engine: Reconfigurable, name: str) -> tuple[str, str] | None:
     if name == "ollama.binary":
         found = engine.supervisor.binary
         return (found.path, f"found ({found.source})") if found else ("not found", "Ollama is not installed")
+    if name in ("proxy.tls_cert", "proxy.tls_key"):
+        return "none", "default: plain HTTP (no certificate given)"
     if (server := SERVER_VARIABLES.get(name)) is not None:
         return server.unset, f"default: Ollama's own ({server.variable} unset)"
     head, _, key = name.partition(".")

@@ -28,6 +28,7 @@ import uvicorn
 from core.config import private
 from core.config.settings import Settings
 from core.control import running
+from core.control.tls import tls_problem
 from core.engine.engine import Engine
 from core.engine.startup import is_local, log_dir, prepare
 from core.http.header_timeout import HeaderTimeoutProtocol
@@ -85,9 +86,10 @@ def startup_warnings(engine: Engine) -> list[str]:
     warnings: list[str] = []
     host = settings["proxy.host"]
     if settings["proxy.share"]:
+        plain = "" if settings["proxy.tls_cert"] else "; the traffic is plain HTTP, readable on the network"
         warnings.append(
             f"shared on the network at port {settings['proxy.port']}: other computers need one of this install's "
-            "API keys (ollacache keys add NAME); the traffic is plain HTTP, readable on the network"
+            f"API keys (ollacache keys add NAME){plain}"
         )
     elif not is_loopback_bind(host):
         warnings.append(
@@ -147,7 +149,8 @@ class _Server(uvicorn.Server):
             print(f"ollacache: port takeover: {self.engine.startup.plan.reason}", flush=True)
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         host = f"[{host}]" if ":" in host else host
-        self.url = f"http://{host}:{port}"
+        scheme = "https" if self.engine.settings["proxy.tls_cert"] else "http"
+        self.url = f"{scheme}://{host}:{port}"
         self.engine.serving_at(self.url)
         upstream = self.engine.proxy.shown_upstream
         shown = f"offline; upstream {upstream} never called" if self.engine.offline else f"upstream {upstream}"
@@ -203,6 +206,8 @@ def build_server(settings: Settings) -> _Server:
         engine.proxy,
         host=listen_host(settings),
         port=settings["proxy.port"],
+        ssl_certfile=settings["proxy.tls_cert"],
+        ssl_keyfile=settings["proxy.tls_key"],
         loop=event_loop(),
         http=HeaderTimeoutProtocol,
         ws="none",
@@ -236,6 +241,9 @@ def serve(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
+    if (problem := tls_problem(settings["proxy.tls_cert"], settings["proxy.tls_key"])) is not None:
+        print(f"ollacache: {problem}", file=sys.stderr)
+        return 2
     try:
         server = build_server(settings)
     except TuningError as error:

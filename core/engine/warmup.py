@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import time
 from collections.abc import Callable
 
@@ -49,7 +50,13 @@ class Warmup:
         cache: LayeredCache,
         policy: Callable[[], Policy],
         events: EventHub,
+        verify: ssl.SSLContext | bool = True,
+        credential: str | None = None,
     ) -> None:
+        """``verify``: how the engine's own HTTPS certificate is trusted; ``credential``: what the warm-up's
+        requests carry as ``Authorization`` where every client must send a key (the engine's own token)."""
+        self.verify = verify
+        self.credential = credential
         self.url = url
         self.keys = keys
         self.cache = cache
@@ -111,7 +118,11 @@ class Warmup:
                 base_url=_dialable(self.url()),  # 0.0.0.0: through loopback
                 timeout=timeout,
                 limits=limits,
-                headers={"user-agent": USER_AGENT},
+                headers={
+                    "user-agent": USER_AGENT,
+                    **({"authorization": f"Bearer {self.credential}"} if self.credential else {}),
+                },
+                verify=self.verify,
             ) as http:
                 workers = [asyncio.create_task(self._work(queue, http)) for _ in range(min(concurrency, len(items)))]
                 try:

@@ -12,6 +12,7 @@ upstream) is left as it was, keying the cache as before. The control API answers
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import time
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ NO_KEY = (
     "ollacache: this proxy is shared with API keys: send one as Authorization: Bearer <key> "
     "(OLLAMA_API_KEY for Ollama's clients); the owner makes one with `ollacache keys add NAME`"
 )
+WARM_UP = "(warm-up)"  # how the engine's own warm-up is counted among the keys
 CONTROL_LOCAL = "ollacache: the control API answers only on the computer Ollacache runs on"
 CHALLENGE = (b"www-authenticate", b'Bearer realm="ollacache"')
 
@@ -49,6 +51,7 @@ class Guard:
     keyring: KeyRing
     require: Require
     limit: RateLimit = field(default_factory=lambda: RateLimit(0))
+    token: str | None = None  # the engine's control token: its own warm-up sends it where every client needs a key
 
     @staticmethod
     def local(scope: Scope) -> bool:
@@ -61,7 +64,9 @@ class Guard:
         authorization = admission.authorization
         name = None
         if authorization is not None and authorization[:7].lower() == b"bearer ":
-            name = self.keyring.name_of(authorization[7:].strip())
+            secret = authorization[7:].strip()
+            own = self.token is not None and local and hmac.compare_digest(secret, self.token.encode())
+            name = WARM_UP if own else self.keyring.name_of(secret)
         if name is None:
             return NO_KEY_REFUSAL if self.require == "always" or not local else admission
         wait = self.limit.take(name, time.monotonic())
