@@ -37,7 +37,6 @@ class Admission:
     cache_namespace: bytes | None = None
     authorization: bytes | None = None  # as sent: it may be one of the install's keys (core.http.guard)
     api_key: bytes | None = None
-    key_name: str | None = None  # the install's key the request carried (consumed), by its name
 
 
 class Gate:

@@ -11,7 +11,6 @@ upstream) is left as it was, keying the cache as before. The control API answers
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import time
 from dataclasses import dataclass, field
@@ -19,7 +18,6 @@ from dataclasses import dataclass, field
 from core.access.keyring import KeyRing
 from core.access.limits import RateLimit
 from core.access.peers import Require, is_local, needs_key
-from core.cache.request.requests import credential_of
 from core.http.gate import Admission
 from core.http.upstream import Scope
 
@@ -58,9 +56,11 @@ class Guard:
         client = scope.get("client")
         return is_local(client[0] if client else None)
 
-    def admit(self, scope: Scope, admission: Admission, local: bool) -> Admission | Refused:
-        """``admission`` with our key taken out of the request (and its name noted), or why it is refused: it
-        needs a key and has none of ours (401), or its key sent more than ``proxy.rate_limit`` allows (429)."""
+    def admit(self, scope: Scope, admission: Admission, local: bool) -> str | Refused | None:
+        """The name of our key the request carried, taken out of its headers; None when it carried none and
+        needs none; or why it is refused: it needs a key and has none of ours (401), or its key sent more than
+        ``proxy.rate_limit`` allows (429). The request's credential without our key is
+        :func:`~core.cache.request.requests.credential_of` ``(None, admission.api_key)``."""
         authorization = admission.authorization
         name = None
         if authorization is not None and authorization[:7].lower() == b"bearer ":
@@ -68,15 +68,13 @@ class Guard:
             own = self.token is not None and local and hmac.compare_digest(secret, self.token.encode())
             name = WARM_UP if own else self.keyring.name_of(secret)
         if name is None:
-            return NO_KEY_REFUSAL if self.require == "always" or not local else admission
+            return NO_KEY_REFUSAL if self.require == "always" or not local else None
         wait = self.limit.take(name, time.monotonic())
         if wait:
             message = f"ollacache: the key {name} sent more than {self.limit.per_minute} requests a minute"
             return Refused(429, message + f"; try again in {wait} s", ((b"retry-after", str(wait).encode()),))
         scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
-        return dataclasses.replace(
-            admission, authorization=None, credential=credential_of(None, admission.api_key), key_name=name
-        )
+        return name
 
     def needs_key(self, scope: Scope) -> bool:
         client = scope.get("client")

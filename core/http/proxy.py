@@ -29,7 +29,7 @@ from core.cache.request.decision import ALL, Outcome, Policy
 from core.cache.request.errors import error_body
 from core.cache.request.keys import ROUTES
 from core.cache.request.plan import Act, Plan, plan, plan_passing
-from core.cache.request.requests import RequestKeys
+from core.cache.request.requests import RequestKeys, credential_of
 from core.cache.storage.layered import LayeredCache
 from core.cache.storage.slots import find
 from core.http.accounts import Accounts, Call
@@ -135,6 +135,7 @@ class Proxy:
             return await self.control(scope, receive, send)
         local = True if self.guard is None else Guard.local(scope)
         admission = self.gate.admit(scope["headers"], local)
+        credential, key_name = admission.credential, None
         if admission.refusal is not None:
             return await send_json(send, 403, {"error": admission.refusal})
         cors = admission.cors
@@ -152,7 +153,8 @@ class Proxy:
                     api = route.api if (route := ROUTES.get(path)) is not None else "ollama"
                     extra = [*admitted.headers, *cors]
                     return await send_whole(send, admitted.status, error_body(api, admitted.message), extra)
-                admission = admitted
+                if admitted is not None:  # our key, consumed: it keys nothing
+                    key_name, credential = admitted, credential_of(None, admission.api_key)
         if path.startswith("/-/"):
             return await self.control(scope, receive, adding_headers(send, cors) if cors else send)
         route = ROUTES.get(path)
@@ -166,21 +168,21 @@ class Proxy:
             )
         body = await read_body(receive)
         call = Call(scope, receive, send, route, body, client_of(admission.user_agent), time.perf_counter(), cors)
-        call.key_name = admission.key_name
+        call.key_name = key_name
         try:
             controls = parse_controls(admission.cache_control, admission.cache_ttl, admission.cache_replay)
             namespace = parse_namespace(admission.cache_namespace)
         except ControlsError as error:
             return await self._refuse(call, plan(None, api=route.api, controls_error=str(error)))
-        request = call.request = self.keys.facts(route, body, admission.credential, namespace)
+        request = call.request = self.keys.facts(route, body, credential, namespace)
         if request is not None and self.builds is not None and self.builds.unknown(request.model):
             if self.upstream.state.on_its_way:  # a supervised Ollama that is starting has no model list yet
                 await self.upstream.state.wait_ready(self.upstream.start_wait_s)
             await self.builds.learn(request.model)  # its build goes in the key
-            request = call.request = self.keys.facts(route, body, admission.credential, namespace)
+            request = call.request = self.keys.facts(route, body, credential, namespace)
         caching = not self._paused
         if request is not None and request.embeds and caching and not controls.no_store:
-            batch = self.per_input.split(route, body, admission.credential, namespace, request.model)
+            batch = self.per_input.split(route, body, credential, namespace, request.model)
             if batch is not None:
                 return await self.per_input.answer(
                     call,
