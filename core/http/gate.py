@@ -85,21 +85,12 @@ class Gate:
                 [],
                 None,
             )
+        cors: list[tuple[bytes, bytes]] = []
         if origin is None or (host is not None and origin == b"http://" + host):
-            return Admission(
-                None,
-                [],
-                None,
-                credential,
-                user_agent,
-                cache_control,
-                cache_ttl,
-                cache_replay,
-                cache_namespace,
-                authorization,
-                api_key,
-            )
-        if not self._remember(self._origins, origin, self.cors.allows):
+            origin = None  # the page's own server: no CORS
+        elif self._remember(self._origins, origin, self.cors.allows):
+            cors = CorsRule.headers(origin)
+        else:
             return Admission(
                 f"ollacache: origin {origin.decode('latin-1')!r} is not allowed; add it to the "
                 "proxy.cors_origins setting (OLLACACHE_ORIGINS)",
@@ -108,7 +99,7 @@ class Gate:
             )
         return Admission(
             None,
-            CorsRule.headers(origin),
+            cors,
             origin,
             credential,
             user_agent,

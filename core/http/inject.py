@@ -9,21 +9,9 @@ the cache key, so injecting it never splits the cache.
 
 from __future__ import annotations
 
-import json
+from core.cache.request.amend import amended
 
 
 def with_threads(body: bytes, num_thread: int) -> bytes:
     """``body`` with ``options.num_thread`` set when the client set none; unchanged if it is not a JSON object."""
-    try:
-        request = json.loads(body)
-    except ValueError:
-        return body
-    if not isinstance(request, dict):
-        return body
-    options = request.get("options")
-    if options is None:
-        options = request["options"] = {}
-    if not isinstance(options, dict) or "num_thread" in options:
-        return body
-    options["num_thread"] = num_thread
-    return json.dumps(request).encode()
+    return amended(body, "options", "num_thread", num_thread, keeps=lambda _: True)

@@ -14,24 +14,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from core.cache.request.amend import amended
 from core.cache.request.wire import dumps
 
 
 def with_usage(body: bytes) -> bytes:
     """``body`` asking ``stream_options.include_usage``; unchanged when it already does or is not a JSON object."""
-    try:
-        request = json.loads(body)
-    except ValueError:
-        return body
-    if not isinstance(request, dict):
-        return body
-    options = request.get("stream_options")
-    if options is None:
-        options = request["stream_options"] = {}
-    if not isinstance(options, dict) or options.get("include_usage") is True:
-        return body
-    options["include_usage"] = True
-    return json.dumps(request, ensure_ascii=False).encode()
+    return amended(body, "stream_options", "include_usage", True, keeps=lambda given: given is True)
 
 
 class UsageFilter:
