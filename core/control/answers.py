@@ -215,3 +215,23 @@ class OllamaLog(TypedDict):
 
     path: str
     lines: list[str]
+
+
+class ListedKey(TypedDict):
+    """An API key as ``GET /-/keys`` lists it: never the key or its hash."""
+
+    name: str
+    created: float
+    last_used: float | None  # None: never used (written every few seconds, so a use just now may not show yet)
+
+
+class NewKey(TypedDict):
+    """A key just made: ``key`` is shown this once and kept nowhere but as its hash."""
+
+    name: str
+    key: str
+    created: float
+
+
+class KeyRevoked(TypedDict):
+    revoked: str

@@ -17,7 +17,10 @@ from core.control.answers import (
     Entry,
     Health,
     InstalledModel,
+    KeyRevoked,
+    ListedKey,
     LoadedModel,
+    NewKey,
     OllamaChanged,
     OllamaLog,
     Paused,
@@ -257,6 +260,22 @@ class Calls:
     def ollama_log(lines: int = 100) -> _Call[OllamaLog]:
         """The last ``lines`` (1 to 10000) lines of Ollama's log."""
         return _of("ollama_log", params={"lines": lines}, keys=("path", "lines"))
+
+    @_call
+    def keys() -> _Call[list[ListedKey]]:
+        """The install's API keys, oldest first: name, made, last used; never a key or its hash."""
+        return _of("keys", keys=("keys",), pick="keys")
+
+    @_call
+    def add_key(name: str) -> _Call[NewKey]:
+        """Make a key named ``name``; the answer holds the key, the only time it is shown (400: a bad or
+        taken name)."""
+        return _of("add_key", body={"name": name}, keys=("name", "key"))
+
+    @_call
+    def revoke_key(name: str) -> _Call[KeyRevoked]:
+        """Revoke the key named ``name`` (404: no such key)."""
+        return _of("revoke_key", BY_NAME["revoke_key"].path.format(name=quote(name, safe="")), keys=("revoked",))
 
 
 def events_call() -> _Call[None]:

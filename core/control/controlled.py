@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from core.access.keyring import KeyRing
 from core.control.warm import WarmItem, WarmStatus
 from core.observe.events import EventHub
 
@@ -50,6 +51,7 @@ class Controlled(Protocol):
     warmup: Warming
     entries: EntriesLike
     models: ModelsLike
+    keyring: KeyRing  # the install's API keys, kept whether sharing is on or not
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...

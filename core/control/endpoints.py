@@ -281,6 +281,35 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             '"lines"}` (none when there is no log yet)'
         ),
     ),
+    Endpoint(
+        "keys",
+        "GET",
+        "/-/keys",
+        token=True,
+        doc=(
+            "the install's API keys, oldest first: each key's `name`, when it was made (`created`) and last used "
+            "(`last_used`, null if never; written every few seconds), never the key or its hash (token)"
+        ),
+    ),
+    Endpoint(
+        "add_key",
+        "POST",
+        "/-/keys",
+        token=True,
+        body=True,
+        doc=(
+            'make a key named `{"name": "alice-laptop"}` (1 to 64 letters, digits, `.`, `@`, `_`, `-`), usable at '
+            'once, sharing on or not: `201` with `{"name", "key", "created"}`, the only time the key is shown '
+            "(token; `400` for a bad or taken name)"
+        ),
+    ),
+    Endpoint(
+        "revoke_key",
+        "DELETE",
+        "/-/keys/{name}",
+        token=True,
+        doc=("revoke the key named `name`: a running proxy refuses it within seconds (token; `404` for no such key)"),
+    ),
 )
 BY_NAME: dict[str, Endpoint] = {endpoint.name: endpoint for endpoint in ENDPOINTS}
 

@@ -7,6 +7,7 @@ the answer; the token, the body and the refusals (:class:`Rejected`) are checked
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from core.access.keyring import KeyRefused
 from core.cache.request.builds import BuildsUnknown
 from core.cache.request.explain import ExplainError
 from core.cache.request.keys import normalize_model
@@ -236,6 +238,36 @@ async def ollama_log(engine: Controlled, request: Request, body: Body) -> Respon
     return JSONResponse(await engine.ollama_log(lines))
 
 
+# The key ring reads and writes a small file under a thread lock the housekeeping's flush also takes: off the loop.
+async def keys(engine: Controlled, request: Request, body: Body) -> Response:
+    listed = await asyncio.to_thread(engine.keyring.keys)
+    # the hash stays in the file: the list says who and when, nothing that could help guess a key
+    return JSONResponse(
+        {"keys": [{"name": key.name, "created": key.created, "last_used": key.last_used or None} for key in listed]}
+    )
+
+
+async def add_key(engine: Controlled, request: Request, body: Body) -> Response:
+    name = body.get("name")
+    if not isinstance(name, str):
+        raise Rejected(400, 'expected {"name": the name of a person or a device, such as "alice-laptop"}')
+    try:
+        secret = await asyncio.to_thread(engine.keyring.add, name)
+    except KeyRefused as refusal:
+        raise Rejected(400, str(refusal)) from None
+    made = next((key.created for key in await asyncio.to_thread(engine.keyring.keys) if key.name == name), None)
+    return JSONResponse({"name": name, "key": secret, "created": made}, status_code=201)
+
+
+async def revoke_key(engine: Controlled, request: Request, body: Body) -> Response:
+    name = request.path_params["name"]
+    try:
+        await asyncio.to_thread(engine.keyring.revoke, name)
+    except KeyRefused as refusal:
+        raise Rejected(404, str(refusal)) from None
+    return JSONResponse({"revoked": name})
+
+
 HANDLERS: dict[str, Handler] = {
     handler.__name__: handler
     for handler in (
@@ -264,5 +296,8 @@ HANDLERS: dict[str, Handler] = {
         stop_ollama,
         start_ollama,
         ollama_log,
+        keys,
+        add_key,
+        revoke_key,
     )
 }

@@ -74,8 +74,10 @@ class Engine:
         self.url = settings.url  # until serving_at tells the address actually bound
         keys_needed = settings["proxy.share"] or settings["proxy.require_key"] == "always"
         limit = RateLimit(settings["proxy.rate_limit"])
-        ring = KeyRing(settings.config_dir)
-        self.guard = Guard(ring, settings["proxy.require_key"], limit, self.token) if keys_needed else None
+        # one ring for the guard and the control API's /-/keys: a key's last use noted by the one shows in the other,
+        # and keys can be made before sharing is on
+        self.keyring = KeyRing(settings.config_dir)
+        self.guard = Guard(self.keyring, settings["proxy.require_key"], limit, self.token) if keys_needed else None
         self.hardware, self.tuning = detect_and_recommend(settings)
         self.store, store_error = open_store(settings)
         usable = not isinstance(self.store, NullStore)  # a Redis not answering yet is used once it does
