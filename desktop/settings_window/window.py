@@ -1,6 +1,7 @@
 """The Settings window: one tab per section of the engine's settings table, one row per setting.
 
-Nothing here knows a setting by name, but for the cache folder's warning: the tabs and rows come from
+Nothing here knows a setting by name, but for the cache folder's warning and Share on my network (API keys…
+goes under it): the tabs and rows come from
 ``GET /-/settings`` (its "sections" in order, each row's "section", "kind", "label" and "level"), so a
 setting added to the engine's table appears here as it is. The common settings show; "Show advanced
 settings" reveals the rest. What is typed is checked, and saved by Apply and OK, as
@@ -8,7 +9,8 @@ settings" reveals the rest. What is typed is checked, and saved by Apply and OK,
 restart offers Restart engine now (:mod:`desktop.settings_window.restart`). Cancel puts the fields back as
 loaded and closes.
 
-Three tabs carry more than the table's rows: General has Start at login and Start hidden
+Three tabs carry more than the table's rows: General has API keys… (:mod:`desktop.settings_window.keys`, a
+window of its own: keys are made and revoked at once, not applied) and Start at login and Start hidden
 (:mod:`desktop.settings_window.login`, applied with the rest, after the engine took its part), Cache has
 Clear cache… (the tray menu's confirmation, :mod:`desktop.clear_cache`), and Performance the hardware,
 the recommended values beside those in use, and Tune now (:mod:`desktop.settings_window.performance`).
@@ -42,6 +44,7 @@ from core.units import human_bytes, plural
 from desktop.clear_cache import ClearCache
 from desktop.settings_window.applying import CHECK_DELAY_MS, Applying
 from desktop.settings_window.fields import Field
+from desktop.settings_window.keys import KeysDialog
 from desktop.settings_window.login import LoginRows
 from desktop.settings_window.performance import PerformancePanel
 from desktop.settings_window.restart import RestartEngineButton
@@ -53,6 +56,7 @@ EXPERT_NOTE = (
     "line and an Ollama started elsewhere (its own app, a service) do not see them."
 )
 _NOTES = {"Ollama server (expert)": EXPERT_NOTE}
+SHARE = "proxy.share"  # API keys… goes right under it, where a newcomer who turns sharing on looks next
 
 
 class SettingsWindow(Applying, QWidget):
@@ -74,6 +78,7 @@ class SettingsWindow(Applying, QWidget):
         self.performance = PerformancePanel(context)  # kept across rebuilds: its chart is the last run's
         self.performance.settings_changed.connect(self._written_elsewhere)
         self.store_summary: QLabel | None = None
+        self.keys: KeysDialog | None = None  # built when first opened
         if context is not None:
             context.feed.stats_changed.connect(self._show_store)
         self.tabs = QTabWidget()
@@ -183,6 +188,8 @@ class SettingsWindow(Applying, QWidget):
             label.setToolTip(field.editor.toolTip())
             form.addRow(label, field.widget)
             self.rows[field.name] = (form, section, row.get("level") == "advanced")
+            if field.name == SHARE:
+                form.addRow("API keys:", self._keys_button(page))
         if section == GENERAL:
             self.login.add_to(form, page)
         if section == CACHE:
@@ -222,6 +229,21 @@ class SettingsWindow(Applying, QWidget):
         line.addStretch(1)
         self._show_store()
         return row
+
+    def _keys_button(self, page: QWidget) -> QPushButton:
+        button = QPushButton("API &keys…", page)
+        button.setToolTip("Make, list and revoke the keys other computers use while Ollacache is shared")
+        button.setEnabled(self.context is not None)
+        button.clicked.connect(self.show_keys)
+        return button
+
+    def show_keys(self) -> KeysDialog:
+        if self.keys is None:
+            self.keys = KeysDialog(self.context, self)
+        self.keys.show()
+        self.keys.raise_()
+        self.keys.activateWindow()
+        return self.keys
 
     def _show_store(self, *_: object) -> None:
         stats = self.context.feed.current if self.context is not None else None
