@@ -54,7 +54,7 @@ def test_the_tab_shows_the_hardware_and_a_users_value_beside_the_recommended_one
     assert "core" in panel.recommended["num_thread"].toolTip()  # the reason, as a tooltip
     prompt_cache = detected["for_this_machine"]["prompt_cache_ram"]
     assert panel.recommended["prompt_cache_ram"].text() == f"{prompt_cache:,} MiB per model"
-    assert "a sixteenth of the" in panel.recommended["prompt_cache_ram"].toolTip()
+    assert "a sixteenth of" in panel.recommended["prompt_cache_ram"].toolTip()
     assert panel.chart.bars == [] and EMPTY_TEXT.startswith("No measurement yet")
 
 

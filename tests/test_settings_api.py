@@ -250,7 +250,7 @@ def test_the_prompt_cache_shows_its_size_in_force_in_the_ollama_tab_and_reaches_
         with ControlClient(proxy.url, proxy.token) as client:
             row = next(row for row in client.settings()["settings"] if row["name"] == "tuning.prompt_cache_ram")
             assert (row["section"], row["level"], row["value"]) == ("Ollama", "common", None)
-            assert row["shown"]["text"] == str(recommended) and "a sixteenth of the" in row["shown"]["origin"]
+            assert row["shown"]["text"] == str(recommended) and "a sixteenth of" in row["shown"]["origin"]
             assert httpx.get(upstream + "/_fake/env").json()["env"]["LLAMA_ARG_CACHE_RAM"] == str(recommended)
             answer = client.update_settings({"tuning.prompt_cache_ram": 512})
         assert answer["changes"]["tuning.prompt_cache_ram"]["result"] == "Ollama restarted"

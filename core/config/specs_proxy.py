@@ -84,8 +84,8 @@ PROXY_SPECS: tuple[Spec, ...] = (
         "true or false (also 1/0, on/off, yes/no)",
         "OLLACACHE_SHARE",
         "--share",
-        "Let other computers on your network use Ollacache, each with an API key of this install "
-        "(ollacache keys add NAME). Traffic is plain HTTP unless you give a certificate.",
+        "Let other computers on your network use Ollacache, each with an API key of this install (API keys…, "
+        "or ollacache keys add NAME). Traffic is plain HTTP unless you give a certificate.",
         section=GENERAL,
         kind="switch",
         effect=ENGINE_RESTART,

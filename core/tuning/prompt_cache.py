@@ -41,7 +41,6 @@ def prompt_cache_mib(ram_bytes: int | None) -> tuple[int, str]:
     share = ram_bytes // SHARE // MIB
     size = min(max(1 << max(share.bit_length() - 1, 0), FLOOR_MIB), CEILING_MIB)
     return size, (
-        f"{_mib(size)} per loaded model: a sixteenth of the {human_bytes(ram_bytes)} of RAM, rounded down to a power"
-        f" of two ({_mib(FLOOR_MIB)} to {_mib(CEILING_MIB)}), where llama.cpp would keep up to {_mib(CEILING_MIB)}"
-        " of old prompts per model"
+        f"{_mib(size)} per loaded model, a sixteenth of {human_bytes(ram_bytes)} of RAM as a power of two "
+        f"({_mib(FLOOR_MIB)} to {_mib(CEILING_MIB)}; llama.cpp alone keeps up to {_mib(CEILING_MIB)})"
     )
