@@ -349,3 +349,16 @@ def test_qt_calls_that_return_nothing_never_use_up_none() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=False)
     assert (done.returncode, done.stdout.strip()) == (0, "alive"), done.stderr
+
+
+def test_per_api_key_figures_show_once_a_shared_proxy_has_seen_a_key(
+    window: DashboardWindow, proxy: RunningProxy
+) -> None:
+    snapshot = httpx.get(proxy.url + "/-/stats").json()
+    window.show_stats(snapshot)
+    breakdown = window.breakdown
+    assert breakdown.keys.isHidden() and breakdown.keys_heading.isHidden()  # not shared: no word of keys
+    alice = {"requests": 3, "hits": 2, "misses": 1, "hit_rate": 2 / 3, "time_saved_s": 4.0, "tokens_saved": 10}
+    window.show_stats({**snapshot, "keys": {"alice-laptop": alice}})
+    assert not breakdown.keys.isHidden() and not breakdown.keys_heading.isHidden()
+    assert table_rows(breakdown.keys)[0][:4] == ["alice-laptop", "3", "2", "66.7 %"]

@@ -1,5 +1,5 @@
 """Which model and which tool the cache helps most: hits, hit rate, time saved and tokens saved per model
-and per client, from the /-/stats document, the biggest saving first."""
+and per client, and per API key while Ollacache is shared, from the /-/stats document, the biggest saving first."""
 
 from __future__ import annotations
 
@@ -78,7 +78,8 @@ class BreakdownTable(QTableWidget):
 
 
 class Breakdown(QWidget):
-    """Per model and per client, each with a line when there is nothing to show yet."""
+    """Per model and per client, each with a line when there is nothing to show yet, and per API key when there
+    is one to show (a proxy that is not shared has none)."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -90,16 +91,21 @@ class Breakdown(QWidget):
             "(ollama-python, openai-python, LangChain, curl, a browser…)."
         )
         self.clients_note.setWordWrap(True)
+        self.keys = BreakdownTable("API key")
+        self.keys_heading = QLabel("<b>Per API &key</b>")  # shown once a shared proxy has seen a key
         layout = QVBoxLayout(self)
-        for title, note, table in (
-            ("Per mod&el", self.models_note, self.models),
-            ("Per &client", self.clients_note, self.clients),
+        for heading, note, table in (
+            (QLabel("<b>Per mod&el</b>"), self.models_note, self.models),
+            (QLabel("<b>Per &client</b>"), self.clients_note, self.clients),
+            (self.keys_heading, None, self.keys),
         ):
-            heading = QLabel(f"<b>{title}</b>")
             heading.setBuddy(table)
             layout.addWidget(heading)
-            layout.addWidget(note)
+            if note is not None:
+                layout.addWidget(note)
             layout.addWidget(table, 1)
+        self.keys_heading.hide()
+        self.keys.hide()
 
     @Slot(dict)
     def show_stats(self, snapshot: Mapping[str, Any]) -> None:
@@ -110,3 +116,7 @@ class Breakdown(QWidget):
             rows = fmt.rows(snapshot, *keys)
             table.show_rows(rows)
             note.setVisible(not rows)
+        keyed = fmt.rows(snapshot, "keys")
+        self.keys.show_rows(keyed)
+        self.keys_heading.setVisible(bool(keyed))
+        self.keys.setVisible(bool(keyed))
