@@ -296,3 +296,16 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def print_latency_rows(rows: dict[str, dict[str, float]], first: str) -> None:
+    """A table of latency figures in microseconds, one row per target (``first`` heads the names), with the
+    bytes on the wire when the rows carry them."""
+    wire = all("wire_bytes" in row for row in rows.values())
+    width = max(len(name) for name in rows)
+    print(
+        f"{first:<{width}}  {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'mean':>7} (us)" + ("  wire B" if wire else "")
+    )
+    for name, row in rows.items():
+        figures = f"{row['p50']:7.1f} {row['p90']:7.1f} {row['p99']:7.1f} {row['max']:8.1f} {row['mean']:7.1f}"
+        print(f"{name:<{width}}  {figures}" + (f"       {int(row['wire_bytes'])}" if wire else ""))

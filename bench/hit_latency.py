@@ -38,6 +38,7 @@ from common import (
     machine_busy,
     pin_self,
     post,
+    print_latency_rows,
     raw_request,
     revision,
 )
@@ -189,13 +190,7 @@ def print_table(results: dict[str, Any]) -> None:
         "servers on core 0, client on core 1"
     )
     print(busy_note(busy))
-    width = max(len(name) for name in rows)
-    print(f"{'target':<{width}}  {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'mean':>7} (us)  wire B")
-    for name, row in rows.items():
-        print(
-            f"{name:<{width}}  {row['p50']:7.1f} {row['p90']:7.1f} {row['p99']:7.1f} {row['max']:8.1f} "
-            f"{row['mean']:7.1f}       {int(row['wire_bytes'])}"
-        )
+    print_latency_rows(rows, "target")
     print(
         f"answer body {results['answer_bytes']} B; stream {results['stream_chunks']} chunks, "
         f"{results['stream_bytes']} B ({rows[STREAM]['p50'] / results['stream_chunks']:.1f} us per chunk at p50)"

@@ -39,6 +39,7 @@ from common import (
     machine_busy,
     pin_self,
     post,
+    print_latency_rows,
     revision,
     taskset,
 )
@@ -196,13 +197,7 @@ def print_table(results: dict[str, Any]) -> None:
         f"the same {results['answer_bytes']} B answer from each"
     )
     print(busy_note(results["busy_before"]))
-    width = max(len(name) for name in rows)
-    print(f"{'proxy':<{width}}  {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'mean':>7} (us)")
-    for name, row in rows.items():
-        print(
-            f"{name:<{width}}  {row['p50']:7.1f} {row['p90']:7.1f} {row['p99']:7.1f} {row['max']:8.1f} "
-            f"{row['mean']:7.1f}"
-        )
+    print_latency_rows(rows, "proxy")
     ratios = results["ratios"]
     print(
         f"redis p50 / disk p50: {ratios['redis_p50_over_disk_p50_memory_on']:.2f}x with the memory tier, "

@@ -38,6 +38,7 @@ from common import (
     busy_note,
     machine_busy,
     pin_self,
+    print_latency_rows,
     revision,
     taskset,
 )
@@ -151,13 +152,7 @@ def print_table(results: dict[str, Any]) -> None:
         f"rounds; proxies on core 0, client on core 1; the same {results['answer_bytes']} B /api/chat answer"
     )
     print(busy_note(results["busy_before"]))
-    width = max(len(name) for name in rows)
-    print(f"{'proxy':<{width}}  {'p50':>7} {'p90':>7} {'p99':>7} {'max':>8} {'mean':>7} (us)  wire B")
-    for name, row in rows.items():
-        print(
-            f"{name:<{width}}  {row['p50']:7.1f} {row['p90']:7.1f} {row['p99']:7.1f} {row['max']:8.1f} "
-            f"{row['mean']:7.1f}       {int(row['wire_bytes'])}"
-        )
+    print_latency_rows(rows, "proxy")
     ratios = results["ratios"]
     verdict = "meets" if results["meets_target"] else "MISSES"
     print(f"p50 on / p50 off: {ratios['p50']:.2f}x (target: within {TARGET_RATIO}x: {verdict})")
