@@ -87,10 +87,6 @@ class KeyRing:
         self._used[found.sha256] = time.time()
         return found.name
 
-    @property
-    def any(self) -> bool:
-        return bool(self._by_hash)
-
     def keys(self) -> list[KeyInfo]:
         """Every key, oldest first, with when it was last used (what is noted in memory included)."""
         with self._lock:

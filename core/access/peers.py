@@ -31,4 +31,9 @@ def is_local(host: str | None) -> bool:
 
 def needs_key(host: str | None, require: Require) -> bool:
     """Whether a request from ``host`` must carry an API key (``require``: ``remote`` or ``always``)."""
-    return require == "always" or not is_local(host)
+    return key_needed(is_local(host), require)
+
+
+def key_needed(local: bool, require: Require) -> bool:
+    """`needs_key` for a client already known to be on this machine (``local``) or not."""
+    return require == "always" or not local

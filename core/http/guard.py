@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from core.access.keyring import KeyRing
 from core.access.limits import RateLimit
-from core.access.peers import Require, is_local, needs_key
+from core.access.peers import Require, is_local, key_needed
 from core.http.gate import Admission
 from core.http.upstream import Scope
 
@@ -68,14 +68,10 @@ class Guard:
             own = self.token is not None and local and hmac.compare_digest(secret, self.token.encode())
             name = WARM_UP if own else self.keyring.name_of(secret)
         if name is None:
-            return NO_KEY_REFUSAL if self.require == "always" or not local else None
+            return NO_KEY_REFUSAL if key_needed(local, self.require) else None
         wait = self.limit.take(name, time.monotonic())
         if wait:
             message = f"ollacache: the key {name} sent more than {self.limit.per_minute} requests a minute"
             return Refused(429, message + f"; try again in {wait} s", ((b"retry-after", str(wait).encode()),))
         scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
         return name
-
-    def needs_key(self, scope: Scope) -> bool:
-        client = scope.get("client")
-        return needs_key(client[0] if client else None, self.require)
