@@ -1,15 +1,17 @@
 """What sharing with API keys costs a hit: p50/p90/p99 with sharing off and on (target: p50 within 1.1x).
 
-Two proxies in front of one fake Ollama, on one cache dir, each with its own config dir: (a) sharing off (the
-defaults), (b) ``--share --require-key always`` with a key made in its own config dir (``python -m core keys
-add``), every request carrying ``Authorization: Bearer <key>``, which that proxy checks, consumes (it is not
-in the cache key) and counts per key. A ~1 KB non-streamed ``/api/chat`` answer is primed on (a) (MISS, then
-HIT) and is then a HIT on both, the very same bytes. Each proxy is timed over one keep-alive connection with
-a pre-built raw request (hit_latency.py's client), the two taking turns in ``--rounds`` rounds (which goes
-first alternates) so a slow spell of the machine hits both alike. Servers on core 0, this client on core 1.
-Prints p50/p90/p99 of each and the ratios on/off; never fails on time.
+Three proxies in front of one fake Ollama, on one cache dir, each with its own config dir: (a) sharing off (the
+defaults); (b) its twin, started alike, whose ratio to (a) is the run's noise floor (two processes that do the
+same work differ by a few per cent on this machine); (c) ``--share --require-key always`` with a key made in
+its own config dir (``python -m core keys add``), every request carrying ``Authorization: Bearer <key>``,
+which that proxy checks, consumes (it is not in the cache key) and counts per key. A ~1 KB non-streamed
+``/api/chat`` answer is primed on (a) (MISS, then HIT) and is then a HIT on all three, the very same bytes.
+Each proxy is timed over one keep-alive connection with a pre-built raw request (hit_latency.py's client),
+taking turns in ``--rounds`` rounds (each round starts with the next proxy) so a slow spell of the machine
+hits all alike. Servers on core 0, this client on core 1. Prints p50/p90/p99 of each and the ratios to (a);
+never fails on time.
 
-    .venv/bin/python bench/sharing_hit.py [--requests 20000] [--warmup 1000] [--rounds 10] [--json]
+    .venv/bin/python bench/sharing_hit.py [--requests 20000] [--warmup 1000] [--rounds 200] [--json]
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from hit_latency import Client, summary
 
 TARGET_RATIO = 1.1
 OFF = "sharing off (defaults)"
+TWIN = "sharing off, a second proxy (the noise floor)"
 ON = "sharing on (--share --require-key always, key sent)"
 SERVING_RE = re.compile(rb"serving on http://[^:/\s]+:(\d+)")  # a shared proxy prints http://0.0.0.0:PORT
 
@@ -79,35 +82,39 @@ def hit(url: str, key: str = "") -> bytes:
     raise RuntimeError(f"{url}: no HIT (last: {status} {cache})")
 
 
-def start_shared(stack: Stack) -> tuple[str, str]:
-    """A proxy like ``Stack.start_proxy``'s (same cache dir, a config dir of its own), shared and asking every
-    client for a key, made first in that config dir; (its loopback URL, the key)."""
-    env = {**os.environ, "OLLACACHE_CONFIG_DIR": str(stack.dir / "config-shared")}
+def start_variant(stack: Stack, name: str, flags: list[str], with_key: bool) -> tuple[str, str]:
+    """A proxy like ``Stack.start_proxy``'s (same cache dir, a config dir of its own named ``name``) started with
+    ``flags``, with a key made first in that config dir if ``with_key``; (its loopback URL, the key or "")."""
+    env = {**os.environ, "OLLACACHE_CONFIG_DIR": str(stack.dir / f"config-{name}")}
     Path(env["OLLACACHE_CONFIG_DIR"]).mkdir()
-    made = subprocess.run([PYTHON, "-m", "core", "keys", "add", "bench"], cwd=REPO, env=env, capture_output=True)
-    if made.returncode != 0:
-        raise RuntimeError(f"keys add failed: {made.stderr.decode()[-2000:]}")
-    key = made.stdout.decode().split()[-1]  # the last word of the last line
+    key = ""
+    if with_key:
+        made = subprocess.run([PYTHON, "-m", "core", "keys", "add", "bench"], cwd=REPO, env=env, capture_output=True)
+        if made.returncode != 0:
+            raise RuntimeError(f"keys add failed: {made.stderr.decode()[-2000:]}")
+        key = made.stdout.decode().split()[-1]  # the last word of the last line
     serve = ["serve", "--port", "0", "--upstream", stack.fake_url, "--cache-dir", str(stack.dir / "cache")]
-    cmd = [*taskset(SERVER_CPU), PYTHON, "-m", "core", *serve, "--share", "--require-key", "always"]
-    log = stack._log("proxy-shared")  # noqa: SLF001 - the stack's own log files
+    cmd = [*taskset(SERVER_CPU), PYTHON, "-m", "core", *serve, *flags]
+    log = stack._log(f"proxy-{name}")  # noqa: SLF001 - the stack's own log files
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
     stack.procs.append((proc, signal.SIGTERM))  # stopped with the stack
     assert proc.stdout is not None
     while line := proc.stdout.readline():
         if found := SERVING_RE.search(line):
             return f"http://127.0.0.1:{found.group(1).decode()}", key
-    raise RuntimeError(f"the shared proxy did not start: {(stack.dir / 'proxy-shared.err').read_text()[-2000:]}")
+    raise RuntimeError(f"the {name} proxy did not start: {(stack.dir / f'proxy-{name}.err').read_text()[-2000:]}")
 
 
 def measure(clients: dict[str, Client], requests: int, warmup: int, rounds: int) -> dict[str, dict[str, float]]:
-    """hit_latency's interleaved rounds over ready clients (one carries the key), the order alternating."""
+    """hit_latency's interleaved rounds over ready clients (one carries the key), each round starting with the
+    next client in turn, so none is always first or always last."""
     pooled: dict[str, list[float]] = {name: [] for name in clients}
     for client in clients.values():
         client.warm(warmup)
     for r in range(rounds):
         share = requests // rounds + (1 if r < requests % rounds else 0)
-        for name in list(clients)[:: 1 if r % 2 == 0 else -1]:
+        names = list(clients)
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             pooled[name] += clients[name].timed(share)
     return {name: {**summary(pooled[name]), "wire_bytes": clients[name].wire_bytes} for name in clients}
 
@@ -120,14 +127,20 @@ def run(requests: int, warmup: int, rounds: int) -> dict[str, Any]:
     with Stack() as stack:
         stack.start_fake()
         off_url = stack.start_proxy()
-        on_url, key = start_shared(stack)
+        twin_url, _ = start_variant(stack, "twin", [], with_key=False)
+        on_url, key = start_variant(stack, "shared", ["--share", "--require-key", "always"], with_key=True)
         stack.prime("/api/chat", CHAT_BODY)  # a MISS then a HIT on the proxy without sharing
-        answers = {OFF: hit(off_url), ON: hit(on_url, key)}  # the key is not in the cache key: the same entry
-        if answers[OFF] != answers[ON]:
-            raise RuntimeError("the two proxies answered different bytes")
+        # the key is not in the cache key: the same entry
+        answers = {OFF: hit(off_url), TWIN: hit(twin_url), ON: hit(on_url, key)}
+        if len(set(answers.values())) != 1:
+            raise RuntimeError("the proxies answered different bytes")
         results["answer_bytes"] = len(answers[ON])
         results["keyless_status"] = call(on_url)[0]  # sharing really on: 401 without the key
-        clients = {OFF: Client(off_url, "/api/chat", CHAT_BODY), ON: Client(on_url, "/api/chat", CHAT_BODY)}
+        clients = {
+            OFF: Client(off_url, "/api/chat", CHAT_BODY),
+            TWIN: Client(twin_url, "/api/chat", CHAT_BODY),
+            ON: Client(on_url, "/api/chat", CHAT_BODY),
+        }
         clients[ON].request = clients[ON].request.replace(b"\r\n", f"\r\nAuthorization: Bearer {key}\r\n".encode(), 1)
         try:
             rows = measure(clients, requests, warmup, rounds)
@@ -139,6 +152,7 @@ def run(requests: int, warmup: int, rounds: int) -> dict[str, Any]:
         results["key_requests_counted"] = stats.get("keys", {}).get("bench", {}).get("requests", 0)
     results["rows"] = rows
     results["ratios"] = {q: rows[ON][q] / rows[OFF][q] for q in ("p50", "p99")}
+    results["twin_ratios"] = {q: rows[TWIN][q] / rows[OFF][q] for q in ("p50", "p99")}
     results["meets_target"] = results["ratios"]["p50"] <= TARGET_RATIO
     return results
 
@@ -157,6 +171,8 @@ def print_table(results: dict[str, Any]) -> None:
     verdict = "meets" if results["meets_target"] else "MISSES"
     print(f"p50 on / p50 off: {ratios['p50']:.2f}x (target: within {TARGET_RATIO}x: {verdict})")
     print(f"p99 on / p99 off: {ratios['p99']:.2f}x")
+    twin = results["twin_ratios"]
+    print(f"two proxies alike (twin / off), the run's noise: p50 {twin['p50']:.2f}x, p99 {twin['p99']:.2f}x")
     print(
         f"checks: without the key the shared proxy answered {results['keyless_status']}; "
         f"requests counted for the key: {results['key_requests_counted']}"
@@ -170,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=20000, help="timed requests per proxy (default 20000)")
     parser.add_argument("--warmup", type=int, default=1000, help="untimed requests first (default 1000)")
     parser.add_argument(
-        "--rounds", type=int, default=10, help="interleave the proxies in this many rounds (default 10)"
+        "--rounds", type=int, default=200, help="interleave the proxies in this many rounds (default 200)"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     args = parser.parse_args(argv)

@@ -65,6 +65,7 @@ def test_keys_are_kept_as_hashes_only_in_a_private_file(tmp_path: Path) -> None:
         ring.add("two words")
     ring.flush()
     assert ring.keys()[0].last_used > 0  # written in a batch, not on the request
+    assert ring.name_of(secret.encode()) == "alice-laptop"  # and again: known without hashing it
     other = KeyRing(tmp_path)  # another process: the command line
     other.revoke("alice-laptop")
     assert ring.name_of(secret.encode(), now=time.monotonic() + RELOAD_S) is None  # the file is read again

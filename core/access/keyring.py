@@ -54,13 +54,16 @@ class KeyRing:
         self._stamp: tuple[int, int] | None = None
         self._checked = float("-inf")
         self._used: dict[str, float] = {}
+        # Keys sent and found, by the bytes sent: a key sent again costs a lookup instead of a hash. Only our
+        # keys get in, so it holds at most one entry per key, and it is emptied whenever the file changes.
+        self._seen: dict[bytes, KeyInfo] = {}
         self._reload()
 
     def _reload(self) -> None:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            self._by_hash, self._stamp = {}, None
+            self._by_hash, self._stamp, self._seen = {}, None, {}
             return
         stamp = (stat.st_mtime_ns, stat.st_size)
         if stamp == self._stamp:
@@ -70,8 +73,7 @@ class KeyRing:
             keys = [KeyInfo(**item) for item in listed.get("keys", [])]
         except (OSError, ValueError, TypeError, AttributeError):
             return  # a file half written or damaged: keep the keys read before
-        self._by_hash = {key.sha256: key for key in keys}
-        self._stamp = stamp
+        self._by_hash, self._stamp, self._seen = {key.sha256: key for key in keys}, stamp, {}
 
     def name_of(self, secret: bytes, now: float | None = None) -> str | None:
         """The name of the key ``secret`` (as sent), or None when it is not one of ours; noted as used."""
@@ -79,11 +81,11 @@ class KeyRing:
         if moment - self._checked >= RELOAD_S:
             self._checked = moment
             self._reload()
-        if not self._by_hash:
-            return None
-        found = self._by_hash.get(digest(secret))
+        found = self._seen.get(secret)
         if found is None:
-            return None
+            if not self._by_hash or (found := self._by_hash.get(digest(secret))) is None:
+                return None
+            self._seen[secret] = found
         self._used[found.sha256] = time.time()
         return found.name
 

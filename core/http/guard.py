@@ -69,8 +69,7 @@ class Guard:
             name = WARM_UP if own else self.keyring.name_of(secret)
         if name is None:
             return NO_KEY_REFUSAL if key_needed(local, self.require) else None
-        wait = self.limit.take(name, time.monotonic())
-        if wait:
+        if self.limit.per_minute and (wait := self.limit.take(name, time.monotonic())):
             message = f"ollacache: the key {name} sent more than {self.limit.per_minute} requests a minute"
             return Refused(429, message + f"; try again in {wait} s", ((b"retry-after", str(wait).encode()),))
         scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
