@@ -1,11 +1,13 @@
 """Screenshots of the real app on a real X server: ``python -m tests.screenshots OUTDIR``.
 
-Starts Xvfb with ``trayer`` as the system tray, the fake Ollama of the tests (so it runs from a source
-checkout) and the app with its engine in throwaway directories, sends a few requests through it (misses,
-then hits), opens the tray menu and saves ``tray-menu.png`` (the tray and its menu) and
-``screen.png`` (the whole screen), then the dashboard, one ``dashboard-<tab>.png`` per tab, and the
-settings window, one ``settings-<tab>.png`` per tab, in OUTDIR; the Cache tab also during a warm-up
-(``dashboard-cache-running.png``) and after it (``dashboard-cache.png``). Needs ``xvfb`` and ``trayer`` (see README).
+Starts Xvfb with ``trayer`` as the system tray and the app with its engine in throwaway directories, the
+engine starting the fake ``ollama`` of the tests (so it runs from a source checkout) with a runner process per
+loaded model; sends a few requests through it (misses, then hits), opens the tray menu and saves
+``tray-menu.png`` (the tray and its menu) and ``screen.png`` (the whole screen), then the dashboard, one
+``dashboard-<tab>.png`` per tab, and the settings window, one ``settings-<tab>.png`` per tab, in OUTDIR; the
+Cache tab also during a warm-up (``dashboard-cache-running.png``) and after it (``dashboard-cache.png``);
+the General tab with "Share on my network" switched on (not applied), and its API keys… window with a key
+just made (``settings-keys.png``). Needs ``xvfb`` and ``trayer`` (see README).
 """
 
 from __future__ import annotations
@@ -55,12 +57,20 @@ async def _shoot(out: Path, upstream: str) -> None:
     from desktop.dashboard_window import build_dashboard
     from desktop.icons import IconState
     from desktop.settings_window import build_settings_window
+    from tests.fakes.fake_config import DEFAULT_MODELS
 
     app = TrayApp(load(), dashboard=build_dashboard, settings_window=build_settings_window)
     app.start()
     while app.tray.state is not IconState.SERVING:
         await asyncio.sleep(0.1)
     async with httpx.AsyncClient(base_url=app.engine.url, timeout=30) as http:
+        while not await _answers(http, f"{upstream}/api/version"):  # the Ollama the engine started
+            await asyncio.sleep(0.1)
+        # each runner holds about what a real one would: the model, its context and its prompt cache
+        held = {"llama3.2:latest": 2600, "nomic-embed-text:latest": 320}
+        models = [{**model, "runner_mib": held.get(model["name"], 0)} for model in DEFAULT_MODELS]
+        await http.post(f"{upstream}/_fake/config", json={"models": models})
+        await http.post("/api/embed", json={"model": "nomic-embed-text", "input": "a passage to index"})
         for _ in range(4):
             for word in ("hi", "hello", "why is the sky blue?"):
                 await http.post(
@@ -91,7 +101,7 @@ async def _shoot(out: Path, upstream: str) -> None:
     screen.copy(area).save(str(out / "tray-menu.png"))
     app.tray.menu.hide()
     window = app.windows.show_dashboard()
-    window.resize(980, 600)
+    window.resize(1100, 640)  # its default width on a screen 1280 or more wide
     for _ in range(20):  # twenty seconds of stats make the charts' lines
         await asyncio.sleep(1.0)
         async with httpx.AsyncClient(base_url=app.engine.url, timeout=30) as http:
@@ -117,6 +127,7 @@ async def _shoot(out: Path, upstream: str) -> None:
     while not getattr(settings, "fields", None):
         await asyncio.sleep(0.1)
     tabs = settings.tabs  # type: ignore[attr-defined]
+    settings.fields["proxy.share"].editor.setChecked(True)  # type: ignore[attr-defined]
     for number in range(tabs.count()):
         tabs.setCurrentIndex(number)
         await asyncio.sleep(1.0)  # a tab may read more from the engine when shown
@@ -133,10 +144,27 @@ async def _shoot(out: Path, upstream: str) -> None:
         title = tabs.tabText(number).replace("&", "").lower()
         name = "expert" if "expert" in title else title.split(" ")[0]
         settings.grab().save(str(out / f"settings-{name}.png"))
+    keys = settings.show_keys()  # type: ignore[attr-defined]
+    while not keys.loaded:
+        await asyncio.sleep(0.1)
+    keys.add("alice-laptop")
+    while not keys.new_key.text():
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    keys.grab().save(str(out / "settings-keys.png"))
+    keys.close()
+    settings.fields["proxy.share"].editor.setChecked(False)  # type: ignore[attr-defined]
     done = asyncio.Event()
     app.finished.connect(done.set)
     app.quit()
     await done.wait()
+
+
+async def _answers(http: Any, url: str) -> bool:
+    try:
+        return (await http.get(url)).status_code == 200
+    except Exception:  # noqa: BLE001 - not listening yet
+        return False
 
 
 async def _shoot_warmup(window: Any, out: Path, upstream: str) -> None:
@@ -187,7 +215,16 @@ def main(argv: list[str]) -> int:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         tmp = Path(scratch)
+        from tests.harness import free_port
+        from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON
+
         xvfb, display = _start_x(tmp)
+        upstream = f"http://127.0.0.1:{free_port()}"
+        # in the settings file, not the environment, so the settings window shows them as a user's own
+        (tmp / "config").mkdir()
+        (tmp / "config" / "config.toml").write_text(
+            f'[proxy]\nport = {free_port()}\nupstream = "{upstream}"\n[ollama]\nbinary = "{FAKE_OLLAMA}"\n'
+        )
         os.environ.pop("QT_QPA_PLATFORM", None)
         os.environ.pop("WAYLAND_DISPLAY", None)
         os.environ.update(
@@ -196,8 +233,8 @@ def main(argv: list[str]) -> int:
                 "OLLACACHE_CONFIG_DIR": str(tmp / "config"),
                 "OLLACACHE_CACHE_DIR": str(tmp / "cache"),
                 "OLLACACHE_LOG_DIR": str(tmp / "logs"),
-                "OLLACACHE_PORT": "0",
-                "OLLACACHE_MANAGE_OLLAMA": "never",
+                "FAKE_OLLAMA_RUNNERS": "1",
+                **FAKE_PYTHON,
             }
         )
         tray = subprocess.Popen(
@@ -224,16 +261,13 @@ def main(argv: list[str]) -> int:
             import qasync
             from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-            from tests.fakes.ollama_server import serve_in_thread
-
             qt = QApplication([sys.argv[0]])
             qt.setQuitOnLastWindowClosed(False)
             loop = qasync.QEventLoop(qt)
             asyncio.set_event_loop(loop)
             while not QSystemTrayIcon.isSystemTrayAvailable():
                 qt.processEvents()
-            with serve_in_thread() as (_fake, upstream), loop:
-                os.environ["OLLACACHE_UPSTREAM"] = upstream
+            with loop:
                 loop.run_until_complete(_shoot(out, upstream))
         finally:
             tray.terminate()

@@ -290,7 +290,7 @@ def test_the_first_window_fits_a_small_screen(qtbot: QtBot, tmp_path: Path) -> N
     window = window_in(tmp_path)
     qtbot.addWidget(window)
     window.show()
-    available = window.screen().availableGeometry()  # offscreen: 800 x 800, smaller than the usual 1040 x 800
+    available = window.screen().availableGeometry()  # offscreen: 800 x 800, smaller than the usual 1100 x 800
     assert window.frameGeometry().width() <= available.width()
     assert window.frameGeometry().height() <= available.height()
     assert window.width() >= 0.8 * available.width()  # and still uses most of it

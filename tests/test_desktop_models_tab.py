@@ -8,7 +8,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import TrayApp
-from desktop.dashboard.models_tab import COLUMNS, NO_RUNNER, runner_memory
+from desktop.dashboard.models_tab import COLUMNS, NO_RUNNER, in_memory, runner_memory
 from desktop.dashboard_window import build_dashboard
 from desktop.icons import IconState
 from tests.desktop_qt import WAIT_MS, behind_fake, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
@@ -51,9 +51,10 @@ def test_the_models_tab_lists_installed_models_what_is_loaded_and_what_the_cache
     tab = window.models
     window.tabs.setCurrentWidget(tab)  # showing the tab asks the engine anew
     qtbot.waitUntil(lambda: tab.table.rowCount() == len(installed), timeout=WAIT_MS)
-    qtbot.waitUntil(lambda: row_of(tab, "llama3.2:latest")["Cached answers"] == "1", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: row_of(tab, "llama3.2:latest")["Cached"] == "1", timeout=WAIT_MS)
     qtbot.waitUntil(lambda: row_of(tab, "llama3.2:latest")["Hit rate"] == "66.7 %", timeout=WAIT_MS)
     llama = row_of(tab, "llama3.2:latest")
+    assert tab.table.columnWidth(0) >= tab.table.sizeHintForColumn(0)  # the names whole, however narrow the window
     details = next(model["details"] for model in installed if model["name"] == "llama3.2:latest")
     assert (llama["Family"], llama["Parameters"], llama["Quantisation"]) == (
         details["family"],
@@ -63,7 +64,7 @@ def test_the_models_tab_lists_installed_models_what_is_loaded_and_what_the_cache
     qtbot.waitUntil(lambda: row_of(tab, "llama3.2:latest")["In memory"] != "–", timeout=WAIT_MS)  # loaded by the miss
     assert row_of(tab, "llama3.2:latest")["Unloads"] != "–"
     others = [model["name"] for model in installed if model["name"] != "llama3.2:latest"]
-    assert all(row_of(tab, name)["In memory"] == "–" and row_of(tab, name)["Cached answers"] == "0" for name in others)
+    assert all(row_of(tab, name)["In memory"] == "–" and row_of(tab, name)["Cached"] == "0" for name in others)
 
     tab.table.selectRow([tab.table.item(row, 0).text() for row in range(tab.table.rowCount())].index("llama3.2:latest"))
     assert tab.unload.isEnabled()
@@ -103,3 +104,11 @@ def test_a_runners_total_says_it_is_one_and_names_its_models() -> None:
     assert text == "9.4 GiB, 2 models" and "a:latest and b:latest" in tip and "could not be told apart" in tip
     assert runner_memory("a:latest", {"runner": None}) == ("–", NO_RUNNER)  # loaded, but no runner found
     assert runner_memory("a:latest", None) == ("–", "")  # not loaded
+
+
+def test_what_a_loaded_model_takes_says_where_it_is() -> None:
+    gib = 2**30
+    assert in_memory({"size": 2 * gib, "size_vram": 2 * gib}) == "2.0 GiB in VRAM"
+    assert in_memory({"size": 2 * gib, "size_vram": gib}) == "2.0 GiB (1.0 GiB in VRAM)"
+    assert in_memory({"size": 2 * gib, "size_vram": 0}) == "2.0 GiB in RAM"  # a machine without a graphics card
+    assert in_memory(None) == "–"

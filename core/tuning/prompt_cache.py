@@ -35,12 +35,13 @@ def prompt_cache_mib(ram_bytes: int | None) -> tuple[int, str]:
     """The prompt cache's size per loaded model in MiB for ``ram_bytes`` of RAM (None: unknown), and why."""
     if ram_bytes is None:
         return UNKNOWN_MIB, (
-            f"{_mib(UNKNOWN_MIB)} per loaded model: the RAM is unknown, and llama.cpp's own"
-            f" {_mib(CEILING_MIB)} per model can run a machine out of memory"
+            f"the RAM is unknown, and llama.cpp's own {_mib(CEILING_MIB)} per model can run a machine out of memory"
         )
     share = ram_bytes // SHARE // MIB
-    size = min(max(1 << max(share.bit_length() - 1, 0), FLOOR_MIB), CEILING_MIB)
-    return size, (
-        f"{_mib(size)} per loaded model, a sixteenth of {human_bytes(ram_bytes)} of RAM as a power of two "
-        f"({_mib(FLOOR_MIB)} to {_mib(CEILING_MIB)}; llama.cpp alone keeps up to {_mib(CEILING_MIB)})"
-    )
+    ram = human_bytes(ram_bytes)
+    # Short enough to sit beside the value in the settings field: the bounds are said only where they decide.
+    if share < FLOOR_MIB:
+        return FLOOR_MIB, f"the least it is given: a sixteenth of {ram} of RAM is less"
+    if share >= CEILING_MIB:
+        return CEILING_MIB, f"llama.cpp's own most: a sixteenth of {ram} of RAM is more"
+    return 1 << (share.bit_length() - 1), f"a sixteenth of {ram} of RAM per model, as a power of two"

@@ -29,11 +29,19 @@ COLUMNS = (
     "In memory",
     "Runner RAM",
     "Unloads",
-    "Cached answers",
+    "Cached",
     "Hit rate",
     "Time saved",
 )
-NUMERIC = {"On disk", "In memory", "Runner RAM", "Cached answers", "Hit rate", "Time saved"}
+NUMERIC = {"On disk", "In memory", "Runner RAM", "Cached", "Hit rate", "Time saved"}
+HEADER_TIPS = {
+    "In memory": "What Ollama says the loaded model takes, and how much of it is in the graphics card's memory",
+    "Runner RAM": "The resident memory of the model's runner process, its prompt cache included",
+    "Unloads": "When Ollama unloads the model unless it is used again",
+    "Cached": "Answers of this model in the cache",
+    "Hit rate": "Requests for this model answered from the cache",
+    "Time saved": "Model time the cache's answers for this model saved",
+}
 NO_RUNNER = (
     "No runner process of this model could be read here: Ollama runs on another machine or as another user,"
     " or the model is still loading"
@@ -51,12 +59,13 @@ def when(value: Any) -> str:
 
 
 def in_memory(loaded: Mapping[str, Any] | None) -> str:
-    """RAM and VRAM a loaded model uses: "4.1 GB (all in VRAM)", "4.1 GB (1.0 GB in VRAM)", "–"."""
+    """RAM and VRAM a loaded model uses: "4.1 GiB in VRAM" (all of it), "4.1 GiB (1.0 GiB in VRAM)", "4.1 GiB in
+    RAM", "–"."""
     if not loaded:
         return "–"
     size, vram = int(loaded.get("size") or 0), int(loaded.get("size_vram") or 0)
     if vram and vram >= size:
-        return f"{fmt.size(size)} (all in VRAM)"
+        return f"{fmt.size(size)} in VRAM"
     return f"{fmt.size(size)} ({fmt.size(vram)} in VRAM)" if vram else f"{fmt.size(size)} in RAM"
 
 
@@ -90,8 +99,14 @@ class ModelsTab(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.table = model_table(COLUMNS)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Twelve columns may not fit the window: every column keeps its content's width (the model's name above
+        # all, which a stretching column would give up first), the table scrolls sideways, and the last column
+        # takes what room is left.
+        for column, name in enumerate(COLUMNS):
+            self.table.horizontalHeaderItem(column).setToolTip(HEADER_TIPS.get(name, ""))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.note = QLabel("Asking Ollama for its models…")
         self.note.setWordWrap(True)

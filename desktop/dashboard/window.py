@@ -100,7 +100,9 @@ class DashboardWindow(QMainWindow):
             QShortcut(QKeySequence(f"Ctrl+{number + 1}"), self, lambda n=number: self.tabs.setCurrentIndex(n))
         QShortcut(QKeySequence(QKeySequence.StandardKey.Close), self, self.close)
         available = self.screen().availableGeometry()  # a small screen gets a window that fits on it
-        self.resize(min(1040, available.width() * 9 // 10), min(800, available.height() * 9 // 10))
+        self.resize(
+            min(1100, available.width() * 9 // 10), min(800, available.height() * 9 // 10)
+        )  # the Models tab whole
         self._restore()
 
     def _restore(self) -> None:
