@@ -48,6 +48,9 @@ def ollama_actions(
     actions: dict[ActionName, Availability] = {
         "detect": YES if state in ("not_installed", "stopped") else no("Ollama is already found")
     }
+    if not_ollama(ollama):
+        why = "The server at Ollama's address is not Ollama: Ollacache forwards requests to it as they are"
+        return dict.fromkeys(("start", "stop", "restart", "unload", "detect", "tune"), no(why))  # type: ignore[return-value]
     if state in ("attached", "unhealthy") and not ours:
         actions.update(
             start=no("Ollama is already running"),
@@ -86,6 +89,12 @@ def _unload(state: str, models: Sequence[object] | None) -> Availability:
     if not models:
         return no("No model is loaded in memory")
     return YES
+
+
+def not_ollama(ollama: Mapping[str, Any] | None) -> bool:
+    """Whether what answers at Ollama's address is a server of another kind (an OpenAI-compatible one), used as it
+    is: the engine reports it with an empty version (null while not yet known)."""
+    return ollama is not None and ollama.get("state") == "attached" and ollama.get("version") == ""
 
 
 def ollama_answers(ollama: Mapping[str, Any] | None) -> bool:

@@ -11,6 +11,7 @@ from desktop.availability import ENGINE_DOWN, ollama_actions
 
 NOT_OURS = "Ollacache did not start this Ollama, so it cannot restart it"
 NOT_INSTALLED = "Ollama is not installed on this computer"
+NOT_OLLAMA = "The server at Ollama's address is not Ollama: Ollacache forwards requests to it as they are"
 
 
 def state(name: str, **more: Any) -> dict[str, Any]:
@@ -85,6 +86,18 @@ TABLE: list[tuple[str, dict[str, Any] | None, list[Any] | None, dict[str, str]]]
         state("stopped", managed=False),
         None,
         {"start": "Ollacache is set not to start or stop Ollama (Settings, Ollama: Manage Ollama)"},
+    ),
+    (
+        "a server that is not Ollama answers at its address",
+        state("attached", version=""),
+        [],
+        dict.fromkeys(("start", "stop", "restart", "unload", "detect", "tune"), NOT_OLLAMA),
+    ),
+    (
+        "an Ollama attached before its first check told its version",
+        state("attached", version=None),
+        [],
+        {"restart": NOT_OURS, "tune": ""},
     ),
 ]
 

@@ -105,6 +105,21 @@ def test_auto_attaches_to_an_ollama_that_already_answers_and_follows_its_health(
     ]
 
 
+def test_a_server_that_answers_but_is_not_ollama_is_used_as_it_is_and_never_replaced() -> None:
+    """llama.cpp's server, LM Studio or vLLM at the upstream: a 404 to /api/version is an answer (the process side
+    reports it as the version ""), so nothing is started on their port and their own health is followed."""
+    pb = Playbook()
+    pb(0, Start("auto", binary_found=True, upstream_answers=True, upstream=UP), "attached", check(0))
+    pb(0.01, HealthOk("", pb.seq), "attached", check(5))
+    assert (pb.sv.version, pb.sv.owned, pb.sv.pid) == ("", False, None)
+    assert "not Ollama" in pb.sv.reason and UP in pb.sv.reason
+    pb(5, HealthOk("", pb.seq), "attached", check(5))  # said once, not at every check
+    pb.fail(10, "unhealthy", check(5))
+    pb(15, HealthOk("", pb.seq), "attached", check(5))
+    assert "not Ollama" in pb.sv.reason
+    assert pb.names() == ["ollama_did_attach", "ollama_did_attach", "ollama_did_become_unhealthy", "ollama_did_attach"]
+
+
 def test_auto_starts_ollama_when_nothing_answers_and_it_becomes_healthy() -> None:
     pb = Playbook()
     pb(0, Start("auto", binary_found=True, upstream_answers=False), "starting", Spawn())

@@ -112,6 +112,25 @@ def test_an_ollama_already_running_is_attached_and_left_running(upstream: tuple[
     assert httpx.get(upstream[1] + "/api/version").status_code == 200
 
 
+def test_an_openai_only_server_at_the_upstream_is_used_and_no_ollama_is_started_on_its_port() -> None:
+    """llama.cpp's server, LM Studio or vLLM where Ollama would be (404 to /api/version and /api/tags), with Ollama
+    installed: requests are forwarded to that server, no Ollama is started to fight it for its port, and the
+    engine says what it found instead of warning that nothing answers."""
+    openai = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "temperature": 0}
+    with (
+        serve_in_thread(FakeOllama(version=None, tags_enabled=False)) as (_fake, url),
+        proxy_process(url, "--manage-ollama", "auto", env={"OLLACACHE_OLLAMA_BINARY": FAKE_OLLAMA}) as proxy,
+    ):
+        state = wait_for(lambda: "not Ollama" in (s := ollama_state(proxy))["reason"] and s, "the server used as it is")
+        assert (state["state"], state["pid"], state["version"], state["restarts"]) == ("attached", None, "", 0)
+        with httpx.Client(base_url=proxy.url) as http:
+            answers = [http.post("/v1/chat/completions", json=openai) for _ in range(2)]
+        assert [answer.headers["x-cache"] for answer in answers] == ["MISS", "HIT"]
+        assert answers[1].json()["choices"][0]["message"]["content"]
+        assert (ollama_state(proxy)["state"], ollama_state(proxy)["restarts"]) == ("attached", 0)
+    assert not any("nothing answers" in line for line in proxy.output)
+
+
 def test_no_binary_is_reported_with_the_install_hint_and_hits_are_still_served(
     upstream: tuple[FakeOllama, str], tmp_path: Path
 ) -> None:

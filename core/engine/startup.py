@@ -35,16 +35,17 @@ class Startup:
 
 
 def answers(upstream: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
-    """Whether an Ollama (or anything speaking its API) tells its version (``GET /api/version``) at ``upstream``
-    within ``timeout_s`` (short at start-up, where it decides what to start; longer for a diagnosis)."""
+    """Whether a server answers at ``upstream`` within ``timeout_s`` (short at start-up, where it decides what to
+    start; longer for a diagnosis): an Ollama telling its version (``GET /api/version``), or another server that
+    is up there (an OpenAI-compatible one, which Ollacache must not try to replace with an Ollama of its own)."""
     # imported here: the tray app reads log_dir from this module, and the Ollama client library
     # (with pydantic) is most of a second of its start, before the icon could be shown
-    from core.ollama.client import OllamaError, version_sync
+    from core.ollama.client import OllamaError, not_ollama, version_sync
 
     try:
         version_sync(upstream, timeout=timeout_s)
-    except OllamaError:
-        return False
+    except OllamaError as error:
+        return not_ollama(error)
     return True
 
 

@@ -52,6 +52,14 @@ class OllamaError(Exception):
         self.status = status
 
 
+def not_ollama(error: OllamaError) -> bool:
+    """Whether ``error`` is the answer of a server that is up but does not speak Ollama's API there: a client error
+    (404 from llama.cpp's server, LM Studio or vLLM, which have no ``/api/version``; 401 from a gateway asking for
+    a key) or a 200 that is not Ollama's. No answer, or a gateway's 5xx for a server behind it that is down,
+    means nothing serves there."""
+    return error.status is not None and error.status < 500
+
+
 class _Version(BaseModel):
     version: str
 

@@ -49,6 +49,7 @@ from core.supervision.record import (
     watch,
 )
 from core.supervision.vocabulary import (
+    NOT_OLLAMA,
     POLICY,
     Action,
     Event,
@@ -193,17 +194,28 @@ def _handle(sv: Supervision, event: Event, now: float, p: Policy) -> Result:
 def _health_ok(sv: Supervision, now: float, p: Policy) -> Result:
     actions: list[Action] = []
     if sv.state in ("starting", "unhealthy") and sv.owned and sv.exit_intent is None:
-        sv, actions = to(
-            replace(sv, healthy_since=now), "running", f"answering (version {sv.version})", "ollama_did_become_healthy"
-        )
+        answering = f"answering (version {sv.version})" if sv.version != NOT_OLLAMA else "answering"
+        sv, actions = to(replace(sv, healthy_since=now), "running", answering, "ollama_did_become_healthy")
     elif sv.state in ("stopped", "not_installed", "unhealthy") and not sv.owned and not sv.stopping and not sv.held:
         sv, actions = to(
             replace(sv, started_at=now if sv.state == "stopped" else sv.started_at),
             "attached",
-            f"attached to the Ollama at {sv.upstream} (not started by Ollacache)",
+            not_ollama(sv)
+            if sv.version == NOT_OLLAMA
+            else f"attached to the Ollama at {sv.upstream} (not started by Ollacache)",
             "ollama_did_attach",
         )
+    elif sv.state == "attached" and sv.version == NOT_OLLAMA and sv.reason != not_ollama(sv):
+        sv, actions = to(sv, "attached", not_ollama(sv), "ollama_did_attach")  # what answers is not Ollama
     return check(sv, p.check_interval_s, actions)
+
+
+def not_ollama(sv: Supervision) -> str:
+    """Why a server that answers at the upstream, but not as Ollama, is used as it is."""
+    return (
+        f"a server that is not Ollama answers at {sv.upstream} (it has no /api/version: an OpenAI-compatible server,"
+        " say); requests are forwarded to it, and Ollacache neither starts nor stops Ollama there"
+    )
 
 
 def _health_failed(sv: Supervision, error: str, now: float, p: Policy) -> Result:

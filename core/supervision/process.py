@@ -18,10 +18,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core.ollama.client import OllamaAPI, OllamaError
+from core.ollama.client import OllamaAPI, OllamaError, not_ollama
 from core.supervision.binary import Found, download_page, install_hint
 from core.supervision.child import Child, ollama_host
-from core.supervision.machine import (
+from core.supervision.machine import step
+from core.supervision.ollama_log import tail
+from core.supervision.record import Supervision, on_its_way
+from core.supervision.vocabulary import (
+    NOT_OLLAMA,
     POLICY,
     Action,
     Event,
@@ -40,17 +44,13 @@ from core.supervision.machine import (
     SpawnFailed,
     Start,
     StopRequested,
-    Supervision,
     Terminate,
     Tick,
     UpstreamFailed,
     UserStartRequested,
     UserStopRequested,
     Wait,
-    on_its_way,
-    step,
 )
-from core.supervision.ollama_log import tail
 
 log = logging.getLogger(__name__)
 CLOCK_FIELDS = ("started_at", "healthy_since", "unhealthy_since", "retry_at", "kill_at")  # loop times in Supervision
@@ -301,7 +301,7 @@ class Supervisor:
         try:
             return HealthOk(await self._api.version(), seq)
         except OllamaError as error:
-            return HealthFailed(str(error), seq)
+            return HealthOk(NOT_OLLAMA, seq) if not_ollama(error) else HealthFailed(str(error), seq)
 
     async def _answers(self) -> bool:
         return isinstance(await self._probe(-1), HealthOk)

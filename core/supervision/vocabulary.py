@@ -75,9 +75,13 @@ class Exited:
     code: int
 
 
+NOT_OLLAMA = ""  # the version of a server that answers but is not Ollama (None: not known yet)
+
+
 @dataclass(frozen=True)
 class HealthOk:
-    """The check of :class:`ScheduleCheck` ``seq`` got ``GET /api/version`` answered with ``version``."""
+    """The check of :class:`ScheduleCheck` ``seq`` got ``GET /api/version`` answered with ``version``, or with
+    :data:`NOT_OLLAMA` by a server that is up but is not Ollama (an OpenAI-compatible one: a 404 there)."""
 
     version: str
     seq: int

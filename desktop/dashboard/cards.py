@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from desktop.availability import not_ollama
 from desktop.dashboard import format as fmt
 from desktop.dashboard.welcome import Welcome
 
@@ -150,6 +151,8 @@ class Cards(QWidget):
             detail = "Cached answers still work; new prompts need Ollama."
         elif state.get("state") == "running":
             detail = f"{detail}; Ollacache started it and looks after it" if detail else "Ollacache looks after it"
+        elif not_ollama(state):
+            detail = "not Ollama: a server of another kind answers there, and requests go to it as they are"
         elif state.get("state") == "attached":
             detail = (f"{detail}; " if detail else "") + "started outside Ollacache, which will not stop it"
         elif state.get("reason"):

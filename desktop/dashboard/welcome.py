@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QFont, QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from desktop.availability import ollama_actions
+from desktop.availability import not_ollama, ollama_actions
 from desktop.dashboard import format as fmt
 
 WHAT = (
@@ -33,6 +33,8 @@ def ollama_sentence(ollama: Mapping[str, Any] | None) -> str:
     version = f" {ollama['version']}" if ollama.get("version") else ""
     if state == "running":
         return f"Ollama{version} is running: Ollacache started it and looks after it."
+    if not_ollama(ollama):
+        return "A server that is not Ollama answers at Ollama's address; Ollacache forwards requests to it as they are."
     if state == "attached":
         return f"Ollama{version} is running (started outside Ollacache, which leaves it as it is)."
     if state in ("starting", "backing-off"):

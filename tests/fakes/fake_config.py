@@ -91,7 +91,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "tokens": 12,
     # False makes /api/tags answer 404 like an OpenAI-only server (bool)
     "tags_enabled": True,
-    # value served by GET /api/version (str)
+    # value served by GET /api/version (str); None answers 404 there, as an OpenAI-only server (llama.cpp's, LM
+    # Studio, vLLM) does
     "version": "0.12.0",
     # the models folder, as Ollama's OLLAMA_MODELS: /api/show names each model's file in its blobs/ folder
     # (str path); None = ~/.ollama/models, Ollama's default

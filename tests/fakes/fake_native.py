@@ -330,7 +330,9 @@ async def delete(host: Host, cfg: dict[str, Any], request: Request) -> Response:
 
 
 async def version(host: Host, cfg: dict[str, Any], request: Request) -> Response:
-    """``GET|HEAD /api/version``."""
+    """``GET|HEAD /api/version``; 404 text when ``version`` is None."""
+    if cfg["version"] is None:
+        return gin_plain(404)
     return json_response({"version": cfg["version"]})
 
 
