@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fakes.ollama_server import FakeOllama
+from tests.fakes.ollama_server import FakeOllama, serve_in_thread
 from tests.harness import ROOT, SERVING, RunningProxy, proxy_process
 from tests.test_supervisor_process import free_port, wait_for
 
@@ -205,6 +205,13 @@ def test_doctor_checks_everything_and_says_what_to_fix(upstream: tuple[FakeOllam
     assert broken.returncode == 1
     assert "[FAIL] upstream: nothing answers at http://127.0.0.1:9" in broken.stdout
     assert "[FAIL] cache directory" in broken.stdout and "fix:" in broken.stdout
+
+
+def test_doctor_names_a_server_that_is_not_ollama_instead_of_saying_nothing_answers() -> None:
+    with serve_in_thread(FakeOllama(version=None, tags_enabled=False)) as (_fake, url):
+        found = ollacache("doctor", env={"OLLACACHE_UPSTREAM": url, "OLLACACHE_MANAGE_OLLAMA": "auto"})
+    assert f"[ok  ] upstream: a server that is not Ollama answers at {url} (HTTP 404" in found.stdout
+    assert "nothing answers" not in found.stdout
 
 
 def test_stats_into_a_closed_pipe_ends_quietly(proxy: RunningProxy) -> None:

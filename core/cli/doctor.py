@@ -19,7 +19,7 @@ from core.config.parsing import redact
 from core.config.settings import Settings
 from core.control.client import ControlClient, ControlError, Health, upstream_of
 from core.engine.startup import answers, port_free
-from core.ollama.client import OllamaError, version_sync
+from core.ollama.client import OllamaError, not_ollama, version_sync
 from core.supervision.binary import find_ollama, install_hint
 from core.supervision.takeover import OLLAMA_DEFAULT_PORT
 from core.tuning.in_force import detect_and_recommend
@@ -103,6 +103,13 @@ def check(settings: Settings, env: dict[str, str] | None = None) -> list[Finding
     except OllamaError as error:
         findings.append(
             Finding(
+                "upstream",
+                "ok",
+                f"a server that is not Ollama answers at {shown} ({error.cause}); requests are forwarded to it as "
+                "they are, and Ollacache neither starts nor stops Ollama there",
+            )
+            if not_ollama(error)
+            else Finding(
                 "upstream",
                 "warn" if manage != "never" and binary else "fail",
                 f"nothing answers at {shown} ({error.cause})",
