@@ -109,21 +109,28 @@ class Client:
 def measure(
     targets: dict[str, tuple[str, str, bytes]], requests: int, warmup: int, rounds: int
 ) -> dict[str, dict[str, float]]:
-    """Time every target over its own connection, interleaved in ``rounds`` so that a slow spell of
-    the (virtual) machine hits every target alike; percentiles over the pooled samples."""
+    """Time every target over its own connection (:func:`interleaved`); closes them after."""
     clients = {name: Client(*target) for name, target in targets.items()}
-    pooled: dict[str, list[float]] = {name: [] for name in targets}
     try:
-        for client in clients.values():
-            client.warm(warmup)
-        for r in range(rounds):
-            share = requests // rounds + (1 if r < requests % rounds else 0)
-            for name, client in clients.items():
-                pooled[name] += client.timed(share)
+        return interleaved(clients, requests, warmup, rounds)
     finally:
         for client in clients.values():
             client.close()
-    return {name: {**summary(pooled[name]), "wire_bytes": clients[name].wire_bytes} for name in targets}
+
+
+def interleaved(clients: dict[str, Client], requests: int, warmup: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Time ready clients in turn, in ``rounds`` rounds each starting with the next client, so that a slow spell
+    of the (virtual) machine hits every target alike and none is always first; percentiles over the pooled
+    samples."""
+    pooled: dict[str, list[float]] = {name: [] for name in clients}
+    for client in clients.values():
+        client.warm(warmup)
+    names = list(clients)
+    for r in range(rounds):
+        share = requests // rounds + (1 if r < requests % rounds else 0)
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            pooled[name] += clients[name].timed(share)
+    return {name: {**summary(pooled[name]), "wire_bytes": clients[name].wire_bytes} for name in clients}
 
 
 def summary(samples: list[float]) -> dict[str, float]:

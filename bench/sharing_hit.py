@@ -44,7 +44,7 @@ from common import (
     revision,
     taskset,
 )
-from hit_latency import Client, summary
+from hit_latency import Client, interleaved
 
 TARGET_RATIO = 1.1
 OFF = "sharing off (defaults)"
@@ -105,20 +105,6 @@ def start_variant(stack: Stack, name: str, flags: list[str], with_key: bool) -> 
     raise RuntimeError(f"the {name} proxy did not start: {(stack.dir / f'proxy-{name}.err').read_text()[-2000:]}")
 
 
-def measure(clients: dict[str, Client], requests: int, warmup: int, rounds: int) -> dict[str, dict[str, float]]:
-    """hit_latency's interleaved rounds over ready clients (one carries the key), each round starting with the
-    next client in turn, so none is always first or always last."""
-    pooled: dict[str, list[float]] = {name: [] for name in clients}
-    for client in clients.values():
-        client.warm(warmup)
-    for r in range(rounds):
-        share = requests // rounds + (1 if r < requests % rounds else 0)
-        names = list(clients)
-        for name in names[r % len(names) :] + names[: r % len(names)]:
-            pooled[name] += clients[name].timed(share)
-    return {name: {**summary(pooled[name]), "wire_bytes": clients[name].wire_bytes} for name in clients}
-
-
 def run(requests: int, warmup: int, rounds: int) -> dict[str, Any]:
     """Start the fake and both proxies, check them, time both, stop everything; returns the results."""
     pin_self(CLIENT_CPU)
@@ -143,7 +129,7 @@ def run(requests: int, warmup: int, rounds: int) -> dict[str, Any]:
         }
         clients[ON].request = clients[ON].request.replace(b"\r\n", f"\r\nAuthorization: Bearer {key}\r\n".encode(), 1)
         try:
-            rows = measure(clients, requests, warmup, rounds)
+            rows = interleaved(clients, requests, warmup, rounds)
         finally:
             for client in clients.values():
                 client.close()
