@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.cache.request import keys as keys_module
 from core.cache.request.canonical_json import LARGE_FORM, PIECE, canonical_bytes, canonical_pieces
 from core.cache.request.keys import (
     PERFORMANCE_OPTIONS,
@@ -19,6 +20,7 @@ from core.cache.request.keys import (
     NotCacheable,
     cache_key,
     canonical_request,
+    keys_per_input,
     legacy_key,
     normalize_model,
 )
@@ -319,3 +321,37 @@ def test_a_string_utf8_cannot_encode_is_refused_whatever_the_size(size: int) -> 
     body = {"model": "m", "prompt": "x" * size + "\ud800"}  # a lone surrogate, as json.loads can give
     with pytest.raises(UnicodeEncodeError):
         cache_key("/api/generate", body)
+
+
+EMBED_ROUTES = sorted(path for path, route in ROUTES.items() if route.kind == "embed")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    path=st.sampled_from(EMBED_ROUTES),
+    extra=st.dictionaries(st.text(min_size=1, max_size=6), json_value, max_size=4),
+    texts=st.lists(st.text(max_size=12), min_size=1, max_size=4),
+    credential=st.one_of(st.none(), st.text(min_size=1, max_size=6)),
+)
+def test_a_batchs_inputs_are_keyed_as_each_input_asked_alone(
+    path: str, extra: dict[str, Any], texts: list[str], credential: str | None
+) -> None:
+    """Each input of a batch finds what a request for it alone stored, and the other way round: the key made from
+    the batch's shared part is the very key of the request for that one input."""
+    body = {**extra, "model": "nomic-embed-text"}
+    context = {"credential": credential} if credential else None
+    try:
+        alone = [cache_key(path, {**body, "input": [text]}, context) for text in texts]
+    except (NotCacheable, UnicodeEncodeError) as refused:
+        with pytest.raises(type(refused)):
+            keys_per_input(path, body, texts, context)
+        return
+    assert keys_per_input(path, body, texts, context) == alone
+
+
+def test_inputs_are_keyed_alone_when_the_request_has_no_one_place_for_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = {"model": "nomic-embed-text", "format": "ollacache-input-x"}  # the placeholder, as if guessed, before it
+    monkeypatch.setattr(keys_module.secrets, "token_hex", lambda _: "x")
+    assert keys_per_input("/api/embed", body, ["a", "b"], None) == [
+        cache_key("/api/embed", {**body, "input": [text]}) for text in ("a", "b")
+    ]

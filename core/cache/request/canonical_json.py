@@ -17,8 +17,8 @@ PIECE = 2**16  # characters of JSON text encoded and hashed at a time in a large
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def canonical_bytes(form: Mapping[str, Any]) -> bytes:
-    """Deterministic JSON for a canonical form: sorted keys, no spaces, UTF-8."""
+def canonical_bytes(form: Any) -> bytes:
+    """Deterministic JSON for a canonical form (or any value in one): sorted keys, no spaces, UTF-8."""
     return _ENCODER.encode(form).encode()
 
 

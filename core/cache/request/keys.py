@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -243,6 +244,30 @@ def legacy_key(path: str, body: Any, context: Mapping[str, str] | None = None) -
     """The key an OpenAI request asking ``stream_options.include_usage`` had when the option was part of it (its
     stream then carried usage and others did not); entries stored under it are still found by it."""
     return _hashed(*_canonical(path, body, context, legacy=True))
+
+
+def keys_per_input(
+    path: str, body: Mapping[str, Any], texts: Sequence[str], context: Mapping[str, str] | None
+) -> list[str]:
+    """``cache_key(path, {**body, "input": [text]}, context)`` for each of ``texts``, the part they share made
+    canonical once: the canonical text of the request with a placeholder for its one input is cut around the
+    placeholder, and each input's JSON text goes in between, hashed on from the shared beginning.
+
+    Raises what `cache_key` raises.
+    """
+    placeholder = f"ollacache-input-{secrets.token_hex(16)}"  # appears nowhere else in the request
+    form, _ = _canonical(path, {**body, "input": [placeholder]}, context)
+    before, found, after = canonical_bytes(form).partition(f'"{placeholder}"'.encode())
+    if not found or placeholder.encode() in after:  # not one place to put the input in: key each alone
+        return [cache_key(path, {**body, "input": [text]}, context) for text in texts]
+    start = hashlib.sha256(before)
+    keys = []
+    for text in texts:
+        digest = start.copy()
+        digest.update(canonical_bytes(text))
+        digest.update(after)
+        keys.append(digest.hexdigest())
+    return keys
 
 
 def _hashed(form: dict[str, Any], size: int) -> str:

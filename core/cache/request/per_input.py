@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.cache.request.keys import Route, cache_key
+from core.cache.request.keys import Route, keys_per_input
 from core.cache.request.wire import dumps
 
 _CALL_STATS = ("total_duration", "load_duration", "prompt_eval_count")
@@ -68,7 +68,7 @@ def split(route: Route, body: Any, context: Mapping[str, str] | None) -> Batch |
     for text in inputs:
         first.setdefault(text, len(first))
     unique = list(first)
-    keys = [cache_key(route.path, {**keyed, "input": [text]}, context) for text in unique]
+    keys = keys_per_input(route.path, keyed, unique, context)
     return Batch(route, body, inputs, unique, keys, [first[text] for text in inputs])
 
 
