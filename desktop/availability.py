@@ -99,4 +99,4 @@ def not_ollama(ollama: Mapping[str, Any] | None) -> bool:
 
 def ollama_answers(ollama: Mapping[str, Any] | None) -> bool:
     """Whether Ollama is there to be asked (its loaded models, its log of a running process)."""
-    return ollama is not None and ollama.get("state") in ("running", "attached")
+    return ollama is not None and ollama.get("state") in ("running", "attached") and not not_ollama(ollama)

@@ -16,8 +16,9 @@ from typing import Any
 
 from core.control.client import AsyncControlClient, ControlError
 from core.observe.published import OLLAMA_EVENTS
-from desktop.availability import ollama_answers
+from desktop.availability import not_ollama, ollama_answers
 from desktop.dashboard import DashboardWindow
+from desktop.dashboard.models_tab import NO_MODEL_LIST
 from desktop.windows import AppContext
 
 LOG_LINES = 200  # of Ollama's log shown in its panel
@@ -51,8 +52,11 @@ def build_dashboard(context: AppContext) -> DashboardWindow:
         shown, after a pull, and on Refresh)."""
         ollama = (feed.current or {}).get("ollama")
         if isinstance(ollama, Mapping) and not ollama_answers(ollama):
+            state = ollama.get("state")
             window.models.show_unavailable(
-                "Ollama is " + ("not installed" if ollama.get("state") == "not_installed" else "not running")
+                NO_MODEL_LIST
+                if not_ollama(ollama)
+                else "Ollama is " + ("not installed" if state == "not_installed" else "not running")
             )
             return
         context.call(

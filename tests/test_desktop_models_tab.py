@@ -8,10 +8,11 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import TrayApp
-from desktop.dashboard.models_tab import COLUMNS, NO_RUNNER, in_memory, runner_memory
+from desktop.dashboard.models_tab import COLUMNS, NO_MODEL_LIST, NO_RUNNER, in_memory, runner_memory
 from desktop.dashboard_window import build_dashboard
 from desktop.icons import IconState
 from tests.desktop_qt import WAIT_MS, behind_fake, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
+from tests.fakes.ollama_server import FakeOllama
 
 CHAT = {
     "model": "llama3.2",
@@ -112,3 +113,23 @@ def test_what_a_loaded_model_takes_says_where_it_is() -> None:
     assert in_memory({"size": 2 * gib, "size_vram": gib}) == "2.0 GiB (1.0 GiB in VRAM)"
     assert in_memory({"size": 2 * gib, "size_vram": 0}) == "2.0 GiB in RAM"  # a machine without a graphics card
     assert in_memory(None) == "–"
+
+
+@pytest.fixture
+def openai_only(fake: FakeOllama, behind_fake: str) -> str:
+    """The engine forwards to a server that is not Ollama: 404 on /api/version and /api/tags, as llama.cpp's."""
+    fake.configure(version=None, tags_enabled=False)
+    return behind_fake
+
+
+def test_a_server_that_is_not_ollama_is_named_and_its_models_are_not_asked_for(
+    openai_only: str, tray_app: TrayApp, qtbot: QtBot
+) -> None:
+    window = build_dashboard(tray_app.context)
+    qtbot.addWidget(window)
+    window.tabs.setCurrentWidget(window.models)
+    qtbot.waitUntil(lambda: window.models.note.text().endswith(NO_MODEL_LIST), timeout=WAIT_MS)
+    assert window.models.table.rowCount() == 0
+    assert "not Ollama" in window.cards.ollama.detail.text()
+    assert not window.ollama.restart.isEnabled() and "not Ollama" in window.ollama.restart.toolTip()
+    assert tray_app.errors.last is None

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidgetItem, QVBoxLayout, QWidget
 
 from core.units import listing
-from desktop.availability import no, ollama_actions
+from desktop.availability import no, not_ollama, ollama_actions
 from desktop.dashboard import format as fmt
 from desktop.dashboard.model_table import model_table, selected_name
 
@@ -42,6 +42,7 @@ HEADER_TIPS = {
     "Hit rate": "Requests for this model answered from the cache",
     "Time saved": "Model time the cache's answers for this model saved",
 }
+NO_MODEL_LIST = "the server at Ollama's address is not Ollama, and has no model list"
 NO_RUNNER = (
     "No runner process of this model could be read here: Ollama runs on another machine or as another user,"
     " or the model is still loading"
@@ -124,13 +125,14 @@ class ModelsTab(QWidget):
         layout.addLayout(buttons)
         self.ollama: Mapping[str, Any] = {}
         self.installed: list[Mapping[str, Any]] = []
+        self.unavailable: str | None = None  # why the installed models could not be listed, the last time asked
         self.loaded: dict[str, Mapping[str, Any]] = {}
         self.by_model: Mapping[str, Mapping[str, Any]] = {}
         self._selection_changed()
 
     @Slot(list)
     def show_installed(self, models: Sequence[Mapping[str, Any]]) -> None:
-        self.installed = list(models)
+        self.installed, self.unavailable = list(models), None
         self._fill()
 
     @Slot(list)
@@ -139,13 +141,16 @@ class ModelsTab(QWidget):
         self._fill()
 
     def show_unavailable(self, why: str) -> None:
-        """Ollama could not be asked: the table keeps what it showed, the note says why."""
+        """Ollama could not be asked: the table keeps what it showed, the note says why (until a list comes)."""
+        self.unavailable = why
         self.note.setText(f"Ollama's models cannot be listed now: {why}")
         self.note.show()
 
     @Slot(dict)
     def show_ollama(self, ollama: Mapping[str, Any]) -> None:
         self.ollama = ollama
+        if not_ollama(ollama) and self.unavailable not in (None, NO_MODEL_LIST):  # asked before that was known
+            self.show_unavailable(NO_MODEL_LIST)
         self._selection_changed()
 
     @Slot(dict)
@@ -188,6 +193,9 @@ class ModelsTab(QWidget):
                 self.table.selectRow(row)
         if self.installed:
             self.note.hide()
+        elif self.unavailable is not None:  # the loaded models came, but no list of the installed ones
+            self.note.setText(f"Ollama's models cannot be listed now: {self.unavailable}")
+            self.note.show()
         else:
             self.note.setText(
                 "Ollama has no model installed yet. Get one with: ollama pull llama3.2 (or from "
