@@ -64,8 +64,12 @@ async def _shoot(out: Path, upstream: str) -> None:
     while app.tray.state is not IconState.SERVING:
         await asyncio.sleep(0.1)
     async with httpx.AsyncClient(base_url=app.engine.url, timeout=30) as http:
-        while not await _answers(http, f"{upstream}/api/version"):  # the Ollama the engine started
+        for _ in range(600):  # the Ollama the engine started; a minute at most
+            if await _answers(http, f"{upstream}/api/version"):
+                break
             await asyncio.sleep(0.1)
+        else:
+            raise RuntimeError(f"the fake Ollama the app started does not answer at {upstream}")
         # each runner holds about what a real one would: the model, its context and its prompt cache
         held = {"llama3.2:latest": 2600, "nomic-embed-text:latest": 320}
         models = [{**model, "runner_mib": held.get(model["name"], 0)} for model in DEFAULT_MODELS]
@@ -219,13 +223,16 @@ def main(argv: list[str]) -> int:
         from tests.test_supervisor_process import FAKE_OLLAMA, FAKE_PYTHON
 
         xvfb, display = _start_x(tmp)
-        upstream = f"http://127.0.0.1:{free_port()}"
+        ollama_port = free_port()
+        proxy_port = next(port for port in iter(free_port, None) if port != ollama_port)
+        upstream = f"http://127.0.0.1:{ollama_port}"
         # in the settings file, not the environment, so the settings window shows them as a user's own
         (tmp / "config").mkdir()
         (tmp / "config" / "config.toml").write_text(
-            f'[proxy]\nport = {free_port()}\nupstream = "{upstream}"\n[ollama]\nbinary = "{FAKE_OLLAMA}"\n'
+            f'[proxy]\nport = {proxy_port}\nupstream = "{upstream}"\n[ollama]\nbinary = "{FAKE_OLLAMA}"\n'
         )
-        os.environ.pop("QT_QPA_PLATFORM", None)
+        for name in ("QT_QPA_PLATFORM", "OLLACACHE_PORT", "OLLACACHE_UPSTREAM", "OLLACACHE_MANAGE_OLLAMA"):
+            os.environ.pop(name, None)  # the settings file above decides
         os.environ.pop("WAYLAND_DISPLAY", None)
         os.environ.update(
             {

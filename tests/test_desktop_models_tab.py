@@ -8,7 +8,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import TrayApp
-from desktop.dashboard.models_tab import COLUMNS, NO_MODEL_LIST, NO_RUNNER, in_memory, runner_memory
+from desktop.dashboard.models_tab import COLUMNS, NO_MODEL_LIST, NO_RUNNER, ModelsTab, in_memory, runner_memory
 from desktop.dashboard_window import build_dashboard
 from desktop.icons import IconState
 from tests.desktop_qt import WAIT_MS, behind_fake, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
@@ -133,3 +133,17 @@ def test_a_server_that_is_not_ollama_is_named_and_its_models_are_not_asked_for(
     assert "not Ollama" in window.cards.ollama.detail.text()
     assert not window.ollama.restart.isEnabled() and "not Ollama" in window.ollama.restart.toolTip()
     assert tray_app.errors.last is None
+
+
+def test_why_the_model_list_is_missing_stays_said_until_a_list_comes(qtbot: QtBot) -> None:
+    tab = ModelsTab()
+    qtbot.addWidget(tab)
+    tab.show_installed([{"name": "llama3.2:latest"}])
+    tab.show_unavailable("Ollama is not running")
+    tab.show_loaded([])  # the loaded models answer after the refusal
+    assert tab.note.isVisibleTo(tab) and tab.note.text().endswith("Ollama is not running")
+    tab.show_installed([{"name": "llama3.2:latest"}])
+    assert not tab.note.isVisibleTo(tab)
+    tab.show_unavailable(NO_MODEL_LIST)
+    with qtbot.waitSignal(tab.refresh_requested, timeout=WAIT_MS):  # an Ollama answers there now: ask again
+        tab.show_ollama({"state": "attached", "version": "0.12.0"})

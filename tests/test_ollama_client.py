@@ -16,7 +16,7 @@ from typing import Any
 import ollama
 import pytest
 
-from core.ollama.client import OllamaAPI, OllamaError, version, version_sync
+from core.ollama.client import OllamaAPI, OllamaError, not_ollama, version, version_sync
 from tests.fakes.ollama_server import FakeOllama
 
 
@@ -119,6 +119,37 @@ def test_an_answer_that_is_not_ollamas_is_an_error_too(canned: Canned) -> None:
     canned.body = b'{"status": "ok"}'  # JSON, but no version
     with pytest.raises(OllamaError, match=r"not an answer from Ollama \(ValidationError"):
         version_sync(canned.url)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "server"),
+    [
+        (404, b'{"error":{"code":404,"message":"File Not Found","type":"not_found_error"}}', True),  # llama.cpp's
+        (405, b"Method Not Allowed", True),
+        (200, b"<html>a web page</html>", True),
+        (401, b'{"error":"a key is needed"}', False),  # a gateway in front of an Ollama, refusing us
+        (403, b"forbidden", False),
+        (502, b"Bad Gateway", False),  # a gateway whose Ollama is down: nothing serves there
+    ],
+)
+def test_a_server_that_is_up_but_not_ollama_is_told_from_one_that_refuses_or_is_down(
+    canned: Canned, status: int, body: bytes, server: bool
+) -> None:
+    canned.status, canned.body = status, body
+    with pytest.raises(OllamaError) as caught:
+        version_sync(canned.url)
+    assert not_ollama(caught.value) is server
+
+
+def test_the_probe_goes_to_ollama_directly_whatever_proxy_the_environment_names(
+    canned: Canned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    canned.body = b'{"version":"0.12.0"}'
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert version_sync(canned.url) == "0.12.0"
 
 
 def test_credentials_in_the_address_are_sent_and_never_shown(canned: Canned) -> None:

@@ -19,6 +19,7 @@ import ollama
 import pytest
 import trustme
 
+from core.access import keyring
 from core.access.keyring import RELOAD_S, KeyRefused, KeyRing
 from core.access.limits import RateLimit
 from core.access.peers import is_local, needs_key
@@ -69,6 +70,26 @@ def test_keys_are_kept_as_hashes_only_in_a_private_file(tmp_path: Path) -> None:
     other = KeyRing(tmp_path)  # another process: the command line
     other.revoke("alice-laptop")
     assert ring.name_of(secret.encode(), now=time.monotonic() + RELOAD_S) is None  # the file is read again
+
+
+def test_a_key_revoked_while_it_is_being_checked_is_not_remembered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys file read again by another thread (housekeeping, the control API) in the middle of a key's first
+    check: the key may pass that once, but it is not remembered among the keys read after its revocation."""
+    ring = KeyRing(tmp_path)
+    secret = ring.add("tablet")
+    hashed = keyring.digest
+
+    def revoked_meanwhile(sent: bytes) -> str:
+        KeyRing(tmp_path).revoke("tablet")  # the command line
+        ring.keys()  # and the running proxy's other thread reads the file
+        return hashed(sent)
+
+    monkeypatch.setattr(keyring, "digest", revoked_meanwhile)
+    ring.name_of(secret.encode())
+    monkeypatch.setattr(keyring, "digest", hashed)
+    assert ring.name_of(secret.encode(), now=time.monotonic() + RELOAD_S) is None
 
 
 def test_the_keys_command_adds_lists_and_revokes(tmp_path: Path) -> None:

@@ -120,6 +120,22 @@ def test_a_server_that_answers_but_is_not_ollama_is_used_as_it_is_and_never_repl
     assert pb.names() == ["ollama_did_attach", "ollama_did_attach", "ollama_did_become_unhealthy", "ollama_did_attach"]
 
 
+def test_an_ollama_that_takes_the_place_of_a_server_that_was_not_ollama_is_named_as_ollama() -> None:
+    pb = Playbook()
+    pb(0, Start("auto", binary_found=True, upstream_answers=True, upstream=UP), "attached", check(0))
+    pb(0.01, HealthOk("", pb.seq), "attached", check(5))
+    pb.ok(5, "attached", check(5))  # a gateway's 404 gave way to the Ollama behind it
+    assert pb.sv.version == "0.12.0" and "not Ollama" not in pb.sv.reason and UP in pb.sv.reason
+
+
+def test_a_server_answering_on_the_port_of_our_starting_ollama_does_not_make_it_healthy() -> None:
+    pb = Playbook()
+    pb(0, Start("auto", binary_found=True, upstream_answers=False, upstream=UP), "starting", Spawn())
+    pb(0.1, Spawned(42), "starting", check(0.5), Wait(30))
+    pb(0.6, HealthOk("", pb.seq), "starting", check(0.5))  # another program took the port first
+    assert pb.sv.healthy_since is None and "ollama_did_become_healthy" not in pb.names()
+
+
 def test_auto_starts_ollama_when_nothing_answers_and_it_becomes_healthy() -> None:
     pb = Playbook()
     pb(0, Start("auto", binary_found=True, upstream_answers=False), "starting", Spawn())

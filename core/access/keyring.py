@@ -81,11 +81,15 @@ class KeyRing:
         if moment - self._checked >= RELOAD_S:
             self._checked = moment
             self._reload()
-        found = self._seen.get(secret)
+        # A reload (from another thread) replaces the keys, then the keys seen: taken in the other order here, a
+        # key found among the old keys is remembered only with them, never among the new ones.
+        seen = self._seen
+        found = seen.get(secret)
         if found is None:
-            if not self._by_hash or (found := self._by_hash.get(digest(secret))) is None:
+            by_hash = self._by_hash
+            if not by_hash or (found := by_hash.get(digest(secret))) is None:
                 return None
-            self._seen[secret] = found
+            seen[secret] = found
         self._used[found.sha256] = time.time()
         return found.name
 

@@ -219,7 +219,7 @@ def _bypass(url: str, health: Health | None, env: dict[str, str]) -> Finding:
         return Finding(
             "clients",
             "warn",
-            f"Ollama answers on its default port {OLLAMA_DEFAULT_PORT}, so tools "
+            f"Ollama (or another server) answers on its default port {OLLAMA_DEFAULT_PORT}, so tools "
             "using the default address bypass the cache",
             f"point them at {url}, or let Ollacache start Ollama with port takeover on",
         )

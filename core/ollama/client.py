@@ -53,11 +53,11 @@ class OllamaError(Exception):
 
 
 def not_ollama(error: OllamaError) -> bool:
-    """Whether ``error`` is the answer of a server that is up but does not speak Ollama's API there: a client error
-    (404 from llama.cpp's server, LM Studio or vLLM, which have no ``/api/version``; 401 from a gateway asking for
-    a key) or a 200 that is not Ollama's. No answer, or a gateway's 5xx for a server behind it that is down,
-    means nothing serves there."""
-    return error.status is not None and error.status < 500
+    """Whether ``error`` is the answer of a server that is up but does not speak Ollama's API there: no such path
+    (404 or 405 from llama.cpp's server, LM Studio or vLLM, which have no ``/api/version``) or a 200 that is not
+    Ollama's. No answer, a refusal (401, 403: a gateway asking for credentials) or a gateway's 5xx for a server
+    behind it that is down are failures, as before."""
+    return error.status in (200, 404, 405)
 
 
 class _Version(BaseModel):
@@ -87,11 +87,14 @@ def client_options(upstream: str) -> dict[str, Any]:
     the URL are passed on as httpx authentication instead.
     """
     url = httpx.URL(upstream.rstrip("/"))
+    # trust_env off: the proxy forwards to Ollama directly, so its own calls must not go through an HTTP_PROXY
+    # of the environment either (whose refusal would read as Ollama's)
     if not (url.username or url.password):
-        return {"host": upstream.rstrip("/")}
+        return {"host": upstream.rstrip("/"), "trust_env": False}
     return {
         "host": str(url.copy_with(username=None, password=None)),
         "auth": httpx.BasicAuth(url.username, url.password),
+        "trust_env": False,
     }
 
 

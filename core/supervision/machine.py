@@ -162,6 +162,9 @@ def _handle(sv: Supervision, event: Event, now: float, p: Policy) -> Result:
             if intent == "restart":
                 return spawn(sv, now, restart=True)
             return _crash(sv, now, p, f"{hang}; it {how}" if intent == "hang" else how)
+        case HealthOk(version, seq) if seq == sv.check_seq and version == NOT_OLLAMA and sv.owned:
+            # another program answers on the port our Ollama was started for: ours is not the one answering
+            return _health_failed(sv, f"a server that is not Ollama answers at {sv.upstream}", now, p)
         case HealthOk(version, seq) if seq == sv.check_seq:
             return _health_ok(replace(sv, version=version, failures=0, unhealthy_since=None), now, p)
         case HealthFailed(error, seq) if seq == sv.check_seq:
@@ -205,8 +208,10 @@ def _health_ok(sv: Supervision, now: float, p: Policy) -> Result:
             else f"attached to the Ollama at {sv.upstream} (not started by Ollacache)",
             "ollama_did_attach",
         )
-    elif sv.state == "attached" and sv.version == NOT_OLLAMA and sv.reason != not_ollama(sv):
-        sv, actions = to(sv, "attached", not_ollama(sv), "ollama_did_attach")  # what answers is not Ollama
+    elif sv.state == "attached" and (sv.version == NOT_OLLAMA) != (sv.reason == not_ollama(sv)):
+        # what answers turned out not to be Ollama, or an Ollama took the place of what was not
+        reason = not_ollama(sv) if sv.version == NOT_OLLAMA else f"attached to the Ollama at {sv.upstream}"
+        sv, actions = to(sv, "attached", reason, "ollama_did_attach")
     return check(sv, p.check_interval_s, actions)
 
 

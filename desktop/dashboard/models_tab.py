@@ -151,6 +151,8 @@ class ModelsTab(QWidget):
         self.ollama = ollama
         if not_ollama(ollama) and self.unavailable not in (None, NO_MODEL_LIST):  # asked before that was known
             self.show_unavailable(NO_MODEL_LIST)
+        elif self.unavailable == NO_MODEL_LIST and not not_ollama(ollama):  # an Ollama answers there now
+            self.refresh_requested.emit()
         self._selection_changed()
 
     @Slot(dict)
@@ -191,11 +193,11 @@ class ModelsTab(QWidget):
                 self.table.setItem(row, column, item)
             if name == selected:
                 self.table.selectRow(row)
-        if self.installed:
-            self.note.hide()
-        elif self.unavailable is not None:  # the loaded models came, but no list of the installed ones
+        if self.unavailable is not None:  # the loaded models came, but the installed ones could not be asked
             self.note.setText(f"Ollama's models cannot be listed now: {self.unavailable}")
             self.note.show()
+        elif self.installed:
+            self.note.hide()
         else:
             self.note.setText(
                 "Ollama has no model installed yet. Get one with: ollama pull llama3.2 (or from "
