@@ -215,6 +215,36 @@ def test_settings_applied_to_a_supervised_ollama_are_part_of_the_key(upstream: t
     assert supervised_key != attached_key
 
 
+def test_the_users_own_ollama_env_is_in_the_key_where_it_changes_answers() -> None:
+    keys = {}
+    for name, env in (("tuned", ""), ("debug", "OLLAMA_DEBUG=1"), ("short context", "OLLAMA_CONTEXT_LENGTH=1024")):
+        context, _ = supervised(env={"OLLACACHE_OLLAMA_ENV": env} if env else None)
+        with context as proxy, httpx.Client(base_url=proxy.url) as http:
+            wait_for(running(proxy), "Ollama to run")
+            keys[name] = http.post("/api/chat", json=CHAT).headers["x-cache-key"]
+    assert keys["debug"] == keys["tuned"] != keys["short context"]  # a log level changes no answer; a context does
+
+
+def test_an_ollama_started_after_the_engine_puts_its_settings_and_builds_in_the_key(tmp_path: Path) -> None:
+    """Ollama installed while Ollacache runs, then started with Detect again: answers from then on are keyed with
+    the settings it was started with and the builds it has, as if it had been there from the start."""
+    program = tmp_path / "bin" / "ollama"
+    context, _ = supervised(env={"OLLACACHE_OLLAMA_BINARY": str(program)})
+    with context as proxy, httpx.Client(base_url=proxy.url) as http:
+        assert ollama_state(proxy)["state"] == "not_installed"
+        before = http.post("/api/chat", json=CHAT).headers.get("x-cache-key")  # no Ollama: a 502, keyed all the same
+        program.parent.mkdir()
+        program.write_text(f'#!/bin/sh\nexec "{FAKE_OLLAMA}" "$@"\n')  # installed, as a program of its own
+        program.chmod(0o755)
+        assert http.post("/-/ollama/start", headers=proxy.auth).status_code == 200
+        wait_for(running(proxy), "Ollama to run")
+        after = http.post("/api/chat", json=CHAT).headers["x-cache-key"]
+    from_the_start, _ = supervised()
+    with from_the_start as proxy, httpx.Client(base_url=proxy.url) as http:
+        wait_for(running(proxy), "Ollama to run")
+        assert after == http.post("/api/chat", json=CHAT).headers["x-cache-key"] != before
+
+
 QUICK = Policy(
     check_interval_s=0.2,
     startup_check_interval_s=0.1,

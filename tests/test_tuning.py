@@ -294,12 +294,12 @@ def test_turning_flash_attention_off_drops_the_recommended_kv_quantization() -> 
 
 
 def test_output_settings_hold_what_changes_answers_and_no_thread_counts() -> None:
-    assert output_settings(recommend(linux(MTL, gpus="nvidia-smi/laptop-gpu.txt"))) == {
+    assert output_settings(recommend(linux(MTL, gpus="nvidia-smi/laptop-gpu.txt")).env) == {
         "OLLAMA_CONTEXT_LENGTH": "8192",
         "OLLAMA_FLASH_ATTENTION": "1",
         "OLLAMA_KV_CACHE_TYPE": "q8_0",
     }
-    assert output_settings(recommend(linux(VM), {"tuning.num_thread": 1})) == {"OLLAMA_CONTEXT_LENGTH": "8192"}
+    assert output_settings(recommend(linux(VM), {"tuning.num_thread": 1}).env) == {"OLLAMA_CONTEXT_LENGTH": "8192"}
 
 
 def test_unknown_memory_keeps_ollamas_defaults() -> None:

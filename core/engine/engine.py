@@ -105,9 +105,10 @@ class Engine:
         self.cache = LayeredCache(self.store, HotTier(memory), store_error, hits_bytes=settings["cache.hits_limit"])
         # the build of each model is in the key, read from Ollama's model list and kept in the cache directory
         self.builds = Builds(upstream, settings.cache_dir, offline=self.offline)
-        # settings Ollacache applies to the Ollama it runs, and that change answers, are in the key
+        # the settings in the environment of an Ollama that Ollacache runs that change answers are in the key, from
+        # the moment it runs (see _ollama_did); an Ollama started elsewhere has none that Ollacache knows of
         self.keys = RequestKeys(
-            output_settings(self.tuning) if startup.will_start else None,
+            output_settings(ollama_env(settings, self.tuning)) if startup.will_start else None,
             self.builds,
             memo_bytes=settings["cache.memo_limit"],
         )
@@ -160,6 +161,13 @@ class Engine:
         running.write_url(self.settings.config_dir, url)
 
     def _ollama_did(self, report: Report) -> None:
+        serving = {"ollama_did_spawn": output_settings(self.supervisor.env), "ollama_did_attach": {}}.get(report.name)
+        if serving is not None and serving != self.keys.context:  # the keys follow the Ollama that answers
+            self.keys.use_context(serving)
+        if report.name in ("ollama_did_become_healthy", "ollama_did_attach"):  # its builds go in the keys at once
+            reading = asyncio.get_running_loop().create_task(self.builds.reread())
+            self._tasks.append(reading)
+            reading.add_done_callback(self._tasks.remove)
         self.events.publish(report.name, {"message": report.message, "ollama": self.supervisor.to_json()})
 
     def store_health(self) -> dict[str, Any]:

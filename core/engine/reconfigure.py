@@ -36,7 +36,7 @@ from core.hardware.detect import Hardware
 from core.http.proxy import Proxy
 from core.supervision.process import Supervisor
 from core.tuning.in_force import ollama_env, overrides
-from core.tuning.recommend import ENV_NAMES, Recommendation, TuningError, output_settings, recommend
+from core.tuning.recommend import ENV_NAMES, Recommendation, TuningError, recommend
 
 
 class Reconfigurable(Protocol):
@@ -199,9 +199,7 @@ async def _use_ollama_settings(
     environment (it restarts), injection and the cache key's context."""
     engine.settings, engine.tuning = in_force, tuning
     engine.supervisor.set_env(ollama_env(in_force, tuning))
-    engine.proxy.use_threads(tuning.num_thread.value)
-    if engine.startup.will_start:  # the settings that change answers are in the key
-        engine.keys.use_context(output_settings(tuning))
+    engine.proxy.use_threads(tuning.num_thread.value)  # the key takes the new settings when Ollama restarts with them
     if not engine.supervisor.supervising:
         result, message = (
             "needs Ollama restart",

@@ -118,10 +118,9 @@ def _env_value(value: object) -> str:
     return str(value)
 
 
-def output_settings(recommendation: Recommendation) -> dict[str, str]:
-    """The applied server settings that can change an answer (`OUTPUT_VALUES`), as env var -> value, for
-    the cache key."""
-    env = recommendation.env
+def output_settings(env: Mapping[str, str]) -> dict[str, str]:
+    """The server settings in Ollama's environment ``env`` that can change an answer (`OUTPUT_VALUES`), as env var
+    -> value, for the cache key: the tuning's and the user's own ``ollama.env`` alike."""
     return {ENV_NAMES[name]: env[ENV_NAMES[name]] for name in OUTPUT_VALUES if ENV_NAMES[name] in env}
 
 

@@ -106,6 +106,12 @@ class Builds:
         if model not in self.digests:
             self._absent.add(model)
 
+    async def reread(self) -> None:
+        """Ollama answers (again): read the map now, and until it is read every model missing from it is asked
+        about, not only those no read has lacked yet (a read that failed while nothing answered lacked them all)."""
+        self._absent.clear()
+        await self.refresh()
+
     async def refresh(self) -> None:
         """Read ``/api/tags`` and take its digests; what this sees was read after the call. Concurrent callers
         share one read; a read that fails keeps the map as it was. Offline, nothing is read."""
