@@ -1,7 +1,8 @@
 """What the tray says about the engine, from ``/-/stats``: the icon's tooltip and the menu's status line.
 
 The tooltip says today's hit rate and requests, the time saved today and in all, and Ollama's state; the
-status line the address served and the hit rate, with a tuning run's progress while one runs.
+status line the address served and the hit rate, with a tuning run's progress while one runs. Both say when the
+cache store fails (requests then pass straight to Ollama), which the icon, drawn for Ollama's states, does not.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def tune_progress(tune: object) -> str | None:
     return f"Tuning: step {step} of {steps} ({plural(threads, 'thread') if isinstance(threads, int) else threads})"
 
 
+STORE_FAILING = "Cache store failing: requests go straight to Ollama, and nothing is stored (see the dashboard)"
+
+
 def tooltip(stats: Mapping[str, Any] | None, state: IconState, engine_state: str) -> str:
     """The icon's tooltip: ``stats`` (None while the engine does not answer), the ``state`` the icon shows,
     and the engine process's state (``EngineState`` value)."""
@@ -55,6 +59,7 @@ def tooltip(stats: Mapping[str, Any] | None, state: IconState, engine_state: str
             + (f", {today['shared']:,} shared" if today.get("shared") else ""),
             f"Time saved {_duration(today.get('time_saved_s'))} today, {_duration(totals.get('time_saved_s'))} in all",
             f"Ollama: {ollama_state(ollama)[1].lower()}",
+            *([STORE_FAILING] if stats.get("store_error") else []),
         ]
     )
 
@@ -66,6 +71,6 @@ def status_line(stats: Mapping[str, Any] | None, url: str | None, state: IconSta
     address = url.removeprefix("http://")
     totals = stats.get("totals") or {}
     rate = f"hit rate {_percent(totals.get('hit_rate'))}" if totals.get("requests") else "no requests yet"
-    line = f"Serving on {address} · {rate}"
+    line = f"Serving on {address} · {rate}" + (" · cache store failing" if stats.get("store_error") else "")
     tuning = tune_progress(stats.get("tune"))
     return f"{line} · {tuning}" if tuning else line

@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import TrayApp
 from desktop.icons import IconState
-from desktop.tray_status import tune_progress
+from desktop.tray_status import STORE_FAILING, status_line, tooltip, tune_progress
 from tests.desktop_qt import WAIT_MS, qloop, supervised_ollama, tray_app  # noqa: F401  (fixtures)
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import free_port
@@ -169,3 +169,13 @@ def test_copy_endpoint_url_copies_the_proxys_address_and_says_so(
             f"{tray_app.engine.url} is on the clipboard: paste it where your tool asks for Ollama's address.",
         )
     ]
+
+
+def test_the_tooltip_and_status_line_say_when_the_cache_store_fails() -> None:
+    stats: dict[str, Any] = {"totals": {"requests": 4, "hit_rate": 0.5}, "ollama": {"state": "running"}}
+    failing = {**stats, "store_error": "database disk image is malformed"}
+    url = "http://127.0.0.1:11435"
+    assert STORE_FAILING not in tooltip(stats, IconState.SERVING, "running")
+    assert tooltip(failing, IconState.SERVING, "running").endswith(STORE_FAILING)
+    assert status_line(stats, url, IconState.SERVING) == "Serving on 127.0.0.1:11435 · hit rate 50 %"
+    assert status_line(failing, url, IconState.SERVING).endswith("· cache store failing")

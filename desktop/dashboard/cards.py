@@ -131,7 +131,7 @@ class Cards(QWidget):
         store = snapshot.get("store") or {}
         hot = snapshot.get("hot") or {}
         entries = store.get("entries")
-        if entries:  # the first answer is stored: the welcome has done its work
+        if hits or shared:  # the first answer the cache gave: the welcome has done its work
             self.welcome.hide()
         self.cache.show_value(
             fmt.plural(entries, "entry", "entries") if entries is not None else "–",
