@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from core.cache.storage.opening import open_store_or_fail
+from core.config.settings import load
 from tests.fakes.ollama_server import FakeOllama, serve_in_thread
 from tests.harness import ROOT, SERVING, RunningProxy, proxy_process
 from tests.test_supervisor_process import free_port, wait_for
@@ -127,6 +131,32 @@ def test_clear_through_the_proxy_and_directly(upstream: tuple[FakeOllama, str], 
     assert ollacache("clear", "--model", " ").returncode == 2
     offline = ollacache("clear", env={"OLLACACHE_PORT": "9"})
     assert offline.returncode == 0 and "no proxy running; removed 2 entries" in offline.stdout
+
+
+def test_clear_older_than_an_age_through_the_proxy_and_directly(upstream: tuple[FakeOllama, str]) -> None:
+    with proxy_process(upstream[1]) as proxy, httpx.Client(base_url=proxy.url) as http:
+        for model in ("llama3.2", "qwen3:0.6b"):
+            http.post("/api/chat", json={**CHAT, "model": model})
+        young = ollacache("clear", "--older-than", "1h", "--url", proxy.url)
+        assert (
+            young.returncode == 0 and young.stdout.strip() == "nothing removed: no entries stored more than 1 hour ago"
+        )
+    store = open_store_or_fail(load())
+    try:
+        (old,) = store.entries("qwen3:0.6b")
+        store.put(dataclasses.replace(old, created=time.time() - 8 * 86400))  # stored eight days ago
+    finally:
+        store.close()
+    directly = ollacache("clear", "--older-than", "7d", env={"OLLACACHE_PORT": "9"})
+    assert directly.returncode == 0 and directly.stdout.startswith(
+        "no proxy running; removed 1 entry stored more than 7 days ago from "
+    )
+    with proxy_process(upstream[1]) as proxy, httpx.Client(base_url=proxy.url) as http:
+        assert http.post("/api/chat", json={**CHAT, "model": "llama3.2"}).headers["x-cache"] == "HIT"
+        assert http.post("/api/chat", json={**CHAT, "model": "qwen3:0.6b"}).headers["x-cache"] == "MISS"
+    bad = ollacache("clear", "--older-than", "a while")
+    assert bad.returncode == 2 and '"7d"' in bad.stderr
+    assert ollacache("clear", "--older-than", "7d", "--stale").returncode == 2  # one way at a time
 
 
 def test_hardware_prints_what_was_found_and_recommended() -> None:

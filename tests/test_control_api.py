@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
+import time
 from unittest import mock
 
 import httpx
@@ -109,6 +111,25 @@ def test_clear_by_model_then_everything(proxy: RunningProxy) -> None:
         assert http.post("/-/clear", headers=proxy.auth).json()["removed"] == 2
         assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
         assert http.post("/-/clear", content=b"{oops", headers=proxy.auth).status_code == 400
+
+
+def test_clear_older_than_an_age_keeps_the_newer_entries(proxy: RunningProxy) -> None:
+    one_miss_two_hits(proxy)
+    one_miss_two_hits(proxy, {**CHAT, "model": "qwen3:0.6b"})
+    assert proxy.server is not None
+    store = proxy.server.engine.store
+    (old,) = store.entries("llama3.2:latest")
+    store.put(dataclasses.replace(old, created=time.time() - 3 * 86400))  # stored three days ago
+    with proxy.client() as http:
+        cleared = http.post("/-/clear", json={"older_than": "2d"}, headers=proxy.auth).json()
+        assert cleared == {"removed": 1, "model": None, "older_than_s": 2 * 86400}
+        assert http.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"  # gone from memory too
+        assert http.post("/api/chat", json={**CHAT, "model": "qwen3:0.6b"}).headers["x-cache"] == "HIT"
+        refused = http.post("/-/clear", json={"older_than": "soon"}, headers=proxy.auth)
+        assert refused.status_code == 400 and '"7d"' in refused.json()["error"]
+        both = http.post("/-/clear", json={"older_than": 60, "stale": True}, headers=proxy.auth)
+        assert both.status_code == 400 and "together" in both.json()["error"]
+        assert http.post("/api/chat", json={**CHAT, "model": "qwen3:0.6b"}).headers["x-cache"] == "HIT"  # kept
 
 
 def test_unknown_control_calls_get_a_json_404(proxy: RunningProxy) -> None:

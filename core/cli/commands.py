@@ -78,8 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="clear this cache directory directly when no proxy is running",
     )
-    clear.add_argument(
+    which = clear.add_mutually_exclusive_group()
+    which.add_argument(
         "--stale", action="store_true", help="only entries answered by a model build that is no longer installed"
+    )
+    which.add_argument(
+        "--older-than", metavar="AGE", help='only entries stored longer ago than AGE, such as "7d", "12h" or "90m"'
     )
 
     export = commands.add_parser("export", help="write the cache's live entries to a file (all, or one model's)")
@@ -202,7 +206,7 @@ def _run(argv: Sequence[str] | None) -> int:
         return run_explain(settings, args.file, args.url, args.json)
     from core.cli.clearing import clear
 
-    return clear(settings, args.url, args.model, stale=args.stale)
+    return clear(settings, args.url, args.model, stale=args.stale, older_than=args.older_than)
 
 
 def has_display(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> bool:

@@ -131,10 +131,13 @@ class Calls:
         return _of("delete_entry", BY_NAME["delete_entry"].path.format(key=quote(key, safe="")), keys=("deleted",))
 
     @_call
-    def clear(model: str | None = None, stale: bool = False) -> _Call[Cleared]:
-        """Remove every entry, or ``model``'s (with ``stale``: only those of builds no longer installed);
-        ``model`` in the answer is the normalised name."""
+    def clear(model: str | None = None, stale: bool = False, older_than: str | int | None = None) -> _Call[Cleared]:
+        """Remove every entry, or ``model``'s (with ``stale``: only those of builds no longer installed; with
+        ``older_than``, an age such as "7d": only those stored longer ago); ``model`` in the answer is the
+        normalised name."""
         body: dict[str, Any] = {**({"model": model} if model else {}), **({"stale": True} if stale else {})}
+        if older_than is not None:
+            body["older_than"] = older_than
         return _of("clear", body=body, timeout=SLOW_TIMEOUT_S, keys=("removed", "model"))
 
     @_call

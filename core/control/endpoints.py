@@ -92,7 +92,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         body=True,
         doc=(
             'remove all entries, or `{"model": "llama3.2"}`\'s; with `"stale": true` only those of model builds no'
-            " longer installed (`409` where builds are not tracked) (token)"
+            ' longer installed (`409` where builds are not tracked); with `"older_than": "7d"` (or seconds) only'
+            " those stored longer ago (token)"
         ),
     ),
     Endpoint(

@@ -19,6 +19,7 @@ from core.access.keyring import KeyRefused
 from core.cache.request.builds import BuildsUnknown
 from core.cache.request.explain import ExplainError
 from core.cache.request.keys import normalize_model
+from core.config.parsing import parse_seconds
 from core.config.table import Refused
 from core.control.controlled import Controlled
 from core.control.warm import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, WarmError, check_items
@@ -95,6 +96,15 @@ async def clear(engine: Controlled, request: Request, body: Body) -> Response:
     stale = body.get("stale", False)
     if not isinstance(stale, bool):
         raise Rejected(400, "stale must be true or false")
+    if body.get("older_than") is not None:
+        if stale:
+            raise Rejected(400, "stale and older_than cannot be asked together: clear one way, then the other")
+        try:
+            older_than_s = parse_seconds(body["older_than"])
+        except ValueError:
+            raise Rejected(400, 'older_than must be an age such as "7d", "12h" or a number of seconds') from None
+        removed = await engine.entries.clear_older(model, older_than_s)
+        return JSONResponse({"removed": removed, "model": model, "older_than_s": older_than_s})
     if not stale:
         return JSONResponse({"removed": await engine.entries.clear(model), "model": model})
     try:  # only the entries of builds no longer installed

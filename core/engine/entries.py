@@ -1,13 +1,15 @@
-"""What the control API does with the stored entries: list the newest, delete one, clear all or a model's or
-the stale ones, and explain why a request misses. The store is read and written off the event loop."""
+"""What the control API does with the stored entries: list the newest, delete one, clear all or a model's, the
+stale ones or those older than an age, and explain why a request misses. The store is read and written off the
+event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from core.cache.entry import Entry
 from core.cache.request.builds import Builds, BuildsUnknown, is_stale
 from core.cache.request.explain import ask, compare
 from core.cache.request.requests import RequestKeys
@@ -35,6 +37,11 @@ class Entries:
         self.cache.forget(model=model)
         return removed
 
+    async def clear_older(self, model: str | None, older_than_s: int) -> int:
+        """Remove the entries (of one normalised ``model``, or all) stored more than ``older_than_s`` seconds ago."""
+        cutoff = time.time() - older_than_s
+        return await self._remove_where(model, lambda entry: entry.created < cutoff)
+
     async def clear_stale(self, model: str | None) -> int:
         """Remove the entries (of one normalised ``model``, or all) answered by a build their model no longer
         has: replaced by a new one, or not installed any more. The model list is read first (offline: the one
@@ -45,16 +52,21 @@ class Entries:
             raise BuildsUnknown(builds.reason or "model builds are not tracked at this upstream")
         if builds.error is not None or (builds.checked is None and not builds.offline):
             raise BuildsUnknown(f"cannot read the model list at {builds.shown}: {builds.error or 'no answer yet'}")
+        digests = dict(builds.digests)
+        return await self._remove_where(model, lambda entry: is_stale(digests, entry.model, entry.digest))
+
+    async def _remove_where(self, model: str | None, which: Callable[[Entry], bool]) -> int:
         if isinstance(self.store, NullStore):
             return 0
-        removed, keys = await asyncio.to_thread(self._remove_stale, model, dict(builds.digests))
+        removed, keys = await asyncio.to_thread(self._remove, model, which)
         for key in keys:
             self.cache.forget(key=key)
         return removed
 
-    def _remove_stale(self, model: str | None, digests: dict[str, str]) -> tuple[int, list[str]]:
-        """In a thread: find the stale entries, then remove them (the store is not changed while it is read)."""
-        keys = [entry.key for entry in self.store.entries(model) if is_stale(digests, entry.model, entry.digest)]
+    def _remove(self, model: str | None, which: Callable[[Entry], bool]) -> tuple[int, list[str]]:
+        """In a thread: find the entries ``which`` picks, then remove them (the store is not changed while it is
+        read)."""
+        keys = [entry.key for entry in self.store.entries(model) if which(entry)]
         return sum(self.cache.remove(key=key) for key in keys), keys
 
     async def explain(self, payload: Mapping[str, Any]) -> dict[str, Any]:
