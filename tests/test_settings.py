@@ -282,6 +282,22 @@ def test_ollamas_server_variables_reach_it_only_when_set_and_written_as_it_reads
     assert ollama_env(settings, recommend(linux(VM)))["OLLAMA_DEBUG"] == "1"
 
 
+def test_the_gpus_and_runner_library_ollama_uses_are_settings_and_bad_values_are_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, '[ollama]\ncuda_devices = "0, 1"\namd_gfx_version = "10.3.0"\nllm_library = "cpu_avx2"\n')
+    assert server_environment(load().__getitem__)["CUDA_VISIBLE_DEVICES"] == "0,1"  # as the GPU libraries read it
+    monkeypatch.setenv("OLLACACHE_CUDA_VISIBLE_DEVICES", "GPU-8f1c2d3e,1")  # a UUID and a number
+    assert server_environment(load().__getitem__) == {
+        "CUDA_VISIBLE_DEVICES": "GPU-8f1c2d3e,1",
+        "HSA_OVERRIDE_GFX_VERSION": "10.3.0",
+        "OLLAMA_LLM_LIBRARY": "cpu_avx2",
+    }
+    monkeypatch.setenv("OLLACACHE_HSA_OVERRIDE_GFX_VERSION", "ten")
+    with pytest.raises(SettingError, match="HSA_OVERRIDE_GFX_VERSION.*a version such as 10.3.0"):
+        load()
+
+
 def test_every_server_variable_is_an_expert_setting_named_after_it_whose_help_names_it() -> None:
     specs = {spec.name: spec for spec in SPECS}
     for name, server in SERVER_VARIABLES.items():

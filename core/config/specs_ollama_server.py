@@ -11,6 +11,7 @@ still sets any variable.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,42 @@ class ServerVariable:
 
 def _go_bool(value: bool) -> str:
     return "1" if value else "0"
+
+
+def _text(pattern: str) -> Callable[[object], str]:
+    """A parser of a value that must match ``pattern`` whole, spaces around it dropped."""
+    compiled = re.compile(pattern)
+
+    def parse(value: object) -> str:
+        text = str(value).strip()
+        if isinstance(value, bool) or not compiled.fullmatch(text):
+            raise ValueError(value)
+        return text
+
+    return parse
+
+
+_DEVICE_IDS = _text(r"-?[\w.:-]+(,-?[\w.:-]+)*")  # "0,1", "GPU-8f1c…" (a UUID), "-1" (none)
+
+
+def parse_devices(value: object) -> str:
+    """GPU numbers or UUIDs separated by commas, written without spaces as the GPU libraries read them."""
+    return _DEVICE_IDS(value if isinstance(value, bool) else re.sub(r"\s*,\s*", ",", str(value)))
+
+
+def _devices(setting: str, variable: str, which: str) -> tuple[Spec, ServerVariable]:
+    """A variable that chooses the GPUs of one kind Ollama may use, by number or UUID."""
+    return _server(
+        setting,
+        variable,
+        parse_devices,
+        "device numbers or UUIDs separated by commas, such as 0,1",
+        "text",
+        f"{which} to use",
+        f"Which {which} Ollama may use, by number or UUID, separated by commas; -1 for none ({variable}).",
+        "all it finds",
+        ask="Enter device numbers separated by commas, such as 0,1",
+    )
 
 
 def _server(
@@ -222,6 +259,34 @@ _DECLARED: tuple[tuple[Spec, ServerVariable], ...] = (
         " they stay, with a command to replay each; for debugging only (OLLAMA_DEBUG_LOG_REQUESTS).",
         "off",
         _go_bool,
+    ),
+    _server(
+        "ollama.llm_library",
+        "OLLAMA_LLM_LIBRARY",
+        _text(r"[\w.-]+"),
+        "the name of one of Ollama's model runner libraries, such as cpu_avx2 or cuda_v12",
+        "text",
+        "Runner library",
+        "Use this library to run models instead of the one Ollama detects, such as cpu_avx2 or cuda_v12"
+        " (OLLAMA_LLM_LIBRARY).",
+        "detected",
+        ask="Enter a library name, such as cpu_avx2",
+    ),
+    _devices("ollama.cuda_devices", "CUDA_VISIBLE_DEVICES", "NVIDIA GPUs"),
+    _devices("ollama.hip_devices", "HIP_VISIBLE_DEVICES", "AMD GPUs (by number)"),
+    _devices("ollama.rocr_devices", "ROCR_VISIBLE_DEVICES", "AMD GPUs (by number or UUID)"),
+    _devices("ollama.vulkan_devices", "GGML_VK_VISIBLE_DEVICES", "Vulkan GPUs"),
+    _devices("ollama.gpu_ordinal", "GPU_DEVICE_ORDINAL", "AMD GPUs (by device ordinal)"),
+    _server(
+        "ollama.amd_gfx_version",
+        "HSA_OVERRIDE_GFX_VERSION",
+        _text(r"\d+\.\d+\.\d+"),
+        "a version such as 10.3.0",
+        "text",
+        "AMD GPU version to assume",
+        "Treat every AMD GPU found as this gfx version, for a card ROCm does not list (HSA_OVERRIDE_GFX_VERSION).",
+        "the GPU's own",
+        ask="Enter a version such as 10.3.0",
     ),
 )
 SERVER_SPECS: tuple[Spec, ...] = tuple(spec for spec, _ in _DECLARED)
