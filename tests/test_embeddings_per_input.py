@@ -4,6 +4,7 @@ upstream, and every vector comes back at its input's index (the order is the who
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from core.cache.entry import Entry
 from core.cache.request.keys import ROUTES, cache_key
 from core.cache.request.per_input import WrongAnswer, compose, split, stored_vector, vectors
 from tests.fakes.ollama_server import FakeOllama
-from tests.harness import RunningProxy
+from tests.harness import RunningProxy, wait_for
 
 MODEL = "nomic-embed-text"
 PATHS = ["/api/embed", "/v1/embeddings"]
@@ -206,3 +207,58 @@ def test_splitting_is_pure_and_keys_each_input_as_the_request_for_it_alone() -> 
     for body in (b'{"model":"m","embeddings":[[1,-1e-7]],"total_duration":5}', b'{ "embeddings" : [ [1, -1e-7] ] }'):
         assert json.loads(stored_vector(ROUTES["/api/embed"], body)) == [1, -1e-7]  # its place, else parsed
     assert stored_vector(route, b'{"data":[{"object":"embedding","embedding":"AAAA","index":0}]}') == b'"AAAA"'
+
+
+def following(proxy: RunningProxy, count: int) -> None:
+    """Wait until ``count`` requests wait for inputs another request is asking the upstream for."""
+    assert proxy.server is not None
+    flights = proxy.server.engine.proxy.per_input.flights
+    wait_for(lambda: flights.waiting == count, f"{count} requests following another")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_identical_embeddings_in_flight_make_one_upstream_call(
+    proxy: RunningProxy, fake: FakeOllama, path: str
+) -> None:
+    fake.configure(hang=True)  # the first request is held upstream while four identical ones arrive
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        sent = [pool.submit(embed, proxy, path, "what is a cache?")]
+        assert fake.wait_for_calls(1, path)
+        sent += [pool.submit(embed, proxy, path, "what is a cache?") for _ in range(4)]
+        following(proxy, 4)
+        fake.configure(hang=False)
+        answers = [future.result() for future in sent]
+    assert [answer.headers["x-cache"] for answer in answers] == ["MISS", "SHARED", "SHARED", "SHARED", "SHARED"]
+    assert all(vectors_of(path, answer) == vectors_of(path, answers[0]) for answer in answers)
+    assert fake.total_calls(path) == 1
+    assert httpx.get(proxy.url + "/-/stats").json()["totals"]["shared"] == 4
+
+
+def test_batches_in_flight_together_ask_for_each_input_once(proxy: RunningProxy, fake: FakeOllama) -> None:
+    path = "/api/embed"
+    fake.configure(hang=True)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(embed, proxy, path, ["alpha", "beta"])
+        assert fake.wait_for_calls(1, path)
+        second = pool.submit(embed, proxy, path, ["beta", "gamma"])  # follows beta, asks for gamma
+        assert fake.wait_for_calls(2, path)  # its call for gamma: it has claimed both inputs by then
+        fake.configure(hang=False)
+        answers = [first.result(), second.result()]
+    assert sent_inputs(fake, path) == [["alpha", "beta"], ["gamma"]]
+    assert [answer.headers["x-cache"] for answer in answers] == ["MISS", "MISS"]
+    assert vectors_of(path, answers[1]) == vectors_of(path, embed(proxy, path, ["beta", "gamma"]))
+
+
+def test_a_request_whose_input_failed_for_another_asks_for_it_itself(proxy: RunningProxy, fake: FakeOllama) -> None:
+    path = "/api/embed"
+    fake.configure(hang=True, fail_status=500, fail_count=1)  # the first call fails once it is let go
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(embed, proxy, path, "delta")
+        assert fake.wait_for_calls(1, path)
+        second = pool.submit(embed, proxy, path, "delta")
+        following(proxy, 1)
+        fake.configure(hang=False)
+        answers = [first.result(), second.result()]
+    assert [answer.status_code for answer in answers] == [500, 200]  # another client's failure is not passed on
+    assert answers[1].headers["x-cache"] == "MISS" and fake.total_calls(path) == 2
+    assert embed(proxy, path, "delta").headers["x-cache"] == "HIT"

@@ -7,13 +7,15 @@ input's index. ``X-Cache-Inputs`` says how many inputs were answered from the ca
 duplicates and without any stored input is forwarded as it was sent, and its client gets the upstream's own
 answer. An upstream error reaches the client as it came and stores nothing; an answer with the wrong number of
 vectors is a 502 and stores nothing. Offline, or with ``only-if-cached``, a batch not wholly stored is a 504.
+An input another request is asking the upstream for right now is not asked for again: its vector is awaited
+(:mod:`core.http.input_flights`), and a request that needed no call of its own is ``SHARED``.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.cache.entry import Entry
@@ -34,12 +36,30 @@ from core.cache.request.per_input import (
 from core.cache.request.requests import RequestKeys
 from core.cache.storage.layered import LayeredCache
 from core.http.accounts import Accounts, Call
+from core.http.input_flights import InputFlights
 from core.http.replay import replay, send_whole
 from core.http.upstream import Unsendable, Upstream, UpstreamError
 from core.observe.events import EventHub
 
 JSON = {"ollama": "application/json; charset=utf-8", "openai": "application/json"}
 NOT_ALL_STORED = "ollacache: not every input of this batch is in the cache, and {why}"
+
+
+@dataclass
+class Asked:
+    """What this request's own upstream calls cost and said (the last answer's statistics are reported)."""
+
+    calls: int = 0
+    answer: bytes = b""
+    said: dict[str, Any] | None = None
+    tokens: int = 0
+    upstream_s: float = 0.0
+
+    def add(self, answer: bytes, said: dict[str, Any] | None, tokens: int, upstream_s: float) -> None:
+        self.calls += 1
+        self.answer, self.said = answer, said
+        self.tokens += tokens
+        self.upstream_s += upstream_s
 
 
 @dataclass
@@ -51,6 +71,7 @@ class PerInput:
     upstream: Upstream
     accounts: Accounts
     events: EventHub
+    flights: InputFlights = field(default_factory=InputFlights)  # inputs asked of the upstream right now
 
     def split(
         self, route: Route, body: bytes, credential: bytes | None, namespace: str | None, model: str
@@ -98,39 +119,93 @@ class PerInput:
             tokens = sum(entry.tokens for entry in found if entry is not None)
             return self.accounts.finished(call, Outcome.HIT, "hit", 200, tokens=tokens, saved_s=saved)
         outcome = Outcome.PARTIAL if cached else Outcome.REFRESH if controls.no_cache else Outcome.MISS
-        extra.append((b"x-cache", outcome.header))
         if offline or controls.only_if_cached:
             why = "the proxy is offline (proxy.offline)" if offline else "the request asked only-if-cached"
+            extra.append((b"x-cache", outcome.header))
             await send_whole(call.send, 504, error_body(route.api, NOT_ALL_STORED.format(why=why)), extra)
             return self.accounts.finished(call, Outcome.MISS, "miss", 504, latency=False)
-        whole = len(missing) == len(batch.inputs)  # nothing stored, no duplicate: the request as it was sent
-        body = call.body if whole else batch.upstream_body(missing)
-        status, answer, upstream_s = await self._ask(call, body, extra)
+        claim = self.flights.claim(batch.keys, missing)
+        try:
+            got: dict[int, bytes] = {}
+            asked = Asked()
+            if claim.owned:
+                whole = len(claim.owned) == len(batch.inputs)  # none stored, in flight or twice: the request as sent
+                fetched = await self._fetch(
+                    call, batch, claim.owned, whole, outcome, extra, asked, generation, digest, ttl_s
+                )
+                self.flights.settle(claim, fetched, asked.upstream_s / len(claim.owned))
+                if fetched is None:
+                    return None  # the client was told, or is gone
+                got.update(zip(claim.owned, fetched, strict=True))
+                if whole:
+                    await send_whole(
+                        call.send, 200, asked.answer, [*_json(route), (b"x-cache", outcome.header), *extra]
+                    )
+                    return self.accounts.finished(
+                        call, outcome, "miss", 200, tokens=asked.tokens, upstream_s=asked.upstream_s
+                    )
+            saved = self._saved(found)
+            for i, pending in claim.followed.items():  # another request is asking for these right now
+                if (vector := await self.flights.follow(pending)) is not None:
+                    got[i], saved = vector.text, saved + vector.seconds
+            again = [i for i in claim.followed if i not in got]  # its upstream call failed: ask ourselves
+            if again:
+                fetched = await self._fetch(call, batch, again, False, outcome, extra, asked, generation, digest, ttl_s)
+                if fetched is None:
+                    return None
+                got.update(zip(again, fetched, strict=True))
+        finally:
+            self.flights.settle(claim, None)  # whatever it owned and did not settle: its followers ask themselves
+        vectors_by_unique = [
+            stored_vector(route, entry.chunks[0]) if entry is not None else got[i] for i, entry in enumerate(found)
+        ]
+        composed = compose(route, model, [vectors_by_unique[at] for at in batch.at], asked.said)
+        if asked.calls == 0:  # every missing input came from identical requests in flight
+            await send_whole(call.send, 200, composed, [*_json(route), (b"x-cache", b"SHARED"), *extra])
+            return self.accounts.finished(call, Outcome.SHARED, "shared", 200, tokens=0, saved_s=saved)
+        await send_whole(call.send, 200, composed, [*_json(route), (b"x-cache", outcome.header), *extra])
+        self.accounts.finished(call, outcome, "miss", 200, tokens=asked.tokens, upstream_s=asked.upstream_s)
+
+    async def _fetch(
+        self,
+        call: Call,
+        batch: Batch,
+        indices: list[int],
+        whole: bool,
+        outcome: Outcome,
+        extra: list[tuple[bytes, bytes]],
+        asked: Asked,
+        generation: int,
+        digest: str,
+        ttl_s: float,
+    ) -> list[bytes] | None:
+        """Ask the upstream for the distinct inputs ``indices`` (``whole``: with the request as it was sent) and
+        store each vector as its input's entry; the vectors, in order, or None when the client was answered with
+        the upstream's error (or is gone). ``asked`` adds up what the calls cost."""
+        route = call.route
+        failed = [*extra, (b"x-cache", outcome.header)]
+        status, answer, upstream_s = await self._ask(call, call.body if whole else batch.upstream_body(indices), failed)
         if status is None:
             return None  # the client left, or the upstream could not be reached (the client was told)
         if status != 200:
-            return self.accounts.finished(call, outcome, "error", status, upstream_s=upstream_s)
+            self.accounts.finished(call, outcome, "error", status, upstream_s=upstream_s)
+            return None
         try:
-            got, said = vectors(route, answer, len(missing))
+            got, said = vectors(route, answer, len(indices))
         except WrongAnswer as error:
             message = f"ollacache: the upstream's answer was not kept: {error}"
-            await send_whole(call.send, 502, error_body(route.api, message), extra)
-            return self.accounts.finished(call, outcome, "error", 502, upstream_s=upstream_s)
-        alone = answer if whole and len(missing) == 1 else None  # the upstream's answer to one input, as it came
-        self._store(call, batch, missing, got, alone, prompt_tokens(route, said), digest, ttl_s, generation, upstream_s)
-        if whole:
-            await send_whole(call.send, 200, answer, [*_json(route), *extra])
-        else:
-            vectors_by_unique: list[bytes] = [b""] * len(batch.unique)
-            for i, entry in enumerate(found):
-                if entry is not None:
-                    vectors_by_unique[i] = stored_vector(route, entry.chunks[0])
-            for i, vector in zip(missing, got, strict=True):
-                vectors_by_unique[i] = vector
-            composed = compose(route, model, [vectors_by_unique[at] for at in batch.at], said)
-            await send_whole(call.send, 200, composed, [*_json(route), *extra])
+            await send_whole(call.send, 502, error_body(route.api, message), failed)
+            self.accounts.finished(call, outcome, "error", 502, upstream_s=upstream_s)
+            return None
+        alone = answer if whole and len(indices) == 1 else None  # the upstream's answer to one input, as it came
         tokens = prompt_tokens(route, said)
-        self.accounts.finished(call, outcome, "miss", 200, tokens=tokens, upstream_s=upstream_s)
+        self._store(call, batch, indices, got, alone, tokens, digest, ttl_s, generation, upstream_s)
+        asked.add(answer, said, tokens, upstream_s)
+        return got
+
+    @staticmethod
+    def _saved(found: list[Entry | None]) -> float:
+        return sum(entry.duration_s for entry in found if entry is not None)
 
     async def _answer_whole(self, call: Call, stored: Entry) -> None:
         """Answer from an entry of the whole batch, as a hit on any other route is answered."""
