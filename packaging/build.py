@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from packaging_deb import write_deb_tree  # noqa: E402
+from packaging_deb import menu_files, write_deb_tree  # noqa: E402
 from packaging_icu import trim_icu_data  # noqa: E402
 from packaging_pe import WINDOWS_EXECUTABLES, subsystem_problems  # noqa: E402
 from packaging_runpath import clear_foreign_runpaths  # noqa: E402
@@ -129,6 +129,8 @@ def linux_installers(folder: Path, out: Path) -> tuple[list[Size], list[str]]:
     tarball = out / f"ollacache-{__version__}-linux-x86_64.tar.gz"
     with tarfile.open(tarball, "w:gz", compresslevel=9) as archive:
         archive.add(folder, arcname=f"ollacache-{__version__}")
+        for source, path in menu_files(ROOT):  # the menu entry and icons, to copy into ~/.local/share
+            archive.add(source, arcname=f"ollacache-{__version__}/share/{path}")
     root = out / "deb-root"
     shutil.rmtree(root, ignore_errors=True)
     write_deb_tree(root, folder, ROOT, __version__)

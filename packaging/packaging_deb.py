@@ -58,18 +58,6 @@ ollacache: hardening-no-pie [usr/lib/ollacache/ollacache]
 ICON_SIZES = (16, 22, 32, 48, 64, 128, 256)
 MAINTAINER = "Ollacache maintainers <maintainers@ollacache.org>"
 
-DESKTOP_ENTRY = """[Desktop Entry]
-Type=Application
-Name=Ollacache
-GenericName=LLM cache
-Comment=Caching proxy for local Ollama, in the system tray
-Exec=ollacache tray
-Icon=ollacache
-Terminal=false
-Categories=Utility;
-Keywords=ollama;llm;cache;proxy;
-StartupNotify=false
-"""
 
 COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: ollacache
@@ -106,6 +94,17 @@ def _write_gzip(path: Path, text: str) -> None:
         out.write(text.encode())
 
 
+def menu_files(project: Path) -> list[tuple[Path, str]]:
+    """The menu entry (``resources/ollacache.desktop``) and the hicolor icons a desktop finds under ``share/``:
+    each file's source in ``project`` and its path under ``share/``."""
+    icons = project / "resources" / "icons"
+    return [
+        (project / "resources" / "ollacache.desktop", "applications/ollacache.desktop"),
+        *((icons / f"serving-{size}.png", f"icons/hicolor/{size}x{size}/apps/ollacache.png") for size in ICON_SIZES),
+        (icons / "serving.svg", "icons/hicolor/scalable/apps/ollacache.svg"),
+    ]
+
+
 def write_deb_tree(root: Path, folder: Path, project: Path, version: str) -> None:
     """Lay out the package's files and DEBIAN/control under ``root`` from the one-folder build ``folder``."""
     shutil.copytree(folder, root / "usr/lib/ollacache", symlinks=True)
@@ -122,17 +121,9 @@ def write_deb_tree(root: Path, folder: Path, project: Path, version: str) -> Non
     bin_dir = root / "usr/bin"
     bin_dir.mkdir(parents=True)
     (bin_dir / "ollacache").symlink_to("../lib/ollacache/ollacache")
-    apps = root / "usr/share/applications"
-    apps.mkdir(parents=True)
-    (apps / "ollacache.desktop").write_text(DESKTOP_ENTRY)
-    icons = project / "resources" / "icons"
-    for size in ICON_SIZES:
-        target = root / f"usr/share/icons/hicolor/{size}x{size}/apps"
-        target.mkdir(parents=True)
-        shutil.copy(icons / f"serving-{size}.png", target / "ollacache.png")
-    scalable = root / "usr/share/icons/hicolor/scalable/apps"
-    scalable.mkdir(parents=True)
-    shutil.copy(icons / "serving.svg", scalable / "ollacache.svg")
+    for source, path in menu_files(project):
+        (root / "usr/share" / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, root / "usr/share" / path)
     doc = root / "usr/share/doc/ollacache"
     doc.mkdir(parents=True)
     (doc / "copyright").write_text(COPYRIGHT)

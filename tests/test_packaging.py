@@ -68,6 +68,8 @@ def test_the_tarball_holds_the_folder(built: tuple[Path, subprocess.CompletedPro
         names = set(archive.getnames())
     assert f"ollacache-{__version__}/ollacache" in names
     assert f"ollacache-{__version__}/_internal/resources/icons/serving.svg" in names
+    for menu in ("applications/ollacache.desktop", "icons/hicolor/48x48/apps/ollacache.png"):  # for ~/.local/share
+        assert f"ollacache-{__version__}/share/{menu}" in names
 
 
 def test_the_deb_puts_the_app_on_path_and_in_the_menu(built: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
