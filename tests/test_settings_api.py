@@ -270,7 +270,7 @@ def test_ollamas_server_variables_show_ollamas_default_and_reach_a_supervised_ol
         wait_for(running(proxy, not_pid=first["pid"]), "Ollama to be restarted")
         env = httpx.get(upstream + "/_fake/env").json()["env"]
     assert rows["ollama.vulkan"]["section"] == "Ollama server (expert)" and rows["ollama.vulkan"]["value"] is None
-    assert rows["ollama.vulkan"]["shown"] == {"text": "on", "origin": "default: Ollama's own (OLLAMA_VULKAN unset)"}
+    assert rows["ollama.vulkan"]["shown"] == {"text": "on", "origin": "Ollama's default, OLLAMA_VULKAN unset"}
     assert (
         rows["ollama.log_requests"]["help"].startswith("Warning") and "prompts" in rows["ollama.log_requests"]["help"]
     )

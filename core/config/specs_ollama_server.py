@@ -59,16 +59,16 @@ def parse_devices(value: object) -> str:
     return _DEVICE_IDS(value if isinstance(value, bool) else re.sub(r"\s*,\s*", ",", str(value)))
 
 
-def _devices(setting: str, variable: str, which: str) -> tuple[Spec, ServerVariable]:
-    """A variable that chooses the GPUs of one kind Ollama may use, by number or UUID."""
+def _devices(setting: str, variable: str, label: str, gpus: str, naming: str) -> tuple[Spec, ServerVariable]:
+    """A variable that chooses which ``gpus`` (of one kind) Ollama may use, given as ``naming`` says."""
     return _server(
         setting,
         variable,
         parse_devices,
         "device numbers or UUIDs separated by commas, such as 0,1",
         "text",
-        f"{which} to use",
-        f"Which {which} Ollama may use, by number or UUID, separated by commas; -1 for none ({variable}).",
+        label,
+        f"Which {gpus} Ollama may use: {naming}, separated by commas ({variable}).",
         "all it finds",
         ask="Enter device numbers separated by commas, such as 0,1",
     )
@@ -272,11 +272,11 @@ _DECLARED: tuple[tuple[Spec, ServerVariable], ...] = (
         "detected",
         ask="Enter a library name, such as cpu_avx2",
     ),
-    _devices("ollama.cuda_devices", "CUDA_VISIBLE_DEVICES", "NVIDIA GPUs"),
-    _devices("ollama.hip_devices", "HIP_VISIBLE_DEVICES", "AMD GPUs (by number)"),
-    _devices("ollama.rocr_devices", "ROCR_VISIBLE_DEVICES", "AMD GPUs (by number or UUID)"),
-    _devices("ollama.vulkan_devices", "GGML_VK_VISIBLE_DEVICES", "Vulkan GPUs"),
-    _devices("ollama.gpu_ordinal", "GPU_DEVICE_ORDINAL", "AMD GPUs (by device ordinal)"),
+    _devices("ollama.cuda_devices", "CUDA_VISIBLE_DEVICES", "NVIDIA GPUs to use", "NVIDIA GPUs", "numbers or UUIDs"),
+    _devices("ollama.hip_devices", "HIP_VISIBLE_DEVICES", "AMD GPUs to use (HIP)", "AMD GPUs", "numbers"),
+    _devices("ollama.rocr_devices", "ROCR_VISIBLE_DEVICES", "AMD GPUs to use (ROCr)", "AMD GPUs", "numbers or UUIDs"),
+    _devices("ollama.vulkan_devices", "GGML_VK_VISIBLE_DEVICES", "Vulkan GPUs to use", "Vulkan GPUs", "numbers"),
+    _devices("ollama.gpu_ordinal", "GPU_DEVICE_ORDINAL", "AMD GPUs to use (ordinal)", "AMD GPUs", "numbers"),
     _server(
         "ollama.amd_gfx_version",
         "HSA_OVERRIDE_GFX_VERSION",

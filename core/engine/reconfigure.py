@@ -98,14 +98,14 @@ def _known_default(engine: Reconfigurable, name: str) -> tuple[str, str] | None:
     if name == "log.dir":
         return str(engine.startup.log_path.parent), "default: your user log folder"
     if name == "ollama.models_dir":
-        return "Ollama's own", "default: Ollama chooses (OLLAMA_MODELS unset)"
+        return "Ollama's own folder", "OLLAMA_MODELS unset"
     if name == "ollama.binary":
         found = engine.supervisor.binary
         return (found.path, f"found ({found.source})") if found else ("not found", "Ollama is not installed")
     if name in ("proxy.tls_cert", "proxy.tls_key"):
         return "none", "default: plain HTTP (no certificate given)"
     if (server := SERVER_VARIABLES.get(name)) is not None:
-        return server.unset, f"default: Ollama's own ({server.variable} unset)"
+        return server.unset, f"Ollama's default, {server.variable} unset"
     head, _, key = name.partition(".")
     choice = getattr(engine.tuning, key, None) if head == "tuning" else None
     if choice is None or not hasattr(choice, "reason"):
