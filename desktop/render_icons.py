@@ -1,7 +1,10 @@
-"""Render the tray icon's SVG sources to PNG at every size the tray may ask for.
+"""Render the tray icon's SVG sources to PNG at every size the tray may ask for, and the app's icon for Windows and
+macOS.
 
 Run ``python -m desktop.render_icons`` after changing an SVG in ``resources/icons/``; it writes
-``NAME-SIZE.png`` beside each ``NAME.svg`` (sizes: :data:`desktop.icons.SIZES`).
+``NAME-SIZE.png`` beside each ``NAME.svg`` (sizes: :data:`desktop.icons.SIZES`), and ``ollacache.ico`` and
+``ollacache.icns`` from the 256 px render of the working app's icon (Qt's own ICO and ICNS writers), which the
+Windows and macOS builds take.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
-from desktop.icons import SIZES, IconState
+from desktop.icons import ICON_DIR, SIZES, IconState
+
+APP_ICON = IconState.SERVING  # the icon of a working app: the one shown in menus and installers
+PLATFORM_ICONS = {"ollacache.ico": "ICO", "ollacache.icns": "ICNS"}  # file name: Qt's writer
 
 
 def render(state: IconState, size: int) -> QImage:
@@ -34,7 +40,11 @@ def main() -> int:
             if not render(state, size).save(str(state.png(size))):
                 print(f"render_icons: could not write {state.png(size)}", file=sys.stderr)
                 return 1
-    print(f"rendered {len(IconState)} icons at {len(SIZES)} sizes")
+    for name, kind in PLATFORM_ICONS.items():
+        if not render(APP_ICON, 256).save(str(ICON_DIR / name), kind):
+            print(f"render_icons: could not write {ICON_DIR / name}", file=sys.stderr)
+            return 1
+    print(f"rendered {len(IconState)} icons at {len(SIZES)} sizes, and {', '.join(PLATFORM_ICONS)}")
     del app
     return 0
 
