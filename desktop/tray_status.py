@@ -41,7 +41,7 @@ def tune_progress(tune: object) -> str | None:
     return f"Tuning: step {step} of {steps} ({plural(threads, 'thread') if isinstance(threads, int) else threads})"
 
 
-STORE_FAILING = "Cache store failing: requests go straight to Ollama, and nothing is stored (see the dashboard)"
+STORE_FAILING = "Cache store failing: requests go straight to Ollama"
 
 
 def tooltip(stats: Mapping[str, Any] | None, state: IconState, engine_state: str) -> str:
@@ -55,11 +55,11 @@ def tooltip(stats: Mapping[str, Any] | None, state: IconState, engine_state: str
     return "\n".join(
         [
             f"Ollacache: {state.label}",
+            *([STORE_FAILING] if stats.get("store_error") else []),  # second: a tooltip may be cut short
             f"Hit rate {_percent(today.get('hit_rate'))} · {plural(today.get('requests', 0), 'request')} today"
             + (f", {today['shared']:,} shared" if today.get("shared") else ""),
             f"Time saved {_duration(today.get('time_saved_s'))} today, {_duration(totals.get('time_saved_s'))} in all",
             f"Ollama: {ollama_state(ollama)[1].lower()}",
-            *([STORE_FAILING] if stats.get("store_error") else []),
         ]
     )
 

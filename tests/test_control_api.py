@@ -127,6 +127,10 @@ def test_clear_older_than_an_age_keeps_the_newer_entries(proxy: RunningProxy) ->
         assert http.post("/api/chat", json={**CHAT, "model": "qwen3:0.6b"}).headers["x-cache"] == "HIT"
         refused = http.post("/-/clear", json={"older_than": "soon"}, headers=proxy.auth)
         assert refused.status_code == 400 and '"7d"' in refused.json()["error"]
+        unknown = http.post("/-/clear", json={"older": "7d"}, headers=proxy.auth)  # never a clear of everything
+        assert unknown.status_code == 400 and "older_than" in unknown.json()["error"]
+        huge = http.post("/-/clear", json={"older_than": "9" * 400 + "d"}, headers=proxy.auth)
+        assert huge.status_code == 400
         both = http.post("/-/clear", json={"older_than": 60, "stale": True}, headers=proxy.auth)
         assert both.status_code == 400 and "together" in both.json()["error"]
         assert http.post("/api/chat", json={**CHAT, "model": "qwen3:0.6b"}).headers["x-cache"] == "HIT"  # kept

@@ -36,7 +36,10 @@ def _parse_quantity(value: object, units: Mapping[str, int]) -> int:
         if not match or match.group(2).lower() not in units:
             raise ValueError(value)
         number, unit = float(match.group(1)), match.group(2).lower()
-    result = int(number * units[unit])
+    try:
+        result = int(number * units[unit])
+    except OverflowError:  # four hundred nines: a float too large to be a number of bytes or seconds
+        raise ValueError(value) from None
     if result < 0:
         raise ValueError(value)
     return result

@@ -40,7 +40,7 @@ def _go_bool(value: bool) -> str:
 
 def _text(pattern: str) -> Callable[[object], str]:
     """A parser of a value that must match ``pattern`` whole, spaces around it dropped."""
-    compiled = re.compile(pattern)
+    compiled = re.compile(pattern, re.ASCII)
 
     def parse(value: object) -> str:
         text = str(value).strip()
@@ -56,7 +56,7 @@ _DEVICE_IDS = _text(r"-?[\w.:-]+(,-?[\w.:-]+)*")  # "0,1", "GPU-8f1c…" (a UUID
 
 def parse_devices(value: object) -> str:
     """GPU numbers or UUIDs separated by commas, written without spaces as the GPU libraries read them."""
-    return _DEVICE_IDS(value if isinstance(value, bool) else re.sub(r"\s*,\s*", ",", str(value)))
+    return _DEVICE_IDS(value if isinstance(value, bool) else re.sub(r"\s*,\s*", ",", str(value), flags=re.ASCII))
 
 
 def _devices(setting: str, variable: str, label: str, gpus: str, naming: str) -> tuple[Spec, ServerVariable]:

@@ -96,6 +96,8 @@ async def clear(engine: Controlled, request: Request, body: Body) -> Response:
     stale = body.get("stale", False)
     if not isinstance(stale, bool):
         raise Rejected(400, "stale must be true or false")
+    if unknown := sorted(set(body) - {"model", "stale", "older_than"}):  # never taken as a clear of everything
+        raise Rejected(400, f"clear takes model, stale and older_than, not {', '.join(unknown)}")
     if body.get("older_than") is not None:
         if stale:
             raise Rejected(400, "stale and older_than cannot be asked together: clear one way, then the other")

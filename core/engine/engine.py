@@ -164,7 +164,9 @@ class Engine:
         serving = {"ollama_did_spawn": output_settings(self.supervisor.env), "ollama_did_attach": {}}.get(report.name)
         if serving is not None and serving != self.keys.context:  # the keys follow the Ollama that answers
             self.keys.use_context(serving)
-        if report.name in ("ollama_did_become_healthy", "ollama_did_attach"):  # its builds go in the keys at once
+            self.cache.generation += 1  # a request keyed before must not store the new Ollama's answer under its key
+        if report.name in ("ollama_did_become_healthy", "ollama_did_attach") and not self.stopping.is_set():
+            # its builds go in the keys at once
             reading = asyncio.get_running_loop().create_task(self.builds.reread())
             self._tasks.append(reading)
             reading.add_done_callback(self._tasks.remove)

@@ -51,7 +51,7 @@ class Accounts:
     def forwarding(self, call: Call, streamed: bool | None) -> None:
         """``call`` is going upstream (``streamed``: how it is recorded, None when it is not): told now, in
         case it runs past the next batch of finished requests."""
-        if self.events:
+        if self.events and _FORWARDED.get()[0] is None:  # a request that goes upstream twice is one row
             model = call.request.model if call.request is not None else None
             _FORWARDED.set(
                 (
