@@ -262,3 +262,20 @@ def test_a_request_whose_input_failed_for_another_asks_for_it_itself(proxy: Runn
     assert [answer.status_code for answer in answers] == [500, 200]  # another client's failure is not passed on
     assert answers[1].headers["x-cache"] == "MISS" and fake.total_calls(path) == 2
     assert embed(proxy, path, "delta").headers["x-cache"] == "HIT"
+
+
+def test_only_if_cached_takes_inputs_in_flight_and_nothing_more(proxy: RunningProxy, fake: FakeOllama) -> None:
+    path, cached_only = "/api/embed", {"Cache-Control": "only-if-cached"}
+    body = {"model": MODEL, "input": "epsilon"}
+    fake.configure(hang=True)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first = pool.submit(embed, proxy, path, "epsilon")
+        assert fake.wait_for_calls(1, path)
+        second = pool.submit(httpx.post, proxy.url + path, json=body, headers=cached_only, timeout=30)
+        following(proxy, 1)
+        fake.configure(hang=False)
+        answers = [first.result(), second.result()]
+    assert [answer.headers["x-cache"] for answer in answers] == ["MISS", "SHARED"]  # following calls nothing
+    assert vectors_of(path, answers[1]) == vectors_of(path, answers[0]) and fake.total_calls(path) == 1
+    absent = httpx.post(proxy.url + path, json={**body, "input": "zeta"}, headers=cached_only, timeout=30)
+    assert absent.status_code == 504 and fake.total_calls(path) == 1

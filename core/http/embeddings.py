@@ -8,13 +8,16 @@ duplicates and without any stored input is forwarded as it was sent, and its cli
 answer. An upstream error reaches the client as it came and stores nothing; an answer with the wrong number of
 vectors is a 502 and stores nothing. Offline, or with ``only-if-cached``, a batch not wholly stored is a 504.
 An input another request is asking the upstream for right now is not asked for again: its vector is awaited
-(:mod:`core.http.input_flights`), and a request that needed no call of its own is ``SHARED``.
+(:mod:`core.http.input_flights`), also offline or with ``only-if-cached``, and a request that needed no call of
+its own is ``SHARED``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,7 +39,7 @@ from core.cache.request.per_input import (
 from core.cache.request.requests import RequestKeys
 from core.cache.storage.layered import LayeredCache
 from core.http.accounts import Accounts, Call
-from core.http.input_flights import InputFlights
+from core.http.input_flights import InputFlights, Vector
 from core.http.replay import replay, send_whole
 from core.http.upstream import Unsendable, Upstream, UpstreamError
 from core.observe.events import EventHub
@@ -119,43 +122,21 @@ class PerInput:
             tokens = sum(entry.tokens for entry in found if entry is not None)
             return self.accounts.finished(call, Outcome.HIT, "hit", 200, tokens=tokens, saved_s=saved)
         outcome = Outcome.PARTIAL if cached else Outcome.REFRESH if controls.no_cache else Outcome.MISS
-        if offline or controls.only_if_cached:
-            why = "the proxy is offline (proxy.offline)" if offline else "the request asked only-if-cached"
-            extra.append((b"x-cache", outcome.header))
-            await send_whole(call.send, 504, error_body(route.api, NOT_ALL_STORED.format(why=why)), extra)
-            return self.accounts.finished(call, Outcome.MISS, "miss", 504, latency=False)
-        claim = self.flights.claim(batch.keys, missing)
-        try:
-            got: dict[int, bytes] = {}
-            asked = Asked()
-            if claim.owned:
-                whole = len(claim.owned) == len(batch.inputs)  # none stored, in flight or twice: the request as sent
-                fetched = await self._fetch(
-                    call, batch, claim.owned, whole, outcome, extra, asked, generation, digest, ttl_s
-                )
-                self.flights.settle(claim, fetched, asked.upstream_s / len(claim.owned))
-                if fetched is None:
-                    return None  # the client was told, or is gone
-                got.update(zip(claim.owned, fetched, strict=True))
-                if whole:
-                    await send_whole(
-                        call.send, 200, asked.answer, [*_json(route), (b"x-cache", outcome.header), *extra]
-                    )
-                    return self.accounts.finished(
-                        call, outcome, "miss", 200, tokens=asked.tokens, upstream_s=asked.upstream_s
-                    )
-            saved = self._saved(found)
-            for i, pending in claim.followed.items():  # another request is asking for these right now
-                if (vector := await self.flights.follow(pending)) is not None:
-                    got[i], saved = vector.text, saved + vector.seconds
-            again = [i for i in claim.followed if i not in got]  # its upstream call failed: ask ourselves
-            if again:
-                fetched = await self._fetch(call, batch, again, False, outcome, extra, asked, generation, digest, ttl_s)
-                if fetched is None:
-                    return None
-                got.update(zip(again, fetched, strict=True))
-        finally:
-            self.flights.settle(claim, None)  # whatever it owned and did not settle: its followers ask themselves
+        asked = Asked()
+        if offline or controls.only_if_cached:  # no call of its own: only inputs in flight may still come
+            flying = self.flights.pending(batch.keys, missing)
+            got, saved = await self._follow(flying or {}, self._saved(found))
+            if flying is None or len(got) < len(missing):
+                why = "the proxy is offline (proxy.offline)" if offline else "the request asked only-if-cached"
+                extra.append((b"x-cache", outcome.header))
+                await send_whole(call.send, 504, error_body(route.api, NOT_ALL_STORED.format(why=why)), extra)
+                return self.accounts.finished(call, Outcome.MISS, "miss", 504, latency=False)
+        else:
+            got, saved = await self._claim_and_fetch(
+                call, batch, missing, found, outcome, extra, asked, generation, digest, ttl_s
+            )
+            if got is None:
+                return None  # answered already: the upstream's own whole answer, or its error
         vectors_by_unique = [
             stored_vector(route, entry.chunks[0]) if entry is not None else got[i] for i, entry in enumerate(found)
         ]
@@ -165,6 +146,64 @@ class PerInput:
             return self.accounts.finished(call, Outcome.SHARED, "shared", 200, tokens=0, saved_s=saved)
         await send_whole(call.send, 200, composed, [*_json(route), (b"x-cache", outcome.header), *extra])
         self.accounts.finished(call, outcome, "miss", 200, tokens=asked.tokens, upstream_s=asked.upstream_s)
+
+    async def _claim_and_fetch(
+        self,
+        call: Call,
+        batch: Batch,
+        missing: list[int],
+        found: list[Entry | None],
+        outcome: Outcome,
+        extra: list[tuple[bytes, bytes]],
+        asked: Asked,
+        generation: int,
+        digest: str,
+        ttl_s: float,
+    ) -> tuple[dict[int, bytes] | None, float]:
+        """The vectors of the ``missing`` inputs: asked of the upstream for those no other request is asking for,
+        awaited for the others (and asked for after all where that other call failed); with the time saved. None
+        when the client was answered here (the upstream's whole answer, or an error) or is gone."""
+        route = call.route
+        claim = self.flights.claim(batch.keys, missing)
+        try:
+            got: dict[int, bytes] = {}
+            if claim.owned:
+                whole = len(claim.owned) == len(batch.inputs)  # none stored, in flight or twice: the request as sent
+                fetched = await self._fetch(
+                    call, batch, claim.owned, whole, outcome, extra, asked, generation, digest, ttl_s
+                )
+                self.flights.settle(claim, fetched, asked.upstream_s / len(claim.owned))
+                if fetched is None:
+                    return None, 0.0  # the client was told, or is gone
+                got.update(zip(claim.owned, fetched, strict=True))
+                if whole:
+                    await send_whole(
+                        call.send, 200, asked.answer, [*_json(route), (b"x-cache", outcome.header), *extra]
+                    )
+                    self.accounts.finished(call, outcome, "miss", 200, tokens=asked.tokens, upstream_s=asked.upstream_s)
+                    return None, 0.0
+            followed, saved = await self._follow(claim.followed, self._saved(found))
+            got.update(followed)
+            again = [i for i in claim.followed if i not in got]  # its upstream call failed: ask ourselves
+            if again:
+                fetched = await self._fetch(call, batch, again, False, outcome, extra, asked, generation, digest, ttl_s)
+                if fetched is None:
+                    return None, 0.0
+                got.update(zip(again, fetched, strict=True))
+            return got, saved
+        finally:
+            self.flights.settle(claim, None)  # whatever it owned and did not settle: its followers ask themselves
+
+    async def _follow(
+        self, flying: Mapping[int, asyncio.Future[Vector | None]], saved: float
+    ) -> tuple[dict[int, bytes], float]:
+        """The vectors other requests in flight got for these inputs (those that got none left out), and ``saved``
+        with the upstream time each spared."""
+        got: dict[int, bytes] = {}
+        for i, pending in flying.items():
+            if (vector := await self.flights.follow(pending)) is not None:
+                got[i], saved = vector.text, saved + vector.seconds
+        return got, saved
 
     async def _fetch(
         self,

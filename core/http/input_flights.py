@@ -65,6 +65,12 @@ class InputFlights:
                 claim.keys.append(keys[i])
         return claim
 
+    def pending(self, keys: Sequence[str], missing: Sequence[int]) -> dict[int, asyncio.Future[Vector | None]] | None:
+        """The pending vector of each of the ``missing`` inputs when every one is in flight, else None: how a
+        request that may not call the upstream (offline, ``only-if-cached``) can still be answered."""
+        flying = {i: self._pending.get(keys[i]) for i in missing}
+        return None if any(pending is None for pending in flying.values()) else flying  # type: ignore[return-value]
+
     def settle(self, claim: Claim, vectors: Sequence[bytes] | None, seconds: float = 0.0) -> None:
         """End the owned inputs of ``claim`` with their ``vectors`` (in order; ``seconds``: the upstream's time for
         each), or with nothing (None). Settling again does nothing, so a ``finally`` may settle what was settled."""
