@@ -52,9 +52,11 @@ def tooltip(stats: Mapping[str, Any] | None, state: IconState, engine_state: str
     totals = stats.get("totals", {})
     today = stats.get("today") or totals  # an older engine counts no days
     ollama = stats.get("ollama") or {}
+    # Ollama not installed yet is an expected state, not an alarm: the cache serves, and the last line says why
+    label = "serving" if ollama.get("state") == "not_installed" else state.label
     return "\n".join(
         [
-            f"Ollacache: {state.label}",
+            f"Ollacache: {label}",
             *([STORE_FAILING] if stats.get("store_error") else []),  # second: a tooltip may be cut short
             f"Hit rate {_percent(today.get('hit_rate'))} · {plural(today.get('requests', 0), 'request')} today"
             + (f", {today['shared']:,} shared" if today.get("shared") else ""),

@@ -179,3 +179,12 @@ def test_the_tooltip_and_status_line_say_when_the_cache_store_fails() -> None:
     assert tooltip(failing, IconState.SERVING, "running").splitlines()[1] == STORE_FAILING  # before a cut
     assert status_line(stats, url, IconState.SERVING) == "Serving on 127.0.0.1:11435 · hit rate 50 %"
     assert status_line(failing, url, IconState.SERVING).endswith("· cache store failing")
+
+
+def test_the_tooltip_raises_no_alarm_before_ollama_is_installed() -> None:
+    stats: dict[str, Any] = {"totals": {"requests": 0}, "ollama": {"state": "not_installed"}}
+    lines = tooltip(stats, IconState.OLLAMA_DOWN, "running").splitlines()
+    assert lines[0] == "Ollacache: serving" and lines[-1] == "Ollama: not installed"
+    assert tooltip({**stats, "ollama": {"state": "stopped"}}, IconState.OLLAMA_DOWN, "running").startswith(
+        "Ollacache: Ollama down"
+    )
