@@ -7,6 +7,7 @@ Nothing here times anything; the scripts do that.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -309,3 +311,38 @@ def print_latency_rows(rows: dict[str, dict[str, float]], first: str) -> None:
     for name, row in rows.items():
         figures = f"{row['p50']:7.1f} {row['p90']:7.1f} {row['p99']:7.1f} {row['max']:8.1f} {row['mean']:7.1f}"
         print(f"{name:<{width}}  {figures}" + (f"       {int(row['wire_bytes'])}" if wire else ""))
+
+
+def latency_options(
+    parser: argparse.ArgumentParser, what: str, whats: str, requests: int, warmup: int, rounds: int
+) -> None:
+    """The options of a hit-latency bench (``what``: what it times, "proxy" or "target"; ``whats``: more than one),
+    with their defaults, and ``--json``."""
+    parser.add_argument(
+        "--requests", type=int, default=requests, help=f"timed requests per {what} (default {requests})"
+    )
+    parser.add_argument("--warmup", type=int, default=warmup, help=f"untimed requests first (default {warmup})")
+    parser.add_argument(
+        "--rounds", type=int, default=rounds, help=f"interleave the {whats} in this many rounds (default {rounds})"
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+
+
+def latency_counts(args: argparse.Namespace) -> tuple[int, int, int]:
+    """The requests, warm-up requests and rounds of :func:`latency_options`, each within its sense."""
+    requests = max(1, args.requests)
+    return requests, max(0, args.warmup), min(max(1, args.rounds), requests)
+
+
+def report(measure: Callable[[], dict[str, Any]], as_json: bool, table: Callable[[dict[str, Any]], None]) -> int:
+    """Run ``measure`` and print its results, as JSON or as ``table`` prints them; the exit status (130 when
+    interrupted)."""
+    try:
+        results = measure()
+    except KeyboardInterrupt:
+        return 130
+    if as_json:
+        print(json.dumps(results, indent=2))
+    else:
+        table(results)
+    return 0

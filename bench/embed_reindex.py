@@ -29,7 +29,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CLIENT_CPU, PYTHON, REPO, SERVER_CPU, Stack, busy_note, machine_busy, pin_self, revision, taskset
+from common import (
+    CLIENT_CPU,
+    PYTHON,
+    REPO,
+    SERVER_CPU,
+    Stack,
+    busy_note,
+    machine_busy,
+    pin_self,
+    report,
+    revision,
+    taskset,
+)
 
 MODEL = "nomic-embed-text"
 WORDS = "cache proxy model vector index chunk query token batch store entry answer local disk memory".split()
@@ -230,15 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.serve_fake:
         return serve_fake()
-    try:
-        results = run(max(1, args.chunks), max(1, args.batch), max(0.0, args.changed), max(1, args.rounds))
-    except KeyboardInterrupt:
-        return 130
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_table(results)
-    return 0
+    return report(
+        lambda: run(max(1, args.chunks), max(1, args.batch), max(0.0, args.changed), max(1, args.rounds)),
+        args.json,
+        print_table,
+    )
 
 
 if __name__ == "__main__":

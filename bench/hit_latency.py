@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import socket
 import sys
 import time
@@ -35,11 +34,14 @@ from common import (
     GENERATE_BODY,
     Stack,
     busy_note,
+    latency_counts,
+    latency_options,
     machine_busy,
     pin_self,
     post,
     print_latency_rows,
     raw_request,
+    report,
     revision,
 )
 
@@ -218,22 +220,10 @@ def print_table(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=5000, help="timed requests per target (default 5000)")
-    parser.add_argument("--warmup", type=int, default=500, help="untimed requests first (default 500)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleave the targets in this many rounds (default 5)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    latency_options(parser, "target", "targets", requests=5000, warmup=500, rounds=5)
     parser.add_argument("--no-nginx", action="store_true", help="skip the nginx reference")
     args = parser.parse_args(argv)
-    requests = max(1, args.requests)
-    try:
-        results = run(requests, max(0, args.warmup), min(max(1, args.rounds), requests), not args.no_nginx)
-    except KeyboardInterrupt:
-        return 130
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_table(results)
-    return 0
+    return report(lambda: run(*latency_counts(args), not args.no_nginx), args.json, print_table)
 
 
 if __name__ == "__main__":

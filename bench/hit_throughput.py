@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CHAT_BODY, CLIENT_CPU, REPO, Stack, busy_note, machine_busy, revision, taskset
+from common import CHAT_BODY, CLIENT_CPU, REPO, Stack, busy_note, machine_busy, report, revision, taskset
 
 TARGET_RPS = 10_000
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -272,21 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--raw", action="store_true", help="also print wrk's own output")
     args = parser.parse_args(argv)
-    try:
-        results = run(
-            max(1, args.duration),
-            max(1, args.connections),
-            max(1, args.rounds),
-            args.fake,
-            args.profile.resolve() if args.profile else None,
-        )
-    except KeyboardInterrupt:
-        return 130
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_report(results, args.raw)
-    return 0
+    profile = args.profile.resolve() if args.profile else None
+    return report(
+        lambda: run(max(1, args.duration), max(1, args.connections), max(1, args.rounds), args.fake, profile),
+        args.json,
+        lambda results: print_report(results, args.raw),
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ Redis) run pinned to core 0, this client to core 1. Never fails on time.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import signal
 import subprocess
@@ -36,10 +35,13 @@ from common import (
     Stack,
     busy_note,
     free_port,
+    latency_counts,
+    latency_options,
     machine_busy,
     pin_self,
     post,
     print_latency_rows,
+    report,
     revision,
     taskset,
 )
@@ -209,21 +211,9 @@ def print_table(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=5000, help="timed requests per proxy (default 5000)")
-    parser.add_argument("--warmup", type=int, default=500, help="untimed requests first (default 500)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleave the proxies in this many rounds (default 5)")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    latency_options(parser, "proxy", "proxies", requests=5000, warmup=500, rounds=5)
     args = parser.parse_args(argv)
-    requests = max(1, args.requests)
-    try:
-        results = run(requests, max(0, args.warmup), min(max(1, args.rounds), requests))
-    except KeyboardInterrupt:
-        return 130
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_table(results)
-    return 0
+    return report(lambda: run(*latency_counts(args)), args.json, print_table)
 
 
 if __name__ == "__main__":

@@ -38,9 +38,12 @@ from common import (
     SERVER_CPU,
     Stack,
     busy_note,
+    latency_counts,
+    latency_options,
     machine_busy,
     pin_self,
     print_latency_rows,
+    report,
     revision,
     taskset,
 )
@@ -169,23 +172,9 @@ def print_table(results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=20000, help="timed requests per proxy (default 20000)")
-    parser.add_argument("--warmup", type=int, default=1000, help="untimed requests first (default 1000)")
-    parser.add_argument(
-        "--rounds", type=int, default=200, help="interleave the proxies in this many rounds (default 200)"
-    )
-    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    latency_options(parser, "proxy", "proxies", requests=20000, warmup=1000, rounds=200)
     args = parser.parse_args(argv)
-    requests = max(1, args.requests)
-    try:
-        results = run(requests, max(0, args.warmup), min(max(1, args.rounds), requests))
-    except KeyboardInterrupt:
-        return 130
-    if args.json:
-        print(json.dumps(results, indent=2))
-    else:
-        print_table(results)
-    return 0
+    return report(lambda: run(*latency_counts(args)), args.json, print_table)
 
 
 if __name__ == "__main__":
