@@ -49,18 +49,27 @@ NOT_ALL_STORED = "ollacache: not every input of this batch is in the cache, and 
 
 
 @dataclass
-class Asked:
-    """What this request's own upstream calls cost and said (the last answer's statistics are reported)."""
+class Miss:
+    """A request with inputs not stored: what asking the upstream for them needs, and what its own calls cost and
+    said (the last answer's statistics are reported)."""
 
+    call: Call
+    batch: Batch
+    outcome: Outcome  # as its X-Cache tells it
+    extra: list[tuple[bytes, bytes]]  # the headers of any answer it gets
+    generation: int
+    digest: str
+    ttl_s: float
     calls: int = 0
     answer: bytes = b""
+    whole: bool = False  # the answer is to the request as it was sent: its client gets it as it came
     said: dict[str, Any] | None = None
     tokens: int = 0
     upstream_s: float = 0.0
 
-    def add(self, answer: bytes, said: dict[str, Any] | None, tokens: int, upstream_s: float) -> None:
+    def add(self, answer: bytes, whole: bool, said: dict[str, Any] | None, tokens: int, upstream_s: float) -> None:
         self.calls += 1
-        self.answer, self.said = answer, said
+        self.answer, self.whole, self.said = answer, whole, said
         self.tokens += tokens
         self.upstream_s += upstream_s
 
@@ -122,7 +131,7 @@ class PerInput:
             tokens = sum(entry.tokens for entry in found if entry is not None)
             return self.accounts.finished(call, Outcome.HIT, "hit", 200, tokens=tokens, saved_s=saved)
         outcome = Outcome.PARTIAL if cached else Outcome.REFRESH if controls.no_cache else Outcome.MISS
-        asked = Asked()
+        miss = Miss(call, batch, outcome, extra, generation, digest, ttl_s)
         if offline or controls.only_if_cached:  # no call of its own: only inputs in flight may still come
             flying = self.flights.pending(batch.keys, missing)
             got, saved = await self._follow(flying or {}, self._saved(found))
@@ -132,62 +141,43 @@ class PerInput:
                 await send_whole(call.send, 504, error_body(route.api, NOT_ALL_STORED.format(why=why)), extra)
                 return self.accounts.finished(call, Outcome.MISS, "miss", 504, latency=False)
         else:
-            got, saved = await self._claim_and_fetch(
-                call, batch, missing, found, outcome, extra, asked, generation, digest, ttl_s
-            )
+            got, saved = await self._claim_and_fetch(miss, missing, found)
             if got is None:
-                return None  # answered already: the upstream's own whole answer, or its error
-        vectors_by_unique = [
-            stored_vector(route, entry.chunks[0]) if entry is not None else got[i] for i, entry in enumerate(found)
-        ]
-        composed = compose(route, model, [vectors_by_unique[at] for at in batch.at], asked.said)
-        if asked.calls == 0:  # every missing input came from identical requests in flight
-            await send_whole(call.send, 200, composed, [*_json(route), (b"x-cache", b"SHARED"), *extra])
+                return None  # the client was answered with the upstream's error, or is gone
+        if miss.whole:
+            answer = miss.answer
+        else:
+            vectors_by_unique = [
+                stored_vector(route, entry.chunks[0]) if entry is not None else got[i] for i, entry in enumerate(found)
+            ]
+            answer = compose(route, model, [vectors_by_unique[at] for at in batch.at], miss.said)
+        if miss.calls == 0:  # every missing input came from identical requests in flight
+            await send_whole(call.send, 200, answer, [*_json(route), (b"x-cache", b"SHARED"), *extra])
             return self.accounts.finished(call, Outcome.SHARED, "shared", 200, tokens=0, saved_s=saved)
-        await send_whole(call.send, 200, composed, [*_json(route), (b"x-cache", outcome.header), *extra])
-        self.accounts.finished(call, outcome, "miss", 200, tokens=asked.tokens, upstream_s=asked.upstream_s)
+        await send_whole(call.send, 200, answer, [*_json(route), (b"x-cache", outcome.header), *extra])
+        self.accounts.finished(call, outcome, "miss", 200, tokens=miss.tokens, upstream_s=miss.upstream_s)
 
     async def _claim_and_fetch(
-        self,
-        call: Call,
-        batch: Batch,
-        missing: list[int],
-        found: list[Entry | None],
-        outcome: Outcome,
-        extra: list[tuple[bytes, bytes]],
-        asked: Asked,
-        generation: int,
-        digest: str,
-        ttl_s: float,
+        self, miss: Miss, missing: list[int], found: list[Entry | None]
     ) -> tuple[dict[int, bytes] | None, float]:
         """The vectors of the ``missing`` inputs: asked of the upstream for those no other request is asking for,
         awaited for the others (and asked for after all where that other call failed); with the time saved. None
-        when the client was answered here (the upstream's whole answer, or an error) or is gone."""
-        route = call.route
-        claim = self.flights.claim(batch.keys, missing)
+        when the client was answered with the upstream's error, or is gone."""
+        claim = self.flights.claim(miss.batch.keys, missing)
         try:
             got: dict[int, bytes] = {}
             if claim.owned:
-                whole = len(claim.owned) == len(batch.inputs)  # none stored, in flight or twice: the request as sent
-                fetched = await self._fetch(
-                    call, batch, claim.owned, whole, outcome, extra, asked, generation, digest, ttl_s
-                )
-                self.flights.settle(claim, fetched, asked.upstream_s / len(claim.owned))
+                whole = len(claim.owned) == len(miss.batch.inputs)  # none stored, in flight or twice: as it was sent
+                fetched = await self._fetch(miss, claim.owned, whole)
+                self.flights.settle(claim, fetched, miss.upstream_s / len(claim.owned))
                 if fetched is None:
-                    return None, 0.0  # the client was told, or is gone
-                got.update(zip(claim.owned, fetched, strict=True))
-                if whole:
-                    await send_whole(
-                        call.send, 200, asked.answer, [*_json(route), (b"x-cache", outcome.header), *extra]
-                    )
-                    self.accounts.finished(call, outcome, "miss", 200, tokens=asked.tokens, upstream_s=asked.upstream_s)
                     return None, 0.0
+                got.update(zip(claim.owned, fetched, strict=True))
             followed, saved = await self._follow(claim.followed, self._saved(found))
             got.update(followed)
             again = [i for i in claim.followed if i not in got]  # its upstream call failed: ask ourselves
             if again:
-                fetched = await self._fetch(call, batch, again, False, outcome, extra, asked, generation, digest, ttl_s)
-                if fetched is None:
+                if (fetched := await self._fetch(miss, again, False)) is None:
                     return None, 0.0
                 got.update(zip(again, fetched, strict=True))
             return got, saved
@@ -205,41 +195,30 @@ class PerInput:
                 got[i], saved = vector.text, saved + vector.seconds
         return got, saved
 
-    async def _fetch(
-        self,
-        call: Call,
-        batch: Batch,
-        indices: list[int],
-        whole: bool,
-        outcome: Outcome,
-        extra: list[tuple[bytes, bytes]],
-        asked: Asked,
-        generation: int,
-        digest: str,
-        ttl_s: float,
-    ) -> list[bytes] | None:
+    async def _fetch(self, miss: Miss, indices: list[int], whole: bool) -> list[bytes] | None:
         """Ask the upstream for the distinct inputs ``indices`` (``whole``: with the request as it was sent) and
         store each vector as its input's entry; the vectors, in order, or None when the client was answered with
-        the upstream's error (or is gone). ``asked`` adds up what the calls cost."""
-        route = call.route
-        failed = [*extra, (b"x-cache", outcome.header)]
-        status, answer, upstream_s = await self._ask(call, call.body if whole else batch.upstream_body(indices), failed)
+        the upstream's error (or is gone). ``miss`` adds up what the calls cost."""
+        call, route = miss.call, miss.call.route
+        failed = [*miss.extra, (b"x-cache", miss.outcome.header)]
+        body = call.body if whole else miss.batch.upstream_body(indices)
+        status, answer, upstream_s = await self._ask(call, body, failed)
         if status is None:
             return None  # the client left, or the upstream could not be reached (the client was told)
         if status != 200:
-            self.accounts.finished(call, outcome, "error", status, upstream_s=upstream_s)
+            self.accounts.finished(call, miss.outcome, "error", status, upstream_s=upstream_s)
             return None
         try:
             got, said = vectors(route, answer, len(indices))
         except WrongAnswer as error:
             message = f"ollacache: the upstream's answer was not kept: {error}"
             await send_whole(call.send, 502, error_body(route.api, message), failed)
-            self.accounts.finished(call, outcome, "error", 502, upstream_s=upstream_s)
+            self.accounts.finished(call, miss.outcome, "error", 502, upstream_s=upstream_s)
             return None
         alone = answer if whole and len(indices) == 1 else None  # the upstream's answer to one input, as it came
         tokens = prompt_tokens(route, said)
-        self._store(call, batch, indices, got, alone, tokens, digest, ttl_s, generation, upstream_s)
-        asked.add(answer, said, tokens, upstream_s)
+        self._store(miss, indices, got, alone, tokens, upstream_s)
+        miss.add(answer, whole, said, tokens, upstream_s)
         return got
 
     @staticmethod
@@ -285,19 +264,10 @@ class PerInput:
         return response.status_code, answer, upstream_s
 
     def _store(
-        self,
-        call: Call,
-        batch: Batch,
-        missing: list[int],
-        got: list[bytes],
-        alone: bytes | None,
-        tokens: int,
-        digest: str,
-        ttl_s: float,
-        generation: int,
-        upstream_s: float,
+        self, miss: Miss, missing: list[int], got: list[bytes], alone: bytes | None, tokens: int, upstream_s: float
     ) -> None:
         """Keep each new vector as its input's entry (``alone``: the upstream's answer to one input, as it came)."""
+        call, batch, ttl_s = miss.call, miss.batch, miss.ttl_s
         route, model = call.route, call.request.model if call.request is not None else ""
         created = time.time()
         share = upstream_s / len(missing)
@@ -317,8 +287,8 @@ class PerInput:
                 expires=created + ttl_s if ttl_s else 0.0,
                 request=batch.request_of(i),
             )
-            entry.digest = digest
-            if self.cache.keep(entry, generation) and self.events:
+            entry.digest = miss.digest
+            if self.cache.keep(entry, miss.generation) and self.events:
                 self.events.publish("entry_did_store", entry.info())
 
 
