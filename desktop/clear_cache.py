@@ -1,10 +1,9 @@
 """Clear cache…: the one confirmation the tray menu and the settings window both ask before a clear.
 
 It names how many entries go (from the feed's latest stats) and that their next requests reach Ollama
-again; Cancel is the default button, so Enter or Escape keeps everything. The box is opened with
-``open()``, never ``exec()``: a nested event loop would stall the asyncio tasks under qasync. The clear
-itself goes through :meth:`desktop.windows.AppContext.call`, so a failure reaches the user in the one
-place errors do; ``done`` hears the engine's answer.
+again, asked as :func:`desktop.confirm.confirm` asks (Cancel is the default). The clear itself goes through
+:meth:`desktop.windows.AppContext.call`, so a failure reaches the user in the one place errors do; ``done``
+hears the engine's answer.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from typing import Any
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.units import plural
+from desktop.confirm import confirm
 from desktop.windows import AppContext
 
 
@@ -33,22 +33,15 @@ class ClearCache:
         return int(((self.context.feed.current or {}).get("store") or {}).get("entries", 0))
 
     def ask(self, parent: QWidget | None = None, done: Callable[[Any], None] | None = None) -> QMessageBox:
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
+        self.box = confirm(
+            parent,
             "Clear the cache",
             question(self.entries()),
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            parent,
+            "Clear",
+            lambda: self.context.call("clear the cache", lambda client: client.clear(), done),
+            self._closed,
         )
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.button(QMessageBox.StandardButton.Yes).setText("Clear")
-        box.finished.connect(lambda _result: self._answered(box, done))
-        self.box = box
-        box.open()
-        return box
+        return self.box
 
-    def _answered(self, box: QMessageBox, done: Callable[[Any], None] | None) -> None:
+    def _closed(self) -> None:
         self.box = None
-        box.deleteLater()
-        if box.clickedButton() is box.button(QMessageBox.StandardButton.Yes):
-            self.context.call("clear the cache", lambda client: client.clear(), done)

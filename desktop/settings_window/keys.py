@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from core.control.answers import ListedKey, NewKey
 from core.control.client import AsyncControlClient
+from desktop.confirm import confirm
 from desktop.windows import AppContext
 
 SHOWN_ONCE = "Copy it now: it is not shown again."
@@ -212,24 +213,21 @@ class KeysDialog(QDialog):
         name = self.chosen()
         if name is None:
             return None
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
+        self.confirming = confirm(
+            self,
             "Revoke API key",
             f"Revoke the key {name!r}?\nWhatever uses it is refused within seconds; this cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            self,
+            "Revoke",
+            lambda: self._revoke(name),
+            self._closed_confirmation,
         )
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.button(QMessageBox.StandardButton.Yes).setText("Revoke")
-        box.finished.connect(lambda _result: self._answered(box, name))
-        self.confirming = box
-        box.open()
-        return box
+        return self.confirming
 
-    def _answered(self, box: QMessageBox, name: str) -> None:
+    def _closed_confirmation(self) -> None:
         self.confirming = None
-        box.deleteLater()
-        if box.clickedButton() is not box.button(QMessageBox.StandardButton.Yes) or self.context is None:
+
+    def _revoke(self, name: str) -> None:
+        if self.context is None:
             return
         self.context.call(
             "revoke an API key",
