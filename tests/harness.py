@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -104,14 +104,31 @@ def proxy_process(upstream: str, *args: str, env: Mapping[str, str] | None = Non
         raise RuntimeError("ollacache serve exited before serving:\n" + "".join(output))
     token = tokens.read(Path(os.environ["OLLACACHE_CONFIG_DIR"])) or ""
     running = RunningProxy(match.group(1), token, process=process, output=output)
+    # read all along: a full pipe would stall the engine's logging, and a failing test shows what it said
+    reader = threading.Thread(target=_read_into, args=(process.stdout, output), daemon=True)
+    reader.start()
     try:
         yield running
+    except BaseException:
+        _stop(process, reader)
+        print("ollacache serve said:\n" + "".join(output))  # pytest shows it beside the failure
+        raise
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        output.extend(process.stdout.readlines())
+        _stop(process, reader)
+
+
+def _read_into(lines: IO[str], output: list[str]) -> None:
+    for line in lines:
+        output.append(line)
+
+
+def _stop(process: subprocess.Popen[str], reader: threading.Thread) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    reader.join(timeout=60)
+    if process.stdout is not None:
         process.stdout.close()
-        process.wait(timeout=60)
 
 
 def free_port() -> int:

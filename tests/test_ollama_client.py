@@ -121,6 +121,22 @@ def test_an_answer_that_is_not_ollamas_is_an_error_too(canned: Canned) -> None:
         version_sync(canned.url)
 
 
+@pytest.mark.asyncio
+@pytest.mark.parametrize("body", [b'["0.12.0"]', b'"0.12.0"', b"null"])
+async def test_json_that_is_not_an_object_is_not_an_answer_either(canned: Canned, body: bytes) -> None:
+    """Another server on Ollama's port (it was free while Ollama restarted) may answer anything: the probe says
+    so, as it does for any answer that is not Ollama's, rather than failing the health check."""
+    canned.body = body
+    with pytest.raises(OllamaError, match=r"not an answer from Ollama \(TypeError") as caught:
+        version_sync(canned.url)
+    assert caught.value.status == 200
+    async with OllamaAPI(canned.url) as api:
+        for call in (api.version, api.loaded, api.installed):
+            with pytest.raises(OllamaError, match=r"not an answer from Ollama") as caught:
+                await call()
+            assert not_ollama(caught.value)
+
+
 @pytest.mark.parametrize(
     ("status", "body", "server"),
     [

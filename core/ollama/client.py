@@ -113,13 +113,15 @@ def failure(request: str, error: Exception) -> OllamaError:
         )
     if isinstance(error, ConnectionError) and isinstance(error.__context__, httpx.HTTPError):
         return OllamaError(request, named(error.__context__))  # the client's own message hides the cause
-    if isinstance(error, ValueError):  # JSON that is not Ollama's answer (json or pydantic says why)
+    # JSON that is not Ollama's answer: json or pydantic says why, or the client's ``Model(**answer)`` does when the
+    # JSON is not an object (another server on Ollama's port may answer anything)
+    if isinstance(error, ValueError | TypeError):
         first = named(error).splitlines()[0]
         return OllamaError(request, f"not an answer from Ollama ({first})", 200)
     return OllamaError(request, named(error))
 
 
-ERRORS = (ollama.ResponseError, ConnectionError, httpx.HTTPError, httpx.InvalidURL, ValueError)  # for `failure`
+ERRORS = (ollama.ResponseError, ConnectionError, httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError)  # `failure`
 
 
 def version_sync(upstream: str, *, timeout: float = TIMEOUT_S) -> str:
