@@ -3,6 +3,7 @@ input next to the field with nothing written, writing good input and saying what
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -285,3 +286,36 @@ def test_restart_engine_now_is_greyed_with_the_reason_for_an_engine_the_app_did_
         finally:
             with qtbot.waitSignal(app.finished, timeout=WAIT_MS):
                 app.quit()
+
+
+def overlaps(window: SettingsWindow, name: str) -> list[str]:
+    """What is drawn over what in ``name``'s row: its error line, its help, the row after it."""
+    field = window.fields[name]
+    error, info, row = field.error.geometry(), field.info.geometry(), field.widget.geometry()
+    faults = []
+    if not field.error.isHidden() and error.bottom() >= info.top():
+        faults.append(f"the error line {error} runs into the help {info}")
+    if info.bottom() >= row.height():
+        faults.append(f"the help {info} is cut off by its row {row}")
+    below = [
+        other.widget.geometry() for other in window.fields.values() if other.widget.parent() is field.widget.parent()
+    ]
+    if any(row.top() < other.top() <= row.bottom() for other in below):
+        faults.append(f"the next row starts inside {row}")
+    return faults
+
+
+def test_a_refused_value_on_a_long_page_pushes_its_help_and_the_rows_below_down(
+    window: SettingsWindow, qtbot: QtBot
+) -> None:
+    window.advanced.setChecked(True)
+    window.tabs.setCurrentIndex(list(SECTIONS).index("Ollama server (expert)"))
+    window.resize(720, 560)  # the page is longer than the window: it scrolls
+    refused = ("ollama.max_queue", "ollama.load_timeout")
+    for name in refused:
+        window.fields[name].set_value_text("lots")
+    window.apply_button.click()
+    qtbot.waitUntil(lambda: window.status.text().startswith("Nothing was saved"), timeout=WAIT_MS)
+    with contextlib.suppress(qtbot.TimeoutError):  # laid out on the next turns of the event loop
+        qtbot.waitUntil(lambda: not any(overlaps(window, name) for name in refused), timeout=WAIT_MS)
+    assert {name: overlaps(window, name) for name in refused} == {name: [] for name in refused}

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -234,3 +234,6 @@ class Field(QObject):
     def show_error(self, message: str | None) -> None:
         self.error.setText(f"⚠ {message}" if message else "")
         self.error.setVisible(bool(message))
+        # a form in a scroll area keeps the row's old height when a wrapped line appears in it, and draws the
+        # line over the help below: asked again once the event loop has laid the line out, the row grows
+        QTimer.singleShot(0, self.widget, self.widget.updateGeometry)
