@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,68 +14,18 @@ import pytest
 import redis
 
 from core.cache.entry import Entry
-from core.cache.storage.rediskeys import ENTRY, HITS
+from core.cache.storage.rediskeys import Layout
 from core.cache.storage.redisstore import RedisStore
 from core.cache.storage.store import StoreError
 from core.config.settings import load
 from tests.fakes.ollama_server import FakeOllama
 from tests.harness import RunningProxy, events_named, free_port, proxy_in_thread, wait_for
+from tests.redis_servers import RedisCluster, RedisServer
 from tests.test_store import Clock, make_entry
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 
 CHAT = {"model": "llama3.2", "messages": [{"role": "user", "content": "hi"}], "options": {"temperature": 0}}
-
-
-class RedisServer:
-    """A ``redis-server`` of the test's own on 127.0.0.1 (no persistence, files in a temp dir)."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-                "--maxmemory",
-                "64mb",
-                "--maxmemory-policy",
-                "allkeys-lru",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        try:
-            wait_for(lambda: self._answers(client), "redis-server to answer")
-        finally:
-            client.close()
-
-    def _answers(self, client: redis.Redis) -> bool:
-        assert self.process is not None and self.process.poll() is None, "redis-server exited"
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
 
 
 @pytest.fixture
@@ -89,11 +38,27 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         server.stop()
 
 
+@pytest.fixture(params=["server", "cluster"])
+def any_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisServer | RedisCluster]:
+    """One redis-server, or a Redis Cluster of three: the store means the same on both."""
+    server = RedisServer(tmp_path) if request.param == "server" else RedisCluster(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def raw(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_server.url)
+def raw(any_redis: RedisServer | RedisCluster) -> Iterator[redis.Redis | redis.RedisCluster]:
+    client = any_redis.client()
     yield client
     client.close()
+
+
+def stored(client: redis.Redis | redis.RedisCluster, layout: Layout) -> bool:
+    """Whether any entry is in the store (a cluster's DBSIZE asks one node only)."""
+    return any(True for _ in client.scan_iter(match=layout.entry + "*"))
 
 
 def now_clock() -> Clock:
@@ -103,47 +68,51 @@ def now_clock() -> Clock:
 # --- the Store semantics -------------------------------------------------------------------------
 
 
-def test_an_entry_round_trips_and_is_one_blob_as_on_disk(redis_server: RedisServer, raw: redis.Redis) -> None:
-    store = RedisStore(redis_server.url)
+def test_an_entry_round_trips_and_is_one_blob_as_on_disk(
+    any_redis: RedisServer | RedisCluster, raw: redis.Redis | redis.RedisCluster
+) -> None:
+    store = RedisStore(any_redis.url)
     store.put(make_entry())
     assert store.get("k1") == make_entry()
-    assert raw.get(ENTRY + "k1") == make_entry().encode()
+    assert raw.get(any_redis.layout.entry + "k1") == make_entry().encode()
     assert store.get("absent") is None
     assert store.count() == 1 and store.volume() > 0
     store.close()
-    again = RedisStore(redis_server.url)
+    again = RedisStore(any_redis.url)
     assert again.get("k1") == make_entry()
     again.close()
 
 
-def test_an_expired_entry_is_not_served_and_redis_drops_it(redis_server: RedisServer, raw: redis.Redis) -> None:
+def test_an_expired_entry_is_not_served_and_redis_drops_it(
+    any_redis: RedisServer | RedisCluster, raw: redis.Redis | redis.RedisCluster
+) -> None:
     clock = now_clock()
-    store = RedisStore(redis_server.url, clock=clock)
+    store = RedisStore(any_redis.url, clock=clock)
     started = clock.now
     entry = make_entry(expires=started + 60)
     store.put(entry)
-    assert 0 < raw.pexpiretime(ENTRY + "k1") <= round((started + 60) * 1000)
+    assert 0 < raw.pexpiretime(any_redis.layout.entry + "k1") <= round((started + 60) * 1000)
     clock.now = started + 59
     assert store.get("k1") is not None
     clock.now = started + 61
     assert store.get("k1") is None
     assert store.recent() == []
     store.put(make_entry(key="soon", expires=time.time() + 0.2))
-    wait_for(lambda: not raw.exists(ENTRY + "soon"), "Redis to expire the entry")
+    wait_for(lambda: not raw.exists(any_redis.layout.entry + "soon"), "Redis to expire the entry")
     store.put(make_entry(key="forever"))
-    assert raw.pttl(ENTRY + "forever") == -1  # expires 0: never
+    assert raw.pttl(any_redis.layout.entry + "forever") == -1  # expires 0: never
     store.close()
 
 
-def test_an_entry_already_expired_is_not_written(redis_server: RedisServer) -> None:
-    store = RedisStore(redis_server.url)
+def test_an_entry_already_expired_is_not_written(any_redis: RedisServer | RedisCluster) -> None:
+    store = RedisStore(any_redis.url)
     store.put(make_entry(expires=time.time() - 1))
     assert store.count() == 0
     store.close()
 
 
-def test_delete_and_clear_by_model(redis_server: RedisServer) -> None:
-    store = RedisStore(redis_server.url)
+def test_delete_and_clear_by_model(any_redis: RedisServer | RedisCluster) -> None:
+    store = RedisStore(any_redis.url)
     long_stream = make_entry(key="long", model="qwen3:0.6b")
     long_stream.chunks = [b"x\n"] * 3000  # a header longer than what is peeked at to learn the model
     long_stream.offsets_s = [0.001 * i for i in range(3000)]
@@ -158,9 +127,11 @@ def test_delete_and_clear_by_model(redis_server: RedisServer) -> None:
     store.close()
 
 
-def test_recent_lists_by_last_use_with_hit_counts_batched(redis_server: RedisServer, raw: redis.Redis) -> None:
+def test_recent_lists_by_last_use_with_hit_counts_batched(
+    any_redis: RedisServer | RedisCluster, raw: redis.Redis | redis.RedisCluster
+) -> None:
     clock = now_clock()
-    store = RedisStore(redis_server.url, clock=clock)
+    store = RedisStore(any_redis.url, clock=clock)
     for index, model in enumerate(["llama3.2:latest", "qwen3:0.6b", "llama3.2:latest"]):
         clock.now += 1
         store.put(make_entry(key=f"k{index}", model=model))
@@ -170,11 +141,11 @@ def test_recent_lists_by_last_use_with_hit_counts_batched(redis_server: RedisSer
     hit_at = clock.now + 5
     store.note_hit("k0", hit_at - 1)
     store.note_hit("k0", hit_at)
-    assert not raw.hexists(HITS, "k0")  # a hit costs no write
+    assert not raw.hexists(any_redis.layout.hits, "k0")  # a hit costs no write
     first = store.recent()[-1]
     assert first["key"] == "k0" and first["hits"] == 2 and first["last_hit"] == hit_at
     store.flush()
-    other = RedisStore(redis_server.url)  # another proxy sees the counts once flushed, and the order they make
+    other = RedisStore(any_redis.url)  # another proxy sees the counts once flushed, and the order they make
     newest = other.recent()[0]
     assert newest["key"] == "k0" and newest["hits"] == 2 and newest["last_hit"] == hit_at
     assert other.recent()[1]["hits"] == 0 and other.recent()[1]["last_hit"] is None
@@ -184,8 +155,8 @@ def test_recent_lists_by_last_use_with_hit_counts_batched(redis_server: RedisSer
     other.close()
 
 
-def test_entries_are_read_lazily_and_by_model(redis_server: RedisServer) -> None:
-    store = RedisStore(redis_server.url)
+def test_entries_are_read_lazily_and_by_model(any_redis: RedisServer | RedisCluster) -> None:
+    store = RedisStore(any_redis.url)
     store.put_many(
         [make_entry(key=f"k{i}", model="qwen3:0.6b" if i % 3 == 0 else "llama3.2:latest") for i in range(1200)]
     )
@@ -198,10 +169,10 @@ def test_entries_are_read_lazily_and_by_model(redis_server: RedisServer) -> None
     store.close()
 
 
-def test_a_lost_redis_fails_writes_misses_reads_and_comes_back(redis_server: RedisServer) -> None:
-    store = RedisStore(redis_server.url)
+def test_a_lost_redis_fails_writes_misses_reads_and_comes_back(any_redis: RedisServer | RedisCluster) -> None:
+    store = RedisStore(any_redis.url)
     store.put(make_entry())
-    redis_server.stop()
+    any_redis.stop()
     with pytest.raises(StoreError, match="cannot reach Redis"):
         store.get("k1")
     assert store.down is not None
@@ -210,7 +181,7 @@ def test_a_lost_redis_fails_writes_misses_reads_and_comes_back(redis_server: Red
         store.put(make_entry(key="k2"))
     with pytest.raises(StoreError):
         store.ping()
-    redis_server.start()
+    any_redis.start()
     assert store.ping() is True
     assert store.down is None and store.ping() is False
     store.put(make_entry(key="k2"))
@@ -229,10 +200,23 @@ def test_a_redis_that_does_not_answer_is_given_up_on(tmp_path: Path) -> None:
         store.close()
 
 
+def test_a_cluster_none_of_whose_nodes_answers_is_a_store_that_is_down(tmp_path: Path) -> None:
+    store = RedisStore(f"redis+cluster://127.0.0.1:{free_port()}")  # opening asks nothing
+    with pytest.raises(StoreError, match="cannot reach Redis"):
+        store.get("k1")
+    assert store.down is not None and store.get("k1") is None  # a miss at once from then on
+    with pytest.raises(StoreError):
+        store.put(make_entry())
+    store.close()
+
+
 def test_the_store_setting_takes_disk_or_a_redis_url() -> None:
     assert load({})["cache.store"] == "disk"
     assert load({"cache.store": "redis://:secret@10.0.0.2:6380/3"})["cache.store"] == "redis://:secret@10.0.0.2:6380/3"
-    for wrong in ("redis", "http://host:6379", "redis://host:6379/x", "redis://host:port"):
+    cluster = "redis+cluster://:secret@10.0.0.2:7000"
+    assert load({"cache.store": cluster})["cache.store"] == cluster
+    wrongs = ("redis", "http://host:6379", "redis://host:6379/x", "redis://host:port", "redis+cluster://host:7000/3")
+    for wrong in wrongs:  # the last: a cluster has database 0 only
         with pytest.raises(ValueError, match="cache.store"):
             load({"cache.store": wrong})
 
@@ -257,14 +241,14 @@ def test_health_shows_the_store_without_its_password(upstream: tuple[FakeOllama,
 
 
 def test_two_proxies_share_hits_and_clears(
-    upstream: tuple[FakeOllama, str], redis_server: RedisServer, raw: redis.Redis
+    upstream: tuple[FakeOllama, str], any_redis: RedisServer | RedisCluster, raw: redis.Redis | redis.RedisCluster
 ) -> None:
     fake, upstream_url = upstream
-    flags = {"cache.store": redis_server.url}
+    flags = {"cache.store": any_redis.url}
     with proxy_in_thread(upstream_url, **flags) as one, proxy_in_thread(upstream_url, **flags) as two:
         with one.client() as a, two.client() as b:
             assert a.post("/api/chat", json=CHAT).headers["x-cache"] == "MISS"
-            wait_for(lambda: raw.dbsize(), "the answer to reach Redis")
+            wait_for(lambda: stored(raw, any_redis.layout), "the answer to reach Redis")
             answer = b.post("/api/chat", json=CHAT)
             assert answer.headers["x-cache"] == "HIT"  # a miss on one is a hit on the other
             assert fake.total_calls("/api/chat") == 1
@@ -277,14 +261,14 @@ def test_two_proxies_share_hits_and_clears(
 
 
 def test_a_delete_on_one_proxy_reaches_the_others_memory(
-    upstream: tuple[FakeOllama, str], redis_server: RedisServer, raw: redis.Redis
+    upstream: tuple[FakeOllama, str], any_redis: RedisServer | RedisCluster, raw: redis.Redis | redis.RedisCluster
 ) -> None:
     fake, upstream_url = upstream
-    flags = {"cache.store": redis_server.url}
+    flags = {"cache.store": any_redis.url}
     with proxy_in_thread(upstream_url, **flags) as one, proxy_in_thread(upstream_url, **flags) as two:
         with one.client() as a, two.client() as b:
             key = a.post("/api/chat", json=CHAT).headers["x-cache-key"]
-            wait_for(lambda: raw.dbsize(), "the answer to reach Redis")
+            wait_for(lambda: stored(raw, any_redis.layout), "the answer to reach Redis")
             assert b.post("/api/chat", json=CHAT).headers["x-cache"] == "HIT"
             assert a.delete(f"/-/entries/{key}", headers=one.auth).status_code == 200
             assert two.server is not None
@@ -319,7 +303,9 @@ def test_without_redis_requests_pass_through_and_caching_resumes_when_it_returns
         assert http.post("/api/chat", json=fresh).headers["x-cache"] == "MISS"
         assert http.post("/api/chat", json=fresh).headers["x-cache"] == "HIT"
         client = redis.Redis.from_url(redis_server.url)
-        wait_for(lambda: client.exists(ENTRY + key_of(http, fresh)), "the new answer to reach Redis")
+        wait_for(
+            lambda: client.exists(redis_server.layout.entry + key_of(http, fresh)), "the new answer to reach Redis"
+        )
         client.close()
 
 
@@ -346,8 +332,10 @@ def test_a_proxy_started_before_redis_caches_once_it_answers(upstream: tuple[Fak
             server.stop()
 
 
-def test_redis_entries_decode_as_entries(redis_server: RedisServer, raw: redis.Redis) -> None:
-    store = RedisStore(redis_server.url)
+def test_redis_entries_decode_as_entries(
+    any_redis: RedisServer | RedisCluster, raw: redis.Redis | redis.RedisCluster
+) -> None:
+    store = RedisStore(any_redis.url)
     store.put(make_entry(key="same"))
-    assert Entry.decode(raw.get(ENTRY + "same")) == make_entry(key="same")
+    assert Entry.decode(raw.get(any_redis.layout.entry + "same")) == make_entry(key="same")
     store.close()

@@ -12,14 +12,16 @@ BUCKET_MAX = 32  # the most distinct answers cache.bucket keeps per request
 
 
 def parse_store(value: object) -> str:
-    """A ``cache.store`` value: ``disk``, or the URL of a Redis database (``redis://``, ``rediss://``, ``unix://``)."""
+    """A ``cache.store`` value: ``disk``, or the URL of a Redis database (``redis://``, ``rediss://``, ``unix://``)
+    or of a node of a Redis Cluster (``redis+cluster://``, ``rediss+cluster://``; a cluster has database 0 only)."""
     text = str(value).strip()
     if text == "disk":
         return text
     parts = urlsplit(text)
-    if parts.scheme in ("redis", "rediss") and parts.hostname:
+    if parts.scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster") and parts.hostname:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
-        if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        database = parts.path.strip("/")
+        if database and not database.isdigit() or parts.scheme.endswith("+cluster") and database not in ("", "0"):
             raise ValueError(value)  # the database is a number
         return text
     if parts.scheme == "unix" and parts.path:
@@ -131,7 +133,7 @@ CACHE_SPECS: tuple[Spec, ...] = (
         "OLLACACHE_STORE",
         "--store",
         "Where answers are kept: disk, or a Redis database that several "
-        "Ollacaches share (its maxmemory sets the size).",
+        "Ollacaches share (its maxmemory sets the size); redis+cluster://host:port names a node of a Redis Cluster.",
         "disk|URL",
         section=CACHE,
         kind="text",

@@ -1,10 +1,14 @@
 """Where the Redis store keeps things, in what form, and how it walks its entries.
 
-Each entry is its blob under ``ollacache:1:e:<key>`` (:data:`ENTRY`). Besides the entries the store keeps
-two keys (:data:`BOOKKEEPING`): ``ollacache:1:hits`` (:data:`HITS`, a hash: hit count and last hit of each
-entry, ``"count last"``, added to by :data:`COUNT_HITS` and read by :func:`hit_record`) and
-``ollacache:1:recent`` (:data:`RECENT`, a sorted set of the newest keys by last use, bounded at
-:data:`RECENT_KEEP`).
+Each entry is its blob under ``ollacache:1:e:<key>`` (:attr:`Layout.entry`). Besides the entries the store keeps
+two keys (:attr:`Layout.bookkeeping`): ``ollacache:1:hits`` (a hash: hit count and last hit of each entry,
+``"count last"``, added to by :data:`COUNT_HITS` and read by :func:`hit_record`) and ``ollacache:1:recent`` (a
+sorted set of the newest keys by last use, bounded at :data:`RECENT_KEEP`). Deletes and clears are announced on
+``ollacache:1:events``.
+
+On a Redis Cluster the prefix is ``{ollacache}:1:`` (:data:`CLUSTER`): the braces make it the only part of a key
+that the cluster hashes, so every key of the store lives in one slot, and the transactions and the script that
+touch an entry and the bookkeeping together are allowed there.
 
 There is no index by model, since an LRU policy may evict an index while its entries stay: whoever needs an
 entry's model reads it from the head of its blob (:func:`models_of`, ``GETRANGE``), a :func:`scan_batches`
@@ -15,19 +19,51 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import redis
 
 from core.cache.entry import MAGIC, CorruptEntry, Entry
-from core.cache.storage.redisnews import PREFIX
 
-ENTRY = PREFIX + "e:"
-HITS = PREFIX + "hits"  # hash: key -> "count last"
-RECENT = PREFIX + "recent"  # sorted set: key -> last use (stored or hit), the newest RECENT_KEEP
-BOOKKEEPING = (HITS, RECENT)
-RECENT_KEEP = 10_000
+Client = redis.Redis | redis.RedisCluster
+
+RECENT_KEEP = 10_000  # keys on the recent list
 SCAN_BATCH = 500
 HEADER_PEEK = 4096  # bytes read of a blob to know its model; a longer header is read whole
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The names of the store's keys under ``prefix``; its version is that of the layout (a new one takes a new
+    prefix)."""
+
+    prefix: str
+
+    @property
+    def entry(self) -> str:
+        """The prefix of every entry's key: ``entry + key`` holds its blob."""
+        return self.prefix + "e:"
+
+    @property
+    def hits(self) -> str:
+        return self.prefix + "hits"  # hash: key -> "count last"
+
+    @property
+    def recent(self) -> str:
+        return self.prefix + "recent"  # sorted set: key -> last use (stored or hit), the newest RECENT_KEEP
+
+    @property
+    def events(self) -> str:
+        return self.prefix + "events"  # the pub/sub channel of deletes and clears
+
+    @property
+    def bookkeeping(self) -> tuple[str, str]:
+        return self.hits, self.recent
+
+
+SINGLE = Layout("ollacache:1:")  # one Redis server
+CLUSTER = Layout("{ollacache}:1:")  # a Redis Cluster: every key in the slot of "ollacache"
+
 
 # Add a flushed hit count to an entry that still exists (its last hit moves it up the recent list).
 COUNT_HITS = """
@@ -52,18 +88,20 @@ def hit_record(record: bytes | None) -> tuple[int, float | None]:
     return int(count), float(last)
 
 
-def scan_batches(client: redis.Redis) -> Iterator[list[str]]:
-    """The names of every entry, a batch of at most about :data:`SCAN_BATCH` at a time."""
-    cursor: int = 0
-    while True:
-        cursor, names = client.scan(cursor, match=ENTRY + "*", count=SCAN_BATCH)
-        if names:
-            yield [name.decode() for name in names]
-        if cursor == 0:
-            return
+def scan_batches(client: Client, layout: Layout) -> Iterator[list[str]]:
+    """The names of every entry, a batch of at most :data:`SCAN_BATCH` at a time (a cluster's ``SCAN`` walks each
+    of its nodes)."""
+    batch: list[str] = []
+    for name in client.scan_iter(match=layout.entry + "*", count=SCAN_BATCH):
+        batch.append(name.decode())
+        if len(batch) == SCAN_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
-def models_of(client: redis.Redis, names: list[str]) -> list[str | None]:
+def models_of(client: Client, names: list[str]) -> list[str | None]:
     """The model of each entry named, in order (``None`` for one gone or unreadable): the first
     :data:`HEADER_PEEK` bytes of every blob in one round trip, then any longer header read whole."""
     pipe = client.pipeline(transaction=False)
@@ -73,7 +111,7 @@ def models_of(client: redis.Redis, names: list[str]) -> list[str | None]:
     return [_model_of(client, name, peek) for name, peek in zip(names, peeks, strict=True)]
 
 
-def _model_of(client: redis.Redis, name: str, peek: bytes) -> str | None:
+def _model_of(client: Client, name: str, peek: bytes) -> str | None:
     """The model in an entry's header, from the first bytes of its blob (the whole blob if need be)."""
     end = peek.find(b"\n", len(MAGIC))
     if not peek.startswith(MAGIC):

@@ -1,4 +1,4 @@
-"""A store on Redis, shared by every proxy that names the same server and database.
+"""A store on Redis, shared by every proxy that names the same server and database, or the same Redis Cluster.
 
 Each entry is the disk store's blob (:meth:`Entry.encode`) under its own key (the layout, with the hit
 counts and the recent list beside the entries, is :mod:`core.cache.storage.rediskeys`), written with one
@@ -12,6 +12,11 @@ Clearing one model reads the model from each entry's header instead of keeping a
 clear must never miss an entry. Every delete and clear is published on ``ollacache:1:events``; a proxy
 :meth:`RedisStore.listen`\\ s there, so the others drop what their memory tiers hold of it.
 
+A URL ``redis+cluster://host:port`` (``rediss+cluster://`` with TLS) names a node of a Redis Cluster: the client
+finds the others, and follows slots as they move. Every key of the store is in one slot there (see
+:mod:`core.cache.storage.rediskeys`), so the cluster keeps the store on one primary and its replicas: a cluster
+gives it failover and room beside other data, not a store spread over the nodes.
+
 A lost connection marks the store down: reads then miss at once, writes raise :class:`StoreError` (the
 proxy passes requests through and says why), until :meth:`RedisStore.ping` finds Redis again.
 """
@@ -24,16 +29,16 @@ from collections.abc import Callable, Iterator
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from core.cache.entry import CorruptEntry, Entry
 from core.cache.storage.rediskeys import (
-    BOOKKEEPING,
+    CLUSTER,
     COUNT_HITS,
-    ENTRY,
-    HITS,
-    RECENT,
     RECENT_KEEP,
+    SINGLE,
+    Client,
     decoded,
     hit_record,
     models_of,
@@ -46,13 +51,24 @@ from core.config.parsing import redact
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 2.0
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+ERRORS = (redis.RedisError, RedisClusterException)  # the latter: a cluster none of whose nodes answer, say
+
+
+def cluster_url(url: str) -> str | None:
+    """The ``redis://`` URL of the cluster node that ``url`` names as ``redis+cluster://`` (or with TLS); ``None``
+    when ``url`` names a single server."""
+    scheme, sep, rest = url.partition("://")
+    return CLUSTER_SCHEMES[scheme] + sep + rest if sep and scheme in CLUSTER_SCHEMES else None
 
 
 class RedisStore:
-    """A :class:`core.cache.storage.store.Store` on the Redis at ``url`` (``redis://[:password@]host:port/db``).
+    """A :class:`core.cache.storage.store.Store` on the Redis at ``url`` (``redis://[:password@]host:port/db``, or
+    ``redis+cluster://[:password@]host:port`` for a cluster).
 
-    Opening connects to nothing: the first call does. ``clock`` (wall-clock seconds) decides which
-    entries are live on a read, as on disk; Redis's own expiry removes them.
+    Opening connects to nothing: the first call does (a cluster's client is made then, as it asks for the nodes).
+    ``clock`` (wall-clock seconds) decides which entries are live on a read, as on disk; Redis's own expiry
+    removes them.
     """
 
     def __init__(self, url: str, clock: Callable[[], float] = time.time) -> None:
@@ -60,26 +76,41 @@ class RedisStore:
         self.location = redact(url)
         self.clock = clock
         self.down: str | None = None  # why the connection is lost, until ping finds it again
-        try:
-            self._redis = redis.Redis.from_url(
-                url,
-                socket_timeout=TIMEOUT_S,
-                socket_connect_timeout=TIMEOUT_S,
-                health_check_interval=30,
-                # one retry on a refused or broken connection (a pooled one from before a restart is stale),
-                # none on a timeout: a Redis that does not answer costs one TIMEOUT_S, then reads miss at once
-                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-            )
-        except ValueError as error:
-            raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
-        self._count_hits = self._redis.register_script(COUNT_HITS)
+        self._cluster = cluster_url(url)
+        self.layout = CLUSTER if self._cluster else SINGLE
+        self._entry, self._hits_key, self._recent = self.layout.entry, self.layout.hits, self.layout.recent
+        self._options = {
+            "socket_timeout": TIMEOUT_S,
+            "socket_connect_timeout": TIMEOUT_S,
+            "health_check_interval": 30,
+            # one retry on a refused or broken connection (a pooled one from before a restart is stale), none
+            # on a timeout: a Redis that does not answer costs one TIMEOUT_S, then reads miss at once
+            "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+        }
+        self._redis: Client | None = None
+        if not self._cluster:
+            try:
+                self._redis = redis.Redis.from_url(url, **self._options)
+            except ValueError as error:
+                raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
         self._hits: dict[str, tuple[int, float]] = {}
-        self._news = Announcements(self._redis, self.location)
+        self._news = Announcements(self._client, self.layout.events, self.location)
+
+    def _client(self) -> Client:
+        """The client; a cluster's is made on first use, when it asks a node for the others (raises what
+        :data:`ERRORS` names when none answers, or :class:`StoreError` for a URL it cannot use)."""
+        if self._redis is None:
+            assert self._cluster is not None
+            try:
+                self._redis = redis.RedisCluster.from_url(self._cluster, **self._options)
+            except ValueError as error:
+                raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
+        return self._redis
 
     # --- failures ---------------------------------------------------------------------------------
 
-    def _failed(self, error: redis.RedisError) -> StoreError:
-        if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+    def _failed(self, error: Exception) -> StoreError:
+        if isinstance(error, (redis.ConnectionError, redis.TimeoutError, RedisClusterException)):
             if self.down is None:
                 log.error("lost the Redis store at %s: %s", self.location, error)
             self.down = f"cannot reach Redis at {self.location}: {error}"
@@ -94,8 +125,8 @@ class RedisStore:
         """Check the connection; ``True`` when Redis answers again after it was lost (:attr:`down` is then
         cleared). Raises :class:`StoreError` when it does not answer."""
         try:
-            self._redis.ping()
-        except redis.RedisError as error:
+            self._client().ping()
+        except ERRORS as error:
             raise self._failed(error) from None
         if self.down is None:
             return False
@@ -109,8 +140,8 @@ class RedisStore:
         if self.down is not None:
             return None  # already reported: a miss, without waiting on a connection
         try:
-            blob = self._redis.get(ENTRY + key)
-        except redis.RedisError as error:
+            blob = self._client().get(self._entry + key)
+        except ERRORS as error:
             raise self._failed(error) from None
         if blob is None:
             return None
@@ -119,8 +150,8 @@ class RedisStore:
         except CorruptEntry as error:
             log.warning("dropping unreadable entry %s: %s", key, error)
             try:
-                self._redis.delete(ENTRY + key)
-            except redis.RedisError as failure:
+                self._client().delete(self._entry + key)
+            except ERRORS as failure:
                 raise self._failed(failure) from None
             return None
         return entry if entry.live(self.clock()) else None
@@ -135,27 +166,28 @@ class RedisStore:
         live = [entry for entry in entries if entry.live(now)]
         if not live:
             return
-        pipe = self._redis.pipeline(transaction=True)
-        for entry in live:
-            pipe.set(ENTRY + entry.key, entry.encode(), pxat=round(entry.expires * 1000) if entry.expires else None)
-            pipe.zadd(RECENT, {entry.key: now})
-        pipe.zremrangebyrank(RECENT, 0, -RECENT_KEEP - 1)
         try:
+            pipe = self._client().pipeline(transaction=True)
+            for entry in live:
+                expires = round(entry.expires * 1000) if entry.expires else None
+                pipe.set(self._entry + entry.key, entry.encode(), pxat=expires)
+                pipe.zadd(self._recent, {entry.key: now})
+            pipe.zremrangebyrank(self._recent, 0, -RECENT_KEEP - 1)
             pipe.execute()
-        except redis.RedisError as error:
+        except ERRORS as error:
             raise self._failed(error) from None
 
     def delete(self, key: str) -> bool:
         self._check()
         self._hits.pop(key, None)
-        pipe = self._redis.pipeline(transaction=True)
-        pipe.delete(ENTRY + key)
-        pipe.hdel(HITS, key)
-        pipe.zrem(RECENT, key)
-        self._news.tell(pipe, key=key)
         try:
+            pipe = self._client().pipeline(transaction=True)
+            pipe.delete(self._entry + key)
+            pipe.hdel(self._hits_key, key)
+            pipe.zrem(self._recent, key)
             removed = pipe.execute()[0]
-        except redis.RedisError as error:
+            self._news.tell(key=key)
+        except ERRORS as error:
             raise self._failed(error) from None
         return bool(removed)
 
@@ -164,29 +196,29 @@ class RedisStore:
         self._hits.clear()
         try:
             removed = self._clear_all() if model is None else self._clear_model(model)
-            self._news.tell(self._redis, model=model)
-        except redis.RedisError as error:
+            self._news.tell(model=model)
+        except ERRORS as error:
             raise self._failed(error) from None
         return removed
 
     def _clear_all(self) -> int:
-        removed = 0
-        for keys in scan_batches(self._redis):
-            removed += self._redis.unlink(*keys)
-        self._redis.unlink(*BOOKKEEPING)
+        client, removed = self._client(), 0
+        for keys in scan_batches(client, self.layout):
+            removed += client.unlink(*keys)
+        client.unlink(*self.layout.bookkeeping)
         return removed
 
     def _clear_model(self, model: str) -> int:
-        removed = 0
-        for keys in scan_batches(self._redis):
-            theirs = [name for name, found in zip(keys, models_of(self._redis, keys), strict=True) if found == model]
+        client, removed = self._client(), 0
+        for keys in scan_batches(client, self.layout):
+            theirs = [name for name, found in zip(keys, models_of(client, keys), strict=True) if found == model]
             if not theirs:
                 continue
-            short = [name[len(ENTRY) :] for name in theirs]
-            pipe = self._redis.pipeline(transaction=True)
+            short = [name[len(self._entry) :] for name in theirs]
+            pipe = client.pipeline(transaction=True)
             pipe.unlink(*theirs)
-            pipe.hdel(HITS, *short)
-            pipe.zrem(RECENT, *short)
+            pipe.hdel(self._hits_key, *short)
+            pipe.zrem(self._recent, *short)
             removed += pipe.execute()[0]
         return removed
 
@@ -194,13 +226,14 @@ class RedisStore:
         """Every live entry, or one model's, read a batch at a time (``SCAN``, then ``MGET``)."""
         self._check()
         try:
-            for names in scan_batches(self._redis):
+            client = self._client()
+            for names in scan_batches(client, self.layout):
                 now = self.clock()
-                for blob in self._redis.mget(names):
+                for blob in client.mget(names):
                     entry = decoded(blob)
                     if entry is not None and entry.live(now) and (model is None or entry.model == model):
                         yield entry
-        except redis.RedisError as error:
+        except ERRORS as error:
             raise self._failed(error) from None
 
     def recent(self, limit: int = 100, model: str | None = None) -> list[dict[str, object]]:
@@ -209,13 +242,14 @@ class RedisStore:
         infos: list[dict[str, object]] = []
         start, page = 0, max(limit, 100)
         try:
+            client = self._client()
             while len(infos) < limit:
-                keys = [key.decode() for key in self._redis.zrevrange(RECENT, start, start + page - 1)]
+                keys = [key.decode() for key in client.zrevrange(self._recent, start, start + page - 1)]
                 if not keys:
                     break
                 start += page
-                blobs = self._redis.mget([ENTRY + key for key in keys])
-                records = self._redis.hmget(HITS, keys)
+                blobs = client.mget([self._entry + key for key in keys])
+                records = client.hmget(self._hits_key, keys)
                 now = self.clock()
                 gone = []
                 for key, blob, record in zip(keys, blobs, records, strict=True):
@@ -231,9 +265,9 @@ class RedisStore:
                     if len(infos) == limit:
                         break
                 if gone:
-                    self._redis.zrem(RECENT, *gone)  # expired or evicted: no longer listed
+                    client.zrem(self._recent, *gone)  # expired or evicted: no longer listed
                     start -= len(gone)
-        except redis.RedisError as error:
+        except ERRORS as error:
             raise self._failed(error) from None
         return infos
 
@@ -253,25 +287,31 @@ class RedisStore:
         pending, self._hits = self._hits, {}
         if not pending or self.down is not None:
             return
-        pipe = self._redis.pipeline(transaction=False)
-        for key, (count, last) in pending.items():
-            self._count_hits(keys=[ENTRY + key, HITS, RECENT], args=[count, repr(last), key], client=pipe)
         try:
+            client = self._client()
+            # loaded first (on every primary of a cluster), as a cluster's pipeline does not load a script itself
+            script = client.script_load(COUNT_HITS)
+            pipe = client.pipeline(transaction=False)
+            for key, (count, last) in pending.items():
+                pipe.evalsha(script, 3, self._entry + key, self._hits_key, self._recent, count, repr(last), key)
             pipe.execute()
-        except redis.RedisError as error:
+        except ERRORS as error:
             raise self._failed(error) from None
 
     # --- size -------------------------------------------------------------------------------------
 
     def count(self) -> int:
-        """Entries: the database's keys less the store's own bookkeeping (the database is Ollacache's)."""
+        """Entries: the database's keys less the store's own bookkeeping (the database is Ollacache's); on a
+        cluster, the keys in the store's slot, less the same."""
         self._check()
         try:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.dbsize()
-            pipe.exists(*BOOKKEEPING)
-            size, bookkeeping = pipe.execute()
-        except redis.RedisError as error:
+            client = self._client()
+            if isinstance(client, redis.RedisCluster):
+                size = client.cluster_countkeysinslot(client.keyslot(self._entry))
+            else:
+                size = client.dbsize()
+            bookkeeping = client.exists(*self.layout.bookkeeping)
+        except ERRORS as error:
             raise self._failed(error) from None
         return max(0, int(size) - int(bookkeeping))
 
@@ -280,20 +320,25 @@ class RedisStore:
         self._check()
         counts: dict[str, int] = {}
         try:
-            for keys in scan_batches(self._redis):
-                for model in models_of(self._redis, keys):
+            client = self._client()
+            for keys in scan_batches(client, self.layout):
+                for model in models_of(client, keys):
                     if model is not None:
                         counts[model] = counts.get(model, 0) + 1
-        except redis.RedisError as error:
+        except ERRORS as error:
             raise self._failed(error) from None
         return counts
 
     def volume(self) -> int:
-        """Bytes the Redis server uses for its data (``INFO memory``, ``used_memory``)."""
+        """Bytes the Redis server uses for its data (``INFO memory``, ``used_memory``); on a cluster, the node
+        that holds the store's slot."""
         self._check()
         try:
-            return int(self._redis.info("memory")["used_memory"])
-        except redis.RedisError as error:
+            client = self._client()
+            if isinstance(client, redis.RedisCluster):
+                return int(client.info("memory", target_nodes=client.get_node_from_key(self._entry))["used_memory"])
+            return int(client.info("memory")["used_memory"])
+        except ERRORS as error:
             raise self._failed(error) from None
 
     def listen(self, forget: Forget) -> None:
@@ -309,4 +354,5 @@ class RedisStore:
             log.error("could not save hit counts: %s", error)
         finally:
             self._news.close()
-            self._redis.close()
+            if self._redis is not None:
+                self._redis.close()
