@@ -210,12 +210,41 @@ def test_a_cluster_none_of_whose_nodes_answers_is_a_store_that_is_down(tmp_path:
     store.close()
 
 
+def test_a_cluster_serves_the_store_while_its_other_primaries_are_down(tmp_path: Path) -> None:
+    cluster = RedisCluster(tmp_path)
+    cluster.start()
+    try:
+        store = RedisStore(cluster.url)
+        store.put_many([make_entry(key="a"), make_entry(key="b", model="qwen3:0.6b")])
+        client = cluster.client()
+        holder = client.get_node_from_key(cluster.layout.entry).port
+        client.close()
+        for node in cluster.nodes:
+            if node.port != holder:  # nodes that hold none of the store's keys
+                node.stop()
+        store.note_hit("a", time.time())
+        store.flush()
+        assert store.ping() is False and store.down is None
+        assert store.count() == 2 and store.count_by_model() == {"llama3.2:latest": 1, "qwen3:0.6b": 1}
+        assert store.recent()[0]["hits"] == 1 and store.clear("qwen3:0.6b") == 1
+        store.close()
+    finally:
+        cluster.stop()
+
+
 def test_the_store_setting_takes_disk_or_a_redis_url() -> None:
     assert load({})["cache.store"] == "disk"
     assert load({"cache.store": "redis://:secret@10.0.0.2:6380/3"})["cache.store"] == "redis://:secret@10.0.0.2:6380/3"
     cluster = "redis+cluster://:secret@10.0.0.2:7000"
     assert load({"cache.store": cluster})["cache.store"] == cluster
-    wrongs = ("redis", "http://host:6379", "redis://host:6379/x", "redis://host:port", "redis+cluster://host:7000/3")
+    wrongs = (
+        "redis",
+        "http://host:6379",
+        "redis://host:6379/x",
+        "redis://host:port",
+        "redis+cluster://host:7000/3",
+        "redis+cluster://host:7000?db=3",
+    )
     for wrong in wrongs:  # the last: a cluster has database 0 only
         with pytest.raises(ValueError, match="cache.store"):
             load({"cache.store": wrong})

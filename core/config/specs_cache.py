@@ -3,7 +3,7 @@ how many per prompt; and ``proxy.offline``, which answers from the cache alone."
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from core.config.parsing import choice, parse_bool, parse_bytes, parse_path, parse_seconds, parse_whole
 from core.config.spec import APPLIED_AT_ONCE, CACHE, ENGINE_RESTART, Spec
@@ -20,7 +20,7 @@ def parse_store(value: object) -> str:
     parts = urlsplit(text)
     if parts.scheme in ("redis", "rediss", "redis+cluster", "rediss+cluster") and parts.hostname:
         parts.port  # noqa: B018 - raises ValueError on a malformed port
-        database = parts.path.strip("/")
+        database = parts.path.strip("/") or parse_qs(parts.query).get("db", [""])[0]
         if database and not database.isdigit() or parts.scheme.endswith("+cluster") and database not in ("", "0"):
             raise ValueError(value)  # the database is a number
         return text

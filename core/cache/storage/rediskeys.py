@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -81,18 +82,18 @@ return 1
 
 
 def hit_record(record: bytes | None) -> tuple[int, float | None]:
-    """The hit count and last hit in an entry's :data:`HITS` record (none yet: ``0, None``)."""
+    """The hit count and last hit in an entry's :attr:`Layout.hits` record (none yet: ``0, None``)."""
     if record is None:
         return 0, None
     count, _, last = record.decode().partition(" ")
     return int(count), float(last)
 
 
-def scan_batches(client: Client, layout: Layout) -> Iterator[list[str]]:
-    """The names of every entry, a batch of at most :data:`SCAN_BATCH` at a time (a cluster's ``SCAN`` walks each
-    of its nodes)."""
+def scan_batches(client: Client, layout: Layout, **where: Any) -> Iterator[list[str]]:
+    """The names of every entry, a batch of at most :data:`SCAN_BATCH` at a time (``where``: a cluster's node to
+    walk, as its ``SCAN`` walks every node by default)."""
     batch: list[str] = []
-    for name in client.scan_iter(match=layout.entry + "*", count=SCAN_BATCH):
+    for name in client.scan_iter(match=layout.entry + "*", count=SCAN_BATCH, **where):
         batch.append(name.decode())
         if len(batch) == SCAN_BATCH:
             yield batch

@@ -21,6 +21,7 @@ import redis
 from redis.exceptions import RedisClusterException
 
 from core.cache.storage.rediskeys import Client
+from core.cache.storage.store import StoreError
 
 RETRY_S = 1.0  # between attempts to subscribe again
 
@@ -67,7 +68,7 @@ class Announcements:
                     message = pubsub.get_message(timeout=0.5)
                     if message is not None:
                         self._heard(message, forget)
-            except (redis.RedisError, RedisClusterException) as error:
+            except (redis.RedisError, RedisClusterException, StoreError) as error:
                 if not lost:
                     log.warning("lost the Redis store's announcements at %s: %s", self.location, error)
                 lost = True

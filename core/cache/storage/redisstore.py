@@ -24,11 +24,14 @@ proxy passes requests through and says why), until :meth:`RedisStore.ping` finds
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.connection import parse_url
 from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
@@ -88,24 +91,36 @@ class RedisStore:
             "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
         }
         self._redis: Client | None = None
-        if not self._cluster:
-            try:
+        self._making = threading.Lock()  # the listener thread and the engine may both make a cluster's client
+        try:
+            if self._cluster:
+                if int(parse_url(self._cluster).get("db", 0)) != 0:
+                    raise ValueError("a Redis Cluster has database 0 only")
+            else:
                 self._redis = redis.Redis.from_url(url, **self._options)
-            except ValueError as error:
-                raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
+        except ValueError as error:
+            raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
         self._hits: dict[str, tuple[int, float]] = {}
         self._news = Announcements(self._client, self.layout.events, self.location)
 
     def _client(self) -> Client:
         """The client; a cluster's is made on first use, when it asks a node for the others (raises what
         :data:`ERRORS` names when none answers, or :class:`StoreError` for a URL it cannot use)."""
-        if self._redis is None:
-            assert self._cluster is not None
-            try:
-                self._redis = redis.RedisCluster.from_url(self._cluster, **self._options)
-            except ValueError as error:
-                raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
-        return self._redis
+        with self._making:
+            if self._redis is None:
+                assert self._cluster is not None
+                try:
+                    self._redis = redis.RedisCluster.from_url(self._cluster, **self._options)
+                except ValueError as error:
+                    raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
+            return self._redis
+
+    def _on_slot(self, client: Client) -> dict[str, Any]:
+        """Where a call a cluster sends to every node by default goes instead: the primary of the store's slot,
+        so that a node holding none of the store (down, or busy with other data) does not matter."""
+        if isinstance(client, redis.RedisCluster):
+            return {"target_nodes": client.get_node_from_key(self._entry)}
+        return {}
 
     # --- failures ---------------------------------------------------------------------------------
 
@@ -125,7 +140,8 @@ class RedisStore:
         """Check the connection; ``True`` when Redis answers again after it was lost (:attr:`down` is then
         cleared). Raises :class:`StoreError` when it does not answer."""
         try:
-            self._client().ping()
+            client = self._client()
+            client.ping(**self._on_slot(client))
         except ERRORS as error:
             raise self._failed(error) from None
         if self.down is None:
@@ -203,14 +219,14 @@ class RedisStore:
 
     def _clear_all(self) -> int:
         client, removed = self._client(), 0
-        for keys in scan_batches(client, self.layout):
+        for keys in scan_batches(client, self.layout, **self._on_slot(client)):
             removed += client.unlink(*keys)
         client.unlink(*self.layout.bookkeeping)
         return removed
 
     def _clear_model(self, model: str) -> int:
         client, removed = self._client(), 0
-        for keys in scan_batches(client, self.layout):
+        for keys in scan_batches(client, self.layout, **self._on_slot(client)):
             theirs = [name for name, found in zip(keys, models_of(client, keys), strict=True) if found == model]
             if not theirs:
                 continue
@@ -227,7 +243,7 @@ class RedisStore:
         self._check()
         try:
             client = self._client()
-            for names in scan_batches(client, self.layout):
+            for names in scan_batches(client, self.layout, **self._on_slot(client)):
                 now = self.clock()
                 for blob in client.mget(names):
                     entry = decoded(blob)
@@ -289,8 +305,8 @@ class RedisStore:
             return
         try:
             client = self._client()
-            # loaded first (on every primary of a cluster), as a cluster's pipeline does not load a script itself
-            script = client.script_load(COUNT_HITS)
+            # loaded first, as a cluster's pipeline does not load a script itself
+            script = client.execute_command("SCRIPT LOAD", COUNT_HITS, **self._on_slot(client))
             pipe = client.pipeline(transaction=False)
             for key, (count, last) in pending.items():
                 pipe.evalsha(script, 3, self._entry + key, self._hits_key, self._recent, count, repr(last), key)
@@ -321,7 +337,7 @@ class RedisStore:
         counts: dict[str, int] = {}
         try:
             client = self._client()
-            for keys in scan_batches(client, self.layout):
+            for keys in scan_batches(client, self.layout, **self._on_slot(client)):
                 for model in models_of(client, keys):
                     if model is not None:
                         counts[model] = counts.get(model, 0) + 1
@@ -336,7 +352,7 @@ class RedisStore:
         try:
             client = self._client()
             if isinstance(client, redis.RedisCluster):
-                return int(client.info("memory", target_nodes=client.get_node_from_key(self._entry))["used_memory"])
+                return int(client.info("memory", **self._on_slot(client))["used_memory"])
             return int(client.info("memory")["used_memory"])
         except ERRORS as error:
             raise self._failed(error) from None
