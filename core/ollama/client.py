@@ -18,6 +18,8 @@ hidden) and the cause, never an empty one. ``ollama`` 0.6 has no call for ``/api
 
 from __future__ import annotations
 
+import functools
+import ssl
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
@@ -80,6 +82,13 @@ class SyncOllama(ollama.Client):
         return self._request(_Version, "GET", VERSION_PATH).version
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One context for every client: httpx makes its own for each otherwise, loading the CA bundle again (~10 ms of
+    CPU on the event loop, for each health probe and model list)."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 def client_options(upstream: str) -> dict[str, Any]:
     """The official client's arguments for ``upstream``: its address, and basic auth from a ``user:password@``.
 
@@ -90,11 +99,12 @@ def client_options(upstream: str) -> dict[str, Any]:
     # trust_env off: the proxy forwards to Ollama directly, so its own calls must not go through an HTTP_PROXY
     # of the environment either (whose refusal would read as Ollama's)
     if not (url.username or url.password):
-        return {"host": upstream.rstrip("/"), "trust_env": False}
+        return {"host": upstream.rstrip("/"), "trust_env": False, "verify": _tls()}
     return {
         "host": str(url.copy_with(username=None, password=None)),
         "auth": httpx.BasicAuth(url.username, url.password),
         "trust_env": False,
+        "verify": _tls(),
     }
 
 
