@@ -48,6 +48,10 @@ def assemble_standins(target: Path) -> list[Path]:
     return built
 
 
+class WineHung(BuildError):
+    """A Windows program that did not end within its time under Wine."""
+
+
 @dataclass
 class Wine:
     """One Wine prefix: created on first use and kept (it takes ~15 s), its processes started and awaited."""
@@ -112,7 +116,19 @@ class Wine:
                 timeout=timeout,
             )
         except subprocess.TimeoutExpired as error:
-            raise BuildError(f"{' '.join(map(str, argv))} did not finish within {timeout:g} s under Wine") from error
+            raise WineHung(f"{' '.join(map(str, argv))} did not finish within {timeout:g} s under Wine") from error
+
+    def run_again_if_hung(
+        self, argv: Sequence[str | Path], *, timeout: float, env: Mapping[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """:meth:`run`, and once more with every program of the prefix ended first if it hangs: a program under
+        Wine has been seen to wait for ever, in a CI run, with nothing of its own left running."""
+        try:
+            return self.run(argv, timeout=timeout, env=env)
+        except WineHung as error:
+            print(f"wine: {error}; ending the prefix's programs and running it once more", flush=True)
+            self.kill()
+            return self.run(argv, timeout=timeout, env=env)
 
     def popen(
         self, argv: Sequence[str | Path], *, env: Mapping[str, str] | None = None, **kwargs: object

@@ -54,7 +54,7 @@ NEEDS = {
     "xwininfo": "x11-utils",
     "import": "imagemagick",
 }
-BUILD_S = 1800.0
+BUILD_S = 600.0
 
 
 def missing_packages() -> list[str]:
@@ -82,7 +82,7 @@ def build_under_wine(wine: Wine, out: Path, cache: Path) -> str:
     python = lay_out(download_embed(cache / "downloads"), out / "python")
     install_dependencies(out / "python", ROOT / "pyproject.toml", cache / "uv")
     print("wine: python.exe packaging/build.py", flush=True)
-    done = wine.run(
+    done = wine.run_again_if_hung(
         [python, ROOT / "packaging" / "build.py", "--out", out], timeout=BUILD_S, env={"QT_QPA_PLATFORM": "offscreen"}
     )
     print(done.stdout, done.stderr, sep="", flush=True)
