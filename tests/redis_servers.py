@@ -57,8 +57,12 @@ class RedisServer:
             client.close()
 
     def _cluster_options(self) -> list[str]:
-        # the cluster bus gets a port of its own: the default, 10,000 above the port, may be taken or too high
-        return ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", str(self.bus_port)]
+        # the cluster bus gets a port of its own: the default, 10,000 above the port, may be taken or too high; the
+        # slots of a node that is down do not stop the others (as a user sets it who has no replicas)
+        return [
+            *("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-port", str(self.bus_port)),
+            *("--cluster-require-full-coverage", "no"),
+        ]
 
     def _answers(self, client: redis.Redis) -> bool:
         assert self.process is not None and self.process.poll() is None, "redis-server exited"
