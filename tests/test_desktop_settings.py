@@ -319,3 +319,25 @@ def test_a_refused_value_on_a_long_page_pushes_its_help_and_the_rows_below_down(
     with contextlib.suppress(qtbot.TimeoutError):  # laid out on the next turns of the event loop
         qtbot.waitUntil(lambda: not any(overlaps(window, name) for name in refused), timeout=WAIT_MS)
     assert {name: overlaps(window, name) for name in refused} == {name: [] for name in refused}
+
+
+def test_every_value_in_force_fits_its_empty_field_at_the_windows_own_size(window: SettingsWindow) -> None:
+    """The field shows the value and where it comes from; why (a tuned value's reason can be a sentence) is said
+    under it, where it wraps."""
+    window.advanced.setChecked(True)
+    cut = {}
+    for index in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(index)  # a tab is laid out when shown
+        for name, field in window.fields.items():
+            editor = field.editor
+            if not isinstance(editor, QLineEdit) or not editor.isVisible() or editor.text():
+                continue
+            frame = editor.style().pixelMetric(editor.style().PixelMetric.PM_DefaultFrameWidth)
+            room = editor.contentsRect().width() - 2 * frame - 8  # less the frame and the text's margins
+            needed = editor.fontMetrics().horizontalAdvance(editor.placeholderText())
+            if needed > room:
+                cut[name] = (editor.placeholderText(), needed, room)
+    assert cut == {}
+    threads = window.fields["tuning.num_thread"]
+    assert threads.editor.placeholderText().endswith(" (detected)")  # type: ignore[attr-defined]
+    assert "Detected: one thread per " in threads.info.text()

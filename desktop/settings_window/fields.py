@@ -3,7 +3,8 @@
 A :class:`Field` holds the row the engine gave (``GET /-/settings``), an editor for its kind, a line
 saying what the setting does (and where a value set elsewhere comes from), and a line under it for the
 engine's refusal. A text field with no value of its own is empty and shows the value in force, greyed, with
-where it comes from ("2 GiB (default)", "6 (detected: one thread per performance core)").
+where it comes from ("2 GiB (default)", "6 (detected)"), and the line under it says why where there is a reason
+("Detected: one thread per performance core.").
 :meth:`Field.changed` tells whether the user changed it, :meth:`Field.wire_value` gives what
 ``PUT /-/settings`` should get (``None``: back to the default).
 
@@ -54,12 +55,23 @@ def source_text(row: Mapping[str, Any]) -> str:
 
 
 def in_force_text(row: Mapping[str, Any]) -> str:
-    """The value in force and where it comes from, for an empty field: "2 GiB (default)"."""
+    """The value in force and where it comes from, for an empty field: "2 GiB (default)", "6 (detected)" (the
+    reason, "detected: one thread per performance core", is too long for the field: :func:`reason_text` has it)."""
     shown = row.get("shown") or {}
     text, origin = shown.get("text"), shown.get("origin")
     if not text:
         return NOT_SET
-    return f"{text} ({origin})" if origin else str(text)
+    return f"{text} ({str(origin).partition(': ')[0]})" if origin else str(text)
+
+
+def reason_text(row: Mapping[str, Any]) -> str:
+    """Why an empty field's value in force is what it is, as a sentence ("Detected: one thread per performance
+    core."), where the engine gives a reason after its origin; "" otherwise."""
+    shown = row.get("shown") or {}
+    origin, _, reason = str(shown.get("origin") or "").partition(": ")
+    if not shown.get("text") or not reason:
+        return ""
+    return f"{origin[:1].upper()}{origin[1:]}: {reason.rstrip('.')}."
 
 
 def display_text(row: Mapping[str, Any], value: Any, human: str | None) -> str:
@@ -175,7 +187,7 @@ class Field(QObject):
 
     def _info_text(self) -> str:
         row = self.row
-        parts = [str(row.get("help", "")), source_text(row)]
+        parts = [str(row.get("help", "")), source_text(row), reason_text(row)]
         if not row.get("editable", True):
             parts.reverse()  # where a read-only value comes from is what matters first
         if row.get("pending"):
