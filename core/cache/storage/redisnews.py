@@ -2,10 +2,10 @@
 
 Every proxy keeps a memory tier in front of the shared store, so a clear on one must reach the others'.
 Each delete or clear is published, once made, on the store's channel (``ollacache:1:events``) as
-``{"from", "key", "model"}``; a listener
-thread hears the others' (its own are not news to it) and hands them to the engine, which drops them from
-its memory tier. A lost subscription is taken up again; since clears may have been missed meanwhile, the
-listener then asks for everything to be forgotten (``key`` and ``model`` both ``None``).
+``{"from", "key", "model"}``; a listener thread hears the others' (its own are not news to it) and hands them
+to the engine, which drops them from its memory tier. A lost subscription is taken up again; since clears may
+have been missed meanwhile, the listener then asks for everything to be forgotten (``key`` and ``model`` both
+``None``).
 """
 
 from __future__ import annotations

@@ -12,10 +12,9 @@ Clearing one model reads the model from each entry's header instead of keeping a
 clear must never miss an entry. Every delete and clear is published on ``ollacache:1:events``; a proxy
 :meth:`RedisStore.listen`\\ s there, so the others drop what their memory tiers hold of it.
 
-A URL ``redis+cluster://host:port`` (``rediss+cluster://`` with TLS) names a node of a Redis Cluster: the client
-finds the others, and follows slots as they move. Every key of the store is in one slot there (see
-:mod:`core.cache.storage.rediskeys`), so the cluster keeps the store on one primary and its replicas: a cluster
-gives it failover and room beside other data, not a store spread over the nodes.
+A URL ``redis+cluster://host:port`` names a node of a Redis Cluster (:mod:`core.cache.storage.redisconnection`).
+Every key of the store is in one slot there, so the cluster keeps the store on one primary and its replicas: a
+cluster gives it failover and room beside other data, not a store spread over the nodes.
 
 A lost connection marks the store down: reads then miss at once, writes raise :class:`StoreError` (the
 proxy passes requests through and says why), until :meth:`RedisStore.ping` finds Redis again.
@@ -24,24 +23,17 @@ proxy passes requests through and says why), until :meth:`RedisStore.ping` finds
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import redis
-from redis.backoff import NoBackoff
-from redis.connection import parse_url
 from redis.exceptions import RedisClusterException
-from redis.retry import Retry
 
 from core.cache.entry import CorruptEntry, Entry
+from core.cache.storage.redisconnection import ERRORS, Connection
 from core.cache.storage.rediskeys import (
-    CLUSTER,
     COUNT_HITS,
     RECENT_KEEP,
-    SINGLE,
-    Client,
     decoded,
     hit_record,
     models_of,
@@ -52,17 +44,6 @@ from core.cache.storage.store import StoreError
 from core.config.parsing import redact
 
 log = logging.getLogger(__name__)
-
-TIMEOUT_S = 2.0
-CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
-ERRORS = (redis.RedisError, RedisClusterException)  # the latter: a cluster none of whose nodes answer, say
-
-
-def cluster_url(url: str) -> str | None:
-    """The ``redis://`` URL of the cluster node that ``url`` names as ``redis+cluster://`` (or with TLS); ``None``
-    when ``url`` names a single server."""
-    scheme, sep, rest = url.partition("://")
-    return CLUSTER_SCHEMES[scheme] + sep + rest if sep and scheme in CLUSTER_SCHEMES else None
 
 
 class RedisStore:
@@ -79,48 +60,12 @@ class RedisStore:
         self.location = redact(url)
         self.clock = clock
         self.down: str | None = None  # why the connection is lost, until ping finds it again
-        self._cluster = cluster_url(url)
-        self.layout = CLUSTER if self._cluster else SINGLE
+        self._connection = Connection(url, self.location)
+        self._client, self._on_slot = self._connection.client, self._connection.on_slot
+        self.layout = self._connection.layout
         self._entry, self._hits_key, self._recent = self.layout.entry, self.layout.hits, self.layout.recent
-        self._options = {
-            "socket_timeout": TIMEOUT_S,
-            "socket_connect_timeout": TIMEOUT_S,
-            "health_check_interval": 30,
-            # one retry on a refused or broken connection (a pooled one from before a restart is stale), none
-            # on a timeout: a Redis that does not answer costs one TIMEOUT_S, then reads miss at once
-            "retry": Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
-        }
-        self._redis: Client | None = None
-        self._making = threading.Lock()  # the listener thread and the engine may both make a cluster's client
-        try:
-            if self._cluster:
-                if int(parse_url(self._cluster).get("db", 0)) != 0:
-                    raise ValueError("a Redis Cluster has database 0 only")
-            else:
-                self._redis = redis.Redis.from_url(url, **self._options)
-        except ValueError as error:
-            raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
         self._hits: dict[str, tuple[int, float]] = {}
         self._news = Announcements(self._client, self.layout.events, self.location)
-
-    def _client(self) -> Client:
-        """The client; a cluster's is made on first use, when it asks a node for the others (raises what
-        :data:`ERRORS` names when none answers, or :class:`StoreError` for a URL it cannot use)."""
-        with self._making:
-            if self._redis is None:
-                assert self._cluster is not None
-                try:
-                    self._redis = redis.RedisCluster.from_url(self._cluster, **self._options)
-                except ValueError as error:
-                    raise StoreError(f"cannot use the Redis store {self.location}: {error}") from error
-            return self._redis
-
-    def _on_slot(self, client: Client) -> dict[str, Any]:
-        """Where a call a cluster sends to every node by default goes instead: the primary of the store's slot,
-        so that a node holding none of the store (down, or busy with other data) does not matter."""
-        if isinstance(client, redis.RedisCluster):
-            return {"target_nodes": client.get_node_from_key(self._entry)}
-        return {}
 
     # --- failures ---------------------------------------------------------------------------------
 
@@ -351,9 +296,7 @@ class RedisStore:
         self._check()
         try:
             client = self._client()
-            if isinstance(client, redis.RedisCluster):
-                return int(client.info("memory", **self._on_slot(client))["used_memory"])
-            return int(client.info("memory")["used_memory"])
+            return int(client.info("memory", **self._on_slot(client))["used_memory"])
         except ERRORS as error:
             raise self._failed(error) from None
 
@@ -370,5 +313,4 @@ class RedisStore:
             log.error("could not save hit counts: %s", error)
         finally:
             self._news.close()
-            if self._redis is not None:
-                self._redis.close()
+            self._connection.close()
