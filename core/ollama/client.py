@@ -98,14 +98,12 @@ def client_options(upstream: str) -> dict[str, Any]:
     url = httpx.URL(upstream.rstrip("/"))
     # trust_env off: the proxy forwards to Ollama directly, so its own calls must not go through an HTTP_PROXY
     # of the environment either (whose refusal would read as Ollama's)
-    if not (url.username or url.password):
-        return {"host": upstream.rstrip("/"), "trust_env": False, "verify": _tls()}
-    return {
-        "host": str(url.copy_with(username=None, password=None)),
-        "auth": httpx.BasicAuth(url.username, url.password),
-        "trust_env": False,
-        "verify": _tls(),
-    }
+    options: dict[str, Any] = {"host": upstream.rstrip("/"), "trust_env": False, "verify": _tls()}
+    if url.username or url.password:
+        options.update(
+            host=str(url.copy_with(username=None, password=None)), auth=httpx.BasicAuth(url.username, url.password)
+        )
+    return options
 
 
 def named(error: BaseException) -> str:
